@@ -1,0 +1,99 @@
+/**
+ * The contract between the registry and a backend. A driver is small: it
+ * stores registrations with an expiry, refreshes them, removes them and lists
+ * the live ones. Everything else (retries, jitter, events) lives in the core.
+ *
+ * Every driver passes the one conformance suite in
+ * `@roster/roster/testing` (`testDriverConformance`).
+ *
+ * @module
+ */
+
+import type { Instance, InstanceFields } from "./instance.ts";
+
+/**
+ * What a process asks a driver to store. It carries everything needed to
+ * re-create the registration, so a heartbeat can restore an entry the backend
+ * lost.
+ */
+export interface Registration extends InstanceFields {
+  /**
+   * A secret random token naming this owner. A driver refreshes or deletes an
+   * entry only for the owner that holds it, so a stale process can never
+   * touch another's registration.
+   */
+  owner: string;
+  /** How long the entry lives without a heartbeat, in milliseconds. */
+  ttl: number;
+}
+
+/** What a driver reports for one heartbeat. */
+export interface HeartbeatResult {
+  /** The instance as the backend now records it. */
+  instance: Instance;
+  /**
+   * True when the entry was missing or had expired, and this heartbeat
+   * created it again with a new `seq`.
+   */
+  reregistered: boolean;
+}
+
+/** Which registrations to identify for deregistration. */
+export type RegistrationKey = Pick<
+  Registration,
+  "env" | "service" | "id" | "owner"
+>;
+
+/** Which instances to list. */
+export interface ListQuery {
+  /** The env to list. */
+  env: string;
+  /** The services to list; none or empty means every service in the env. */
+  services?: readonly string[];
+}
+
+/** A storage backend for the registry. */
+export interface Driver {
+  /** A short name for logs, such as `memory` or `redis`. */
+  readonly name: string;
+  /**
+   * Stores a registration. Registering again with the same owner refreshes it.
+   *
+   * @param registration The registration to store.
+   * @returns The stored instance.
+   * @throws {AlreadyRegisteredError} When another live owner holds the id.
+   */
+  register(registration: Registration): Promise<Instance>;
+  /**
+   * Extends a registration by its ttl, re-creating it (with a new `seq`) when
+   * it is missing or has expired. Must be one round trip to the backend.
+   *
+   * @param registration The registration to refresh.
+   * @returns The refreshed instance and whether it was re-created.
+   * @throws {AlreadyRegisteredError} When another live owner now holds the id.
+   */
+  heartbeat(registration: Registration): Promise<HeartbeatResult>;
+  /**
+   * Removes a registration if, and only if, `owner` holds it.
+   *
+   * @param key The env, service, id and owner of the registration.
+   * @returns Whether an entry was removed.
+   */
+  deregister(key: RegistrationKey): Promise<boolean>;
+  /**
+   * Lists live instances, oldest registration (lowest `seq`) first.
+   *
+   * @param query The env and services to list.
+   * @returns The live instances.
+   */
+  list(query: ListQuery): Promise<Instance[]>;
+  /**
+   * Lists the names of services with at least one live instance.
+   *
+   * @param env The env to look in.
+   * @returns Service names, sorted.
+   */
+  services(env: string): Promise<string[]>;
+  /** Releases the driver's own resources (never a client it was handed). */
+  close(): Promise<void>;
+}

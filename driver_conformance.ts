@@ -1,0 +1,293 @@
+/**
+ * The one conformance suite every driver must pass, written once and run
+ * against each driver.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { Driver, Registration } from "./driver.ts";
+import { AlreadyRegisteredError } from "./errors.ts";
+
+/** What the conformance suite needs from a driver under test. */
+export interface ConformanceHarness {
+  /** The driver under test. */
+  driver: Driver;
+  /**
+   * A second driver on the same backend, as another process would have;
+   * the same driver when the backend lives in one process.
+   */
+  peer: Driver;
+  /** The ttl the suite registers with, in ms. */
+  ttl: number;
+  /**
+   * Lets `ms` pass on the backend's clock: a fake clock's tick for the
+   * memory driver, a real sleep for a real server.
+   */
+  advance(ms: number): Promise<void>;
+  /** How many entries the backend still stores for an env, expired or not. */
+  stored(env: string): Promise<number>;
+}
+
+let counter = 0;
+
+function registration(
+  env: string,
+  ttl: number,
+  overrides: Partial<Registration> = {},
+): Registration {
+  return {
+    id: `i-${++counter}`,
+    service: "api",
+    env,
+    version: "1.0.0",
+    addr: "http://127.0.0.1:8080",
+    meta: { zone: "eu-1", note: "héllo ✓" },
+    hostname: "host-a",
+    pid: 4242,
+    owner: crypto.randomUUID(),
+    ttl,
+    ...overrides,
+  };
+}
+
+/**
+ * Runs the driver conformance suite as steps of a `Deno.test`. Each step
+ * works in an env of its own, so the backend needs no flushing between them.
+ *
+ * @param t The test context to add steps to.
+ * @param harness The driver and how to move its clock.
+ * @returns A promise that resolves when every step has run.
+ *
+ * @example
+ * ```ts
+ * import { FakeClock, MemoryDriver, testDriverConformance } from "@roster/roster/testing";
+ *
+ * Deno.test("memory driver conforms", async (t) => {
+ *   const clock = new FakeClock();
+ *   const driver = new MemoryDriver({ clock });
+ *   await testDriverConformance(t, {
+ *     driver,
+ *     peer: driver,
+ *     ttl: 1000,
+ *     advance: (ms) => clock.tickAsync(ms),
+ *     stored: (env) => Promise.resolve(driver.stored(env)),
+ *   });
+ * });
+ * ```
+ */
+export async function testDriverConformance(
+  t: Deno.TestContext,
+  harness: ConformanceHarness,
+): Promise<void> {
+  const { driver, peer, ttl } = harness;
+  const newEnv = () => `conformance-${crypto.randomUUID().slice(0, 8)}`;
+
+  await t.step(
+    "register stores every field and assigns seq and times",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const instance = await driver.register(reg);
+      assert.equal(instance.id, reg.id);
+      assert.equal(instance.service, "api");
+      assert.equal(instance.env, env);
+      assert.equal(instance.version, "1.0.0");
+      assert.equal(instance.addr, "http://127.0.0.1:8080");
+      assert.deepEqual(instance.meta, { zone: "eu-1", note: "héllo ✓" });
+      assert.equal(instance.hostname, "host-a");
+      assert.equal(instance.pid, 4242);
+      assert.ok(Number.isInteger(instance.seq) && instance.seq > 0);
+      assert.equal(instance.heartbeatAt, instance.registeredAt);
+      assert.equal(instance.expiresAt, instance.heartbeatAt + ttl);
+      assert.equal("owner" in instance, false, "the owner token must not leak");
+      const [listed] = await peer.list({ env });
+      assert.deepEqual(listed, instance);
+    },
+  );
+
+  await t.step(
+    "a live owner's id cannot be taken; the same owner may register again",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const first = await driver.register(reg);
+      await assert.rejects(
+        peer.register({ ...reg, owner: crypto.randomUUID(), addr: "other" }),
+        AlreadyRegisteredError,
+      );
+      const again = await driver.register(reg);
+      assert.equal(again.seq, first.seq);
+      const listed = await peer.list({ env });
+      assert.equal(listed.length, 1);
+      assert.equal(listed[0]?.addr, "http://127.0.0.1:8080");
+    },
+  );
+
+  await t.step(
+    "an expired id can be taken by a new owner, with a higher seq",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const first = await driver.register(reg);
+      await harness.advance(ttl + 50);
+      assert.deepEqual(await peer.list({ env }), []);
+      const taken = await peer.register({ ...reg, owner: crypto.randomUUID() });
+      assert.ok(taken.seq > first.seq);
+      await assert.rejects(driver.heartbeat(reg), AlreadyRegisteredError);
+    },
+  );
+
+  await t.step(
+    "a heartbeat extends expiry and keeps seq and registeredAt",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const first = await driver.register(reg);
+      await harness.advance(Math.floor(ttl / 2));
+      const beat = await driver.heartbeat(reg);
+      assert.equal(beat.reregistered, false);
+      assert.equal(beat.instance.seq, first.seq);
+      assert.equal(beat.instance.registeredAt, first.registeredAt);
+      assert.ok(beat.instance.heartbeatAt > first.heartbeatAt);
+      assert.equal(beat.instance.expiresAt, beat.instance.heartbeatAt + ttl);
+      await harness.advance(Math.floor(ttl / 2) + 20);
+      assert.equal((await peer.list({ env })).length, 1, "still live");
+    },
+  );
+
+  await t.step(
+    "a heartbeat re-creates a missing registration with a new seq",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const first = await driver.register(reg);
+      assert.equal(await driver.deregister(reg), true);
+      const beat = await driver.heartbeat(reg);
+      assert.equal(beat.reregistered, true);
+      assert.ok(beat.instance.seq > first.seq);
+      assert.deepEqual(beat.instance.meta, reg.meta);
+      assert.equal((await peer.list({ env }))[0]?.id, reg.id);
+    },
+  );
+
+  await t.step(
+    "a heartbeat after expiry re-registers with a new seq",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const first = await driver.register(reg);
+      await harness.advance(ttl + 50);
+      const beat = await driver.heartbeat(reg);
+      assert.equal(beat.reregistered, true);
+      assert.ok(beat.instance.seq > first.seq);
+    },
+  );
+
+  await t.step(
+    "another owner can neither refresh nor delete a registration",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const first = await driver.register(reg);
+      const stranger = { ...reg, owner: crypto.randomUUID() };
+      await assert.rejects(peer.heartbeat(stranger), AlreadyRegisteredError);
+      assert.equal(await peer.deregister(stranger), false);
+      const [listed] = await peer.list({ env });
+      assert.equal(listed?.seq, first.seq);
+      assert.equal(listed?.expiresAt, first.expiresAt);
+    },
+  );
+
+  await t.step("deregister removes once, by its owner", async () => {
+    const env = newEnv();
+    const reg = registration(env, ttl);
+    await driver.register(reg);
+    assert.equal(await driver.deregister(reg), true);
+    assert.equal(await driver.deregister(reg), false);
+    assert.deepEqual(await peer.list({ env }), []);
+    assert.deepEqual(await peer.services(env), []);
+    assert.equal(await harness.stored(env), 0);
+  });
+
+  await t.step(
+    "list is oldest first, filters by service, and keeps envs apart",
+    async () => {
+      const env = newEnv();
+      const other = newEnv();
+      const a = registration(env, ttl, { service: "api" });
+      const b = registration(env, ttl, { service: "worker" });
+      const c = registration(env, ttl, { service: "api" });
+      const d = registration(other, ttl, { service: "api" });
+      for (const reg of [a, b, c, d]) await driver.register(reg);
+      await driver.heartbeat(a);
+      const ids = (list: { id: string }[]) => list.map((i) => i.id);
+      assert.deepEqual(ids(await peer.list({ env })), [a.id, b.id, c.id]);
+      assert.deepEqual(ids(await peer.list({ env, services: [] })), [
+        a.id,
+        b.id,
+        c.id,
+      ]);
+      assert.deepEqual(ids(await peer.list({ env, services: ["api"] })), [
+        a.id,
+        c.id,
+      ]);
+      assert.deepEqual(
+        ids(await peer.list({ env, services: ["worker", "api"] })),
+        [a.id, b.id, c.id],
+      );
+      assert.deepEqual(await peer.list({ env, services: ["none"] }), []);
+      assert.deepEqual(await peer.services(env), ["api", "worker"]);
+      assert.deepEqual(ids(await peer.list({ env: other })), [d.id]);
+    },
+  );
+
+  await t.step(
+    "expired entries are purged, so storage does not grow",
+    async () => {
+      const env = newEnv();
+      const regs = Array.from({ length: 20 }, () => registration(env, ttl));
+      for (const reg of regs) await driver.register(reg);
+      const keeper = registration(env, ttl * 4);
+      await driver.register(keeper);
+      assert.equal(await harness.stored(env), 21);
+      await harness.advance(ttl + 50);
+      // Listing and heartbeats are where purging happens.
+      await driver.heartbeat(keeper);
+      assert.deepEqual((await peer.list({ env })).map((i) => i.id), [
+        keeper.id,
+      ]);
+      assert.deepEqual(await peer.services(env), ["api"]);
+      assert.equal(await harness.stored(env), 1);
+    },
+  );
+
+  await t.step(
+    "registrations from many owners at once: exactly one owner wins",
+    async () => {
+      const env = newEnv();
+      const base = registration(env, ttl);
+      const contenders = Array.from({ length: 20 }, (_, i) => ({
+        ...base,
+        owner: crypto.randomUUID(),
+        addr: `contender-${i}`,
+      }));
+      const results = await Promise.allSettled(
+        contenders.map((reg, i) => (i % 2 ? peer : driver).register(reg)),
+      );
+      const won = results.filter((r) => r.status === "fulfilled");
+      assert.equal(won.length, 1);
+      for (const r of results) {
+        if (r.status === "rejected") {
+          assert.ok(r.reason instanceof AlreadyRegisteredError);
+        }
+      }
+      const listed = await peer.list({ env });
+      assert.equal(listed.length, 1);
+      assert.equal(
+        listed[0]?.addr,
+        (won[0] as PromiseFulfilledResult<{ addr: string }>).value.addr,
+      );
+    },
+  );
+}

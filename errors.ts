@@ -1,0 +1,134 @@
+/**
+ * The named errors roster throws. Every message is one sentence that quotes
+ * the offending values and says how to fix them.
+ *
+ * @module
+ */
+
+/**
+ * A configuration value or an option is invalid. Thrown before anything is
+ * registered, so a bad input never leaves a half-registered instance behind.
+ *
+ * @example Catch a bad option
+ * ```ts
+ * import { ConfigError, Registry } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(
+ *   () => new Registry({ service: "api", heartbeatInterval: "10s", ttl: "5s" }),
+ *   ConfigError,
+ * );
+ * ```
+ */
+export class ConfigError extends Error {
+  /** The key or option at fault, such as `ttl` or `meta.zone`. */
+  readonly field: string | undefined;
+  /** The config file the value came from, when there is one. */
+  readonly file: string | undefined;
+
+  /**
+   * Creates a config error.
+   *
+   * @param message One sentence naming the field, the value and the fix.
+   * @param options The field, the file and the underlying cause.
+   */
+  constructor(
+    message: string,
+    options: { field?: string; file?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "ConfigError";
+    this.field = options.field;
+    this.file = options.file;
+  }
+}
+
+/**
+ * An instance id is already held by another live owner. Registering the same
+ * id from a second process fails with this error until the first owner
+ * deregisters or its ttl runs out.
+ *
+ * @example
+ * ```ts
+ * import { AlreadyRegisteredError } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new AlreadyRegisteredError("api-1", "default");
+ * assert.equal(error.id, "api-1");
+ * ```
+ */
+export class AlreadyRegisteredError extends Error {
+  /** The id that is taken. */
+  readonly id: string;
+  /** The env the id is taken in. */
+  readonly env: string;
+
+  /**
+   * Creates the error for an id held by another owner.
+   *
+   * @param id The id that is taken.
+   * @param env The env the id is taken in.
+   * @param options The underlying cause, if any.
+   */
+  constructor(id: string, env: string, options: { cause?: unknown } = {}) {
+    super(
+      `Cannot register: id '${id}' in env '${env}' is held by another live owner; choose another 'id' or wait until that owner stops or its ttl expires`,
+      options,
+    );
+    this.name = "AlreadyRegisteredError";
+    this.id = id;
+    this.env = env;
+  }
+}
+
+/**
+ * A method was called in a state that does not allow it, such as `start()`
+ * on a registry that was already started or stopped.
+ *
+ * @example
+ * ```ts
+ * import { RegistryStateError } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new RegistryStateError("x").name, "RegistryStateError");
+ * ```
+ */
+export class RegistryStateError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message One sentence saying what was called, in which state.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "RegistryStateError";
+  }
+}
+
+/**
+ * An operation did not finish within its deadline.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new TimeoutError("heartbeat", 500).timeout, 500);
+ * ```
+ */
+export class TimeoutError extends Error {
+  /** The deadline that passed, in milliseconds. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param operation What timed out, such as `heartbeat`.
+   * @param timeout The deadline in milliseconds.
+   */
+  constructor(operation: string, timeout: number) {
+    super(`Timed out: '${operation}' took longer than ${timeout}ms`);
+    this.name = "TimeoutError";
+    this.timeout = timeout;
+  }
+}

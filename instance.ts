@@ -1,0 +1,241 @@
+/**
+ * The instance model: what one registered process looks like, and the rules
+ * its fields must follow.
+ *
+ * @module
+ */
+
+import { describe } from "./_describe.ts";
+import { ConfigError } from "./errors.ts";
+
+/** A live service instance, as the backend last recorded it. */
+export interface Instance {
+  /** Unique within the env; matches `[A-Za-z0-9._-]{1,128}`. */
+  readonly id: string;
+  /** The service this instance belongs to, such as `api`. */
+  readonly service: string;
+  /** The environment, such as `production`; `default` unless set. */
+  readonly env: string;
+  /** The version the instance runs; empty when not set. */
+  readonly version: string;
+  /** Where to reach it, such as `http://10.0.0.5:8080`; empty when not set. */
+  readonly addr: string;
+  /** Free-form string labels, such as `{ zone: "eu-1" }`. */
+  readonly meta: Readonly<Record<string, string>>;
+  /** The host the process runs on. */
+  readonly hostname: string;
+  /** The process id on that host. */
+  readonly pid: number;
+  /**
+   * The registration number the backend assigned: strictly increasing per
+   * env, new on every (re-)registration. It orders instances oldest first and
+   * serves as a fencing number.
+   */
+  readonly seq: number;
+  /** When this registration began, in ms by the backend's clock. */
+  readonly registeredAt: number;
+  /** The last accepted heartbeat, in ms by the backend's clock. */
+  readonly heartbeatAt: number;
+  /** When the registration lapses without another heartbeat, in ms by the backend's clock. */
+  readonly expiresAt: number;
+}
+
+/** The fields a process declares about itself when it registers. */
+export interface InstanceFields {
+  /** Unique within the env. */
+  id: string;
+  /** The service name. */
+  service: string;
+  /** The environment. */
+  env: string;
+  /** The version it runs. */
+  version: string;
+  /** Where to reach it. */
+  addr: string;
+  /** String labels. */
+  meta: Record<string, string>;
+  /** The host it runs on. */
+  hostname: string;
+  /** Its process id. */
+  pid: number;
+}
+
+/** Ids, services and envs: safe in keys, logs and URLs. */
+const NAME = /^[A-Za-z0-9._-]{1,128}$/;
+/** The most meta keys one instance may carry. */
+export const MAX_META_KEYS = 64;
+/** The longest meta value, in UTF-8 bytes. */
+export const MAX_META_VALUE_BYTES = 1024;
+/** The most meta one instance may carry in all (keys and values), in UTF-8 bytes. */
+export const MAX_META_TOTAL_BYTES = 8192;
+const MAX_TEXT_BYTES = 1024;
+const encoder = new TextEncoder();
+
+/**
+ * Checks a name-like field (`id`, `service`, `env`).
+ *
+ * @param field The field name, quoted in the error.
+ * @param value The value to check.
+ * @returns The value, now known to be a valid name.
+ * @throws {ConfigError} When the value is not 1 to 128 of `A-Z a-z 0-9 . _ -`.
+ *
+ * @example
+ * ```ts
+ * import { validateName } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(validateName("service", "api"), "api");
+ * assert.throws(() => validateName("id", "api 1"));
+ * ```
+ */
+export function validateName(field: string, value: unknown): string {
+  if (typeof value !== "string" || !NAME.test(value)) {
+    throw new ConfigError(
+      `Invalid '${field}': ${
+        describe(value)
+      } must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' or '-'`,
+      { field },
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks a free-text field (`version`, `addr`): a string of at most 1 KiB.
+ *
+ * @param field The field name, quoted in the error.
+ * @param value The value to check.
+ * @returns The value, or `""` when it is undefined.
+ * @throws {ConfigError} When the value is not a string or is too long.
+ *
+ * @example
+ * ```ts
+ * import { validateText } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(validateText("version", "1.2.0"), "1.2.0");
+ * assert.equal(validateText("addr", undefined), "");
+ * ```
+ */
+export function validateText(field: string, value: unknown): string {
+  if (value === undefined) return "";
+  if (typeof value !== "string") {
+    throw new ConfigError(
+      `Invalid '${field}': expected a string, got ${describe(value)}`,
+      { field },
+    );
+  }
+  if (encoder.encode(value).length > MAX_TEXT_BYTES) {
+    throw new ConfigError(
+      `Invalid '${field}': ${
+        describe(value)
+      } is longer than ${MAX_TEXT_BYTES} bytes; shorten it`,
+      { field },
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks instance metadata: at most 64 string keys, values of at most 1 KiB,
+ * 8 KiB in all.
+ *
+ * @param value The metadata to check; undefined means none.
+ * @param field The field name used in errors.
+ * @returns A fresh copy of the metadata.
+ * @throws {ConfigError} Naming the key at fault.
+ *
+ * @example
+ * ```ts
+ * import { validateMeta } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(validateMeta({ zone: "eu-1" }), { zone: "eu-1" });
+ * assert.throws(() => validateMeta({ zone: 1 }));
+ * ```
+ */
+export function validateMeta(
+  value: unknown,
+  field = "meta",
+): Record<string, string> {
+  if (value === undefined) return {};
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    value instanceof Date
+  ) {
+    throw new ConfigError(
+      `Invalid '${field}': expected a table of string values, got ${
+        describe(value)
+      }`,
+      { field },
+    );
+  }
+  const entries = Object.entries(value);
+  if (entries.length > MAX_META_KEYS) {
+    throw new ConfigError(
+      `Invalid '${field}': ${entries.length} keys is more than the ${MAX_META_KEYS} allowed; move bulky data elsewhere`,
+      { field },
+    );
+  }
+  const meta: Record<string, string> = {};
+  let total = 0;
+  for (const [key, item] of entries) {
+    const keyField = `${field}.${key}`;
+    if (key.length === 0 || encoder.encode(key).length > 128) {
+      throw new ConfigError(
+        `Invalid '${field}': key ${describe(key)} must be 1 to 128 bytes long`,
+        { field: keyField },
+      );
+    }
+    if (typeof item !== "string") {
+      throw new ConfigError(
+        `Invalid '${keyField}': expected a string, got ${
+          describe(item)
+        }; quote it`,
+        { field: keyField },
+      );
+    }
+    const bytes = encoder.encode(item).length;
+    if (bytes > MAX_META_VALUE_BYTES) {
+      throw new ConfigError(
+        `Invalid '${keyField}': the value is ${bytes} bytes, more than the ${MAX_META_VALUE_BYTES} allowed; shorten it`,
+        { field: keyField },
+      );
+    }
+    total += encoder.encode(key).length + bytes;
+    meta[key] = item;
+  }
+  if (total > MAX_META_TOTAL_BYTES) {
+    throw new ConfigError(
+      `Invalid '${field}': ${total} bytes in all is more than the ${MAX_META_TOTAL_BYTES} allowed; shorten it`,
+      { field },
+    );
+  }
+  return meta;
+}
+
+/**
+ * Makes the default id for a service: `<service>-<hostname>-<random>`. The
+ * random part keeps a quickly restarted container (same hostname, same pid)
+ * from colliding with its predecessor.
+ *
+ * @param service The service name.
+ * @param hostname The host name; characters not allowed in ids become `-`.
+ * @returns A valid, unique id.
+ *
+ * @example
+ * ```ts
+ * import { defaultInstanceId } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.match(defaultInstanceId("api", "web-1"), /^api-web-1-[0-9a-f]{8}$/);
+ * ```
+ */
+export function defaultInstanceId(service: string, hostname: string): string {
+  const host = hostname.replace(/[^A-Za-z0-9._-]+/g, "-").slice(0, 64) ||
+    "host";
+  const random = crypto.getRandomValues(new Uint8Array(4));
+  const suffix = Array.from(random, (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  return `${service.slice(0, 54)}-${host}-${suffix}`;
+}

@@ -1,0 +1,79 @@
+/**
+ * roster: service-instance heartbeats and a cluster registry.
+ *
+ * A process registers itself as an instance of a service, keeps that
+ * registration alive with heartbeats under a ttl, and removes it on
+ * shutdown; any process can list the live instances of a service. Expiry is
+ * judged by the backend's clock, a heartbeat re-creates a registration the
+ * backend lost, and every bad input fails with an error that names it.
+ *
+ * The default driver is in memory (one process sees only itself); use
+ * `@roster/roster/redis` to share one view between many processes.
+ *
+ * @example Register this process and list its peers
+ * ```ts
+ * import { Registry } from "@roster/roster";
+ *
+ * await using registry = new Registry({
+ *   service: "api",
+ *   addr: "http://127.0.0.1:8080",
+ *   meta: { zone: "eu-1" },
+ *   heartbeatInterval: "5s",
+ *   ttl: "15s",
+ * });
+ * registry.on("heartbeat_failed", ({ error, retryIn }) => {
+ *   console.warn(`heartbeat failed (${error}); retrying in ${retryIn}ms`);
+ * });
+ * await registry.start();
+ * for (const instance of await registry.instances("api")) {
+ *   console.log(instance.id, instance.addr);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+export type {
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+} from "./driver.ts";
+export { type Duration, formatDuration, parseDuration } from "./duration.ts";
+export {
+  AlreadyRegisteredError,
+  ConfigError,
+  RegistryStateError,
+  TimeoutError,
+} from "./errors.ts";
+export {
+  type HeartbeatEvents,
+  HeartbeatLoop,
+  type HeartbeatLoopOptions,
+  type HeartbeatState,
+  JITTER,
+} from "./heartbeat_loop.ts";
+export {
+  defaultInstanceId,
+  type Instance,
+  type InstanceFields,
+  MAX_META_KEYS,
+  MAX_META_TOTAL_BYTES,
+  MAX_META_VALUE_BYTES,
+  validateMeta,
+  validateName,
+  validateText,
+} from "./instance.ts";
+export {
+  Registry,
+  type RegistryEvents,
+  type RegistryState,
+} from "./registry.ts";
+export {
+  type OptionNames,
+  type RegistryOptions,
+  type ResolvedOptions,
+  resolveRegistryOptions,
+} from "./registry_options.ts";

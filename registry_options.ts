@@ -1,0 +1,194 @@
+/**
+ * The options a {@linkcode Registry} is created with, and their validation.
+ * The runner's config file goes through the same checks.
+ *
+ * @module
+ */
+
+import { hostname as osHostname } from "node:os";
+import process from "node:process";
+import { logger } from "./_logger.ts";
+import type { Clock } from "./clock.ts";
+import type { Driver } from "./driver.ts";
+import { type Duration, formatDuration, parseDuration } from "./duration.ts";
+import { ConfigError } from "./errors.ts";
+import { validateMeta, validateName, validateText } from "./instance.ts";
+
+/** Options for creating a {@linkcode Registry}. */
+export interface RegistryOptions {
+  /** The backend; the process-wide memory driver when not given. */
+  driver?: Driver;
+  /**
+   * The service this process registers as. Leave it out in a process that
+   * only discovers others.
+   */
+  service?: string;
+  /** The environment; `"default"` when not given. */
+  env?: string;
+  /** The instance id; `<service>-<hostname>-<random>` when not given. */
+  id?: string;
+  /** The version this process runs. */
+  version?: string;
+  /** Where others reach this process, such as `http://10.0.0.5:8080`. */
+  addr?: string;
+  /** String labels: at most 64 keys, values of at most 1 KiB, 8 KiB in all. */
+  meta?: Record<string, string>;
+  /** Time between heartbeats: ms or a string such as `"5s"`. Default `"5s"`. */
+  heartbeatInterval?: Duration;
+  /** How long a registration lives without a heartbeat. Default `"15s"`. */
+  ttl?: Duration;
+  /**
+   * How long one heartbeat may take before it counts as failed. Default and
+   * maximum: the smaller of half the interval and a third of the ttl.
+   */
+  heartbeatTimeout?: Duration;
+  /** How long `stop()` may take to deregister. Default `"5s"`. */
+  stopTimeout?: Duration;
+  /** Aborting it stops the registry, as `stop()` does. */
+  signal?: AbortSignal;
+  /** The clock for timers; inject a `FakeClock` in tests. */
+  clock?: Clock;
+  /** The host name recorded; the machine's when not given. */
+  hostname?: string;
+}
+
+/**
+ * The names options are shown under in errors: the API's by default, the
+ * config file's (`heartbeat_interval`) when the runner validates a file.
+ */
+export type OptionNames = Partial<Record<keyof RegistryOptions, string>>;
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  /** The service, when registering. */
+  service: string | undefined;
+  /** The env. */
+  env: string;
+  /** The id given, if any. */
+  id: string | undefined;
+  /** The version, or `""`. */
+  version: string;
+  /** The address, or `""`. */
+  addr: string;
+  /** A validated copy of the metadata. */
+  meta: Record<string, string>;
+  /** The host name to record. */
+  hostname: string;
+  /** This process's id. */
+  pid: number;
+  /** Time between heartbeats, in ms. */
+  heartbeatInterval: number;
+  /** Registration ttl, in ms. */
+  ttl: number;
+  /** How long one heartbeat may take, in ms. */
+  heartbeatTimeout: number;
+  /** How long `stop()` may take, in ms. */
+  stopTimeout: number;
+}
+
+const log = logger("config");
+
+/**
+ * Validates registry options and applies defaults.
+ *
+ * @param options The options as given.
+ * @param names How to name options in errors.
+ * @returns The validated options.
+ * @throws {ConfigError} Naming the first option at fault.
+ *
+ * @example
+ * ```ts
+ * import { resolveRegistryOptions } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const options = resolveRegistryOptions({ service: "api", ttl: "30s" });
+ * assert.equal(options.ttl, 30_000);
+ * assert.equal(options.heartbeatInterval, 5_000);
+ * ```
+ */
+export function resolveRegistryOptions(
+  options: RegistryOptions,
+  names: OptionNames = {},
+): ResolvedOptions {
+  const name = (key: keyof RegistryOptions) => names[key] ?? key;
+  const service = options.service === undefined
+    ? undefined
+    : validateName(name("service"), options.service);
+  const env = options.env === undefined
+    ? "default"
+    : validateName(name("env"), options.env);
+  const id = options.id === undefined
+    ? undefined
+    : validateName(name("id"), options.id);
+  const heartbeatInterval = parseDuration(
+    options.heartbeatInterval ?? 5_000,
+    name("heartbeatInterval"),
+  );
+  const ttl = parseDuration(options.ttl ?? 15_000, name("ttl"));
+  if (ttl <= heartbeatInterval) {
+    throw new ConfigError(
+      `Cannot start: '${name("ttl")}' (${
+        formatDuration(ttl)
+      }) must be greater than '${name("heartbeatInterval")}' (${
+        formatDuration(heartbeatInterval)
+      }); a ttl of three intervals is a good choice`,
+      { field: name("ttl") },
+    );
+  }
+  if (ttl < 2 * heartbeatInterval) {
+    log.warn(
+      "'{ttl}' ({ttlValue}) is less than twice '{interval}' ({intervalValue}): one late heartbeat will expire the instance; a ttl of three intervals is safer",
+      {
+        ttl: name("ttl"),
+        ttlValue: formatDuration(ttl),
+        interval: name("heartbeatInterval"),
+        intervalValue: formatDuration(heartbeatInterval),
+      },
+    );
+  }
+  const maxTimeout = Math.max(
+    1,
+    Math.floor(Math.min(heartbeatInterval / 2, ttl / 3)),
+  );
+  const heartbeatTimeout = options.heartbeatTimeout === undefined
+    ? maxTimeout
+    : parseDuration(options.heartbeatTimeout, name("heartbeatTimeout"));
+  if (heartbeatTimeout > maxTimeout) {
+    throw new ConfigError(
+      `Invalid '${name("heartbeatTimeout")}': ${
+        formatDuration(heartbeatTimeout)
+      } must be at most ${
+        formatDuration(maxTimeout)
+      } (half the interval and a third of the ttl), so beats never pile up`,
+      { field: name("heartbeatTimeout") },
+    );
+  }
+  return {
+    service,
+    env,
+    id,
+    version: validateText(name("version"), options.version),
+    addr: validateText(name("addr"), options.addr),
+    meta: validateMeta(options.meta, name("meta")),
+    hostname: options.hostname === undefined
+      ? machineHostname()
+      : validateText(name("hostname"), options.hostname),
+    pid: process.pid,
+    heartbeatInterval,
+    ttl,
+    heartbeatTimeout,
+    stopTimeout: parseDuration(
+      options.stopTimeout ?? 5_000,
+      name("stopTimeout"),
+    ),
+  };
+}
+
+function machineHostname(): string {
+  try {
+    return osHostname() || "localhost";
+  } catch {
+    // Without permission to read it, a placeholder beats failing to start.
+    return "localhost";
+  }
+}

@@ -1,0 +1,345 @@
+import assert from "node:assert/strict";
+import {
+  AlreadyRegisteredError,
+  ConfigError,
+  Registry,
+  RegistryStateError,
+} from "../mod.ts";
+import { FakeClock, MemoryDriver } from "../testing.ts";
+import { FlakyDriver } from "./_flaky_driver.ts";
+import { captureLogs } from "./_log_capture.ts";
+
+function fixture() {
+  const clock = new FakeClock();
+  const driver = new MemoryDriver({ clock });
+  const make = (options: ConstructorParameters<typeof Registry>[0] = {}) =>
+    new Registry({
+      driver,
+      clock,
+      service: "api",
+      heartbeatInterval: "1s",
+      ttl: "3s",
+      ...options,
+    });
+  return { clock, driver, make };
+}
+
+Deno.test("start registers every declared field and the backend's times", async () => {
+  const { clock, make } = fixture();
+  await using registry = make({
+    id: "api-1",
+    env: "prod",
+    version: "2.1.0",
+    addr: "http://127.0.0.1:8080",
+    meta: { zone: "eu-1" },
+    hostname: "web-7",
+  });
+  const instance = await registry.start();
+  assert.equal(registry.state, "running");
+  assert.deepEqual(
+    { ...instance, pid: 0 },
+    {
+      id: "api-1",
+      service: "api",
+      env: "prod",
+      version: "2.1.0",
+      addr: "http://127.0.0.1:8080",
+      meta: { zone: "eu-1" },
+      hostname: "web-7",
+      pid: 0,
+      seq: instance.seq,
+      registeredAt: clock.now(),
+      heartbeatAt: clock.now(),
+      expiresAt: clock.now() + 3000,
+    },
+  );
+  assert.equal(instance.pid, Deno.pid);
+  assert.deepEqual(registry.instance(), instance);
+});
+
+Deno.test("the default id is <service>-<hostname>-<random> and unique per registry", () => {
+  const { make } = fixture();
+  const a = make({ hostname: "web.7" });
+  const b = make({ hostname: "web.7" });
+  assert.match(a.id ?? "", /^api-web\.7-[0-9a-f]{8}$/);
+  assert.notEqual(a.id, b.id);
+});
+
+Deno.test("heartbeats keep the instance live and update its snapshot", async () => {
+  const { clock, make } = fixture();
+  await using registry = make();
+  const first = await registry.start();
+  await clock.tickAsync(30_000);
+  const now = registry.instance();
+  assert.ok(now && now.heartbeatAt > first.heartbeatAt);
+  assert.equal(now.seq, first.seq);
+  assert.deepEqual((await registry.instances("api")).map((i) => i.id), [
+    registry.id,
+  ]);
+});
+
+Deno.test("instances lists oldest first, by service or all; services lists names", async () => {
+  const { make } = fixture();
+  await using a = make({ id: "a" });
+  await using w = make({ id: "w", service: "worker" });
+  await using b = make({ id: "b" });
+  await using elsewhere = make({ id: "x", env: "staging" });
+  for (const r of [a, w, b, elsewhere]) await r.start();
+  const ids = (list: { id: string }[]) => list.map((i) => i.id);
+  assert.deepEqual(ids(await a.instances("api")), ["a", "b"]);
+  assert.deepEqual(ids(await a.instances()), ["a", "w", "b"]);
+  assert.deepEqual(ids(await a.instances("worker", "api")), ["a", "w", "b"]);
+  assert.deepEqual(await a.services(), ["api", "worker"]);
+  assert.deepEqual(ids(await elsewhere.instances()), ["x"]);
+});
+
+Deno.test("a registry without a service discovers but cannot start", async () => {
+  const { driver, clock, make } = fixture();
+  await using member = make({ id: "m" });
+  await member.start();
+  const discovery = new Registry({ driver, clock });
+  assert.equal(discovery.id, undefined);
+  assert.deepEqual((await discovery.instances("api")).map((i) => i.id), ["m"]);
+  await assert.rejects(discovery.start(), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.field, "service");
+    return true;
+  });
+  await discovery.stop();
+});
+
+Deno.test("stop deregisters, is idempotent, and reports it", async () => {
+  const { make } = fixture();
+  const registry = make();
+  await registry.start();
+  const events: boolean[] = [];
+  registry.on("deregistered", ({ removed }) => events.push(removed));
+  const first = registry.stop();
+  assert.equal(registry.stop(), first);
+  await first;
+  await registry.stop();
+  assert.equal(registry.state, "stopped");
+  assert.deepEqual(await registry.instances("api"), []);
+  assert.deepEqual(events, [true]);
+  await assert.rejects(registry.start(), RegistryStateError);
+});
+
+Deno.test("stop is bounded by its deadline when the backend hangs", async () => {
+  const clock = new FakeClock();
+  const driver = new FlakyDriver(clock);
+  const registry = new Registry({
+    driver,
+    clock,
+    service: "api",
+    heartbeatInterval: "1s",
+    ttl: "3s",
+    stopTimeout: "2s",
+  });
+  await registry.start();
+  driver.hang = true;
+  let done = false;
+  let result: { removed: boolean; error?: unknown } | undefined;
+  registry.on("deregistered", (event) => result = event);
+  const stopping = registry.stop().then(() => done = true);
+  await clock.tickAsync(1_999);
+  assert.equal(done, false);
+  await clock.tickAsync(1);
+  await stopping;
+  assert.equal(result?.removed, false);
+  assert.match(String(result?.error), /'stop' took longer than 2000ms/);
+  assert.equal(registry.state, "stopped");
+  await driver.close();
+});
+
+Deno.test("await using stops the registry", async () => {
+  const { driver, make } = fixture();
+  {
+    await using registry = make({ id: "scoped" });
+    await registry.start();
+    assert.equal(driver.stored("default"), 1);
+  }
+  assert.equal(driver.stored("default"), 0);
+});
+
+Deno.test("aborting the signal stops the registry", async () => {
+  const { make } = fixture();
+  const controller = new AbortController();
+  const registry = make({ signal: controller.signal });
+  await registry.start();
+  let stopped!: () => void;
+  const deregistered = new Promise<void>((resolve) => stopped = resolve);
+  registry.on("deregistered", () => stopped());
+  controller.abort();
+  await deregistered;
+  assert.equal(registry.state, "stopped");
+  assert.deepEqual(await registry.instances("api"), []);
+});
+
+Deno.test("a taken id fails start with AlreadyRegisteredError and registers nothing", async () => {
+  const { make, driver } = fixture();
+  await using first = make({ id: "api-1", addr: "first" });
+  await first.start();
+  const second = make({ id: "api-1", addr: "second" });
+  await assert.rejects(second.start(), AlreadyRegisteredError);
+  assert.equal(second.state, "stopped");
+  const listed = await first.instances();
+  assert.deepEqual(listed.map((i) => i.addr), ["first"]);
+  assert.equal(driver.stored("default"), 1);
+  await second.stop();
+});
+
+Deno.test("a failed start leaves nothing registered, even when the register landed late", async () => {
+  const clock = new FakeClock();
+  const driver = new FlakyDriver(clock);
+  driver.failWith = new Error("ECONNREFUSED");
+  const registry = new Registry({
+    driver,
+    clock,
+    service: "api",
+    heartbeatInterval: "1s",
+    ttl: "3s",
+  });
+  await assert.rejects(registry.start(), /ECONNREFUSED/);
+  driver.failWith = undefined;
+  await clock.runDue();
+  assert.equal(driver.inner.stored(), 0);
+  assert.equal(clock.pendingTimers, 0);
+});
+
+Deno.test("a listener that throws does not stop the heartbeat", async () => {
+  await using logs = await captureLogs();
+  const { clock, make } = fixture();
+  await using registry = make();
+  let beats = 0;
+  registry.on("heartbeat", () => {
+    beats++;
+    throw new Error("listener bug");
+  });
+  await registry.start();
+  await clock.tickAsync(5_500);
+  assert.ok(beats >= 4, `beats: ${beats}`);
+  assert.ok(logs.messages().some((m) => m.includes("listener bug")));
+});
+
+Deno.test("on returns a function that removes the listener", async () => {
+  const { clock, make } = fixture();
+  await using registry = make();
+  let beats = 0;
+  const off = registry.on("heartbeat", () => beats++);
+  await registry.start();
+  await clock.tickAsync(1_200);
+  off();
+  await clock.tickAsync(5_000);
+  assert.equal(beats, 1);
+});
+
+Deno.test("options are validated at creation with errors that name the field and value", async (t) => {
+  const cases: [
+    string,
+    ConstructorParameters<typeof Registry>[0],
+    string,
+    RegExp,
+  ][] = [
+    [
+      "ttl not above interval",
+      { heartbeatInterval: "10s", ttl: "5s" },
+      "ttl",
+      /'ttl' \(5s\) must be greater than 'heartbeatInterval' \(10s\)/,
+    ],
+    [
+      "ttl equal to interval",
+      { heartbeatInterval: 1000, ttl: 1000 },
+      "ttl",
+      /\(1s\) must be greater than/,
+    ],
+    [
+      "bad duration",
+      { ttl: "5 parsecs" },
+      "ttl",
+      /'5 parsecs' is not a duration/,
+    ],
+    [
+      "negative duration",
+      { heartbeatInterval: -5 },
+      "heartbeatInterval",
+      /-5 must be a duration/,
+    ],
+    ["bad id", { id: "api 1" }, "id", /'api 1' must be 1 to 128 characters/],
+    ["long id", { id: "x".repeat(129) }, "id", /must be 1 to 128 characters/],
+    ["bad service", { service: "a/b" }, "service", /'a\/b'/],
+    ["bad env", { env: "" }, "env", /''/],
+    [
+      "meta with a number",
+      { meta: { zone: 1 as unknown as string } },
+      "meta.zone",
+      /expected a string, got 1/,
+    ],
+    [
+      "too many meta keys",
+      {
+        meta: Object.fromEntries(
+          Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]),
+        ),
+      },
+      "meta",
+      /65 keys is more than the 64/,
+    ],
+    [
+      "meta value too big",
+      { meta: { big: "x".repeat(1025) } },
+      "meta.big",
+      /1025 bytes, more than the 1024/,
+    ],
+    [
+      "meta too big in all",
+      {
+        meta: Object.fromEntries(
+          Array.from({ length: 10 }, (_, i) => [`k${i}`, "x".repeat(1000)]),
+        ),
+      },
+      "meta",
+      /more than the 8192 allowed/,
+    ],
+    [
+      "heartbeat timeout too long",
+      { heartbeatTimeout: "2s" },
+      "heartbeatTimeout",
+      /at most 500ms/,
+    ],
+    [
+      "version not a string",
+      { version: 2 as unknown as string },
+      "version",
+      /expected a string, got 2/,
+    ],
+  ];
+  for (const [name, options, field, message] of cases) {
+    await t.step(name, () => {
+      const { make } = fixture();
+      assert.throws(() => make(options), (error: unknown) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.equal(error.field, field);
+        assert.match(error.message, message);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("a ttl under twice the interval is allowed with a warning", async () => {
+  await using logs = await captureLogs();
+  const { make } = fixture();
+  make({ heartbeatInterval: "2s", ttl: "3s" });
+  const warnings = logs.messages().filter((m) => m.startsWith("warning"));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0] as string, /less than twice/);
+});
+
+Deno.test("instances rejects a bad service name", async () => {
+  const { make } = fixture();
+  const registry = make();
+  await assert.rejects(
+    async () => await registry.instances("no spaces"),
+    ConfigError,
+  );
+});
