@@ -1,0 +1,332 @@
+/**
+ * The runner's config: the `[cluster]` table of a TOML file, overridden by
+ * `ROSTER_*` environment variables, validated as a whole after merging.
+ *
+ * @module
+ */
+
+import { parse, TomlError } from "smol-toml";
+import { describe } from "../_describe.ts";
+import { parseDuration } from "../duration.ts";
+import { ConfigError } from "../errors.ts";
+import {
+  type RegistryOptions,
+  resolveRegistryOptions,
+  type ResolvedOptions,
+} from "../registry_options.ts";
+
+/** The drivers the runner can build, by the name `driver` takes. */
+export const DRIVER_NAMES = ["memory", "redis"] as const;
+/** A driver name. */
+export type DriverName = typeof DRIVER_NAMES[number];
+
+/** A config file after validation. */
+export interface RunnerConfig {
+  /** The file it came from. */
+  file: string;
+  /** The driver to use. */
+  driver: DriverName;
+  /** The registry options, validated. */
+  options: RegistryOptions;
+  /** The same options with defaults applied. */
+  resolved: ResolvedOptions;
+  /** The driver's own table, such as `[cluster.redis]`, not yet validated. */
+  driverTable: Record<string, unknown>;
+  /** Where each key's value came from: the file, or an environment variable. */
+  sources: Map<string, string>;
+}
+
+/** Keys of `[cluster]` and what they map to in {@linkcode RegistryOptions}. */
+const KEYS = {
+  driver: undefined,
+  id: "id",
+  service: "service",
+  env: "env",
+  version: "version",
+  addr: "addr",
+  heartbeat_interval: "heartbeatInterval",
+  ttl: "ttl",
+  heartbeat_timeout: "heartbeatTimeout",
+  stop_timeout: "stopTimeout",
+  hostname: "hostname",
+  meta: "meta",
+  redis: undefined,
+} as const satisfies Record<string, keyof RegistryOptions | undefined>;
+type Key = keyof typeof KEYS;
+const DURATION_KEYS = new Set<Key>([
+  "heartbeat_interval",
+  "ttl",
+  "heartbeat_timeout",
+  "stop_timeout",
+]);
+/** Nested tables whose keys environment variables may set one by one. */
+const TABLE_KEYS = new Set<Key>(["meta", "redis"]);
+
+/** The prefix of every environment variable the runner reads. */
+export const ENV_PREFIX = "ROSTER_";
+
+/**
+ * Reads, merges and validates a config file.
+ *
+ * @param file The TOML file's path.
+ * @param env The environment to read `ROSTER_*` overrides from.
+ * @returns The validated config.
+ * @throws {ConfigError} Naming the file, the key and the fix.
+ */
+export async function loadConfig(
+  file: string,
+  env: Record<string, string> = Deno.env.toObject(),
+): Promise<RunnerConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (cause) {
+    const reason = cause instanceof Deno.errors.NotFound
+      ? "it does not exist"
+      : cause instanceof Deno.errors.IsADirectory
+      ? "it is a directory"
+      : String(cause);
+    throw new ConfigError(
+      `Cannot read config file '${file}': ${reason}; pass --config with the path of a TOML file that has a [cluster] table`,
+      { file, cause },
+    );
+  }
+  return parseConfig(text, file, env);
+}
+
+/**
+ * Parses and validates config text.
+ *
+ * @param text The TOML text.
+ * @param file The name to use in errors.
+ * @param env The environment to read `ROSTER_*` overrides from.
+ * @returns The validated config.
+ * @throws {ConfigError} Naming the file, the key and the fix.
+ */
+export function parseConfig(
+  text: string,
+  file: string,
+  env: Record<string, string> = {},
+): RunnerConfig {
+  let document: Record<string, unknown>;
+  try {
+    document = parse(text);
+  } catch (cause) {
+    if (cause instanceof TomlError) {
+      const reason = cause.message.split("\n")[0]?.replace(
+        /^Invalid TOML document: /,
+        "",
+      );
+      throw new ConfigError(
+        `Invalid TOML in '${file}' at line ${cause.line}, column ${cause.column}: ${reason}; fix the syntax there`,
+        { file, cause },
+      );
+    }
+    throw cause;
+  }
+  const table = document.cluster;
+  if (table === undefined && !Object.keys(env).some(isRosterVariable)) {
+    throw new ConfigError(
+      `'${file}' has no [cluster] table; add one with at least service = "api"`,
+      { file, field: "cluster" },
+    );
+  }
+  if (table !== undefined && !isTable(table)) {
+    throw new ConfigError(
+      `Invalid 'cluster' in '${file}': expected a table, got ${
+        describe(table)
+      }; write it as a [cluster] section`,
+      { file, field: "cluster" },
+    );
+  }
+  const raw: Record<string, unknown> = { ...(table ?? {}) };
+  const sources = new Map<string, string>();
+  for (const key of Object.keys(raw)) {
+    if (!(key in KEYS)) {
+      throw new ConfigError(
+        `'${file}': Unknown key 'cluster.${key}'${
+          suggestion(key, Object.keys(KEYS))
+        }; valid keys are ${Object.keys(KEYS).join(", ")}`,
+        { file, field: key },
+      );
+    }
+    sources.set(key, `'${file}'`);
+  }
+  applyEnv(raw, env, sources, file);
+  return validate(raw, file, sources);
+}
+
+function applyEnv(
+  raw: Record<string, unknown>,
+  env: Record<string, string>,
+  sources: Map<string, string>,
+  file: string,
+): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (!isRosterVariable(name)) continue;
+    const path = name.slice(ENV_PREFIX.length).toLowerCase();
+    const table = [...TABLE_KEYS].find((key) => path.startsWith(`${key}_`));
+    if (table) {
+      const nested = raw[table] ?? {};
+      if (!isTable(nested)) continue; // reported by validation below
+      raw[table] = { ...nested, [path.slice(table.length + 1)]: value };
+      sources.set(`${table}.${path.slice(table.length + 1)}`, name);
+      continue;
+    }
+    if (!(path in KEYS) || TABLE_KEYS.has(path as Key)) {
+      const names = Object.keys(KEYS).filter((key) =>
+        !TABLE_KEYS.has(key as Key)
+      ).map((key) => ENV_PREFIX + key.toUpperCase());
+      throw new ConfigError(
+        `'${file}': Unknown environment variable '${name}'${
+          suggestion(name, names)
+        }; roster reads ${names.join(", ")}, ${ENV_PREFIX}META_<KEY> and ${ENV_PREFIX}REDIS_<KEY>`,
+        { file, field: name },
+      );
+    }
+    raw[path] = value;
+    sources.set(path, name);
+  }
+}
+
+function validate(
+  raw: Record<string, unknown>,
+  file: string,
+  sources: Map<string, string>,
+): RunnerConfig {
+  // Every message starts with the file; a value from the environment also
+  // names its variable, since the file does not show it.
+  const where = (key: string) => {
+    const source = sources.get(key);
+    return source && !source.startsWith("'") ? ` (set by ${source})` : "";
+  };
+  const driver = raw.driver ?? "memory";
+  if (!DRIVER_NAMES.includes(driver as DriverName)) {
+    throw new ConfigError(
+      `'${file}': Invalid 'driver'${where("driver")}: ${
+        describe(driver)
+      } is not a driver${
+        typeof driver === "string" ? suggestion(driver, [...DRIVER_NAMES]) : ""
+      }; use ${DRIVER_NAMES.map((name) => `"${name}"`).join(" or ")}`,
+      { file, field: "driver" },
+    );
+  }
+  const driverTable = raw[driver as string] ?? {};
+  if (!isTable(driverTable)) {
+    throw new ConfigError(
+      `'${file}': Invalid 'cluster.${driver}'${
+        where(String(driver))
+      }: expected a table, got ${
+        describe(driverTable)
+      }`,
+      { file, field: String(driver) },
+    );
+  }
+  for (const other of DRIVER_NAMES) {
+    if (other !== driver && raw[other] !== undefined) {
+      throw new ConfigError(
+        `'${file}': 'cluster.${other}'${where(other)} is set, but 'driver' is ${
+          describe(driver)
+        }; set driver = "${other}" or remove the [cluster.${other}] table`,
+        { file, field: other },
+      );
+    }
+  }
+  const options: RegistryOptions = {};
+  const names: Record<string, string> = {};
+  for (const [key, option] of Object.entries(KEYS)) {
+    if (option === undefined) continue;
+    names[option] = key;
+    const value = raw[key];
+    if (value === undefined) continue;
+    (options as Record<string, unknown>)[option] = DURATION_KEYS.has(key as Key)
+      ? configDuration(value, key, file, where(key))
+      : isTable(value)
+      ? { ...value }
+      : value;
+  }
+  try {
+    return {
+      file,
+      driver: driver as DriverName,
+      options,
+      resolved: resolveRegistryOptions(options, names),
+      driverTable,
+      sources,
+    };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const key = error.field?.split(".")[0] ?? "";
+    throw new ConfigError(
+      `'${file}': ${error.message}${where(error.field ?? key)}`,
+      { file, field: error.field, cause: error },
+    );
+  }
+}
+
+/** In a config file a bare number is seconds, and so is a numeric env value. */
+function configDuration(
+  value: unknown,
+  key: string,
+  file: string,
+  where: string,
+): number {
+  const seconds = typeof value === "string" && /^\s*\d+(\.\d+)?\s*$/.test(value)
+    ? Number(value)
+    : value;
+  try {
+    return parseDuration(seconds, key, "s");
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(`'${file}': ${error.message}${where}`, {
+      file,
+      field: key,
+      cause: error,
+    });
+  }
+}
+
+function isRosterVariable(name: string): boolean {
+  return name.startsWith(ENV_PREFIX) && name.length > ENV_PREFIX.length;
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    !(value instanceof Date);
+}
+
+/**
+ * Suggests the closest valid name for a misspelt one.
+ *
+ * @param wrong The misspelt name.
+ * @param valid The valid names.
+ * @returns ` (did you mean 'x'?)`-style text, or `""` when nothing is close.
+ */
+export function suggestion(wrong: string, valid: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of valid) {
+    const distance = levenshtein(wrong.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  const limit = Math.max(2, Math.floor(wrong.length / 2));
+  return best !== undefined && bestDistance <= limit
+    ? ` (did you mean '${best}'?)`
+    : "";
+}
+
+function levenshtein(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}

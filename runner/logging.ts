@@ -1,0 +1,64 @@
+/**
+ * The runner's logging. The library only logs through LogTape; the runner,
+ * being an application, is where logging gets configured.
+ *
+ * @module
+ */
+
+import {
+  configure,
+  getTextFormatter,
+  jsonLinesFormatter,
+  type LogLevel,
+} from "@logtape/logtape";
+import { ConfigError } from "../errors.ts";
+
+/** The levels `--log-level` accepts. */
+export const LOG_LEVELS: readonly LogLevel[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+/** The formats `--log-format` accepts. */
+export const LOG_FORMATS = ["text", "json"] as const;
+
+/**
+ * Sends roster's log records to stderr.
+ *
+ * @param level The lowest level to print.
+ * @param format `text` for people, `json` for one JSON object a line.
+ * @throws {ConfigError} For an unknown level or format.
+ */
+export async function configureRunnerLogging(
+  level: string | undefined,
+  format: string | undefined,
+): Promise<void> {
+  if (!LOG_LEVELS.includes(level as LogLevel)) {
+    throw new ConfigError(
+      `Invalid '--log-level': '${level}' is not a level; use one of ${
+        LOG_LEVELS.join(", ")
+      }`,
+      { field: "--log-level" },
+    );
+  }
+  if (!LOG_FORMATS.includes(format as typeof LOG_FORMATS[number])) {
+    throw new ConfigError(
+      `Invalid '--log-format': '${format}' is not a format; use text or json`,
+      { field: "--log-format" },
+    );
+  }
+  const formatter = format === "json" ? jsonLinesFormatter : getTextFormatter();
+  await configure({
+    reset: true,
+    sinks: {
+      stderr: (record) => console.error(String(formatter(record)).trimEnd()),
+    },
+    loggers: [
+      { category: ["roster"], lowestLevel: level as LogLevel, sinks: ["stderr"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+    ],
+  });
+}
