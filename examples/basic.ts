@@ -23,7 +23,9 @@ registry.on("heartbeat_failed", ({ error, retryIn }) => {
   console.warn(`heartbeat failed: ${error}; retrying in ${retryIn}ms`);
 });
 registry.on("reregistered", ({ instance }) => {
-  console.warn(`the backend had lost us; registered again as seq ${instance.seq}`);
+  console.warn(
+    `the backend had lost us; registered again as seq ${instance.seq}`,
+  );
 });
 
 const me = await registry.start();
@@ -31,5 +33,7 @@ console.log(`registered ${me.id}`);
 for (const instance of await registry.instances("api")) {
   console.log(`live: ${instance.id} ${instance.addr} (seq ${instance.seq})`);
 }
-await new Promise((resolve) => controller.signal.addEventListener("abort", resolve));
+await new Promise((resolve) =>
+  controller.signal.addEventListener("abort", resolve)
+);
 console.log("stopping");

@@ -11,8 +11,8 @@ import { parseDuration } from "../duration.ts";
 import { ConfigError } from "../errors.ts";
 import {
   type RegistryOptions,
-  resolveRegistryOptions,
   type ResolvedOptions,
+  resolveRegistryOptions,
 } from "../registry_options.ts";
 
 /** The drivers the runner can build, by the name `driver` takes. */
@@ -180,7 +180,9 @@ function applyEnv(
       throw new ConfigError(
         `'${file}': Unknown environment variable '${name}'${
           suggestion(name, names)
-        }; roster reads ${names.join(", ")}, ${ENV_PREFIX}META_<KEY> and ${ENV_PREFIX}REDIS_<KEY>`,
+        }; roster reads ${
+          names.join(", ")
+        }, ${ENV_PREFIX}META_<KEY> and ${ENV_PREFIX}REDIS_<KEY>`,
         { file, field: name },
       );
     }
@@ -216,9 +218,7 @@ function validate(
     throw new ConfigError(
       `'${file}': Invalid 'cluster.${driver}'${
         where(String(driver))
-      }: expected a table, got ${
-        describe(driverTable)
-      }`,
+      }: expected a table, got ${describe(driverTable)}`,
       { file, field: String(driver) },
     );
   }

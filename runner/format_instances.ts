@@ -18,7 +18,8 @@ export function formatInstanceTable(
   instances: readonly Instance[],
   now: number,
 ): string {
-  const ago = (at: number) => `${formatDuration(Math.max(0, now - at) || 0)} ago`;
+  const ago = (at: number) =>
+    `${formatDuration(Math.max(0, now - at) || 0)} ago`;
   const rows = [
     ["ID", "SERVICE", "VERSION", "ADDR", "AGE", "LAST HEARTBEAT"],
     ...instances.map((i) => [

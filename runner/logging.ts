@@ -57,8 +57,16 @@ export async function configureRunnerLogging(
       stderr: (record) => console.error(String(formatter(record)).trimEnd()),
     },
     loggers: [
-      { category: ["roster"], lowestLevel: level as LogLevel, sinks: ["stderr"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+      {
+        category: ["roster"],
+        lowestLevel: level as LogLevel,
+        sinks: ["stderr"],
+      },
+      {
+        category: ["logtape", "meta"],
+        lowestLevel: "warning",
+        sinks: ["stderr"],
+      },
     ],
   });
 }

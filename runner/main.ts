@@ -24,7 +24,8 @@ import { createDriver } from "./create_driver.ts";
 import { formatInstanceTable } from "./format_instances.ts";
 import { configureRunnerLogging, LOG_FORMATS, LOG_LEVELS } from "./logging.ts";
 
-const HELP = `roster ${denoJson.version}: service-instance heartbeats and a cluster registry
+const HELP =
+  `roster ${denoJson.version}: service-instance heartbeats and a cluster registry
 
 Usage:
   roster [run] --config FILE        register this process and heartbeat until SIGTERM or SIGINT
@@ -163,9 +164,9 @@ async function list(
     const instances = await registry.instances(...(service ? [service] : []));
     if (json) out(JSON.stringify(instances, null, 2));
     else if (instances.length === 0) out("no live instances");
-    else await Deno.stdout.write(
-      new TextEncoder().encode(formatInstanceTable(instances, Date.now())),
-    );
+    else {await Deno.stdout.write(
+        new TextEncoder().encode(formatInstanceTable(instances, Date.now())),
+      );}
     return 0;
   } finally {
     await driver.close();

@@ -41,7 +41,10 @@ export function spawnRunner(
     if (buffer) lines.push(buffer);
     for (const wake of waiters) wake();
   };
-  const pumps = Promise.all([pump(child.stdout, stdout), pump(child.stderr, stderr)]);
+  const pumps = Promise.all([
+    pump(child.stdout, stdout),
+    pump(child.stderr, stderr),
+  ]);
   const status = pumps.then(() => child.status);
   let exited = false;
   status.then(() => exited = true);
@@ -59,12 +62,24 @@ export function spawnRunner(
             resolve(line);
           } else if (exited) {
             done();
-            reject(new Error(`runner exited before printing ${pattern}; stderr:\n${stderr.join("\n")}`));
+            reject(
+              new Error(
+                `runner exited before printing ${pattern}; stderr:\n${
+                  stderr.join("\n")
+                }`,
+              ),
+            );
           }
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`no line matching ${pattern} within ${timeoutMs}ms; stdout:\n${stdout.join("\n")}\nstderr:\n${stderr.join("\n")}`));
+          reject(
+            new Error(
+              `no line matching ${pattern} within ${timeoutMs}ms; stdout:\n${
+                stdout.join("\n")
+              }\nstderr:\n${stderr.join("\n")}`,
+            ),
+          );
         }, timeoutMs);
         const done = () => {
           clearTimeout(timer);

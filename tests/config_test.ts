@@ -54,7 +54,8 @@ Deno.test("environment variables override file values, validated after merging",
   assert.deepEqual(config.resolved.meta, { zone: "eu-2", rack: "r1" });
   // Merged values are checked together: 20s is not above an env interval of 30s.
   assert.throws(
-    () => parseConfig(VALID, "cluster.toml", { ROSTER_HEARTBEAT_INTERVAL: "30s" }),
+    () =>
+      parseConfig(VALID, "cluster.toml", { ROSTER_HEARTBEAT_INTERVAL: "30s" }),
     /'ttl' \(15s\) must be greater than 'heartbeat_interval' \(30s\)/,
   );
   assert.throws(
@@ -69,58 +70,178 @@ Deno.test("a config can come from the environment alone", () => {
 });
 
 Deno.test("every bad config is a ConfigError naming the file, the key and the fix", async (t) => {
-  const cases: [name: string, toml: string, field: string | undefined, message: RegExp][] = [
-    ["bad TOML", `[cluster\nservice = "api"`, undefined, /Invalid TOML in 'c.toml' at line 1, column 9/],
-    ["duplicate key", `[cluster]\nttl = 1\nttl = 2`, undefined, /at line 3, column 1/],
-    ["no cluster table", `[other]\na = 1`, "cluster", /'c.toml' has no \[cluster\] table/],
-    ["cluster not a table", `cluster = 5`, "cluster", /expected a table, got 5/],
-    ["unknown key, with a suggestion", `[cluster]\nservice = "api"\nttll = "5s"`, "ttll", /Unknown key 'cluster.ttll' \(did you mean 'ttl'\?\)/],
-    ["unknown key, far from any", `[cluster]\nservice = "api"\nbanana = 1`, "banana", /Unknown key 'cluster.banana'; valid keys are/],
-    ["misspelt heartbeat key", `[cluster]\nheartbeat_intervall = "5s"`, "heartbeat_intervall", /did you mean 'heartbeat_interval'/],
-    ["ttl not above the interval", `[cluster]\nservice = "api"\nheartbeat_interval = "10s"\nttl = "5s"`, "ttl", /'c.toml': Cannot start: 'ttl' \(5s\) must be greater than 'heartbeat_interval' \(10s\)/],
-    ["unknown driver", `[cluster]\nservice = "api"\ndriver = "etcd"`, "driver", /'etcd' is not a driver; use "memory" or "redis"/],
-    ["misspelt driver", `[cluster]\ndriver = "reddis"`, "driver", /did you mean 'redis'/],
-    ["bad id", `[cluster]\nservice = "api"\nid = "api 1"`, "id", /'c.toml': Invalid 'id': 'api 1' must be 1 to 128 characters/],
-    ["bad duration", `[cluster]\nservice = "api"\nttl = "15 seconds"`, "ttl", /'c.toml': Invalid 'ttl': '15 seconds' is not a duration/],
-    ["zero duration", `[cluster]\nheartbeat_interval = 0`, "heartbeat_interval", /0 must be a duration between 1ms/],
-    ["duration of the wrong type", `[cluster]\nttl = true`, "ttl", /expected a duration like "5s" or a number of seconds, got true/],
+  const cases: [
+    name: string,
+    toml: string,
+    field: string | undefined,
+    message: RegExp,
+  ][] = [
+    [
+      "bad TOML",
+      `[cluster\nservice = "api"`,
+      undefined,
+      /Invalid TOML in 'c.toml' at line 1, column 9/,
+    ],
+    [
+      "duplicate key",
+      `[cluster]\nttl = 1\nttl = 2`,
+      undefined,
+      /at line 3, column 1/,
+    ],
+    [
+      "no cluster table",
+      `[other]\na = 1`,
+      "cluster",
+      /'c.toml' has no \[cluster\] table/,
+    ],
+    [
+      "cluster not a table",
+      `cluster = 5`,
+      "cluster",
+      /expected a table, got 5/,
+    ],
+    [
+      "unknown key, with a suggestion",
+      `[cluster]\nservice = "api"\nttll = "5s"`,
+      "ttll",
+      /Unknown key 'cluster.ttll' \(did you mean 'ttl'\?\)/,
+    ],
+    [
+      "unknown key, far from any",
+      `[cluster]\nservice = "api"\nbanana = 1`,
+      "banana",
+      /Unknown key 'cluster.banana'; valid keys are/,
+    ],
+    [
+      "misspelt heartbeat key",
+      `[cluster]\nheartbeat_intervall = "5s"`,
+      "heartbeat_intervall",
+      /did you mean 'heartbeat_interval'/,
+    ],
+    [
+      "ttl not above the interval",
+      `[cluster]\nservice = "api"\nheartbeat_interval = "10s"\nttl = "5s"`,
+      "ttl",
+      /'c.toml': Cannot start: 'ttl' \(5s\) must be greater than 'heartbeat_interval' \(10s\)/,
+    ],
+    [
+      "unknown driver",
+      `[cluster]\nservice = "api"\ndriver = "etcd"`,
+      "driver",
+      /'etcd' is not a driver; use "memory" or "redis"/,
+    ],
+    [
+      "misspelt driver",
+      `[cluster]\ndriver = "reddis"`,
+      "driver",
+      /did you mean 'redis'/,
+    ],
+    [
+      "bad id",
+      `[cluster]\nservice = "api"\nid = "api 1"`,
+      "id",
+      /'c.toml': Invalid 'id': 'api 1' must be 1 to 128 characters/,
+    ],
+    [
+      "bad duration",
+      `[cluster]\nservice = "api"\nttl = "15 seconds"`,
+      "ttl",
+      /'c.toml': Invalid 'ttl': '15 seconds' is not a duration/,
+    ],
+    [
+      "zero duration",
+      `[cluster]\nheartbeat_interval = 0`,
+      "heartbeat_interval",
+      /0 must be a duration between 1ms/,
+    ],
+    [
+      "duration of the wrong type",
+      `[cluster]\nttl = true`,
+      "ttl",
+      /expected a duration like "5s" or a number of seconds, got true/,
+    ],
     ["date as a duration", `[cluster]\nttl = 1979-05-27`, "ttl", /got a date/],
-    ["service of the wrong type", `[cluster]\nservice = 5`, "service", /Invalid 'service': 5 must be/],
-    ["meta value not a string", `[cluster]\nservice = "api"\n[cluster.meta]\nport = 8080`, "meta.port", /Invalid 'meta.port': expected a string, got 8080; quote it/],
-    ["meta not a table", `[cluster]\nmeta = "zone=eu"`, "meta", /Invalid 'meta': expected a table of string values/],
-    ["redis table without the redis driver", `[cluster]\nservice = "api"\n[cluster.redis]\nurl = "redis://x"`, "redis", /'cluster.redis' is set, but 'driver' is 'memory'/],
-    ["unknown env variable", `[cluster]\nservice = "api"`, "ROSTER_TTTL", /Unknown environment variable 'ROSTER_TTTL' \(did you mean 'ROSTER_TTL'\?\)/],
+    [
+      "service of the wrong type",
+      `[cluster]\nservice = 5`,
+      "service",
+      /Invalid 'service': 5 must be/,
+    ],
+    [
+      "meta value not a string",
+      `[cluster]\nservice = "api"\n[cluster.meta]\nport = 8080`,
+      "meta.port",
+      /Invalid 'meta.port': expected a string, got 8080; quote it/,
+    ],
+    [
+      "meta not a table",
+      `[cluster]\nmeta = "zone=eu"`,
+      "meta",
+      /Invalid 'meta': expected a table of string values/,
+    ],
+    [
+      "redis table without the redis driver",
+      `[cluster]\nservice = "api"\n[cluster.redis]\nurl = "redis://x"`,
+      "redis",
+      /'cluster.redis' is set, but 'driver' is 'memory'/,
+    ],
+    [
+      "unknown env variable",
+      `[cluster]\nservice = "api"`,
+      "ROSTER_TTTL",
+      /Unknown environment variable 'ROSTER_TTTL' \(did you mean 'ROSTER_TTL'\?\)/,
+    ],
   ];
   for (const [name, toml, field, message] of cases) {
     await t.step(name, () => {
-      const env: Record<string, string> = name === "unknown env variable" ? { ROSTER_TTTL: "5s" } : {};
-      assert.throws(() => parseConfig(toml, "c.toml", env), (error: unknown) => {
-        assert.ok(error instanceof ConfigError, String(error));
-        assert.equal(error.file, "c.toml");
-        assert.equal(error.field, field);
-        assert.match(error.message, message);
-        return true;
-      });
+      const env: Record<string, string> = name === "unknown env variable"
+        ? { ROSTER_TTTL: "5s" }
+        : {};
+      assert.throws(
+        () => parseConfig(toml, "c.toml", env),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError, String(error));
+          assert.equal(error.file, "c.toml");
+          assert.equal(error.field, field);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 });
 
 Deno.test("a missing file is a ConfigError that names it", async () => {
-  await assert.rejects(loadConfig("/nonexistent/cluster.toml", {}), (error: unknown) => {
-    assert.ok(error instanceof ConfigError);
-    assert.match(error.message, /Cannot read config file '\/nonexistent\/cluster.toml': it does not exist/);
-    return true;
-  });
+  await assert.rejects(
+    loadConfig("/nonexistent/cluster.toml", {}),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(
+        error.message,
+        /Cannot read config file '\/nonexistent\/cluster.toml': it does not exist/,
+      );
+      return true;
+    },
+  );
 });
 
 Deno.test("a ttl under twice the interval is accepted with a warning naming config keys", async () => {
   await using logs = await captureLogs();
-  parseConfig(`[cluster]\nservice = "api"\nheartbeat_interval = "4s"\nttl = "6s"`, "c.toml");
+  parseConfig(
+    `[cluster]\nservice = "api"\nheartbeat_interval = "4s"\nttl = "6s"`,
+    "c.toml",
+  );
   const [warning] = logs.messages().filter((m) => m.startsWith("warning"));
-  assert.match(warning ?? "", /'ttl' \(6s\) is less than twice 'heartbeat_interval' \(4s\)/);
+  assert.match(
+    warning ?? "",
+    /'ttl' \(6s\) is less than twice 'heartbeat_interval' \(4s\)/,
+  );
 });
 
 Deno.test("suggestion finds the closest name, or nothing", () => {
-  assert.equal(suggestion("servce", ["service", "env"]), " (did you mean 'service'?)");
+  assert.equal(
+    suggestion("servce", ["service", "env"]),
+    " (did you mean 'service'?)",
+  );
   assert.equal(suggestion("zzzzzz", ["service", "env"]), "");
 });

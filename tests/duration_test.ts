@@ -12,7 +12,9 @@ Deno.test("parseDuration reads strings in ms, s, m and h, and combinations", () 
     ["1h2m3s4ms", 3_723_004],
     [" 10s ", 10_000],
   ];
-  for (const [text, ms] of cases) assert.equal(parseDuration(text, "ttl"), ms, text);
+  for (const [text, ms] of cases) {
+    assert.equal(parseDuration(text, "ttl"), ms, text);
+  }
 });
 
 Deno.test("parseDuration takes numbers as ms, or seconds when told", () => {
@@ -21,7 +23,27 @@ Deno.test("parseDuration takes numbers as ms, or seconds when told", () => {
 });
 
 Deno.test("parseDuration rejects what is not a positive, bounded duration", () => {
-  for (const bad of ["", "5", "5 s", "s", "-5s", "5d", "1e3s", "0s", "25d", 0, -1, NaN, Infinity, true, null, [], {}]) {
+  for (
+    const bad of [
+      "",
+      "5",
+      "5 s",
+      "s",
+      "-5s",
+      "5d",
+      "1e3s",
+      "0s",
+      "25d",
+      0,
+      -1,
+      NaN,
+      Infinity,
+      true,
+      null,
+      [],
+      {},
+    ]
+  ) {
     assert.throws(() => parseDuration(bad, "ttl"), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
       assert.equal(error.field, "ttl");

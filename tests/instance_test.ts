@@ -11,7 +11,9 @@ Deno.test("validateName accepts [A-Za-z0-9._-]{1,128} only", () => {
   for (const good of ["a", "api-1", "A.b_c-9", "x".repeat(128)]) {
     assert.equal(validateName("id", good), good);
   }
-  for (const bad of ["", "a b", "a:b", "ä", "x".repeat(129), 5, undefined, null]) {
+  for (
+    const bad of ["", "a b", "a:b", "ä", "x".repeat(129), 5, undefined, null]
+  ) {
     assert.throws(() => validateName("id", bad), ConfigError, String(bad));
   }
 });
@@ -22,11 +24,19 @@ Deno.test("validateMeta bounds keys, value size and total size, counting UTF-8 b
   // 342 three-byte characters are 1026 bytes: over the 1 KiB value limit.
   assert.throws(() => validateMeta({ v: "€".repeat(342) }), /1026 bytes/);
   assert.doesNotThrow(() =>
-    validateMeta(Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, "v"])))
+    validateMeta(
+      Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, "v"])),
+    )
   );
-  assert.throws(() => validateMeta({ "": "v" }), /key '' must be 1 to 128 bytes/);
+  assert.throws(
+    () => validateMeta({ "": "v" }),
+    /key '' must be 1 to 128 bytes/,
+  );
   assert.throws(() => validateMeta(["a"]), /got an array/);
-  assert.throws(() => validateMeta({ a: null }), (e: unknown) => e instanceof ConfigError && e.field === "meta.a");
+  assert.throws(
+    () => validateMeta({ a: null }),
+    (e: unknown) => e instanceof ConfigError && e.field === "meta.a",
+  );
 });
 
 Deno.test("validateMeta returns a copy the caller cannot change later", () => {
@@ -38,11 +48,16 @@ Deno.test("validateMeta returns a copy the caller cannot change later", () => {
 
 Deno.test("validateText allows empty and bounded strings", () => {
   assert.equal(validateText("addr", undefined), "");
-  assert.throws(() => validateText("addr", "x".repeat(1025)), /longer than 1024 bytes/);
+  assert.throws(
+    () => validateText("addr", "x".repeat(1025)),
+    /longer than 1024 bytes/,
+  );
 });
 
 Deno.test("defaultInstanceId is valid and random even for odd host names", () => {
-  const ids = new Set(Array.from({ length: 100 }, () => defaultInstanceId("api", "my host:1")));
+  const ids = new Set(
+    Array.from({ length: 100 }, () => defaultInstanceId("api", "my host:1")),
+  );
   assert.equal(ids.size, 100);
   for (const id of ids) {
     assert.match(id, /^api-my-host-1-[0-9a-f]{8}$/);

@@ -22,7 +22,10 @@ Deno.test("run registers, prints one startup line, and deregisters on SIGTERM wi
   runner.child.kill("SIGTERM");
   const status = await runner.status;
   assert.equal(status.code, 0);
-  assert.match(runner.stdout.join("\n"), /stopped on SIGTERM; id=api-e2e deregistered/);
+  assert.match(
+    runner.stdout.join("\n"),
+    /stopped on SIGTERM; id=api-e2e deregistered/,
+  );
   await Deno.remove(config);
 });
 
@@ -32,7 +35,10 @@ Deno.test("run stops the same way on SIGINT", async () => {
   await runner.waitForLine(/^roster: registered/);
   runner.child.kill("SIGINT");
   assert.equal((await runner.status).code, 0);
-  assert.match(runner.stdout.join("\n"), /stopped on SIGINT; id=api-e2e deregistered/);
+  assert.match(
+    runner.stdout.join("\n"),
+    /stopped on SIGINT; id=api-e2e deregistered/,
+  );
   await Deno.remove(config);
 });
 
@@ -40,7 +46,10 @@ Deno.test("check validates and exits 0", async () => {
   const config = await writeConfig(CONFIG);
   const { code, stdout } = await runRunner(["check", "--config", config]);
   assert.equal(code, 0);
-  assert.match(stdout, /is valid \(service=api env=default driver=memory interval=200ms ttl=1s\)/);
+  assert.match(
+    stdout,
+    /is valid \(service=api env=default driver=memory interval=200ms ttl=1s\)/,
+  );
   await Deno.remove(config);
 });
 
@@ -50,7 +59,14 @@ Deno.test("list with the memory driver says only the current process is seen", a
   assert.equal(table.code, 0);
   assert.match(table.stderr, /memory driver lives inside one process/);
   assert.match(table.stdout, /no live instances/);
-  const json = await runRunner(["list", "--config", config, "--service", "api", "--json"]);
+  const json = await runRunner([
+    "list",
+    "--config",
+    config,
+    "--service",
+    "api",
+    "--json",
+  ]);
   assert.equal(json.code, 0);
   assert.deepEqual(JSON.parse(json.stdout), []);
   await Deno.remove(config);
@@ -59,17 +75,43 @@ Deno.test("list with the memory driver says only the current process is seen", a
 Deno.test("every config error exits 2 with a message naming the key, and registers nothing", async (t) => {
   const cases: [string, string | null, RegExp][] = [
     ["missing file", null, /Cannot read config file '.*': it does not exist/],
-    ["bad TOML", `[cluster\nservice = "api"`, /Invalid TOML in '.*' at line 1, column 9/],
-    ["ttl not above the interval", `[cluster]\nservice = "api"\nheartbeat_interval = "10s"\nttl = "5s"`, /'ttl' \(5s\) must be greater than 'heartbeat_interval' \(10s\)/],
-    ["unknown driver", `[cluster]\nservice = "api"\ndriver = "consul"`, /'consul' is not a driver/],
-    ["unknown key", `[cluster]\nservice = "api"\nservise = "x"`, /Unknown key 'cluster.servise' \(did you mean 'service'\?\)/],
+    [
+      "bad TOML",
+      `[cluster\nservice = "api"`,
+      /Invalid TOML in '.*' at line 1, column 9/,
+    ],
+    [
+      "ttl not above the interval",
+      `[cluster]\nservice = "api"\nheartbeat_interval = "10s"\nttl = "5s"`,
+      /'ttl' \(5s\) must be greater than 'heartbeat_interval' \(10s\)/,
+    ],
+    [
+      "unknown driver",
+      `[cluster]\nservice = "api"\ndriver = "consul"`,
+      /'consul' is not a driver/,
+    ],
+    [
+      "unknown key",
+      `[cluster]\nservice = "api"\nservise = "x"`,
+      /Unknown key 'cluster.servise' \(did you mean 'service'\?\)/,
+    ],
     ["bad id", `[cluster]\nservice = "api"\nid = "a b"`, /Invalid 'id': 'a b'/],
-    ["bad duration", `[cluster]\nservice = "api"\nttl = "forever"`, /Invalid 'ttl': 'forever' is not a duration/],
-    ["no service for run", `[cluster]\nenv = "x"`, /'service' is required to register/],
+    [
+      "bad duration",
+      `[cluster]\nservice = "api"\nttl = "forever"`,
+      /Invalid 'ttl': 'forever' is not a duration/,
+    ],
+    [
+      "no service for run",
+      `[cluster]\nenv = "x"`,
+      /'service' is required to register/,
+    ],
   ];
   for (const [name, toml, message] of cases) {
     await t.step(name, async () => {
-      const config = toml === null ? "/nonexistent/roster.toml" : await writeConfig(toml);
+      const config = toml === null
+        ? "/nonexistent/roster.toml"
+        : await writeConfig(toml);
       const { code, stdout, stderr } = await runRunner(["--config", config]);
       assert.equal(code, 2, stderr);
       assert.match(stderr, message);
@@ -100,10 +142,17 @@ Deno.test("usage errors exit 2; --help and --version exit 0", async () => {
 
 Deno.test("an environment variable overrides the file, and a bad one exits 2", async () => {
   const config = await writeConfig(CONFIG);
-  const ok = await runRunner(["check", "--config", config], { ROSTER_TTL: "3s" });
+  const ok = await runRunner(["check", "--config", config], {
+    ROSTER_TTL: "3s",
+  });
   assert.match(ok.stdout, /ttl=3s/);
-  const bad = await runRunner(["check", "--config", config], { ROSTER_TTL: "100ms" });
+  const bad = await runRunner(["check", "--config", config], {
+    ROSTER_TTL: "100ms",
+  });
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /'ttl' \(100ms\) must be greater than 'heartbeat_interval' \(200ms\).*\(set by ROSTER_TTL\)/);
+  assert.match(
+    bad.stderr,
+    /'ttl' \(100ms\) must be greater than 'heartbeat_interval' \(200ms\).*\(set by ROSTER_TTL\)/,
+  );
   await Deno.remove(config);
 });
