@@ -6,6 +6,9 @@
  */
 
 import { parse, TomlError } from "smol-toml";
+import { suggestion } from "./_suggestion.ts";
+import { parseRedisConfig } from "./redis_config.ts";
+import type { RedisConnectOptions } from "../drivers/redis.ts";
 import { describe } from "../_describe.ts";
 import { parseDuration } from "../duration.ts";
 import { ConfigError } from "../errors.ts";
@@ -30,8 +33,8 @@ export interface RunnerConfig {
   options: RegistryOptions;
   /** The same options with defaults applied. */
   resolved: ResolvedOptions;
-  /** The driver's own table, such as `[cluster.redis]`, not yet validated. */
-  driverTable: Record<string, unknown>;
+  /** The validated `[cluster.redis]` table, when the driver is Redis. */
+  redis?: RedisConnectOptions;
   /** Where each key's value came from: the file, or an environment variable. */
   sources: Map<string, string>;
 }
@@ -251,7 +254,9 @@ function validate(
       driver: driver as DriverName,
       options,
       resolved: resolveRegistryOptions(options, names),
-      driverTable,
+      redis: driver === "redis"
+        ? parseRedisConfig(driverTable, file, sources)
+        : undefined,
       sources,
     };
   } catch (error) {
@@ -293,40 +298,4 @@ function isRosterVariable(name: string): boolean {
 function isTable(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) &&
     !(value instanceof Date);
-}
-
-/**
- * Suggests the closest valid name for a misspelt one.
- *
- * @param wrong The misspelt name.
- * @param valid The valid names.
- * @returns ` (did you mean 'x'?)`-style text, or `""` when nothing is close.
- */
-export function suggestion(wrong: string, valid: readonly string[]): string {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of valid) {
-    const distance = levenshtein(wrong.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  const limit = Math.max(2, Math.floor(wrong.length / 2));
-  return best !== undefined && bestDistance <= limit
-    ? ` (did you mean '${best}'?)`
-    : "";
-}
-
-function levenshtein(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        (previous[j] as number) + 1,
-        (current[j - 1] as number) + 1,
-        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
 }

@@ -7,6 +7,7 @@
 
 import type { Driver } from "../driver.ts";
 import { MemoryDriver } from "../drivers/memory.ts";
+import { RedisDriver } from "../drivers/redis.ts";
 import type { RunnerConfig } from "./config.ts";
 
 /**
@@ -14,13 +15,17 @@ import type { RunnerConfig } from "./config.ts";
  *
  * @param config The runner config.
  * @returns A connected driver; close it when done.
- * @throws {ConfigError} When the driver's own table is invalid.
+ * @throws {Error} When the backend cannot be reached.
  */
-export function createDriver(config: RunnerConfig): Promise<Driver> {
+export async function createDriver(config: RunnerConfig): Promise<Driver> {
   switch (config.driver) {
     case "memory":
-      return Promise.resolve(new MemoryDriver());
+      return new MemoryDriver();
     case "redis":
-      throw new Error("The redis driver is not built yet");
+      return await RedisDriver.connect({
+        ...config.redis,
+        // A command may take no longer than a heartbeat may.
+        commandTimeout: config.resolved.heartbeatTimeout,
+      });
   }
 }

@@ -15,6 +15,7 @@
 
 import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
+import type { Driver } from "../driver.ts";
 import { formatDuration } from "../duration.ts";
 import { AlreadyRegisteredError, ConfigError } from "../errors.ts";
 import { validateName } from "../instance.ts";
@@ -158,7 +159,8 @@ async function list(
       "roster: note: the memory driver lives inside one process, so a separate 'list' sees no instances; use driver = \"redis\" to share a registry",
     );
   }
-  const driver = await createDriver(config);
+  const driver = await connect(config);
+  if (!driver) return 1;
   try {
     const registry = new Registry({ driver, env: config.resolved.env });
     const instances = await registry.instances(...(service ? [service] : []));
@@ -173,8 +175,18 @@ async function list(
   }
 }
 
+async function connect(config: RunnerConfig): Promise<Driver | undefined> {
+  try {
+    return await createDriver(config);
+  } catch (error) {
+    fail((error as Error).message);
+    return undefined;
+  }
+}
+
 async function run(config: RunnerConfig): Promise<number> {
-  const driver = await createDriver(config);
+  const driver = await connect(config);
+  if (!driver) return 1;
   const stopRequested = Promise.withResolvers<string>();
   let signals = 0;
   const onSignal = (signal: Deno.Signal) => () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { loadConfig, parseConfig, suggestion } from "../runner/config.ts";
+import { loadConfig, parseConfig } from "../runner/config.ts";
+import { suggestion } from "../runner/_suggestion.ts";
 import { ConfigError } from "../errors.ts";
 import { captureLogs } from "./_log_capture.ts";
 

@@ -1,0 +1,157 @@
+/**
+ * The `[cluster.redis]` table: where Redis is and how to log in. Secrets can
+ * come from `ROSTER_REDIS_URL` and `ROSTER_REDIS_PASSWORD`, and no error
+ * ever shows a password.
+ *
+ * @module
+ */
+
+import { describe } from "../_describe.ts";
+import { redactUrl, type RedisConnectOptions } from "../drivers/redis.ts";
+import { ConfigError } from "../errors.ts";
+import { suggestion } from "./_suggestion.ts";
+
+const KEYS = [
+  "url",
+  "username",
+  "password",
+  "prefix",
+  "sentinels",
+  "name",
+  "cluster_nodes",
+] as const;
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+/**
+ * Validates a `[cluster.redis]` table.
+ *
+ * @param table The table, with environment overrides merged in.
+ * @param file The config file, named in errors.
+ * @param sources Where each `redis.<key>` came from, for errors.
+ * @returns Connection options for `RedisDriver.connect`.
+ * @throws {ConfigError} Naming the key and the fix.
+ */
+export function parseRedisConfig(
+  table: Record<string, unknown>,
+  file: string,
+  sources: Map<string, string> = new Map(),
+): RedisConnectOptions {
+  const fail = (key: string, message: string): never => {
+    const source = sources.get(`redis.${key}`);
+    const by = source && !source.startsWith("'") ? ` (set by ${source})` : "";
+    throw new ConfigError(`'${file}': ${message}${by}`, {
+      file,
+      field: `redis.${key}`,
+    });
+  };
+  for (const key of Object.keys(table)) {
+    if (!(KEYS as readonly string[]).includes(key)) {
+      fail(
+        key,
+        `Unknown key 'cluster.redis.${key}'${
+          suggestion(key, KEYS)
+        }; valid keys are ${KEYS.join(", ")}`,
+      );
+    }
+  }
+  const text = (key: typeof KEYS[number]): string | undefined => {
+    const value = table[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "string" || value === "") {
+      fail(
+        key,
+        `Invalid 'redis.${key}': expected a non-empty string, got ${
+          key === "password" || key === "url"
+            ? "a value of another type"
+            : describe(value)
+        }`,
+      );
+    }
+    return value as string;
+  };
+  const nodes = (key: "sentinels" | "cluster_nodes"): string[] | undefined => {
+    const value = table[key];
+    if (value === undefined) return undefined;
+    // From an environment variable a list is comma-separated.
+    const list = typeof value === "string"
+      ? value.split(",").map((s) => s.trim()).filter(Boolean)
+      : value;
+    if (
+      !Array.isArray(list) || list.length === 0 ||
+      !list.every((node) => typeof node === "string" && HOST_PORT.test(node))
+    ) {
+      fail(
+        key,
+        `Invalid 'redis.${key}': ${
+          describe(value)
+        } must be a non-empty list of "host:port" strings, such as ["10.0.0.1:26379"]`,
+      );
+    }
+    return list as string[];
+  };
+  const url = text("url");
+  if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // Reported below without echoing a URL that may hold a password.
+    }
+    if (
+      !parsed || (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+    ) {
+      fail(
+        "url",
+        `Invalid 'redis.url': ${
+          parsed ? `'${redactUrl(url)}'` : "the value"
+        } must look like redis://[user:password@]host[:port][/db], or rediss:// for TLS`,
+      );
+    } else if (
+      parsed.pathname.length > 1 && !/^\/\d{1,2}$/.test(parsed.pathname)
+    ) {
+      fail(
+        "url",
+        `Invalid 'redis.url': the database in '${
+          redactUrl(url)
+        }' must be a number, such as /0`,
+      );
+    }
+  }
+  const sentinels = nodes("sentinels");
+  const clusterNodes = nodes("cluster_nodes");
+  const name = text("name");
+  if (sentinels && clusterNodes) {
+    fail(
+      "sentinels",
+      "'redis.sentinels' and 'redis.cluster_nodes' are both set; a Redis is either Sentinel-managed or a Cluster, so keep one",
+    );
+  }
+  if (sentinels && !name) {
+    fail(
+      "name",
+      "'redis.sentinels' is set without 'redis.name'; add the master group name, such as name = \"mymaster\"",
+    );
+  }
+  if (name && !sentinels) {
+    fail(
+      "name",
+      "'redis.name' is set without 'redis.sentinels'; it names a Sentinel master group, so add the sentinels or remove it",
+    );
+  }
+  const prefix = text("prefix");
+  if (prefix !== undefined && /[{}]/.test(prefix)) {
+    fail(
+      "prefix",
+      `Invalid 'redis.prefix': '${prefix}' must not contain '{' or '}', which roster uses for Cluster hash tags`,
+    );
+  }
+  return {
+    url,
+    username: text("username"),
+    password: text("password"),
+    prefix,
+    sentinels,
+    name,
+    clusterNodes,
+  };
+}
