@@ -239,10 +239,11 @@ export class HeartbeatLoop {
       return;
     }
     this.#failures++;
-    // Start fast (a blip should not cost a ttl), double, and cap at the
-    // interval so a recovered backend is noticed within one interval.
+    // Start fast (a blip should not cost a ttl), double, and cap at half the
+    // interval: a driver reconnects within that too, so a recovered backend
+    // has us back within one interval.
     const base = Math.max(interval / 10, 10) * 2 ** (this.#failures - 1);
-    const retryIn = this.#schedule(Math.min(base, interval));
+    const retryIn = this.#schedule(Math.min(base, interval / 2));
     if (this.#state !== "failing") {
       this.#failingSince = this.#options.clock.now();
       log.warn(

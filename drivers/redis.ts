@@ -75,6 +75,12 @@ export interface RedisConnectOptions extends RedisDriverOptions {
   commandTimeout?: number;
   /** How long connecting may take, in ms. Default 5000. */
   connectTimeout?: number;
+  /**
+   * The longest wait between reconnection attempts, in ms. Default: the
+   * command timeout, so a returning Redis is noticed about as fast as a
+   * heartbeat would give up on it.
+   */
+  maxReconnectDelay?: number;
 }
 
 /** Clients that `RedisDriver.connect` created, and so `close()` closes. */
@@ -146,6 +152,30 @@ export class RedisDriver implements Driver {
   }
 
   /**
+   * Logs connection trouble once per change of state, not once per
+   * reconnection attempt; the heartbeat loop reports the failures it sees.
+   */
+  static #watchConnection(client: RedisClient, target: string): void {
+    let down = false;
+    client.on("error", (error: Error) => {
+      if (down) return;
+      down = true;
+      log.warn(
+        "Lost the connection to Redis at {target}: {error}; reconnecting",
+        {
+          target,
+          error: error.message,
+        },
+      );
+    });
+    client.on("ready", () => {
+      if (!down) return;
+      down = false;
+      log.info("Reconnected to Redis at {target}", { target });
+    });
+  }
+
+  /**
    * Connects to Redis and returns a driver that owns its client. The client
    * fails commands at once while disconnected (no unbounded offline queue)
    * and reconnects by itself.
@@ -158,16 +188,25 @@ export class RedisDriver implements Driver {
     options: RedisConnectOptions = {},
   ): Promise<RedisDriver> {
     const client = createClient(options);
+    RedisDriver.#watchConnection(client, describeTarget(options));
+    // The reason (WRONGPASS, ECONNREFUSED) arrives as an error event; the
+    // rejected connect() only says the connection closed.
+    let reason: unknown;
+    const remember = (error: unknown) => reason ??= error;
+    client.on("error", remember);
     try {
       await client.connect();
     } catch (cause) {
-      closeClient(client);
+      await closeClient(client);
+      const message = String((reason as Error)?.message ?? cause);
       throw new Error(
         `Cannot connect to Redis at ${describeTarget(options)}: ${
-          redact(String((cause as Error)?.message ?? cause), options)
+          redact(message, options)
         }`,
-        { cause },
+        { cause: reason ?? cause },
       );
+    } finally {
+      client.off("error", remember);
     }
     OWNED_CLIENTS.add(client);
     return new RedisDriver(client, options);
@@ -258,9 +297,8 @@ export class RedisDriver implements Driver {
   }
 
   /** Disconnects the client if this driver created it. */
-  close(): Promise<void> {
-    if (OWNED_CLIENTS.has(this.client)) closeClient(this.client);
-    return Promise.resolve();
+  async close(): Promise<void> {
+    if (OWNED_CLIENTS.has(this.client)) await closeClient(this.client);
   }
 
   #upsert(registration: Registration): Promise<UpsertReply> {
@@ -387,6 +425,8 @@ function createClient(options: RedisConnectOptions): RedisClient {
     password: options.password ??
       (url.password ? decodeURIComponent(url.password) : undefined),
   };
+  const maxDelay = options.maxReconnectDelay ?? options.commandTimeout ??
+    2_000;
   const common: RedisOptions = {
     ...auth,
     tls,
@@ -396,15 +436,16 @@ function createClient(options: RedisConnectOptions): RedisClient {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeout ?? 2_000,
+    disconnectTimeout: 0,
     connectTimeout: options.connectTimeout ?? 5_000,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    retryStrategy: (attempt) => Math.min(25 * 2 ** attempt, maxDelay),
   };
   if (options.clusterNodes?.length) {
     return new Cluster(options.clusterNodes.map(hostPort), {
       lazyConnect: true,
       enableOfflineQueue: false,
       redisOptions: common,
-      clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
+      clusterRetryStrategy: (attempt) => Math.min(25 * 2 ** attempt, maxDelay),
     });
   }
   if (options.sentinels?.length) {
@@ -425,9 +466,15 @@ function createClient(options: RedisConnectOptions): RedisClient {
   });
 }
 
-/** Closes a client without leaking ioredis's timers on an already ended one. */
-function closeClient(client: RedisClient): void {
+/**
+ * Closes a client we created without leaving ioredis's timers behind: its
+ * disconnect arms a timer that only a later "close" event clears, which never
+ * comes for a socket that is already closed. With `disconnectTimeout: 0` that
+ * timer fires on the next turn, so waiting one turn releases it.
+ */
+async function closeClient(client: RedisClient): Promise<void> {
   if (client.status !== "end") client.disconnect();
+  await new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** Where a connection goes, with any password masked. */

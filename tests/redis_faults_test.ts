@@ -1,0 +1,264 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { type Clock, Registry, systemClock } from "../mod.ts";
+import { RedisDriver } from "../drivers/redis.ts";
+import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
+
+const INTERVAL = 300;
+const TTL = 1200;
+
+async function member(
+  url: string,
+  id: string,
+  options: { clock?: Clock; env?: string } = {},
+) {
+  const timeout = Math.floor(Math.min(INTERVAL / 2, TTL / 3));
+  const driver = await RedisDriver.connect({ url, commandTimeout: timeout });
+  const registry = new Registry({
+    driver,
+    service: "api",
+    id,
+    heartbeatInterval: INTERVAL,
+    ttl: TTL,
+    clock: options.clock,
+    env: options.env,
+  });
+  const reregistered: number[] = [];
+  registry.on(
+    "reregistered",
+    ({ instance }) => reregistered.push(instance.seq),
+  );
+  const instance = await registry.start();
+  return {
+    driver,
+    registry,
+    instance,
+    reregistered,
+    async [Symbol.asyncDispose]() {
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
+
+/** Polls until `ids` are all listed; returns how long that took. */
+async function waitListed(
+  driver: RedisDriver,
+  ids: string[],
+  limitMs: number,
+  env = "default",
+): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < limitMs) {
+    try {
+      const listed = (await driver.list({ env })).map((i) => i.id);
+      if (ids.every((id) => listed.includes(id))) return Date.now() - start;
+    } catch { /* Redis still away */ }
+    await sleep(10);
+  }
+  throw new Error(`${ids.join(", ")} not all listed within ${limitMs}ms`);
+}
+
+function commandStats(info: string): Map<string, number> {
+  const stats = new Map<string, number>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    stats.set(match[1] as string, Number(match[2]));
+  }
+  return stats;
+}
+
+redisTest(
+  "a heartbeat is exactly one Redis command, and survives a lost script cache",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    await using m = await member(server.url, "api-1");
+    await m.registry.stop();
+    const registration = {
+      id: "bench-1",
+      service: "api",
+      env: "default",
+      version: "1",
+      addr: "",
+      meta: {},
+      hostname: "h",
+      pid: 1,
+      owner: crypto.randomUUID(),
+      ttl: TTL,
+    };
+    await m.driver.register(registration);
+    // MONITOR shows every command a client sends, and marks those that
+    // scripts run inside Redis with the source "lua".
+    const monitor = await admin.duplicate().monitor();
+    const sent: string[] = [];
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      if (source !== "lua") sent.push(String(args[0]).toLowerCase());
+    });
+    await sleep(50);
+    for (let i = 0; i < 50; i++) await m.driver.heartbeat(registration);
+    await sleep(50);
+    monitor.disconnect();
+    assert.deepEqual(sent, Array(50).fill("evalsha"));
+
+    await admin.script("FLUSH");
+    await admin.config("RESETSTAT");
+    const beat = await m.driver.heartbeat(registration);
+    assert.equal(beat.reregistered, false);
+    await m.driver.heartbeat(registration);
+    const after = commandStats(await admin.info("commandstats"));
+    // One EVALSHA that met NOSCRIPT, one EVAL that reloaded it, then EVALSHA again.
+    assert.equal(after.get("eval"), 1);
+    assert.equal(after.get("evalsha"), 2);
+  },
+);
+
+redisTest(
+  "after FLUSHALL every live instance is back within one heartbeat interval, with a higher seq",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    await using a = await member(server.url, "api-a");
+    await using b = await member(server.url, "api-b");
+    await admin.flushall();
+    const took = await waitListed(
+      a.driver,
+      ["api-a", "api-b"],
+      INTERVAL * 1.1 + 100,
+    );
+    assert.ok(took <= INTERVAL * 1.1 + 100, `took ${took}ms`);
+    await sleep(50);
+    assert.equal(a.reregistered.length, 1);
+    assert.ok(
+      (a.reregistered[0] as number) > a.instance.seq,
+      "seq keeps rising after Redis lost its counter",
+    );
+    assert.equal(b.reregistered.length, 1);
+  },
+);
+
+redisTest(
+  "after a Redis restart with data lost every live instance is back within one heartbeat interval",
+  async () => {
+    await using server = await RedisServer.start();
+    await using a = await member(server.url, "api-a");
+    await using b = await member(server.url, "api-b");
+    await server.restart(INTERVAL * 2);
+    const took = await waitListed(a.driver, ["api-a", "api-b"], INTERVAL * 4);
+    // The driver reconnects within half an interval and the loop retries
+    // within half an interval; a little more for a loaded machine.
+    assert.ok(took <= INTERVAL + 150, `back after ${took}ms`);
+    assert.equal(a.registry.heartbeatState, "healthy");
+  },
+);
+
+redisTest("a client clock off by an hour changes nothing", async () => {
+  await using server = await RedisServer.start();
+  const admin = await server.admin();
+  for (const skew of [3_600_000, -3_600_000]) {
+    const skewed: Clock = { ...systemClock, now: () => Date.now() + skew };
+    const env = `skew${skew > 0 ? "ahead" : "behind"}`;
+    await using m = await member(server.url, `api-${env}`, {
+      clock: skewed,
+      env,
+    });
+    const [seconds] = await admin.time();
+    const redisNow = Number(seconds) * 1000;
+    assert.ok(
+      Math.abs(m.instance.registeredAt - redisNow) < 2_000,
+      "times come from Redis",
+    );
+    await using peer = await member(server.url, "peer", { env });
+    await sleep(TTL * 1.5);
+    const listed = (await peer.driver.list({ env })).map((i) => i.id);
+    assert.deepEqual(
+      listed,
+      [`api-${env}`, "peer"],
+      "still live, oldest first",
+    );
+    assert.equal(m.reregistered.length, 0);
+  }
+});
+
+redisTest(
+  "Redis frozen longer than the ttl: live instances are not evicted when it thaws",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    await using a = await member(server.url, "api-a");
+    await using b = await member(server.url, "api-b");
+    await using c = await member(server.url, "api-c");
+    await sleep(INTERVAL);
+    await admin.call("CLIENT", "PAUSE", String(TTL * 2), "ALL");
+    await sleep(TTL * 2 + 50);
+    // The first script after the pause sees every score stale at once.
+    const listed = (await a.driver.list({ env: "default" })).map((i) => i.id);
+    assert.deepEqual(listed, ["api-a", "api-b", "api-c"]);
+    await sleep(INTERVAL * 2);
+    for (const m of [a, b, c]) {
+      assert.deepEqual(
+        m.reregistered,
+        [],
+        `${m.instance.id} was evicted and had to register again`,
+      );
+      assert.equal(m.registry.heartbeatState, "healthy");
+    }
+  },
+);
+
+redisTest(
+  "an ACL user limited to the prefix works; a wrong password or too narrow rights fail clearly",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      "roster",
+      "on",
+      ">right-pass",
+      "~roster:*",
+      "+@all",
+    );
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      "narrow",
+      "on",
+      ">narrow-pass",
+      "~other:*",
+      "+@all",
+    );
+    const url = (user: string, pass: string) =>
+      `redis://${user}:${pass}@127.0.0.1:${server.port}`;
+
+    await using ok = await member(url("roster", "right-pass"), "api-acl");
+    assert.deepEqual(
+      (await ok.driver.list({ env: "default" })).map((i) => i.id),
+      ["api-acl"],
+    );
+
+    await assert.rejects(
+      RedisDriver.connect({ url: url("roster", "wrong-pass") }),
+      (error: unknown) => {
+        const message = (error as Error).message;
+        assert.match(
+          message,
+          /Cannot connect to Redis at redis:\/\/roster:\*\*\*@127\.0\.0\.1:\d+\/?: WRONGPASS/,
+        );
+        assert.doesNotMatch(message, /wrong-pass/);
+        return true;
+      },
+    );
+
+    const narrow = await RedisDriver.connect({
+      url: url("narrow", "narrow-pass"),
+    });
+    try {
+      const registry = new Registry({ driver: narrow, service: "api" });
+      await assert.rejects(registry.start(), /NOPERM/);
+      await registry.stop();
+    } finally {
+      await narrow.close();
+    }
+  },
+);
