@@ -65,6 +65,11 @@ export interface RedisConnectOptions extends RedisDriverOptions {
   username?: string;
   /** The password; overrides the URL's. Never logged. */
   password?: string;
+  /**
+   * Extra certificate authorities (PEM) to trust for `rediss://`, for a
+   * server whose certificate a private CA signed.
+   */
+  tlsCa?: string;
   /** Sentinel addresses as `host:port`; requires `name`. */
   sentinels?: string[];
   /** The Sentinel master group name. */
@@ -418,7 +423,9 @@ function hostPort(address: string): { host: string; port: number } {
 
 function createClient(options: RedisConnectOptions): RedisClient {
   const url = new URL(options.url ?? "redis://127.0.0.1:6379");
-  const tls = url.protocol === "rediss:" ? {} : undefined;
+  const tls = url.protocol === "rediss:"
+    ? (options.tlsCa ? { ca: options.tlsCa } : {})
+    : undefined;
   const auth = {
     username: options.username ??
       (url.username ? decodeURIComponent(url.username) : undefined),

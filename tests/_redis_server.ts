@@ -80,19 +80,37 @@ export class RedisServer implements AsyncDisposable {
   #dir: string;
   #admin: Redis | undefined;
 
-  private constructor(port: number, args: string[], dir: string) {
+  readonly #configFile: string | undefined;
+
+  private constructor(
+    port: number,
+    args: string[],
+    dir: string,
+    configFile?: string,
+  ) {
     this.port = port;
     this.args = args;
     this.#dir = dir;
+    this.#configFile = configFile;
   }
 
-  /** Starts a server with no persistence on a free port. */
+  /**
+   * Starts a server with no persistence on a free port. A config text, when
+   * given, is written to a file that leads the arguments (Sentinel needs one
+   * it can rewrite).
+   */
   static async start(
     args: string[] = [],
-    port = freePort(),
+    options: { port?: number; config?: string } = {},
   ): Promise<RedisServer> {
     const dir = await Deno.makeTempDir({ prefix: "roster-redis-" });
-    const server = new RedisServer(port, args, dir);
+    let configFile: string | undefined;
+    if (options.config !== undefined) {
+      configFile = `${dir}/redis.conf`;
+      await Deno.writeTextFile(configFile, options.config);
+    }
+    const port = options.port ?? freePort();
+    const server = new RedisServer(port, args, dir, configFile);
     await server.#spawn();
     return server;
   }
@@ -109,6 +127,7 @@ export class RedisServer implements AsyncDisposable {
     if (!REDIS_BINARY) throw new Error("redis-server is not installed");
     this.#process = new Deno.Command(REDIS_BINARY, {
       args: [
+        ...(this.#configFile ? [this.#configFile] : []),
         "--port",
         String(this.port),
         "--bind",

@@ -1,0 +1,315 @@
+import assert from "node:assert/strict";
+import { Cluster, Redis } from "ioredis";
+import { Registry } from "../mod.ts";
+import { RedisDriver } from "../drivers/redis.ts";
+import { testDriverConformance } from "../testing.ts";
+import { freePort, RedisServer, redisTest, sleep } from "./_redis_server.ts";
+
+async function until<T>(
+  what: string,
+  limitMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch { /* not yet */ }
+    await sleep(25);
+  }
+  throw new Error(`${what} did not happen within ${limitMs}ms`);
+}
+
+/** Three masters on loopback, slots split evenly, joined with CLUSTER MEET. */
+async function startCluster(): Promise<RedisServer[]> {
+  const nodes: RedisServer[] = [];
+  for (let i = 0; i < 3; i++) {
+    nodes.push(
+      await RedisServer.start([
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        "2000",
+      ]),
+    );
+  }
+  const ranges = [[0, 5460], [5461, 10922], [10923, 16383]];
+  for (const [i, node] of nodes.entries()) {
+    const [from, to] = ranges[i] as number[];
+    await (await node.admin()).call(
+      "CLUSTER",
+      "ADDSLOTSRANGE",
+      String(from),
+      String(to),
+    );
+  }
+  const first = await nodes[0]!.admin();
+  for (const node of nodes.slice(1)) {
+    await first.call("CLUSTER", "MEET", "127.0.0.1", String(node.port));
+  }
+  for (const node of nodes) {
+    await until("cluster_state:ok", 15_000, async () => {
+      const info = await (await node.admin()).call("CLUSTER", "INFO") as string;
+      return info.includes("cluster_state:ok") &&
+          info.includes("cluster_known_nodes:3")
+        ? true
+        : undefined;
+    });
+  }
+  return nodes;
+}
+
+redisTest(
+  "a Redis Cluster of three masters passes the conformance suite",
+  async (t) => {
+    const nodes = await startCluster();
+    const clients: Cluster[] = [];
+    try {
+      const cluster = () => {
+        const client = new Cluster(
+          nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+          {
+            enableOfflineQueue: true,
+            redisOptions: { maxRetriesPerRequest: 1 },
+          },
+        );
+        clients.push(client);
+        return client;
+      };
+      const admin = cluster();
+      await testDriverConformance(t, {
+        driver: new RedisDriver(cluster()),
+        peer: new RedisDriver(cluster()),
+        ttl: 300,
+        advance: sleep,
+        stored: async (env) => {
+          const base = `roster:{${env}}:`;
+          const [hashed, scored] = await Promise.all([
+            admin.hlen(`${base}i`),
+            admin.zcard(`${base}x`),
+          ]);
+          assert.equal(hashed, scored);
+          return hashed;
+        },
+      });
+      // The envs of the suite landed on more than one master.
+      const used = await Promise.all(
+        nodes.map(async (n) => (await (await n.admin()).dbsize()) > 0),
+      );
+      assert.ok(
+        used.filter(Boolean).length >= 2,
+        `keys on ${used.filter(Boolean).length} node(s)`,
+      );
+    } finally {
+      for (const client of clients) {
+        await client.quit().catch(() => client.disconnect());
+      }
+      await sleep(10);
+      for (const node of nodes) await node[Symbol.asyncDispose]();
+    }
+  },
+);
+
+redisTest(
+  "Sentinel: registrations are back within two intervals of a failover",
+  async () => {
+    const INTERVAL = 400;
+    await using master = await RedisServer.start();
+    await using replica = await RedisServer.start([
+      "--replicaof",
+      "127.0.0.1",
+      String(master.port),
+    ]);
+    await until(
+      "replica in sync",
+      10_000,
+      async () =>
+        ((await (await replica.admin()).info("replication")).includes(
+          "master_link_status:up",
+        )) || undefined,
+    );
+    const sentinelPort = freePort();
+    await using sentinel = await RedisServer.start(["--sentinel"], {
+      port: sentinelPort,
+      config: [
+        `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+        "sentinel down-after-milliseconds mymaster 400",
+        "sentinel failover-timeout mymaster 4000",
+        "",
+      ].join("\n"),
+    });
+    const drivers: RedisDriver[] = [];
+    const registries: Registry[] = [];
+    try {
+      for (const id of ["api-a", "api-b"]) {
+        const driver = await RedisDriver.connect({
+          sentinels: [`127.0.0.1:${sentinelPort}`],
+          name: "mymaster",
+          commandTimeout: INTERVAL / 2,
+        });
+        drivers.push(driver);
+        const registry = new Registry({
+          driver,
+          service: "api",
+          id,
+          heartbeatInterval: INTERVAL,
+          ttl: INTERVAL * 4,
+        });
+        registries.push(registry);
+        await registry.start();
+      }
+      const sentinelAdmin = await sentinel.admin();
+      const masterPort = async () =>
+        Number(
+          ((await sentinelAdmin.call(
+            "SENTINEL",
+            "GET-MASTER-ADDR-BY-NAME",
+            "mymaster",
+          )) as string[])[1],
+        );
+      assert.equal(await masterPort(), master.port);
+      await master.stop("SIGKILL");
+      await until(
+        "failover",
+        20_000,
+        async () => (await masterPort()) === replica.port || undefined,
+      );
+      const failedOverAt = Date.now();
+      const promoted = new Redis({
+        port: replica.port,
+        host: "127.0.0.1",
+        lazyConnect: true,
+      });
+      await promoted.connect();
+      try {
+        const driver = new RedisDriver(promoted);
+        await until(
+          "both instances listed on the new master",
+          INTERVAL * 2,
+          async () => {
+            const ids = (await driver.list({ env: "default" })).map((i) =>
+              i.id
+            );
+            return ids.includes("api-a") && ids.includes("api-b")
+              ? true
+              : undefined;
+          },
+        );
+        const took = Date.now() - failedOverAt;
+        assert.ok(took <= INTERVAL * 2, `back after ${took}ms`);
+      } finally {
+        promoted.disconnect();
+        await sleep(10);
+      }
+    } finally {
+      for (const registry of registries) {
+        await registry.stop();
+      }
+      for (const driver of drivers) {
+        await driver.close();
+      }
+    }
+  },
+);
+
+redisTest(
+  "TLS: the driver works over rediss with the server's CA",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "roster-tls-" });
+    const openssl = (...args: string[]) => {
+      const { success, stderr } = new Deno.Command("openssl", {
+        args,
+        cwd: dir,
+        stdout: "null",
+        stderr: "piped",
+      }).outputSync();
+      if (!success) throw new Error(new TextDecoder().decode(stderr));
+    };
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=roster-test-ca",
+    );
+    openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "server.key",
+      "-out",
+      "server.csr",
+      "-subj",
+      "/CN=127.0.0.1",
+    );
+    await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=IP:127.0.0.1\n");
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.crt",
+      "-days",
+      "1",
+      "-extfile",
+      "ext.cnf",
+    );
+    const port = freePort();
+    await using server = await RedisServer.start([
+      "--port",
+      "0",
+      "--tls-port",
+      String(port),
+      "--tls-cert-file",
+      `${dir}/server.crt`,
+      "--tls-key-file",
+      `${dir}/server.key`,
+      "--tls-ca-cert-file",
+      `${dir}/ca.crt`,
+      "--tls-auth-clients",
+      "no",
+    ], { port });
+    const ca = await Deno.readTextFile(`${dir}/ca.crt`);
+    const driver = await RedisDriver.connect({
+      url: `rediss://127.0.0.1:${server.port}`,
+      tlsCa: ca,
+    });
+    try {
+      const registry = new Registry({ driver, service: "api", id: "api-tls" });
+      await registry.start();
+      assert.deepEqual(
+        (await driver.list({ env: "default" })).map((i) => i.id),
+        ["api-tls"],
+      );
+      await registry.stop();
+      // Without the CA the server's certificate is not trusted.
+      await assert.rejects(
+        RedisDriver.connect({
+          url: `rediss://127.0.0.1:${server.port}`,
+          connectTimeout: 2000,
+        }),
+        /Cannot connect to Redis at rediss:/,
+      );
+    } finally {
+      await driver.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
