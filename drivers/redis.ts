@@ -44,8 +44,40 @@ import { DEREGISTER, LIST, SERVICES, UPSERT } from "./_redis_scripts.ts";
 
 const log = logger("redis");
 
-/** A standalone (or Sentinel-managed) client, or a Cluster client. */
-export type RedisClient = Redis | Cluster;
+/**
+ * What the driver needs of a client: an ioredis `Redis` (standalone or
+ * Sentinel-managed) or `Cluster` fits as it is.
+ */
+export interface RedisClient {
+  /**
+   * Runs a cached script by its SHA1.
+   *
+   * @param sha The script's SHA1.
+   * @param numKeys How many of `args` are keys.
+   * @param args Keys, then arguments.
+   * @returns The script's reply.
+   */
+  evalsha(
+    sha: string,
+    numKeys: number,
+    ...args: (string | number)[]
+  ): Promise<unknown>;
+  /**
+   * Runs a script from its source.
+   *
+   * @param script The Lua source.
+   * @param numKeys How many of `args` are keys.
+   * @param args Keys, then arguments.
+   * @returns The script's reply.
+   */
+  eval(
+    script: string,
+    numKeys: number,
+    ...args: (string | number)[]
+  ): Promise<unknown>;
+}
+
+type IoRedisClient = Redis | Cluster;
 
 /** Options for {@linkcode RedisDriver}. */
 export interface RedisDriverOptions {
@@ -89,7 +121,7 @@ export interface RedisConnectOptions extends RedisDriverOptions {
 }
 
 /** Clients that `RedisDriver.connect` created, and so `close()` closes. */
-const OWNED_CLIENTS = new WeakSet<RedisClient>();
+const OWNED_CLIENTS = new WeakMap<RedisClient, IoRedisClient>();
 
 interface Script {
   source: string;
@@ -160,7 +192,7 @@ export class RedisDriver implements Driver {
    * Logs connection trouble once per change of state, not once per
    * reconnection attempt; the heartbeat loop reports the failures it sees.
    */
-  static #watchConnection(client: RedisClient, target: string): void {
+  static #watchConnection(client: IoRedisClient, target: string): void {
     let down = false;
     client.on("error", (error: Error) => {
       if (down) return;
@@ -213,7 +245,7 @@ export class RedisDriver implements Driver {
     } finally {
       client.off("error", remember);
     }
-    OWNED_CLIENTS.add(client);
+    OWNED_CLIENTS.set(client, client);
     return new RedisDriver(client, options);
   }
 
@@ -303,7 +335,8 @@ export class RedisDriver implements Driver {
 
   /** Disconnects the client if this driver created it. */
   async close(): Promise<void> {
-    if (OWNED_CLIENTS.has(this.client)) await closeClient(this.client);
+    const owned = OWNED_CLIENTS.get(this.client);
+    if (owned) await closeClient(owned);
   }
 
   #upsert(registration: Registration): Promise<UpsertReply> {
@@ -421,7 +454,7 @@ function hostPort(address: string): { host: string; port: number } {
   return { host: match[1] as string, port: Number(match[2]) };
 }
 
-function createClient(options: RedisConnectOptions): RedisClient {
+function createClient(options: RedisConnectOptions): IoRedisClient {
   const url = new URL(options.url ?? "redis://127.0.0.1:6379");
   const tls = url.protocol === "rediss:"
     ? (options.tlsCa ? { ca: options.tlsCa } : {})
@@ -479,7 +512,7 @@ function createClient(options: RedisConnectOptions): RedisClient {
  * comes for a socket that is already closed. With `disconnectTimeout: 0` that
  * timer fires on the next turn, so waiting one turn releases it.
  */
-async function closeClient(client: RedisClient): Promise<void> {
+async function closeClient(client: IoRedisClient): Promise<void> {
   if (client.status !== "end") client.disconnect();
   await new Promise((resolve) => setTimeout(resolve, 0));
 }

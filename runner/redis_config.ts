@@ -19,6 +19,7 @@ const KEYS = [
   "sentinels",
   "name",
   "cluster_nodes",
+  "tls_ca_file",
 ] as const;
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
@@ -145,8 +146,25 @@ export function parseRedisConfig(
       `Invalid 'redis.prefix': '${prefix}' must not contain '{' or '}', which roster uses for Cluster hash tags`,
     );
   }
+  const caFile = text("tls_ca_file");
+  let tlsCa: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      tlsCa = Deno.readTextFileSync(caFile);
+    } catch (cause) {
+      fail(
+        "tls_ca_file",
+        `Cannot read 'redis.tls_ca_file' '${caFile}': ${
+          cause instanceof Deno.errors.NotFound
+            ? "it does not exist"
+            : String(cause)
+        }; point it at the PEM file of the CA that signed the Redis certificate`,
+      );
+    }
+  }
   return {
     url,
+    tlsCa,
     username: text("username"),
     password: text("password"),
     prefix,

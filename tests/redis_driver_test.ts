@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { RedisDriver } from "../drivers/redis.ts";
 import { testDriverConformance } from "../testing.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";

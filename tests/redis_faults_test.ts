@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
 import { type Clock, Registry, systemClock } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
@@ -148,6 +147,7 @@ redisTest(
     // within half an interval; a little more for a loaded machine.
     assert.ok(took <= INTERVAL + 150, `back after ${took}ms`);
     assert.equal(a.registry.heartbeatState, "healthy");
+    assert.equal(b.registry.heartbeatState, "healthy");
   },
 );
 
