@@ -40,7 +40,7 @@ import type {
 } from "../driver.ts";
 import { AlreadyRegisteredError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
-import { DEREGISTER, LIST, SERVICES, UPSERT } from "./_redis_scripts.ts";
+import { DEREGISTER, MAINTAIN, UPSERT } from "./_redis_scripts.ts";
 
 const log = logger("redis");
 
@@ -50,31 +50,13 @@ const log = logger("redis");
  */
 export interface RedisClient {
   /**
-   * Runs a cached script by its SHA1.
+   * Sends one command.
    *
-   * @param sha The script's SHA1.
-   * @param numKeys How many of `args` are keys.
-   * @param args Keys, then arguments.
-   * @returns The script's reply.
+   * @param command The command name, such as `EVALSHA`.
+   * @param args Its arguments.
+   * @returns The reply.
    */
-  evalsha(
-    sha: string,
-    numKeys: number,
-    ...args: (string | number)[]
-  ): Promise<unknown>;
-  /**
-   * Runs a script from its source.
-   *
-   * @param script The Lua source.
-   * @param numKeys How many of `args` are keys.
-   * @param args Keys, then arguments.
-   * @returns The script's reply.
-   */
-  eval(
-    script: string,
-    numKeys: number,
-    ...args: (string | number)[]
-  ): Promise<unknown>;
+  call(command: string, ...args: (string | number)[]): Promise<unknown>;
 }
 
 type IoRedisClient = Redis | Cluster;
@@ -135,8 +117,7 @@ function script(source: string): Script {
 const SCRIPTS = {
   upsert: script(UPSERT),
   deregister: script(DEREGISTER),
-  list: script(LIST),
-  services: script(SERVICES),
+  maintain: script(MAINTAIN),
 };
 
 type UpsertReply = [
@@ -147,7 +128,6 @@ type UpsertReply = [
 ];
 
 interface StoredFields {
-  id: string;
   version: string;
   addr: string;
   meta: Record<string, string>;
@@ -294,42 +274,80 @@ export class RedisDriver implements Driver {
     const removed = await this.#run(SCRIPTS.deregister, key.env, [
       key.id,
       key.owner,
+      key.service,
     ]);
     return removed === 1;
   }
 
   /**
-   * Lists live instances, oldest first, in one round trip.
+   * Lists live instances, oldest first. For named services this is one
+   * round trip: a short maintenance script, then plain `HGETALL` and
+   * `ZRANGE` of each service, pipelined; listing every service first asks
+   * which services exist.
    *
    * @param query The env and services.
    * @returns The live instances.
    */
   async list(query: ListQuery): Promise<Instance[]> {
-    const reply = await this.#run(
-      SCRIPTS.list,
-      query.env,
-      [...new Set(query.services ?? [])],
-    ) as (string | number)[];
-    const instances: Instance[] = [];
-    for (let i = 0; i < reply.length; i += 2) {
-      const instance = parseEntry(
-        reply[i] as string,
-        Number(reply[i + 1]),
+    let services = [...new Set(query.services ?? [])];
+    let now: number;
+    let reads: Promise<[Record<string, string>, string[]]>[];
+    if (services.length === 0) {
+      const [time, ...names] = await this.#run(
+        SCRIPTS.maintain,
         query.env,
-      );
-      if (instance) instances.push(instance);
+        [],
+      ) as [number, ...string[]];
+      [now, services, reads] = [time, names, this.#read(query.env, names)];
+    } else {
+      // Sent in this order on one connection: the purge runs before the reads.
+      const maintained = this.#run(SCRIPTS.maintain, query.env, services);
+      reads = this.#read(query.env, services);
+      [now] = await maintained as [number];
+    }
+    const instances: Instance[] = [];
+    for (const [i, read] of reads.entries()) {
+      const [values, expiries] = await read;
+      for (let k = 0; k < expiries.length; k += 2) {
+        const id = expiries[k] as string;
+        const expiresAt = Number(expiries[k + 1]);
+        const value = values[id];
+        if (value === undefined || expiresAt <= now) continue;
+        const instance = parseEntry(
+          id,
+          services[i] as string,
+          query.env,
+          value,
+          expiresAt,
+        );
+        if (instance) instances.push(instance);
+      }
     }
     return instances.sort((a, b) => a.seq - b.seq);
   }
 
+  #read(
+    env: string,
+    services: string[],
+  ): Promise<[Record<string, string>, string[]]>[] {
+    const base = this.#base(env);
+    return services.map((service) =>
+      Promise.all([
+        this.client.call("HGETALL", `${base}i:${service}`).then(asRecord),
+        this.client.call("ZRANGE", `${base}x:${service}`, 0, -1, "WITHSCORES")
+          .then(asPairs),
+      ])
+    );
+  }
+
   /**
-   * Lists services with entries in the env.
+   * Lists services with live instances in the env.
    *
    * @param env The env.
    * @returns Sorted names.
    */
   async services(env: string): Promise<string[]> {
-    const names = await this.#run(SCRIPTS.services, env, []) as string[];
+    const [, ...names] = await this.#run(SCRIPTS.maintain, env, []) as string[];
     return names.sort();
   }
 
@@ -343,7 +361,6 @@ export class RedisDriver implements Driver {
     let payload = this.#payloads.get(registration);
     if (payload === undefined) {
       const stored: StoredFields = {
-        id: registration.id,
         version: registration.version,
         addr: registration.addr,
         meta: registration.meta,
@@ -362,20 +379,24 @@ export class RedisDriver implements Driver {
     ]) as Promise<UpsertReply>;
   }
 
+  #base(env: string): string {
+    return `${this.prefix}{${env}}:`;
+  }
+
   /** `EVALSHA`, and `EVAL` only when Redis lost its script cache. */
   async #run(
     script: Script,
     env: string,
     args: (string | number)[],
   ): Promise<unknown> {
-    const base = `${this.prefix}{${env}}:`;
+    const base = this.#base(env);
     try {
-      return await this.client.evalsha(script.sha, 1, base, ...args);
+      return await this.client.call("EVALSHA", script.sha, 1, base, ...args);
     } catch (error) {
       if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
         throw error;
       }
-      return await this.client.eval(script.source, 1, base, ...args);
+      return await this.client.call("EVAL", script.source, 1, base, ...args);
     }
   }
 }
@@ -402,33 +423,35 @@ function instanceOf(
   };
 }
 
-/** Parses `owner\nseq\nregisteredAt\nttl\nservice\njson`; a foreign value is skipped. */
+/** Parses `owner\nseq\nregisteredAt\nttl\njson`; a foreign value is skipped. */
 function parseEntry(
+  id: string,
+  service: string,
+  env: string,
   value: string,
   expiresAt: number,
-  env: string,
 ): Instance | undefined {
   try {
     const header: string[] = [];
     let start = 0;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       const end = value.indexOf("\n", start);
       if (end < 0) throw new Error("missing header line");
       header.push(value.slice(start, end));
       start = end + 1;
     }
-    const [, seq, registeredAt, ttl, service] = header;
+    const [, seq, registeredAt, ttl] = header;
     const stored = JSON.parse(value.slice(start)) as StoredFields;
-    if (typeof stored?.id !== "string" || typeof stored.meta !== "object") {
+    if (typeof stored?.meta !== "object" || stored.meta === null) {
       throw new Error("missing fields");
     }
     return {
-      id: stored.id,
-      service: service as string,
+      id,
+      service,
       env,
       version: String(stored.version ?? ""),
       addr: String(stored.addr ?? ""),
-      meta: stored.meta ?? {},
+      meta: stored.meta,
       hostname: String(stored.hostname ?? ""),
       pid: Number(stored.pid),
       seq: Number(seq),
@@ -438,14 +461,29 @@ function parseEntry(
     };
   } catch (error) {
     log.warn(
-      "Skipping a corrupt or foreign registry entry in env {env}: {error}",
-      {
-        env,
-        error,
-      },
+      "Skipping a corrupt or foreign registry entry {id} of service {service} in env {env}: {error}",
+      { id, service, env, error },
     );
     return undefined;
   }
+}
+
+/** A hash reply as an object, whether it came as RESP2 pairs or a RESP3 map. */
+function asRecord(reply: unknown): Record<string, string> {
+  if (reply instanceof Map) return Object.fromEntries(reply);
+  if (Array.isArray(reply)) {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < reply.length; i += 2) out[reply[i]] = reply[i + 1];
+    return out;
+  }
+  return (reply ?? {}) as Record<string, string>;
+}
+
+/** A `WITHSCORES` reply as alternating members and scores. */
+function asPairs(reply: unknown): string[] {
+  if (!Array.isArray(reply)) return [];
+  // RESP3 nests each member with its score.
+  return Array.isArray(reply[0]) ? reply.flat() : reply;
 }
 
 function hostPort(address: string): { host: string; port: number } {

@@ -4,7 +4,7 @@
  * fails, never skips, when no server can be started.
  */
 
-import { Redis } from "ioredis";
+import { type Cluster, Redis } from "ioredis";
 
 const CI = Deno.env.get("CI") === "true";
 
@@ -196,4 +196,31 @@ export class RedisServer implements AsyncDisposable {
     await this.stop("SIGKILL");
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Counts the registry entries Redis holds for an env, and checks that each
+ * service's hash and expiry set agree.
+ */
+export async function storedEntries(
+  client: Redis | Cluster,
+  env: string,
+  prefix = "roster:",
+): Promise<number> {
+  const base = `${prefix}{${env}}:`;
+  let total = 0;
+  for (const service of await client.smembers(`${base}svcs`)) {
+    const [hashed, scored] = await Promise.all([
+      client.hlen(`${base}i:${service}`),
+      client.zcard(`${base}x:${service}`),
+    ]);
+    if (hashed !== scored) {
+      throw new Error(
+        `service ${service}: ${hashed} entries but ${scored} expiries`,
+      );
+    }
+    if (hashed === 0) throw new Error(`service ${service} is listed but empty`);
+    total += hashed;
+  }
+  return total;
 }

@@ -3,7 +3,13 @@ import { Cluster, Redis } from "ioredis";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis.ts";
 import { testDriverConformance } from "../testing.ts";
-import { freePort, RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import {
+  freePort,
+  RedisServer,
+  redisTest,
+  sleep,
+  storedEntries,
+} from "./_redis_server.ts";
 
 async function until<T>(
   what: string,
@@ -83,15 +89,7 @@ redisTest(
         peer: new RedisDriver(cluster()),
         ttl: 300,
         advance: sleep,
-        stored: async (env) => {
-          const base = `roster:{${env}}:`;
-          const [hashed, scored] = await Promise.all([
-            admin.hlen(`${base}i`),
-            admin.zcard(`${base}x`),
-          ]);
-          assert.equal(hashed, scored);
-          return hashed;
-        },
+        stored: (env) => storedEntries(admin, env),
       });
       // The envs of the suite landed on more than one master.
       const used = await Promise.all(
