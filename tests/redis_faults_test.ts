@@ -218,6 +218,7 @@ redisTest(
       ">right-pass",
       "~roster:*",
       "+@all",
+      "-@dangerous",
     );
     await admin.call(
       "ACL",
