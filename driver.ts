@@ -94,6 +94,96 @@ export interface Driver {
    * @returns Service names, sorted.
    */
   services(env: string): Promise<string[]>;
+  /**
+   * Removes the env's expired entries now, recording a `leave` change for
+   * each. Watchers call it regularly, so an expiry is reported even when no
+   * live instance is left to trigger a purge.
+   *
+   * @param env The env to purge.
+   */
+  purge(env: string): Promise<void>;
+  /**
+   * The live instances of an env and the position of its change log, taken
+   * so that every change after the position is reflected in, or comes after,
+   * the instances.
+   *
+   * @param env The env.
+   * @returns The instances (oldest first) and the change-log cursor.
+   */
+  snapshot(env: string): Promise<Snapshot>;
+  /**
+   * Reads the changes recorded after `cursor`, waiting up to `waitMs` for the
+   * first one.
+   *
+   * @param env The env.
+   * @param cursor A cursor from `snapshot` or an earlier `changes`.
+   * @param options How long to wait, and a signal that ends the wait early.
+   * @returns The changes (possibly none) and the cursor to read on from.
+   * @throws {ChangeLogGapError} When changes after `cursor` were lost (the log
+   *   was trimmed, or the backend lost its data); take a new snapshot.
+   */
+  changes(
+    env: string,
+    cursor: string,
+    options: { waitMs: number; signal?: AbortSignal },
+  ): Promise<ChangeBatch>;
+  /**
+   * Sends a message to everyone subscribed to `channel` in the env, now.
+   * Delivery is at most once: a subscriber that is away misses it.
+   *
+   * @param env The env.
+   * @param channel The channel, such as `service:api` or `instance:api-1`.
+   * @param payload The message.
+   * @returns How many subscribers it reached, where the backend knows.
+   */
+  publish(env: string, channel: string, payload: string): Promise<number>;
+  /**
+   * Receives the messages sent to `channel` in the env.
+   *
+   * @param env The env.
+   * @param channel The channel.
+   * @param handler Called with each payload.
+   * @returns A function that unsubscribes.
+   */
+  subscribe(
+    env: string,
+    channel: string,
+    handler: (payload: string) => void,
+  ): Promise<() => Promise<void>>;
   /** Releases the driver's own resources (never a client it was handed). */
   close(): Promise<void>;
+}
+
+/** Why an instance joined, changed or left. */
+export type ChangeReason =
+  | "registered"
+  | "reregistered"
+  | "deregistered"
+  | "expired"
+  | "resync";
+
+/** One recorded change of the registry. */
+export interface Change {
+  /** `join`: a new registration; `leave`: it is gone. */
+  type: "join" | "leave";
+  /** What caused it. */
+  reason: ChangeReason;
+  /** The instance as registered (for a leave, as it was last). */
+  instance: Instance;
+}
+
+/** The live instances and the change-log position they correspond to. */
+export interface Snapshot {
+  /** Live instances, oldest first. */
+  instances: Instance[];
+  /** Where to read changes from. */
+  cursor: string;
+}
+
+/** Changes read from the log. */
+export interface ChangeBatch {
+  /** The changes, oldest first. */
+  changes: Change[];
+  /** Where to read on from. */
+  cursor: string;
 }

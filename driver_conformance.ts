@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { Driver, Registration } from "./driver.ts";
-import { AlreadyRegisteredError } from "./errors.ts";
+import type { Change, Driver, Registration } from "./driver.ts";
+import { AlreadyRegisteredError, ChangeLogGapError } from "./errors.ts";
 
 /** What the conformance suite needs from a driver under test. */
 export interface ConformanceHarness {
@@ -27,6 +27,8 @@ export interface ConformanceHarness {
   advance(ms: number): Promise<void>;
   /** How many entries the backend still stores for an env, expired or not. */
   stored(env: string): Promise<number>;
+  /** Drops every recorded change of an env, as trimming the log would. */
+  trimChanges(env: string): Promise<void>;
 }
 
 let counter = 0;
@@ -72,6 +74,7 @@ function registration(
  *     ttl: 1000,
  *     advance: (ms) => clock.tickAsync(ms),
  *     stored: (env) => Promise.resolve(driver.stored(env)),
+ *     trimChanges: () => Promise.resolve(),
  *   });
  * });
  * ```
@@ -310,4 +313,144 @@ export async function testDriverConformance(
       );
     },
   );
+
+  const summary = (batch: { changes: Change[] }, service = "api") =>
+    batch.changes.filter((c) => c.instance.service === service).map((c) =>
+      `${c.type} ${c.reason} ${c.instance.id}`
+    );
+
+  await t.step(
+    "changes record joins and leaves with their reasons",
+    async () => {
+      const env = newEnv();
+      const { cursor } = await peer.snapshot(env);
+      const a = registration(env, ttl, { id: "a" });
+      const b = registration(env, ttl, { id: "b" });
+      await driver.register(a);
+      await driver.register(b);
+      await driver.deregister(a);
+      await driver.deregister(b);
+      await driver.heartbeat(b);
+      const batch = await peer.changes(env, cursor, { waitMs: 0 });
+      assert.deepEqual(summary(batch), [
+        "join registered a",
+        "join registered b",
+        "leave deregistered a",
+        "leave deregistered b",
+        "join reregistered b",
+      ]);
+      const joined = batch.changes[0]?.instance;
+      assert.equal(joined?.addr, "http://127.0.0.1:8080");
+      assert.deepEqual(joined?.meta, a.meta);
+      const again = await peer.changes(env, batch.cursor, { waitMs: 0 });
+      assert.deepEqual(again.changes, []);
+      assert.equal(again.cursor, batch.cursor);
+    },
+  );
+
+  await t.step(
+    "a snapshot shows the live instances and where the log stands",
+    async () => {
+      const env = newEnv();
+      const a = registration(env, ttl, { id: "a" });
+      await driver.register(a);
+      const snapshot = await peer.snapshot(env);
+      assert.deepEqual(snapshot.instances.map((i) => i.id), ["a"]);
+      await driver.register(registration(env, ttl, { id: "b" }));
+      const batch = await peer.changes(env, snapshot.cursor, { waitMs: 0 });
+      assert.deepEqual(summary(batch), ["join registered b"]);
+    },
+  );
+
+  await t.step("an expiry is recorded as a leave once purged", async () => {
+    const env = newEnv();
+    const { cursor } = await peer.snapshot(env);
+    await driver.register(registration(env, ttl, { id: "gone" }));
+    await wait(env, ttl + 50);
+    await peer.purge(env);
+    const batch = await peer.changes(env, cursor, { waitMs: 0 });
+    assert.deepEqual(summary(batch), [
+      "join registered gone",
+      "leave expired gone",
+    ]);
+  });
+
+  await t.step("changes waits for the next change", async () => {
+    const env = newEnv();
+    const { cursor } = await peer.snapshot(env);
+    const pending = peer.changes(env, cursor, { waitMs: 5_000 });
+    await driver.register(registration(env, ttl, { id: "late" }));
+    assert.deepEqual(summary(await pending), ["join registered late"]);
+    const quiet = await peer.changes(env, (await peer.snapshot(env)).cursor, {
+      waitMs: 0,
+    });
+    assert.deepEqual(quiet.changes, []);
+  });
+
+  await t.step(
+    "reading from a cursor whose changes were lost fails with ChangeLogGapError",
+    async () => {
+      const env = newEnv();
+      const { cursor } = await peer.snapshot(env);
+      await driver.register(registration(env, ttl, { id: "a" }));
+      await harness.trimChanges(env);
+      await assert.rejects(
+        peer.changes(env, cursor, { waitMs: 0 }),
+        ChangeLogGapError,
+      );
+      const fresh = await peer.snapshot(env);
+      assert.deepEqual(fresh.instances.map((i) => i.id), ["a"]);
+      await driver.register(registration(env, ttl, { id: "b" }));
+      const batch = await peer.changes(env, fresh.cursor, { waitMs: 0 });
+      assert.deepEqual(summary(batch), ["join registered b"]);
+    },
+  );
+
+  await t.step(
+    "messages reach the subscribers of their channel only",
+    async () => {
+      const env = newEnv();
+      const got: string[] = [];
+      const other: string[] = [];
+      const unsubscribe = await peer.subscribe(
+        env,
+        "service:api",
+        (m) => got.push(m),
+      );
+      const unsubscribeOther = await peer.subscribe(
+        env,
+        "service:worker",
+        (m) => other.push(m),
+      );
+      const elsewhere: string[] = [];
+      const unsubscribeElsewhere = await peer.subscribe(
+        newEnv(),
+        "service:api",
+        (m) => elsewhere.push(m),
+      );
+      assert.equal(await driver.publish(env, "service:api", "héllo ✓"), 1);
+      await until(() => got.length === 1);
+      assert.deepEqual(got, ["héllo ✓"]);
+      await unsubscribe();
+      await driver.publish(env, "service:api", "after");
+      await driver.publish(env, "service:worker", "to worker");
+      await until(() => other.length === 1);
+      assert.deepEqual(got, ["héllo ✓"]);
+      assert.deepEqual(other, ["to worker"]);
+      assert.deepEqual(elsewhere, []);
+      await unsubscribeOther();
+      await unsubscribeElsewhere();
+    },
+  );
+}
+
+/** Waits (for real, briefly) until `condition` holds; messages arrive asynchronously. */
+async function until(condition: () => boolean, limitMs = 5_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error("timed out waiting for a message");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }

@@ -132,3 +132,35 @@ export class TimeoutError extends Error {
     this.timeout = timeout;
   }
 }
+
+/**
+ * Changes after a cursor were lost: the change log was trimmed past it, or
+ * the backend lost its data. A watcher answers by comparing its view with a
+ * fresh snapshot and reporting the difference.
+ *
+ * @example
+ * ```ts
+ * import { ChangeLogGapError } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new ChangeLogGapError("default", "7").cursor, "7");
+ * ```
+ */
+export class ChangeLogGapError extends Error {
+  /** The cursor whose changes were lost. */
+  readonly cursor: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param env The env whose log has the gap.
+   * @param cursor The cursor that can no longer be read from.
+   */
+  constructor(env: string, cursor: string) {
+    super(
+      `Changes in env '${env}' after cursor '${cursor}' were lost; take a new snapshot`,
+    );
+    this.name = "ChangeLogGapError";
+    this.cursor = cursor;
+  }
+}

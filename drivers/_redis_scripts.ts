@@ -13,7 +13,8 @@
  * | `P{E}:x:S`     | zset | id scored by expiresAt (ms by Redis's clock)    |
  * | `P{E}:svcs`    | set  | services that have entries                      |
  * | `P{E}:seq`     | str  | the last seq handed out                         |
- * | `P{E}:clock`   | hash | `last`: time of the last script; `mttl`: the smallest ttl seen |
+ * | `P{E}:clock`   | hash | `last`: time of the last script; `mttl`: the smallest ttl seen; `evn`: changes recorded |
+ * | `P{E}:events`  | stream | the change log: joins and leaves, capped    |
  *
  * A service's instances sit in one hash and one sorted set, so listing a
  * service is a plain `HGETALL` and `ZRANGE` next to a short maintenance
@@ -22,10 +23,14 @@
  * @module
  */
 
+/** How many changes each env's log keeps, roughly (trimming is lazy). */
+export const CHANGE_LOG_LENGTH = 10_000;
+
 /** Shared by every script. KEYS[1] is the env's key base, `P{E}:`. */
 const PRELUDE = `
 local base = KEYS[1]
 local K_SVCS, K_SEQ, K_CLOCK = base .. 'svcs', base .. 'seq', base .. 'clock'
+local K_EVENTS = base .. 'events'
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -39,7 +44,21 @@ local function fields(value)
   return string.match(value, '^([^\\n]*)\\n(%d+)\\n(%d+)\\n(%d+)\\n')
 end
 
-local function remove(service, id)
+-- Appends a change to the env's capped log. 'n' numbers the changes without
+-- gaps, so a reader can tell when some were trimmed away or lost.
+local function record(kind, reason, service, id, value, expires)
+  local n = redis.call('HINCRBY', K_CLOCK, 'evn', 1)
+  local body = string.sub(value, (string.find(value, '\\n', 1, true) or 0) + 1)
+  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', ${CHANGE_LOG_LENGTH}, '*',
+    'n', n, 'e', kind, 'r', reason, 's', service, 'i', id, 'x', expires, 'v', body)
+end
+
+local function remove(service, id, reason)
+  local value = redis.call('HGET', K_INST(service), id)
+  if value then
+    local expires = tonumber(redis.call('ZSCORE', K_EXP(service), id)) or now
+    record('leave', reason, service, id, value, string.format('%.0f', expires))
+  end
   redis.call('HDEL', K_INST(service), id)
   redis.call('ZREM', K_EXP(service), id)
   if redis.call('EXISTS', K_INST(service)) == 0 then
@@ -68,7 +87,7 @@ if not last or now > last then redis.call('HSET', K_CLOCK, 'last', now) end
 -- Bounded, so one script never stalls Redis; the next call purges more.
 local function purge(service)
   local expired = redis.call('ZRANGEBYSCORE', K_EXP(service), '-inf', now, 'LIMIT', 0, 256)
-  for _, id in ipairs(expired) do remove(service, id) end
+  for _, id in ipairs(expired) do remove(service, id, 'expired') end
 end
 `;
 
@@ -76,12 +95,14 @@ end
  * Registers or refreshes one instance. Also the heartbeat: it carries the
  * whole registration, so it re-creates an entry the backend lost.
  *
- * KEYS: base. ARGV: id, owner, ttl, service, json.
+ * KEYS: base. ARGV: id, owner, ttl, service, json, and the reason a creation
+ * is recorded with (`registered` or `reregistered`).
  * Returns `{status, seq, registeredAt, expiresAt}`; status is `refreshed`,
  * `created` or `conflict` (another live owner holds the id).
  */
 export const UPSERT = `${PRELUDE}
 local id, owner, ttl, service, json = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local reason = ARGV[6]
 if not mttl or ttl < mttl then redis.call('HSET', K_CLOCK, 'mttl', ttl) end
 purge(service)
 
@@ -92,7 +113,7 @@ if value then
   if not expires or expires <= now then
     -- Expired (the purge is bounded and may not have reached it): the id is
     -- free, and a returning owner gets a new seq, since its lease was lost.
-    remove(service, id)
+    remove(service, id, 'expired')
   elseif holder == owner then
     expires = now + ttl
     redis.call('ZADD', K_EXP(service), expires, id)
@@ -113,7 +134,7 @@ for _, other in ipairs(redis.call('SMEMBERS', K_SVCS)) do
         local _, seq, registered = fields(held)
         return {'conflict', tonumber(seq), tonumber(registered), expires}
       end
-      remove(other, id)
+      remove(other, id, 'expired')
     end
   end
 end
@@ -124,10 +145,11 @@ local seq = (tonumber(redis.call('GET', K_SEQ)) or 0) + 1
 if seq < now_us then seq = now_us end
 local seq_text = string.format('%.0f', seq)
 redis.call('SET', K_SEQ, seq_text)
-redis.call('HSET', K_INST(service), id,
-  owner .. '\\n' .. seq_text .. '\\n' .. now .. '\\n' .. ttl .. '\\n' .. json)
+local value = owner .. '\\n' .. seq_text .. '\\n' .. now .. '\\n' .. ttl .. '\\n' .. json
+redis.call('HSET', K_INST(service), id, value)
 redis.call('ZADD', K_EXP(service), now + ttl, id)
 redis.call('SADD', K_SVCS, service)
+record('join', reason, service, id, value, string.format('%.0f', now + ttl))
 return {'created', seq, now, now + ttl}
 `;
 
@@ -140,7 +162,7 @@ export const DEREGISTER = `${PRELUDE}
 local id, owner, service = ARGV[1], ARGV[2], ARGV[3]
 local value = redis.call('HGET', K_INST(service), id)
 if not value or fields(value) ~= owner then return 0 end
-remove(service, id)
+remove(service, id, 'deregistered')
 return 1
 `;
 
@@ -148,18 +170,34 @@ return 1
  * Purges the named services (all when none are named) and tells the time;
  * runs first in the transaction that reads a listing.
  *
- * KEYS: base. ARGV: service names. Returns `{now, ...services}`: the services
- * that still have entries when none were named, else just `{now}`.
+ * KEYS: base. ARGV: service names. Returns `{now, cursor, ...services}`, where
+ * cursor is the change log's position (`id/n`), and the services are those
+ * that still have entries when none were named.
  */
 export const MAINTAIN = `${PRELUDE}
+local last = redis.call('XREVRANGE', K_EVENTS, '+', '-', 'COUNT', 1)[1]
+local cursor = (last and last[1] or '0-0') .. '/' .. (redis.call('HGET', K_CLOCK, 'evn') or '0')
 if #ARGV > 0 then
   for _, service in ipairs(ARGV) do purge(service) end
-  return {now}
+  return {now, cursor}
 end
-local out = {now}
+local out = {now, cursor}
 for _, service in ipairs(redis.call('SMEMBERS', K_SVCS)) do
   purge(service)
   if redis.call('EXISTS', K_INST(service)) == 1 then out[#out + 1] = service end
 end
 return out
+`;
+
+/**
+ * Reads the change log after a stream id.
+ *
+ * KEYS: base. ARGV: the stream id to read after, the most to return.
+ * Returns `{evn, entries}`: how many changes were ever recorded, and the
+ * entries as `XRANGE` gives them.
+ */
+export const READ_CHANGES = `
+local base = KEYS[1]
+local evn = tonumber(redis.call('HGET', base .. 'clock', 'evn')) or 0
+return {evn, redis.call('XRANGE', base .. 'events', '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
 `;

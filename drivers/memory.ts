@@ -21,25 +21,38 @@
 
 import { type Clock, systemClock } from "../clock.ts";
 import type {
+  Change,
+  ChangeBatch,
+  ChangeReason,
   Driver,
   HeartbeatResult,
   ListQuery,
   Registration,
   RegistrationKey,
+  Snapshot,
 } from "../driver.ts";
-import { AlreadyRegisteredError } from "../errors.ts";
+import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
 
 /** Options for {@linkcode MemoryDriver}. */
 export interface MemoryDriverOptions {
   /** The clock that decides expiry; a `FakeClock` in tests. */
   clock?: Clock;
+  /** How many changes each env's log keeps. Default 10,000. */
+  changeLogLength?: number;
 }
 
 interface Entry {
   owner: string;
   ttl: number;
   instance: Instance;
+}
+
+/** One env's change log: the changes numbered `first` onwards. */
+interface ChangeLog {
+  first: number;
+  changes: Change[];
+  waiters: Set<() => void>;
 }
 
 /**
@@ -67,17 +80,21 @@ export class MemoryDriver implements Driver {
   /** Always `"memory"`. */
   readonly name = "memory";
   readonly #clock: Clock;
+  readonly #logLength: number;
   readonly #envs = new Map<string, Map<string, Entry>>();
+  readonly #logs = new Map<string, ChangeLog>();
+  readonly #channels = new Map<string, Set<(payload: string) => void>>();
   #seq = 0;
   #nextExpiry = Infinity;
 
   /**
    * Creates an empty memory driver.
    *
-   * @param options The clock to use.
+   * @param options The clock to use, and the change-log length.
    */
   constructor(options: MemoryDriverOptions = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.#logLength = options.changeLogLength ?? 10_000;
   }
 
   /**
@@ -101,14 +118,16 @@ export class MemoryDriver implements Driver {
    */
   register(registration: Registration): Promise<Instance> {
     const now = this.#purge();
-    const current = this.#entries(registration.env).get(registration.id);
+    const current = this.#envs.get(registration.env)?.get(registration.id);
     if (current && current.owner !== registration.owner) {
       return Promise.reject(
         new AlreadyRegisteredError(registration.id, registration.env),
       );
     }
     return Promise.resolve(
-      current ? this.#refresh(current, now) : this.#create(registration, now),
+      current
+        ? this.#refresh(current, now)
+        : this.#create(registration, now, "registered"),
     );
   }
 
@@ -120,7 +139,7 @@ export class MemoryDriver implements Driver {
    */
   heartbeat(registration: Registration): Promise<HeartbeatResult> {
     const now = this.#purge();
-    const current = this.#entries(registration.env).get(registration.id);
+    const current = this.#envs.get(registration.env)?.get(registration.id);
     if (current && current.owner !== registration.owner) {
       return Promise.reject(
         new AlreadyRegisteredError(registration.id, registration.env),
@@ -129,7 +148,10 @@ export class MemoryDriver implements Driver {
     return Promise.resolve(
       current
         ? { instance: this.#refresh(current, now), reregistered: false }
-        : { instance: this.#create(registration, now), reregistered: true },
+        : {
+          instance: this.#create(registration, now, "reregistered"),
+          reregistered: true,
+        },
     );
   }
 
@@ -141,12 +163,9 @@ export class MemoryDriver implements Driver {
    */
   deregister(key: RegistrationKey): Promise<boolean> {
     this.#purge();
-    const entries = this.#envs.get(key.env);
-    const current = entries?.get(key.id);
-    if (!entries || !current || current.owner !== key.owner) {
-      return Promise.resolve(false);
-    }
-    entries.delete(key.id);
+    const current = this.#envs.get(key.env)?.get(key.id);
+    if (!current || current.owner !== key.owner) return Promise.resolve(false);
+    this.#remove(key.env, current, "deregistered");
     return Promise.resolve(true);
   }
 
@@ -183,18 +202,147 @@ export class MemoryDriver implements Driver {
     return Promise.resolve([...names].sort());
   }
 
-  /** Nothing to release; kept for the driver contract. */
-  close(): Promise<void> {
+  /**
+   * Removes expired entries now.
+   *
+   * @param _env Unused: every env is purged.
+   */
+  purge(_env: string): Promise<void> {
+    this.#purge();
     return Promise.resolve();
   }
 
-  #entries(env: string): Map<string, Entry> {
-    let entries = this.#envs.get(env);
-    if (!entries) this.#envs.set(env, entries = new Map());
-    return entries;
+  /**
+   * The live instances and the change-log position.
+   *
+   * @param env The env.
+   * @returns Instances and cursor.
+   */
+  async snapshot(env: string): Promise<Snapshot> {
+    const instances = await this.list({ env });
+    const log = this.#log(env);
+    return { instances, cursor: String(log.first + log.changes.length) };
   }
 
-  #create(registration: Registration, now: number): Instance {
+  /**
+   * Changes after `cursor`, waiting up to `waitMs` (on the driver's clock)
+   * for the first.
+   *
+   * @param env The env.
+   * @param cursor Where to read from.
+   * @param options The wait and a signal to end it.
+   * @returns The changes and the next cursor.
+   */
+  async changes(
+    env: string,
+    cursor: string,
+    options: { waitMs: number; signal?: AbortSignal },
+  ): Promise<ChangeBatch> {
+    const log = this.#log(env);
+    const position = Number(cursor);
+    const end = () => log.first + log.changes.length;
+    if (
+      !Number.isInteger(position) || position < log.first || position > end()
+    ) {
+      throw new ChangeLogGapError(env, cursor);
+    }
+    if (position === end() && options.waitMs > 0 && !options.signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.#clock.clearTimeout(timer);
+          log.waiters.delete(done);
+          options.signal?.removeEventListener("abort", done);
+          resolve();
+        };
+        const timer = this.#clock.setTimeout(done, options.waitMs);
+        log.waiters.add(done);
+        options.signal?.addEventListener("abort", done, { once: true });
+      });
+    }
+    if (position < log.first) throw new ChangeLogGapError(env, cursor);
+    return {
+      changes: log.changes.slice(position - log.first).map((change) => ({
+        ...change,
+        instance: copy(change.instance),
+      })),
+      cursor: String(end()),
+    };
+  }
+
+  /**
+   * Delivers a message to this process's subscribers of the channel.
+   *
+   * @param env The env.
+   * @param channel The channel.
+   * @param payload The message.
+   * @returns How many subscribers got it.
+   */
+  publish(env: string, channel: string, payload: string): Promise<number> {
+    const handlers = [...this.#channels.get(`${env}/${channel}`) ?? []];
+    // Delivered on a later turn, as from a real backend.
+    queueMicrotask(() => {
+      for (const handler of handlers) handler(payload);
+    });
+    return Promise.resolve(handlers.length);
+  }
+
+  /**
+   * Subscribes to a channel in this process.
+   *
+   * @param env The env.
+   * @param channel The channel.
+   * @param handler Called with each payload.
+   * @returns A function that unsubscribes.
+   */
+  subscribe(
+    env: string,
+    channel: string,
+    handler: (payload: string) => void,
+  ): Promise<() => Promise<void>> {
+    const key = `${env}/${channel}`;
+    let handlers = this.#channels.get(key);
+    if (!handlers) this.#channels.set(key, handlers = new Set());
+    const wrapped = (payload: string) => handler(payload);
+    handlers.add(wrapped);
+    return Promise.resolve(() => {
+      handlers.delete(wrapped);
+      if (handlers.size === 0) this.#channels.delete(key);
+      return Promise.resolve();
+    });
+  }
+
+  /** Ends every pending `changes` wait; the driver holds nothing else. */
+  close(): Promise<void> {
+    for (const log of this.#logs.values()) {
+      for (const wake of [...log.waiters]) wake();
+    }
+    return Promise.resolve();
+  }
+
+  #log(env: string): ChangeLog {
+    let log = this.#logs.get(env);
+    if (!log) {
+      this.#logs.set(env, log = { first: 0, changes: [], waiters: new Set() });
+    }
+    return log;
+  }
+
+  #record(env: string, change: Change): void {
+    const log = this.#log(env);
+    log.changes.push(change);
+    if (log.changes.length > this.#logLength) {
+      const drop = log.changes.length - this.#logLength;
+      log.changes.splice(0, drop);
+      log.first += drop;
+    }
+    for (const wake of [...log.waiters]) wake();
+  }
+
+  #create(
+    registration: Registration,
+    now: number,
+    reason: ChangeReason,
+  ): Instance {
     const instance: Instance = {
       id: registration.id,
       service: registration.service,
@@ -209,12 +357,15 @@ export class MemoryDriver implements Driver {
       heartbeatAt: now,
       expiresAt: now + registration.ttl,
     };
-    this.#entries(registration.env).set(registration.id, {
+    let entries = this.#envs.get(registration.env);
+    if (!entries) this.#envs.set(registration.env, entries = new Map());
+    entries.set(registration.id, {
       owner: registration.owner,
       ttl: registration.ttl,
       instance,
     });
     this.#nextExpiry = Math.min(this.#nextExpiry, instance.expiresAt);
+    this.#record(registration.env, { type: "join", reason, instance });
     return copy(instance);
   }
 
@@ -228,17 +379,24 @@ export class MemoryDriver implements Driver {
     return copy(entry.instance);
   }
 
+  #remove(env: string, entry: Entry, reason: ChangeReason): void {
+    const entries = this.#envs.get(env);
+    entries?.delete(entry.instance.id);
+    if (entries?.size === 0) this.#envs.delete(env);
+    this.#record(env, { type: "leave", reason, instance: entry.instance });
+  }
+
   /** Drops expired entries once the earliest expiry has passed; returns now. */
   #purge(): number {
     const now = this.#clock.now();
     if (now < this.#nextExpiry) return now;
     let next = Infinity;
     for (const [env, entries] of this.#envs) {
-      for (const [id, entry] of entries) {
-        if (entry.instance.expiresAt <= now) entries.delete(id);
-        else next = Math.min(next, entry.instance.expiresAt);
+      for (const entry of [...entries.values()]) {
+        if (entry.instance.expiresAt <= now) {
+          this.#remove(env, entry, "expired");
+        } else next = Math.min(next, entry.instance.expiresAt);
       }
-      if (entries.size === 0) this.#envs.delete(env);
     }
     this.#nextExpiry = next;
     return now;

@@ -32,15 +32,23 @@ import { createHash } from "node:crypto";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { logger } from "../_logger.ts";
 import type {
+  Change,
+  ChangeBatch,
   Driver,
   HeartbeatResult,
   ListQuery,
   Registration,
   RegistrationKey,
+  Snapshot,
 } from "../driver.ts";
-import { AlreadyRegisteredError } from "../errors.ts";
+import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
-import { DEREGISTER, MAINTAIN, UPSERT } from "./_redis_scripts.ts";
+import {
+  DEREGISTER,
+  MAINTAIN,
+  READ_CHANGES,
+  UPSERT,
+} from "./_redis_scripts.ts";
 
 const log = logger("redis");
 
@@ -57,6 +65,14 @@ export interface RedisClient {
    * @returns The reply.
    */
   call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  /**
+   * Makes another connection like this one. When the client has it (ioredis
+   * clients do), watching blocks on a connection of its own and messages
+   * arrive through another; without it, watching polls.
+   *
+   * @returns A new client.
+   */
+  duplicate?(): unknown;
 }
 
 type IoRedisClient = Redis | Cluster;
@@ -118,7 +134,13 @@ const SCRIPTS = {
   upsert: script(UPSERT),
   deregister: script(DEREGISTER),
   maintain: script(MAINTAIN),
+  readChanges: script(READ_CHANGES),
 };
+
+/** The longest a blocking read of the change log waits. */
+const MAX_BLOCK_MS = 1_000;
+/** The most changes read at once. */
+const CHANGES_PER_READ = 1_000;
 
 type UpsertReply = [
   status: "refreshed" | "created" | "conflict",
@@ -156,6 +178,11 @@ export class RedisDriver implements Driver {
   readonly prefix: string;
   /** The static part of each registration, serialized once, not per beat. */
   readonly #payloads = new WeakMap<Registration, string>();
+  /** Makes the extra connections for blocking reads and pub/sub. */
+  #newConnection: (() => Promise<IoRedisClient>) | undefined;
+  #blocking: Promise<IoRedisClient> | undefined;
+  #subscriber: Promise<IoRedisClient> | undefined;
+  readonly #handlers = new Map<string, Set<(payload: string) => void>>();
 
   /**
    * Wraps a client you already have; closing the driver leaves it open.
@@ -166,6 +193,13 @@ export class RedisDriver implements Driver {
   constructor(client: RedisClient, options: RedisDriverOptions = {}) {
     this.client = client;
     this.prefix = options.prefix ?? "roster:";
+    if (typeof client.duplicate === "function") {
+      this.#newConnection = async () => {
+        const side = client.duplicate!() as IoRedisClient;
+        if (side.status === "wait") await side.connect();
+        return side;
+      };
+    }
   }
 
   /**
@@ -226,7 +260,18 @@ export class RedisDriver implements Driver {
       client.off("error", remember);
     }
     OWNED_CLIENTS.set(client, client);
-    return new RedisDriver(client, options);
+    const driver = new RedisDriver(client, options);
+    driver.#newConnection = async () => {
+      // Blocking reads outlast the command timeout of the main connection.
+      const side = createClient({
+        ...options,
+        commandTimeout: MAX_BLOCK_MS + (options.commandTimeout ?? 2_000),
+      });
+      RedisDriver.#watchConnection(side, describeTarget(options));
+      await side.connect();
+      return side;
+    };
+    return driver;
   }
 
   /**
@@ -238,6 +283,7 @@ export class RedisDriver implements Driver {
   async register(registration: Registration): Promise<Instance> {
     const [status, seq, registeredAt, expiresAt] = await this.#upsert(
       registration,
+      "registered",
     );
     if (status === "conflict") {
       throw new AlreadyRegisteredError(registration.id, registration.env);
@@ -254,6 +300,7 @@ export class RedisDriver implements Driver {
   async heartbeat(registration: Registration): Promise<HeartbeatResult> {
     const [status, seq, registeredAt, expiresAt] = await this.#upsert(
       registration,
+      "reregistered",
     );
     if (status === "conflict") {
       throw new AlreadyRegisteredError(registration.id, registration.env);
@@ -289,22 +336,224 @@ export class RedisDriver implements Driver {
    * @returns The live instances.
    */
   async list(query: ListQuery): Promise<Instance[]> {
-    let services = [...new Set(query.services ?? [])];
-    let now: number;
-    let reads: Promise<[Record<string, string>, string[]]>[];
+    const services = [...new Set(query.services ?? [])];
     if (services.length === 0) {
-      const [time, ...names] = await this.#run(
-        SCRIPTS.maintain,
-        query.env,
-        [],
-      ) as [number, ...string[]];
-      [now, services, reads] = [time, names, this.#read(query.env, names)];
-    } else {
-      // Sent in this order on one connection: the purge runs before the reads.
-      const maintained = this.#run(SCRIPTS.maintain, query.env, services);
-      reads = this.#read(query.env, services);
-      [now] = await maintained as [number];
+      return (await this.snapshot(query.env)).instances;
     }
+    // Sent in this order on one connection: the purge runs before the reads.
+    const maintained = this.#run(SCRIPTS.maintain, query.env, services);
+    const reads = this.#read(query.env, services);
+    const [now] = await maintained as [number];
+    return await this.#collect(query.env, services, reads, now);
+  }
+
+  /**
+   * The live instances of every service, and the change-log cursor taken
+   * before they were read.
+   *
+   * @param env The env.
+   * @returns Instances and cursor.
+   */
+  async snapshot(env: string): Promise<Snapshot> {
+    const [now, cursor, ...services] = await this.#run(
+      SCRIPTS.maintain,
+      env,
+      [],
+    ) as [number, string, ...string[]];
+    const reads = this.#read(env, services);
+    return {
+      instances: await this.#collect(env, services, reads, now),
+      cursor,
+    };
+  }
+
+  /**
+   * Purges the env's expired entries.
+   *
+   * @param env The env.
+   */
+  async purge(env: string): Promise<void> {
+    await this.#run(SCRIPTS.maintain, env, []);
+  }
+
+  /**
+   * Changes after `cursor`, from the env's capped stream. Waits on a
+   * connection of its own (`XREAD BLOCK`), or polls when the client cannot
+   * make one.
+   *
+   * @param env The env.
+   * @param cursor `streamId/n` from `snapshot` or an earlier call.
+   * @param options The wait, at most one second, and a signal to end it.
+   * @returns The changes and the next cursor.
+   */
+  async changes(
+    env: string,
+    cursor: string,
+    options: { waitMs: number; signal?: AbortSignal },
+  ): Promise<ChangeBatch> {
+    const batch = await this.#readChanges(env, cursor);
+    if (
+      batch.changes.length > 0 || options.waitMs <= 0 || options.signal?.aborted
+    ) return batch;
+    await this.#waitForChanges(
+      env,
+      cursor.split("/")[0] as string,
+      Math.min(options.waitMs, MAX_BLOCK_MS),
+    );
+    return await this.#readChanges(env, cursor);
+  }
+
+  async #readChanges(env: string, cursor: string): Promise<ChangeBatch> {
+    const [streamId, count] = cursor.split("/");
+    const known = Number(count);
+    if (!streamId || !Number.isInteger(known)) {
+      throw new ChangeLogGapError(env, cursor);
+    }
+    const [recorded, entries] = await this.#run(
+      SCRIPTS.readChanges,
+      env,
+      [streamId, CHANGES_PER_READ],
+    ) as [number, [string, string[]][]];
+    if (entries.length === 0) {
+      // Nothing after us: unless changes were recorded that we never saw
+      // (they were trimmed, or Redis lost the log and started again).
+      if (Number(recorded) !== known) throw new ChangeLogGapError(env, cursor);
+      return { changes: [], cursor };
+    }
+    const changes: Change[] = [];
+    let expected = known + 1;
+    let last = cursor;
+    for (const [id, flat] of entries) {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) {
+        fields[flat[i] as string] = flat[i + 1] as string;
+      }
+      if (Number(fields.n) !== expected++) {
+        throw new ChangeLogGapError(env, cursor);
+      }
+      last = `${id}/${fields.n}`;
+      const instance = parseEntry(
+        fields.i ?? "",
+        fields.s ?? "",
+        env,
+        fields.v ?? "",
+        Number(fields.x),
+      );
+      if (!instance) continue;
+      changes.push({
+        type: fields.e === "leave" ? "leave" : "join",
+        reason: fields.r as Change["reason"],
+        instance,
+      });
+    }
+    return { changes, cursor: last };
+  }
+
+  async #waitForChanges(
+    env: string,
+    streamId: string,
+    waitMs: number,
+  ): Promise<void> {
+    if (!this.#newConnection) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(waitMs, 100))
+      );
+      return;
+    }
+    try {
+      this.#blocking ??= this.#newConnection();
+      const blocking = await this.#blocking;
+      await blocking.call(
+        "XREAD",
+        "BLOCK",
+        waitMs,
+        "STREAMS",
+        `${this.#base(env)}events`,
+        streamId,
+      );
+    } catch {
+      // The caller reads again either way; a broken connection shows there.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(waitMs, 100))
+      );
+    }
+  }
+
+  /**
+   * Publishes a message with `PUBLISH`.
+   *
+   * @param env The env.
+   * @param channel The channel.
+   * @param payload The message.
+   * @returns How many subscribers Redis delivered it to.
+   */
+  async publish(
+    env: string,
+    channel: string,
+    payload: string,
+  ): Promise<number> {
+    return Number(
+      await this.client.call(
+        "PUBLISH",
+        `${this.#base(env)}msg:${channel}`,
+        payload,
+      ),
+    );
+  }
+
+  /**
+   * Subscribes on a connection of its own, which resubscribes by itself
+   * after a reconnect.
+   *
+   * @param env The env.
+   * @param channel The channel.
+   * @param handler Called with each payload.
+   * @returns A function that unsubscribes.
+   * @throws {Error} When the client cannot make another connection.
+   */
+  async subscribe(
+    env: string,
+    channel: string,
+    handler: (payload: string) => void,
+  ): Promise<() => Promise<void>> {
+    const newConnection = this.#newConnection;
+    if (!newConnection) {
+      throw new Error(
+        "Cannot subscribe: the Redis client given to RedisDriver has no duplicate(); pass an ioredis client",
+      );
+    }
+    this.#subscriber ??= newConnection().then((subscriber) => {
+      subscriber.on("message", (name: string, payload: string) => {
+        for (const wanted of [...this.#handlers.get(name) ?? []]) {
+          wanted(payload);
+        }
+      });
+      return subscriber;
+    });
+    const subscriber = await this.#subscriber;
+    const name = `${this.#base(env)}msg:${channel}`;
+    let handlers = this.#handlers.get(name);
+    if (!handlers) {
+      this.#handlers.set(name, handlers = new Set());
+      await subscriber.subscribe(name);
+    }
+    const wrapped = (payload: string) => handler(payload);
+    handlers.add(wrapped);
+    return async () => {
+      handlers.delete(wrapped);
+      if (handlers.size === 0 && this.#handlers.get(name) === handlers) {
+        this.#handlers.delete(name);
+        await subscriber.unsubscribe(name).catch(() => {});
+      }
+    };
+  }
+
+  async #collect(
+    env: string,
+    services: string[],
+    reads: Promise<[Record<string, string>, string[]]>[],
+    now: number,
+  ): Promise<Instance[]> {
     const instances: Instance[] = [];
     for (const [i, read] of reads.entries()) {
       const [values, expiries] = await read;
@@ -316,8 +565,8 @@ export class RedisDriver implements Driver {
         const instance = parseEntry(
           id,
           services[i] as string,
-          query.env,
-          value,
+          env,
+          value.slice(value.indexOf("\n") + 1),
           expiresAt,
         );
         if (instance) instances.push(instance);
@@ -347,17 +596,31 @@ export class RedisDriver implements Driver {
    * @returns Sorted names.
    */
   async services(env: string): Promise<string[]> {
-    const [, ...names] = await this.#run(SCRIPTS.maintain, env, []) as string[];
+    const [, , ...names] = await this.#run(SCRIPTS.maintain, env, []) as [
+      number,
+      string,
+      ...string[],
+    ];
     return names.sort();
   }
 
   /** Disconnects the client if this driver created it. */
   async close(): Promise<void> {
+    const sides = [this.#blocking, this.#subscriber];
+    this.#blocking = this.#subscriber = undefined;
+    this.#handlers.clear();
+    for (const side of sides) {
+      const client = await side?.catch(() => undefined);
+      if (client) await closeClient(client);
+    }
     const owned = OWNED_CLIENTS.get(this.client);
     if (owned) await closeClient(owned);
   }
 
-  #upsert(registration: Registration): Promise<UpsertReply> {
+  #upsert(
+    registration: Registration,
+    reason: "registered" | "reregistered",
+  ): Promise<UpsertReply> {
     let payload = this.#payloads.get(registration);
     if (payload === undefined) {
       const stored: StoredFields = {
@@ -376,6 +639,7 @@ export class RedisDriver implements Driver {
       registration.ttl,
       registration.service,
       payload,
+      reason,
     ]) as Promise<UpsertReply>;
   }
 
@@ -423,7 +687,7 @@ function instanceOf(
   };
 }
 
-/** Parses `owner\nseq\nregisteredAt\nttl\njson`; a foreign value is skipped. */
+/** Parses `seq\nregisteredAt\nttl\njson` (a value without its owner line); a foreign value is skipped. */
 function parseEntry(
   id: string,
   service: string,
@@ -434,13 +698,13 @@ function parseEntry(
   try {
     const header: string[] = [];
     let start = 0;
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 3; i++) {
       const end = value.indexOf("\n", start);
       if (end < 0) throw new Error("missing header line");
       header.push(value.slice(start, end));
       start = end + 1;
     }
-    const [, seq, registeredAt, ttl] = header;
+    const [seq, registeredAt, ttl] = header;
     const stored = JSON.parse(value.slice(start)) as StoredFields;
     if (typeof stored?.meta !== "object" || stored.meta === null) {
       throw new Error("missing fields");

@@ -1,9 +1,11 @@
 import type {
+  ChangeBatch,
   Driver,
   HeartbeatResult,
   ListQuery,
   Registration,
   RegistrationKey,
+  Snapshot,
 } from "../driver.ts";
 import type { Instance } from "../instance.ts";
 import { MemoryDriver } from "../drivers/memory.ts";
@@ -83,8 +85,44 @@ export class FlakyDriver implements Driver {
     return this.inner.services(env);
   }
 
+  async purge(env: string): Promise<void> {
+    await this.#gate();
+    return this.inner.purge(env);
+  }
+
+  async snapshot(env: string): Promise<Snapshot> {
+    await this.#gate();
+    return this.inner.snapshot(env);
+  }
+
+  async changes(
+    env: string,
+    cursor: string,
+    options: { waitMs: number; signal?: AbortSignal },
+  ): Promise<ChangeBatch> {
+    await this.#gate();
+    return this.inner.changes(env, cursor, options);
+  }
+
+  async publish(
+    env: string,
+    channel: string,
+    payload: string,
+  ): Promise<number> {
+    await this.#gate();
+    return this.inner.publish(env, channel, payload);
+  }
+
+  subscribe(
+    env: string,
+    channel: string,
+    handler: (payload: string) => void,
+  ): Promise<() => Promise<void>> {
+    return this.inner.subscribe(env, channel, handler);
+  }
+
   close(): Promise<void> {
     this.release();
-    return Promise.resolve();
+    return this.inner.close();
   }
 }
