@@ -428,7 +428,8 @@ export async function testDriverConformance(
         "service:api",
         (m) => elsewhere.push(m),
       );
-      assert.equal(await driver.publish(env, "service:api", "héllo ✓"), 1);
+      // The count is what the receiving node knows of; on Cluster that can be 0.
+      await driver.publish(env, "service:api", "héllo ✓");
       await until(() => got.length === 1);
       assert.deepEqual(got, ["héllo ✓"]);
       await unsubscribe();
