@@ -74,7 +74,7 @@ function registration(
  *     ttl: 1000,
  *     advance: (ms) => clock.tickAsync(ms),
  *     stored: (env) => Promise.resolve(driver.stored(env)),
- *     trimChanges: () => Promise.resolve(),
+ *     trimChanges: (env) => Promise.resolve(driver.trimChanges(env)),
  *   });
  * });
  * ```

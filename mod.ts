@@ -35,15 +35,20 @@
 
 export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 export type {
+  Change,
+  ChangeBatch,
+  ChangeReason,
   Driver,
   HeartbeatResult,
   ListQuery,
   Registration,
   RegistrationKey,
+  Snapshot,
 } from "./driver.ts";
 export { type Duration, formatDuration, parseDuration } from "./duration.ts";
 export {
   AlreadyRegisteredError,
+  ChangeLogGapError,
   ConfigError,
   RegistryStateError,
   TimeoutError,
@@ -66,11 +71,24 @@ export {
   validateName,
   validateText,
 } from "./instance.ts";
+export type { LeaderChange, Leadership } from "./leadership.ts";
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type Message,
+  MessageTooLargeError,
+} from "./messages.ts";
+export { type Picker, RandomPicker, RoundRobinPicker } from "./pickers.ts";
+export { type QuorumState, quorumState } from "./quorum.ts";
 export {
   Registry,
   type RegistryEvents,
   type RegistryState,
+  type StreamOptions,
+  type WaitForOptions,
+  WaitForTimeoutError,
 } from "./registry.ts";
+export { selectInstances, type Selector } from "./select.ts";
+export type { ViewState, WatchEvent, WatchOptions } from "./watch.ts";
 export {
   type OptionNames,
   type RegistryOptions,

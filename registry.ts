@@ -5,13 +5,25 @@
  * @module
  */
 
+import { ChangeFeed, type ViewState } from "./_change_feed.ts";
 import { EventEmitter } from "./_event_emitter.ts";
 import { logger } from "./_logger.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Driver, Registration } from "./driver.ts";
 import { MemoryDriver } from "./drivers/memory.ts";
-import { formatDuration } from "./duration.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
+import type { LeaderChange, Leadership } from "./leadership.ts";
+import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
+import type { Picker } from "./pickers.ts";
+import { type QuorumState, quorumState } from "./quorum.ts";
+import { selectInstances, type Selector } from "./select.ts";
+import {
+  sortedView,
+  type WatchEvent,
+  watchFeed,
+  type WatchOptions,
+} from "./watch.ts";
 import {
   type HeartbeatEvents,
   HeartbeatLoop,
@@ -40,6 +52,66 @@ export interface RegistryEvents extends HeartbeatEvents {
   registered: { instance: Instance };
   /** `stop()` finished; `removed` tells whether the backend entry was deleted. */
   deregistered: { removed: boolean; error?: unknown };
+  /** The local view went `live` or `stale` (only while watching or caching). */
+  view: { state: ViewState; error?: unknown };
+}
+
+/** Options for {@linkcode Registry.waitFor}. */
+export interface WaitForOptions {
+  /** How many live instances to wait for. Default 1. */
+  min?: number;
+  /** How long to wait: ms or a duration string. Default: no limit. */
+  timeout?: number | string;
+  /** Count only the instances that match. */
+  filter?: Selector | ((instance: Instance) => boolean);
+  /** Ends the wait early, rejecting with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options for the streams of changes a registry offers. */
+export interface StreamOptions {
+  /** Ends the stream. */
+  signal?: AbortSignal;
+}
+
+/**
+ * `waitFor` gave up: too few instances were live when its timeout ran out.
+ *
+ * @example
+ * ```ts
+ * import { WaitForTimeoutError } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new WaitForTimeoutError("api", 3, 1, 30_000);
+ * assert.match(error.message, /3 live instances of 'api'/);
+ * ```
+ */
+export class WaitForTimeoutError extends TimeoutError {
+  /** The service waited for. */
+  readonly service: string;
+  /** How many were wanted. */
+  readonly min: number;
+  /** How many were live at the end. */
+  readonly live: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param service The service waited for.
+   * @param min How many were wanted.
+   * @param live How many were live.
+   * @param timeout The timeout in ms.
+   */
+  constructor(service: string, min: number, live: number, timeout: number) {
+    super("waitFor", timeout);
+    this.name = "WaitForTimeoutError";
+    this.message = `Timed out after ${
+      formatDuration(timeout)
+    } waiting for ${min} live instances of '${service}' (${live} live); check that they run in env and with the driver this process uses`;
+    this.service = service;
+    this.min = min;
+    this.live = live;
+  }
 }
 
 let processMemoryDriver: MemoryDriver | undefined;
@@ -97,6 +169,10 @@ export class Registry implements AsyncDisposable {
   #loop: HeartbeatLoop | undefined;
   #starting: Promise<Instance> | undefined;
   #stopping: Promise<void> | undefined;
+  #feed: ChangeFeed | undefined;
+  #lastBeatOk = 0;
+  readonly #leaderships = new Set<AbortController>();
+  readonly #subscriptions = new Set<() => Promise<void>>();
 
   /**
    * Creates a registry. Every option is validated here, so a bad value fails
@@ -228,6 +304,7 @@ export class Registry implements AsyncDisposable {
       throw error;
     }
     this.#instance = instance;
+    this.#lastBeatOk = this.#clock.now();
     if (this.#stopping) return instance;
     this.#state = "running";
     this.#loop = new HeartbeatLoop({
@@ -243,6 +320,7 @@ export class Registry implements AsyncDisposable {
       ) => {
         if (type === "heartbeat" || type === "reregistered") {
           this.#instance = (event as RegistryEvents["heartbeat"]).instance;
+          this.#lastBeatOk = this.#clock.now();
         }
         this.#events.emit(type, event as RegistryEvents[K]);
       },
@@ -303,7 +381,15 @@ export class Registry implements AsyncDisposable {
    */
   async instances(...services: string[]): Promise<Instance[]> {
     for (const service of services) validateName("service", service);
-    return await this.driver.list({ env: this.env, services });
+    if (!this.#options.cache) {
+      return await this.driver.list({ env: this.env, services });
+    }
+    const feed = this.#watching();
+    await feed.ready();
+    const wanted = new Set(services);
+    return sortedView(feed).filter((i) =>
+      !wanted.size || wanted.has(i.service)
+    );
   }
 
   /**
@@ -350,6 +436,20 @@ export class Registry implements AsyncDisposable {
 
   async #stop(): Promise<void> {
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    try {
+      await this.#deregister();
+    } finally {
+      for (const leadership of this.#leaderships) {
+        leadership.abort(new Error("the registry stopped"));
+      }
+      for (const unsubscribe of [...this.#subscriptions]) {
+        await unsubscribe().catch(() => {});
+      }
+      await this.#feed?.close();
+    }
+  }
+
+  async #deregister(): Promise<void> {
     if (this.#state === "idle" || this.#state === "stopped") {
       this.#state = "stopped";
       return;
@@ -379,6 +479,619 @@ export class Registry implements AsyncDisposable {
     this.#state = "stopped";
     if (removed) log.info("Deregistered {id}", { id: registration.id });
     this.#events.emit("deregistered", { removed, error });
+  }
+
+  /**
+   * Whether the local view follows the backend: `live`, `stale` (the backend
+   * cannot be reached; the last known instances are kept), or `connecting`.
+   * Undefined until something watches (or `cache` is on and something lists).
+   */
+  get viewState(): ViewState | undefined {
+    return this.#feed?.state;
+  }
+
+  /**
+   * Follows the live instances of a service, or of every service in the env:
+   * `join`, `update` (registered again with a new `seq`) and `leave` events,
+   * with the reason (a `leave` tells `deregistered` from `expired`). No
+   * change is reported twice, and none is lost: after a gap in the backend's
+   * change log the watcher reports what it missed, found by comparison.
+   *
+   * @param service One service, or every service when undefined.
+   * @param options `current` to start with the live instances; a signal to end.
+   * @returns An async iterable of events; leaving the loop ends the watch.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "watch-doc" });
+   * await registry.start();
+   * for await (const event of registry.watch("api", { current: true })) {
+   *   assert.equal(event.type, "join");
+   *   break;
+   * }
+   * ```
+   */
+  watch(
+    service?: string,
+    options: WatchOptions = {},
+  ): AsyncGenerator<WatchEvent, void, undefined> {
+    if (service !== undefined) validateName("service", service);
+    return watchFeed(this.#watching(), service, options);
+  }
+
+  /**
+   * The leader of a service: its oldest live instance, by the `seq` the
+   * backend assigned.
+   *
+   * @param service The service; this registry's own by default.
+   * @returns The leader, or undefined when none is live.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "leader-doc" });
+   * const me = await registry.start();
+   * assert.equal((await registry.leader())?.id, me.id);
+   * ```
+   */
+  async leader(service?: string): Promise<Instance | undefined> {
+    const name = this.#serviceName(service);
+    const feed = this.#watching();
+    await feed.ready();
+    return sortedView(feed, name)[0];
+  }
+
+  /**
+   * Streams the leader of a service: first the current one, then each new
+   * one as leadership moves.
+   *
+   * @param service The service; this registry's own by default.
+   * @param options A signal that ends the stream.
+   * @returns An async iterable of leader changes.
+   */
+  leaderChanges(
+    service?: string,
+    options: StreamOptions = {},
+  ): AsyncGenerator<LeaderChange, void, undefined> {
+    const name = this.#serviceName(service);
+    return this.#observe(
+      name,
+      (feed) => ({ service: name, leader: sortedView(feed, name)[0] }),
+      (a, b) =>
+        a.leader?.id === b.leader?.id && a.leader?.seq === b.leader?.seq,
+      options.signal,
+    );
+  }
+
+  /**
+   * Waits until this process leads its service. The returned leadership
+   * carries a fencing number and a signal that aborts when leadership ends:
+   * another instance leads, this instance re-registered (its lease was lost,
+   * so its fencing number is void), its heartbeats failed for longer than
+   * the lease can last, or the registry stopped. Call `standby()` again to
+   * wait for the next term.
+   *
+   * @param options A signal that ends the wait early.
+   * @returns The leadership.
+   * @throws {RegistryStateError} When this registry is not running.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "cron", env: "standby-doc" });
+   * await registry.start();
+   * const leadership = await registry.standby();
+   * assert.equal(leadership.fencing, registry.instance()?.seq);
+   * assert.equal(leadership.signal.aborted, false);
+   * ```
+   */
+  async standby(options: StreamOptions = {}): Promise<Leadership> {
+    if (this.#state !== "running" || !this.service || !this.id) {
+      throw new RegistryStateError(
+        `Cannot stand by for leadership: the registry is ${this.#state}; call start() first`,
+      );
+    }
+    const service = this.service;
+    let won: Instance | undefined;
+    for await (const { leader } of this.leaderChanges(service, options)) {
+      if (
+        leader && leader.id === this.id && leader.seq === this.#instance?.seq
+      ) {
+        won = leader;
+        break;
+      }
+    }
+    if (!won) {
+      throw options.signal?.reason ??
+        new RegistryStateError("Cannot stand by: the registry stopped");
+    }
+    return this.#lead(won);
+  }
+
+  #lead(instance: Instance): Leadership {
+    const controller = new AbortController();
+    this.#leaderships.add(controller);
+    const cleanups: (() => void)[] = [];
+    const lose = (reason: string) => {
+      if (controller.signal.aborted) return;
+      log.info("{id} is no longer leader of {service}: {reason}", {
+        id: instance.id,
+        service: instance.service,
+        reason,
+      });
+      controller.abort(new Error(`Leadership lost: ${reason}`));
+    };
+    controller.signal.addEventListener("abort", () => {
+      this.#leaderships.delete(controller);
+      for (const cleanup of cleanups) cleanup();
+    }, { once: true });
+    const feed = this.#watching();
+    cleanups.push(feed.subscribe(() => {
+      const leader = sortedView(feed, instance.service)[0];
+      if (leader?.id !== instance.id || leader.seq !== instance.seq) {
+        lose(
+          leader
+            ? `'${leader.id}' leads now`
+            : "the instance left the registry",
+        );
+      }
+    }));
+    cleanups.push(
+      this.on("reregistered", () =>
+        lose(
+          "the lease was lost and the instance registered again with a new seq",
+        )),
+    );
+    cleanups.push(
+      this.on("conflict", () => lose("another owner holds the id")),
+    );
+    cleanups.push(this.on("deregistered", () => lose("the registry stopped")));
+    // A lease lasts one ttl from the last accepted beat; stop leading before
+    // it may have run out, a heartbeat timeout early.
+    const margin = this.ttl - this.#options.heartbeatTimeout;
+    cleanups.push(this.on("heartbeat_failed", () => {
+      if (this.#clock.now() - this.#lastBeatOk >= margin) {
+        lose("heartbeats failed for longer than the lease can last");
+      }
+    }));
+    log.info("{id} leads {service} with fencing number {fencing}", {
+      id: instance.id,
+      service: instance.service,
+      fencing: instance.seq,
+    });
+    return { instance, fencing: instance.seq, signal: controller.signal };
+  }
+
+  /**
+   * Waits until at least `min` instances of a service are live.
+   *
+   * @param service The service.
+   * @param options How many, how long, which, and a signal to stop waiting.
+   * @returns The live (matching) instances, oldest first, once there are enough.
+   * @throws {WaitForTimeoutError} When the timeout runs out first.
+   *
+   * @example
+   * ```ts
+   * import { Registry, WaitForTimeoutError } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ env: "wait-doc" });
+   * await assert.rejects(
+   *   registry.waitFor("db", { min: 2, timeout: "50ms" }),
+   *   WaitForTimeoutError,
+   * );
+   * ```
+   */
+  async waitFor(
+    service: string,
+    options: WaitForOptions = {},
+  ): Promise<Instance[]> {
+    validateName("service", service);
+    const min = options.min ?? 1;
+    if (!Number.isInteger(min) || min < 1) {
+      throw new ConfigError(
+        `Invalid 'min': ${min} must be a whole number of at least 1`,
+        { field: "min" },
+      );
+    }
+    const timeout = options.timeout === undefined
+      ? undefined
+      : parseDuration(options.timeout, "timeout");
+    const filter = options.filter;
+    const matches = typeof filter === "function"
+      ? (list: Instance[]) => list.filter(filter)
+      : filter
+      ? (list: Instance[]) => selectInstances(list, filter)
+      : (list: Instance[]) => list;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    let timedOut = false;
+    const timer = timeout === undefined ? undefined : this.#clock.setTimeout(
+      () => {
+        timedOut = true;
+        stop.abort();
+      },
+      timeout,
+    );
+    let last: Instance[] = [];
+    try {
+      for await (
+        const live of this.#observe(
+          service,
+          (feed) => matches(sortedView(feed, service)),
+          () => false,
+          stop.signal,
+        )
+      ) {
+        last = live;
+        if (live.length >= min) return live;
+      }
+    } finally {
+      this.#clock.clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+    if (timedOut) {
+      throw new WaitForTimeoutError(
+        service,
+        min,
+        last.length,
+        timeout as number,
+      );
+    }
+    throw options.signal?.reason ??
+      new RegistryStateError("waitFor ended: the registry stopped");
+  }
+
+  /**
+   * Selects live instances of a service by meta, version, and id.
+   *
+   * @param service The service.
+   * @param selector What must hold; `excludeSelf` leaves this instance out.
+   * @returns The matching live instances, oldest first.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "select-doc", meta: { zone: "eu" } });
+   * await registry.start();
+   * assert.equal((await registry.select("api", { meta: { zone: "eu" } })).length, 1);
+   * assert.equal((await registry.select("api", { excludeSelf: true })).length, 0);
+   * ```
+   */
+  async select(
+    service: string,
+    selector: Selector & { excludeSelf?: boolean } = {},
+  ): Promise<Instance[]> {
+    const exclude = [...selector.exclude ?? []];
+    if (selector.excludeSelf && this.id) exclude.push(this.id);
+    return selectInstances(await this.instances(service), {
+      ...selector,
+      exclude,
+    });
+  }
+
+  /**
+   * Picks one live instance of a service with a picker, among those that
+   * match the selector.
+   *
+   * @param service The service.
+   * @param picker A `RoundRobinPicker`, a `RandomPicker`, or your own.
+   * @param selector Which instances qualify.
+   * @returns The picked instance, or undefined when none qualifies.
+   *
+   * @example
+   * ```ts
+   * import { Registry, RoundRobinPicker } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "pick-doc", cache: true });
+   * const me = await registry.start();
+   * const picker = new RoundRobinPicker();
+   * assert.equal((await registry.pick("api", picker))?.id, me.id);
+   * ```
+   */
+  async pick(
+    service: string,
+    picker: Picker,
+    selector: Selector & { excludeSelf?: boolean } = {},
+  ): Promise<Instance | undefined> {
+    return picker.pick(await this.select(service, selector));
+  }
+
+  /**
+   * Whether a majority of a service's expected members is live.
+   *
+   * @param service The service.
+   * @param expected How many members it should have.
+   * @returns The quorum state.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "db", env: "quorum-doc" });
+   * await registry.start();
+   * assert.equal((await registry.quorum("db", 3)).reached, false);
+   * assert.equal((await registry.quorum("db", 1)).reached, true);
+   * ```
+   */
+  async quorum(service: string, expected: number): Promise<QuorumState> {
+    this.#checkExpected(expected);
+    const feed = this.#watching();
+    await feed.ready();
+    return quorumState(service, expected, sortedView(feed, service).length);
+  }
+
+  /**
+   * Streams the quorum state of a service: first the current one, then each
+   * change of the live count.
+   *
+   * @param service The service.
+   * @param expected How many members it should have.
+   * @param options A signal that ends the stream.
+   * @returns An async iterable of quorum states.
+   */
+  quorumChanges(
+    service: string,
+    expected: number,
+    options: StreamOptions = {},
+  ): AsyncGenerator<QuorumState, void, undefined> {
+    validateName("service", service);
+    this.#checkExpected(expected);
+    return this.#observe(
+      service,
+      (feed) =>
+        quorumState(service, expected, sortedView(feed, service).length),
+      (a, b) => a.live === b.live,
+      options.signal,
+    );
+  }
+
+  /**
+   * Sends a message to every instance of a service that is listening.
+   *
+   * @param service The service.
+   * @param data Any JSON value.
+   * @returns How many listeners it reached, where the backend can tell.
+   * @throws {MessageTooLargeError} When the encoded message is too large.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   *
+   * await using registry = new Registry({ service: "api", env: "broadcast-doc" });
+   * await registry.broadcast("api", { reload: true });
+   * ```
+   */
+  broadcast(service: string, data: unknown): Promise<number> {
+    validateName("service", service);
+    return this.#publish(`service:${service}`, "broadcast", service, data);
+  }
+
+  /**
+   * Sends a message to one instance by id.
+   *
+   * @param id The instance id.
+   * @param data Any JSON value.
+   * @returns 1 when a listener got it, 0 when none was listening (where the
+   *   backend can tell).
+   * @throws {MessageTooLargeError} When the encoded message is too large.
+   */
+  send(id: string, data: unknown): Promise<number> {
+    validateName("id", id);
+    return this.#publish(`instance:${id}`, "direct", id, data);
+  }
+
+  /**
+   * Receives the messages broadcast to this instance's service and those
+   * sent to it by id, while the registry runs.
+   *
+   * @param handler Called with each message; one that throws is logged.
+   * @returns A function that stops receiving.
+   * @throws {RegistryStateError} Before `start()`.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "message-doc" });
+   * const me = await registry.start();
+   * const got = Promise.withResolvers<unknown>();
+   * const stop = await registry.onMessage((message) => got.resolve(message.data));
+   * await registry.send(me.id, "hello");
+   * assert.equal(await got.promise, "hello");
+   * await stop();
+   * ```
+   */
+  async onMessage(
+    handler: (message: Message) => void,
+  ): Promise<() => Promise<void>> {
+    if (this.#state !== "running" || !this.service || !this.id) {
+      throw new RegistryStateError(
+        `Cannot receive messages: the registry is ${this.#state}; call start() first`,
+      );
+    }
+    const deliver = (text: string) => {
+      const message = decodeMessage(text);
+      if (!message) return;
+      try {
+        handler(message);
+      } catch (error) {
+        log.error("A message handler threw: {error}", { error });
+      }
+    };
+    const unsubscribes = await Promise.all([
+      this.driver.subscribe(this.env, `service:${this.service}`, deliver),
+      this.driver.subscribe(this.env, `instance:${this.id}`, deliver),
+    ]);
+    const stop = async () => {
+      if (!this.#subscriptions.delete(stop)) return;
+      for (const unsubscribe of unsubscribes) await unsubscribe();
+    };
+    this.#subscriptions.add(stop);
+    return stop;
+  }
+
+  /**
+   * Receives messages as an async iterable; see {@linkcode Registry.onMessage}.
+   *
+   * @param options A signal that ends the stream.
+   * @returns The messages, as they arrive.
+   */
+  async *messages(
+    options: StreamOptions = {},
+  ): AsyncGenerator<Message, void, undefined> {
+    const queue: Message[] = [];
+    let wake: (() => void) | undefined;
+    const stop = await this.onMessage((message) => {
+      queue.push(message);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    options.signal?.addEventListener("abort", onAbort);
+    const onStop = this.on("deregistered", onAbort);
+    try {
+      while (!options.signal?.aborted && this.#state === "running") {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
+      }
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      onStop();
+      await stop();
+    }
+  }
+
+  #publish(
+    channel: string,
+    kind: Message["kind"],
+    to: string,
+    data: unknown,
+  ): Promise<number> {
+    const text = encodeMessage(
+      { kind, from: this.id, to, data, sentAt: this.#clock.now() },
+      this.#options.maxMessageBytes,
+    );
+    return this.driver.publish(this.env, channel, text);
+  }
+
+  #checkExpected(expected: number): void {
+    if (!Number.isInteger(expected) || expected < 1) {
+      throw new ConfigError(
+        `Invalid 'expected': ${expected} must be a whole number of at least 1`,
+        { field: "expected" },
+      );
+    }
+  }
+
+  #serviceName(service: string | undefined): string {
+    const name = service ?? this.service;
+    if (name === undefined) {
+      throw new ConfigError(
+        "Missing 'service': this registry has no service of its own, so name one",
+        { field: "service" },
+      );
+    }
+    return validateName("service", name);
+  }
+
+  /** The registry's one change feed, started on first use. */
+  #watching(): ChangeFeed {
+    if (this.#stopping) {
+      throw new RegistryStateError(
+        "Cannot watch: the registry is stopped; create a new Registry",
+      );
+    }
+    if (!this.#feed) {
+      const feed = this.#feed = new ChangeFeed(
+        this.driver,
+        this.env,
+        this.#clock,
+        {
+          purgeEvery: this.#options.purgeInterval,
+          pollWait: 1_000,
+        },
+      );
+      feed.subscribe((message) => {
+        if (
+          message.kind === "state" &&
+          (message.state === "live" || message.state === "stale")
+        ) {
+          this.#events.emit("view", {
+            state: message.state,
+            error: message.error,
+          });
+        }
+      });
+    }
+    return this.#feed;
+  }
+
+  /**
+   * Yields `compute()` now and again after every change of `service`, when
+   * it differs from the last value yielded.
+   */
+  async *#observe<T>(
+    service: string,
+    compute: (feed: ChangeFeed) => T,
+    same: (a: T, b: T) => boolean,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<T, void, undefined> {
+    const feed = this.#watching();
+    let dirty = false;
+    let wake: (() => void) | undefined;
+    const unsubscribe = feed.subscribe((message) => {
+      if (
+        message.kind === "state" ||
+        message.event.instance.service === service
+      ) {
+        dirty = true;
+        wake?.();
+      }
+    });
+    const onAbort = () => wake?.();
+    signal?.addEventListener("abort", onAbort);
+    const ended = () => signal?.aborted || feed.state === "closed";
+    try {
+      await Promise.race([
+        feed.ready().catch(() => {}),
+        new Promise<void>((r) => wake = r),
+      ]);
+      wake = undefined;
+      if (ended()) return;
+      let last = compute(feed);
+      yield last;
+      while (!ended()) {
+        if (!dirty) {
+          await new Promise<void>((resolve) => wake = resolve);
+          wake = undefined;
+          continue;
+        }
+        dirty = false;
+        const next = compute(feed);
+        if (!same(last, next)) yield last = next;
+      }
+    } finally {
+      unsubscribe();
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   /**

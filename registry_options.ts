@@ -11,7 +11,9 @@ import { logger } from "./_logger.ts";
 import type { Clock } from "./clock.ts";
 import type { Driver } from "./driver.ts";
 import { type Duration, formatDuration, parseDuration } from "./duration.ts";
+import { describe } from "./_describe.ts";
 import { ConfigError } from "./errors.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./messages.ts";
 import { validateMeta, validateName, validateText } from "./instance.ts";
 
 /** Options for creating a {@linkcode Registry}. */
@@ -50,6 +52,20 @@ export interface RegistryOptions {
   clock?: Clock;
   /** The host name recorded; the machine's when not given. */
   hostname?: string;
+  /**
+   * Keep a local view of the env, fed by watching, so that `instances()`
+   * costs no round trip. While the backend cannot be reached the view keeps
+   * the last known instances and `viewState` is `stale`.
+   */
+  cache?: boolean;
+  /**
+   * How often a watching registry purges expired entries, which is how
+   * expiries get reported when no live instance is left to purge them.
+   * Default `"250ms"`.
+   */
+  purgeInterval?: Duration;
+  /** The largest message, encoded as JSON, in bytes. Default 65536. */
+  maxMessageBytes?: number;
 }
 
 /**
@@ -84,6 +100,12 @@ export interface ResolvedOptions {
   heartbeatTimeout: number;
   /** How long `stop()` may take, in ms. */
   stopTimeout: number;
+  /** Whether `instances()` answers from a local view. */
+  cache: boolean;
+  /** How often watching purges expired entries, in ms. */
+  purgeInterval: number;
+  /** The largest message in bytes. */
+  maxMessageBytes: number;
 }
 
 const log = logger("config");
@@ -181,7 +203,43 @@ export function resolveRegistryOptions(
       options.stopTimeout ?? 5_000,
       name("stopTimeout"),
     ),
+    cache: validateBoolean(name("cache"), options.cache),
+    purgeInterval: parseDuration(
+      options.purgeInterval ?? 250,
+      name("purgeInterval"),
+    ),
+    maxMessageBytes: validateSize(
+      name("maxMessageBytes"),
+      options.maxMessageBytes,
+    ),
   };
+}
+
+function validateBoolean(field: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new ConfigError(
+      `Invalid '${field}': expected true or false, got ${describe(value)}`,
+      { field },
+    );
+  }
+  return value;
+}
+
+function validateSize(field: string, value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_MESSAGE_BYTES;
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < 64 ||
+    value > 16_777_216
+  ) {
+    throw new ConfigError(
+      `Invalid '${field}': ${
+        describe(value)
+      } must be a whole number of bytes from 64 to 16777216`,
+      { field },
+    );
+  }
+  return value;
 }
 
 function machineHostname(): string {

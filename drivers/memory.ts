@@ -111,6 +111,18 @@ export class MemoryDriver implements Driver {
   }
 
   /**
+   * Forgets an env's recorded changes, as a log trimmed past its readers
+   * would; for tests of how watchers catch up.
+   *
+   * @param env The env.
+   */
+  trimChanges(env: string): void {
+    const log = this.#log(env);
+    log.first += log.changes.length;
+    log.changes = [];
+  }
+
+  /**
    * Stores a registration.
    *
    * @param registration The registration to store.

@@ -1,0 +1,234 @@
+import { logger } from "./_logger.ts";
+import type { Clock } from "./clock.ts";
+import type { Change, ChangeReason, Driver, Snapshot } from "./driver.ts";
+import { ChangeLogGapError } from "./errors.ts";
+import type { Instance } from "./instance.ts";
+
+const log = logger("watch");
+
+/** A change in the set of live instances, as a watcher sees it. */
+export interface WatchEvent {
+  /**
+   * `join`: a new instance; `update`: an instance registered again under
+   * the same id (a new `seq`, after its lease was lost); `leave`: gone.
+   */
+  type: "join" | "update" | "leave";
+  /**
+   * Why: `registered`, `reregistered`, `deregistered` (a clean stop),
+   * `expired` (its ttl ran out), or `resync` (found by comparing with the
+   * backend after changes could not be read one by one).
+   */
+  reason: ChangeReason | "current";
+  /** The instance; for a leave, as it was last seen. */
+  instance: Instance;
+}
+
+/**
+ * Whether the view follows the backend (`live`), could not reach it
+ * (`stale`), has not yet read it (`connecting`), or was closed (`closed`).
+ */
+export type ViewState = "connecting" | "live" | "stale" | "closed";
+
+/** What a feed tells its subscribers. */
+export type FeedMessage =
+  | { kind: "event"; event: WatchEvent }
+  | { kind: "state"; state: ViewState; error?: unknown };
+
+/** Options for a {@linkcode ChangeFeed}. */
+export interface ChangeFeedOptions {
+  /** How often expired entries are purged, so expiries are reported. */
+  purgeEvery: number;
+  /** The longest one read of the change log waits. */
+  pollWait: number;
+}
+
+/**
+ * Follows one env's change log and keeps a view of its live instances. One
+ * feed serves every watcher, cached view and election of a registry: a
+ * single reader per process, however many listeners.
+ *
+ * Changes are applied by `seq`, so none is reported twice; when the log has
+ * a gap (trimmed, or the backend lost its data) the feed compares its view
+ * with a fresh snapshot and reports the difference, so none is lost. While
+ * the backend cannot be reached, the view stays as it was and is `stale`.
+ */
+export class ChangeFeed {
+  readonly view = new Map<string, Instance>();
+  readonly #driver: Driver;
+  readonly #env: string;
+  readonly #clock: Clock;
+  readonly #options: ChangeFeedOptions;
+  readonly #subscribers = new Set<(message: FeedMessage) => void>();
+  readonly #abort = new AbortController();
+  #state: ViewState = "connecting";
+  #cursor: string | undefined;
+  #ready = Promise.withResolvers<void>();
+  #running: Promise<void> | undefined;
+  #nextPurge = 0;
+  #hasSnapshot = false;
+
+  constructor(
+    driver: Driver,
+    env: string,
+    clock: Clock,
+    options: ChangeFeedOptions,
+  ) {
+    this.#driver = driver;
+    this.#env = env;
+    this.#clock = clock;
+    this.#options = options;
+    // Nobody may be awaiting it yet; a rejection must not go unhandled.
+    this.#ready.promise.catch(() => {});
+  }
+
+  get state(): ViewState {
+    return this.#state;
+  }
+
+  /** Resolves once the first snapshot is in, rejects if the feed closes first. */
+  ready(): Promise<void> {
+    this.#running ??= this.#run();
+    return this.#ready.promise;
+  }
+
+  subscribe(subscriber: (message: FeedMessage) => void): () => void {
+    this.#subscribers.add(subscriber);
+    this.#running ??= this.#run();
+    return () => this.#subscribers.delete(subscriber);
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    this.#ready.reject(new Error("the watch was closed"));
+    await this.#running;
+    this.#setState("closed");
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#abort.signal.aborted) {
+      try {
+        if (this.#cursor === undefined) {
+          this.#resync(await this.#driver.snapshot(this.#env));
+        }
+        const now = this.#clock.now();
+        if (now >= this.#nextPurge) {
+          await this.#driver.purge(this.#env);
+          this.#nextPurge = now + this.#options.purgeEvery;
+        }
+        const batch = await this.#driver.changes(
+          this.#env,
+          this.#cursor as string,
+          {
+            waitMs: Math.max(
+              0,
+              Math.min(
+                this.#options.pollWait,
+                this.#nextPurge - this.#clock.now(),
+              ),
+            ),
+            signal: this.#abort.signal,
+          },
+        );
+        for (const change of batch.changes) this.#apply(change);
+        this.#cursor = batch.cursor;
+        failures = 0;
+        this.#setState("live");
+      } catch (error) {
+        if (this.#abort.signal.aborted) break;
+        if (error instanceof ChangeLogGapError) {
+          log.info(
+            "Changes in env {env} were lost; comparing with a fresh snapshot",
+            {
+              env: this.#env,
+            },
+          );
+          this.#cursor = undefined;
+          continue;
+        }
+        failures++;
+        if (this.#state !== "stale") {
+          log.warn(
+            "The view of env {env} is stale: {error}; keeping the last known instances and retrying",
+            { env: this.#env, error },
+          );
+        }
+        this.#setState("stale", error);
+        await this.#sleep(Math.min(50 * 2 ** failures, this.#options.pollWait));
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#clock.clearTimeout(timer);
+        this.#abort.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(done, ms);
+      this.#abort.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Applies a snapshot: the first one quietly, later ones as a diff. */
+  #resync(snapshot: Snapshot): void {
+    const first = !this.#hasSnapshot;
+    this.#hasSnapshot = true;
+    const fresh = new Map(snapshot.instances.map((i) => [i.id, i]));
+    if (!first) {
+      for (const [id, instance] of this.view) {
+        if (!fresh.has(id)) {
+          this.view.delete(id);
+          this.#emit({ type: "leave", reason: "resync", instance });
+        }
+      }
+    }
+    for (const instance of snapshot.instances) {
+      const known = this.view.get(instance.id);
+      this.view.set(instance.id, instance);
+      if (first) continue;
+      if (!known) this.#emit({ type: "join", reason: "resync", instance });
+      else if (known.seq !== instance.seq) {
+        this.#emit({ type: "update", reason: "resync", instance });
+      }
+    }
+    this.#cursor = snapshot.cursor;
+    this.#setState("live");
+    this.#ready.resolve();
+  }
+
+  #apply(change: Change): void {
+    const { instance } = change;
+    const known = this.view.get(instance.id);
+    if (change.type === "join") {
+      if (known && known.seq >= instance.seq) return; // seen already
+      this.view.set(instance.id, instance);
+      this.#emit({
+        type: known ? "update" : "join",
+        reason: change.reason,
+        instance,
+      });
+    } else if (known && known.seq === instance.seq) {
+      this.view.delete(instance.id);
+      this.#emit({ type: "leave", reason: change.reason, instance });
+    }
+  }
+
+  #emit(event: WatchEvent): void {
+    for (const subscriber of [...this.#subscribers]) {
+      subscriber({ kind: "event", event });
+    }
+  }
+
+  #setState(state: ViewState, error?: unknown): void {
+    if (state === this.#state) return;
+    if (state === "live" && this.#state === "stale") {
+      log.info("The view of env {env} is live again", { env: this.#env });
+    }
+    this.#state = state;
+    for (const subscriber of [...this.#subscribers]) {
+      subscriber({ kind: "state", state, error });
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Pickers: choose one instance from a live set that may change between
+ * picks.
+ *
+ * @module
+ */
+
+import type { Instance } from "./instance.ts";
+
+/** Chooses one instance from a set. */
+export interface Picker {
+  /**
+   * Picks one instance.
+   *
+   * @param instances The live set now.
+   * @returns One of them, or undefined when the set is empty.
+   */
+  pick(instances: readonly Instance[]): Instance | undefined;
+}
+
+/**
+ * Takes instances in turn, in `seq` order. It remembers the last one it
+ * picked, not a position, so when the set shrinks or grows between picks it
+ * still moves on to the next instance after the last one, skips none that
+ * stayed, and never repeats one before the others have had a turn.
+ *
+ * @example
+ * ```ts
+ * import { RoundRobinPicker, type Instance } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const at = (id: string, seq: number) => ({ id, seq } as Instance);
+ * const picker = new RoundRobinPicker();
+ * const set = [at("a", 1), at("b", 2), at("c", 3)];
+ * assert.equal(picker.pick(set)?.id, "a");
+ * assert.equal(picker.pick(set)?.id, "b");
+ * // "b" leaves and "d" joins: the turn passes to "c", then "d", then "a".
+ * const changed = [at("a", 1), at("c", 3), at("d", 4)];
+ * assert.deepEqual([1, 2, 3].map(() => picker.pick(changed)?.id), ["c", "d", "a"]);
+ * ```
+ */
+export class RoundRobinPicker implements Picker {
+  #lastSeq = -Infinity;
+
+  /**
+   * Picks the instance after the last one picked.
+   *
+   * @param instances The live set now, in any order.
+   * @returns The next instance, or undefined when the set is empty.
+   */
+  pick(instances: readonly Instance[]): Instance | undefined {
+    let next: Instance | undefined;
+    let first: Instance | undefined;
+    for (const instance of instances) {
+      if (!first || instance.seq < first.seq) first = instance;
+      if (instance.seq > this.#lastSeq && (!next || instance.seq < next.seq)) {
+        next = instance;
+      }
+    }
+    const picked = next ?? first;
+    if (picked) this.#lastSeq = picked.seq;
+    return picked;
+  }
+}
+
+/**
+ * Picks uniformly at random.
+ *
+ * @example
+ * ```ts
+ * import { RandomPicker, type Instance } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const picker = new RandomPicker(() => 0.99);
+ * assert.equal(picker.pick([{ id: "a" } as Instance, { id: "b" } as Instance])?.id, "b");
+ * assert.equal(picker.pick([]), undefined);
+ * ```
+ */
+export class RandomPicker implements Picker {
+  readonly #random: () => number;
+
+  /**
+   * Creates a random picker.
+   *
+   * @param random A source of numbers in [0, 1); `Math.random` by default.
+   */
+  constructor(random: () => number = Math.random) {
+    this.#random = random;
+  }
+
+  /**
+   * Picks one instance at random.
+   *
+   * @param instances The live set now.
+   * @returns One of them, or undefined when the set is empty.
+   */
+  pick(instances: readonly Instance[]): Instance | undefined {
+    if (instances.length === 0) return undefined;
+    return instances[Math.floor(this.#random() * instances.length)];
+  }
+}
