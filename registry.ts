@@ -874,9 +874,9 @@ export class Registry implements AsyncDisposable {
    * await registry.broadcast("api", { reload: true });
    * ```
    */
-  broadcast(service: string, data: unknown): Promise<number> {
+  async broadcast(service: string, data: unknown): Promise<number> {
     validateName("service", service);
-    return this.#publish(`service:${service}`, "broadcast", service, data);
+    return await this.#publish(`service:${service}`, "broadcast", service, data);
   }
 
   /**
@@ -888,9 +888,9 @@ export class Registry implements AsyncDisposable {
    *   backend can tell).
    * @throws {MessageTooLargeError} When the encoded message is too large.
    */
-  send(id: string, data: unknown): Promise<number> {
+  async send(id: string, data: unknown): Promise<number> {
     validateName("id", id);
-    return this.#publish(`instance:${id}`, "direct", id, data);
+    return await this.#publish(`instance:${id}`, "direct", id, data);
   }
 
   /**
