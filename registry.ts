@@ -876,7 +876,12 @@ export class Registry implements AsyncDisposable {
    */
   async broadcast(service: string, data: unknown): Promise<number> {
     validateName("service", service);
-    return await this.#publish(`service:${service}`, "broadcast", service, data);
+    return await this.#publish(
+      `service:${service}`,
+      "broadcast",
+      service,
+      data,
+    );
   }
 
   /**

@@ -181,6 +181,7 @@ export class RedisDriver implements Driver {
   /** Makes the extra connections for blocking reads and pub/sub. */
   #newConnection: (() => Promise<IoRedisClient>) | undefined;
   #blocking: Promise<IoRedisClient> | undefined;
+  #closed = false;
   #subscriber: Promise<IoRedisClient> | undefined;
   readonly #handlers = new Map<string, Set<(payload: string) => void>>();
 
@@ -194,11 +195,8 @@ export class RedisDriver implements Driver {
     this.client = client;
     this.prefix = options.prefix ?? "roster:";
     if (typeof client.duplicate === "function") {
-      this.#newConnection = async () => {
-        const side = client.duplicate!() as IoRedisClient;
-        if (side.status === "wait") await side.connect();
-        return side;
-      };
+      this.#newConnection = () =>
+        connectSide(client.duplicate!() as IoRedisClient);
     }
   }
 
@@ -261,15 +259,14 @@ export class RedisDriver implements Driver {
     }
     OWNED_CLIENTS.set(client, client);
     const driver = new RedisDriver(client, options);
-    driver.#newConnection = async () => {
+    driver.#newConnection = () => {
       // Blocking reads outlast the command timeout of the main connection.
       const side = createClient({
         ...options,
         commandTimeout: MAX_BLOCK_MS + (options.commandTimeout ?? 2_000),
       });
       RedisDriver.#watchConnection(side, describeTarget(options));
-      await side.connect();
-      return side;
+      return connectSide(side);
     };
     return driver;
   }
@@ -454,7 +451,7 @@ export class RedisDriver implements Driver {
     streamId: string,
     waitMs: number,
   ): Promise<void> {
-    if (!this.#newConnection) {
+    if (!this.#newConnection || this.#closed) {
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(waitMs, 100))
       );
@@ -462,6 +459,8 @@ export class RedisDriver implements Driver {
     }
     try {
       this.#blocking ??= this.#newConnection();
+      // A connection that failed to open is not kept: the next wait retries.
+      this.#blocking.catch(() => this.#blocking = undefined);
       const blocking = await this.#blocking;
       await blocking.call(
         "XREAD",
@@ -517,6 +516,7 @@ export class RedisDriver implements Driver {
     handler: (payload: string) => void,
   ): Promise<() => Promise<void>> {
     const newConnection = this.#newConnection;
+    if (this.#closed) throw new Error("Cannot subscribe: the driver is closed");
     if (!newConnection) {
       throw new Error(
         "Cannot subscribe: the Redis client given to RedisDriver has no duplicate(); pass an ioredis client",
@@ -530,6 +530,7 @@ export class RedisDriver implements Driver {
       });
       return subscriber;
     });
+    this.#subscriber.catch(() => this.#subscriber = undefined);
     const subscriber = await this.#subscriber;
     const name = `${this.#base(env)}msg:${channel}`;
     let handlers = this.#handlers.get(name);
@@ -551,12 +552,11 @@ export class RedisDriver implements Driver {
   async #collect(
     env: string,
     services: string[],
-    reads: Promise<[Record<string, string>, string[]]>[],
+    reads: Promise<[Record<string, string>, string[]][]>,
     now: number,
   ): Promise<Instance[]> {
     const instances: Instance[] = [];
-    for (const [i, read] of reads.entries()) {
-      const [values, expiries] = await read;
+    for (const [i, [values, expiries]] of (await reads).entries()) {
       for (let k = 0; k < expiries.length; k += 2) {
         const id = expiries[k] as string;
         const expiresAt = Number(expiries[k + 1]);
@@ -575,18 +575,23 @@ export class RedisDriver implements Driver {
     return instances.sort((a, b) => a.seq - b.seq);
   }
 
+  /** Reads services' hashes and expiry sets, pipelined, as one promise. */
   #read(
     env: string,
     services: string[],
-  ): Promise<[Record<string, string>, string[]]>[] {
+  ): Promise<[Record<string, string>, string[]][]> {
     const base = this.#base(env);
-    return services.map((service) =>
+    const reads = Promise.all(services.map((service) =>
       Promise.all([
         this.client.call("HGETALL", `${base}i:${service}`).then(asRecord),
         this.client.call("ZRANGE", `${base}x:${service}`, 0, -1, "WITHSCORES")
           .then(asPairs),
       ])
-    );
+    ));
+    // If the script before them fails, nobody awaits these; a failure of
+    // theirs must not go unhandled.
+    reads.catch(() => {});
+    return reads;
   }
 
   /**
@@ -606,6 +611,7 @@ export class RedisDriver implements Driver {
 
   /** Disconnects the client if this driver created it. */
   async close(): Promise<void> {
+    this.#closed = true;
     const sides = [this.#blocking, this.#subscriber];
     this.#blocking = this.#subscriber = undefined;
     this.#handlers.clear();
@@ -729,6 +735,17 @@ function parseEntry(
       { id, service, env, error },
     );
     return undefined;
+  }
+}
+
+/** Opens an extra connection; one that cannot open is closed, not left retrying. */
+async function connectSide(side: IoRedisClient): Promise<IoRedisClient> {
+  try {
+    if (side.status === "wait") await side.connect();
+    return side;
+  } catch (error) {
+    await closeClient(side);
+    throw error;
   }
 }
 
