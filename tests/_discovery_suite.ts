@@ -451,12 +451,11 @@ export async function testDiscovery(
         await eventually("lost", () => states.at(-1) === "1/2 false");
         controller.abort();
         await stream;
-        assert.deepEqual(states, [
-          "0/2 false",
-          "1/2 false",
-          "2/2 true",
-          "1/2 false",
-        ]);
+        // Changes that land together may come as one step; none repeats.
+        assert.equal(states[0], "0/2 false");
+        assert.ok(states.includes("2/2 true"));
+        assert.equal(states.at(-1), "1/2 false");
+        assert.ok(states.every((state, i) => state !== states[i - 1]));
       },
     );
 
