@@ -655,12 +655,20 @@ export class Registry implements AsyncDisposable {
     cleanups.push(this.on("deregistered", () => lose("the registry stopped")));
     // A lease lasts one ttl from the last accepted beat; stop leading before
     // it may have run out, a heartbeat timeout early.
+    // A lease timer, re-armed by every accepted beat, so stepping down does
+    // not wait for the next failed attempt to notice.
     const margin = this.ttl - this.#options.heartbeatTimeout;
-    cleanups.push(this.on("heartbeat_failed", () => {
-      if (this.#clock.now() - this.#lastBeatOk >= margin) {
-        lose("heartbeats failed for longer than the lease can last");
-      }
-    }));
+    let timer: unknown;
+    const arm = () => {
+      this.#clock.clearTimeout(timer);
+      timer = this.#clock.setTimeout(
+        () => lose("heartbeats failed for longer than the lease can last"),
+        Math.max(0, this.#lastBeatOk + margin - this.#clock.now()),
+      );
+    };
+    arm();
+    cleanups.push(this.on("heartbeat", arm));
+    cleanups.push(() => this.#clock.clearTimeout(timer));
     log.info("{id} leads {service} with fencing number {fencing}", {
       id: instance.id,
       service: instance.service,
