@@ -15,15 +15,19 @@
 
 import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
-import type { Driver } from "../driver.ts";
-import { formatDuration } from "../duration.ts";
-import { AlreadyRegisteredError, ConfigError } from "../errors.ts";
+import { formatDuration, parseDuration } from "../duration.ts";
+import { ConfigError } from "../errors.ts";
 import { validateName } from "../instance.ts";
-import { Registry } from "../registry.ts";
+import { fail, out } from "./_cli.ts";
 import { loadConfig, type RunnerConfig } from "./config.ts";
-import { createDriver } from "./create_driver.ts";
-import { formatInstanceTable } from "./format_instances.ts";
+import {
+  leaderCommand,
+  listCommand,
+  waitCommand,
+  watchCommand,
+} from "./discovery_commands.ts";
 import { configureRunnerLogging, LOG_FORMATS, LOG_LEVELS } from "./logging.ts";
+import { runCommand } from "./run_command.ts";
 
 const HELP =
   `roster ${denoJson.version}: service-instance heartbeats and a cluster registry
@@ -33,11 +37,19 @@ Usage:
   roster check --config FILE        validate the config and exit (0 valid, 2 invalid)
   roster list --config FILE [--service S] [--json]
                                     list live instances
+  roster watch --config FILE [--service S] [--json]
+                                    print the live instances, then every join, update and leave
+  roster leader --config FILE --service S [--json]
+                                    print the leader (the oldest live instance); exit 1 if none
+  roster wait --config FILE --service S [--min N] [--timeout 30s]
+                                    wait for N live instances; exit 0 when there, 1 on timeout
 
 Options:
   -c, --config FILE      the TOML file with a [cluster] table (required)
-  -s, --service NAME     list: only this service
-      --json             list: print a JSON array of instances
+  -s, --service NAME     the service to list, watch, elect or wait for
+      --json             JSON output (watch: one object a line)
+      --min N            wait: how many instances (default 1)
+      --timeout DURATION wait: how long, such as "30s" (default 30s)
       --log-level LEVEL  ${LOG_LEVELS.join(", ")} (default: info)
       --log-format FMT   ${LOG_FORMATS.join(", ")} (default: text)
   -h, --help             show this help
@@ -48,18 +60,8 @@ ROSTER_META_ZONE=eu-1, ROSTER_REDIS_URL=redis://...).
 
 Exit codes: 0 success, 1 failure at run time, 2 bad config or usage.`;
 
-const COMMANDS = ["run", "check", "list"] as const;
+const COMMANDS = ["run", "check", "list", "watch", "leader", "wait"] as const;
 type Command = typeof COMMANDS[number];
-
-/** Writes a line to stdout. */
-function out(line: string): void {
-  console.log(line);
-}
-
-/** Writes an error line to stderr. */
-function fail(message: string): void {
-  console.error(`roster: ${message}`);
-}
 
 /**
  * Runs the runner with command-line arguments.
@@ -77,6 +79,8 @@ export async function main(args: string[]): Promise<number> {
         config: { type: "string", short: "c" },
         service: { type: "string", short: "s" },
         json: { type: "boolean" },
+        min: { type: "string" },
+        timeout: { type: "string" },
         "log-level": { type: "string", default: "info" },
         "log-format": { type: "string", default: "text" },
         help: { type: "boolean", short: "h" },
@@ -110,11 +114,42 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   let config: RunnerConfig;
+  let min = 1;
+  let timeout = 30_000;
   try {
     await configureRunnerLogging(values["log-level"], values["log-format"]);
     if (values.service !== undefined) validateName("--service", values.service);
+    if ((command === "leader" || command === "wait") && !values.service) {
+      throw new ConfigError(
+        `'${command}' needs --service NAME: the service to ${
+          command === "leader" ? "find the leader of" : "wait for"
+        }`,
+        { field: "--service" },
+      );
+    }
+    if (values.min !== undefined) {
+      min = Number(values.min);
+      if (!/^\d+$/.test(values.min) || min < 1) {
+        throw new ConfigError(
+          `Invalid '--min': '${values.min}' must be a whole number of at least 1`,
+          { field: "--min" },
+        );
+      }
+    }
+    if (values.timeout !== undefined) {
+      timeout = parseDuration(
+        /^\d+(\.\d+)?$/.test(values.timeout)
+          ? Number(values.timeout)
+          : values.timeout,
+        "--timeout",
+        "s",
+      );
+    }
     config = await loadConfig(values.config);
-    if (command !== "list" && config.resolved.service === undefined) {
+    if (
+      (command === "run" || command === "check") &&
+      config.resolved.service === undefined
+    ) {
       throw new ConfigError(
         `'${config.file}': 'service' is required to register; add service = "api" to [cluster]`,
         { file: config.file, field: "service" },
@@ -127,14 +162,27 @@ export async function main(args: string[]): Promise<number> {
     }
     throw error;
   }
+  const json = values.json ?? false;
   switch (command) {
     case "check":
       out(`roster: '${config.file}' is valid (${summary(config)})`);
       return 0;
-    case "list":
-      return await list(config, values.service, values.json ?? false);
     case "run":
-      return await run(config);
+      return await runCommand(config);
+    case "list":
+      return await listCommand(config, values.service, json);
+    case "watch":
+      return await watchCommand(config, values.service, json);
+    case "leader":
+      return await leaderCommand(config, values.service as string, json);
+    case "wait":
+      return await waitCommand(
+        config,
+        values.service as string,
+        min,
+        timeout,
+        json,
+      );
   }
 }
 
@@ -147,96 +195,6 @@ function summary(config: RunnerConfig): string {
     `interval=${formatDuration(resolved.heartbeatInterval)}`,
     `ttl=${formatDuration(resolved.ttl)}`,
   ].filter(Boolean).join(" ");
-}
-
-async function list(
-  config: RunnerConfig,
-  service: string | undefined,
-  json: boolean,
-): Promise<number> {
-  if (config.driver === "memory") {
-    console.error(
-      "roster: note: the memory driver lives inside one process, so a separate 'list' sees no instances; use driver = \"redis\" to share a registry",
-    );
-  }
-  const driver = await connect(config);
-  if (!driver) return 1;
-  try {
-    const registry = new Registry({ driver, env: config.resolved.env });
-    const instances = await registry.instances(...(service ? [service] : []));
-    if (json) out(JSON.stringify(instances, null, 2));
-    else if (instances.length === 0) out("no live instances");
-    else {await Deno.stdout.write(
-        new TextEncoder().encode(formatInstanceTable(instances, Date.now())),
-      );}
-    return 0;
-  } finally {
-    await driver.close();
-  }
-}
-
-async function connect(config: RunnerConfig): Promise<Driver | undefined> {
-  try {
-    return await createDriver(config);
-  } catch (error) {
-    fail((error as Error).message);
-    return undefined;
-  }
-}
-
-async function run(config: RunnerConfig): Promise<number> {
-  const driver = await connect(config);
-  if (!driver) return 1;
-  const stopRequested = Promise.withResolvers<string>();
-  let signals = 0;
-  const onSignal = (signal: Deno.Signal) => () => {
-    if (++signals > 1) {
-      fail(`second ${signal}: exiting without waiting`);
-      Deno.exit(130);
-    }
-    stopRequested.resolve(signal);
-  };
-  const handlers = [
-    ["SIGTERM", onSignal("SIGTERM")],
-    ["SIGINT", onSignal("SIGINT")],
-  ] as const;
-  for (const [signal, handler] of handlers) {
-    Deno.addSignalListener(signal, handler);
-  }
-  try {
-    const registry = new Registry({ ...config.options, driver });
-    let instance;
-    try {
-      instance = await registry.start();
-    } catch (error) {
-      fail(
-        error instanceof AlreadyRegisteredError
-          ? error.message
-          : `cannot register with the ${driver.name} driver: ${error}`,
-      );
-      return 1;
-    }
-    out(
-      `roster: registered id=${instance.id} service=${instance.service} env=${instance.env} driver=${driver.name} interval=${
-        formatDuration(registry.heartbeatInterval)
-      } ttl=${formatDuration(registry.ttl)} seq=${instance.seq}`,
-    );
-    const signal = await stopRequested.promise;
-    let removed = false;
-    registry.on("deregistered", (event) => removed = event.removed);
-    await registry.stop();
-    out(
-      `roster: stopped on ${signal}; id=${instance.id} ${
-        removed ? "deregistered" : "not deregistered (it expires with its ttl)"
-      }`,
-    );
-    return 0;
-  } finally {
-    for (const [signal, handler] of handlers) {
-      Deno.removeSignalListener(signal, handler);
-    }
-    await driver.close();
-  }
 }
 
 if (import.meta.main) {

@@ -1,0 +1,177 @@
+/**
+ * The runner's commands for scripts and operators: `list`, `watch`,
+ * `leader` and `wait`. None of them registers this process.
+ *
+ * @module
+ */
+
+import type { Driver } from "../driver.ts";
+import type { Instance } from "../instance.ts";
+import { Registry, WaitForTimeoutError } from "../registry.ts";
+import { connect, fail, out, stopSignals } from "./_cli.ts";
+import type { RunnerConfig } from "./config.ts";
+import { formatInstanceTable } from "./format_instances.ts";
+
+/** Runs `body` with a discovery-only registry, closing everything after. */
+async function discover(
+  config: RunnerConfig,
+  body: (registry: Registry, driver: Driver) => Promise<number>,
+): Promise<number> {
+  if (config.driver === "memory") {
+    console.error(
+      'roster: note: the memory driver lives inside one process, so this command sees no other process; use driver = "redis" to share a registry',
+    );
+  }
+  const driver = await connect(config);
+  if (!driver) return 1;
+  const registry = new Registry({
+    driver,
+    env: config.resolved.env,
+    ttl: config.resolved.ttl,
+    heartbeatInterval: config.resolved.heartbeatInterval,
+  });
+  try {
+    return await body(registry, driver);
+  } finally {
+    await registry.stop();
+    await driver.close();
+  }
+}
+
+function printInstances(instances: Instance[], json: boolean): void {
+  if (json) out(JSON.stringify(instances, null, 2));
+  else if (instances.length === 0) out("no live instances");
+  else console.log(formatInstanceTable(instances, Date.now()).trimEnd());
+}
+
+/**
+ * `list`: the live instances, as a table or a JSON array.
+ *
+ * @param config The config.
+ * @param service Only this service, when given.
+ * @param json Print JSON.
+ * @returns The exit code.
+ */
+export function listCommand(
+  config: RunnerConfig,
+  service: string | undefined,
+  json: boolean,
+): Promise<number> {
+  return discover(config, async (registry) => {
+    printInstances(
+      await registry.instances(...(service ? [service] : [])),
+      json,
+    );
+    return 0;
+  });
+}
+
+/**
+ * `watch`: the live instances, then every join, update and leave until
+ * SIGINT or SIGTERM; one JSON object a line with `json`.
+ *
+ * @param config The config.
+ * @param service Only this service, when given.
+ * @param json Print JSON lines.
+ * @returns The exit code.
+ */
+export function watchCommand(
+  config: RunnerConfig,
+  service: string | undefined,
+  json: boolean,
+): Promise<number> {
+  return discover(config, async (registry) => {
+    using signals = stopSignals();
+    registry.on("view", ({ state }) => {
+      if (!json) console.error(`roster: the view is ${state}`);
+    });
+    const events = registry.watch(service, {
+      current: true,
+      signal: signals.controller.signal,
+    });
+    for await (const event of events) {
+      const at = new Date().toISOString();
+      if (json) out(JSON.stringify({ at, ...event }));
+      else {
+        const { instance } = event;
+        out(
+          `${at} ${event.type.padEnd(6)} ${
+            event.reason.padEnd(12)
+          } ${instance.id} (${instance.service}${
+            instance.version ? ` ${instance.version}` : ""
+          }) ${instance.addr || "-"} seq=${instance.seq}`,
+        );
+      }
+    }
+    return 0;
+  });
+}
+
+/**
+ * `leader`: the current leader of a service; exit 1 when it has none.
+ *
+ * @param config The config.
+ * @param service The service.
+ * @param json Print JSON.
+ * @returns The exit code.
+ */
+export function leaderCommand(
+  config: RunnerConfig,
+  service: string,
+  json: boolean,
+): Promise<number> {
+  return discover(config, async (registry) => {
+    const leader = await registry.leader(service);
+    if (json) out(JSON.stringify({ service, leader: leader ?? null }));
+    else if (leader) {
+      out(
+        `${leader.id} leads ${service} (fencing ${leader.seq}, addr ${
+          leader.addr || "-"
+        })`,
+      );
+    } else out(`${service} has no live instance, so no leader`);
+    return leader ? 0 : 1;
+  });
+}
+
+/**
+ * `wait`: waits for at least `min` live instances of a service; exit 0 with
+ * them listed, or 1 on timeout.
+ *
+ * @param config The config.
+ * @param service The service.
+ * @param min How many.
+ * @param timeout How long, in ms.
+ * @param json Print JSON.
+ * @returns The exit code.
+ */
+export function waitCommand(
+  config: RunnerConfig,
+  service: string,
+  min: number,
+  timeout: number,
+  json: boolean,
+): Promise<number> {
+  return discover(config, async (registry) => {
+    using signals = stopSignals();
+    try {
+      const live = await registry.waitFor(service, {
+        min,
+        timeout,
+        signal: signals.controller.signal,
+      });
+      printInstances(live, json);
+      return 0;
+    } catch (error) {
+      if (error instanceof WaitForTimeoutError) {
+        fail(error.message);
+        return 1;
+      }
+      if (signals.controller.signal.aborted) {
+        fail(`stopped before ${min} instances of '${service}' were live`);
+        return 1;
+      }
+      throw error;
+    }
+  });
+}

@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { RedisServer, redisTest } from "./_redis_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+
+const TTL_MS = 1000;
+
+function config(url: string, id?: string): Promise<string> {
+  return writeConfig(`[cluster]
+driver = "redis"
+service = "api"
+${id ? `id = "${id}"` : ""}
+heartbeat_interval = "250ms"
+ttl = "1s"
+[cluster.redis]
+url = "${url}"
+`);
+}
+
+redisTest(
+  "a watcher process sees another process join, deregister and crash",
+  async () => {
+    await using server = await RedisServer.start();
+    const watcherConfig = await config(server.url);
+    await using watcher = spawnRunner([
+      "watch",
+      "--config",
+      watcherConfig,
+      "--service",
+      "api",
+      "--json",
+    ]);
+    const events = () =>
+      watcher.stdout.filter((l) => l.startsWith("{")).map((l) => {
+        const e = JSON.parse(l);
+        return `${e.type} ${e.reason} ${e.instance.id}`;
+      });
+    await using clean = spawnRunner([
+      "--config",
+      await config(server.url, "clean"),
+    ]);
+    await clean.waitForLine(/registered/);
+    await watcher.waitForLine(/"join".*"clean"/);
+    clean.child.kill("SIGTERM");
+    await clean.status;
+    await watcher.waitForLine(/"leave".*"clean"/);
+
+    await using crashed = spawnRunner([
+      "--config",
+      await config(server.url, "crashed"),
+    ]);
+    await crashed.waitForLine(/registered/);
+    await watcher.waitForLine(/"join".*"crashed"/);
+    crashed.child.kill("SIGKILL");
+    const killedAt = Date.now();
+    await crashed.status;
+    await watcher.waitForLine(/"leave".*"crashed"/, TTL_MS + 3_000);
+    const seenAfter = Date.now() - killedAt;
+    assert.ok(
+      seenAfter <= TTL_MS + 1_000,
+      `the crash was reported ${seenAfter}ms after the kill`,
+    );
+    assert.deepEqual(events(), [
+      "join registered clean",
+      "leave deregistered clean",
+      "join registered crashed",
+      "leave expired crashed",
+    ]);
+    watcher.child.kill("SIGINT");
+    assert.equal((await watcher.status).code, 0);
+  },
+);
+
+redisTest(
+  "leader names the oldest instance; wait exits 0 when enough are live and 1 on timeout",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url);
+    const none = await runRunner([
+      "leader",
+      "--config",
+      file,
+      "--service",
+      "api",
+    ]);
+    assert.equal(none.code, 1);
+    assert.match(none.stdout, /api has no live instance, so no leader/);
+
+    await using first = spawnRunner([
+      "--config",
+      await config(server.url, "first"),
+    ]);
+    await first.waitForLine(/registered/);
+    const timedOut = await runRunner([
+      "wait",
+      "--config",
+      file,
+      "--service",
+      "api",
+      "--min",
+      "2",
+      "--timeout",
+      "300ms",
+    ]);
+    assert.equal(timedOut.code, 1);
+    assert.match(
+      timedOut.stderr,
+      /Timed out after 300ms waiting for 2 live instances of 'api' \(1 live\)/,
+    );
+
+    const waiting = runRunner([
+      "wait",
+      "--config",
+      file,
+      "--service",
+      "api",
+      "--min",
+      "2",
+      "--timeout",
+      "20s",
+      "--json",
+    ]);
+    await using second = spawnRunner([
+      "--config",
+      await config(server.url, "second"),
+    ]);
+    await second.waitForLine(/registered/);
+    const satisfied = await waiting;
+    assert.equal(satisfied.code, 0, satisfied.stderr);
+    assert.deepEqual(
+      JSON.parse(satisfied.stdout).map((i: { id: string }) => i.id),
+      ["first", "second"],
+    );
+
+    const leader = await runRunner([
+      "leader",
+      "--config",
+      file,
+      "--service",
+      "api",
+      "--json",
+    ]);
+    assert.equal(leader.code, 0);
+    assert.equal(JSON.parse(leader.stdout).leader.id, "first");
+    first.child.kill("SIGTERM");
+    await first.status;
+    const next = await runRunner([
+      "leader",
+      "--config",
+      file,
+      "--service",
+      "api",
+    ]);
+    assert.match(next.stdout, /^second leads api \(fencing \d+, addr -\)/);
+
+    const usage = await runRunner(["leader", "--config", file]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /'leader' needs --service NAME/);
+    const badMin = await runRunner([
+      "wait",
+      "--config",
+      file,
+      "--service",
+      "api",
+      "--min",
+      "zero",
+    ]);
+    assert.equal(badMin.code, 2);
+    assert.match(badMin.stderr, /Invalid '--min': 'zero'/);
+  },
+);
