@@ -1,3 +1,5 @@
+import assert from "node:assert/strict";
+import { ChangeLogGapError } from "../errors.ts";
 import { FakeClock, MemoryDriver, testDriverConformance } from "../testing.ts";
 
 Deno.test("memory driver passes the conformance suite", async (t) => {
@@ -11,4 +13,34 @@ Deno.test("memory driver passes the conformance suite", async (t) => {
     stored: (env) => Promise.resolve(driver.stored(env)),
     trimChanges: (env) => Promise.resolve(driver.trimChanges(env)),
   });
+});
+
+Deno.test("the memory change log keeps its newest changes and reports a gap past them", async () => {
+  const driver = new MemoryDriver({ changeLogLength: 3 });
+  const { cursor } = await driver.snapshot("e");
+  const reg = (id: string) => ({
+    id,
+    service: "api",
+    env: "e",
+    version: "",
+    addr: "",
+    meta: {},
+    hostname: "h",
+    pid: 1,
+    owner: "o",
+    ttl: 10_000,
+  });
+  for (const id of ["a", "b", "c", "d"]) await driver.register(reg(id));
+  await assert.rejects(
+    driver.changes("e", cursor, { waitMs: 0 }),
+    ChangeLogGapError,
+  );
+  await assert.rejects(
+    driver.changes("e", "not-a-cursor", { waitMs: 0 }),
+    ChangeLogGapError,
+  );
+  const fresh = await driver.snapshot("e");
+  await driver.register(reg("e"));
+  const batch = await driver.changes("e", fresh.cursor, { waitMs: 0 });
+  assert.deepEqual(batch.changes.map((c) => c.instance.id), ["e"]);
 });
