@@ -189,7 +189,9 @@ export class ChangeFeed {
       this.view.set(instance.id, instance);
       if (first) continue;
       if (!known) this.#emit({ type: "join", reason: "resync", instance });
-      else if (known.seq !== instance.seq) {
+      else if (
+        known.seq !== instance.seq || known.status !== instance.status
+      ) {
         this.#emit({ type: "update", reason: "resync", instance });
       }
     }
@@ -201,8 +203,12 @@ export class ChangeFeed {
   #apply(change: Change): void {
     const { instance } = change;
     const known = this.view.get(instance.id);
-    if (change.type === "join") {
-      if (known && known.seq >= instance.seq) return; // seen already
+    if (change.type !== "leave") {
+      if (
+        known &&
+        (known.seq > instance.seq ||
+          (known.seq === instance.seq && known.status === instance.status))
+      ) return; // seen already
       this.view.set(instance.id, instance);
       this.#emit({
         type: known ? "update" : "join",

@@ -66,7 +66,8 @@ export interface Driver {
   register(registration: Registration): Promise<Instance>;
   /**
    * Extends a registration by its ttl, re-creating it (with a new `seq`) when
-   * it is missing or has expired. Must be one round trip to the backend.
+   * it is missing or has expired, and records a changed `status` as an
+   * `update`. Must be one round trip to the backend.
    *
    * @param registration The registration to refresh.
    * @returns The refreshed instance and whether it was re-created.
@@ -160,12 +161,13 @@ export type ChangeReason =
   | "reregistered"
   | "deregistered"
   | "expired"
+  | "health"
   | "resync";
 
 /** One recorded change of the registry. */
 export interface Change {
-  /** `join`: a new registration; `leave`: it is gone. */
-  type: "join" | "leave";
+  /** `join`: a new registration; `update`: its status changed; `leave`: it is gone. */
+  type: "join" | "update" | "leave";
   /** What caused it. */
   reason: ChangeReason;
   /** The instance as registered (for a leave, as it was last). */

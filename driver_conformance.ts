@@ -48,6 +48,7 @@ function registration(
     hostname: "host-a",
     pid: 4242,
     owner: crypto.randomUUID(),
+    status: "healthy",
     ttl,
     ...overrides,
   };
@@ -345,6 +346,29 @@ export async function testDriverConformance(
       const again = await peer.changes(env, batch.cursor, { waitMs: 0 });
       assert.deepEqual(again.changes, []);
       assert.equal(again.cursor, batch.cursor);
+    },
+  );
+
+  await t.step(
+    "a changed status is stored by the next heartbeat and recorded as an update",
+    async () => {
+      const env = newEnv();
+      const reg = registration(env, ttl);
+      const first = await driver.register(reg);
+      assert.equal(first.status, "healthy");
+      const { cursor } = await peer.snapshot(env);
+      const sick = { ...reg, status: "unhealthy" as const };
+      const beat = await driver.heartbeat(sick);
+      assert.equal(beat.instance.status, "unhealthy");
+      assert.equal(beat.instance.seq, first.seq);
+      assert.equal((await peer.list({ env }))[0]?.status, "unhealthy");
+      await driver.heartbeat(sick); // unchanged: nothing recorded
+      await driver.heartbeat(reg);
+      const batch = await peer.changes(env, cursor, { waitMs: 0 });
+      assert.deepEqual(
+        batch.changes.map((c) => `${c.type} ${c.reason} ${c.instance.status}`),
+        ["update health unhealthy", "update health healthy"],
+      );
     },
   );
 

@@ -77,7 +77,7 @@ export const JITTER = 0.1;
  * const driver = new MemoryDriver({ clock });
  * const registration = {
  *   id: "api-1", service: "api", env: "default", version: "", addr: "",
- *   meta: {}, hostname: "h", pid: 1, owner: "secret", ttl: 3000,
+ *   meta: {}, hostname: "h", pid: 1, owner: "secret", ttl: 3000, status: "healthy" as const,
  * };
  * const instance = await driver.register(registration);
  * let beats = 0;
@@ -121,6 +121,18 @@ export class HeartbeatLoop {
   /** Schedules the first beat, one jittered interval from now. */
   start(): void {
     this.#schedule(this.#options.interval);
+  }
+
+  /**
+   * Beats as soon as no beat is in flight, then goes on as usual; used to
+   * publish a changed status without waiting for the next interval.
+   */
+  beatNow(): void {
+    if (this.#stopped || this.#inflight) return;
+    if (this.#timer !== undefined) {
+      this.#options.clock.clearTimeout(this.#timer);
+    }
+    this.#timer = this.#options.clock.setTimeout(() => this.#beat(), 0);
   }
 
   /**

@@ -8,6 +8,13 @@
 import { describe } from "./_describe.ts";
 import { ConfigError } from "./errors.ts";
 
+/**
+ * Whether an instance can take work. An `unhealthy` instance stays
+ * registered (it is alive), but listings, pickers, elections and waits leave
+ * it out until it is `healthy` again.
+ */
+export type InstanceStatus = "healthy" | "unhealthy";
+
 /** A live service instance, as the backend last recorded it. */
 export interface Instance {
   /** Unique within the env; matches `[A-Za-z0-9._-]{1,128}`. */
@@ -26,6 +33,8 @@ export interface Instance {
   readonly hostname: string;
   /** The process id on that host. */
   readonly pid: number;
+  /** Whether it can take work. */
+  readonly status: InstanceStatus;
   /**
    * The registration number the backend assigned: strictly increasing per
    * env, new on every (re-)registration. It orders instances oldest first and
@@ -58,6 +67,8 @@ export interface InstanceFields {
   hostname: string;
   /** Its process id. */
   pid: number;
+  /** Whether it can take work. */
+  status: InstanceStatus;
 }
 
 /** Ids, services and envs: safe in keys, logs and URLs. */

@@ -64,6 +64,7 @@ export {
   defaultInstanceId,
   type Instance,
   type InstanceFields,
+  type InstanceStatus,
   MAX_META_KEYS,
   MAX_META_TOTAL_BYTES,
   MAX_META_VALUE_BYTES,

@@ -29,11 +29,17 @@ import {
   HeartbeatLoop,
   type HeartbeatState,
 } from "./heartbeat_loop.ts";
-import { defaultInstanceId, type Instance, validateName } from "./instance.ts";
+import {
+  defaultInstanceId,
+  type Instance,
+  type InstanceStatus,
+  validateName,
+} from "./instance.ts";
 import {
   type RegistryOptions,
   type ResolvedOptions,
   resolveRegistryOptions,
+  validateStatus,
 } from "./registry_options.ts";
 
 const log = logger("registry");
@@ -115,6 +121,10 @@ export class WaitForTimeoutError extends TimeoutError {
 }
 
 let processMemoryDriver: MemoryDriver | undefined;
+
+function isHealthy(instance: Instance): boolean {
+  return instance.status === "healthy";
+}
 
 /**
  * The registry of one process: it registers the process as an instance of a
@@ -280,6 +290,7 @@ export class Registry implements AsyncDisposable {
       meta: this.#options.meta,
       hostname: this.#options.hostname,
       pid: this.#options.pid,
+      status: this.#options.status,
       owner: crypto.randomUUID(),
       ttl: this.ttl,
     };
@@ -380,6 +391,27 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   async instances(...services: string[]): Promise<Instance[]> {
+    return (await this.allInstances(...services)).filter(isHealthy);
+  }
+
+  /**
+   * Lists the live instances, unhealthy ones included, oldest first.
+   *
+   * @param services Service names; none means all.
+   * @returns The live instances, healthy or not.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "all-doc", status: "unhealthy" });
+   * await registry.start();
+   * assert.equal((await registry.instances("api")).length, 0);
+   * assert.equal((await registry.allInstances("api")).length, 1);
+   * ```
+   */
+  async allInstances(...services: string[]): Promise<Instance[]> {
     for (const service of services) validateName("service", service);
     if (!this.#options.cache) {
       return await this.driver.list({ env: this.env, services });
@@ -387,9 +419,38 @@ export class Registry implements AsyncDisposable {
     const feed = this.#watching();
     await feed.ready();
     const wanted = new Set(services);
-    return sortedView(feed).filter((i) =>
+    return sortedView(feed, undefined, true).filter((i) =>
       !wanted.size || wanted.has(i.service)
     );
+  }
+
+  /**
+   * Marks this instance healthy or unhealthy in the registry, at once (one
+   * heartbeat). An unhealthy instance stays registered, but listings,
+   * pickers, elections and waits leave it out.
+   *
+   * @param status The new status.
+   * @throws {ConfigError} For a status other than `healthy` or `unhealthy`.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   *
+   * await using registry = new Registry({ service: "api", env: "status-doc" });
+   * await registry.start();
+   * registry.setStatus("unhealthy"); // draining: no new work
+   * ```
+   */
+  setStatus(status: InstanceStatus): void {
+    const valid = validateStatus("status", status);
+    if (this.#registration) this.#registration.status = valid;
+    else this.#options.status = valid;
+    this.#loop?.beatNow();
+  }
+
+  /** The status this instance registers and beats with. */
+  get status(): InstanceStatus {
+    return this.#registration?.status ?? this.#options.status;
   }
 
   /**

@@ -14,7 +14,12 @@ import { type Duration, formatDuration, parseDuration } from "./duration.ts";
 import { describe } from "./_describe.ts";
 import { ConfigError } from "./errors.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./messages.ts";
-import { validateMeta, validateName, validateText } from "./instance.ts";
+import {
+  type InstanceStatus,
+  validateMeta,
+  validateName,
+  validateText,
+} from "./instance.ts";
 
 /** Options for creating a {@linkcode Registry}. */
 export interface RegistryOptions {
@@ -52,6 +57,8 @@ export interface RegistryOptions {
   clock?: Clock;
   /** The host name recorded; the machine's when not given. */
   hostname?: string;
+  /** The status to register with; `healthy` by default. */
+  status?: InstanceStatus;
   /**
    * Keep a local view of the env, fed by watching, so that `instances()`
    * costs no round trip. While the backend cannot be reached the view keeps
@@ -92,6 +99,8 @@ export interface ResolvedOptions {
   hostname: string;
   /** This process's id. */
   pid: number;
+  /** The status to register with. */
+  status: InstanceStatus;
   /** Time between heartbeats, in ms. */
   heartbeatInterval: number;
   /** Registration ttl, in ms. */
@@ -196,6 +205,7 @@ export function resolveRegistryOptions(
       ? machineHostname()
       : validateText(name("hostname"), options.hostname),
     pid: process.pid,
+    status: validateStatus(name("status"), options.status),
     heartbeatInterval,
     ttl,
     heartbeatTimeout,
@@ -213,6 +223,24 @@ export function resolveRegistryOptions(
       options.maxMessageBytes,
     ),
   };
+}
+
+/**
+ * Checks an instance status.
+ *
+ * @param field The field name, quoted in the error.
+ * @param value The value; undefined means `healthy`.
+ * @returns The status.
+ */
+export function validateStatus(field: string, value: unknown): InstanceStatus {
+  if (value === undefined) return "healthy";
+  if (value !== "healthy" && value !== "unhealthy") {
+    throw new ConfigError(
+      `Invalid '${field}': ${describe(value)} must be "healthy" or "unhealthy"`,
+      { field },
+    );
+  }
+  return value;
 }
 
 function validateBoolean(field: string, value: unknown): boolean {

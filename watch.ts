@@ -69,7 +69,7 @@ export async function* watchFeed(
     ]);
     wake = undefined;
     if (signal?.aborted || feed.state === "closed") return;
-    for (const instance of sortedView(feed, service)) {
+    for (const instance of sortedView(feed, service, true)) {
       reported.set(instance.id, instance);
       if (options.current) {
         yield { type: "join", reason: "current", instance };
@@ -79,7 +79,7 @@ export async function* watchFeed(
       if (overflowed) {
         overflowed = false;
         queue.length = 0;
-        yield* catchUp(reported, sortedView(feed, service));
+        yield* catchUp(reported, sortedView(feed, service, true));
         continue;
       }
       const event = queue.shift();
@@ -93,7 +93,7 @@ export async function* watchFeed(
         if (!known || known.seq !== event.instance.seq) continue;
         reported.delete(event.instance.id);
       } else {
-        if (known && known.seq >= event.instance.seq) continue;
+        if (known && !supersedes(event.instance, known)) continue;
         reported.set(event.instance.id, event.instance);
         if (!known && event.type === "update") {
           yield { ...event, type: "join" };
@@ -106,6 +106,12 @@ export async function* watchFeed(
     unsubscribe();
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** Whether `next` is newer news of an instance than `known`. */
+export function supersedes(next: Instance, known: Instance): boolean {
+  return next.seq > known.seq ||
+    (next.seq === known.seq && next.status !== known.status);
 }
 
 function* catchUp(
@@ -121,17 +127,27 @@ function* catchUp(
   }
   for (const instance of live) {
     const known = reported.get(instance.id);
-    if (known?.seq === instance.seq) continue;
+    if (known && !supersedes(instance, known)) continue;
     reported.set(instance.id, instance);
     yield { type: known ? "update" : "join", reason: "resync", instance };
   }
 }
 
-/** The feed's instances of one service (or all), oldest first. */
-export function sortedView(feed: ChangeFeed, service?: string): Instance[] {
+/**
+ * The feed's healthy instances of one service (or all), oldest first; with
+ * `all`, the unhealthy ones too.
+ */
+export function sortedView(
+  feed: ChangeFeed,
+  service?: string,
+  all = false,
+): Instance[] {
   const out: Instance[] = [];
   for (const instance of feed.view.values()) {
-    if (service === undefined || instance.service === service) {
+    if (
+      (service === undefined || instance.service === service) &&
+      (all || instance.status === "healthy")
+    ) {
       out.push(instance);
     }
   }

@@ -32,6 +32,7 @@ function registration(i: number, env: string): Registration {
     hostname: `host-${i}`,
     pid: 1000 + i,
     owner: crypto.randomUUID(),
+    status: "healthy",
     ttl: TTL,
   };
 }

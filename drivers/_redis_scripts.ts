@@ -9,7 +9,7 @@
  *
  * | key            | type | holds                                          |
  * | -------------- | ---- | ---------------------------------------------- |
- * | `P{E}:i:S`     | hash | id → `owner\nseq\nregisteredAt\nttl\njson`      |
+ * | `P{E}:i:S`     | hash | id → `owner\nseq\nregisteredAt\nttl\nstatus\njson` |
  * | `P{E}:x:S`     | zset | id scored by expiresAt (ms by Redis's clock)    |
  * | `P{E}:svcs`    | set  | services that have entries                      |
  * | `P{E}:seq`     | str  | the last seq handed out                         |
@@ -39,9 +39,9 @@ local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function K_INST(service) return base .. 'i:' .. service end
 local function K_EXP(service) return base .. 'x:' .. service end
 
--- value: owner \\n seq \\n registeredAt \\n ttl \\n json
+-- value: owner \\n seq \\n registeredAt \\n ttl \\n status \\n json
 local function fields(value)
-  return string.match(value, '^([^\\n]*)\\n(%d+)\\n(%d+)\\n(%d+)\\n')
+  return string.match(value, '^([^\\n]*)\\n(%d+)\\n(%d+)\\n(%d+)\\n([^\\n]*)\\n')
 end
 
 -- Appends a change to the env's capped log. 'n' numbers the changes without
@@ -95,20 +95,21 @@ end
  * Registers or refreshes one instance. Also the heartbeat: it carries the
  * whole registration, so it re-creates an entry the backend lost.
  *
- * KEYS: base. ARGV: id, owner, ttl, service, json, and the reason a creation
- * is recorded with (`registered` or `reregistered`).
+ * KEYS: base. ARGV: id, owner, ttl, service, json, the reason a creation is
+ * recorded with (`registered` or `reregistered`), and the status. A changed
+ * status is stored and recorded as an `update`.
  * Returns `{status, seq, registeredAt, expiresAt}`; status is `refreshed`,
  * `created` or `conflict` (another live owner holds the id).
  */
 export const UPSERT = `${PRELUDE}
 local id, owner, ttl, service, json = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local reason = ARGV[6]
+local reason, status = ARGV[6], ARGV[7]
 if not mttl or ttl < mttl then redis.call('HSET', K_CLOCK, 'mttl', ttl) end
 purge(service)
 
 local value = redis.call('HGET', K_INST(service), id)
 if value then
-  local holder, seq, registered = fields(value)
+  local holder, seq, registered, stored_ttl, stored_status = fields(value)
   local expires = tonumber(redis.call('ZSCORE', K_EXP(service), id))
   if not expires or expires <= now then
     -- Expired (the purge is bounded and may not have reached it): the id is
@@ -117,6 +118,13 @@ if value then
   elseif holder == owner then
     expires = now + ttl
     redis.call('ZADD', K_EXP(service), expires, id)
+    if stored_status ~= status then
+      local rest = string.match(value, '^[^\\n]*\\n%d+\\n%d+\\n%d+\\n[^\\n]*\\n(.*)$')
+      value = holder .. '\\n' .. seq .. '\\n' .. registered .. '\\n' .. stored_ttl ..
+        '\\n' .. status .. '\\n' .. rest
+      redis.call('HSET', K_INST(service), id, value)
+      record('update', 'health', service, id, value, string.format('%.0f', expires))
+    end
     return {'refreshed', tonumber(seq), tonumber(registered), expires}
   else
     return {'conflict', tonumber(seq), tonumber(registered), expires}
@@ -145,7 +153,8 @@ local seq = (tonumber(redis.call('GET', K_SEQ)) or 0) + 1
 if seq < now_us then seq = now_us end
 local seq_text = string.format('%.0f', seq)
 redis.call('SET', K_SEQ, seq_text)
-local value = owner .. '\\n' .. seq_text .. '\\n' .. now .. '\\n' .. ttl .. '\\n' .. json
+local value = owner .. '\\n' .. seq_text .. '\\n' .. now .. '\\n' .. ttl .. '\\n' ..
+  status .. '\\n' .. json
 redis.call('HSET', K_INST(service), id, value)
 redis.call('ZADD', K_EXP(service), now + ttl, id)
 redis.call('SADD', K_SVCS, service)

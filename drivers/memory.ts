@@ -69,7 +69,7 @@ interface ChangeLog {
  * const driver = new MemoryDriver({ clock });
  * await driver.register({
  *   id: "api-1", service: "api", env: "default", version: "", addr: "",
- *   meta: {}, hostname: "h", pid: 1, owner: "token", ttl: 1000,
+ *   meta: {}, hostname: "h", pid: 1, owner: "token", ttl: 1000, status: "healthy" as const,
  * });
  * assert.equal((await driver.list({ env: "default" })).length, 1);
  * clock.tick(1000);
@@ -138,7 +138,7 @@ export class MemoryDriver implements Driver {
     }
     return Promise.resolve(
       current
-        ? this.#refresh(current, now)
+        ? this.#refresh(current, registration, now)
         : this.#create(registration, now, "registered"),
     );
   }
@@ -159,7 +159,10 @@ export class MemoryDriver implements Driver {
     }
     return Promise.resolve(
       current
-        ? { instance: this.#refresh(current, now), reregistered: false }
+        ? {
+          instance: this.#refresh(current, registration, now),
+          reregistered: false,
+        }
         : {
           instance: this.#create(registration, now, "reregistered"),
           reregistered: true,
@@ -364,6 +367,7 @@ export class MemoryDriver implements Driver {
       meta: { ...registration.meta },
       hostname: registration.hostname,
       pid: registration.pid,
+      status: registration.status,
       seq: ++this.#seq,
       registeredAt: now,
       heartbeatAt: now,
@@ -381,13 +385,22 @@ export class MemoryDriver implements Driver {
     return copy(instance);
   }
 
-  #refresh(entry: Entry, now: number): Instance {
+  #refresh(entry: Entry, registration: Registration, now: number): Instance {
     // A refresh only moves expiry later, so the earliest expiry stays valid.
+    const changed = entry.instance.status !== registration.status;
     entry.instance = {
       ...entry.instance,
+      status: registration.status,
       heartbeatAt: now,
       expiresAt: now + entry.ttl,
     };
+    if (changed) {
+      this.#record(registration.env, {
+        type: "update",
+        reason: "health",
+        instance: entry.instance,
+      });
+    }
     return copy(entry.instance);
   }
 

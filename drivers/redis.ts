@@ -438,7 +438,11 @@ export class RedisDriver implements Driver {
       );
       if (!instance) continue;
       changes.push({
-        type: fields.e === "leave" ? "leave" : "join",
+        type: fields.e === "leave"
+          ? "leave"
+          : fields.e === "update"
+          ? "update"
+          : "join",
         reason: fields.r as Change["reason"],
         instance,
       });
@@ -646,6 +650,7 @@ export class RedisDriver implements Driver {
       registration.service,
       payload,
       reason,
+      registration.status,
     ]) as Promise<UpsertReply>;
   }
 
@@ -686,6 +691,7 @@ function instanceOf(
     meta: { ...registration.meta },
     hostname: registration.hostname,
     pid: registration.pid,
+    status: registration.status,
     seq: Number(seq),
     registeredAt: Number(registeredAt),
     heartbeatAt: Number(expiresAt) - registration.ttl,
@@ -693,7 +699,7 @@ function instanceOf(
   };
 }
 
-/** Parses `seq\nregisteredAt\nttl\njson` (a value without its owner line); a foreign value is skipped. */
+/** Parses `seq\nregisteredAt\nttl\nstatus\njson` (a value without its owner line); a foreign value is skipped. */
 function parseEntry(
   id: string,
   service: string,
@@ -704,13 +710,13 @@ function parseEntry(
   try {
     const header: string[] = [];
     let start = 0;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       const end = value.indexOf("\n", start);
       if (end < 0) throw new Error("missing header line");
       header.push(value.slice(start, end));
       start = end + 1;
     }
-    const [seq, registeredAt, ttl] = header;
+    const [seq, registeredAt, ttl, status] = header;
     const stored = JSON.parse(value.slice(start)) as StoredFields;
     if (typeof stored?.meta !== "object" || stored.meta === null) {
       throw new Error("missing fields");
@@ -724,6 +730,7 @@ function parseEntry(
       meta: stored.meta,
       hostname: String(stored.hostname ?? ""),
       pid: Number(stored.pid),
+      status: status === "unhealthy" ? "unhealthy" : "healthy",
       seq: Number(seq),
       registeredAt: Number(registeredAt),
       heartbeatAt: expiresAt - Number(ttl),

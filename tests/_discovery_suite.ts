@@ -148,6 +148,7 @@ export async function testDiscovery(
           hostname: "h",
           pid: 1,
           owner: crypto.randomUUID(),
+          status: "healthy",
           ttl: TTL,
         });
         await member(env, "w", { service: "worker" });

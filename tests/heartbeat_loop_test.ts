@@ -21,6 +21,7 @@ function registration(ttl = 3000): Registration {
     hostname: "h",
     pid: 1,
     owner: crypto.randomUUID(),
+    status: "healthy",
     ttl,
   };
 }

@@ -28,6 +28,7 @@ Deno.test("the memory change log keeps its newest changes and reports a gap past
     hostname: "h",
     pid: 1,
     owner: "o",
+    status: "healthy" as const,
     ttl: 10_000,
   });
   for (const id of ["a", "b", "c", "d"]) await driver.register(reg(id));

@@ -83,6 +83,7 @@ redisTest(
       hostname: "h",
       pid: 1,
       owner: crypto.randomUUID(),
+      status: "healthy" as const,
       ttl: TTL,
     };
     await m.driver.register(registration);

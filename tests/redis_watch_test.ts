@@ -66,6 +66,7 @@ redisTest(
         hostname: "h",
         pid: 1,
         owner: crypto.randomUUID(),
+        status: "healthy",
         ttl: TTL,
       });
       await sleep(TTL + 300);

@@ -47,6 +47,7 @@ Deno.test("start registers every declared field and the backend's times", async 
       meta: { zone: "eu-1" },
       hostname: "web-7",
       pid: 0,
+      status: "healthy",
       seq: instance.seq,
       registeredAt: clock.now(),
       heartbeatAt: clock.now(),
