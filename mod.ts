@@ -54,6 +54,11 @@ export {
   TimeoutError,
 } from "./errors.ts";
 export {
+  HealthCheck,
+  type HealthCheckEvents,
+  type HealthCheckOptions,
+} from "./health_check.ts";
+export {
   type HeartbeatEvents,
   HeartbeatLoop,
   type HeartbeatLoopOptions,

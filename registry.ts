@@ -13,6 +13,7 @@ import type { Driver, Registration } from "./driver.ts";
 import { MemoryDriver } from "./drivers/memory.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
+import { HealthCheck, type HealthCheckOptions } from "./health_check.ts";
 import type { LeaderChange, Leadership } from "./leadership.ts";
 import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
 import type { Picker } from "./pickers.ts";
@@ -172,6 +173,7 @@ export class Registry implements AsyncDisposable {
   readonly #options: ResolvedOptions;
   readonly #clock: Clock;
   readonly #signal: AbortSignal | undefined;
+  readonly #healthOptions: HealthCheckOptions | undefined;
   readonly #events = new EventEmitter<RegistryEvents>();
   #state: RegistryState = "idle";
   #registration: Registration | undefined;
@@ -180,6 +182,7 @@ export class Registry implements AsyncDisposable {
   #starting: Promise<Instance> | undefined;
   #stopping: Promise<void> | undefined;
   #feed: ChangeFeed | undefined;
+  #health: HealthCheck | undefined;
   #lastBeatOk = 0;
   readonly #leaderships = new Set<AbortController>();
   readonly #subscriptions = new Set<() => Promise<void>>();
@@ -197,6 +200,7 @@ export class Registry implements AsyncDisposable {
       (processMemoryDriver ??= new MemoryDriver());
     this.#clock = options.clock ?? systemClock;
     this.#signal = options.signal;
+    this.#healthOptions = options.health;
     this.service = this.#options.service;
     this.env = this.#options.env;
     this.heartbeatInterval = this.#options.heartbeatInterval;
@@ -337,6 +341,14 @@ export class Registry implements AsyncDisposable {
       },
     });
     this.#loop.start();
+    if (this.#healthOptions) {
+      this.#health = new HealthCheck({
+        ...this.#healthOptions,
+        clock: this.#clock,
+      });
+      this.#health.on("change", ({ status }) => this.setStatus(status));
+      this.#health.start();
+    }
     log.info(
       "Registered {id} (service {service}, env {env}) on {driver}; heartbeat every {interval}, ttl {ttl}",
       {
@@ -498,6 +510,7 @@ export class Registry implements AsyncDisposable {
   async #stop(): Promise<void> {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
+      await this.#health?.stop();
       await this.#deregister();
     } finally {
       for (const leadership of this.#leaderships) {

@@ -10,6 +10,7 @@ import process from "node:process";
 import { logger } from "./_logger.ts";
 import type { Clock } from "./clock.ts";
 import type { Driver } from "./driver.ts";
+import type { HealthCheckOptions } from "./health_check.ts";
 import { type Duration, formatDuration, parseDuration } from "./duration.ts";
 import { describe } from "./_describe.ts";
 import { ConfigError } from "./errors.ts";
@@ -59,6 +60,11 @@ export interface RegistryOptions {
   hostname?: string;
   /** The status to register with; `healthy` by default. */
   status?: InstanceStatus;
+  /**
+   * A health check that keeps this instance's status: it registers
+   * `unhealthy` and turns `healthy` once the check passes.
+   */
+  health?: HealthCheckOptions;
   /**
    * Keep a local view of the env, fed by watching, so that `instances()`
    * costs no round trip. While the backend cannot be reached the view keeps
@@ -205,7 +211,10 @@ export function resolveRegistryOptions(
       ? machineHostname()
       : validateText(name("hostname"), options.hostname),
     pid: process.pid,
-    status: validateStatus(name("status"), options.status),
+    status: validateStatus(
+      name("status"),
+      options.status ?? (options.health ? "unhealthy" : undefined),
+    ),
     heartbeatInterval,
     ttl,
     heartbeatTimeout,

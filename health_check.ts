@@ -1,0 +1,266 @@
+/**
+ * Health checks: an HTTP URL (2xx is healthy), a TCP address (a connection
+ * is healthy), or a command (exit 0 is healthy), run at an interval, with
+ * thresholds so one blip does not flap the registry.
+ *
+ * @module
+ */
+
+import { EventEmitter } from "./_event_emitter.ts";
+import { logger } from "./_logger.ts";
+import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+import type { InstanceStatus } from "./instance.ts";
+
+const log = logger("health");
+
+/** What to check, and how often. Exactly one of `http`, `tcp`, `command`. */
+export interface HealthCheckOptions {
+  /** An `http://` or `https://` URL; a 2xx answer is healthy. */
+  http?: string;
+  /** A `host:port`; accepting a connection is healthy. */
+  tcp?: string;
+  /** A command and its arguments; exit code 0 is healthy. */
+  command?: readonly string[];
+  /** Time between checks, in ms. */
+  interval: number;
+  /** How long one check may take, in ms. */
+  timeout: number;
+  /** Consecutive failures before the status turns `unhealthy`. */
+  failures: number;
+  /** Consecutive successes before the status turns `healthy`. */
+  successes: number;
+  /** The clock for timers. */
+  clock?: Clock;
+}
+
+/** The events a {@linkcode HealthCheck} reports. */
+export interface HealthCheckEvents {
+  /** The status changed; `error` says why when it turned unhealthy. */
+  change: { status: InstanceStatus; error?: string };
+  /** One check ran. */
+  check: { ok: boolean; error?: string; duration: number };
+}
+
+/**
+ * Runs a health check at an interval and reports changes of status. The
+ * status is `unknown` until the thresholds first decide it.
+ *
+ * @example
+ * ```ts
+ * import { HealthCheck } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const check = new HealthCheck({
+ *   command: ["true"], interval: 1000, timeout: 500, failures: 3, successes: 1,
+ * });
+ * assert.deepEqual(await check.checkOnce(), { ok: true });
+ * ```
+ */
+export class HealthCheck {
+  readonly #options: HealthCheckOptions;
+  readonly #clock: Clock;
+  readonly #events = new EventEmitter<HealthCheckEvents>();
+  #status: InstanceStatus | "unknown" = "unknown";
+  #passed = 0;
+  #failed = 0;
+  #timer: TimerHandle | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  /**
+   * Creates a check; nothing runs until `start()`.
+   *
+   * @param options What to check, and the thresholds.
+   */
+  constructor(options: HealthCheckOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** `healthy`, `unhealthy`, or `unknown` before the thresholds decided. */
+  get status(): InstanceStatus | "unknown" {
+    return this.#status;
+  }
+
+  /**
+   * Listens for an event.
+   *
+   * @param type `change` or `check`.
+   * @param listener Called with the event.
+   * @returns A function that removes the listener.
+   */
+  on<K extends keyof HealthCheckEvents>(
+    type: K,
+    listener: (event: HealthCheckEvents[K]) => void,
+  ): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  /** Checks now, then every interval until stopped. */
+  start(): void {
+    this.#stopped = false;
+    this.#tick();
+  }
+
+  /**
+   * Stops checking; waits for a check in progress.
+   *
+   * @returns A promise that resolves once stopped.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#clock.clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /**
+   * Resolves once the status is `healthy`.
+   *
+   * @param signal Ends the wait, rejecting with the signal's reason.
+   * @returns A promise that resolves when healthy.
+   */
+  healthy(signal?: AbortSignal): Promise<void> {
+    if (this.#status === "healthy") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        off();
+        reject(signal?.reason);
+      };
+      const off = this.on("change", ({ status }) => {
+        if (status !== "healthy") return;
+        off();
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #tick(): void {
+    this.#running = this.checkOnce().then((result) => this.#record(result));
+    this.#running.then(() => {
+      if (!this.#stopped) {
+        this.#timer = this.#clock.setTimeout(
+          () => this.#tick(),
+          this.#options.interval,
+        );
+      }
+    });
+  }
+
+  #record(result: { ok: boolean; error?: string }): void {
+    if (this.#stopped) return;
+    // Consecutive results decide: one blip does not flap the registry.
+    if (result.ok) [this.#passed, this.#failed] = [this.#passed + 1, 0];
+    else [this.#passed, this.#failed] = [0, this.#failed + 1];
+    let next: InstanceStatus | undefined;
+    if (result.ok && this.#passed >= this.#options.successes) next = "healthy";
+    if (!result.ok && this.#failed >= this.#options.failures) {
+      next = "unhealthy";
+    }
+    if (!next || next === this.#status) return;
+    this.#status = next;
+    if (next === "unhealthy") {
+      log.warn("The health check failed {n} times in a row: {error}", {
+        n: this.#failed,
+        error: result.error,
+      });
+    } else log.info("The health check passes");
+    this.#events.emit("change", { status: next, error: result.error });
+  }
+
+  /**
+   * Runs the check once, bounded by the timeout.
+   *
+   * @returns Whether it passed, and why not.
+   */
+  async checkOnce(): Promise<{ ok: boolean; error?: string }> {
+    const started = this.#clock.now();
+    const controller = new AbortController();
+    const timer = this.#clock.setTimeout(
+      () =>
+        controller.abort(
+          new Error(`timed out after ${this.#options.timeout}ms`),
+        ),
+      this.#options.timeout,
+    );
+    let result: { ok: boolean; error?: string };
+    try {
+      await this.#probe(controller.signal);
+      result = { ok: true };
+    } catch (error) {
+      result = {
+        ok: false,
+        error: controller.signal.aborted
+          ? String((controller.signal.reason as Error).message)
+          : (error as Error)?.message ?? String(error),
+      };
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
+    this.#events.emit("check", {
+      ...result,
+      duration: this.#clock.now() - started,
+    });
+    return result;
+  }
+
+  async #probe(signal: AbortSignal): Promise<void> {
+    const { http, tcp, command } = this.#options;
+    if (http) {
+      const response = await fetch(http, { signal, redirect: "manual" });
+      await response.body?.cancel();
+      if (response.status < 200 || response.status > 299) {
+        throw new Error(`${http} answered ${response.status}`);
+      }
+      return;
+    }
+    if (tcp) {
+      const at = tcp.lastIndexOf(":");
+      const connecting = Deno.connect({
+        hostname: tcp.slice(0, at).replace(/^\[|\]$/g, ""),
+        port: Number(tcp.slice(at + 1)),
+      });
+      const aborted = new Promise<never>((_, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason), {
+          once: true,
+        })
+      );
+      aborted.catch(() => {});
+      try {
+        (await Promise.race([connecting, aborted])).close();
+      } catch (error) {
+        // A connection that opens after the timeout is closed, not leaked.
+        connecting.then((conn) => conn.close(), () => {});
+        throw error;
+      }
+      return;
+    }
+    if (command?.length) {
+      const [program, ...args] = command as [string, ...string[]];
+      const child = new Deno.Command(program, {
+        args,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const kill = () => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited already */ }
+      };
+      signal.addEventListener("abort", kill, { once: true });
+      try {
+        const status = await child.status;
+        if (signal.aborted) throw signal.reason;
+        if (!status.success) {
+          throw new Error(`'${command.join(" ")}' exited with ${status.code}`);
+        }
+      } finally {
+        signal.removeEventListener("abort", kill);
+      }
+      return;
+    }
+    throw new Error("no check configured");
+  }
+}
