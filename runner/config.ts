@@ -8,6 +8,9 @@
 import { parse, TomlError } from "smol-toml";
 import { suggestion } from "./_suggestion.ts";
 import { parseRedisConfig } from "./redis_config.ts";
+import { parseHealthConfig } from "./health_config.ts";
+import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
+import type { HealthCheckOptions } from "../health_check.ts";
 import type { RedisConnectOptions } from "../drivers/redis.ts";
 import { describe } from "../_describe.ts";
 import { parseDuration } from "../duration.ts";
@@ -35,6 +38,12 @@ export interface RunnerConfig {
   resolved: ResolvedOptions;
   /** The validated `[cluster.redis]` table, when the driver is Redis. */
   redis?: RedisConnectOptions;
+  /** The validated `[cluster.health]` table, when there is one. */
+  health?: HealthCheckOptions;
+  /** The validated `[cluster.http]` table, when there is one. */
+  http?: HttpConfig;
+  /** Sidecar mode: how long the child may take to exit after the signal. */
+  killTimeout: number;
   /** Where each key's value came from: the file, or an environment variable. */
   sources: Map<string, string>;
 }
@@ -54,6 +63,9 @@ const KEYS = {
   hostname: "hostname",
   meta: "meta",
   redis: undefined,
+  health: undefined,
+  http: undefined,
+  kill_timeout: undefined,
 } as const satisfies Record<string, keyof RegistryOptions | undefined>;
 type Key = keyof typeof KEYS;
 const DURATION_KEYS = new Set<Key>([
@@ -63,7 +75,7 @@ const DURATION_KEYS = new Set<Key>([
   "stop_timeout",
 ]);
 /** Nested tables whose keys environment variables may set one by one. */
-const TABLE_KEYS = new Set<Key>(["meta", "redis"]);
+const TABLE_KEYS = new Set<Key>(["meta", "redis", "health", "http"]);
 
 /** The prefix of every environment variable the runner reads. */
 export const ENV_PREFIX = "ROSTER_";
@@ -185,7 +197,7 @@ function applyEnv(
           suggestion(name, names)
         }; roster reads ${
           names.join(", ")
-        }, ${ENV_PREFIX}META_<KEY> and ${ENV_PREFIX}REDIS_<KEY>`,
+        }, and ${ENV_PREFIX}META_<KEY>, ${ENV_PREFIX}REDIS_<KEY>, ${ENV_PREFIX}HEALTH_<KEY>, ${ENV_PREFIX}HTTP_<KEY>`,
         { file, field: name },
       );
     }
@@ -248,17 +260,9 @@ function validate(
       ? { ...value }
       : value;
   }
+  let resolved: ResolvedOptions;
   try {
-    return {
-      file,
-      driver: driver as DriverName,
-      options,
-      resolved: resolveRegistryOptions(options, names),
-      redis: driver === "redis"
-        ? parseRedisConfig(driverTable, file, sources)
-        : undefined,
-      sources,
-    };
+    resolved = resolveRegistryOptions(options, names);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const key = error.field?.split(".")[0] ?? "";
@@ -267,6 +271,41 @@ function validate(
       { file, field: error.field, cause: error },
     );
   }
+  const table = (value: unknown, name: string): Record<string, unknown> => {
+    if (!isTable(value)) {
+      throw new ConfigError(
+        `'${file}': Invalid 'cluster.${name}'${
+          where(name)
+        }: expected a table, got ${
+          describe(value)
+        }; write it as a [cluster.${name}] section`,
+        { file, field: name },
+      );
+    }
+    return value;
+  };
+  return {
+    file,
+    driver: driver as DriverName,
+    options,
+    resolved,
+    redis: driver === "redis"
+      ? parseRedisConfig(driverTable, file, sources)
+      : undefined,
+    health: raw.health === undefined
+      ? undefined
+      : parseHealthConfig(table(raw.health, "health"), file, sources),
+    http: raw.http === undefined
+      ? undefined
+      : parseHttpConfig(table(raw.http, "http"), file, sources),
+    killTimeout: raw.kill_timeout === undefined ? 10_000 : configDuration(
+      raw.kill_timeout,
+      "kill_timeout",
+      file,
+      where("kill_timeout"),
+    ),
+    sources,
+  };
 }
 
 /** In a config file a bare number is seconds, and so is a numeric env value. */

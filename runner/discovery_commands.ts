@@ -50,16 +50,21 @@ function printInstances(instances: Instance[], json: boolean): void {
  * @param config The config.
  * @param service Only this service, when given.
  * @param json Print JSON.
+ * @param all Include unhealthy instances.
  * @returns The exit code.
  */
 export function listCommand(
   config: RunnerConfig,
   service: string | undefined,
   json: boolean,
+  all = false,
 ): Promise<number> {
   return discover(config, async (registry) => {
+    const services = service ? [service] : [];
     printInstances(
-      await registry.instances(...(service ? [service] : [])),
+      all
+        ? await registry.allInstances(...services)
+        : await registry.instances(...services),
       json,
     );
     return 0;

@@ -21,10 +21,11 @@ export function formatInstanceTable(
   const ago = (at: number) =>
     `${formatDuration(Math.max(0, now - at) || 0)} ago`;
   const rows = [
-    ["ID", "SERVICE", "VERSION", "ADDR", "AGE", "LAST HEARTBEAT"],
+    ["ID", "SERVICE", "STATUS", "VERSION", "ADDR", "AGE", "LAST HEARTBEAT"],
     ...instances.map((i) => [
       i.id,
       i.service,
+      i.status,
       i.version || "-",
       i.addr || "-",
       formatDuration(Math.max(0, now - i.registeredAt)).replace(/^0ms$/, "0s"),

@@ -34,9 +34,12 @@ const HELP =
 
 Usage:
   roster [run] --config FILE        register this process and heartbeat until SIGTERM or SIGINT
+  roster [run] --config FILE -- COMMAND [ARGS...]
+                                    sidecar: run COMMAND, register it once healthy, deregister
+                                    before passing SIGTERM/SIGINT on; exit with its code
   roster check --config FILE        validate the config and exit (0 valid, 2 invalid)
-  roster list --config FILE [--service S] [--json]
-                                    list live instances
+  roster list --config FILE [--service S] [--json] [--all]
+                                    list live instances (--all: unhealthy ones too)
   roster watch --config FILE [--service S] [--json]
                                     print the live instances, then every join, update and leave
   roster leader --config FILE --service S [--json]
@@ -70,15 +73,19 @@ type Command = typeof COMMANDS[number];
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
+  // Everything after "--" is the command a sidecar runs.
+  const dash = args.indexOf("--");
+  const command = dash < 0 ? undefined : args.slice(dash + 1);
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: dash < 0 ? args : args.slice(0, dash),
       allowPositionals: true,
       options: {
         config: { type: "string", short: "c" },
         service: { type: "string", short: "s" },
         json: { type: "boolean" },
+        all: { type: "boolean" },
         min: { type: "string" },
         timeout: { type: "string" },
         "log-level": { type: "string", default: "info" },
@@ -100,12 +107,20 @@ export async function main(args: string[]): Promise<number> {
     out(`roster ${denoJson.version}`);
     return 0;
   }
-  const command = (positionals[0] ?? "run") as Command;
-  if (!COMMANDS.includes(command) || positionals.length > 1) {
+  const name = (positionals[0] ?? "run") as Command;
+  if (!COMMANDS.includes(name) || positionals.length > 1) {
     fail(
       `unknown command '${positionals.join(" ")}'; use one of ${
         COMMANDS.join(", ")
       } (see --help)`,
+    );
+    return 2;
+  }
+  if (command !== undefined && (name !== "run" || command.length === 0)) {
+    fail(
+      command.length === 0
+        ? "nothing after '--'; give the command to run, such as -- node server.js"
+        : `'--' starts a command only in run mode, not with '${name}'`,
     );
     return 2;
   }
@@ -119,10 +134,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     await configureRunnerLogging(values["log-level"], values["log-format"]);
     if (values.service !== undefined) validateName("--service", values.service);
-    if ((command === "leader" || command === "wait") && !values.service) {
+    if ((name === "leader" || name === "wait") && !values.service) {
       throw new ConfigError(
-        `'${command}' needs --service NAME: the service to ${
-          command === "leader" ? "find the leader of" : "wait for"
+        `'${name}' needs --service NAME: the service to ${
+          name === "leader" ? "find the leader of" : "wait for"
         }`,
         { field: "--service" },
       );
@@ -147,7 +162,7 @@ export async function main(args: string[]): Promise<number> {
     }
     config = await loadConfig(values.config);
     if (
-      (command === "run" || command === "check") &&
+      (name === "run" || name === "check") &&
       config.resolved.service === undefined
     ) {
       throw new ConfigError(
@@ -163,14 +178,19 @@ export async function main(args: string[]): Promise<number> {
     throw error;
   }
   const json = values.json ?? false;
-  switch (command) {
+  switch (name) {
     case "check":
       out(`roster: '${config.file}' is valid (${summary(config)})`);
       return 0;
     case "run":
-      return await runCommand(config);
+      return await runCommand(config, command);
     case "list":
-      return await listCommand(config, values.service, json);
+      return await listCommand(
+        config,
+        values.service,
+        json,
+        values.all ?? false,
+      );
     case "watch":
       return await watchCommand(config, values.service, json);
     case "leader":

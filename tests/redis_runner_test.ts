@@ -46,7 +46,7 @@ redisTest(
     const table = await runRunner(["list", "--config", a, "--service", "api"]);
     assert.match(
       table.stdout,
-      /^ID\s+SERVICE\s+VERSION\s+ADDR\s+AGE\s+LAST HEARTBEAT/,
+      /^ID\s+SERVICE\s+STATUS\s+VERSION\s+ADDR\s+AGE\s+LAST HEARTBEAT/,
     );
     assert.match(table.stdout, /api-a\s+api/);
 

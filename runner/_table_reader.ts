@@ -1,0 +1,95 @@
+import { describe } from "../_describe.ts";
+import { parseDuration } from "../duration.ts";
+import { ConfigError } from "../errors.ts";
+import { suggestion } from "./_suggestion.ts";
+
+/**
+ * Reads one nested table of the config (`[cluster.health]`, `[cluster.http]`),
+ * so every table reports unknown keys, wrong types and bad durations alike:
+ * naming the file, the key, and the variable a value came from.
+ */
+export class TableReader {
+  readonly #table: Record<string, unknown>;
+  readonly #file: string;
+  readonly #name: string;
+  readonly #sources: Map<string, string>;
+
+  constructor(
+    table: Record<string, unknown>,
+    file: string,
+    name: string,
+    keys: readonly string[],
+    sources: Map<string, string>,
+  ) {
+    this.#table = table;
+    this.#file = file;
+    this.#name = name;
+    this.#sources = sources;
+    for (const key of Object.keys(table)) {
+      if (!keys.includes(key)) {
+        this.fail(
+          key,
+          `Unknown key 'cluster.${name}.${key}'${
+            suggestion(key, keys)
+          }; valid keys are ${keys.join(", ")}`,
+        );
+      }
+    }
+  }
+
+  has(key: string): boolean {
+    return this.#table[key] !== undefined;
+  }
+
+  fail(key: string, message: string): never {
+    const source = this.#sources.get(`${this.#name}.${key}`);
+    const by = source && !source.startsWith("'") ? ` (set by ${source})` : "";
+    throw new ConfigError(`'${this.#file}': ${message}${by}`, {
+      file: this.#file,
+      field: `${this.#name}.${key}`,
+    });
+  }
+
+  text(key: string): string | undefined {
+    const value = this.#table[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== "string" || value === "") {
+      this.fail(
+        key,
+        `Invalid '${this.#name}.${key}': expected a non-empty string, got ${
+          describe(value)
+        }`,
+      );
+    }
+    return value as string;
+  }
+
+  duration(key: string, fallback: number): number {
+    const value = this.#table[key];
+    if (value === undefined) return fallback;
+    const seconds =
+      typeof value === "string" && /^\s*\d+(\.\d+)?\s*$/.test(value)
+        ? Number(value)
+        : value;
+    try {
+      return parseDuration(seconds, `${this.#name}.${key}`, "s");
+    } catch (error) {
+      this.fail(key, (error as Error).message);
+    }
+  }
+
+  count(key: string, fallback: number): number {
+    const value = this.#table[key];
+    if (value === undefined) return fallback;
+    const number = typeof value === "string" ? Number(value) : value;
+    if (typeof number !== "number" || !Number.isInteger(number) || number < 1) {
+      this.fail(
+        key,
+        `Invalid '${this.#name}.${key}': ${
+          describe(value)
+        } must be a whole number of at least 1`,
+      );
+    }
+    return number as number;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The runner's metrics in the Prometheus text format.
+ *
+ * @module
+ */
+
+import type { Instance } from "../instance.ts";
+import type { Registry } from "../registry.ts";
+
+const BUCKETS = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+];
+
+/** Counters fed by a registry's events, rendered for `GET /metrics`. */
+export class RunnerMetrics {
+  heartbeats = 0;
+  heartbeatFailures = 0;
+  reregistrations = 0;
+  watchEvents = new Map<string, number>();
+  messagesReceived = 0;
+  readonly #latency = new Array<number>(BUCKETS.length).fill(0);
+  #latencyCount = 0;
+  #latencySum = 0;
+
+  /**
+   * Counts what a registry reports.
+   *
+   * @param registry The registry to follow.
+   * @returns A function that stops counting.
+   */
+  follow(registry: Registry): () => void {
+    const offs = [
+      registry.on("heartbeat", ({ latency }) => {
+        this.heartbeats++;
+        this.#observe(latency / 1000);
+      }),
+      registry.on("heartbeat_failed", () => this.heartbeatFailures++),
+      registry.on("reregistered", () => this.reregistrations++),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+
+  /**
+   * Counts one watch event.
+   *
+   * @param type `join`, `update` or `leave`.
+   */
+  watchEvent(type: string): void {
+    this.watchEvents.set(type, (this.watchEvents.get(type) ?? 0) + 1);
+  }
+
+  #observe(seconds: number): void {
+    this.#latencyCount++;
+    this.#latencySum += seconds;
+    for (const [i, bound] of BUCKETS.entries()) {
+      if (seconds <= bound) this.#latency[i]!++;
+    }
+  }
+
+  /**
+   * Renders every metric.
+   *
+   * @param instances The live instances, healthy or not.
+   * @returns Prometheus text exposition.
+   */
+  render(instances: readonly Instance[]): string {
+    const lines: string[] = [];
+    const counter = (name: string, help: string, value: number) =>
+      lines.push(
+        `# HELP ${name} ${help}`,
+        `# TYPE ${name} counter`,
+        `${name} ${value}`,
+      );
+    counter(
+      "roster_heartbeats_total",
+      "Heartbeats the backend accepted.",
+      this.heartbeats,
+    );
+    counter(
+      "roster_heartbeat_failures_total",
+      "Heartbeats that failed.",
+      this.heartbeatFailures,
+    );
+    counter(
+      "roster_reregistrations_total",
+      "Times the backend had lost this registration and it was created again.",
+      this.reregistrations,
+    );
+    counter(
+      "roster_messages_received_total",
+      "Messages received.",
+      this.messagesReceived,
+    );
+    lines.push(
+      "# HELP roster_heartbeat_latency_seconds Heartbeat round trip.",
+      "# TYPE roster_heartbeat_latency_seconds histogram",
+    );
+    for (const [i, bound] of BUCKETS.entries()) {
+      lines.push(
+        `roster_heartbeat_latency_seconds_bucket{le="${bound}"} ${
+          this.#latency[i]
+        }`,
+      );
+    }
+    lines.push(
+      `roster_heartbeat_latency_seconds_bucket{le="+Inf"} ${this.#latencyCount}`,
+      `roster_heartbeat_latency_seconds_sum ${this.#latencySum}`,
+      `roster_heartbeat_latency_seconds_count ${this.#latencyCount}`,
+      "# HELP roster_watch_events_total Watch events seen, by type.",
+      "# TYPE roster_watch_events_total counter",
+    );
+    for (const type of ["join", "update", "leave"]) {
+      lines.push(
+        `roster_watch_events_total{type="${type}"} ${
+          this.watchEvents.get(type) ?? 0
+        }`,
+      );
+    }
+    lines.push(
+      "# HELP roster_instances Live instances, by service and status.",
+      "# TYPE roster_instances gauge",
+    );
+    const counts = new Map<string, number>();
+    for (const instance of instances) {
+      const key = `service="${
+        escape(instance.service)
+      }",status="${instance.status}"`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    for (const [labels, count] of [...counts].sort()) {
+      lines.push(`roster_instances{${labels}} ${count}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+function escape(value: string): string {
+  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll(
+    "\n",
+    "\\n",
+  );
+}

@@ -1,0 +1,200 @@
+/**
+ * The runner's status server: `GET /instances`, `/healthz`, `/metrics`, and
+ * a live dashboard at `/`. Off loopback it requires a bearer token, compared
+ * in constant time.
+ *
+ * @module
+ */
+
+import { logger } from "../_logger.ts";
+import type { Instance } from "../instance.ts";
+import type { Registry } from "../registry.ts";
+import { DASHBOARD_HTML } from "./dashboard.ts";
+import type { HttpConfig } from "./http_config.ts";
+import type { RunnerMetrics } from "./metrics.ts";
+
+const log = logger("http");
+const encoder = new TextEncoder();
+
+/** How often the dashboard gets a fresh snapshot even when nothing changed. */
+const REFRESH_MS = 1_000;
+
+/** A running status server. */
+export interface StatusServer extends AsyncDisposable {
+  /** The port it listens on. */
+  port: number;
+  /** Stops it, ending every open event stream. */
+  shutdown(): Promise<void>;
+}
+
+async function digest(text: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await crypto.subtle.digest("SHA-256", encoder.encode(text)),
+  );
+}
+
+/** Compares two secrets without leaking, by timing, where they differ. */
+async function sameSecret(given: string, expected: string): Promise<boolean> {
+  // Hashing first makes the comparison length-independent.
+  const [a, b] = await Promise.all([digest(given), digest(expected)]);
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
+  return difference === 0;
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body, null, 2) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
+
+/**
+ * Starts the status server.
+ *
+ * @param config Where to listen, and the token.
+ * @param registry A registry to read instances and leaders from.
+ * @param metrics The counters `/metrics` renders.
+ * @returns The running server.
+ */
+export function startStatusServer(
+  config: HttpConfig,
+  registry: Registry,
+  metrics: RunnerMetrics,
+): StatusServer {
+  const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const closing = new AbortController();
+
+  const snapshot = async () => {
+    const instances = await registry.allInstances();
+    const leaders: Record<string, string> = {};
+    for (const instance of instances) {
+      if (instance.status === "healthy" && !(instance.service in leaders)) {
+        leaders[instance.service] = instance.id;
+      }
+    }
+    return {
+      env: registry.env,
+      now: Date.now(),
+      view: registry.viewState ?? "live",
+      leaders,
+      instances,
+    };
+  };
+
+  const authorized = async (request: Request, url: URL) => {
+    if (config.token === undefined) return true;
+    const header = request.headers.get("authorization") ?? "";
+    const given = header.startsWith("Bearer ")
+      ? header.slice(7)
+      : url.searchParams.get("token") ?? "";
+    return await sameSecret(given, config.token);
+  };
+
+  const events = (): Response => {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    let stopWatching: AbortController | undefined;
+    const push = async () => {
+      try {
+        const data = JSON.stringify(await snapshot());
+        controller.enqueue(encoder.encode(`data: ${data}\n\n`));
+      } catch (error) {
+        log.warn("Could not send a dashboard update: {error}", { error });
+      }
+    };
+    const stop = () => {
+      clearInterval(timer);
+      stopWatching?.abort();
+      streams.delete(controller);
+    };
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+        streams.add(c);
+        push();
+        timer = setInterval(push, REFRESH_MS);
+        stopWatching = new AbortController();
+        // Changes go out at once, not at the next refresh.
+        (async () => {
+          for await (
+            const _ of registry.watch(undefined, {
+              signal: stopWatching.signal,
+            })
+          ) {
+            await push();
+          }
+        })().catch(() => {});
+      },
+      cancel: stop,
+    });
+    closing.signal.addEventListener("abort", () => {
+      stop();
+      try {
+        controller.close();
+      } catch { /* closed already */ }
+    }, { once: true });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-store",
+      },
+    });
+  };
+
+  const server = Deno.serve({
+    hostname: config.hostname,
+    port: config.port,
+    signal: closing.signal,
+    onListen: () => {},
+  }, async (request) => {
+    const url = new URL(request.url);
+    if (request.method !== "GET") {
+      return json({ error: "only GET is served" }, 405);
+    }
+    if (url.pathname !== "/healthz" && !(await authorized(request, url))) {
+      return json({ error: "send 'Authorization: Bearer <token>'" }, 401);
+    }
+    switch (url.pathname) {
+      case "/":
+        return new Response(DASHBOARD_HTML, {
+          headers: { "content-type": "text/html; charset=utf-8" },
+        });
+      case "/events":
+        return events();
+      case "/healthz":
+        return json({ status: "ok", view: registry.viewState ?? "live" });
+      case "/instances": {
+        const service = url.searchParams.get("service");
+        let instances: Instance[];
+        try {
+          instances = service
+            ? await registry.allInstances(service)
+            : await registry.allInstances();
+        } catch (error) {
+          return json({ error: (error as Error).message }, 400);
+        }
+        return json(instances);
+      }
+      case "/metrics":
+        return new Response(metrics.render(await registry.allInstances()), {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        });
+      default:
+        return json({ error: `no such page: ${url.pathname}` }, 404);
+    }
+  });
+  log.info("Status server on http://{host}:{port}/", {
+    host: config.hostname,
+    port: server.addr.port,
+  });
+  const shutdown = async () => {
+    closing.abort();
+    await server.finished;
+  };
+  return {
+    port: server.addr.port,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
