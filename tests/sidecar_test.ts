@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { RedisServer, redisTest } from "./_redis_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import { eventually } from "./_discovery_suite.ts";
+
+function config(url: string, id: string, extra = ""): Promise<string> {
+  return writeConfig(`[cluster]
+driver = "redis"
+service = "api"
+id = "${id}"
+heartbeat_interval = "200ms"
+ttl = "1s"
+kill_timeout = "3s"
+[cluster.redis]
+url = "${url}"
+${extra}
+`);
+}
+
+async function listed(
+  file: string,
+  all = false,
+): Promise<{ id: string; status: string }[]> {
+  const { stdout, code, stderr } = await runRunner([
+    "list",
+    "--config",
+    file,
+    "--json",
+    ...(all ? ["--all"] : []),
+  ]);
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout);
+}
+
+redisTest(
+  "sidecar: SIGTERM deregisters before the child gets it, and the exit code passes through",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "side");
+    // The child asks Redis, the moment it gets SIGTERM, whether it is still registered.
+    const child = [
+      "sh",
+      "-c",
+      `trap 'echo "registered-at-sigterm=$(redis-cli -p ${server.port} hexists "roster:{default}:i:api" side)"; exit 7' TERM; echo child-ready; while true; do sleep 0.05; done`,
+    ];
+    await using sidecar = spawnRunner(["--config", file, "--", ...child]);
+    await sidecar.waitForLine(/^child-ready/);
+    await sidecar.waitForLine(/^roster: registered id=side/);
+    assert.deepEqual((await listed(file)).map((i) => i.id), ["side"]);
+    sidecar.child.kill("SIGTERM");
+    const status = await sidecar.status;
+    assert.equal(status.code, 7, "the child's exit code");
+    const output = sidecar.stdout.join("\n");
+    assert.match(
+      output,
+      /registered-at-sigterm=0/,
+      "deregistered before the child's signal",
+    );
+    assert.ok(
+      output.indexOf("id=side deregistered") <
+        output.lastIndexOf("registered-at-sigterm="),
+    );
+    assert.deepEqual(await listed(file), []);
+  },
+);
+
+redisTest(
+  "sidecar: a child that exits or crashes by itself is deregistered, with its code",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "short");
+    const done = await runRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      "sleep 0.5; exit 3",
+    ]);
+    assert.equal(done.code, 3);
+    assert.match(
+      done.stdout,
+      /the command exited with 3; id=short deregistered/,
+    );
+    const crashed = await runRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      "sleep 0.5; kill -9 $$",
+    ]);
+    assert.equal(crashed.code, 137);
+    assert.deepEqual(await listed(file), []);
+    const missing = await runRunner([
+      "--config",
+      file,
+      "--",
+      "/nonexistent/program",
+    ]);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /cannot start '\/nonexistent\/program'/);
+  },
+);
+
+redisTest(
+  "sidecar: registers once healthy, and an unhealthy child is left out of default listings",
+  async () => {
+    await using server = await RedisServer.start();
+    const dir = await Deno.makeTempDir();
+    const flag = `${dir}/healthy`;
+    const file = await config(
+      server.url,
+      "checked",
+      `[cluster.health]\ncommand = "test -f ${flag}"\ninterval = "50ms"\ntimeout = "40ms"\nfailures = 2\nsuccesses = 1\n`,
+    );
+    await using sidecar = spawnRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      "while true; do sleep 0.05; done",
+    ]);
+    await sidecar.waitForLine(/^roster: started/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(
+      await listed(file, true),
+      [],
+      "not registered while unhealthy",
+    );
+    await Deno.writeTextFile(flag, "");
+    await sidecar.waitForLine(/^roster: registered id=checked/);
+    assert.deepEqual((await listed(file)).map((i) => i.id), ["checked"]);
+    await Deno.remove(flag);
+    await eventually(
+      "left out",
+      async () => (await listed(file)).length === 0,
+      5_000,
+    );
+    assert.deepEqual(
+      (await listed(file, true)).map((i) => `${i.id} ${i.status}`),
+      ["checked unhealthy"],
+    );
+    await Deno.writeTextFile(flag, "");
+    await eventually(
+      "back",
+      async () => (await listed(file)).length === 1,
+      5_000,
+    );
+    sidecar.child.kill("SIGTERM");
+    await sidecar.status;
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+Deno.test("sidecar usage errors exit 2", async () => {
+  const file = await writeConfig(`[cluster]\nservice = "api"\n`);
+  const empty = await runRunner(["--config", file, "--"]);
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /nothing after '--'/);
+  const wrong = await runRunner(["list", "--config", file, "--", "sh"]);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /'--' starts a command only in run mode/);
+});
