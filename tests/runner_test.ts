@@ -156,3 +156,38 @@ Deno.test("an environment variable overrides the file, and a bad one exits 2", a
   );
   await Deno.remove(config);
 });
+
+Deno.test("--log-format json writes one JSON object a line to stderr; --log-level filters", async () => {
+  const config = await writeConfig(CONFIG);
+  await using runner = spawnRunner([
+    "--config",
+    config,
+    "--log-format",
+    "json",
+  ]);
+  await runner.waitForLine(/^roster: registered/);
+  runner.child.kill("SIGTERM");
+  await runner.status;
+  const records = runner.stderr.filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l)
+  );
+  assert.ok(
+    records.some((r) => r.level === "INFO" && /Registered/.test(r.message)),
+    runner.stderr.join("\n"),
+  );
+  await using quiet = spawnRunner(["--config", config, "--log-level", "error"]);
+  await quiet.waitForLine(/^roster: registered/);
+  quiet.child.kill("SIGTERM");
+  await quiet.status;
+  assert.deepEqual(quiet.stderr.filter(Boolean), []);
+  const bad = await runRunner([
+    "check",
+    "--config",
+    config,
+    "--log-level",
+    "loud",
+  ]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Invalid '--log-level': 'loud' is not a level/);
+  await Deno.remove(config);
+});
