@@ -246,3 +246,122 @@ Deno.test("suggestion finds the closest name, or nothing", () => {
   );
   assert.equal(suggestion("zzzzzz", ["service", "env"]), "");
 });
+
+Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like the rest", async (t) => {
+  const base = `[cluster]\nservice = "api"\n`;
+  const cases: [string, string, string, RegExp][] = [
+    [
+      "health without a check",
+      `[cluster.health]\ninterval = "5s"`,
+      "health.http",
+      /says what to check with one of 'http'/,
+    ],
+    [
+      "health with two checks",
+      `[cluster.health]\nhttp = "http://x/"\ntcp = "x:1"`,
+      "health.tcp",
+      /has both 'http' and 'tcp'; keep one check/,
+    ],
+    [
+      "health url",
+      `[cluster.health]\nhttp = "ftp://x"`,
+      "health.http",
+      /must be an http:\/\/ or https:\/\/ URL/,
+    ],
+    [
+      "health tcp",
+      `[cluster.health]\ntcp = "nohost"`,
+      "health.tcp",
+      /must be host:port/,
+    ],
+    [
+      "health command",
+      `[cluster.health]\ncommand = 5`,
+      "health.command",
+      /give a shell command as a string/,
+    ],
+    [
+      "health timeout",
+      `[cluster.health]\ntcp = "x:1"\ninterval = "1s"\ntimeout = "2s"`,
+      "health.timeout",
+      /must not be longer than 'health.interval'/,
+    ],
+    [
+      "health failures",
+      `[cluster.health]\ntcp = "x:1"\nfailures = 0`,
+      "health.failures",
+      /0 must be a whole number of at least 1/,
+    ],
+    [
+      "health unknown key",
+      `[cluster.health]\ntcp = "x:1"\nintreval = "1s"`,
+      "health.intreval",
+      /Unknown key 'cluster.health.intreval' \(did you mean 'interval'\?\)/,
+    ],
+    [
+      "health bad duration",
+      `[cluster.health]\ntcp = "x:1"\ninterval = "soon"`,
+      "health.interval",
+      /'soon' is not a duration/,
+    ],
+    [
+      "http listen",
+      `[cluster.http]\nlisten = "9090"`,
+      "http.listen",
+      /must be host:port/,
+    ],
+    [
+      "http short token",
+      `[cluster.http]\ntoken = "abc"`,
+      "http.token",
+      /shorter than 16 characters/,
+    ],
+    [
+      "http off loopback",
+      `[cluster.http]\nlisten = "0.0.0.0:9090"`,
+      "http.token",
+      /refuses to listen on '0.0.0.0:9090'/,
+    ],
+    [
+      "http not a table",
+      ``,
+      "http",
+      /Invalid 'cluster.http'.*expected a table/,
+    ],
+    [
+      "kill_timeout",
+      `kill_timeout = "never"`,
+      "kill_timeout",
+      /'never' is not a duration/,
+    ],
+  ];
+  for (const [name, extra, field, message] of cases) {
+    await t.step(name, () => {
+      const text = name === "http not a table"
+        ? `${base}http = 5\n`
+        : name === "kill_timeout"
+        ? `${base}${extra}\n`
+        : `${base}${extra}\n`;
+      assert.throws(() => parseConfig(text, "c.toml"), (error: unknown) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.equal(error.field, field);
+        assert.match(error.message, message);
+        assert.match(error.message, /^'c.toml': /);
+        return true;
+      });
+    });
+  }
+  const good = parseConfig(
+    `${base}kill_timeout = 3\n[cluster.health]\ncommand = "true"\n[cluster.http]\nlisten = "[::1]:0"\n`,
+    "c.toml",
+    { ROSTER_HTTP_TOKEN: "a-long-secret-token-123" },
+  );
+  assert.equal(good.killTimeout, 3000);
+  assert.deepEqual(good.health?.command, ["sh", "-c", "true"]);
+  assert.equal(good.health?.interval, 10_000);
+  assert.deepEqual(good.http, {
+    hostname: "::1",
+    port: 0,
+    token: "a-long-secret-token-123",
+  });
+});
