@@ -1,0 +1,273 @@
+/**
+ * Figures for the Redis driver on a redis-server the caller started:
+ * heartbeat throughput against redis-benchmark's EVALSHA limit, Redis cost
+ * per heartbeat, memory per instance, and listing latency, direct and from
+ * the cached view.
+ */
+
+import { RedisDriver } from "../drivers/redis.ts";
+import type { Registration } from "../driver.ts";
+import { Registry } from "../registry.ts";
+import type { RedisServer } from "../tests/_redis_server.ts";
+import { UPSERT } from "../drivers/_redis_scripts.ts";
+
+export const CONNECTIONS = 8;
+export const IN_FLIGHT_PER_CONNECTION = 16;
+const TTL = 600_000;
+
+export interface DriverBenchOptions {
+  quick: boolean;
+  sizes: number[];
+  /** Extra sizes measured for listing only. */
+  listSizes?: number[];
+}
+
+export interface SizeFigures {
+  heartbeatsPerSecond: { median: number; p99: number; runs: number[] };
+  ratioToEvalshaLimit: number;
+  evalshaPerHeartbeat: number;
+  redisUsecPerHeartbeat: number;
+  bytesInPerHeartbeat: number;
+  bytesOutPerHeartbeat: number;
+  usedMemoryPerInstance: number;
+  keyMemoryPerInstance: number;
+  listAllMs: { p50: number; p99: number };
+  listOneServiceMs: { p50: number; p99: number };
+  cachedListMs: { p50: number; p99: number };
+}
+
+export interface DriverFigures {
+  evalshaLimit: { median: number; p99: number; runs: number[] };
+  sizes: Record<number, Partial<SizeFigures>>;
+}
+
+function registration(i: number, env: string): Registration {
+  return {
+    id: `inst-${i}`,
+    service: `svc-${i % 10}`,
+    env,
+    version: "1.2.3",
+    addr: `http://10.0.${(i >> 8) & 255}.${i & 255}:8080`,
+    meta: {},
+    hostname: `host-${i}`,
+    pid: 1000 + i,
+    owner: crypto.randomUUID(),
+    status: "healthy",
+    ttl: TTL,
+  };
+}
+
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[
+    Math.min(sorted.length - 1, Math.floor(q * sorted.length))
+  ] as number;
+}
+
+export function info(text: string, key: string): number {
+  return Number(new RegExp(`^${key}:(\\d+)`, "m").exec(text)?.[1] ?? NaN);
+}
+
+async function heartbeatThroughput(
+  drivers: RedisDriver[],
+  regs: Registration[],
+  runMs: number,
+): Promise<number> {
+  let beats = 0;
+  const end = performance.now() + runMs;
+  let next = 0;
+  const worker = async (driver: RedisDriver) => {
+    while (performance.now() < end) {
+      const reg = regs[next++ % regs.length] as Registration;
+      await driver.heartbeat(reg);
+      beats++;
+    }
+  };
+  const start = performance.now();
+  await Promise.all(
+    drivers.flatMap((driver) =>
+      Array.from({ length: IN_FLIGHT_PER_CONNECTION }, () => worker(driver))
+    ),
+  );
+  return beats / ((performance.now() - start) / 1000);
+}
+
+async function redisBenchmarkLimit(
+  server: RedisServer,
+  sha: string,
+  quick: boolean,
+): Promise<number> {
+  const args = [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(server.port),
+    "-c",
+    String(CONNECTIONS),
+    "-P",
+    String(IN_FLIGHT_PER_CONNECTION),
+    "-n",
+    quick ? "100000" : "300000",
+    "--csv",
+    "EVALSHA",
+    sha,
+    "1",
+    "roster:{bench}:",
+    "inst-0",
+    "owner-0",
+    String(TTL),
+    "svc-0",
+    '{"version":"1.2.3","addr":"http://10.0.0.0:8080","meta":{},"hostname":"host-0","pid":1000}',
+    "reregistered",
+    "healthy",
+  ];
+  const { stdout, success } = await new Deno.Command("redis-benchmark", {
+    args,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!success) return NaN;
+  const line = new TextDecoder().decode(stdout).trim().split("\n").pop() ?? "";
+  // The test name holds the JSON argument and its commas; the 7 figures end the line.
+  return Number(line.split(",").slice(-7)[0]?.replaceAll('"', ""));
+}
+
+export async function measureDriver(
+  server: RedisServer,
+  options: DriverBenchOptions,
+): Promise<DriverFigures> {
+  const RUN_MS = options.quick ? 1_000 : 3_000;
+  const REPEATS = options.quick ? 3 : 5;
+  const LIST_SAMPLES = options.quick ? 30 : 100;
+  const admin = await server.admin();
+  const drivers = await Promise.all(
+    Array.from(
+      { length: CONNECTIONS },
+      () => RedisDriver.connect({ url: server.url, commandTimeout: 10_000 }),
+    ),
+  );
+  const figures: DriverFigures = {
+    evalshaLimit: { median: 0, p99: 0, runs: [] },
+    sizes: {},
+  };
+  try {
+    const sha = await admin.script("LOAD", UPSERT) as string;
+    const limits: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      limits.push(await redisBenchmarkLimit(server, sha, options.quick));
+    }
+    const limit = quantile(limits, 0.5);
+    figures.evalshaLimit = {
+      median: limit,
+      p99: quantile(limits, 0.99),
+      runs: limits,
+    };
+    const all = [...new Set([...options.sizes, ...(options.listSizes ?? [])])]
+      .sort((a, b) => a - b);
+    for (const size of all) {
+      const env = `bench${size}`;
+      const regs = Array.from({ length: size }, (_, i) => registration(i, env));
+      const before = await admin.info("memory");
+      for (let i = 0; i < regs.length; i += 1000) {
+        await Promise.all(
+          regs.slice(i, i + 1000).map((reg, j) =>
+            drivers[j % CONNECTIONS]!.register(reg)
+          ),
+        );
+      }
+      const after = await admin.info("memory");
+      const base = `roster:{${env}}:`;
+      const keys = [
+        ...Array.from(
+          { length: 10 },
+          (_, s) => [`${base}i:svc-${s}`, `${base}x:svc-${s}`],
+        ).flat(),
+        `${base}svcs`,
+        `${base}seq`,
+        `${base}clock`,
+      ];
+      let keyBytes = 0;
+      for (const key of keys) {
+        keyBytes += Number(
+          await admin.call("MEMORY", "USAGE", key, "SAMPLES", "0") ?? 0,
+        );
+      }
+      const size_: Partial<SizeFigures> = {
+        usedMemoryPerInstance:
+          (info(after, "used_memory") - info(before, "used_memory")) / size,
+        keyMemoryPerInstance: keyBytes / size,
+      };
+      if (options.sizes.includes(size)) {
+        const throughput: number[] = [];
+        for (let i = 0; i < REPEATS; i++) {
+          throughput.push(await heartbeatThroughput(drivers, regs, RUN_MS));
+        }
+        await admin.config("RESETSTAT");
+        const statsBefore = await admin.info("stats");
+        const sample = 2_000;
+        for (let i = 0; i < sample; i++) {
+          await drivers[0]!.heartbeat(regs[i % size] as Registration);
+        }
+        const statsAfter = await admin.info("stats");
+        const commandStats = await admin.info("commandstats");
+        const evalsha = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(
+          commandStats,
+        );
+        size_.heartbeatsPerSecond = {
+          median: quantile(throughput, 0.5),
+          p99: quantile(throughput, 0.99),
+          runs: throughput,
+        };
+        size_.ratioToEvalshaLimit = quantile(throughput, 0.5) / limit;
+        size_.evalshaPerHeartbeat = Number(evalsha?.[1] ?? 0) / sample;
+        size_.redisUsecPerHeartbeat = Number(evalsha?.[2] ?? 0) / sample;
+        size_.bytesInPerHeartbeat = (info(statsAfter, "total_net_input_bytes") -
+          info(statsBefore, "total_net_input_bytes")) / sample;
+        size_.bytesOutPerHeartbeat =
+          (info(statsAfter, "total_net_output_bytes") -
+            info(statsBefore, "total_net_output_bytes")) / sample;
+      }
+      const samples = size >= 100_000
+        ? Math.min(LIST_SAMPLES, 20)
+        : LIST_SAMPLES;
+      size_.listAllMs = await timeIt(samples, async () => {
+        const listed = await drivers[0]!.list({ env });
+        if (listed.length !== size) {
+          throw new Error(`listed ${listed.length}, expected ${size}`);
+        }
+      });
+      size_.listOneServiceMs = await timeIt(
+        samples,
+        () => drivers[0]!.list({ env, services: ["svc-1"] }).then(() => {}),
+      );
+      const cached = new Registry({ driver: drivers[1]!, env, cache: true });
+      try {
+        await cached.instances();
+        size_.cachedListMs = await timeIt(
+          samples * 10,
+          () => cached.instances().then(() => {}),
+        );
+      } finally {
+        await cached.stop();
+      }
+      figures.sizes[size] = size_;
+      await admin.del(...keys, `${base}events`);
+    }
+  } finally {
+    for (const driver of drivers) await driver.close();
+  }
+  return figures;
+}
+
+async function timeIt(
+  samples: number,
+  run: () => Promise<void>,
+): Promise<{ p50: number; p99: number }> {
+  const ms: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const start = performance.now();
+    await run();
+    ms.push(performance.now() - start);
+  }
+  return { p50: quantile(ms, 0.5), p99: quantile(ms, 0.99) };
+}
