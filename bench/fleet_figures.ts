@@ -7,7 +7,7 @@
  */
 
 import type { Redis } from "ioredis";
-import { type Lines, residentBytes, sleep, spawnLines } from "./_process.ts";
+import { type Lines, residentBytes, sleep } from "./_process.ts";
 import { quantile } from "./driver_figures.ts";
 
 export const INTERVAL_S = 1;
@@ -48,7 +48,9 @@ export interface FleetSystem {
   /** Parses a watcher line into an event. */
   parseEvent(
     text: string,
-  ): { type: "join" | "leave"; id: string; at: number } | undefined;
+  ):
+    | { type: "join" | "leave"; id: string; at: number; since?: number }
+    | undefined;
   /** One listing by the watcher, in ms. */
   listOnce(watcher: Lines): Promise<number>;
 }
@@ -115,7 +117,7 @@ export async function measureFleet(
   try {
     await admin.flushall();
     await sleep(200);
-    const before = info(await admin.info("memory"), "used_memory");
+    const before = info(await admin.info("memory"), "used_memory_dataset");
     const startups: number[] = [];
     const started = await Promise.all(
       Array.from({ length: options.members }, async (_, i) => {
@@ -128,7 +130,7 @@ export async function measureFleet(
       }),
     );
     await sleep(INTERVAL_S * 1000 * 2);
-    const after = info(await admin.info("memory"), "used_memory");
+    const after = info(await admin.info("memory"), "used_memory_dataset");
     const idleRss = system.name === "roster"
       ? await residentBytes(started[0]!.child.pid)
       : undefined;
@@ -194,7 +196,8 @@ export async function measureFleet(
       const { process, upAt } = await system.startMember(id);
       members.set(id, process);
       const event = await waitSeen("join", id, 10_000);
-      if (event) joins.push(event.at - upAt);
+      // From the registration itself, where the event says when it was.
+      if (event) joins.push(event.at - (event.since ?? upAt));
     }
     const lists: number[] = [];
     for (let i = 0; i < 20; i++) lists.push(await system.listOnce(watcher));

@@ -12,7 +12,6 @@ import { type Lines, residentBytes, sleep, spawnLines } from "./_process.ts";
 import { driverTable, machineLine } from "./_report.ts";
 import { measureDriver, quantile } from "./driver_figures.ts";
 import {
-  type FleetFigures,
   type FleetSystem,
   INTERVAL_S,
   measureFleet,
@@ -121,6 +120,7 @@ const roster: FleetSystem = {
       type: event.type === "leave" ? "leave" : "join",
       id: event.instance.id,
       at: Date.parse(event.at),
+      since: event.instance.registeredAt,
     };
   },
   async listOnce() {
@@ -298,7 +298,7 @@ const sideBySide: [string, number, number, boolean][] = [
     true,
   ],
   [
-    "Redis memory per instance, B",
+    "Redis dataset memory per instance, B",
     rosterFleet.memoryPerInstance,
     peerFleet.memoryPerInstance,
     true,
