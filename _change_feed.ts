@@ -54,6 +54,8 @@ export interface ChangeFeedOptions {
  */
 export class ChangeFeed {
   readonly view = new Map<string, Instance>();
+  /** Bumped on every change of the view, so readers can cache what they derive. */
+  version = 0;
   readonly #driver: Driver;
   readonly #env: string;
   readonly #clock: Clock;
@@ -180,6 +182,7 @@ export class ChangeFeed {
       for (const [id, instance] of this.view) {
         if (!fresh.has(id)) {
           this.view.delete(id);
+          this.version++;
           this.#emit({ type: "leave", reason: "resync", instance });
         }
       }
@@ -187,6 +190,7 @@ export class ChangeFeed {
     for (const instance of snapshot.instances) {
       const known = this.view.get(instance.id);
       this.view.set(instance.id, instance);
+      this.version++;
       if (first) continue;
       if (!known) this.#emit({ type: "join", reason: "resync", instance });
       else if (
@@ -210,6 +214,7 @@ export class ChangeFeed {
           (known.seq === instance.seq && known.status === instance.status))
       ) return; // seen already
       this.view.set(instance.id, instance);
+      this.version++;
       this.#emit({
         type: known ? "update" : "join",
         reason: change.reason,
@@ -217,6 +222,7 @@ export class ChangeFeed {
       });
     } else if (known && known.seq === instance.seq) {
       this.view.delete(instance.id);
+      this.version++;
       this.#emit({ type: "leave", reason: change.reason, instance });
     }
   }

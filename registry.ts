@@ -403,6 +403,12 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   async instances(...services: string[]): Promise<Instance[]> {
+    if (this.#options.cache && services.length <= 1) {
+      for (const service of services) validateName("service", service);
+      const feed = this.#watching();
+      await feed.ready();
+      return sortedView(feed, services[0]);
+    }
     return (await this.allInstances(...services)).filter(isHealthy);
   }
 

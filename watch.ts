@@ -133,23 +133,41 @@ function* catchUp(
   }
 }
 
+/** Sorted views per feed, kept until the feed's view changes. */
+const sortedViews = new WeakMap<
+  ChangeFeed,
+  { version: number; lists: Map<string, Instance[]> }
+>();
+
 /**
  * The feed's healthy instances of one service (or all), oldest first; with
- * `all`, the unhealthy ones too.
+ * `all`, the unhealthy ones too. Sorted once per change of the view, so a
+ * cached listing costs a copy, not a sort.
  */
 export function sortedView(
   feed: ChangeFeed,
   service?: string,
   all = false,
 ): Instance[] {
-  const out: Instance[] = [];
-  for (const instance of feed.view.values()) {
-    if (
-      (service === undefined || instance.service === service) &&
-      (all || instance.status === "healthy")
-    ) {
-      out.push(instance);
-    }
+  let cache = sortedViews.get(feed);
+  if (!cache || cache.version !== feed.version) {
+    cache = { version: feed.version, lists: new Map() };
+    sortedViews.set(feed, cache);
   }
-  return out.sort((a, b) => a.seq - b.seq);
+  const key = `${all ? "all" : "healthy"}/${service ?? ""}`;
+  let list = cache.lists.get(key);
+  if (!list) {
+    list = [];
+    for (const instance of feed.view.values()) {
+      if (
+        (service === undefined || instance.service === service) &&
+        (all || instance.status === "healthy")
+      ) {
+        list.push(instance);
+      }
+    }
+    list.sort((a, b) => a.seq - b.seq);
+    cache.lists.set(key, list);
+  }
+  return list.slice();
 }
