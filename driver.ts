@@ -189,3 +189,55 @@ export interface ChangeBatch {
   /** Where to read on from. */
   cursor: string;
 }
+
+/** When a backend recorded a registration, by its own clock. */
+export interface RecordedTimes {
+  /** The registration number it assigned. */
+  seq: number;
+  /** When the registration began. */
+  registeredAt: number;
+  /** When it lapses without another heartbeat. */
+  expiresAt: number;
+}
+
+/**
+ * The instance a backend records for a registration: its fields, less the
+ * owner token, plus the backend's numbers and times. For driver authors.
+ *
+ * @param registration The registration.
+ * @param times The seq and times the backend assigned.
+ * @returns The instance.
+ *
+ * @example
+ * ```ts
+ * import { instanceOf } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const instance = instanceOf({
+ *   id: "a", service: "api", env: "default", version: "", addr: "", meta: {},
+ *   hostname: "h", pid: 1, status: "healthy", owner: "secret", ttl: 1000,
+ * }, { seq: 1, registeredAt: 0, expiresAt: 1000 });
+ * assert.equal(instance.heartbeatAt, 0);
+ * assert.equal("owner" in instance, false);
+ * ```
+ */
+export function instanceOf(
+  registration: Registration,
+  times: RecordedTimes,
+): Instance {
+  return {
+    id: registration.id,
+    service: registration.service,
+    env: registration.env,
+    version: registration.version,
+    addr: registration.addr,
+    meta: { ...registration.meta },
+    hostname: registration.hostname,
+    pid: registration.pid,
+    status: registration.status,
+    seq: times.seq,
+    registeredAt: times.registeredAt,
+    heartbeatAt: times.expiresAt - registration.ttl,
+    expiresAt: times.expiresAt,
+  };
+}

@@ -34,16 +34,18 @@
  */
 
 export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-export type {
-  Change,
-  ChangeBatch,
-  ChangeReason,
-  Driver,
-  HeartbeatResult,
-  ListQuery,
-  Registration,
-  RegistrationKey,
-  Snapshot,
+export {
+  type Change,
+  type ChangeBatch,
+  type ChangeReason,
+  type Driver,
+  type HeartbeatResult,
+  instanceOf,
+  type ListQuery,
+  type RecordedTimes,
+  type Registration,
+  type RegistrationKey,
+  type Snapshot,
 } from "./driver.ts";
 export { type Duration, formatDuration, parseDuration } from "./duration.ts";
 export {

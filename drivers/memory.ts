@@ -20,16 +20,17 @@
  */
 
 import { type Clock, systemClock } from "../clock.ts";
-import type {
-  Change,
-  ChangeBatch,
-  ChangeReason,
-  Driver,
-  HeartbeatResult,
-  ListQuery,
-  Registration,
-  RegistrationKey,
-  Snapshot,
+import {
+  type Change,
+  type ChangeBatch,
+  type ChangeReason,
+  type Driver,
+  type HeartbeatResult,
+  instanceOf,
+  type ListQuery,
+  type Registration,
+  type RegistrationKey,
+  type Snapshot,
 } from "../driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
@@ -358,21 +359,11 @@ export class MemoryDriver implements Driver {
     now: number,
     reason: ChangeReason,
   ): Instance {
-    const instance: Instance = {
-      id: registration.id,
-      service: registration.service,
-      env: registration.env,
-      version: registration.version,
-      addr: registration.addr,
-      meta: { ...registration.meta },
-      hostname: registration.hostname,
-      pid: registration.pid,
-      status: registration.status,
+    const instance = instanceOf(registration, {
       seq: ++this.#seq,
       registeredAt: now,
-      heartbeatAt: now,
       expiresAt: now + registration.ttl,
-    };
+    });
     let entries = this.#envs.get(registration.env);
     if (!entries) this.#envs.set(registration.env, entries = new Map());
     entries.set(registration.id, {

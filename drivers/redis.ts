@@ -31,15 +31,16 @@
 import { createHash } from "node:crypto";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { logger } from "../_logger.ts";
-import type {
-  Change,
-  ChangeBatch,
-  Driver,
-  HeartbeatResult,
-  ListQuery,
-  Registration,
-  RegistrationKey,
-  Snapshot,
+import {
+  type Change,
+  type ChangeBatch,
+  type Driver,
+  type HeartbeatResult,
+  instanceOf,
+  type ListQuery,
+  type Registration,
+  type RegistrationKey,
+  type Snapshot,
 } from "../driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
@@ -285,7 +286,11 @@ export class RedisDriver implements Driver {
     if (status === "conflict") {
       throw new AlreadyRegisteredError(registration.id, registration.env);
     }
-    return instanceOf(registration, seq, registeredAt, expiresAt);
+    return instanceOf(registration, {
+      seq: Number(seq),
+      registeredAt: Number(registeredAt),
+      expiresAt: Number(expiresAt),
+    });
   }
 
   /**
@@ -303,7 +308,11 @@ export class RedisDriver implements Driver {
       throw new AlreadyRegisteredError(registration.id, registration.env);
     }
     return {
-      instance: instanceOf(registration, seq, registeredAt, expiresAt),
+      instance: instanceOf(registration, {
+        seq: Number(seq),
+        registeredAt: Number(registeredAt),
+        expiresAt: Number(expiresAt),
+      }),
       reregistered: status === "created",
     };
   }
@@ -674,29 +683,6 @@ export class RedisDriver implements Driver {
       return await this.client.call("EVAL", script.source, 1, base, ...args);
     }
   }
-}
-
-function instanceOf(
-  registration: Registration,
-  seq: number,
-  registeredAt: number,
-  expiresAt: number,
-): Instance {
-  return {
-    id: registration.id,
-    service: registration.service,
-    env: registration.env,
-    version: registration.version,
-    addr: registration.addr,
-    meta: { ...registration.meta },
-    hostname: registration.hostname,
-    pid: registration.pid,
-    status: registration.status,
-    seq: Number(seq),
-    registeredAt: Number(registeredAt),
-    heartbeatAt: Number(expiresAt) - registration.ttl,
-    expiresAt: Number(expiresAt),
-  };
 }
 
 /** Parses `seq\nregisteredAt\nttl\nstatus\njson` (a value without its owner line); a foreign value is skipped. */

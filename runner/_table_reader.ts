@@ -3,6 +3,9 @@ import { parseDuration } from "../duration.ts";
 import { ConfigError } from "../errors.ts";
 import { suggestion } from "./_suggestion.ts";
 
+/** `host:port`, with a name, an IPv4 address, or a bracketed IPv6 address. */
+export const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
 /**
  * Reads one nested table of the config (`[cluster.health]`, `[cluster.http]`),
  * so every table reports unknown keys, wrong types and bad durations alike:
@@ -50,14 +53,15 @@ export class TableReader {
     });
   }
 
-  text(key: string): string | undefined {
+  /** A non-empty string; a `secret` one is never echoed in errors. */
+  text(key: string, secret = false): string | undefined {
     const value = this.#table[key];
     if (value === undefined) return undefined;
     if (typeof value !== "string" || value === "") {
       this.fail(
         key,
         `Invalid '${this.#name}.${key}': expected a non-empty string, got ${
-          describe(value)
+          secret ? "a value of another type" : describe(value)
         }`,
       );
     }

@@ -5,7 +5,7 @@
  */
 
 import type { HealthCheckOptions } from "../health_check.ts";
-import { TableReader } from "./_table_reader.ts";
+import { HOST_PORT, TableReader } from "./_table_reader.ts";
 
 const KEYS = [
   "http",
@@ -16,7 +16,6 @@ const KEYS = [
   "failures",
   "successes",
 ];
-const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 /**
  * Validates a `[cluster.health]` table.

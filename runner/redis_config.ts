@@ -8,8 +8,7 @@
 
 import { describe } from "../_describe.ts";
 import { redactUrl, type RedisConnectOptions } from "../drivers/redis.ts";
-import { ConfigError } from "../errors.ts";
-import { suggestion } from "./_suggestion.ts";
+import { HOST_PORT, TableReader } from "./_table_reader.ts";
 
 const KEYS = [
   "url",
@@ -21,7 +20,6 @@ const KEYS = [
   "cluster_nodes",
   "tls_ca_file",
 ] as const;
-const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 /**
  * Validates a `[cluster.redis]` table.
@@ -37,39 +35,10 @@ export function parseRedisConfig(
   file: string,
   sources: Map<string, string> = new Map(),
 ): RedisConnectOptions {
-  const fail = (key: string, message: string): never => {
-    const source = sources.get(`redis.${key}`);
-    const by = source && !source.startsWith("'") ? ` (set by ${source})` : "";
-    throw new ConfigError(`'${file}': ${message}${by}`, {
-      file,
-      field: `redis.${key}`,
-    });
-  };
-  for (const key of Object.keys(table)) {
-    if (!(KEYS as readonly string[]).includes(key)) {
-      fail(
-        key,
-        `Unknown key 'cluster.redis.${key}'${
-          suggestion(key, KEYS)
-        }; valid keys are ${KEYS.join(", ")}`,
-      );
-    }
-  }
-  const text = (key: typeof KEYS[number]): string | undefined => {
-    const value = table[key];
-    if (value === undefined) return undefined;
-    if (typeof value !== "string" || value === "") {
-      fail(
-        key,
-        `Invalid 'redis.${key}': expected a non-empty string, got ${
-          key === "password" || key === "url"
-            ? "a value of another type"
-            : describe(value)
-        }`,
-      );
-    }
-    return value as string;
-  };
+  const read = new TableReader(table, file, "redis", KEYS, sources);
+  const fail = (key: string, message: string): never => read.fail(key, message);
+  const text = (key: typeof KEYS[number]): string | undefined =>
+    read.text(key, key === "password" || key === "url");
   const nodes = (key: "sentinels" | "cluster_nodes"): string[] | undefined => {
     const value = table[key];
     if (value === undefined) return undefined;
