@@ -679,20 +679,43 @@ export class Registry implements AsyncDisposable {
       );
     }
     const service = this.service;
-    let won: Instance | undefined;
-    for await (const { leader } of this.leaderChanges(service, options)) {
-      if (
-        leader && leader.id === this.id && leader.seq === this.#instance?.seq
-      ) {
-        won = leader;
-        break;
+    const { signal } = options;
+    const feed = this.#watching();
+    let wake: (() => void) | undefined;
+    const nudge = () => wake?.();
+    // Re-check on every change of the service and every accepted beat: a
+    // process that was paused past its lease must not lead on a stale view
+    // or a stale lease, only once a fresh beat has confirmed it.
+    const unsubscribe = feed.subscribe(nudge);
+    const offBeat = this.on("heartbeat", nudge);
+    const offStop = this.on("deregistered", nudge);
+    signal?.addEventListener("abort", nudge);
+    try {
+      await Promise.race([feed.ready(), new Promise<void>((r) => wake = r)]);
+      while (!signal?.aborted && this.#state === "running") {
+        const leader = sortedView(feed, service)[0];
+        if (
+          leader && leader.id === this.id &&
+          leader.seq === this.#instance?.seq && feed.state === "live" &&
+          this.#leaseValid()
+        ) return this.#lead(leader);
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
       }
+    } finally {
+      unsubscribe();
+      offBeat();
+      offStop();
+      signal?.removeEventListener("abort", nudge);
     }
-    if (!won) {
-      throw options.signal?.reason ??
-        new RegistryStateError("Cannot stand by: the registry stopped");
-    }
-    return this.#lead(won);
+    throw signal?.reason ??
+      new RegistryStateError("Cannot stand by: the registry stopped");
+  }
+
+  /** Whether this instance's lease can still be running, by the last accepted beat. */
+  #leaseValid(): boolean {
+    return this.#clock.now() - this.#lastBeatOk <
+      this.ttl - this.#options.heartbeatTimeout;
   }
 
   #lead(instance: Instance): Leadership {

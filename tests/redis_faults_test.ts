@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type Clock, Registry, systemClock } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import { captureLogs } from "./_log_capture.ts";
 
 const INTERVAL = 300;
 const TTL = 1200;
@@ -262,5 +263,57 @@ redisTest(
     } finally {
       await narrow.close();
     }
+  },
+);
+
+redisTest(
+  "corrupt or foreign values in the registry's keys are skipped with a warning, not a crash",
+  async () => {
+    await using logs = await captureLogs();
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    await using good = await member(server.url, "good");
+    const future = Date.now() + 600_000;
+    await admin.hset(
+      "roster:{default}:i:api",
+      "bad",
+      "garbage without a header",
+    );
+    await admin.hset(
+      "roster:{default}:i:api",
+      "worse",
+      "o\n1\n2\n3\nhealthy\n{not json",
+    );
+    await admin.zadd("roster:{default}:x:api", future, "bad", future, "worse");
+    const listed = await good.driver.list({ env: "default" });
+    assert.deepEqual(listed.map((i) => i.id), ["good"]);
+    assert.ok(
+      logs.messages().filter((m) =>
+        m.includes("Skipping a corrupt or foreign registry entry")
+      ).length >= 2,
+    );
+    // A foreign entry in the change log is skipped the same way.
+    const { cursor } = await good.driver.snapshot("default");
+    const [, count] = cursor.split("/");
+    await admin.xadd(
+      "roster:{default}:events",
+      "*",
+      "n",
+      String(Number(count) + 1),
+      "e",
+      "join",
+      "s",
+      "api",
+      "i",
+      "evil",
+      "x",
+      "1",
+      "v",
+      "junk",
+    );
+    await admin.hincrby("roster:{default}:clock", "evn", 1);
+    const batch = await good.driver.changes("default", cursor, { waitMs: 0 });
+    assert.deepEqual(batch.changes, []);
+    assert.notEqual(batch.cursor, cursor, "the reader moves past it");
   },
 );
