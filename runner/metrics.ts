@@ -23,6 +23,8 @@ const BUCKETS = [
 
 /** Counters fed by a registry's events, rendered for `GET /metrics`. */
 export class RunnerMetrics {
+  /** Whether a status server exposes these, so they are worth collecting. */
+  served = false;
   heartbeats = 0;
   heartbeatFailures = 0;
   reregistrations = 0;

@@ -55,6 +55,7 @@ export async function runCommand(
   try {
     if (config.http) {
       server = startStatusServer(config.http, registry, metrics);
+      metrics.served = true;
       out(
         `roster: status server on http://${config.http.hostname}:${server.port}/`,
       );
@@ -93,7 +94,10 @@ async function register(
     );
     return undefined;
   }
-  await registry.onMessage(() => metrics.messagesReceived++).catch(() => {});
+  // Counting messages takes a subscription; only worth it when served.
+  if (metrics.served) {
+    await registry.onMessage(() => metrics.messagesReceived++).catch(() => {});
+  }
   out(
     `roster: registered id=${instance.id} service=${instance.service} env=${instance.env} driver=${driver.name} interval=${
       formatDuration(registry.heartbeatInterval)
