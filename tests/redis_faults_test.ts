@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { type Clock, Registry, systemClock } from "../mod.ts";
+import {
+  AlreadyRegisteredError,
+  type Clock,
+  Registry,
+  systemClock,
+} from "../mod.ts";
 import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { captureLogs } from "./_log_capture.ts";
@@ -315,5 +320,55 @@ redisTest(
     const batch = await good.driver.changes("default", cursor, { waitMs: 0 });
     assert.deepEqual(batch.changes, []);
     assert.notEqual(batch.cursor, cursor, "the reader moves past it");
+  },
+);
+
+redisTest(
+  "100 concurrent registrations of one id from four connections: exactly one owner",
+  async () => {
+    await using server = await RedisServer.start();
+    const drivers = await Promise.all(
+      Array.from({ length: 4 }, () => RedisDriver.connect({ url: server.url })),
+    );
+    try {
+      const base = {
+        id: "contested",
+        service: "api",
+        env: "default",
+        version: "",
+        addr: "",
+        meta: {},
+        hostname: "h",
+        pid: 1,
+        status: "healthy" as const,
+        ttl: TTL,
+      };
+      const results = await Promise.allSettled(
+        Array.from(
+          { length: 100 },
+          (_, i) =>
+            drivers[i % 4]!.register({
+              ...base,
+              owner: `owner-${i}`,
+              addr: `a-${i}`,
+            }),
+        ),
+      );
+      const won = results.filter((r) => r.status === "fulfilled");
+      assert.equal(won.length, 1);
+      assert.ok(
+        results.every((r) =>
+          r.status === "fulfilled" || r.reason instanceof AlreadyRegisteredError
+        ),
+      );
+      const listed = await drivers[0]!.list({ env: "default" });
+      assert.equal(listed.length, 1);
+      assert.equal(
+        listed[0]?.addr,
+        (won[0] as PromiseFulfilledResult<{ addr: string }>).value.addr,
+      );
+    } finally {
+      for (const driver of drivers) await driver.close();
+    }
   },
 );
