@@ -677,10 +677,21 @@ export class RedisDriver implements Driver {
     try {
       return await this.client.call("EVALSHA", script.sha, 1, base, ...args);
     } catch (error) {
-      if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
-        throw error;
+      const message = String((error as Error)?.message);
+      if (message.startsWith("NOSCRIPT")) {
+        return await this.client.call("EVAL", script.source, 1, base, ...args);
       }
-      return await this.client.call("EVAL", script.source, 1, base, ...args);
+      // A command that timed out still waits in the client's queue for a
+      // reply a stalled link may never bring; on a connection we own, start
+      // over, so commands cannot pile up behind it.
+      const owned = OWNED_CLIENTS.get(this.client);
+      if (owned && /timed? ?out/i.test(message) && owned.status === "ready") {
+        log.warn(
+          "A command timed out; reconnecting to drop what waits behind it",
+        );
+        owned.disconnect(true);
+      }
+      throw error;
     }
   }
 }

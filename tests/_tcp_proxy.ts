@@ -10,6 +10,8 @@ export class TcpProxy implements AsyncDisposable {
   readonly #connections = new Set<Deno.Conn>();
   readonly #pumps = new Set<Promise<void>>();
   #cut = false;
+  #delayMs = 0;
+  #held: PromiseWithResolvers<void> | undefined;
   #accepting: Promise<void>;
 
   constructor(target: number) {
@@ -57,13 +59,43 @@ export class TcpProxy implements AsyncDisposable {
       }
     };
     await Promise.allSettled([
-      client.readable.pipeTo(server.writable, { preventClose: true }).finally(
-        close,
-      ),
-      server.readable.pipeTo(client.writable, { preventClose: true }).finally(
-        close,
-      ),
+      this.#pump(client, server).finally(close),
+      this.#pump(server, client).finally(close),
     ]);
+  }
+
+  /** Forwards bytes in order, holding them while blackholed or delayed. */
+  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const writer = to.writable.getWriter();
+    try {
+      for await (const chunk of from.readable) {
+        while (this.#held) await this.#held.promise;
+        if (this.#delayMs) {
+          await new Promise((resolve) => setTimeout(resolve, this.#delayMs));
+        }
+        await writer.write(chunk);
+      }
+    } finally {
+      writer.releaseLock();
+    }
+  }
+
+  /** Delays every chunk by `ms`, in both directions; 0 to stop. */
+  delay(ms: number): void {
+    this.#delayMs = ms;
+  }
+
+  /** Holds every byte, as a network that drops packets would, until healed. */
+  blackhole(): void {
+    this.#held ??= Promise.withResolvers<void>();
+  }
+
+  /** Ends a blackhole or delay; held bytes flow on. */
+  heal(): void {
+    this.#delayMs = 0;
+    const held = this.#held;
+    this.#held = undefined;
+    held?.resolve();
   }
 
   /** Drops every connection and refuses new ones. */
@@ -85,6 +117,7 @@ export class TcpProxy implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    this.heal();
     this.#listener.close();
     await this.cut();
     await this.#accepting.catch(() => {});
