@@ -318,3 +318,95 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "Redis Cluster: a master restarted without its data gets its registrations back",
+  async () => {
+    const INTERVAL = 200;
+    const nodes = await startCluster();
+    const clients: Cluster[] = [];
+    const drivers: RedisDriver[] = [];
+    const registries: Registry[] = [];
+    try {
+      const cluster = () => {
+        const client = new Cluster(
+          nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
+          {
+            enableOfflineQueue: false,
+            clusterRetryStrategy: () => 100,
+            redisOptions: {
+              maxRetriesPerRequest: 1,
+              disconnectTimeout: 0,
+              commandTimeout: INTERVAL / 2,
+            },
+          },
+        );
+        clients.push(client);
+        return client;
+      };
+      const probe = cluster();
+      await until(
+        "cluster client ready",
+        10_000,
+        async () => (await probe.ping()) === "PONG" || undefined,
+      );
+      // Find an env whose hash tag lives on the first master.
+      let env = "";
+      for (let i = 0; !env; i++) {
+        const slot = Number(
+          await probe.call("CLUSTER", "KEYSLOT", `roster:{c${i}}:x`),
+        );
+        if (slot <= 5460) env = `c${i}`;
+      }
+      for (const id of ["a", "b"]) {
+        const client = cluster();
+        await until(
+          `${id}'s client ready`,
+          10_000,
+          async () => (await client.ping()) === "PONG" || undefined,
+        );
+        const driver = new RedisDriver(client);
+        drivers.push(driver);
+        const registry = new Registry({
+          driver,
+          env,
+          service: "api",
+          id,
+          heartbeatInterval: INTERVAL,
+          ttl: INTERVAL * 4,
+        });
+        registries.push(registry);
+        await registry.start();
+      }
+      const reader = new RedisDriver(probe);
+      assert.deepEqual((await reader.list({ env })).map((i) => i.id), [
+        "a",
+        "b",
+      ]);
+      await nodes[0]!.restart(300);
+      await until("cluster healthy again", 15_000, async () => {
+        const info = await (await nodes[0]!.admin()).call(
+          "CLUSTER",
+          "INFO",
+        ) as string;
+        return info.includes("cluster_state:ok") || undefined;
+      });
+      const backAt = Date.now();
+      await until("both back", 10_000, async () => {
+        const ids = (await reader.list({ env })).map((i) => i.id);
+        return ids.includes("a") && ids.includes("b") ? true : undefined;
+      });
+      const took = Date.now() - backAt;
+      assert.ok(
+        took <= INTERVAL * 10,
+        `back ${took}ms after the master was healthy`,
+      );
+    } finally {
+      for (const registry of registries) await registry.stop();
+      for (const driver of drivers) await driver.close();
+      for (const client of clients) client.disconnect();
+      await sleep(20);
+      for (const node of nodes) await node[Symbol.asyncDispose]();
+    }
+  },
+);
