@@ -8,6 +8,7 @@ import {
 import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { captureLogs } from "./_log_capture.ts";
+import { figure } from "./_figures.ts";
 
 const INTERVAL = 300;
 const TTL = 1200;
@@ -131,6 +132,7 @@ redisTest(
       ["api-a", "api-b"],
       INTERVAL * 1.1 + 100,
     );
+    figure("FLUSHALL", "back after (ms)", took);
     assert.ok(took <= INTERVAL * 1.1 + 100, `took ${took}ms`);
     await sleep(50);
     assert.equal(a.reregistered.length, 1);
@@ -153,6 +155,7 @@ redisTest(
     // The driver reconnects within half an interval and the loop retries
     // within half an interval; a little more for a loaded machine.
     assert.ok(took <= INTERVAL + 150, `back after ${took}ms`);
+    figure("Redis restarted with its data lost", "back after (ms)", took);
     assert.equal(a.registry.heartbeatState, "healthy");
     assert.equal(b.registry.heartbeatState, "healthy");
   },

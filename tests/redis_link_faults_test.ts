@@ -12,6 +12,7 @@ import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
 import { collect, eventually } from "./_discovery_suite.ts";
+import { figure } from "./_figures.ts";
 
 const INTERVAL = 200;
 const TTL = 800;
@@ -98,6 +99,7 @@ redisTest(
             5_000,
           );
           const back = Date.now() - healedAt;
+          figure(`link ${name}`, "listed again after heal (ms)", back);
           assert.ok(back <= INTERVAL * 3, `back after ${back}ms`);
           assert.equal(member.state, "running", "no crash");
           await sleep(INTERVAL * 2);
@@ -106,6 +108,7 @@ redisTest(
           // heartbeat interval allows, not every attempt made meanwhile.
           const allowed =
             Math.ceil((duration + INTERVAL * 3 + back) / INTERVAL) + 2;
+          figure(`link ${name}`, "heartbeats that reached Redis", beats);
           assert.ok(
             beats <= allowed,
             `${beats} beats reached Redis, at most ${allowed} expected`,

@@ -10,6 +10,7 @@ import {
   sleep,
   storedEntries,
 } from "./_redis_server.ts";
+import { figure } from "./_figures.ts";
 
 async function until<T>(
   what: string,
@@ -202,6 +203,7 @@ redisTest(
           },
         );
         const took = Date.now() - failedOverAt;
+        figure("Sentinel failover", "back after failover (ms)", took);
         assert.ok(took <= INTERVAL * 2, `back after ${took}ms`);
       } finally {
         promoted.disconnect();
@@ -397,6 +399,11 @@ redisTest(
         return ids.includes("a") && ids.includes("b") ? true : undefined;
       });
       const took = Date.now() - backAt;
+      figure(
+        "Cluster master restarted",
+        "back after the master was healthy (ms)",
+        took,
+      );
       assert.ok(
         took <= INTERVAL * 10,
         `back ${took}ms after the master was healthy`,

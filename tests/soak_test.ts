@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import { figure } from "./_figures.ts";
 
 const INSTANCES = Number(Deno.env.get("SOAK_INSTANCES") ?? 100);
 const SECONDS = Number(Deno.env.get("SOAK_SECONDS") ?? 10);
@@ -76,6 +77,10 @@ redisTest(
       console.log(
         `soak: ${INSTANCES} instances, ${SECONDS}s, ${listings} listings, ${lostInListings} lost, ${spuriousLeaves} spurious leaves, ${reregistrations} re-registrations`,
       );
+      const name = `soak ${INSTANCES} × ${SECONDS}s`;
+      figure(name, "lost registrations", lostInListings);
+      figure(name, "spurious leave events", spuriousLeaves);
+      figure(name, "listings checked", listings);
       assert.equal(lostInListings, 0, "lost registrations");
       assert.equal(spuriousLeaves, 0, "spurious leave events");
       assert.equal(reregistrations, 0, "re-registrations");
