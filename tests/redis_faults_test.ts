@@ -9,6 +9,32 @@ import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { captureLogs } from "./_log_capture.ts";
 import { figure } from "./_figures.ts";
+import { assertInvariants } from "./_invariants.ts";
+import { collect, eventually } from "./_discovery_suite.ts";
+
+/** A watcher on a connection of its own, collecting every event. */
+async function watcher(url: string) {
+  const driver = await RedisDriver.connect({ url, commandTimeout: 500 });
+  const registry = new Registry({
+    driver,
+    heartbeatInterval: INTERVAL,
+    ttl: TTL,
+  });
+  const controller = new AbortController();
+  const seen = collect(
+    registry.watch("api", { current: true, signal: controller.signal }),
+  );
+  return {
+    driver,
+    seen,
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await seen.done;
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
 
 const INTERVAL = 300;
 const TTL = 1200;
@@ -126,6 +152,8 @@ redisTest(
     const admin = await server.admin();
     await using a = await member(server.url, "api-a");
     await using b = await member(server.url, "api-b");
+    await using w = await watcher(server.url);
+    await eventually("watching", () => w.seen.events.length === 2);
     await admin.flushall();
     const took = await waitListed(
       a.driver,
@@ -141,6 +169,12 @@ redisTest(
       "seq keeps rising after Redis lost its counter",
     );
     assert.equal(b.reregistered.length, 1);
+    await sleep(INTERVAL * 2);
+    await assertInvariants({
+      driver: w.driver,
+      live: [a.registry, b.registry],
+      events: w.seen.events,
+    });
   },
 );
 
@@ -150,6 +184,8 @@ redisTest(
     await using server = await RedisServer.start();
     await using a = await member(server.url, "api-a");
     await using b = await member(server.url, "api-b");
+    await using w = await watcher(server.url);
+    await eventually("watching", () => w.seen.events.length === 2);
     await server.restart(INTERVAL * 2);
     const took = await waitListed(a.driver, ["api-a", "api-b"], INTERVAL * 4);
     // The driver reconnects within half an interval and the loop retries
@@ -158,6 +194,17 @@ redisTest(
     figure("Redis restarted with its data lost", "back after (ms)", took);
     assert.equal(a.registry.heartbeatState, "healthy");
     assert.equal(b.registry.heartbeatState, "healthy");
+    await eventually(
+      "the watcher caught up",
+      () => w.seen.events.length > 2,
+      5_000,
+    );
+    await sleep(INTERVAL * 3);
+    await assertInvariants({
+      driver: a.driver,
+      live: [a.registry, b.registry],
+      events: w.seen.events,
+    });
   },
 );
 
@@ -197,6 +244,8 @@ redisTest(
     await using a = await member(server.url, "api-a");
     await using b = await member(server.url, "api-b");
     await using c = await member(server.url, "api-c");
+    await using w = await watcher(server.url);
+    await eventually("watching", () => w.seen.events.length === 3);
     await sleep(INTERVAL);
     await admin.call("CLIENT", "PAUSE", String(TTL * 2), "ALL");
     await sleep(TTL * 2 + 50);
@@ -219,6 +268,17 @@ redisTest(
       );
       assert.equal(m.registry.heartbeatState, "healthy");
     }
+    await sleep(INTERVAL * 3);
+    assert.deepEqual(
+      w.seen.events.map((e) => e.type),
+      ["join", "join", "join"],
+      "no leave was reported",
+    );
+    await assertInvariants({
+      driver: a.driver,
+      live: [a.registry, b.registry, c.registry],
+      events: w.seen.events,
+    });
   },
 );
 
