@@ -11,6 +11,8 @@ import {
   storedEntries,
 } from "./_redis_server.ts";
 import { figure } from "./_figures.ts";
+import { assertInvariants } from "./_invariants.ts";
+import { collect } from "./_discovery_suite.ts";
 
 async function until<T>(
   what: string,
@@ -165,6 +167,22 @@ redisTest(
         registries.push(registry);
         await registry.start();
       }
+      // A watcher through Sentinel, whose view must survive the failover.
+      const watcher = new Registry({
+        driver: drivers[0]!,
+        heartbeatInterval: INTERVAL,
+        ttl: INTERVAL * 4,
+      });
+      registries.push(watcher);
+      const watching = new AbortController();
+      const seen = collect(
+        watcher.watch("api", { current: true, signal: watching.signal }),
+      );
+      await until(
+        "watching",
+        5_000,
+        () => Promise.resolve(seen.events.length === 2 || undefined),
+      );
       const sentinelAdmin = await sentinel.admin();
       const masterPort = async () =>
         Number(
@@ -205,6 +223,24 @@ redisTest(
         const took = Date.now() - failedOverAt;
         figure("Sentinel failover", "back after failover (ms)", took);
         assert.ok(took <= INTERVAL * 2, `back after ${took}ms`);
+        await until(
+          "the watcher replays to the new master's state",
+          10_000,
+          async () => {
+            try {
+              await assertInvariants({
+                driver,
+                live: registries.slice(0, 2),
+                events: seen.events,
+              });
+              return true;
+            } catch {
+              return undefined;
+            }
+          },
+        );
+        watching.abort();
+        await seen.done;
       } finally {
         promoted.disconnect();
         await sleep(10);
