@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import { RedisDriver } from "../drivers/redis.ts";
 import { eventually } from "./_discovery_suite.ts";
 
 const FIXTURE =
@@ -78,6 +79,17 @@ redisTest(
         1,
         "a does not lead again while b lives",
       );
+      // Both are listed, a under its new number; b leads.
+      const reader = await RedisDriver.connect({ url: server.url });
+      try {
+        const listed = await reader.list({ env: "default" });
+        assert.deepEqual(listed.map((i) => `${i.id}:${i.seq}`), [
+          `b:${bFencing}`,
+          `a:${newSeq}`,
+        ]);
+      } finally {
+        await reader.close();
+      }
     } finally {
       for (const p of [a, b]) {
         p.child.kill("SIGTERM");
