@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { registration } from "./_registration.ts";
 import {
   type Driver,
   type Instance,
@@ -138,19 +139,7 @@ export async function testDiscovery(
         const a = await member(env, "a");
         // A process that crashes: registered, then never heard from again.
         const crashed = await driver();
-        await crashed.register({
-          id: "crashed",
-          service: "api",
-          env,
-          version: "",
-          addr: "",
-          meta: {},
-          hostname: "h",
-          pid: 1,
-          owner: crypto.randomUUID(),
-          status: "healthy",
-          ttl: TTL,
-        });
+        await crashed.register(registration({ id: "crashed", env, ttl: TTL }));
         await member(env, "w", { service: "worker" });
         await a.stop();
         const crashedAt = Date.now();

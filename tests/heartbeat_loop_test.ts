@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
+import { registration } from "./_registration.ts";
 import { type HeartbeatEvents, HeartbeatLoop } from "../heartbeat_loop.ts";
 import { AlreadyRegisteredError, TimeoutError } from "../errors.ts";
 import { FakeClock } from "../fake_clock.ts";
-import type { Registration } from "../driver.ts";
 import { FlakyDriver } from "./_flaky_driver.ts";
 import { captureLogs } from "./_log_capture.ts";
 
@@ -10,28 +10,12 @@ type Recorded = {
   [K in keyof HeartbeatEvents]: [K, HeartbeatEvents[K]];
 }[keyof HeartbeatEvents];
 
-function registration(ttl = 3000): Registration {
-  return {
-    id: "api-1",
-    service: "api",
-    env: "default",
-    version: "",
-    addr: "",
-    meta: {},
-    hostname: "h",
-    pid: 1,
-    owner: crypto.randomUUID(),
-    status: "healthy",
-    ttl,
-  };
-}
-
 async function setup(
   options: { interval?: number; ttl?: number; random?: () => number } = {},
 ) {
   const clock = new FakeClock();
   const driver = new FlakyDriver(clock);
-  const reg = registration(options.ttl ?? 3000);
+  const reg = registration({ ttl: options.ttl ?? 3000 });
   const instance = await driver.register(reg);
   const events: Recorded[] = [];
   const beatTimes: number[] = [];

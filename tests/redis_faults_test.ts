@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { registration } from "./_registration.ts";
 import {
   AlreadyRegisteredError,
   type Clock,
@@ -401,18 +402,7 @@ redisTest(
       Array.from({ length: 4 }, () => RedisDriver.connect({ url: server.url })),
     );
     try {
-      const base = {
-        id: "contested",
-        service: "api",
-        env: "default",
-        version: "",
-        addr: "",
-        meta: {},
-        hostname: "h",
-        pid: 1,
-        status: "healthy" as const,
-        ttl: TTL,
-      };
+      const base = registration({ id: "contested", ttl: TTL });
       const results = await Promise.allSettled(
         Array.from(
           { length: 100 },

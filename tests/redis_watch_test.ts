@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { registration } from "./_registration.ts";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
@@ -56,19 +57,7 @@ redisTest(
       // Meanwhile: a leaves cleanly, c joins, and a crashed d comes and goes.
       await a.stop();
       await member("c");
-      await direct.register({
-        id: "d",
-        service: "api",
-        env: "default",
-        version: "",
-        addr: "",
-        meta: {},
-        hostname: "h",
-        pid: 1,
-        owner: crypto.randomUUID(),
-        status: "healthy",
-        ttl: TTL,
-      });
+      await direct.register(registration({ id: "d", ttl: TTL }));
       await sleep(TTL + 300);
       proxy.restore();
       await eventually("live again", () => watcher.viewState === "live", 5_000);
