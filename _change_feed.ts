@@ -23,6 +23,12 @@ export interface WatchEvent {
   instance: Instance;
 }
 
+/** Whether `next` is newer news of an instance than `known`. */
+export function supersedes(next: Instance, known: Instance): boolean {
+  return next.seq > known.seq ||
+    (next.seq === known.seq && next.status !== known.status);
+}
+
 /**
  * Whether the view follows the backend (`live`), could not reach it
  * (`stale`), has not yet read it (`connecting`), or was closed (`closed`).
@@ -208,11 +214,7 @@ export class ChangeFeed {
     const { instance } = change;
     const known = this.view.get(instance.id);
     if (change.type !== "leave") {
-      if (
-        known &&
-        (known.seq > instance.seq ||
-          (known.seq === instance.seq && known.status === instance.status))
-      ) return; // seen already
+      if (known && !supersedes(instance, known)) return; // seen already
       this.view.set(instance.id, instance);
       this.version++;
       this.#emit({

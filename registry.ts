@@ -712,10 +712,17 @@ export class Registry implements AsyncDisposable {
       new RegistryStateError("Cannot stand by: the registry stopped");
   }
 
+  /**
+   * How long after an accepted beat this instance still counts its lease as
+   * running: the ttl, less a heartbeat timeout for safety.
+   */
+  get #leaseMargin(): number {
+    return this.ttl - this.#options.heartbeatTimeout;
+  }
+
   /** Whether this instance's lease can still be running, by the last accepted beat. */
   #leaseValid(): boolean {
-    return this.#clock.now() - this.#lastBeatOk <
-      this.ttl - this.#options.heartbeatTimeout;
+    return this.#clock.now() - this.#lastBeatOk < this.#leaseMargin;
   }
 
   #lead(instance: Instance): Leadership {
@@ -760,7 +767,7 @@ export class Registry implements AsyncDisposable {
     // it may have run out, a heartbeat timeout early.
     // A lease timer, re-armed by every accepted beat, so stepping down does
     // not wait for the next failed attempt to notice.
-    const margin = this.ttl - this.#options.heartbeatTimeout;
+    const margin = this.#leaseMargin;
     let timer: unknown;
     const arm = () => {
       this.#clock.clearTimeout(timer);

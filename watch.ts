@@ -4,7 +4,11 @@
  * @module
  */
 
-import type { ChangeFeed, WatchEvent } from "./_change_feed.ts";
+import {
+  type ChangeFeed,
+  supersedes,
+  type WatchEvent,
+} from "./_change_feed.ts";
 import type { Instance } from "./instance.ts";
 
 export type { ViewState, WatchEvent } from "./_change_feed.ts";
@@ -106,12 +110,6 @@ export async function* watchFeed(
     unsubscribe();
     signal?.removeEventListener("abort", onAbort);
   }
-}
-
-/** Whether `next` is newer news of an instance than `known`. */
-export function supersedes(next: Instance, known: Instance): boolean {
-  return next.seq > known.seq ||
-    (next.seq === known.seq && next.status !== known.status);
 }
 
 function* catchUp(

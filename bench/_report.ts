@@ -36,3 +36,18 @@ export function driverTable(figures: DriverFigures): string {
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}`;
 }
+
+/** Writes a report and its figures to bench/results/<name>.{md,json}. */
+export async function saveReport(
+  name: string,
+  figures: unknown,
+  report: string,
+): Promise<void> {
+  const dir = new URL("./results/", import.meta.url);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    new URL(`${name}.json`, dir),
+    JSON.stringify(figures, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(new URL(`${name}.md`, dir), report);
+}

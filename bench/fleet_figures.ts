@@ -8,7 +8,7 @@
 
 import type { Redis } from "ioredis";
 import { type Lines, residentBytes, sleep } from "./_process.ts";
-import { quantile } from "./driver_figures.ts";
+import { info, quantile } from "./driver_figures.ts";
 
 export const INTERVAL_S = 1;
 export const TTL_S = 3;
@@ -70,10 +70,6 @@ async function clientCommands(
   monitor.disconnect();
   await sleep(20);
   return counts;
-}
-
-function info(text: string, key: string): number {
-  return Number(new RegExp(`^${key}:(\\d+)`, "m").exec(text)?.[1] ?? NaN);
 }
 
 function usecTotal(commandStats: string): number {

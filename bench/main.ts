@@ -9,7 +9,7 @@ import { RedisDriver } from "../drivers/redis.ts";
 import { Registry } from "../registry.ts";
 import { freePort, RedisServer } from "../tests/_redis_server.ts";
 import { type Lines, residentBytes, sleep, spawnLines } from "./_process.ts";
-import { driverTable, machineLine } from "./_report.ts";
+import { driverTable, machineLine, saveReport } from "./_report.ts";
 import { measureDriver, quantile } from "./driver_figures.ts";
 import {
   type FleetSystem,
@@ -416,15 +416,7 @@ const results = {
   footprint: { startupMs: startups, rssBytes: rss },
   goals,
 };
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/latest.json", import.meta.url),
-  JSON.stringify(results, null, 2) + "\n",
-);
-await Deno.writeTextFile(
-  new URL("./results/latest.md", import.meta.url),
-  report,
-);
+await saveReport("latest", results, report);
 
 async function nodeVersion(): Promise<string> {
   const { stdout } = await new Deno.Command("node", {

@@ -10,7 +10,7 @@ import {
   IN_FLIGHT_PER_CONNECTION,
   measureDriver,
 } from "./driver_figures.ts";
-import { driverTable, machineLine } from "./_report.ts";
+import { driverTable, machineLine, saveReport } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");
 await using server = await RedisServer.start();
@@ -28,12 +28,4 @@ Heartbeats through the driver use ${CONNECTIONS} connections × ${IN_FLIGHT_PER_
 ${driverTable(figures)}
 `;
 console.log(report);
-await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/redis.json", import.meta.url),
-  JSON.stringify(figures, null, 2) + "\n",
-);
-await Deno.writeTextFile(
-  new URL("./results/redis.md", import.meta.url),
-  report,
-);
+await saveReport("redis", figures, report);
