@@ -74,6 +74,14 @@ export class ChangeFeed {
   #running: Promise<void> | undefined;
   #nextPurge = 0;
   #hasSnapshot = false;
+  /** Whether the next snapshot follows a loss of the backend's data. */
+  #dataLost = false;
+  /**
+   * Instances kept in the view after the backend lost its data, until they
+   * register again or had a ttl to do so: the backend's silence about them
+   * is no evidence that they died.
+   */
+  readonly #held = new Map<string, number>();
 
   constructor(
     driver: Driver,
@@ -119,6 +127,7 @@ export class ChangeFeed {
         if (this.#cursor === undefined) {
           this.#resync(await this.#driver.snapshot(this.#env));
         }
+        this.#releaseHeld();
         const now = this.#clock.now();
         if (now >= this.#nextPurge) {
           await this.#driver.purge(this.#env);
@@ -151,6 +160,7 @@ export class ChangeFeed {
               env: this.#env,
             },
           );
+          this.#dataLost ||= error.dataLost;
           this.#cursor = undefined;
           continue;
         }
@@ -179,22 +189,32 @@ export class ChangeFeed {
     });
   }
 
-  /** Applies a snapshot: the first one quietly, later ones as a diff. */
+  /**
+   * Applies a snapshot: the first one quietly, later ones as a diff. After
+   * the backend lost its data, instances missing from the snapshot are held,
+   * not dropped: live ones register again within an interval.
+   */
   #resync(snapshot: Snapshot): void {
     const first = !this.#hasSnapshot;
     this.#hasSnapshot = true;
+    const hold = this.#dataLost;
+    this.#dataLost = false;
     const fresh = new Map(snapshot.instances.map((i) => [i.id, i]));
     if (!first) {
       for (const [id, instance] of this.view) {
-        if (!fresh.has(id)) {
-          this.view.delete(id);
-          this.version++;
-          this.#emit({ type: "leave", reason: "resync", instance });
+        if (fresh.has(id)) continue;
+        if (hold) {
+          if (!this.#held.has(id)) {
+            this.#held.set(id, this.#clock.now() + leaseOf(instance));
+          }
+          continue;
         }
+        this.#remove(instance, "resync");
       }
     }
     for (const instance of snapshot.instances) {
       const known = this.view.get(instance.id);
+      this.#held.delete(instance.id);
       this.view.set(instance.id, instance);
       this.version++;
       if (first) continue;
@@ -210,10 +230,33 @@ export class ChangeFeed {
     this.#ready.resolve();
   }
 
+  /** Drops held instances that had their time to come back and did not. */
+  #releaseHeld(): void {
+    const now = this.#clock.now();
+    for (const [id, until] of this.#held) {
+      const instance = this.view.get(id);
+      if (until > now) continue;
+      this.#held.delete(id);
+      if (instance) this.#remove(instance, "resync");
+    }
+  }
+
+  #remove(instance: Instance, reason: ChangeReason): void {
+    this.view.delete(instance.id);
+    this.#held.delete(instance.id);
+    this.version++;
+    this.#emit({ type: "leave", reason, instance });
+  }
+
+  /**
+   * Applies one change. Joins carry the whole instance; updates and leaves
+   * are matched to the instance the view holds, by id and seq.
+   */
   #apply(change: Change): void {
     const { instance } = change;
     const known = this.view.get(instance.id);
-    if (change.type !== "leave") {
+    if (change.type === "join") {
+      this.#held.delete(instance.id);
       if (known && !supersedes(instance, known)) return; // seen already
       this.view.set(instance.id, instance);
       this.version++;
@@ -222,10 +265,23 @@ export class ChangeFeed {
         reason: change.reason,
         instance,
       });
-    } else if (known && known.seq === instance.seq) {
-      this.view.delete(instance.id);
+    } else if (!known || known.seq !== instance.seq) {
+      return; // of a registration this view never had, or one it replaced
+    } else if (change.type === "update") {
+      if (known.status === instance.status) return;
+      const updated: Instance = instance.expiresAt > 0
+        ? {
+          ...known,
+          status: instance.status,
+          heartbeatAt: instance.expiresAt - leaseOf(known),
+          expiresAt: instance.expiresAt,
+        }
+        : { ...known, status: instance.status };
+      this.view.set(instance.id, updated);
       this.version++;
-      this.#emit({ type: "leave", reason: change.reason, instance });
+      this.#emit({ type: "update", reason: change.reason, instance: updated });
+    } else {
+      this.#remove(known, change.reason);
     }
   }
 
@@ -245,4 +301,10 @@ export class ChangeFeed {
       subscriber({ kind: "state", state, error });
     }
   }
+}
+
+/** An instance's ttl, from the times the backend recorded. */
+function leaseOf(instance: Instance): number {
+  const ttl = instance.expiresAt - instance.heartbeatAt;
+  return ttl > 0 ? ttl : 15_000;
 }

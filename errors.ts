@@ -143,24 +143,39 @@ export class TimeoutError extends Error {
  * import { ChangeLogGapError } from "@roster/roster";
  * import assert from "node:assert/strict";
  *
- * assert.equal(new ChangeLogGapError("default", "7").cursor, "7");
+ * const error = new ChangeLogGapError("default", "7", { dataLost: true });
+ * assert.equal(error.cursor, "7");
+ * assert.equal(error.dataLost, true);
  * ```
  */
 export class ChangeLogGapError extends Error {
   /** The cursor whose changes were lost. */
   readonly cursor: string;
+  /**
+   * True when the backend lost its data (a restart without persistence,
+   * `FLUSHALL`), so a fresh snapshot may lack instances that are alive and
+   * will register again; false when the log was only trimmed, so the
+   * snapshot is complete.
+   */
+  readonly dataLost: boolean;
 
   /**
    * Creates the error.
    *
    * @param env The env whose log has the gap.
    * @param cursor The cursor that can no longer be read from.
+   * @param options Whether the backend lost its data rather than trimming.
    */
-  constructor(env: string, cursor: string) {
+  constructor(
+    env: string,
+    cursor: string,
+    options: { dataLost?: boolean } = {},
+  ) {
     super(
       `Changes in env '${env}' after cursor '${cursor}' were lost; take a new snapshot`,
     );
     this.name = "ChangeLogGapError";
     this.cursor = cursor;
+    this.dataLost = options.dataLost ?? false;
   }
 }

@@ -5,11 +5,11 @@
  * the cached view.
  */
 
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import type { Registration } from "../driver.ts";
 import { Registry } from "../registry.ts";
 import type { RedisServer } from "../tests/_redis_server.ts";
-import { UPSERT } from "../drivers/_redis_scripts.ts";
+import { UPSERT } from "../drivers/redis/_scripts.ts";
 
 export const CONNECTIONS = 8;
 export const IN_FLIGHT_PER_CONNECTION = 16;

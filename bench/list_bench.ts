@@ -4,7 +4,7 @@
  * for it. Run with `--cpu-prof` for a profile.
  */
 
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import { RedisServer } from "../tests/_redis_server.ts";
 
 const server = await RedisServer.start();

@@ -5,7 +5,7 @@
  * a report and writes bench/results/latest.{json,md}.
  */
 
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import { Registry } from "../registry.ts";
 import { freePort, RedisServer } from "../tests/_redis_server.ts";
 import { type Lines, residentBytes, sleep, spawnLines } from "./_process.ts";

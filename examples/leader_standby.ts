@@ -9,7 +9,7 @@
  */
 
 import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 
 const url = Deno.args[0] ?? "redis://127.0.0.1:6379";
 const driver = await RedisDriver.connect({ url });

@@ -6,7 +6,7 @@
  */
 
 import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 
 const url = Deno.args[0] ?? "redis://127.0.0.1:6379";
 const service = Deno.args[1] ?? "api";

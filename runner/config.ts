@@ -11,7 +11,7 @@ import { parseRedisConfig } from "./redis_config.ts";
 import { parseHealthConfig } from "./health_config.ts";
 import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
 import type { HealthCheckOptions } from "../health_check.ts";
-import type { RedisConnectOptions } from "../drivers/redis.ts";
+import type { RedisConnectOptions } from "../drivers/redis/options.ts";
 import { describe } from "../_describe.ts";
 import { parseDuration } from "../duration.ts";
 import { ConfigError } from "../errors.ts";

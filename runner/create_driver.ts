@@ -1,13 +1,13 @@
 /**
  * Builds the driver a config names. Each driver validates its own table, so
- * backend details stay with the driver.
+ * backend details stay with the driver; the Redis driver (and its client
+ * library) is loaded only when a config asks for it.
  *
  * @module
  */
 
 import type { Driver } from "../driver.ts";
 import { MemoryDriver } from "../drivers/memory.ts";
-import { RedisDriver } from "../drivers/redis.ts";
 import type { RunnerConfig } from "./config.ts";
 
 /**
@@ -21,11 +21,13 @@ export async function createDriver(config: RunnerConfig): Promise<Driver> {
   switch (config.driver) {
     case "memory":
       return new MemoryDriver();
-    case "redis":
+    case "redis": {
+      const { RedisDriver } = await import("../drivers/redis/mod.ts");
       return await RedisDriver.connect({
         ...config.redis,
         // A command may take no longer than a heartbeat may.
         commandTimeout: config.resolved.heartbeatTimeout,
       });
+    }
   }
 }

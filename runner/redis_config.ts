@@ -7,7 +7,10 @@
  */
 
 import { describe } from "../_describe.ts";
-import { redactUrl, type RedisConnectOptions } from "../drivers/redis.ts";
+import {
+  redactUrl,
+  type RedisConnectOptions,
+} from "../drivers/redis/options.ts";
 import { HOST_PORT, TableReader } from "./_table_reader.ts";
 
 const KEYS = [

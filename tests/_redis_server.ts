@@ -199,8 +199,8 @@ export class RedisServer implements AsyncDisposable {
 }
 
 /**
- * Counts the registry entries Redis holds for an env, and checks that each
- * service's hash and expiry set agree.
+ * Counts the registry entries Redis holds for an env, and checks that the
+ * id index and the expiry index agree.
  */
 export async function storedEntries(
   client: Redis | Cluster,
@@ -208,19 +208,21 @@ export async function storedEntries(
   prefix = "roster:",
 ): Promise<number> {
   const base = `${prefix}{${env}}:`;
-  let total = 0;
-  for (const service of await client.smembers(`${base}svcs`)) {
-    const [hashed, scored] = await Promise.all([
-      client.hlen(`${base}i:${service}`),
-      client.zcard(`${base}x:${service}`),
-    ]);
-    if (hashed !== scored) {
-      throw new Error(
-        `service ${service}: ${hashed} entries but ${scored} expiries`,
-      );
-    }
-    if (hashed === 0) throw new Error(`service ${service} is listed but empty`);
-    total += hashed;
+  const [ids, scored] = await Promise.all([
+    client.hlen(`${base}ids`),
+    client.zcard(`${base}x`),
+  ]);
+  if (ids !== scored) {
+    throw new Error(`${ids} entries but ${scored} expiries`);
   }
-  return total;
+  return ids;
+}
+
+/** Drops an env's change log entries, as trimming would. */
+export async function trimLog(
+  client: Redis | Cluster,
+  env: string,
+  prefix = "roster:",
+): Promise<void> {
+  await client.call("XTRIM", `${prefix}{${env}}:log`, "MAXLEN", "0");
 }

@@ -1,7 +1,7 @@
 import { MemoryDriver } from "../testing.ts";
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import { testDiscovery } from "./_discovery_suite.ts";
-import { RedisServer, redisTest } from "./_redis_server.ts";
+import { RedisServer, redisTest, trimLog } from "./_redis_server.ts";
 
 Deno.test("discovery on the memory driver", async (t) => {
   const driver = new MemoryDriver();
@@ -17,7 +17,7 @@ redisTest("discovery on Redis", async (t) => {
   await testDiscovery(t, {
     driver: () => RedisDriver.connect({ url: server.url, commandTimeout: 500 }),
     trimChanges: async (env) => {
-      await admin.call("XTRIM", `roster:{${env}}:events`, "MAXLEN", "0");
+      await trimLog(admin, env);
     },
   });
 });

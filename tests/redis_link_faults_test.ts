@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { type Instance, Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
 import { collect, eventually } from "./_discovery_suite.ts";

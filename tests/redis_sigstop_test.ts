@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import { eventually } from "./_discovery_suite.ts";
 
 const FIXTURE =

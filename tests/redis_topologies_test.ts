@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Cluster, Redis } from "ioredis";
 import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import { testDriverConformance } from "../testing.ts";
 import {
   freePort,
@@ -9,6 +9,7 @@ import {
   redisTest,
   sleep,
   storedEntries,
+  trimLog,
 } from "./_redis_server.ts";
 import { figure } from "./_figures.ts";
 import { assertInvariants } from "./_invariants.ts";
@@ -97,7 +98,7 @@ redisTest(
         advance: sleep,
         stored: (env) => storedEntries(admin, env),
         trimChanges: async (env) => {
-          await admin.call("XTRIM", `roster:{${env}}:events`, "MAXLEN", "0");
+          await trimLog(admin, env);
         },
       });
       // The envs of the suite landed on more than one master.

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { figure } from "./_figures.ts";
 

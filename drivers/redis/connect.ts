@@ -1,0 +1,180 @@
+/**
+ * Creating and closing ioredis clients for the Redis driver.
+ *
+ * @module
+ */
+
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { logger } from "../../_logger.ts";
+import {
+  describeTarget,
+  redactSecrets,
+  type RedisConnectOptions,
+} from "./options.ts";
+
+const log = logger("redis");
+
+/** A client the driver made: standalone, Sentinel-managed, or Cluster. */
+export type IoRedisClient = Redis | Cluster;
+
+function hostPort(address: string): { host: string; port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(address);
+  if (!match) throw new Error(`'${address}' is not host:port`);
+  return { host: match[1] as string, port: Number(match[2]) };
+}
+
+/**
+ * Creates a client that is not yet connected. It fails commands at once
+ * while disconnected (no unbounded offline queue) and reconnects by itself.
+ *
+ * @param options Where Redis is and how to log in.
+ * @param role `replica` for a Sentinel replica connection that serves reads.
+ * @returns The client.
+ */
+export function createClient(
+  options: RedisConnectOptions,
+  role: "master" | "replica" = "master",
+): IoRedisClient {
+  const url = new URL(options.url ?? "redis://127.0.0.1:6379");
+  const tls = url.protocol === "rediss:"
+    ? (options.tlsCa ? { ca: options.tlsCa } : {})
+    : undefined;
+  const auth = {
+    username: options.username ??
+      (url.username ? decodeURIComponent(url.username) : undefined),
+    password: options.password ??
+      (url.password ? decodeURIComponent(url.password) : undefined),
+  };
+  const maxDelay = options.maxReconnectDelay ?? options.commandTimeout ??
+    2_000;
+  const common: RedisOptions = {
+    ...auth,
+    tls,
+    lazyConnect: true,
+    // Fail fast while disconnected instead of queueing without bound; the
+    // heartbeat loop retries with backoff.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeout ?? 2_000,
+    disconnectTimeout: 0,
+    connectTimeout: options.connectTimeout ?? 5_000,
+    retryStrategy: (attempt) => Math.min(25 * 2 ** attempt, maxDelay),
+  };
+  if (options.clusterNodes?.length) {
+    return new Cluster(options.clusterNodes.map(hostPort), {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      redisOptions: common,
+      scaleReads: options.replicaReads ? "slave" : "master",
+      clusterRetryStrategy: (attempt) => Math.min(25 * 2 ** attempt, maxDelay),
+    });
+  }
+  if (options.sentinels?.length) {
+    return new Redis({
+      ...common,
+      sentinels: options.sentinels.map(hostPort),
+      name: options.name,
+      role: role === "replica" ? "slave" : "master",
+      sentinelUsername: auth.username,
+      sentinelPassword: auth.password,
+      db: Number(url.pathname.slice(1)) || 0,
+    });
+  }
+  return new Redis({
+    ...common,
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(url.port || 6379),
+    db: Number(url.pathname.slice(1)) || 0,
+  });
+}
+
+/**
+ * Logs connection trouble once per change of state, not once per
+ * reconnection attempt; the heartbeat loop reports the failures it sees.
+ *
+ * @param client The client to follow.
+ * @param target Its description, without secrets.
+ */
+export function watchConnection(client: IoRedisClient, target: string): void {
+  let down = false;
+  client.on("error", (error: Error) => {
+    if (down) return;
+    down = true;
+    log.warn(
+      "Lost the connection to Redis at {target}: {error}; reconnecting",
+      { target, error: error.message },
+    );
+  });
+  client.on("ready", () => {
+    if (!down) return;
+    down = false;
+    log.info("Reconnected to Redis at {target}", { target });
+  });
+}
+
+/**
+ * Connects a new client, failing with one clear line that never shows a
+ * password. A client that cannot connect is closed, not left retrying.
+ *
+ * @param options Where Redis is and how to log in.
+ * @param role Which node a Sentinel connection goes to.
+ * @returns The connected client.
+ * @throws {Error} When Redis cannot be reached.
+ */
+export async function connectClient(
+  options: RedisConnectOptions,
+  role: "master" | "replica" = "master",
+): Promise<IoRedisClient> {
+  const client = createClient(options, role);
+  watchConnection(client, describeTarget(options));
+  // The reason (WRONGPASS, ECONNREFUSED) arrives as an error event; the
+  // rejected connect() only says the connection closed.
+  let reason: unknown;
+  const remember = (error: unknown) => reason ??= error;
+  client.on("error", remember);
+  try {
+    await client.connect();
+  } catch (cause) {
+    await closeClient(client);
+    const message = String((reason as Error)?.message ?? cause);
+    throw new Error(
+      `Cannot connect to Redis at ${describeTarget(options)}: ${
+        redactSecrets(message, options)
+      }`,
+      { cause: reason ?? cause },
+    );
+  } finally {
+    client.off("error", remember);
+  }
+  return client;
+}
+
+/**
+ * Opens an extra connection; one that cannot open is closed, not left
+ * retrying.
+ *
+ * @param side The new client.
+ * @returns It, connected.
+ */
+export async function connectSide(side: IoRedisClient): Promise<IoRedisClient> {
+  try {
+    if (side.status === "wait") await side.connect();
+    return side;
+  } catch (error) {
+    await closeClient(side);
+    throw error;
+  }
+}
+
+/**
+ * Closes a client without leaving ioredis's timers behind: its disconnect
+ * arms a timer that only a later "close" event clears, which never comes for
+ * a socket that is already closed. With `disconnectTimeout: 0` that timer
+ * fires on the next turn, so waiting one turn releases it.
+ *
+ * @param client The client.
+ */
+export async function closeClient(client: IoRedisClient): Promise<void> {
+  if (client.status !== "end") client.disconnect();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+}

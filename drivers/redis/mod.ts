@@ -1,0 +1,823 @@
+/**
+ * The Redis driver: one registry shared by every process that talks to the
+ * same Redis (standalone, Sentinel or Cluster).
+ *
+ * - Expiry is judged by Redis's clock (`TIME` inside Lua), never a client's.
+ * - Every mutation is one Lua script; a heartbeat is one `EVALSHA` round
+ *   trip (falling back to `EVAL` when the script cache was lost).
+ * - A heartbeat carries the whole registration and the seq it last held, so
+ *   it re-creates an entry Redis lost (`FLUSHALL`, a restart without
+ *   persistence, a key deleted by hand), under the same seq while its lease
+ *   still runs.
+ * - Listings are read-only scripts (`EVALSHA_RO`): they write nothing, run
+ *   on a Redis at `maxmemory`, and can be served by replicas.
+ * - Expired entries are purged by whichever process holds the env's purge
+ *   token, so the cost stays the same however many processes watch.
+ * - An entry that fell due while a client could not reach Redis (which the
+ *   client reports on its next call) is graced once, for one ttl after the
+ *   outage ended, before the purge removes it; it is never listed while
+ *   expired.
+ *
+ * @example Use a Redis client you already have
+ * ```ts ignore
+ * import { Redis } from "ioredis";
+ * import { Registry } from "@roster/roster";
+ * import { RedisDriver } from "@roster/roster/redis";
+ *
+ * const client = new Redis("redis://127.0.0.1:6379");
+ * await using registry = new Registry({
+ *   driver: new RedisDriver(client, { prefix: "myapp:" }),
+ *   service: "api",
+ * });
+ * await registry.start();
+ * ```
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { logger } from "../../_logger.ts";
+import type {
+  Change,
+  ChangeBatch,
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+  Snapshot,
+} from "../../driver.ts";
+import { instanceOf } from "../../driver.ts";
+import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
+import type { Instance } from "../../instance.ts";
+import { encodeBody, readChange, readService } from "./_codec.ts";
+import {
+  DEREGISTER,
+  LIST,
+  LIVE_SERVICES,
+  PURGE,
+  PURGE_SCAN,
+  READ_CHANGES,
+  SNAPSHOT,
+  UPSERT,
+} from "./_scripts.ts";
+import {
+  closeClient,
+  connectClient,
+  connectSide,
+  createClient,
+  type IoRedisClient,
+  watchConnection,
+} from "./connect.ts";
+import {
+  describeTarget,
+  type RedisClient,
+  type RedisConnectOptions,
+  type RedisDriverOptions,
+} from "./options.ts";
+
+export {
+  describeTarget,
+  redactUrl,
+  type RedisClient,
+  type RedisConnectOptions,
+  type RedisDriverOptions,
+} from "./options.ts";
+
+const log = logger("redis");
+
+/** Clients that `RedisDriver.connect` created, and so `close()` closes. */
+const OWNED_CLIENTS = new WeakMap<RedisClient, IoRedisClient>();
+
+interface Script {
+  source: string;
+  sha: string;
+  readOnly: boolean;
+}
+
+function script(source: string, readOnly = false): Script {
+  const sha = createHash("sha1").update(source).digest("hex");
+  return { source, sha, readOnly };
+}
+
+const SCRIPTS = {
+  upsert: script(UPSERT),
+  deregister: script(DEREGISTER),
+  purgeScan: script(PURGE_SCAN),
+  purge: script(PURGE),
+  list: script(LIST, true),
+  snapshot: script(SNAPSHOT, true),
+  liveServices: script(LIVE_SERVICES, true),
+  readChanges: script(READ_CHANGES, true),
+};
+
+/** The longest a blocking read of the change log waits. */
+const MAX_BLOCK_MS = 1_000;
+/** The most changes read at once. */
+const CHANGES_PER_READ = 1_000;
+/** How long a won purge token keeps everyone else from purging the env. */
+const PURGE_TOKEN_MS = 200;
+
+type UpsertReply = [
+  kind: "refreshed" | "created" | "restored" | "conflict" | "moved",
+  seq: string | number,
+  registeredAt: string | number,
+  expiresAt: string | number,
+  now: number,
+  slot: number,
+  due: number,
+];
+
+/** What this owner last held, sent with each beat so a lost entry is restored. */
+interface HeldLease {
+  seq: number;
+  registeredAt: number;
+  expiresAt: number;
+  slot: number;
+}
+
+/**
+ * A driver that keeps the registry in Redis.
+ *
+ * @example
+ * ```ts ignore
+ * import { RedisDriver } from "@roster/roster/redis";
+ *
+ * const driver = await RedisDriver.connect({ url: "redis://127.0.0.1:6379" });
+ * console.log(await driver.services("default"));
+ * await driver.close();
+ * ```
+ */
+export class RedisDriver implements Driver {
+  /** Always `"redis"`. */
+  readonly name = "redis";
+  /** The client this driver sends commands through. */
+  readonly client: RedisClient;
+  /** The key prefix. */
+  readonly prefix: string;
+  readonly #reads: RedisClient;
+  /** The static part of each registration, serialized once, not per beat. */
+  readonly #bodies = new WeakMap<Registration, string>();
+  readonly #leases = new WeakMap<Registration, HeldLease>();
+  /** Makes the extra connections for blocking reads and pub/sub. */
+  #newConnection: (() => Promise<IoRedisClient>) | undefined;
+  #blocking: Promise<IoRedisClient> | undefined;
+  #subscriber: Promise<IoRedisClient> | undefined;
+  readonly #handlers = new Map<string, Set<(payload: string) => void>>();
+  #closed = false;
+  #owned: IoRedisClient[] = [];
+  /** When a command last succeeded, by this process's monotonic clock. */
+  #lastOkAt: number | undefined;
+  /** Redis's clock less this process's monotonic clock, from the last reply. */
+  #offset: number | undefined;
+  /** Per env written to: since when Redis could not be reached, unreported. */
+  readonly #outages = new Map<string, number | undefined>();
+  readonly #lastPurgeAt = new Map<string, number>();
+  readonly #background = new Set<Promise<void>>();
+
+  /**
+   * Wraps a client you already have; closing the driver leaves it open.
+   *
+   * @param client A connected (or connecting) ioredis `Redis` or `Cluster`.
+   * @param options The key prefix, and a client for listings.
+   */
+  constructor(client: RedisClient, options: RedisDriverOptions = {}) {
+    this.client = client;
+    this.#reads = options.readClient ?? client;
+    this.prefix = options.prefix ?? "roster:";
+    if (typeof client.duplicate === "function") {
+      this.#newConnection = () =>
+        connectSide(client.duplicate!() as IoRedisClient);
+    }
+  }
+
+  /**
+   * Connects to Redis and returns a driver that owns its client. The client
+   * fails commands at once while disconnected (no unbounded offline queue)
+   * and reconnects by itself.
+   *
+   * @param options Where Redis is and how to log in.
+   * @returns A connected driver; `close()` disconnects it.
+   * @throws {Error} When Redis cannot be reached; the message never shows a password.
+   */
+  static async connect(
+    options: RedisConnectOptions = {},
+  ): Promise<RedisDriver> {
+    const client = await connectClient(options);
+    let reads: IoRedisClient | undefined;
+    if (options.replicaReads && options.sentinels?.length) {
+      try {
+        reads = await connectClient(options, "replica");
+      } catch (error) {
+        await closeClient(client);
+        throw error;
+      }
+    }
+    OWNED_CLIENTS.set(client, client);
+    const driver = new RedisDriver(client, {
+      prefix: options.prefix,
+      readClient: reads,
+    });
+    driver.#owned = reads ? [client, reads] : [client];
+    driver.#newConnection = () => {
+      // Blocking reads outlast the command timeout of the main connection.
+      const side = createClient({
+        ...options,
+        commandTimeout: MAX_BLOCK_MS + (options.commandTimeout ?? 2_000),
+      });
+      watchConnection(side, describeTarget(options));
+      return connectSide(side);
+    };
+    return driver;
+  }
+
+  /**
+   * Registers, or refreshes an entry this owner holds.
+   *
+   * @param registration The registration.
+   * @returns The stored instance.
+   * @throws {AlreadyRegisteredError} When another live owner holds the id.
+   */
+  async register(registration: Registration): Promise<Instance> {
+    return (await this.#upsert(registration, "r")).instance;
+  }
+
+  /**
+   * One heartbeat: one `EVALSHA`.
+   *
+   * @param registration The registration to refresh or re-create.
+   * @returns The instance and whether it was re-created with a new seq.
+   * @throws {AlreadyRegisteredError} When another live owner holds the id.
+   */
+  async heartbeat(registration: Registration): Promise<HeartbeatResult> {
+    return await this.#upsert(registration, "R");
+  }
+
+  async #upsert(
+    registration: Registration,
+    reason: "r" | "R",
+  ): Promise<HeartbeatResult> {
+    const { env, service, id } = registration;
+    let body = this.#bodies.get(registration);
+    if (body === undefined) {
+      body = encodeBody(registration);
+      this.#bodies.set(registration, body);
+    }
+    const held = this.#leases.get(registration);
+    for (let attempt = 0;; attempt++) {
+      const [kind, seq, registeredAt, expiresAt, now, slot, due] = await this
+        .#write(
+          SCRIPTS.upsert,
+          env,
+          [...this.#envKeys(env), ...this.#serviceKeys(env, service)],
+          [
+            id,
+            registration.owner,
+            registration.ttl,
+            service,
+            registration.status === "unhealthy" ? "u" : "h",
+            body,
+            reason,
+            held?.seq ?? "",
+            held?.registeredAt ?? "",
+            held?.expiresAt ?? "",
+            this.#answeredSince(env),
+            held?.slot ?? "",
+          ],
+        ) as UpsertReply;
+      this.#learnClock(now);
+      if (kind === "conflict") throw new AlreadyRegisteredError(id, env);
+      if (kind === "moved" && attempt === 0) {
+        // The id's lapsed entry sits under another service, whose keys this
+        // script could not name: purge it there, then try again.
+        await this.#purgeIds(env, [[id, String(seq)]]);
+        continue;
+      }
+      if (kind === "moved") throw new AlreadyRegisteredError(id, env);
+      const times = {
+        seq: Number(seq),
+        registeredAt: Number(registeredAt),
+        expiresAt: Number(expiresAt),
+      };
+      this.#leases.set(registration, { ...times, slot: Number(slot) });
+      // Where no process watches, beats keep expiry moving: one that saw an
+      // entry due offers to purge (the token lets one process per env do it).
+      const since = performance.now() -
+        (this.#lastPurgeAt.get(env) ?? -Infinity);
+      if (due === 1 && since >= PURGE_TOKEN_MS) {
+        this.#inBackground(this.purge(env));
+      }
+      return {
+        instance: instanceOf(registration, times),
+        reregistered: kind === "created" && reason === "R",
+      };
+    }
+  }
+
+  /**
+   * Removes the entry if `key.owner` holds it.
+   *
+   * @param key The registration and its owner.
+   * @returns Whether it was removed.
+   */
+  async deregister(key: RegistrationKey): Promise<boolean> {
+    // A registration that was given up is not restored by a later beat.
+    this.#leases.delete(key as Registration);
+    const removed = await this.#write(
+      SCRIPTS.deregister,
+      key.env,
+      [...this.#envKeys(key.env), ...this.#serviceKeys(key.env, key.service)],
+      [key.id, key.owner, key.service],
+    );
+    return removed === 1;
+  }
+
+  /**
+   * Lists live instances, oldest first: one read-only script that returns
+   * each named service's packed records and beat slots. Listing every
+   * service first asks which services exist.
+   *
+   * @param query The env and services.
+   * @returns The live instances.
+   */
+  async list(query: ListQuery): Promise<Instance[]> {
+    const env = query.env;
+    const services = query.services?.length
+      ? [...new Set(query.services)]
+      : await this.#serviceNames(env);
+    if (services.length === 0) return [];
+    const [now, ...strings] = await this.#read(
+      SCRIPTS.list,
+      services.flatMap((service) => this.#listKeys(env, service)),
+      [],
+    ) as [number, ...string[]];
+    this.#learnClock(now);
+    return this.#instances(env, services, strings, now);
+  }
+
+  /**
+   * The live instances of every service, and the change-log position they
+   * correspond to, read in one script.
+   *
+   * @param env The env.
+   * @returns Instances and cursor.
+   */
+  async snapshot(env: string): Promise<Snapshot> {
+    let services = await this.#serviceNames(env);
+    for (let attempt = 0;; attempt++) {
+      const [now, epoch, count, members, ...strings] = await this.#read(
+        SCRIPTS.snapshot,
+        [
+          `${this.#base(env)}svcs`,
+          `${this.#base(env)}meta`,
+          ...services.flatMap((service) => this.#listKeys(env, service)),
+        ],
+        [],
+      ) as [number, string, number, string[], ...string[]];
+      this.#learnClock(now);
+      const known = new Set(services);
+      const missing = members.filter((service) => !known.has(service));
+      // A service created since the names were read: read again with it,
+      // so no join before the cursor is left out.
+      if (missing.length > 0 && attempt < 5) {
+        services = [...services, ...missing];
+        continue;
+      }
+      return {
+        instances: this.#instances(env, services, strings, now),
+        cursor: `${epoch}:${count}`,
+      };
+    }
+  }
+
+  /**
+   * Lists services with live instances in the env.
+   *
+   * @param env The env.
+   * @returns Sorted names.
+   */
+  async services(env: string): Promise<string[]> {
+    const names = await this.#serviceNames(env);
+    if (names.length === 0) return [];
+    const live = await this.#read(
+      SCRIPTS.liveServices,
+      names.map((service) => `${this.#base(env)}b:${service}`),
+      names,
+    ) as string[];
+    return live.sort();
+  }
+
+  /**
+   * Removes the env's expired entries, if this process wins the env's purge
+   * token; otherwise returns at once, since another process purges.
+   *
+   * @param env The env.
+   */
+  async purge(env: string): Promise<void> {
+    this.#lastPurgeAt.set(env, performance.now());
+    const base = this.#base(env);
+    const [now, won, ...due] = await this.#write(
+      SCRIPTS.purgeScan,
+      env,
+      [`${base}purge`, `${base}x`, `${base}ids`, `${base}meta`],
+      [PURGE_TOKEN_MS, this.#answeredSince(env)],
+    ) as [number, number, ...string[]];
+    this.#learnClock(now);
+    if (!won || due.length === 0) return;
+    const pairs: [string, string][] = [];
+    for (let i = 0; i + 1 < due.length; i += 2) {
+      pairs.push([due[i] as string, due[i + 1] as string]);
+    }
+    await this.#purgeIds(env, pairs);
+  }
+
+  /** Removes the given lapsed ids (each with its service), or graces them. */
+  async #purgeIds(env: string, pairs: [string, string][]): Promise<void> {
+    const services = [...new Set(pairs.map(([, service]) => service))];
+    await this.#write(
+      SCRIPTS.purge,
+      env,
+      [
+        ...this.#envKeys(env),
+        ...services.flatMap((service) => this.#serviceKeys(env, service)),
+      ],
+      [
+        this.#answeredSince(env),
+        services.length,
+        ...services,
+        ...pairs.map(([id]) => id),
+      ],
+    );
+  }
+
+  /**
+   * Changes after `cursor`, from the env's capped stream. Waits on a
+   * connection of its own (`XREAD BLOCK`), or polls when the client cannot
+   * make one.
+   *
+   * @param env The env.
+   * @param cursor `epoch:n` from `snapshot` or an earlier call.
+   * @param options The wait, at most one second, and a signal to end it.
+   * @returns The changes and the next cursor.
+   * @throws {ChangeLogGapError} When changes after the cursor were lost.
+   */
+  async changes(
+    env: string,
+    cursor: string,
+    options: { waitMs: number; signal?: AbortSignal },
+  ): Promise<ChangeBatch> {
+    const batch = await this.#readChanges(env, cursor);
+    if (
+      batch.changes.length > 0 || batch.cursor !== cursor ||
+      options.waitMs <= 0 || options.signal?.aborted
+    ) return batch;
+    await this.#waitForChanges(
+      env,
+      cursor.slice(cursor.lastIndexOf(":") + 1),
+      Math.min(options.waitMs, MAX_BLOCK_MS),
+    );
+    return await this.#readChanges(env, cursor);
+  }
+
+  async #readChanges(env: string, cursor: string): Promise<ChangeBatch> {
+    const split = cursor.lastIndexOf(":");
+    const epoch = cursor.slice(0, split);
+    const known = Number(cursor.slice(split + 1));
+    if (split < 0 || !Number.isInteger(known) || known < 0) {
+      throw new ChangeLogGapError(env, cursor, { dataLost: true });
+    }
+    const base = this.#base(env);
+    const [current, recorded, entries] = await this.#call(
+      this.client,
+      SCRIPTS.readChanges,
+      [`${base}meta`, `${base}log`],
+      [known, CHANGES_PER_READ],
+    ) as [string, number, [string, string[]][]];
+    const firstNumber = entries.length
+      ? Number(entries[0]![0].split("-")[0])
+      : undefined;
+    if (current !== epoch) {
+      // A log that had no epoch yet may begin one; any other change of
+      // epoch means the backend lost the changes (and maybe more).
+      const begun = epoch === "" && known === 0 &&
+        (firstNumber === undefined ? recorded === 0 : firstNumber === 1);
+      if (!begun) throw new ChangeLogGapError(env, cursor, { dataLost: true });
+    }
+    if (firstNumber === undefined) {
+      if (recorded !== known) {
+        throw new ChangeLogGapError(env, cursor, {
+          dataLost: recorded < known,
+        });
+      }
+      return { changes: [], cursor: `${current}:${known}` };
+    }
+    const changes: Change[] = [];
+    let expected = known + 1;
+    for (const [entryId, fields] of entries) {
+      const n = Number(entryId.split("-")[0]);
+      // Trimmed past the cursor: the snapshot a reader takes is complete.
+      if (n !== expected++) throw new ChangeLogGapError(env, cursor);
+      const text = fields[0] === "c" ? fields[1] : undefined;
+      const change = text === undefined ? undefined : readChange(env, text);
+      if (change) changes.push(change);
+    }
+    return { changes, cursor: `${current}:${expected - 1}` };
+  }
+
+  async #waitForChanges(
+    env: string,
+    after: string,
+    waitMs: number,
+  ): Promise<void> {
+    if (!this.#newConnection || this.#closed) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(waitMs, 100))
+      );
+      return;
+    }
+    try {
+      this.#blocking ??= this.#newConnection();
+      // A connection that failed to open is not kept: the next wait retries.
+      this.#blocking.catch(() => this.#blocking = undefined);
+      const blocking = await this.#blocking;
+      await blocking.call(
+        "XREAD",
+        "BLOCK",
+        waitMs,
+        "STREAMS",
+        `${this.#base(env)}log`,
+        `${after}-0`,
+      );
+    } catch {
+      // The caller reads again either way; a broken connection shows there.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(waitMs, 100))
+      );
+    }
+  }
+
+  /**
+   * Publishes a message with `PUBLISH`.
+   *
+   * @param env The env.
+   * @param channel The channel.
+   * @param payload The message.
+   * @returns How many subscribers Redis delivered it to.
+   */
+  async publish(
+    env: string,
+    channel: string,
+    payload: string,
+  ): Promise<number> {
+    return Number(
+      await this.client.call(
+        "PUBLISH",
+        `${this.#base(env)}msg:${channel}`,
+        payload,
+      ),
+    );
+  }
+
+  /**
+   * Subscribes on a connection of its own, which resubscribes by itself
+   * after a reconnect.
+   *
+   * @param env The env.
+   * @param channel The channel.
+   * @param handler Called with each payload.
+   * @returns A function that unsubscribes.
+   * @throws {Error} When the client cannot make another connection.
+   */
+  async subscribe(
+    env: string,
+    channel: string,
+    handler: (payload: string) => void,
+  ): Promise<() => Promise<void>> {
+    const newConnection = this.#newConnection;
+    if (this.#closed) throw new Error("Cannot subscribe: the driver is closed");
+    if (!newConnection) {
+      throw new Error(
+        "Cannot subscribe: the Redis client given to RedisDriver has no duplicate(); pass an ioredis client",
+      );
+    }
+    this.#subscriber ??= newConnection().then((subscriber) => {
+      subscriber.on("message", (name: string, payload: string) => {
+        for (const wanted of [...this.#handlers.get(name) ?? []]) {
+          wanted(payload);
+        }
+      });
+      return subscriber;
+    });
+    this.#subscriber.catch(() => this.#subscriber = undefined);
+    const subscriber = await this.#subscriber;
+    const name = `${this.#base(env)}msg:${channel}`;
+    let handlers = this.#handlers.get(name);
+    if (!handlers) {
+      this.#handlers.set(name, handlers = new Set());
+      await subscriber.subscribe(name);
+    }
+    const wrapped = (payload: string) => handler(payload);
+    handlers.add(wrapped);
+    return async () => {
+      handlers.delete(wrapped);
+      if (handlers.size === 0 && this.#handlers.get(name) === handlers) {
+        this.#handlers.delete(name);
+        await subscriber.unsubscribe(name).catch(() => {});
+      }
+    };
+  }
+
+  /** Waits for background purges, then disconnects the clients this driver created. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#background]);
+    const sides = [this.#blocking, this.#subscriber];
+    this.#blocking = this.#subscriber = undefined;
+    this.#handlers.clear();
+    for (const side of sides) {
+      const client = await side?.catch(() => undefined);
+      if (client) await closeClient(client);
+    }
+    for (const client of this.#owned) await closeClient(client);
+    this.#owned = [];
+  }
+
+  #instances(
+    env: string,
+    services: string[],
+    strings: string[],
+    now: number,
+  ): Instance[] {
+    const found = new Map<string, Instance>();
+    services.forEach((service, i) => {
+      readService(
+        found,
+        env,
+        service,
+        strings[2 * i] ?? "",
+        strings[2 * i + 1] ?? "",
+        now,
+      );
+    });
+    return [...found.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  async #serviceNames(env: string): Promise<string[]> {
+    const names = await this.#reads.call("SMEMBERS", `${this.#base(env)}svcs`)
+      .catch((error) => {
+        throw withoutArguments(error);
+      });
+    return Array.isArray(names) ? names.map(String) : [];
+  }
+
+  #inBackground(work: Promise<void>): void {
+    const tracked = work.catch(() => {}).finally(() =>
+      this.#background.delete(tracked)
+    );
+    this.#background.add(tracked);
+  }
+
+  #base(env: string): string {
+    return `${this.prefix}{${env}}:`;
+  }
+
+  /** ids, x, svcs, meta, log. */
+  #envKeys(env: string): string[] {
+    const base = this.#base(env);
+    return [
+      `${base}ids`,
+      `${base}x`,
+      `${base}svcs`,
+      `${base}meta`,
+      `${base}log`,
+    ];
+  }
+
+  /** p:S, b:S, f:S. */
+  #serviceKeys(env: string, service: string): string[] {
+    const base = this.#base(env);
+    return [
+      `${base}p:${service}`,
+      `${base}b:${service}`,
+      `${base}f:${service}`,
+    ];
+  }
+
+  /** p:S, b:S. */
+  #listKeys(env: string, service: string): string[] {
+    const base = this.#base(env);
+    return [`${base}p:${service}`, `${base}b:${service}`];
+  }
+
+  /**
+   * Since when, by Redis's clock, this client last knew Redis to answer:
+   * its last reply before calls to it failed, else now, as this call is
+   * sent. A write carries it, so a call that waited out an outage (failed
+   * ones, or this one stuck in a frozen Redis) reports that outage.
+   */
+  #answeredSince(env: string): string | number {
+    if (this.#offset === undefined) return "";
+    const since = this.#outages.get(env) ?? performance.now();
+    return Math.round(since + this.#offset);
+  }
+
+  /** Learns Redis's clock from a reply's `now`. */
+  #learnClock(now: unknown): void {
+    const value = Number(now);
+    if (Number.isFinite(value) && value > 0) {
+      this.#offset = value - performance.now();
+    }
+  }
+
+  /**
+   * A script that writes to `env`. A client that could not reach Redis
+   * reports, with its next write to each env, since when: the evidence on
+   * which entries that fell due meanwhile are graced.
+   */
+  async #write(
+    script: Script,
+    env: string,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    if (!this.#outages.has(env)) this.#outages.set(env, undefined);
+    const reporting = this.#outages.get(env) !== undefined;
+    const reply = await this.#call(this.client, script, keys, args);
+    if (reporting) this.#outages.set(env, undefined);
+    return reply;
+  }
+
+  #read(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    return this.#call(this.#reads, script, keys, args);
+  }
+
+  /** `EVALSHA`, and `EVAL` only when Redis lost its script cache. */
+  async #call(
+    client: RedisClient,
+    script: Script,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const [bySha, bySource] = script.readOnly
+      ? ["EVALSHA_RO", "EVAL_RO"]
+      : ["EVALSHA", "EVAL"];
+    try {
+      let reply: unknown;
+      try {
+        reply = await client.call(
+          bySha,
+          script.sha,
+          keys.length,
+          ...keys,
+          ...args,
+        );
+      } catch (error) {
+        if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
+          throw error;
+        }
+        reply = await client.call(
+          bySource,
+          script.source,
+          keys.length,
+          ...keys,
+          ...args,
+        );
+      }
+      this.#lastOkAt = performance.now();
+      return reply;
+    } catch (error) {
+      this.#noteFailure(client, error);
+      throw withoutArguments(error);
+    }
+  }
+
+  #noteFailure(client: RedisClient, error: unknown): void {
+    const since = this.#lastOkAt ?? performance.now();
+    for (const [env, known] of this.#outages) {
+      if (known === undefined) this.#outages.set(env, since);
+    }
+    // A command that timed out still waits in the client's queue for a
+    // reply a stalled link may never bring; on a connection we own, start
+    // over, so commands cannot pile up behind it.
+    const owned = OWNED_CLIENTS.get(client);
+    const message = String((error as Error)?.message);
+    if (owned && /timed? ?out/i.test(message) && owned.status === "ready") {
+      log.warn(
+        "A command timed out; reconnecting to drop what waits behind it",
+      );
+      owned.disconnect(true);
+    }
+  }
+}
+
+/**
+ * ioredis puts the command and its arguments on its errors; a heartbeat's
+ * arguments include the owner token, so they never leave the driver.
+ */
+function withoutArguments(error: unknown): unknown {
+  if (error && typeof error === "object" && "command" in error) {
+    const command = (error as { command?: { name?: unknown } }).command;
+    (error as { command?: unknown }).command = { name: command?.name };
+  }
+  return error;
+}
