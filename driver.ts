@@ -11,6 +11,14 @@
 
 import type { Instance, InstanceFields } from "./instance.ts";
 
+/** The shortest ttl a registration may have, in ms. */
+export const MIN_TTL_MS = 100;
+/**
+ * The longest ttl a registration may have, in ms (one hour). Drivers rely
+ * on it to bound what they keep about outages.
+ */
+export const MAX_TTL_MS = 3_600_000;
+
 /**
  * What a process asks a driver to store. It carries everything needed to
  * re-create the registration, so a heartbeat can restore an entry the backend
@@ -23,7 +31,10 @@ export interface Registration extends InstanceFields {
    * touch another's registration.
    */
   owner: string;
-  /** How long the entry lives without a heartbeat, in milliseconds. */
+  /**
+   * How long the entry lives without a heartbeat, in milliseconds: between
+   * {@linkcode MIN_TTL_MS} and {@linkcode MAX_TTL_MS}.
+   */
   ttl: number;
 }
 

@@ -18,8 +18,9 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 const PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
-// Far beyond any sane ttl, and small enough that timers never overflow.
-const MAX_MS = 2_147_483_647;
+// Far beyond any sane ttl or timeout, well below where timers overflow, and
+// written the way the parser reads it, so the message can quote it.
+const MAX_MS = 24 * 3_600_000;
 
 /**
  * Parses a duration into whole milliseconds.
@@ -65,7 +66,7 @@ export function parseDuration(
     throw new ConfigError(
       `Invalid '${field}': ${
         describe(value)
-      } must be a duration between 1ms and 24d, such as "5s"`,
+      } must be a duration between 1ms and 24h, such as "5s"`,
       { field },
     );
   }

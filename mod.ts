@@ -42,6 +42,8 @@ export {
   type HeartbeatResult,
   instanceOf,
   type ListQuery,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
   type RecordedTimes,
   type Registration,
   type RegistrationKey,

@@ -9,7 +9,7 @@ import { hostname as osHostname } from "node:os";
 import process from "node:process";
 import { logger } from "./_logger.ts";
 import type { Clock } from "./clock.ts";
-import type { Driver } from "./driver.ts";
+import { type Driver, MAX_TTL_MS, MIN_TTL_MS } from "./driver.ts";
 import type { HealthCheckOptions } from "./health_check.ts";
 import { type Duration, formatDuration, parseDuration } from "./duration.ts";
 import { describe } from "./_describe.ts";
@@ -162,6 +162,16 @@ export function resolveRegistryOptions(
     name("heartbeatInterval"),
   );
   const ttl = parseDuration(options.ttl ?? 15_000, name("ttl"));
+  if (ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) {
+    throw new ConfigError(
+      `Invalid '${name("ttl")}': ${formatDuration(ttl)} must be between ${
+        formatDuration(MIN_TTL_MS)
+      } and ${
+        formatDuration(MAX_TTL_MS)
+      }; a ttl of three heartbeat intervals, such as "15s", is a good choice`,
+      { field: name("ttl") },
+    );
+  }
   if (ttl <= heartbeatInterval) {
     throw new ConfigError(
       `Cannot start: '${name("ttl")}' (${

@@ -6,6 +6,7 @@
  */
 
 import type { Driver } from "../driver.ts";
+import { formatDuration } from "../duration.ts";
 import type { Instance } from "../instance.ts";
 import { Registry, WaitForTimeoutError } from "../registry.ts";
 import { connect, fail, out, stopSignals } from "./_cli.ts";
@@ -32,6 +33,11 @@ async function discover(
   });
   try {
     return await body(registry, driver);
+  } catch (error) {
+    // One line, never a trace: a refused command (a wrong-type key, an
+    // out-of-memory reply) is the operator's to fix, not a crash.
+    fail((error as Error)?.message ?? String(error));
+    return 1;
   } finally {
     await registry.stop();
     await driver.close();
@@ -113,20 +119,38 @@ export function watchCommand(
 }
 
 /**
- * `leader`: the current leader of a service; exit 1 when it has none.
+ * `leader`: the current leader of a service; exit 1 when it has none, or
+ * when the registry cannot be read within `timeout`.
  *
  * @param config The config.
  * @param service The service.
+ * @param timeout How long to try, in ms.
  * @param json Print JSON.
  * @returns The exit code.
  */
 export function leaderCommand(
   config: RunnerConfig,
   service: string,
+  timeout: number,
   json: boolean,
 ): Promise<number> {
   return discover(config, async (registry) => {
-    const leader = await registry.leader(service);
+    let lastError: unknown;
+    registry.on("view", ({ error }) => lastError = error ?? lastError);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeout);
+    });
+    const leader = await Promise.race([registry.leader(service), gaveUp])
+      .finally(() => clearTimeout(timer));
+    if (leader === "timeout") {
+      fail(
+        `could not read the registry within ${formatDuration(timeout)}${
+          lastError ? `: ${(lastError as Error).message ?? lastError}` : ""
+        }`,
+      );
+      return 1;
+    }
     if (json) out(JSON.stringify({ service, leader: leader ?? null }));
     else if (leader) {
       out(

@@ -42,7 +42,7 @@ Usage:
                                     list live instances (--all: unhealthy ones too)
   roster watch --config FILE [--service S] [--json]
                                     print the live instances, then every join, update and leave
-  roster leader --config FILE --service S [--json]
+  roster leader --config FILE --service S [--timeout 10s] [--json]
                                     print the leader (the oldest live instance); exit 1 if none
   roster wait --config FILE --service S [--min N] [--timeout 30s]
                                     wait for N live instances; exit 0 when there, 1 on timeout
@@ -52,7 +52,8 @@ Options:
   -s, --service NAME     the service to list, watch, elect or wait for
       --json             JSON output (watch: one object a line)
       --min N            wait: how many instances (default 1)
-      --timeout DURATION wait: how long, such as "30s" (default 30s)
+      --timeout DURATION wait: how long, such as "30s" (default 30s);
+                         leader: how long to try to read the registry (default 10s)
       --log-level LEVEL  ${LOG_LEVELS.join(", ")} (default: info)
       --log-format FMT   ${LOG_FORMATS.join(", ")} (default: text)
   -h, --help             show this help
@@ -130,7 +131,7 @@ export async function main(args: string[]): Promise<number> {
   }
   let config: RunnerConfig;
   let min = 1;
-  let timeout = 30_000;
+  let timeout: number | undefined;
   try {
     await configureRunnerLogging(values["log-level"], values["log-format"]);
     if (values.service !== undefined) validateName("--service", values.service);
@@ -194,13 +195,18 @@ export async function main(args: string[]): Promise<number> {
     case "watch":
       return await watchCommand(config, values.service, json);
     case "leader":
-      return await leaderCommand(config, values.service as string, json);
+      return await leaderCommand(
+        config,
+        values.service as string,
+        timeout ?? 10_000,
+        json,
+      );
     case "wait":
       return await waitCommand(
         config,
         values.service as string,
         min,
-        timeout,
+        timeout ?? 30_000,
         json,
       );
   }

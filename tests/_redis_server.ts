@@ -159,6 +159,8 @@ export class RedisServer implements AsyncDisposable {
         lazyConnect: true,
         maxRetriesPerRequest: 1,
       });
+      // Tests stop and restart the server under it; that is no news.
+      this.#admin.on("error", () => {});
       await this.#admin.connect();
     }
     return this.#admin;
@@ -189,6 +191,20 @@ export class RedisServer implements AsyncDisposable {
   async restart(downtimeMs = 0): Promise<void> {
     await this.stop("SIGKILL");
     if (downtimeMs) await sleep(downtimeMs);
+    await this.#spawn();
+  }
+
+  /**
+   * Shuts down with a save (`SHUTDOWN SAVE`), stays down for `downtimeMs`,
+   * then starts again on the same port from what it saved.
+   */
+  async restartFromDisk(downtimeMs: number): Promise<void> {
+    const admin = await this.admin();
+    await admin.call("SHUTDOWN", "SAVE").catch(() => {});
+    await this.#closeAdmin();
+    await this.#process?.status;
+    this.#process = undefined;
+    await sleep(downtimeMs);
     await this.#spawn();
   }
 

@@ -36,6 +36,8 @@
  * @module
  */
 
+import { MAX_TTL_MS } from "../../driver.ts";
+
 /** How many changes each env's log keeps, roughly (trimming is lazy). */
 export const CHANGE_LOG_LENGTH = 10_000;
 /** The width of one beat slot in `b:S`. */
@@ -44,8 +46,6 @@ export const SLOT_WIDTH = 30;
 export const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 /** How many entries one purge call examines at most. */
 export const PURGE_LIMIT = 500;
-/** The longest ttl a registration may have; bounds how long outage reports are kept. */
-export const MAX_TTL_MS = 60 * 60 * 1000;
 /** A call that reaches Redis this much later than it was sent reports an outage. */
 export const STALL_MS = 200;
 /** How many outage windows an env remembers. */

@@ -1,0 +1,243 @@
+/**
+ * Never evict the living: after Redis is paused, put to sleep, stopped with
+ * SIGSTOP or restarted from disk, for up to ten ttls, no live instance gets
+ * a `leave` once it beats again; an instance that died meanwhile is never
+ * listed again, and its leave comes after one bounded grace at most.
+ */
+
+import assert from "node:assert/strict";
+import { Registry } from "../mod.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
+import { registration } from "./_registration.ts";
+import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import { collect, eventually } from "./_discovery_suite.ts";
+import { figure } from "./_figures.ts";
+
+const TTL = 300;
+const INTERVAL = 100;
+const OUTAGE = TTL * 10;
+
+async function member(url: string, id: string) {
+  const driver = await RedisDriver.connect({ url, commandTimeout: 50 });
+  const registry = new Registry({
+    driver,
+    service: "api",
+    id,
+    heartbeatInterval: INTERVAL,
+    ttl: TTL,
+  });
+  const reregistered: number[] = [];
+  registry.on(
+    "reregistered",
+    ({ instance }) => reregistered.push(instance.seq),
+  );
+  const instance = await registry.start();
+  return {
+    registry,
+    instance,
+    reregistered,
+    async [Symbol.asyncDispose]() {
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
+
+async function watcher(url: string) {
+  const driver = await RedisDriver.connect({ url, commandTimeout: 200 });
+  const registry = new Registry({
+    driver,
+    heartbeatInterval: INTERVAL,
+    ttl: TTL,
+  });
+  const controller = new AbortController();
+  const seen = collect(
+    registry.watch("api", { current: true, signal: controller.signal }),
+  );
+  return {
+    driver,
+    seen,
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await seen.done;
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
+
+async function listedIds(url: string): Promise<string[]> {
+  const driver = await RedisDriver.connect({ url });
+  try {
+    return (await driver.list({ env: "default" })).map((i) => i.id);
+  } finally {
+    await driver.close();
+  }
+}
+
+/**
+ * Three live members, one that crashed just before the outage, and a
+ * watcher; runs the outage, then checks both halves of the promise.
+ */
+async function survives(
+  server: RedisServer,
+  outage: string,
+  run: () => Promise<void>,
+): Promise<void> {
+  await using a = await member(server.url, "api-a");
+  await using b = await member(server.url, "api-b");
+  await using c = await member(server.url, "api-c");
+  const raw = await RedisDriver.connect({ url: server.url });
+  try {
+    await raw.register(registration({ id: "api-dead", ttl: TTL }));
+    await using w = await watcher(server.url);
+    await eventually("watching", () => w.seen.events.length === 4);
+    await run();
+    const ended = Date.now();
+    const live = ["api-a", "api-b", "api-c"];
+    await eventually(
+      `${outage}: every live instance listed again`,
+      async () => {
+        const ids = await listedIds(server.url).catch((): string[] => []);
+        return live.every((id) => ids.includes(id)) && !ids.includes("api-dead")
+          ? true
+          : undefined;
+      },
+      INTERVAL * 10,
+    );
+    figure(outage, "listed again after (ms)", Date.now() - ended);
+    // The dead one's leave comes after one grace at most: a ttl after the
+    // outage ended, plus a purge period.
+    await eventually(
+      `${outage}: the dead instance's leave`,
+      () => w.seen.events.some((e) => e.type === "leave"),
+      TTL + 1_000,
+    );
+    await sleep(INTERVAL * 3);
+    assert.deepEqual(
+      w.seen.lines(),
+      [
+        "join current api-a",
+        "join current api-b",
+        "join current api-c",
+        "join current api-dead",
+        "leave expired api-dead",
+      ],
+      `${outage}: no live instance got a leave`,
+    );
+    for (const m of [a, b, c]) {
+      assert.deepEqual(m.reregistered, [], `${outage}: ${m.instance.id}`);
+      assert.equal(m.registry.heartbeatState, "healthy");
+    }
+    const fresh = await RedisDriver.connect({ url: server.url });
+    const listed = await fresh.list({ env: "default" }).finally(() =>
+      fresh.close()
+    );
+    assert.deepEqual(
+      listed.map((i) => `${i.id}:${i.seq}`),
+      [a, b, c].map((m) => `${m.instance.id}:${m.instance.seq}`),
+      `${outage}: the same seqs`,
+    );
+  } finally {
+    await raw.close();
+  }
+}
+
+redisTest("CLIENT PAUSE for ten ttls evicts no live instance", async () => {
+  await using server = await RedisServer.start();
+  await survives(server, "CLIENT PAUSE 10 ttl", async () => {
+    await (await server.admin()).call("CLIENT", "PAUSE", String(OUTAGE), "ALL");
+    await sleep(OUTAGE);
+  });
+});
+
+redisTest("DEBUG SLEEP for ten ttls evicts no live instance", async () => {
+  await using server = await RedisServer.start([
+    "--enable-debug-command",
+    "yes",
+  ]);
+  await survives(server, "DEBUG SLEEP 10 ttl", async () => {
+    const sleeper = (await server.admin()).duplicate();
+    await sleeper.call("DEBUG", "SLEEP", String(OUTAGE / 1000));
+    sleeper.disconnect();
+  });
+});
+
+redisTest(
+  "SIGSTOP and SIGCONT of redis-server ten ttls apart evict no live instance",
+  async () => {
+    await using server = await RedisServer.start();
+    await survives(server, "SIGSTOP 10 ttl", async () => {
+      Deno.kill(server.pid as number, "SIGSTOP");
+      await sleep(OUTAGE);
+      Deno.kill(server.pid as number, "SIGCONT");
+    });
+  },
+);
+
+redisTest(
+  "a restart from disk after ten ttls down evicts no live instance",
+  async () => {
+    await using server = await RedisServer.start(["--appendonly", "yes"]);
+    await survives(server, "restart from disk 10 ttl", async () => {
+      await server.restartFromDisk(OUTAGE);
+    });
+  },
+);
+
+redisTest(
+  "an entry that fell due in an outage is graced once, not again by a later report that covers it",
+  async () => {
+    const ttl = 1_000;
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    const score = async () =>
+      await admin.zscore("roster:{default}:x", "api-dead");
+    const connect = () =>
+      RedisDriver.connect({ url: server.url, commandTimeout: 100 });
+    // Purges through an outage and after it; the first purge that gets
+    // through reports the outage as this client saw it.
+    const purgeThrough = async (client: RedisDriver, pause: number) => {
+      await admin.call("CLIENT", "PAUSE", String(pause), "ALL");
+      const until = Date.now() + pause;
+      while (Date.now() < until) {
+        await client.purge("default").catch(() => {});
+        await sleep(50);
+      }
+      await eventually("a purge after the outage", async () => {
+        await sleep(250);
+        return await client.purge("default").then(() => true, () => false);
+      });
+    };
+    const a = await connect();
+    const b = await connect();
+    try {
+      await a.register(registration({ id: "api-dead", ttl }));
+      // b last heard from Redis now, before either outage.
+      await b.purge("default");
+      // The first outage covers the expiry: graced, and marked as graced.
+      await purgeThrough(a, ttl * 1.5);
+      // (A purge queued in the pause may hold the token a moment.)
+      const graced = await eventually("a purge after the outage", async () => {
+        await a.purge("default").catch(() => {});
+        const value = Number(await score());
+        return value % 1 !== 0 ? value : undefined;
+      }, ttl / 2);
+      assert.equal(graced % 1, 0.5, `score ${graced} is not marked graced`);
+      assert.deepEqual(await listedIds(server.url), [], "never listed again");
+      // b fails through a second outage and then reports one long outage,
+      // from before the expiry until now. It covers the expiry again, but
+      // the grace is not given twice: the entry goes at once.
+      await purgeThrough(b, ttl * 1.5);
+      const resumed = Date.now();
+      await eventually("purged after the second outage", async () => {
+        await b.purge("default").catch(() => {});
+        return await score() === null;
+      }, ttl);
+      assert.ok(Date.now() - resumed < ttl / 2);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+);
