@@ -1,4 +1,4 @@
-import { logger } from "./_logger.ts";
+import { errorMessage, logger } from "./_logger.ts";
 import type { Clock } from "./clock.ts";
 import type { Change, ChangeReason, Driver, Snapshot } from "./driver.ts";
 import { ChangeLogGapError } from "./errors.ts";
@@ -168,7 +168,7 @@ export class ChangeFeed {
         if (this.#state !== "stale") {
           log.warn(
             "The view of env {env} is stale: {error}; keeping the last known instances and retrying",
-            { env: this.#env, error },
+            { env: this.#env, error: errorMessage(error) },
           );
         }
         this.#setState("stale", error);

@@ -8,3 +8,12 @@ import { getLogger, type Logger } from "@logtape/logtape";
 export function logger(...category: string[]): Logger {
   return getLogger(["roster", ...category]);
 }
+
+/**
+ * An error's message for a log line. Backend errors can carry the command
+ * that failed, arguments and all (a heartbeat's include its owner token),
+ * so logs quote the message and never the object.
+ */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { logger } from "./_logger.ts";
+import { errorMessage, logger } from "./_logger.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { Driver, HeartbeatResult, Registration } from "./driver.ts";
 import { AlreadyRegisteredError, TimeoutError } from "./errors.ts";
@@ -260,7 +260,7 @@ export class HeartbeatLoop {
       this.#failingSince = this.#options.clock.now();
       log.warn(
         "Heartbeat for {id} failed: {error}; retrying with backoff (one line per state change)",
-        { id: registration.id, error },
+        { id: registration.id, error: errorMessage(error) },
       );
       this.#setState("failing");
     }

@@ -7,7 +7,7 @@
 
 import { ChangeFeed, type ViewState } from "./_change_feed.ts";
 import { EventEmitter } from "./_event_emitter.ts";
-import { logger } from "./_logger.ts";
+import { errorMessage, logger } from "./_logger.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Driver, Registration } from "./driver.ts";
 import { MemoryDriver } from "./drivers/memory.ts";
@@ -553,7 +553,11 @@ export class Registry implements AsyncDisposable {
       this.#loop?.stop();
       log.warn(
         "Could not deregister {id}: {error}; the entry expires within its ttl ({ttl})",
-        { id: registration.id, error, ttl: formatDuration(this.ttl) },
+        {
+          id: registration.id,
+          error: errorMessage(error),
+          ttl: formatDuration(this.ttl),
+        },
       );
     }
     this.#state = "stopped";

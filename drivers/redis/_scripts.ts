@@ -476,6 +476,23 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
+ * The change log's epoch and count. While meta is missing (deleted by hand,
+ * or expired while idle) the count is the log's last entry, so readers stay
+ * where they are until the next change starts a new epoch.
+ */
+const LOG_POSITION = `
+local function log_position(K_META, K_LOG)
+  local state = redis.call('HMGET', K_META, 'ep', 'n')
+  local n = tonumber(state[2])
+  if not n then
+    local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
+    n = last and tonumber(string.match(last[1], '^(%d+)')) or 0
+  end
+  return state[1] or '', n
+end
+`;
+
+/**
  * Lists services: each one's packed records and beat slots.
  *
  * KEYS: p:S, b:S for each service. Returns `{now, p, b, p, b, ...}`.
@@ -489,14 +506,15 @@ return out
 /**
  * A listing of every service together with the change log's position.
  *
- * KEYS: svcs, meta, then p:S, b:S for each service the caller believes
- * exists. Returns `{now, epoch, n, services, p, b, ...}`; when `services`
+ * KEYS: svcs, meta, log, then p:S, b:S for each service the caller
+ * believes exists. Returns `{now, epoch, n, services, p, b, ...}`; when `services`
  * names one the caller did not pass, it calls again with it.
  */
 export const SNAPSHOT = `${READ_PRELUDE}
-local state = redis.call('HMGET', KEYS[2], 'ep', 'n')
-local out = {now, state[1] or '', tonumber(state[2]) or 0, redis.call('SMEMBERS', KEYS[1])}
-for i = 3, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '' end
+${LOG_POSITION}
+local epoch, n = log_position(KEYS[2], KEYS[3])
+local out = {now, epoch, n, redis.call('SMEMBERS', KEYS[1])}
+for i = 4, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '' end
 return out
 `;
 
@@ -530,7 +548,8 @@ return out
  * it ever numbered, and the entries as `XRANGE` gives them.
  */
 export const READ_CHANGES = `#!lua flags=no-writes
-local state = redis.call('HMGET', KEYS[1], 'ep', 'n')
-return {state[1] or '', tonumber(state[2]) or 0,
+${LOG_POSITION}
+local epoch, n = log_position(KEYS[1], KEYS[2])
+return {epoch, n,
   redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])}
 `;

@@ -370,6 +370,7 @@ export class RedisDriver implements Driver {
         [
           `${this.#base(env)}svcs`,
           `${this.#base(env)}meta`,
+          `${this.#base(env)}log`,
           ...services.flatMap((service) => this.#listKeys(env, service)),
         ],
         [],
