@@ -457,3 +457,132 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "Redis Cluster: the env's slot moves to another master while 50 instances beat and a watcher runs; nothing is lost",
+  async () => {
+    const INTERVAL = 200;
+    const nodes = await startCluster();
+    const seeds = nodes.map((node) => `127.0.0.1:${node.port}`);
+    const drivers: RedisDriver[] = [];
+    const registries: Registry[] = [];
+    const reregistered: string[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        drivers.push(
+          await RedisDriver.connect({
+            clusterNodes: seeds,
+            commandTimeout: INTERVAL / 2,
+          }),
+        );
+      }
+      const seqs = new Map<string, number>();
+      for (let i = 0; i < 50; i++) {
+        const registry = new Registry({
+          driver: drivers[i % 5]!,
+          service: "api",
+          id: `api-${i}`,
+          heartbeatInterval: INTERVAL,
+          ttl: INTERVAL * 5,
+        });
+        registry.on(
+          "reregistered",
+          ({ instance }) => reregistered.push(instance.id),
+        );
+        registries.push(registry);
+        seqs.set(`api-${i}`, (await registry.start()).seq);
+      }
+      const watcher = new Registry({
+        driver: drivers[0]!,
+        heartbeatInterval: INTERVAL,
+        ttl: INTERVAL * 5,
+      });
+      registries.push(watcher);
+      const watching = new AbortController();
+      const seen = collect(
+        watcher.watch("api", { current: true, signal: watching.signal }),
+      );
+      await until(
+        "watching",
+        5_000,
+        () => Promise.resolve(seen.events.length === 50 || undefined),
+      );
+
+      // Move the slot of {default} the way redis-cli --cluster reshard does:
+      // IMPORTING on the target, MIGRATING on the source, MIGRATE the keys
+      // a few at a time while everyone keeps beating, then hand the slot over.
+      const admins = await Promise.all(nodes.map((node) => node.admin()));
+      const slot = String(
+        await admins[0]!.call("CLUSTER", "KEYSLOT", "default"),
+      );
+      const ids = await Promise.all(
+        admins.map((admin) => admin.call("CLUSTER", "MYID") as Promise<string>),
+      );
+      let from = -1;
+      for (const [i, admin] of admins.entries()) {
+        if (Number(await admin.call("CLUSTER", "COUNTKEYSINSLOT", slot)) > 0) {
+          from = i;
+        }
+      }
+      assert.ok(from >= 0, "the env's keys live on one master");
+      const to = (from + 1) % admins.length;
+      const source = admins[from]!;
+      const target = admins[to]!;
+      await target.call("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from]!);
+      await source.call("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to]!);
+      const started = Date.now();
+      while (true) {
+        const keys = await source.call(
+          "CLUSTER",
+          "GETKEYSINSLOT",
+          slot,
+          "2",
+        ) as string[];
+        if (keys.length === 0) break;
+        await source.call(
+          "MIGRATE",
+          "127.0.0.1",
+          String(nodes[to]!.port),
+          "",
+          "0",
+          "5000",
+          "KEYS",
+          ...keys,
+        );
+        await sleep(INTERVAL / 2);
+      }
+      for (const admin of admins) {
+        await admin.call("CLUSTER", "SETSLOT", slot, "NODE", ids[to]!);
+      }
+      figure("Cluster reshard", "slot moved in (ms)", Date.now() - started);
+      assert.equal(
+        Number(await source.call("CLUSTER", "COUNTKEYSINSLOT", slot)),
+        0,
+        "the migration completed",
+      );
+      assert.ok(
+        Number(await target.call("CLUSTER", "COUNTKEYSINSLOT", slot)) > 0,
+      );
+
+      await sleep(INTERVAL * 5);
+      const listed = await drivers[1]!.list({ env: "default" });
+      assert.equal(listed.length, 50, "nothing lost");
+      for (const instance of listed) {
+        assert.equal(instance.seq, seqs.get(instance.id), "no new seq");
+      }
+      assert.deepEqual(reregistered, []);
+      assert.deepEqual(
+        seen.events.filter((e) => e.type !== "join" || e.reason !== "current")
+          .map((e) => `${e.type} ${e.reason} ${e.instance.id}`),
+        [],
+        "no leave, and no join after the first",
+      );
+      watching.abort();
+      await seen.done;
+    } finally {
+      for (const registry of registries) await registry.stop();
+      for (const driver of drivers) await driver.close();
+      for (const node of nodes) await node[Symbol.asyncDispose]();
+    }
+  },
+);

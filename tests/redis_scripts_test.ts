@@ -1,0 +1,89 @@
+/** The Redis scripts obey Cluster's rules, and the value formats read back. */
+
+import assert from "node:assert/strict";
+import * as scripts from "../drivers/redis/_scripts.ts";
+import { readChange, readService } from "../drivers/redis/_codec.ts";
+import type { Instance } from "../mod.ts";
+
+const SOURCES: [string, string][] = [];
+for (const [name, value] of Object.entries(scripts)) {
+  if (typeof value === "string") SOURCES.push([name, value]);
+}
+
+Deno.test("every key a script touches comes from KEYS, never built in Lua", () => {
+  assert.ok(SOURCES.length >= 8);
+  // The names scripts give the entries of KEYS.
+  const keyName = /^(KEYS\[(\d+|i)\]|K\.\w+|K_\w+|base\.\w+)$/;
+  for (const [name, source] of SOURCES) {
+    for (
+      const call of source.matchAll(/redis\.call\('(\w+)'(?:, ([^,)]+))?/g)
+    ) {
+      const [, command, key] = call;
+      if (command === "TIME") continue;
+      assert.match(String(key).trim(), keyName, `${name}: ${call[0]}`);
+    }
+    assert.doesNotMatch(source, /\bbase \.\./, `${name} builds a key`);
+  }
+});
+
+Deno.test("read scripts declare that they write nothing", () => {
+  for (const name of ["LIST", "SNAPSHOT", "LIVE_SERVICES", "READ_CHANGES"]) {
+    const source = scripts[name as keyof typeof scripts] as string;
+    assert.match(source, /^#!lua flags=no-writes\n/, name);
+    assert.doesNotMatch(
+      source,
+      /redis\.call\('(SET|HSET|ZADD|DEL|XADD|HINCRBY|SETRANGE|APPEND)'/,
+      name,
+    );
+  }
+});
+
+function slot(expiresAt: number, status: "h" | "u", seq: number): string {
+  return String(expiresAt).padStart(13, "0") + status +
+    String(seq).padStart(16, "0");
+}
+
+Deno.test("a listing pairs each record with its slot, and shows only live ones", () => {
+  const body = JSON.stringify(["1.0", "http://a", "host", 7, { zone: "eu" }]);
+  const packed = [
+    "gen",
+    `a\t10\t1000\t3000\t0\t${body}`,
+    `gone\t11\t1000\t3000\t1\t${body}`, // its slot now holds another seq
+    `late\t12\t1000\t3000\t2\t${body}`, // expired
+    `a\t10\t1000\t3000\t3\t${body}`, // a restored copy, fresher
+    "",
+  ].join("\n");
+  const beats = slot(5000, "h", 10) + slot(9000, "u", 99) +
+    slot(1500, "h", 12) + slot(6000, "u", 10);
+  const found = new Map<string, Instance>();
+  readService(found, "default", "api", packed, beats, 2000);
+  assert.deepEqual([...found.keys()], ["a"]);
+  const a = found.get("a") as Instance;
+  assert.equal(a.expiresAt, 6000);
+  assert.equal(a.heartbeatAt, 3000);
+  assert.equal(a.status, "unhealthy");
+  assert.deepEqual(a.meta, { zone: "eu" });
+  assert.equal(a.pid, 7);
+});
+
+Deno.test("change-log entries read back; a foreign one is skipped", () => {
+  const body = JSON.stringify(["1.0", "", "h", 1, {}]);
+  const join = readChange(
+    "default",
+    `j\tr\tapi\ta\t10\t1000\t3000\th\t4000\t${body}`,
+  );
+  assert.equal(join?.type, "join");
+  assert.equal(join?.reason, "registered");
+  assert.equal(join?.instance.heartbeatAt, 1000);
+  const update = readChange("default", "u\th\tapi\ta\t10\tu\t5000");
+  assert.equal(update?.type, "update");
+  assert.equal(update?.instance.status, "unhealthy");
+  const leave = readChange("default", "l\te\tapi\ta\t10");
+  assert.deepEqual([leave?.type, leave?.reason, leave?.instance.seq], [
+    "leave",
+    "expired",
+    10,
+  ]);
+  assert.equal(readChange("default", "junk\tjunk"), undefined);
+  assert.equal(readChange("default", "j\tr\tapi\ta\t10\t{broken"), undefined);
+});
