@@ -214,6 +214,55 @@ export class RedisServer implements AsyncDisposable {
   }
 }
 
+/** One command MONITOR saw. */
+export interface Monitored {
+  /** The command and its arguments. */
+  args: string[];
+  /** True when a script ran it inside Redis. */
+  fromLua: boolean;
+}
+
+/**
+ * Watches every command Redis runs, through MONITOR on a connection of its
+ * own.
+ *
+ * ioredis's own `monitor()` is not used: it enters monitoring mode one turn
+ * after MONITOR's reply, so a monitored line that arrives in the same read
+ * as that reply is taken for the reply to a command nobody sent, and the
+ * "Command queue state error" rejects `monitor()`. Here such lines, and the
+ * ones still in flight when `stop()` closes the connection, are dropped.
+ */
+export async function monitorCommands(
+  admin: Redis,
+): Promise<{ seen: Monitored[]; stop(): Promise<void> }> {
+  const seen: Monitored[] = [];
+  const monitor = new Redis({
+    host: admin.options.host,
+    port: admin.options.port,
+    monitor: true,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+  });
+  monitor.on("error", () => {});
+  monitor.on("monitor", (_time: string, args: string[], source: string) => {
+    seen.push({ args, fromLua: source === "lua" });
+  });
+  const monitoring = new Promise((resolve) =>
+    monitor.once("monitoring", resolve)
+  );
+  await monitor.connect();
+  await monitoring;
+  await sleep(20);
+  return {
+    seen,
+    async stop() {
+      await sleep(20);
+      monitor.disconnect();
+      await sleep(0);
+    },
+  };
+}
+
 /**
  * Counts the registry entries Redis holds for an env, and checks that the
  * id index and the expiry index agree.

@@ -115,9 +115,23 @@ export async function runRunner(
   };
 }
 
-/** Writes a config to a temporary file and returns its path. */
+const written = new Set<string>();
+// Whatever a test file wrote is removed when it ends, pass or fail.
+globalThis.addEventListener("unload", () => {
+  for (const path of written) {
+    try {
+      Deno.removeSync(path);
+    } catch { /* removed already */ }
+  }
+});
+
+/**
+ * Writes a config to a temporary file and returns its path; the file is
+ * removed when the test file ends.
+ */
 export async function writeConfig(toml: string): Promise<string> {
   const path = await Deno.makeTempFile({ prefix: "roster-", suffix: ".toml" });
+  written.add(path);
   await Deno.writeTextFile(path, toml);
   return path;
 }

@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { AlreadyRegisteredError } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { registration } from "./_registration.ts";
-import { freePort, RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import {
+  freePort,
+  monitorCommands,
+  RedisServer,
+  redisTest,
+  sleep,
+} from "./_redis_server.ts";
 import { eventually } from "./_discovery_suite.ts";
 
 function commandCalls(info: string): Map<string, number> {
@@ -27,20 +33,19 @@ redisTest(
     try {
       const reg = registration({ id: "api-1", ttl: 60_000 });
       await driver.register(reg);
-      const monitor = await admin.duplicate().monitor();
-      const sent: string[] = [];
-      monitor.on("monitor", (_time: string, args: string[], source: string) => {
-        sent.push(`${source === "lua" ? "lua " : ""}${args[0]}`.toLowerCase());
-      });
-      await sleep(50);
+      const monitor = await monitorCommands(admin);
       await driver.list({ env: "default" });
       await driver.list({ env: "default", services: ["api"] });
       await driver.services("default");
       await driver.snapshot("default");
-      await sleep(50);
-      monitor.disconnect();
+      await monitor.stop();
+      const sent = monitor.seen.map(({ args, fromLua }) =>
+        `${fromLua ? "lua " : ""}${args[0]}`.toLowerCase()
+      );
       const writes = sent.filter((command) =>
-        !/^(lua )?(evalsha_ro|eval_ro|smembers|time|get|hmget|xrevrange)$/.test(command)
+        !/^(lua )?(evalsha_ro|eval_ro|smembers|time|get|hmget|xrevrange)$/.test(
+          command,
+        )
       );
       assert.deepEqual(writes, [], `writes: ${writes.join(", ")}`);
       assert.ok(sent.includes("evalsha_ro"));

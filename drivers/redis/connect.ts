@@ -54,6 +54,9 @@ export function createClient(
     // Fail fast while disconnected instead of queueing without bound; the
     // heartbeat loop retries with backoff.
     enableOfflineQueue: false,
+    // A command that timed out was already given up; after a reconnect it
+    // must not run again with stale arguments.
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeout ?? 2_000,
     disconnectTimeout: 0,
