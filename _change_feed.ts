@@ -6,6 +6,9 @@ import type { Instance } from "./instance.ts";
 
 const log = logger("watch");
 
+/** The longest wait between attempts to reach a backend that failed. */
+const MAX_RETRY_MS = 1_000;
+
 /** A change in the set of live instances, as a watcher sees it. */
 export interface WatchEvent {
   /**
@@ -42,7 +45,10 @@ export type FeedMessage =
 
 /** Options for a {@linkcode ChangeFeed}. */
 export interface ChangeFeedOptions {
-  /** How often expired entries are purged, so expiries are reported. */
+  /**
+   * How often expired entries are purged, so expiries are reported, when
+   * the driver does not say when purging is next worth it.
+   */
   purgeEvery: number;
   /** The longest one read of the change log waits. */
   pollWait: number;
@@ -130,8 +136,8 @@ export class ChangeFeed {
         this.#releaseHeld();
         const now = this.#clock.now();
         if (now >= this.#nextPurge) {
-          await this.#driver.purge(this.#env);
-          this.#nextPurge = now + this.#options.purgeEvery;
+          const again = await this.#driver.purge(this.#env);
+          this.#nextPurge = now + (again ?? this.#options.purgeEvery);
         }
         const batch = await this.#driver.changes(
           this.#env,
@@ -172,7 +178,7 @@ export class ChangeFeed {
           );
         }
         this.#setState("stale", error);
-        await this.#sleep(Math.min(50 * 2 ** failures, this.#options.pollWait));
+        await this.#sleep(Math.min(50 * 2 ** failures, MAX_RETRY_MS));
       }
     }
   }
@@ -257,6 +263,11 @@ export class ChangeFeed {
     const known = this.view.get(instance.id);
     if (change.type === "join") {
       this.#held.delete(instance.id);
+      // It may fall due before the next purge the backend asked for.
+      this.#nextPurge = Math.min(
+        this.#nextPurge,
+        this.#clock.now() + leaseOf(instance),
+      );
       if (known && !supersedes(instance, known)) return; // seen already
       this.view.set(instance.id, instance);
       this.version++;

@@ -107,13 +107,18 @@ export interface Driver {
    */
   services(env: string): Promise<string[]>;
   /**
-   * Removes the env's expired entries now, recording a `leave` change for
-   * each. Watchers call it regularly, so an expiry is reported even when no
-   * live instance is left to trigger a purge.
+   * Removes the env's expired entries, recording a `leave` change for each.
+   * Watchers call it, so an expiry is reported even when no live instance
+   * is left to trigger a purge. A backend may let one process per env do
+   * the work at a time, so one call may leave it to another process that
+   * purges the env meanwhile.
    *
    * @param env The env to purge.
+   * @returns When purging the env is worth trying again, in ms from now
+   *   (when the next entry falls due, say), or undefined to leave that to
+   *   the caller's own period.
    */
-  purge(env: string): Promise<void>;
+  purge(env: string): Promise<number | undefined>;
   /**
    * The live instances of an env and the position of its change log, taken
    * so that every change after the position is reflected in, or comes after,

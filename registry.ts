@@ -1153,7 +1153,7 @@ export class Registry implements AsyncDisposable {
         this.#clock,
         {
           purgeEvery: this.#options.purgeInterval,
-          pollWait: 1_000,
+          pollWait: 5_000,
         },
       );
       feed.subscribe((message) => {

@@ -85,7 +85,7 @@ export class FlakyDriver implements Driver {
     return this.inner.services(env);
   }
 
-  async purge(env: string): Promise<void> {
+  async purge(env: string): Promise<number | undefined> {
     await this.#gate();
     return this.inner.purge(env);
   }

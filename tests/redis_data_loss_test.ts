@@ -17,15 +17,19 @@ import { runRunner, writeConfig } from "./_runner_process.ts";
 const INTERVAL = 100;
 const TTL = 400;
 
-async function member(url: string, id: string, env: string) {
+async function member(
+  url: string,
+  id: string,
+  env: string,
+  timing = { heartbeatInterval: INTERVAL, ttl: TTL },
+) {
   const driver = await RedisDriver.connect({ url, commandTimeout: 50 });
   const registry = new Registry({
     driver,
     env,
     service: "api",
     id,
-    heartbeatInterval: INTERVAL,
-    ttl: TTL,
+    ...timing,
   });
   const reregistered: number[] = [];
   registry.on(
@@ -237,7 +241,11 @@ redisTest(
   async () => {
     await using logs = await captureLogs();
     await using server = await RedisServer.start();
-    await using _a = await member(server.url, "api-a", "default");
+    // Beats fail while Redis is out of memory: a long ttl keeps it live.
+    await using a = await member(server.url, "api-a", "default", {
+      heartbeatInterval: 5_000,
+      ttl: 20_000,
+    });
     const admin = await server.admin();
     const file = await writeConfig(`[cluster]
 driver = "redis"
@@ -276,6 +284,7 @@ url = "${server.url}"
       ]);
       assert.equal(leader.code, 0, leader.stderr);
       assert.match(leader.stdout, /api-a leads api/);
+      a.registry.setStatus("healthy"); // a beat now
       await eventually(
         "the failing heartbeat logged",
         () =>

@@ -47,7 +47,7 @@ export const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 /** How many entries one purge call examines at most. */
 export const PURGE_LIMIT = 500;
 /** A call that reaches Redis this much later than it was sent reports an outage. */
-export const STALL_MS = 200;
+export const STALL_MS = 500;
 /** How many outage windows an env remembers. */
 const MAX_WINDOWS = 16;
 
@@ -88,13 +88,17 @@ local function windows(K_META)
   return list
 end
 
--- 'from' is when, by Redis's clock, the caller last knew Redis to answer:
--- its last reply before its calls failed, or, with nothing failed, when it
--- sent this call. A call that reaches Redis much later than that waited out
--- an outage (a pause, a freeze, a restart), and says so.
-local function report(K_META, from)
+-- 'since' is when, by Redis's clock, the caller last knew Redis to answer:
+-- 'f' and its last reply before its calls failed, or 's' and when it sent
+-- this call. Either way a call that reaches Redis that much later waited
+-- out an outage (a pause, a freeze, a restart), and says so; a sent call
+-- must have waited at least a stall, so ordinary latency reports nothing.
+local function report(K_META, since)
+  local kind, from = string.match(since or '', '^([fs])(%d+)$')
   from = tonumber(from)
-  if not from or now - from < ${STALL_MS} then return end
+  if not from or now <= from or (kind == 's' and now - from < ${STALL_MS}) then
+    return
+  end
   local list = windows(K_META)
   list[#list + 1] = {from, now}
   table.sort(list, function(a, b) return a[1] < b[1] end)
@@ -400,23 +404,35 @@ return 1
 `;
 
 /**
- * Takes the env's purge token for a period and lists what is due. Whoever
- * holds the token purges; everyone else returns at once, so expiry work
- * stays the same however many processes watch. Also records an outage
- * this client reports.
+ * Takes the env's purge token and lists what is due. Whoever holds the
+ * token purges; everyone else returns at once, so expiry work stays the
+ * same however many processes watch. Also records an outage this client
+ * reports, and says when purging is next worth trying: when the next
+ * entry falls due, so watchers sleep until then rather than poll.
  *
- * KEYS: purge, x, ids, meta. ARGV: the token's period in ms, since when
+ * KEYS: purge, x, ids, meta. ARGV: the token's lifetime in ms, since when
  * this client last knew Redis to answer (or empty).
- * Returns `{now, won}` and, when won, the due ids each followed by its
- * service.
+ * Returns `{now, won, nextDue, tokenTtl}` (nextDue -1 when nothing is
+ * scored; for a caller that did not win, the earliest score, due or not),
+ * and, when won, the due ids each followed by its service.
  */
 export const PURGE_SCAN = `${WRITE_PRELUDE}
 local K_TOKEN, K_X, K_IDS, K_META = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 report(K_META, ARGV[2])
-if not redis.call('SET', K_TOKEN, '1', 'NX', 'PX', ARGV[1]) then return {now, 0} end
+local function next_due()
+  local first = redis.call('ZRANGEBYSCORE', K_X, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  return first[2] and tonumber(first[2]) or -1
+end
+if not redis.call('SET', K_TOKEN, '1', 'NX', 'PX', ARGV[1]) then
+  -- Another purges now; if it dies first, whatever is due waits for the
+  -- token to lapse, so report the earliest score, due or not.
+  local first = redis.call('ZRANGE', K_X, 0, 0, 'WITHSCORES')
+  return {now, 0, first[2] and tonumber(first[2]) or -1, redis.call('PTTL', K_TOKEN)}
+end
 redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
-local out = {now, 1}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_X, '-inf', now, 'LIMIT', 0, ${PURGE_LIMIT})) do
+local due = redis.call('ZRANGEBYSCORE', K_X, '-inf', now, 'LIMIT', 0, ${PURGE_LIMIT})
+local out = {now, 1, #due == ${PURGE_LIMIT} and now or next_due(), 0}
+for _, id in ipairs(due) do
   local value = redis.call('HGET', K_IDS, id)
   local e = value and entry(value)
   if e then

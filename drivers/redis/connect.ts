@@ -54,10 +54,11 @@ export function createClient(
     // Fail fast while disconnected instead of queueing without bound; the
     // heartbeat loop retries with backoff.
     enableOfflineQueue: false,
-    // A command that timed out was already given up; after a reconnect it
-    // must not run again with stale arguments.
+    // A command in flight when the connection drops fails at once, and is
+    // never sent again after the reconnect with stale arguments: callers
+    // retry with fresh ones.
     autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 1,
+    maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeout ?? 2_000,
     disconnectTimeout: 0,
     connectTimeout: options.connectTimeout ?? 5_000,

@@ -111,12 +111,20 @@ const SCRIPTS = {
   readChanges: script(READ_CHANGES, true),
 };
 
-/** The longest a blocking read of the change log waits. */
-const MAX_BLOCK_MS = 1_000;
+/**
+ * The longest a blocking read of the change log waits. Changes and aborts
+ * end it early, so it only bounds how often an idle watcher asks.
+ */
+const MAX_BLOCK_MS = 5_000;
 /** The most changes read at once. */
 const CHANGES_PER_READ = 1_000;
 /** How long a won purge token keeps everyone else from purging the env. */
-const PURGE_TOKEN_MS = 200;
+const PURGE_TOKEN_MS = 250;
+/** A clock offset this much below the best seen means Redis's clock went back. */
+const CLOCK_JUMP_MS = 5_000;
+/** The bounds of the wait until purging is next worth trying. */
+const MIN_PURGE_WAIT_MS = 10;
+const MAX_PURGE_WAIT_MS = 5_000;
 
 type UpsertReply = [
   kind: "refreshed" | "created" | "restored" | "conflict" | "moved",
@@ -173,7 +181,7 @@ export class RedisDriver implements Driver {
   /** Per env written to: since when Redis could not be reached, unreported. */
   readonly #outages = new Map<string, number | undefined>();
   readonly #lastPurgeAt = new Map<string, number>();
-  readonly #background = new Set<Promise<void>>();
+  readonly #background = new Set<Promise<unknown>>();
 
   /**
    * Wraps a client you already have; closing the driver leaves it open.
@@ -413,23 +421,33 @@ export class RedisDriver implements Driver {
    * token; otherwise returns at once, since another process purges.
    *
    * @param env The env.
+   * @returns When purging is next worth trying, in ms: when the next entry
+   *   falls due, or, while another process holds the token, once it lapses
+   *   (so a purger that died is replaced within a token's lifetime).
    */
-  async purge(env: string): Promise<void> {
+  async purge(env: string): Promise<number> {
     this.#lastPurgeAt.set(env, performance.now());
     const base = this.#base(env);
-    const [now, won, ...due] = await this.#write(
+    const [now, won, nextDue, tokenTtl, ...due] = await this.#write(
       SCRIPTS.purgeScan,
       env,
       [`${base}purge`, `${base}x`, `${base}ids`, `${base}meta`],
       [PURGE_TOKEN_MS, this.#answeredSince(env)],
-    ) as [number, number, ...string[]];
+    ) as [number, number, number, number, ...string[]];
     this.#learnClock(now);
-    if (!won || due.length === 0) return;
-    const pairs: [string, string][] = [];
-    for (let i = 0; i + 1 < due.length; i += 2) {
-      pairs.push([due[i] as string, due[i + 1] as string]);
+    if (won && due.length > 0) {
+      const pairs: [string, string][] = [];
+      for (let i = 0; i + 1 < due.length; i += 2) {
+        pairs.push([due[i] as string, due[i + 1] as string]);
+      }
+      await this.#purgeIds(env, pairs);
     }
-    await this.#purgeIds(env, pairs);
+    const untilDue = nextDue < 0 ? MAX_PURGE_WAIT_MS : nextDue - now;
+    // Those who lost come back a little apart, so they do not all ask at once.
+    const wait = won
+      ? untilDue
+      : Math.max(untilDue, tokenTtl) + Math.random() * 50;
+    return Math.min(MAX_PURGE_WAIT_MS, Math.max(MIN_PURGE_WAIT_MS, wait));
   }
 
   /** Removes the given lapsed ids (each with its service), or graces them. */
@@ -458,7 +476,7 @@ export class RedisDriver implements Driver {
    *
    * @param env The env.
    * @param cursor `epoch:n` from `snapshot` or an earlier call.
-   * @param options The wait, at most one second, and a signal to end it.
+   * @param options The wait, at most five seconds, and a signal to end it.
    * @returns The changes and the next cursor.
    * @throws {ChangeLogGapError} When changes after the cursor were lost.
    */
@@ -476,6 +494,7 @@ export class RedisDriver implements Driver {
       env,
       cursor.slice(cursor.lastIndexOf(":") + 1),
       Math.min(options.waitMs, MAX_BLOCK_MS),
+      options.signal,
     );
     return await this.#readChanges(env, cursor);
   }
@@ -529,6 +548,7 @@ export class RedisDriver implements Driver {
     env: string,
     after: string,
     waitMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     if (!this.#newConnection || this.#closed) {
       await new Promise((resolve) =>
@@ -536,11 +556,24 @@ export class RedisDriver implements Driver {
       );
       return;
     }
+    // A blocked XREAD cannot be cancelled; an abort closes its connection,
+    // so stopping a watch never waits out the block.
+    let opening: Promise<IoRedisClient> | undefined;
+    const cancel = () => {
+      if (this.#blocking === opening) this.#blocking = undefined;
+      this.#inBackground(
+        opening!.then(closeClient, () => {}),
+      );
+    };
     try {
-      this.#blocking ??= this.#newConnection();
+      opening = this.#blocking ??= this.#newConnection();
       // A connection that failed to open is not kept: the next wait retries.
-      this.#blocking.catch(() => this.#blocking = undefined);
-      const blocking = await this.#blocking;
+      opening.catch(() => {
+        if (this.#blocking === opening) this.#blocking = undefined;
+      });
+      const blocking = await opening;
+      if (signal?.aborted) return;
+      signal?.addEventListener("abort", cancel, { once: true });
       await blocking.call(
         "XREAD",
         "BLOCK",
@@ -551,9 +584,12 @@ export class RedisDriver implements Driver {
       );
     } catch {
       // The caller reads again either way; a broken connection shows there.
+      if (signal?.aborted) return;
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(waitMs, 100))
       );
+    } finally {
+      signal?.removeEventListener("abort", cancel);
     }
   }
 
@@ -671,7 +707,7 @@ export class RedisDriver implements Driver {
     return Array.isArray(names) ? names.map(String) : [];
   }
 
-  #inBackground(work: Promise<void>): void {
+  #inBackground(work: Promise<unknown>): void {
     const tracked = work.catch(() => {}).finally(() =>
       this.#background.delete(tracked)
     );
@@ -712,22 +748,32 @@ export class RedisDriver implements Driver {
 
   /**
    * Since when, by Redis's clock, this client last knew Redis to answer:
-   * its last reply before calls to it failed, else now, as this call is
-   * sent. A write carries it, so a call that waited out an outage (failed
-   * ones, or this one stuck in a frozen Redis) reports that outage.
+   * `f` and its last reply before calls to it failed, else `s` and now, as
+   * this call is sent. A write carries it, so a call that waited out an
+   * outage (failed ones, or this one stuck in a frozen Redis) reports that
+   * outage.
    */
-  #answeredSince(env: string): string | number {
+  #answeredSince(env: string): string {
     if (this.#offset === undefined) return "";
-    const since = this.#outages.get(env) ?? performance.now();
-    return Math.round(since + this.#offset);
+    const failedSince = this.#outages.get(env);
+    return failedSince === undefined
+      ? `s${Math.round(performance.now() + this.#offset)}`
+      : `f${Math.round(failedSince + this.#offset)}`;
   }
 
-  /** Learns Redis's clock from a reply's `now`. */
+  /**
+   * Learns Redis's clock from a reply's `now`. A reply read late makes the
+   * clock look behind, never ahead, so the largest offset seen is the
+   * truest; one far below it means Redis's clock went back (a failover).
+   */
   #learnClock(now: unknown): void {
     const value = Number(now);
-    if (Number.isFinite(value) && value > 0) {
-      this.#offset = value - performance.now();
-    }
+    if (!Number.isFinite(value) || value <= 0) return;
+    const offset = value - performance.now();
+    if (
+      this.#offset === undefined || offset > this.#offset ||
+      offset < this.#offset - CLOCK_JUMP_MS
+    ) this.#offset = offset;
   }
 
   /**
