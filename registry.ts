@@ -306,10 +306,16 @@ export class Registry implements AsyncDisposable {
   async #register(registration: Registration): Promise<Instance> {
     let instance: Instance;
     try {
+      // Registering happens once and may be a connection's first command
+      // (a script to load): it gets up to a ttl, within five seconds, and
+      // never less than two heartbeat timeouts.
       instance = await this.#deadline(
         this.driver.register(registration),
         "register",
-        this.#options.heartbeatTimeout * 2,
+        Math.max(
+          this.#options.heartbeatTimeout * 2,
+          Math.min(this.ttl, 5_000),
+        ),
       );
     } catch (error) {
       this.#state = "stopped";

@@ -42,7 +42,10 @@ function distribution(samples: number[]): Distribution {
 export interface FleetSystem {
   name: string;
   /** Starts one member; resolves once it says it is up, with when. */
-  startMember(id: string): Promise<{ process: Lines; upAt: number }>;
+  startMember(
+    id: string,
+    config?: string,
+  ): Promise<{ process: Lines; upAt: number }>;
   /** Starts a watcher; resolves once it follows the registry. */
   startWatcher(): Promise<Lines>;
   /** Parses a watcher line into an event. */

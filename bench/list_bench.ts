@@ -46,20 +46,14 @@ Deno.bench(
   },
 );
 
-Deno.bench("raw HGETALL + ZRANGE of all services (no parsing)", {
+Deno.bench("raw GET of each service's records and slots (no parsing)", {
   n: 30,
   warmup: 3,
 }, async () => {
   await Promise.all(Array.from({ length: 10 }, (_, s) =>
     Promise.all([
-      driver.client.call("HGETALL", `roster:{${env}}:i:svc-${s}`),
-      driver.client.call(
-        "ZRANGE",
-        `roster:{${env}}:x:svc-${s}`,
-        0,
-        -1,
-        "WITHSCORES",
-      ),
+      driver.client.call("GET", `roster:{${env}}:p:svc-${s}`),
+      driver.client.call("GET", `roster:{${env}}:b:svc-${s}`),
     ])));
 });
 

@@ -82,6 +82,20 @@ export class TableReader {
     }
   }
 
+  /** `true` or `false` (from an environment variable, the same words). */
+  flag(key: string, fallback: boolean): boolean {
+    const value = this.#table[key];
+    if (value === undefined) return fallback;
+    if (value === true || value === "true") return true;
+    if (value === false || value === "false") return false;
+    this.fail(
+      key,
+      `Invalid '${this.#name}.${key}': ${
+        describe(value)
+      } must be true or false`,
+    );
+  }
+
   count(key: string, fallback: number): number {
     const value = this.#table[key];
     if (value === undefined) return fallback;

@@ -22,6 +22,7 @@ const KEYS = [
   "name",
   "cluster_nodes",
   "tls_ca_file",
+  "replica_reads",
 ] as const;
 
 /**
@@ -134,9 +135,17 @@ export function parseRedisConfig(
       );
     }
   }
+  const replicaReads = read.flag("replica_reads", false);
+  if (replicaReads && !sentinels && !clusterNodes) {
+    fail(
+      "replica_reads",
+      "'redis.replica_reads' needs 'redis.sentinels' or 'redis.cluster_nodes', which find the replicas; remove it for a single Redis",
+    );
+  }
   return {
     url,
     tlsCa,
+    replicaReads: replicaReads || undefined,
     username: text("username"),
     password: text("password"),
     prefix,

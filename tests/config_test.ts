@@ -126,6 +126,30 @@ Deno.test("every bad config is a ConfigError naming the file, the key and the fi
       /'c.toml': Cannot start: 'ttl' \(5s\) must be greater than 'heartbeat_interval' \(10s\)/,
     ],
     [
+      "ttl below the floor",
+      `[cluster]\nservice = "api"\nheartbeat_interval = "1ms"\nttl = "2ms"`,
+      "ttl",
+      /Invalid 'ttl': 2ms must be between 100ms and 1h/,
+    ],
+    [
+      "ttl above the ceiling",
+      `[cluster]\nservice = "api"\nttl = "2h"`,
+      "ttl",
+      /Invalid 'ttl': 2h must be between 100ms and 1h/,
+    ],
+    [
+      "replica reads on a single Redis",
+      `[cluster]\ndriver = "redis"\n[cluster.redis]\nreplica_reads = true`,
+      "redis.replica_reads",
+      /'redis.replica_reads' needs 'redis.sentinels' or 'redis.cluster_nodes'/,
+    ],
+    [
+      "replica reads not a boolean",
+      `[cluster]\ndriver = "redis"\n[cluster.redis]\nreplica_reads = "yes"`,
+      "redis.replica_reads",
+      /Invalid 'redis.replica_reads': 'yes' must be true or false/,
+    ],
+    [
       "unknown driver",
       `[cluster]\nservice = "api"\ndriver = "etcd"`,
       "driver",

@@ -1,0 +1,220 @@
+/**
+ * Redis CPU per heartbeat: the v3 data model against the v2 one it
+ * replaced, in the same run on the same redis-server, at saturation (many
+ * beats in flight) and at a fleet's rate (50 beats a second). CPU is read
+ * from `INFO cpu` (the whole process: parsing, Lua, replies, syscalls), not
+ * from commandstats, which counts commands run inside Lua twice.
+ */
+
+import type { Redis } from "ioredis";
+import type { Registration } from "../driver.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
+import type { RedisServer } from "../tests/_redis_server.ts";
+import { UPSERT as V2_UPSERT } from "./_v2_upsert.ts";
+import { sleep } from "./_process.ts";
+
+/** The Redis process's CPU time so far, in µs. */
+export async function redisCpuMicros(admin: Redis): Promise<number> {
+  const text = await admin.info("cpu");
+  const read = (key: string) =>
+    Number(new RegExp(`^${key}:([\\d.]+)`, "m").exec(text)?.[1] ?? NaN);
+  return (read("used_cpu_sys") + read("used_cpu_user")) * 1e6;
+}
+
+export interface BeatCost {
+  /** µs of Redis CPU per beat with beats in flight on 8 connections. */
+  saturated: number;
+  /** µs of Redis CPU per beat at 50 beats/s, less Redis's idle CPU. */
+  fleetRate: number;
+  /** The same at 50 beats/s, idle CPU included. */
+  fleetRateGross: number;
+}
+
+export interface HeartbeatCost {
+  v2: BeatCost;
+  v3: BeatCost;
+  idleMicrosPerSecond: number;
+}
+
+type Beat = (i: number) => Promise<unknown>;
+
+const INSTANCES = 1_000;
+const TTL = 600_000;
+
+function registration(i: number, env: string): Registration {
+  return {
+    id: `inst-${i}`,
+    service: `svc-${i % 10}`,
+    env,
+    version: "1.2.3",
+    addr: `http://10.0.${(i >> 8) & 255}.${i & 255}:8080`,
+    meta: {},
+    hostname: `host-${i}`,
+    pid: 1000 + i,
+    owner: crypto.randomUUID(),
+    status: "healthy",
+    ttl: TTL,
+  };
+}
+
+async function cpuPerBeat(
+  admin: Redis,
+  beats: number,
+  run: () => Promise<void>,
+  idlePerSecond = 0,
+): Promise<number> {
+  const cpu = await redisCpuMicros(admin);
+  const start = performance.now();
+  await run();
+  const seconds = (performance.now() - start) / 1000;
+  return ((await redisCpuMicros(admin)) - cpu - idlePerSecond * seconds) /
+    beats;
+}
+
+async function saturate(beat: Beat, total: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) await beat(next++);
+  };
+  await Promise.all(Array.from({ length: 8 * 16 }, worker));
+}
+
+async function atRate(beat: Beat, perSecond: number, seconds: number) {
+  const total = perSecond * seconds;
+  const start = performance.now();
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(beat(i));
+  }
+  await Promise.all(pending);
+}
+
+async function measure(
+  admin: Redis,
+  beat: Beat,
+  options: { saturatedBeats: number; fleetSeconds: number; idle: number },
+): Promise<BeatCost> {
+  await saturate(beat, 2_000); // warm up
+  const saturated = await cpuPerBeat(
+    admin,
+    options.saturatedBeats,
+    () => saturate(beat, options.saturatedBeats),
+  );
+  const beats = 50 * options.fleetSeconds;
+  const gross = await cpuPerBeat(
+    admin,
+    beats,
+    () => atRate(beat, 50, options.fleetSeconds),
+  );
+  return {
+    saturated,
+    fleetRateGross: gross,
+    fleetRate: gross - (options.idle * options.fleetSeconds) / beats,
+  };
+}
+
+/**
+ * Measures both models on `server`, each with 1,000 instances in 10
+ * services, through 8 connections.
+ *
+ * @param server A redis-server to use; its data is flushed.
+ * @param quick Fewer and shorter runs.
+ * @returns µs of Redis CPU per beat for each model.
+ */
+export async function measureHeartbeatCost(
+  server: RedisServer,
+  quick: boolean,
+): Promise<HeartbeatCost> {
+  const admin = await server.admin();
+  const options = {
+    saturatedBeats: quick ? 20_000 : 100_000,
+    fleetSeconds: quick ? 6 : 20,
+    idle: 0,
+  };
+  // Redis's own idle CPU (its timers), to take out of the fleet-rate figure.
+  const idleSeconds = quick ? 4 : 10;
+  const idleStart = await redisCpuMicros(admin);
+  await sleep(idleSeconds * 1000);
+  options.idle = ((await redisCpuMicros(admin)) - idleStart) / idleSeconds;
+
+  const drivers = await Promise.all(
+    Array.from(
+      { length: 8 },
+      () => RedisDriver.connect({ url: server.url, commandTimeout: 10_000 }),
+    ),
+  );
+  try {
+    // v2: its script, called the way its driver called it.
+    const v2Sha = await admin.script("LOAD", V2_UPSERT) as string;
+    const v2Regs = Array.from(
+      { length: INSTANCES },
+      (_, i) => registration(i, "v2"),
+    );
+    const v2Json = v2Regs.map((reg) =>
+      JSON.stringify({
+        version: reg.version,
+        addr: reg.addr,
+        meta: reg.meta,
+        hostname: reg.hostname,
+        pid: reg.pid,
+      })
+    );
+    const v2Beat: Beat = (i) => {
+      const k = i % INSTANCES;
+      const reg = v2Regs[k] as Registration;
+      return drivers[i % 8]!.client.call(
+        "EVALSHA",
+        v2Sha,
+        1,
+        "roster:{v2}:",
+        reg.id,
+        reg.owner,
+        reg.ttl,
+        reg.service,
+        v2Json[k] as string,
+        i < INSTANCES ? "registered" : "reregistered",
+        "healthy",
+      );
+    };
+    for (let i = 0; i < INSTANCES; i++) await v2Beat(i);
+    // v3: through the driver, as a registry beats.
+    const v3Regs = Array.from(
+      { length: INSTANCES },
+      (_, i) => registration(i, "v3"),
+    );
+    for (const [i, reg] of v3Regs.entries()) {
+      await drivers[i % 8]!.register(reg);
+    }
+    const v3Beat: Beat = (i) =>
+      drivers[i % 8]!.heartbeat(v3Regs[i % INSTANCES] as Registration);
+    // Alternate, so machine noise lands on both; report medians.
+    const runs: { v2: BeatCost[]; v3: BeatCost[] } = { v2: [], v3: [] };
+    for (let round = 0; round < (quick ? 1 : 3); round++) {
+      runs.v2.push(await measure(admin, v2Beat, options));
+      runs.v3.push(await measure(admin, v3Beat, options));
+    }
+    return {
+      v2: medianCost(runs.v2),
+      v3: medianCost(runs.v3),
+      idleMicrosPerSecond: options.idle,
+    };
+  } finally {
+    for (const driver of drivers) await driver.close();
+    await admin.flushall();
+  }
+}
+
+function medianCost(runs: BeatCost[]): BeatCost {
+  const median = (key: keyof BeatCost) => {
+    const sorted = runs.map((run) => run[key]).sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] as number;
+  };
+  return {
+    saturated: median("saturated"),
+    fleetRate: median("fleetRate"),
+    fleetRateGross: median("fleetRateGross"),
+  };
+}
