@@ -344,3 +344,45 @@ Deno.test("instances rejects a bad service name", async () => {
     ConfigError,
   );
 });
+
+Deno.test("after an hour of silence a cold observer lists, counts and elects no crashed instance", async () => {
+  const clock = new FakeClock();
+  const driver = new MemoryDriver({ clock });
+  // It registered with a short ttl and crashed; its peer crashed too.
+  await driver.register({
+    id: "short",
+    service: "api",
+    env: "default",
+    version: "",
+    addr: "",
+    meta: {},
+    hostname: "h",
+    pid: 1,
+    owner: "o1",
+    status: "healthy",
+    ttl: 100,
+  });
+  await driver.register({
+    id: "dead",
+    service: "api",
+    env: "default",
+    version: "",
+    addr: "",
+    meta: {},
+    hostname: "h",
+    pid: 2,
+    owner: "o2",
+    status: "healthy",
+    ttl: 15_000,
+  });
+  await clock.tickAsync(3_600_000);
+  const observer = new Registry({ driver, clock, cache: true });
+  try {
+    assert.deepEqual(await observer.instances("api"), []);
+    assert.deepEqual(await driver.list({ env: "default" }), []);
+    assert.equal(await observer.leader("api"), undefined);
+    assert.equal((await observer.quorum("api", 1)).live, 0);
+  } finally {
+    await observer.stop();
+  }
+});

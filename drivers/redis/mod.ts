@@ -577,7 +577,8 @@ export class RedisDriver implements Driver {
       await blocking.call(
         "XREAD",
         "BLOCK",
-        waitMs,
+        // Whole milliseconds: Redis refuses a fraction (and 0 is forever).
+        Math.max(1, Math.ceil(waitMs)),
         "STREAMS",
         `${this.#base(env)}log`,
         `${after}-0`,
