@@ -68,14 +68,10 @@ redisTest(
     for (
       const key of [
         "ids",
-        "x",
-        "svcs",
         "meta",
         "log",
         "p:api",
         "b:api",
-        "f:api",
-        "purge",
       ]
     ) {
       await t.step(key, async () => {

@@ -377,12 +377,13 @@ redisTest(
     // A record whose slot holds its seq and a future expiry, but whose json
     // is broken; and a line with no fields at all.
     const slots = await admin.strlen(`${base}b:api`);
-    const slot = slots / 30;
+    const slot = slots / 60;
     const seq = "1".padStart(16, "0");
     await admin.setrange(
       `${base}b:api`,
-      slot * 30,
-      `${Date.now() + 600_000}`.padStart(13, "0") + "h" + seq,
+      slot * 60,
+      `${Date.now() + 600_000}`.padStart(13, "0") + "h" + seq +
+        "0123456789abcdef-" + "0".repeat(13),
     );
     await admin.append(
       `${base}p:api`,

@@ -565,7 +565,12 @@ redisTest(
       );
 
       await sleep(INTERVAL * 5);
-      const listed = await drivers[1]!.list({ env: "default" });
+      // The client may still be taking in the new slot map for a moment.
+      const listed = await until(
+        "a listing after the move",
+        5_000,
+        () => drivers[1]!.list({ env: "default" }),
+      );
       assert.equal(listed.length, 50, "nothing lost");
       for (const instance of listed) {
         assert.equal(instance.seq, seqs.get(instance.id), "no new seq");

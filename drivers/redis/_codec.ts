@@ -110,7 +110,7 @@ export function readService(
     // The slot is the record's only while it holds the record's seq.
     if (
       !Number.isInteger(slot) ||
-      Number(beats.slice(offset + 14, offset + SLOT_WIDTH)) !== Number(seqText)
+      Number(beats.slice(offset + 14, offset + 30)) !== Number(seqText)
     ) continue;
     const expiresAt = Number(beats.slice(offset, offset + 13));
     if (!(expiresAt > now)) continue;

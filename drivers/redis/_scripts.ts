@@ -7,31 +7,33 @@
  *
  * Key layout for prefix `P`, env `E` and service `S`:
  *
- * | key          | type   | holds                                                     |
- * | ------------ | ------ | --------------------------------------------------------- |
- * | `P{E}:ids`   | hash   | id → `S⇥slot⇥seq⇥digest⇥ttl⇥registeredAt⇥status⇥gen`      |
- * | `P{E}:x`     | zset   | id scored by when the purge may remove it (its expiry)    |
- * | `P{E}:svcs`  | set    | services that have entries                                |
- * | `P{E}:meta`  | hash   | `seq`, `n` and `ep` (the change log's count and epoch), `out` (reported outages), per service `h:S`, `c:S`, `g:S` |
- * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                   |
- * | `P{E}:purge` | string | the purge token (`SET NX PX`)                             |
+ * | key          | type   | holds                                                      |
+ * | ------------ | ------ | ---------------------------------------------------------- |
+ * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
+ * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`: the change log's count and epoch; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage) |
+ * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
+ * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:p:S`   | string | the service's packed records: `gen⏎`, then `id⇥seq⇥registeredAt⇥ttl⇥slot⇥json⏎` |
- * | `P{E}:b:S`   | string | fixed-width beat slots: `expiresAt(13) status(1) seq(16)` |
- * | `P{E}:f:S`   | list   | the service's free slots                                  |
+ * | `P{E}:b:S`   | string | fixed-width beat slots, see below                          |
  *
- * - A heartbeat refreshes its slot with `SETRANGE` and its score in `x`; the
- *   packed records change only on join, leave or restore. A listing is one
- *   read-only script that returns each service's two strings, so neither
- *   Redis nor the client pays per entry for reply elements.
- * - The owner token is never stored: `ids` keeps 16 hex digits of its SHA-1,
- *   and listings never read `ids`.
- * - A listing shows an entry only while its slot's expiry, written by a
- *   heartbeat, is in the future. The score in `x` only says when the purge
- *   may remove the entry, which an outage grace can postpone: a grace never
- *   makes an expired entry visible again.
+ * A beat slot is 60 bytes: `expiresAt` (13 digits), status (`h`/`u`), seq
+ * (16 digits), 16 hex digits of the owner token's SHA-1, a flag (`-`; `g`
+ * graced after an outage; `r` its record must be written again) and the
+ * grace's end (13 digits).
+ *
+ * - A heartbeat that finds its slot as it left it (its seq, its owner, no
+ *   flag, not expired, same status) rewrites the slot's expiry and returns:
+ *   `TIME`, `GETRANGE`, `SETRANGE`. Everything else takes the full path.
+ * - A listing is one read-only script that returns each service's two
+ *   strings; it shows an entry only while its slot's expiry, written only by
+ *   heartbeats, is ahead of Redis's clock. A grace never changes it.
+ * - The purge scans a service when its `d:S` falls due, removes lapsed
+ *   entries and records their leaves, and sets `d:S` to the earliest expiry
+ *   it saw. Beats only move expiries later, so `d:S` stays a lower bound
+ *   without a write per beat.
  * - A leave zeroes the slot and leaves the record in `p:S` as garbage (it no
- *   longer matches its slot); `g:S` counts garbage, and the packed string is
- *   compacted once garbage outnumbers live records.
+ *   longer matches its slot); a scan compacts the string once garbage
+ *   outnumbers live records.
  *
  * @module
  */
@@ -41,38 +43,41 @@ import { MAX_TTL_MS } from "../../driver.ts";
 /** How many changes each env's log keeps, roughly (trimming is lazy). */
 export const CHANGE_LOG_LENGTH = 10_000;
 /** The width of one beat slot in `b:S`. */
-export const SLOT_WIDTH = 30;
+export const SLOT_WIDTH = 60;
 /** An env's log and meta expire after this long without a change or purge. */
 export const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
-/** How many entries one purge call examines at most. */
+/** How many entries one purge call removes or graces at most. */
 export const PURGE_LIMIT = 500;
 /** A call that reaches Redis this much later than it was sent reports an outage. */
 export const STALL_MS = 500;
 /** How many outage windows an env remembers. */
 const MAX_WINDOWS = 16;
 
-/** Helpers for the scripts that write. */
-const WRITE_PRELUDE = `#!lua
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+/** Helpers for the scripts that write; `now`, `now_us` must be set. */
+const HELPERS = `
 local W = ${SLOT_WIDTH}
 local ZERO_SLOT = string.rep('0', W)
+local NO_GRACE = string.rep('0', 13)
 
 local function fmt(n) return string.format('%.0f', n) end
 
--- ids value: service, slot, seq, digest, ttl, registeredAt, status, gen
-local function entry(value)
-  local s, slot, seq, digest, ttl, reg, status, gen = string.match(value,
-    '^([^\\t]+)\\t(%d+)\\t(%d+)\\t(%x+)\\t(%d+)\\t(%d+)\\t(%a)\\t([^\\t]*)$')
-  if not s then return nil end
-  return {service = s, slot = tonumber(slot), seq = seq, digest = digest,
-    ttl = tonumber(ttl), reg = reg, status = status, gen = gen}
+-- A slot's fields by position, or nil when it holds nothing.
+local function parse_slot(text)
+  if #text ~= W then return nil end
+  local seq = tonumber(string.sub(text, 15, 30))
+  if not seq or seq == 0 then return nil end
+  return {exp = tonumber(string.sub(text, 1, 13)) or 0, status = string.sub(text, 14, 14),
+    seq = seq, digest = string.sub(text, 31, 46), flag = string.sub(text, 47, 47),
+    grace = tonumber(string.sub(text, 48, 60)) or 0}
 end
 
-local function entry_text(e)
-  return e.service .. '\\t' .. e.slot .. '\\t' .. e.seq .. '\\t' .. e.digest .. '\\t' ..
-    e.ttl .. '\\t' .. e.reg .. '\\t' .. e.status .. '\\t' .. e.gen
+local function read_slot(K_B, slot)
+  return parse_slot(redis.call('GETRANGE', K_B, slot * W, slot * W + W - 1))
+end
+
+local function slot_text(expires, status, seq, digest, flag, grace)
+  return string.format('%013.0f', expires) .. status .. string.format('%016.0f', seq) ..
+    digest .. (flag or '-') .. (grace and string.format('%013.0f', grace) or NO_GRACE)
 end
 
 -- Reported outages: 'from:to,...', oldest first, merged, pruned once no
@@ -88,19 +93,26 @@ local function windows(K_META)
   return list
 end
 
--- 'since' is when, by Redis's clock, the caller last knew Redis to answer:
--- 'f' and its last reply before its calls failed, or 's' and when it sent
--- this call. Either way a call that reaches Redis that much later waited
--- out an outage (a pause, a freeze, a restart), and says so; a sent call
--- must have waited at least a stall, so ordinary latency reports nothing.
-local function report(K_META, since)
-  local kind, from = string.match(since or '', '^([fs])(%d+)$')
-  from = tonumber(from)
-  if not from or now <= from or (kind == 's' and now - from < ${STALL_MS}) then
-    return
+-- What a caller says of an outage, by Redis's clock: 'f<from>:<to>' when
+-- its calls failed from after its last answer (from) until its last failed
+-- attempt (to); 's<sent>' when it sent this call. A sent call that reaches
+-- Redis a stall later waited out a pause or a freeze itself; ordinary
+-- latency reports nothing.
+local function outage_of(since)
+  local from, to = string.match(since or '', '^f(%d+):(%d+)$')
+  if from then
+    from, to = tonumber(from), math.min(tonumber(to), now)
+    if from < to then return from, to end
+    return nil
   end
+  local sent = tonumber(string.match(since or '', '^s(%d+)$'))
+  if sent and now - sent >= ${STALL_MS} then return sent, now end
+  return nil
+end
+
+local function report(K_META, from, to)
   local list = windows(K_META)
-  list[#list + 1] = {from, now}
+  list[#list + 1] = {from, to}
   table.sort(list, function(a, b) return a[1] < b[1] end)
   local merged = {}
   for _, w in ipairs(list) do
@@ -128,29 +140,42 @@ local function outage_end(K_META, due)
   return nil
 end
 
--- Until when the entry's lease runs, or nil when it has lapsed. A score
--- with a fraction was graced once already; an integer score that fell due
--- inside a reported outage is graced until the outage's end plus a ttl.
-local function lease(K_X, K_B, K_META, id, e)
-  local score = tonumber(redis.call('ZSCORE', K_X, id))
-  if not score then
-    -- The expiry index lost it (deleted by hand): the slot still knows.
-    local slot = redis.call('GETRANGE', K_B, e.slot * W, e.slot * W + W - 1)
-    if tonumber(string.sub(slot, 15, 30)) == tonumber(e.seq) then
-      score = tonumber(string.sub(slot, 1, 13))
-    end
+-- Until when an entry's lease runs, or nil once it lapsed; and whether
+-- that is a grace it has not been marked with yet. A grace is given once
+-- between two beats: a slot flagged 'g' gets no other.
+local function lease(K_META, s, ttl)
+  if s.exp > now then return s.exp, false end
+  if s.flag == 'g' then
+    if s.grace > now then return s.grace, false end
+    return nil, false
   end
-  if not score then return nil end
-  if score > now then return score end
-  if score % 1 ~= 0 then return nil end
-  local to = outage_end(K_META, score)
-  if to and now < to + e.ttl then return to + e.ttl end
-  return nil
+  local to = outage_end(K_META, s.exp)
+  if to and now < to + ttl then return to + ttl, true end
+  return nil, false
 end
 
-local function write_slot(K_B, slot, expires, status, seq)
-  redis.call('SETRANGE', K_B, slot * W,
-    string.format('%013.0f', expires) .. status .. string.format('%016.0f', tonumber(seq)))
+local function list_of(text)
+  local list = {}
+  for item in string.gmatch(text or '', '[^,]+') do list[#list + 1] = item end
+  return list
+end
+
+local function add_service(K_META, service)
+  local names = list_of(redis.call('HGET', K_META, 'svcs'))
+  for _, name in ipairs(names) do if name == service then return end end
+  names[#names + 1] = service
+  table.sort(names)
+  redis.call('HSET', K_META, 'svcs', table.concat(names, ','))
+end
+
+local function drop_service(K_META, service)
+  local kept = {}
+  for _, name in ipairs(list_of(redis.call('HGET', K_META, 'svcs'))) do
+    if name ~= service then kept[#kept + 1] = name end
+  end
+  redis.call('HSET', K_META, 'svcs', table.concat(kept, ','))
+  redis.call('HDEL', K_META, 'd:' .. service, 'h:' .. service, 'f:' .. service,
+    'c:' .. service, 'g:' .. service)
 end
 
 -- Appends a change to the env's capped log, numbered without gaps. A new
@@ -171,89 +196,36 @@ local function record(K_META, K_LOG, text)
   redis.call('PEXPIRE', K_LOG, ${IDLE_EXPIRY_MS})
 end
 
--- The generation of a service's packed records: its first line.
-local function packed_gen(K_P)
-  local head = redis.call('GETRANGE', K_P, 0, 31)
-  return string.match(head, '^([^\\n]*)\\n') or ''
+-- Appends a record, creating the packed string when it is missing.
+local function append_record(K_P, id, seq, reg, ttl, slot, body)
+  if redis.call('EXISTS', K_P) == 0 then redis.call('SET', K_P, fmt(now_us) .. '\\n') end
+  redis.call('APPEND', K_P, id .. '\\t' .. fmt(seq) .. '\\t' .. fmt(reg) .. '\\t' .. ttl ..
+    '\\t' .. slot .. '\\t' .. body .. '\\n')
 end
 
--- Appends a record, creating the packed string (with a new generation)
--- when it is missing. Returns the generation.
-local function append_record(K_P, id, e, body)
-  local gen = packed_gen(K_P)
-  if gen == '' then
-    gen = fmt(now_us)
-    redis.call('SET', K_P, gen .. '\\n')
+-- Frees an entry's slot and forgets it; records its leave when 'reason'.
+local function remove(K, service, id, slot, seq, reason)
+  local held = redis.call('HGET', K.ids, id)
+  if held and string.match(held, '^([^\\t]+)\\t(%d+)\\t') == service and
+    tonumber(string.match(held, '^[^\\t]+\\t(%d+)\\t')) == slot then
+    redis.call('HDEL', K.ids, id)
   end
-  redis.call('APPEND', K_P, id .. '\\t' .. e.seq .. '\\t' .. e.reg .. '\\t' .. e.ttl ..
-    '\\t' .. e.slot .. '\\t' .. body .. '\\n')
-  return gen
-end
-
--- Drops records that no longer match their slot (left, or superseded by a
--- restored copy), keeping for each id the copy with the latest expiry.
-local function compact(K_P, K_B)
-  local packed = redis.call('GET', K_P)
-  if not packed then return end
-  local beats = redis.call('GET', K_B) or ''
-  local gen, rest = string.match(packed, '^([^\\n]*)\\n(.*)$')
-  if not gen then return end
-  local best, order = {}, {}
-  for line in string.gmatch(rest, '([^\\n]*)\\n') do
-    local id, seq, slot = string.match(line, '^([^\\t]+)\\t(%d+)\\t%d+\\t%d+\\t(%d+)\\t')
-    if id then
-      local off = tonumber(slot) * W
-      local expires = string.sub(beats, off + 1, off + 13)
-      if tonumber(string.sub(beats, off + 15, off + 30)) == tonumber(seq)
-        and expires ~= '' and tonumber(expires) > 0 then
-        local known = best[id]
-        if not known then order[#order + 1] = id end
-        if not known or expires > known[1] then best[id] = {expires, line} end
-      end
+  local s = read_slot(K.b, slot)
+  if s and s.seq == seq then
+    redis.call('SETRANGE', K.b, slot * W, ZERO_SLOT)
+    local free = redis.call('HGET', K.meta, 'f:' .. service)
+    redis.call('HSET', K.meta, 'f:' .. service, free and (free .. ',' .. slot) or tostring(slot))
+  end
+  redis.call('HINCRBY', K.meta, 'g:' .. service, 1)
+  if reason then
+    record(K.meta, K.log, 'l\\t' .. reason .. '\\t' .. service .. '\\t' .. id .. '\\t' .. fmt(seq))
+    -- Its last instance gone (the count may have been lost with meta, so
+    -- the slots have the last word), the service's keys go too.
+    if redis.call('HINCRBY', K.meta, 'c:' .. service, -1) <= 0 and
+      not string.find(redis.call('GET', K.b) or '', '[1-9]') then
+      redis.call('DEL', K.p, K.b)
+      drop_service(K.meta, service)
     end
-  end
-  local lines = {gen}
-  for _, id in ipairs(order) do lines[#lines + 1] = best[id][2] end
-  redis.call('SET', K_P, table.concat(lines, '\\n') .. '\\n')
-end
-
--- 1 when the env holds an entry the purge may remove now.
-local function due(K_X)
-  local first = redis.call('ZRANGE', K_X, 0, 0, 'WITHSCORES')
-  return (first[2] and tonumber(first[2]) <= now) and 1 or 0
-end
-
--- Removes an entry of service keys (K_P, K_B, K_F) and records its leave.
-local function remove(K, id, e, reason)
-  redis.call('HDEL', K.ids, id)
-  redis.call('ZREM', K.x, id)
-  local off = e.slot * W
-  if tonumber(redis.call('GETRANGE', K.b, off + 14, off + 29)) == tonumber(e.seq) then
-    redis.call('SETRANGE', K.b, off, ZERO_SLOT)
-    redis.call('LPUSH', K.f, e.slot)
-  end
-  record(K.meta, K.log, 'l\\t' .. reason .. '\\t' .. e.service .. '\\t' .. id .. '\\t' .. e.seq)
-  local left = redis.call('HINCRBY', K.meta, 'c:' .. e.service, -1)
-  local garbage = redis.call('HINCRBY', K.meta, 'g:' .. e.service, 1)
-  if left <= 0 then
-    -- The count may have been lost with meta: count the occupied slots.
-    local beats = redis.call('GET', K.b) or ''
-    local occupied = 0
-    for off = 1, #beats, W do
-      if string.find(string.sub(beats, off, off + 12), '[1-9]') then occupied = occupied + 1 end
-    end
-    if occupied == 0 then
-      redis.call('DEL', K.p, K.b, K.f)
-      redis.call('HDEL', K.meta, 'h:' .. e.service, 'c:' .. e.service, 'g:' .. e.service)
-      redis.call('SREM', K.svcs, e.service)
-      return
-    end
-    left = occupied
-    redis.call('HSET', K.meta, 'c:' .. e.service, occupied)
-  end
-  if garbage > 64 and garbage > left then
-    compact(K.p, K.b)
-    redis.call('HSET', K.meta, 'g:' .. e.service, 0)
   end
 end
 `;
@@ -261,228 +233,319 @@ end
 /**
  * Registers or refreshes one instance. Also the heartbeat: it carries the
  * whole registration, so it re-creates an entry the backend lost, and the
- * seq it last held, so an entry lost while its lease still ran (data loss)
- * comes back under the same seq.
+ * seq and slot it last held, so an entry lost while its lease still ran
+ * (data loss) comes back under the same seq.
  *
- * The fast path (the entry exists, its lease runs, this owner holds it)
- * costs `TIME`, `HGET`, `ZSCORE`, `SETRANGE`, `ZADD`, `SADD`, a `GETRANGE`
- * of the packed records' generation and a `ZRANGE` of the earliest expiry
- * (so the client knows when to offer a purge), and writes no log entry
- * unless the status changed.
+ * KEYS: ids, meta, log, p:S, b:S.
+ * ARGV: owner, the slot and seq (16 digits) it last held (or empty), ttl,
+ * status (`h`/`u`), what it saw of an outage (`f…`/`s…`, see
+ * `outage_of`, or empty), and `id⇥service⇥reason⇥registeredAt⇥
+ * expiresAt⇥json` (reason `r` registered or `R` reregistered; the times of
+ * the lease it last held, or empty).
  *
- * KEYS: ids, x, svcs, meta, log, p:S, b:S, f:S.
- * ARGV: id, owner, ttl, service, status (`h`/`u`), json body, the reason a
- * creation is logged with (`r` registered, `R` reregistered), the seq,
- * registeredAt and expiresAt this owner last held (or empty), since when by
- * Redis's clock this client last knew Redis to answer (or empty; see
- * `report`), and the slot it last held (or empty).
- *
- * Returns `{kind, seq, registeredAt, expiresAt, now, slot, due}`, due
- * being 1 when the env holds an entry the purge may remove; kind is `refreshed`,
- * `created`, `restored`, `conflict` (another live owner holds the id), or
- * `moved` (an expired entry of the id in another service must be purged
- * first; seq is that service's name).
+ * Returns `{kind, expiresAt, now, slot, seq, registeredAt}` (the last two
+ * only when not `refreshed`); kind is `refreshed`, `created`, `restored`,
+ * `conflict` (another live owner holds the id) or `moved` (the id's lapsed
+ * entry sits in another service, named in place of expiresAt, whose keys
+ * this script cannot touch).
  */
-export const UPSERT = `${WRITE_PRELUDE}
-local K = {ids = KEYS[1], x = KEYS[2], svcs = KEYS[3], meta = KEYS[4], log = KEYS[5],
-  p = KEYS[6], b = KEYS[7], f = KEYS[8]}
-local id, owner, ttl, service, status, body, reason =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-report(K.meta, ARGV[11])
+export const UPSERT = `#!lua
+local owner, slot, seq, ttl, status = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local digest = string.sub(redis.sha1hex(owner), 1, 16)
-
-local value = redis.call('HGET', K.ids, id)
-if value then
-  local e = entry(value)
-  if not e then
-    redis.call('HDEL', K.ids, id)
-    redis.call('ZREM', K.x, id)
-  else
-    local deadline = lease(K.x, K.b, K.meta, id, e)
-    if deadline then
-      if e.service ~= service or e.digest ~= digest then
-        return {'conflict', e.seq, e.reg, fmt(deadline), now}
-      end
-      local expires = now + ttl
-      write_slot(K.b, e.slot, expires, status, e.seq)
-      redis.call('ZADD', K.x, expires, id)
-      redis.call('SADD', K.svcs, service)
-      local gen = packed_gen(K.p)
-      if gen ~= e.gen or status ~= e.status then
-        if gen ~= e.gen then
-          -- The packed records were lost: put this one back.
-          e.gen = append_record(K.p, id, e, body)
-        end
-        if status ~= e.status then
-          e.status = status
-          record(K.meta, K.log, 'u\\th\\t' .. service .. '\\t' .. id .. '\\t' .. e.seq ..
-            '\\t' .. status .. '\\t' .. expires)
-        end
-        redis.call('HSET', K.ids, id, entry_text(e))
-      end
-      return {'refreshed', e.seq, e.reg, expires, now, e.slot, due(K.x)}
-    end
-    if e.service ~= service then return {'moved', e.service, 0, 0, now} end
-    -- Lapsed: the id is free, and a returning owner gets a new seq.
-    remove(K, id, e, 'e')
+-- The fast path: the slot is as this owner left it.
+if slot and (ARGV[6] == '' or
+  (string.sub(ARGV[6], 1, 1) == 's' and now - tonumber(string.sub(ARGV[6], 2)) < ${STALL_MS})) then
+  local off = slot * ${SLOT_WIDTH}
+  local cur = redis.call('GETRANGE', KEYS[5], off, off + ${SLOT_WIDTH - 1})
+  if string.sub(cur, 14, 47) == status .. seq .. digest .. '-' and tonumber(string.sub(cur, 1, 13)) > now then
+    local expires = now + ttl
+    redis.call('SETRANGE', KEYS[5], off, string.format('%013.0f', expires))
+    return {'refreshed', expires, now, slot}
   end
+end
+
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+${HELPERS}
+local K = {ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[4], b = KEYS[5]}
+local id, service, reason, prev_reg, prev_exp, body = string.match(ARGV[7],
+  '^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')
+prev_reg, prev_exp = tonumber(prev_reg), tonumber(prev_exp)
+local out_from, out_to = outage_of(ARGV[6])
+if out_from then report(K.meta, out_from, out_to) end
+
+-- Who holds the id now: the slot ids names, else the slot this owner held.
+local held = redis.call('HGET', K.ids, id)
+local h_service, h_slot, h_digest, h_seq, h_reg
+if held then
+  h_service, h_slot, h_digest, h_seq, h_reg = string.match(held,
+    '^([^\\t]+)\\t(%d+)\\t(%x+)\\t(%d+)\\t(%d+)$')
+  h_slot, h_seq, h_reg = tonumber(h_slot), tonumber(h_seq), tonumber(h_reg)
+end
+if h_service and h_service ~= service then return {'moved', h_service, now} end
+local e_slot = h_slot or slot
+local s = e_slot and read_slot(K.b, e_slot)
+if s and h_seq and s.seq ~= h_seq then s = nil end
+if s and not h_seq and (s.seq ~= tonumber(seq) or s.digest ~= digest) then s = nil end
+if not s and h_slot and h_digest == digest then
+  -- The beat slots were lost (a freed slot takes its id out of ids): ids
+  -- still knows this owner's slot and seq.
+  s = {exp = now + 1, status = status, seq = h_seq, digest = digest, flag = '-', grace = 0}
+end
+if s then
+  if lease(K.meta, s, ttl) then
+    if s.digest ~= digest then return {'conflict', 0, now} end
+    local expires = now + ttl
+    local reg = h_reg or prev_reg or now
+    redis.call('SETRANGE', K.b, e_slot * W, slot_text(expires, status, s.seq, digest))
+    if s.flag == 'r' or redis.call('EXISTS', K.p) == 0 then
+      append_record(K.p, id, s.seq, reg, ttl, e_slot, body)
+      redis.call('HINCRBY', K.meta, 'g:' .. service, 1)
+    end
+    if not held then
+      redis.call('HSET', K.ids, id, service .. '\\t' .. e_slot .. '\\t' .. digest .. '\\t' ..
+        fmt(s.seq) .. '\\t' .. fmt(reg))
+    end
+    add_service(K.meta, service)
+    if s.status ~= status then
+      record(K.meta, K.log, 'u\\th\\t' .. service .. '\\t' .. id .. '\\t' .. fmt(s.seq) ..
+        '\\t' .. status .. '\\t' .. expires)
+    end
+    return {'refreshed', expires, now, e_slot, fmt(s.seq), fmt(reg)}
+  end
+  -- Lapsed: the id is free, and a returning owner gets a new seq.
+  remove(K, service, id, e_slot, s.seq, 'e')
+elseif held then
+  -- ids names a slot that no longer holds the entry.
+  redis.call('HDEL', K.ids, id)
 end
 
 -- Create, or restore an entry lost while its lease still ran.
 local last = tonumber(redis.call('HGET', K.meta, 'seq')) or 0
-local kind, seq, reg = 'created', nil, now
-local prev_seq, prev_reg, prev_exp = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-if prev_seq and prev_reg and prev_exp then
+local kind, new_seq, reg = 'created', nil, now
+if tonumber(seq) and prev_reg and prev_exp then
   local to = prev_exp <= now and outage_end(K.meta, prev_exp)
   if prev_exp > now or (to and now < to + ttl) then
-    kind, seq, reg = 'restored', prev_seq, prev_reg
-    if last < seq then redis.call('HSET', K.meta, 'seq', fmt(seq)) end
+    kind, new_seq, reg = 'restored', tonumber(seq), prev_reg
+    if last < new_seq then redis.call('HSET', K.meta, 'seq', fmt(new_seq)) end
   end
 end
-if not seq then
+if not new_seq then
   -- One more than the last, and never below the time in microseconds, so
   -- seqs keep rising even after Redis lost its counter.
-  seq = math.max(last + 1, now_us)
-  redis.call('HSET', K.meta, 'seq', fmt(seq))
+  new_seq = math.max(last + 1, now_us)
+  redis.call('HSET', K.meta, 'seq', fmt(new_seq))
 end
 
--- The slot it held when it still holds this seq; else a free slot that is
--- really free; else a new one past every slot in use.
-local slot
-local prev_slot = tonumber(ARGV[12])
-if kind == 'restored' and prev_slot then
-  local off = prev_slot * W
-  if tonumber(redis.call('GETRANGE', K.b, off + 14, off + 29)) == seq then slot = prev_slot end
+-- A free slot that is really free, else a new one past every slot in use.
+local new_slot
+local free = list_of(redis.call('HGET', K.meta, 'f:' .. service))
+while #free > 0 and not new_slot do
+  local candidate = tonumber(table.remove(free, 1))
+  if not read_slot(K.b, candidate) then new_slot = candidate end
 end
-local counted = slot ~= nil
-while not slot do
-  local free = redis.call('RPOP', K.f)
-  if not free then break end
-  local off = tonumber(free) * W
-  local held = redis.call('GETRANGE', K.b, off, off + W - 1)
-  if held == '' or held == ZERO_SLOT then slot = tonumber(free) end
-end
-if not slot then
+redis.call('HSET', K.meta, 'f:' .. service, table.concat(free, ','))
+if not new_slot then
   local mark = tonumber(redis.call('HGET', K.meta, 'h:' .. service)) or 0
-  slot = math.max(mark, math.floor(redis.call('STRLEN', K.b) / W))
-  redis.call('HSET', K.meta, 'h:' .. service, slot + 1)
+  new_slot = math.max(mark, math.floor(redis.call('STRLEN', K.b) / W))
+  redis.call('HSET', K.meta, 'h:' .. service, new_slot + 1)
 end
 
-local e = {service = service, slot = slot, seq = fmt(seq), digest = digest, ttl = ttl,
-  reg = fmt(reg), status = status, gen = ''}
 local expires = now + ttl
-e.gen = append_record(K.p, id, e, body)
+append_record(K.p, id, new_seq, reg, ttl, new_slot, body)
 if kind == 'restored' then redis.call('HINCRBY', K.meta, 'g:' .. service, 1) end
-write_slot(K.b, slot, expires, status, e.seq)
-redis.call('HSET', K.ids, id, entry_text(e))
-redis.call('ZADD', K.x, expires, id)
-redis.call('SADD', K.svcs, service)
-if not counted then redis.call('HINCRBY', K.meta, 'c:' .. service, 1) end
+redis.call('SETRANGE', K.b, new_slot * W, slot_text(expires, status, new_seq, digest))
+redis.call('HSET', K.ids, id, service .. '\\t' .. new_slot .. '\\t' .. digest .. '\\t' ..
+  fmt(new_seq) .. '\\t' .. fmt(reg))
+redis.call('HINCRBY', K.meta, 'c:' .. service, 1)
+add_service(K.meta, service)
+local due = tonumber(redis.call('HGET', K.meta, 'd:' .. service))
+if not due or expires < due then redis.call('HSET', K.meta, 'd:' .. service, expires) end
 record(K.meta, K.log, 'j\\t' .. (kind == 'restored' and 'R' or reason) .. '\\t' .. service ..
-  '\\t' .. id .. '\\t' .. e.seq .. '\\t' .. e.reg .. '\\t' .. ttl .. '\\t' .. status ..
+  '\\t' .. id .. '\\t' .. fmt(new_seq) .. '\\t' .. fmt(reg) .. '\\t' .. ttl .. '\\t' .. status ..
   '\\t' .. expires .. '\\t' .. body)
-return {kind, e.seq, e.reg, expires, now, slot, due(K.x)}
+return {kind, expires, now, new_slot, fmt(new_seq), fmt(reg)}
 `;
 
 /**
  * Removes one instance if the owner holds it.
  *
- * KEYS: ids, x, svcs, meta, log, p:S, b:S, f:S. ARGV: id, owner, service.
+ * KEYS: ids, meta, log, p:S, b:S. ARGV: owner, id, service.
  * Returns 1 when removed, else 0.
  */
-export const DEREGISTER = `${WRITE_PRELUDE}
-local K = {ids = KEYS[1], x = KEYS[2], svcs = KEYS[3], meta = KEYS[4], log = KEYS[5],
-  p = KEYS[6], b = KEYS[7], f = KEYS[8]}
-local id, owner, service = ARGV[1], ARGV[2], ARGV[3]
-local value = redis.call('HGET', K.ids, id)
-local e = value and entry(value)
-if not e or e.service ~= service or e.digest ~= string.sub(redis.sha1hex(owner), 1, 16) then
-  return 0
-end
-remove(K, id, e, 'd')
+export const DEREGISTER = `#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+${HELPERS}
+local K = {ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[4], b = KEYS[5]}
+local owner, id, service = ARGV[1], ARGV[2], ARGV[3]
+local held = redis.call('HGET', K.ids, id)
+local h_service, h_slot, h_digest, h_seq = string.match(held or '',
+  '^([^\\t]+)\\t(%d+)\\t(%x+)\\t(%d+)\\t%d+$')
+if h_service ~= service or h_digest ~= string.sub(redis.sha1hex(owner), 1, 16) then return 0 end
+remove(K, service, id, tonumber(h_slot), tonumber(h_seq), 'd')
 return 1
 `;
 
 /**
- * Takes the env's purge token and lists what is due. Whoever holds the
- * token purges; everyone else returns at once, so expiry work stays the
- * same however many processes watch. Also records an outage this client
- * reports, and says when purging is next worth trying: when the next
- * entry falls due, so watchers sleep until then rather than poll.
+ * Takes the env's purge token and says which services are due. Whoever
+ * holds the token purges; everyone else returns at once, so expiry work
+ * stays the same however many processes watch. Also records an outage this
+ * client reports, and says when purging is next worth trying, so watchers
+ * sleep until then rather than poll.
  *
- * KEYS: purge, x, ids, meta. ARGV: the token's lifetime in ms, since when
- * this client last knew Redis to answer (or empty).
- * Returns `{now, won, nextDue, tokenTtl}` (nextDue -1 when nothing is
- * scored; for a caller that did not win, the earliest score, due or not),
- * and, when won, the due ids each followed by its service.
+ * KEYS: purge, meta. ARGV: the token's lifetime in ms, since when this
+ * client last knew Redis to answer (or empty).
+ * Returns `{now, won, nextDue, tokenTtl, ...dueServices}`: nextDue is the
+ * earliest `d:S` of the services not due (-1 for none); for a caller that
+ * did not win, the earliest of all, due or not.
  */
-export const PURGE_SCAN = `${WRITE_PRELUDE}
-local K_TOKEN, K_X, K_IDS, K_META = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-report(K_META, ARGV[2])
-local function next_due()
-  local first = redis.call('ZRANGEBYSCORE', K_X, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  return first[2] and tonumber(first[2]) or -1
-end
-if not redis.call('SET', K_TOKEN, '1', 'NX', 'PX', ARGV[1]) then
-  -- Another purges now; if it dies first, whatever is due waits for the
-  -- token to lapse, so report the earliest score, due or not.
-  local first = redis.call('ZRANGE', K_X, 0, 0, 'WITHSCORES')
-  return {now, 0, first[2] and tonumber(first[2]) or -1, redis.call('PTTL', K_TOKEN)}
-end
-redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
-local due = redis.call('ZRANGEBYSCORE', K_X, '-inf', now, 'LIMIT', 0, ${PURGE_LIMIT})
-local out = {now, 1, #due == ${PURGE_LIMIT} and now or next_due(), 0}
-for _, id in ipairs(due) do
-  local value = redis.call('HGET', K_IDS, id)
-  local e = value and entry(value)
-  if e then
-    out[#out + 1] = id
-    out[#out + 1] = e.service
-  else
-    redis.call('ZREM', K_X, id)
+export const PURGE_SCAN = `#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+${HELPERS}
+local K_TOKEN, K_META = KEYS[1], KEYS[2]
+local out_from, out_to = outage_of(ARGV[2])
+if out_from then report(K_META, out_from, out_to) end
+local names = list_of(redis.call('HGET', K_META, 'svcs'))
+local due, earliest, soonest = {}, -1, -1
+if #names > 0 then
+  local fields = {}
+  for i, name in ipairs(names) do fields[i] = 'd:' .. name end
+  local dues = redis.call('HMGET', K_META, unpack(fields))
+  for i, name in ipairs(names) do
+    local at = tonumber(dues[i]) or 0
+    if earliest < 0 or at < earliest then earliest = at end
+    if at <= now then due[#due + 1] = name
+    elseif soonest < 0 or at < soonest then soonest = at end
   end
 end
+if not redis.call('SET', K_TOKEN, '1', 'NX', 'PX', ARGV[1]) then
+  return {now, 0, earliest, redis.call('PTTL', K_TOKEN)}
+end
+redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
+local out = {now, 1, soonest, 0}
+for _, name in ipairs(due) do out[#out + 1] = name end
 return out
 `;
 
 /**
- * Removes the named ids whose lease has lapsed, recording each leave; an
- * id that fell due inside a reported outage is graced once instead.
+ * Scans the named services: removes entries whose lease lapsed (recording
+ * each leave), graces once those that fell due inside a reported outage,
+ * marks every slot for a record to be written again when the packed
+ * records were lost, compacts the records once garbage outnumbers them, and
+ * sets each service's next due time to the earliest expiry it saw. At most
+ * ${PURGE_LIMIT} removals and graces per call; the rest wait for the next.
  *
- * KEYS: ids, x, svcs, meta, log, then p:S, b:S, f:S for each service.
- * ARGV: since when this client last knew Redis to answer (or empty), the
- * number of services, their names, then the ids.
- * Returns how many entries were removed.
+ * KEYS: ids, meta, log, then p:S, b:S for each service.
+ * ARGV: since when this client last knew Redis to answer (or empty), then
+ * the services. Returns the earliest next due time (-1 for none).
  */
-export const PURGE = `${WRITE_PRELUDE}
-local base = {ids = KEYS[1], x = KEYS[2], svcs = KEYS[3], meta = KEYS[4], log = KEYS[5]}
-report(base.meta, ARGV[1])
-local count = tonumber(ARGV[2])
-local keys = {}
-for i = 1, count do
-  keys[ARGV[2 + i]] = {ids = base.ids, x = base.x, svcs = base.svcs, meta = base.meta,
-    log = base.log, p = KEYS[3 + 3 * i], b = KEYS[4 + 3 * i], f = KEYS[5 + 3 * i]}
-end
-local removed = 0
-for i = count + 3, #ARGV do
-  local id = ARGV[i]
-  local value = redis.call('HGET', base.ids, id)
-  local e = value and entry(value)
-  local K = e and keys[e.service]
-  if K then
-    local score = tonumber(redis.call('ZSCORE', K.x, id))
-    local deadline = lease(K.x, K.b, K.meta, id, e)
-    if not deadline then
-      remove(K, id, e, 'e')
-      removed = removed + 1
-    elseif score and score <= now and score % 1 == 0 then
-      -- Fell due inside a reported outage: graced once, marked by the
-      -- fraction, until the outage's end plus its ttl.
-      redis.call('ZADD', K.x, deadline + 0.5, id)
+export const PURGE = `#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+${HELPERS}
+local out_from, out_to = outage_of(ARGV[1])
+if out_from then report(KEYS[2], out_from, out_to) end
+local budget = ${PURGE_LIMIT}
+local soonest = -1
+
+local function scan(K, service)
+  local packed = redis.call('GET', K.p)
+  local beats = redis.call('GET', K.b) or ''
+  if not packed then
+    -- The records are lost: flag every occupied slot, so each live
+    -- instance writes its record again with its next beat.
+    local parts, changed = {}, false
+    for off = 1, #beats, W do
+      local part = string.sub(beats, off, off + W - 1)
+      if #part == W and string.sub(part, 47, 47) == '-' and tonumber(string.sub(part, 15, 30)) ~= 0 then
+        part = string.sub(part, 1, 46) .. 'r' .. string.sub(part, 48)
+        changed = true
+      end
+      parts[#parts + 1] = part
+    end
+    if changed then redis.call('SET', K.b, table.concat(parts)) end
+    packed = ''
+  end
+  local gen, rest = string.match(packed, '^([^\\n]*)\\n(.*)$')
+  rest = rest or ''
+  -- First the records that still match their slot, the freshest per id.
+  local entries, best, lines = {}, {}, 0
+  for line in string.gmatch(rest, '([^\\n]*)\\n') do
+    lines = lines + 1
+    local id, seq, ttl, slot = string.match(line, '^([^\\t]+)\\t(%d+)\\t%d+\\t(%d+)\\t(%d+)\\t')
+    if id then
+      local off = tonumber(slot) * W
+      local e = parse_slot(string.sub(beats, off + 1, off + W))
+      if e and e.seq == tonumber(seq) then
+        e.id, e.ttl, e.slot, e.line = id, tonumber(ttl), tonumber(slot), line
+        entries[#entries + 1] = e
+        local known = best[id]
+        if not known or e.exp > known.exp then best[id] = e end
+      end
     end
   end
+  local kept, live, due = {}, 0, nil
+  for _, e in ipairs(entries) do
+    local until_, fresh = lease(K.meta, e, e.ttl)
+    if until_ and fresh then
+      if budget > 0 then
+        budget = budget - 1
+        redis.call('SETRANGE', K.b, e.slot * W + 46, 'g' .. string.format('%013.0f', until_))
+      else
+        until_ = now
+      end
+    end
+    if until_ then
+      kept[#kept + 1] = e.line
+      if best[e.id] == e then live = live + 1 end
+      if not due or until_ < due then due = until_ end
+    elseif budget > 0 then
+      budget = budget - 1
+      -- A copy left behind by a restore goes quietly; the entry's own
+      -- lapse is a leave.
+      remove(K, service, e.id, e.slot, e.seq, best[e.id] == e and 'e' or nil)
+    else
+      kept[#kept + 1] = e.line
+      due = now
+    end
+  end
+  if #kept == 0 and not string.find(redis.call('GET', K.b) or '', '[1-9]') then
+    -- Its last instance is gone: so are its keys.
+    redis.call('DEL', K.p, K.b)
+    drop_service(K.meta, service)
+    return
+  end
+  redis.call('HSET', K.meta, 'c:' .. service, live)
+  local garbage = lines - #kept
+  if garbage > 64 and garbage > #kept then
+    redis.call('SET', K.p, (gen or fmt(now_us)) .. '\\n' .. table.concat(kept, '\\n') .. (#kept > 0 and '\\n' or ''))
+    -- The free list, rebuilt from the slots that now hold nothing.
+    local used, free = {}, {}
+    for _, e in ipairs(entries) do used[e.slot] = true end
+    local current = redis.call('GET', K.b) or ''
+    for slot = 0, math.floor(#current / W) - 1 do
+      if not used[slot] and tonumber(string.sub(current, slot * W + 15, slot * W + 30)) == 0 then
+        free[#free + 1] = slot
+      end
+    end
+    redis.call('HSET', K.meta, 'f:' .. service, table.concat(free, ','), 'g:' .. service, 0)
+  else
+    redis.call('HSET', K.meta, 'g:' .. service, garbage)
+  end
+  redis.call('HSET', K.meta, 'd:' .. service, fmt(due or (now + ${MAX_TTL_MS})))
+  if due and (soonest < 0 or due < soonest) then soonest = due end
 end
-return removed
+
+for i = 2, #ARGV do
+  scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[2 * i], b = KEYS[2 * i + 1]}, ARGV[i])
+end
+return soonest
 `;
 
 /** The prelude of the read-only scripts: they write nothing. */
@@ -511,25 +574,27 @@ end
 /**
  * Lists services: each one's packed records and beat slots.
  *
- * KEYS: p:S, b:S for each service. Returns `{now, p, b, p, b, ...}`.
+ * KEYS: ids, then p:S, b:S for each service. Returns `{now, entries, p, b,
+ * p, b, ...}`, entries being how many ids the env holds (a listing that
+ * finds fewer than it shows knows the id index was lost).
  */
 export const LIST = `${READ_PRELUDE}
-local out = {now}
-for i = 1, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) or '' end
+local out = {now, redis.call('HLEN', KEYS[1])}
+for i = 2, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) or '' end
 return out
 `;
 
 /**
  * A listing of every service together with the change log's position.
  *
- * KEYS: svcs, meta, log, then p:S, b:S for each service the caller
- * believes exists. Returns `{now, epoch, n, services, p, b, ...}`; when `services`
- * names one the caller did not pass, it calls again with it.
+ * KEYS: ids, meta, log, then p:S, b:S for each service the caller believes
+ * exists. Returns `{now, entries, epoch, n, services, p, b, ...}`; when
+ * `services` names one the caller did not pass, it calls again with it.
  */
 export const SNAPSHOT = `${READ_PRELUDE}
 ${LOG_POSITION}
 local epoch, n = log_position(KEYS[2], KEYS[3])
-local out = {now, epoch, n, redis.call('SMEMBERS', KEYS[1])}
+local out = {now, redis.call('HLEN', KEYS[1]), epoch, n, redis.call('HGET', KEYS[2], 'svcs') or ''}
 for i = 4, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '' end
 return out
 `;
@@ -568,4 +633,40 @@ ${LOG_POSITION}
 local epoch, n = log_position(KEYS[1], KEYS[2])
 return {epoch, n,
   redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])}
+`;
+
+/**
+ * Puts back what a listing found lost: the services list (from the id
+ * index), and the id index (from the records and slots of the named
+ * services). Only runs after data loss; listings stay reads otherwise.
+ *
+ * KEYS: ids, meta, then p:S, b:S for each service. ARGV: the services.
+ */
+export const REPAIR = `#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+${HELPERS}
+local K_IDS, K_META = KEYS[1], KEYS[2]
+for i, service in ipairs(ARGV) do
+  local packed = redis.call('GET', KEYS[1 + 2 * i]) or ''
+  local beats = redis.call('GET', KEYS[2 + 2 * i]) or ''
+  for line in string.gmatch(packed, '([^\\n]*)\\n') do
+    local id, seq, reg, slot = string.match(line, '^([^\\t]+)\\t(%d+)\\t(%d+)\\t%d+\\t(%d+)\\t')
+    if id then
+      local off = tonumber(slot) * W
+      local e = parse_slot(string.sub(beats, off + 1, off + W))
+      if e and e.seq == tonumber(seq) and e.exp > now then
+        redis.call('HSET', K_IDS, id, service .. '\\t' .. slot .. '\\t' .. e.digest .. '\\t' .. seq ..
+          '\\t' .. reg)
+        add_service(K_META, service)
+      end
+    end
+  end
+end
+for _, value in ipairs(redis.call('HVALS', K_IDS)) do
+  local service = string.match(value, '^([^\\t]+)\\t')
+  if service then add_service(K_META, service) end
+end
+return 1
 `;

@@ -36,6 +36,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { Redis } from "ioredis";
 import { logger } from "../../_logger.ts";
 import type {
   Change,
@@ -58,6 +59,7 @@ import {
   PURGE,
   PURGE_SCAN,
   READ_CHANGES,
+  REPAIR,
   SNAPSHOT,
   UPSERT,
 } from "./_scripts.ts";
@@ -105,6 +107,7 @@ const SCRIPTS = {
   deregister: script(DEREGISTER),
   purgeScan: script(PURGE_SCAN),
   purge: script(PURGE),
+  repair: script(REPAIR),
   list: script(LIST, true),
   snapshot: script(SNAPSHOT, true),
   liveServices: script(LIVE_SERVICES, true),
@@ -128,12 +131,11 @@ const MAX_PURGE_WAIT_MS = 5_000;
 
 type UpsertReply = [
   kind: "refreshed" | "created" | "restored" | "conflict" | "moved",
-  seq: string | number,
-  registeredAt: string | number,
-  expiresAt: string | number,
+  expiresAt: number | string,
   now: number,
-  slot: number,
-  due: number,
+  slot?: number,
+  seq?: string,
+  registeredAt?: string,
 ];
 
 /** What this owner last held, sent with each beat so a lost entry is restored. */
@@ -165,7 +167,7 @@ export class RedisDriver implements Driver {
   readonly prefix: string;
   readonly #reads: RedisClient;
   /** The static part of each registration, serialized once, not per beat. */
-  readonly #bodies = new WeakMap<Registration, string>();
+  readonly #tails = new WeakMap<Registration, string>();
   readonly #leases = new WeakMap<Registration, HeldLease>();
   /** Makes the extra connections for blocking reads and pub/sub. */
   #newConnection: (() => Promise<IoRedisClient>) | undefined;
@@ -178,8 +180,14 @@ export class RedisDriver implements Driver {
   #lastOkAt: number | undefined;
   /** Redis's clock less this process's monotonic clock, from the last reply. */
   #offset: number | undefined;
-  /** Per env written to: since when Redis could not be reached, unreported. */
-  readonly #outages = new Map<string, number | undefined>();
+  /**
+   * Per env written to: when calls to Redis failed, from after the last
+   * answer until the last failed attempt, not yet reported.
+   */
+  readonly #outages = new Map<
+    string,
+    { from: number; to: number } | undefined
+  >();
   readonly #lastPurgeAt = new Map<string, number>();
   readonly #background = new Set<Promise<unknown>>();
 
@@ -266,53 +274,57 @@ export class RedisDriver implements Driver {
     reason: "r" | "R",
   ): Promise<HeartbeatResult> {
     const { env, service, id } = registration;
-    let body = this.#bodies.get(registration);
-    if (body === undefined) {
-      body = encodeBody(registration);
-      this.#bodies.set(registration, body);
+    let tail = this.#tails.get(registration);
+    if (tail === undefined) {
+      tail = encodeBody(registration);
+      this.#tails.set(registration, tail);
     }
     const held = this.#leases.get(registration);
     for (let attempt = 0;; attempt++) {
-      const [kind, seq, registeredAt, expiresAt, now, slot, due] = await this
-        .#write(
-          SCRIPTS.upsert,
-          env,
-          [...this.#envKeys(env), ...this.#serviceKeys(env, service)],
-          [
-            id,
-            registration.owner,
-            registration.ttl,
-            service,
-            registration.status === "unhealthy" ? "u" : "h",
-            body,
-            reason,
-            held?.seq ?? "",
-            held?.registeredAt ?? "",
-            held?.expiresAt ?? "",
-            this.#answeredSince(env),
-            held?.slot ?? "",
-          ],
-        ) as UpsertReply;
+      const reply = await this.#write(
+        SCRIPTS.upsert,
+        env,
+        this.#keys(env, service),
+        [
+          registration.owner,
+          held?.slot ?? "",
+          held ? String(held.seq).padStart(16, "0") : "",
+          registration.ttl,
+          registration.status === "unhealthy" ? "u" : "h",
+          this.#answeredSince(env),
+          `${id}\t${service}\t${reason}\t${held?.registeredAt ?? ""}\t${
+            held?.expiresAt ?? ""
+          }\t${tail}`,
+        ],
+      ) as UpsertReply;
+      const [kind, expiresAt, now, slot, seq, registeredAt] = reply;
       this.#learnClock(now);
       if (kind === "conflict") throw new AlreadyRegisteredError(id, env);
-      if (kind === "moved" && attempt === 0) {
+      if (kind === "moved") {
         // The id's lapsed entry sits under another service, whose keys this
-        // script could not name: purge it there, then try again.
-        await this.#purgeIds(env, [[id, String(seq)]]);
+        // script could not name: purge that service, then try again.
+        if (attempt > 0) throw new AlreadyRegisteredError(id, env);
+        await this.#scan(env, [String(expiresAt)]);
         continue;
       }
-      if (kind === "moved") throw new AlreadyRegisteredError(id, env);
-      const times = {
-        seq: Number(seq),
-        registeredAt: Number(registeredAt),
-        expiresAt: Number(expiresAt),
-      };
-      this.#leases.set(registration, { ...times, slot: Number(slot) });
-      // Where no process watches, beats keep expiry moving: one that saw an
-      // entry due offers to purge (the token lets one process per env do it).
-      const since = performance.now() -
-        (this.#lastPurgeAt.get(env) ?? -Infinity);
-      if (due === 1 && since >= PURGE_TOKEN_MS) {
+      const times = kind === "refreshed" && held
+        ? { ...held, expiresAt: Number(expiresAt) }
+        : {
+          seq: Number(seq ?? held?.seq),
+          registeredAt: Number(registeredAt ?? held?.registeredAt ?? now),
+          expiresAt: Number(expiresAt),
+        };
+      this.#leases.set(registration, {
+        seq: times.seq,
+        registeredAt: times.registeredAt,
+        expiresAt: times.expiresAt,
+        slot: Number(slot),
+      });
+      // Where no process watches, beats keep expiry moving: now and then a
+      // beat offers to purge (the token lets one process per env do it).
+      const last = this.#lastPurgeAt.get(env);
+      if (last === undefined) this.#lastPurgeAt.set(env, performance.now());
+      else if (performance.now() - last >= Math.max(registration.ttl, 5_000)) {
         this.#inBackground(this.purge(env));
       }
       return {
@@ -334,8 +346,8 @@ export class RedisDriver implements Driver {
     const removed = await this.#write(
       SCRIPTS.deregister,
       key.env,
-      [...this.#envKeys(key.env), ...this.#serviceKeys(key.env, key.service)],
-      [key.id, key.owner, key.service],
+      this.#keys(key.env, key.service),
+      [key.owner, key.id, key.service],
     );
     return removed === 1;
   }
@@ -354,13 +366,15 @@ export class RedisDriver implements Driver {
       ? [...new Set(query.services)]
       : await this.#serviceNames(env);
     if (services.length === 0) return [];
-    const [now, ...strings] = await this.#read(
+    const [now, entries, ...strings] = await this.#read(
       SCRIPTS.list,
-      services.flatMap((service) => this.#listKeys(env, service)),
+      [`${this.#base(env)}ids`, ...this.#listKeys(env, services)],
       [],
-    ) as [number, ...string[]];
+    ) as [number, number, ...string[]];
     this.#learnClock(now);
-    return this.#instances(env, services, strings, now);
+    const instances = this.#instances(env, services, strings, now);
+    this.#repairIfLost(env, services, strings, entries, instances.length);
+    return instances;
   }
 
   /**
@@ -371,31 +385,62 @@ export class RedisDriver implements Driver {
    * @returns Instances and cursor.
    */
   async snapshot(env: string): Promise<Snapshot> {
+    const base = this.#base(env);
     let services = await this.#serviceNames(env);
     for (let attempt = 0;; attempt++) {
-      const [now, epoch, count, members, ...strings] = await this.#read(
-        SCRIPTS.snapshot,
-        [
-          `${this.#base(env)}svcs`,
-          `${this.#base(env)}meta`,
-          `${this.#base(env)}log`,
-          ...services.flatMap((service) => this.#listKeys(env, service)),
-        ],
-        [],
-      ) as [number, string, number, string[], ...string[]];
+      const [now, entries, epoch, count, members, ...strings] = await this
+        .#read(
+          SCRIPTS.snapshot,
+          [
+            `${base}ids`,
+            `${base}meta`,
+            `${base}log`,
+            ...this.#listKeys(env, services),
+          ],
+          [],
+        ) as [number, number, string, number, string, ...string[]];
       this.#learnClock(now);
       const known = new Set(services);
-      const missing = members.filter((service) => !known.has(service));
+      const missing = members.split(",").filter((service) =>
+        service && !known.has(service)
+      );
       // A service created since the names were read: read again with it,
       // so no join before the cursor is left out.
       if (missing.length > 0 && attempt < 5) {
         services = [...services, ...missing];
         continue;
       }
-      return {
-        instances: this.#instances(env, services, strings, now),
-        cursor: `${epoch}:${count}`,
-      };
+      const instances = this.#instances(env, services, strings, now);
+      this.#repairIfLost(env, services, strings, entries, instances.length);
+      return { instances, cursor: `${epoch}:${count}` };
+    }
+  }
+
+  /**
+   * After data loss a listing may find the id index or the services list
+   * short of what the slots show, or a service's records gone: it asks, in
+   * the background, for what can be rebuilt from what is left. A listing
+   * that finds nothing lost writes nothing.
+   */
+  #repairIfLost(
+    env: string,
+    services: string[],
+    strings: string[],
+    entries: number,
+    live: number,
+  ): void {
+    const recordsLost = services.some((_, i) =>
+      !strings[2 * i] && /[1-9]/.test(strings[2 * i + 1] ?? "")
+    );
+    if (recordsLost) this.#inBackground(this.#scan(env, services));
+    if (entries < live) {
+      this.#inBackground(
+        this.#write(SCRIPTS.repair, env, [
+          `${this.#base(env)}ids`,
+          `${this.#base(env)}meta`,
+          ...this.#listKeys(env, services),
+        ], services),
+      );
     }
   }
 
@@ -431,18 +476,16 @@ export class RedisDriver implements Driver {
     const [now, won, nextDue, tokenTtl, ...due] = await this.#write(
       SCRIPTS.purgeScan,
       env,
-      [`${base}purge`, `${base}x`, `${base}ids`, `${base}meta`],
+      [`${base}purge`, `${base}meta`],
       [PURGE_TOKEN_MS, this.#answeredSince(env)],
     ) as [number, number, number, number, ...string[]];
     this.#learnClock(now);
+    let next = nextDue;
     if (won && due.length > 0) {
-      const pairs: [string, string][] = [];
-      for (let i = 0; i + 1 < due.length; i += 2) {
-        pairs.push([due[i] as string, due[i + 1] as string]);
-      }
-      await this.#purgeIds(env, pairs);
+      const scanned = await this.#scan(env, due);
+      if (scanned >= 0 && (next < 0 || scanned < next)) next = scanned;
     }
-    const untilDue = nextDue < 0 ? MAX_PURGE_WAIT_MS : nextDue - now;
+    const untilDue = next < 0 ? MAX_PURGE_WAIT_MS : next - now;
     // Those who lost come back a little apart, so they do not all ask at once.
     const wait = won
       ? untilDue
@@ -450,22 +493,20 @@ export class RedisDriver implements Driver {
     return Math.min(MAX_PURGE_WAIT_MS, Math.max(MIN_PURGE_WAIT_MS, wait));
   }
 
-  /** Removes the given lapsed ids (each with its service), or graces them. */
-  async #purgeIds(env: string, pairs: [string, string][]): Promise<void> {
-    const services = [...new Set(pairs.map(([, service]) => service))];
-    await this.#write(
-      SCRIPTS.purge,
-      env,
-      [
-        ...this.#envKeys(env),
-        ...services.flatMap((service) => this.#serviceKeys(env, service)),
-      ],
-      [
-        this.#answeredSince(env),
-        services.length,
-        ...services,
-        ...pairs.map(([id]) => id),
-      ],
+  /** Scans services for lapsed entries; returns when the next falls due. */
+  async #scan(env: string, services: string[]): Promise<number> {
+    return Number(
+      await this.#write(
+        SCRIPTS.purge,
+        env,
+        [
+          `${this.#base(env)}ids`,
+          `${this.#base(env)}meta`,
+          `${this.#base(env)}log`,
+          ...this.#listKeys(env, services),
+        ],
+        [this.#answeredSince(env), ...services],
+      ),
     );
   }
 
@@ -700,12 +741,27 @@ export class RedisDriver implements Driver {
     return [...found.values()].sort((a, b) => a.seq - b.seq);
   }
 
+  /**
+   * The env's services. An empty list beside a non-empty id index means the
+   * list was lost with meta: it is rebuilt from the index first.
+   */
   async #serviceNames(env: string): Promise<string[]> {
-    const names = await this.#reads.call("SMEMBERS", `${this.#base(env)}svcs`)
-      .catch((error) => {
-        throw withoutArguments(error);
-      });
-    return Array.isArray(names) ? names.map(String) : [];
+    const base = this.#base(env);
+    const read = async () => {
+      const names = await this.#reads.call("HGET", `${base}meta`, "svcs");
+      return typeof names === "string" ? names.split(",").filter(Boolean) : [];
+    };
+    try {
+      const names = await read();
+      if (names.length > 0) return names;
+      if (Number(await this.#reads.call("HLEN", `${base}ids`)) === 0) return [];
+    } catch (error) {
+      throw withoutArguments(error);
+    }
+    // A write, but only after data loss; a listing still answers if it fails.
+    await this.#write(SCRIPTS.repair, env, [`${base}ids`, `${base}meta`], [])
+      .catch(() => {});
+    return await read().catch(() => []);
   }
 
   #inBackground(work: Promise<unknown>): void {
@@ -719,47 +775,41 @@ export class RedisDriver implements Driver {
     return `${this.prefix}{${env}}:`;
   }
 
-  /** ids, x, svcs, meta, log. */
-  #envKeys(env: string): string[] {
+  /** What a write for one service touches: ids, meta, log, p:S, b:S. */
+  #keys(env: string, service: string): string[] {
     const base = this.#base(env);
     return [
       `${base}ids`,
-      `${base}x`,
-      `${base}svcs`,
       `${base}meta`,
       `${base}log`,
-    ];
-  }
-
-  /** p:S, b:S, f:S. */
-  #serviceKeys(env: string, service: string): string[] {
-    const base = this.#base(env);
-    return [
       `${base}p:${service}`,
       `${base}b:${service}`,
-      `${base}f:${service}`,
     ];
   }
 
-  /** p:S, b:S. */
-  #listKeys(env: string, service: string): string[] {
+  /** p:S, b:S for each service. */
+  #listKeys(env: string, services: string[]): string[] {
     const base = this.#base(env);
-    return [`${base}p:${service}`, `${base}b:${service}`];
+    return services.flatMap((service) => [
+      `${base}p:${service}`,
+      `${base}b:${service}`,
+    ]);
   }
 
   /**
-   * Since when, by Redis's clock, this client last knew Redis to answer:
-   * `f` and its last reply before calls to it failed, else `s` and now, as
-   * this call is sent. A write carries it, so a call that waited out an
-   * outage (failed ones, or this one stuck in a frozen Redis) reports that
-   * outage.
+   * What this client saw of an outage, by Redis's clock, for a write to
+   * carry: `f<from>:<to>` while calls failed since its last answer until its
+   * last failed attempt, else `s<now>` as this call is sent, so a call that
+   * itself waits out a frozen Redis reports that.
    */
   #answeredSince(env: string): string {
     if (this.#offset === undefined) return "";
-    const failedSince = this.#outages.get(env);
-    return failedSince === undefined
+    const failed = this.#outages.get(env);
+    return failed === undefined
       ? `s${Math.round(performance.now() + this.#offset)}`
-      : `f${Math.round(failedSince + this.#offset)}`;
+      : `f${Math.round(failed.from + this.#offset)}:${
+        Math.round(failed.to + this.#offset)
+      }`;
   }
 
   /**
@@ -840,16 +890,23 @@ export class RedisDriver implements Driver {
   }
 
   #noteFailure(client: RedisClient, error: unknown): void {
-    const since = this.#lastOkAt ?? performance.now();
+    const now = performance.now();
     for (const [env, known] of this.#outages) {
-      if (known === undefined) this.#outages.set(env, since);
+      this.#outages.set(env, {
+        from: known?.from ?? this.#lastOkAt ?? now,
+        to: now,
+      });
     }
     // A command that timed out still waits in the client's queue for a
     // reply a stalled link may never bring; on a connection we own, start
-    // over, so commands cannot pile up behind it.
+    // over, so commands cannot pile up behind it. (Not a Cluster: that
+    // would drop every node at once, and it redirects and retries itself.)
     const owned = OWNED_CLIENTS.get(client);
     const message = String((error as Error)?.message);
-    if (owned && /timed? ?out/i.test(message) && owned.status === "ready") {
+    if (
+      owned instanceof Redis && /timed? ?out/i.test(message) &&
+      owned.status === "ready"
+    ) {
       log.warn(
         "A command timed out; reconnecting to drop what waits behind it",
       );
