@@ -2,7 +2,11 @@
 
 import assert from "node:assert/strict";
 import * as scripts from "../drivers/redis/_scripts.ts";
-import { readChange, readService } from "../drivers/redis/_codec.ts";
+import {
+  encodeBody,
+  readChange,
+  readService,
+} from "../drivers/redis/_codec.ts";
 import type { Instance } from "../mod.ts";
 
 const SOURCES: [string, string][] = [];
@@ -27,7 +31,7 @@ Deno.test("every key a script touches comes from KEYS, never built in Lua", () =
 });
 
 Deno.test("read scripts declare that they write nothing", () => {
-  for (const name of ["LIST", "SNAPSHOT", "LIVE_SERVICES", "READ_CHANGES"]) {
+  for (const name of ["READ_STATE", "LIVE_SERVICES", "READ_CHANGES"]) {
     const source = scripts[name as keyof typeof scripts] as string;
     assert.match(source, /^#!lua flags=no-writes\n/, name);
     assert.doesNotMatch(
@@ -44,7 +48,7 @@ function slot(expiresAt: number, status: "h" | "u", seq: number): string {
 }
 
 Deno.test("a listing pairs each record with its slot, and shows only live ones", () => {
-  const body = JSON.stringify(["1.0", "http://a", "host", 7, { zone: "eu" }]);
+  const body = `1.0\thttp://a\thost\t7\t${JSON.stringify({ zone: "eu" })}`;
   const packed = [
     "gen",
     `a\t10\t1000\t3000\t0\t${body}`,
@@ -67,7 +71,7 @@ Deno.test("a listing pairs each record with its slot, and shows only live ones",
 });
 
 Deno.test("change-log entries read back; a foreign one is skipped", () => {
-  const body = JSON.stringify(["1.0", "", "h", 1, {}]);
+  const body = "1.0\t\th\t1\t{}";
   const join = readChange(
     "default",
     `j\tr\tapi\ta\t10\t1000\t3000\th\t4000\t${body}`,
@@ -85,5 +89,34 @@ Deno.test("change-log entries read back; a foreign one is skipped", () => {
     10,
   ]);
   assert.equal(readChange("default", "junk\tjunk"), undefined);
-  assert.equal(readChange("default", "j\tr\tapi\ta\t10\t{broken"), undefined);
+  assert.equal(
+    readChange("default", "j\tr\tapi\ta\t10\t1\t2\th\t3\tv\ta\th\tx\t{broken"),
+    undefined,
+  );
+});
+
+Deno.test("a body with tabs, newlines and backslashes reads back as it was", () => {
+  const registration = {
+    id: "a",
+    service: "api",
+    env: "default",
+    version: "1.0\tbeta\nline\\two",
+    addr: "http://a\\b",
+    meta: { note: "tab\there\nnewline", 'quote"d': "x" },
+    hostname: "h\t1",
+    pid: 7,
+    owner: "o",
+    status: "healthy" as const,
+    ttl: 1000,
+  };
+  const body = encodeBody(registration);
+  assert.doesNotMatch(body, /\n/);
+  const packed = `gen\na\t10\t1000\t3000\t0\t${body}\n`;
+  const found = new Map<string, Instance>();
+  readService(found, "default", "api", packed, slot(5000, "h", 10), 2000);
+  const a = found.get("a") as Instance;
+  assert.equal(a.version, registration.version);
+  assert.equal(a.addr, registration.addr);
+  assert.equal(a.hostname, registration.hostname);
+  assert.deepEqual(a.meta, registration.meta);
 });

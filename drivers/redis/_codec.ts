@@ -14,21 +14,39 @@ import { SLOT_WIDTH } from "./_scripts.ts";
 const log = logger("redis");
 
 /**
- * The fields of a registration that never change, as the json array
- * `[version, addr, hostname, pid, meta]`: positional, so no key names are
- * stored per instance.
+ * The fields of a registration that never change, as
+ * `version⇥addr⇥hostname⇥pid⇥meta`: positional, so no key names are stored
+ * per instance, and cheap to read back. Tabs, newlines and backslashes in
+ * the text fields are escaped; meta is json, `{}` when empty.
  *
  * @param registration The registration.
- * @returns The json text.
+ * @returns The encoded fields.
  */
 export function encodeBody(registration: Registration): string {
-  return JSON.stringify([
-    registration.version,
-    registration.addr,
-    registration.hostname,
-    registration.pid,
-    registration.meta,
-  ]);
+  const meta = Object.keys(registration.meta).length
+    ? JSON.stringify(registration.meta)
+    : "{}";
+  return `${escape(registration.version)}\t${escape(registration.addr)}\t${
+    escape(registration.hostname)
+  }\t${registration.pid}\t${meta}`;
+}
+
+function escape(text: string): string {
+  return /[\t\n\\]/.test(text)
+    ? text.replace(
+      /[\t\n\\]/g,
+      (c) => c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\\\",
+    )
+    : text;
+}
+
+function unescape(text: string): string {
+  return text.includes("\\")
+    ? text.replace(
+      /\\(.)/g,
+      (_, c: string) => c === "t" ? "\t" : c === "n" ? "\n" : c,
+    )
+    : text;
 }
 
 interface Body {
@@ -40,19 +58,25 @@ interface Body {
 }
 
 function decodeBody(text: string): Body {
-  const value = JSON.parse(text) as unknown;
-  if (!Array.isArray(value) || value.length !== 5) {
+  const t1 = text.indexOf("\t");
+  const t2 = text.indexOf("\t", t1 + 1);
+  const t3 = text.indexOf("\t", t2 + 1);
+  const t4 = text.indexOf("\t", t3 + 1);
+  if (t1 < 0 || t2 < 0 || t3 < 0 || t4 < 0) {
     throw new Error("not a registration body");
   }
-  const [version, addr, hostname, pid, meta] = value;
+  const metaText = text.slice(t4 + 1);
+  const meta = metaText === "{}" ? {} : JSON.parse(metaText) as unknown;
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
     throw new Error("missing meta");
   }
+  const pid = Number(text.slice(t3 + 1, t4));
+  if (!Number.isFinite(pid)) throw new Error("no pid");
   return {
-    version: String(version),
-    addr: String(addr),
-    hostname: String(hostname),
-    pid: Number(pid),
+    version: unescape(text.slice(0, t1)),
+    addr: unescape(text.slice(t1 + 1, t2)),
+    hostname: unescape(text.slice(t2 + 1, t3)),
+    pid,
     meta: meta as Record<string, string>,
   };
 }
@@ -93,33 +117,30 @@ export function readService(
   while (start < packed.length) {
     let end = packed.indexOf("\n", start);
     if (end < 0) end = packed.length;
-    const line = packed.slice(start, end);
+    const line = start;
     start = end + 1;
-    const t1 = line.indexOf("\t");
-    const t2 = line.indexOf("\t", t1 + 1);
-    const t3 = line.indexOf("\t", t2 + 1);
-    const t4 = line.indexOf("\t", t3 + 1);
-    const t5 = line.indexOf("\t", t4 + 1);
-    if (t5 < 0) {
+    const t1 = packed.indexOf("\t", line);
+    const t2 = packed.indexOf("\t", t1 + 1);
+    const t3 = packed.indexOf("\t", t2 + 1);
+    const t4 = packed.indexOf("\t", t3 + 1);
+    const t5 = packed.indexOf("\t", t4 + 1);
+    if (t1 < 0 || t5 < 0 || t5 > end) {
       skip(env, `service ${service}`, "a record without its fields");
       continue;
     }
-    const slot = Number(line.slice(t4 + 1, t5));
-    const offset = slot * SLOT_WIDTH;
-    const seqText = line.slice(t1 + 1, t2);
+    const offset = digits(packed, t4 + 1, t5) * SLOT_WIDTH;
     // The slot is the record's only while it holds the record's seq.
-    if (
-      !Number.isInteger(slot) ||
-      Number(beats.slice(offset + 14, offset + 30)) !== Number(seqText)
-    ) continue;
+    if (!sameDigits(packed, t1 + 1, t2, beats, offset + 14, offset + 30)) {
+      continue;
+    }
     const expiresAt = Number(beats.slice(offset, offset + 13));
     if (!(expiresAt > now)) continue;
-    const id = line.slice(0, t1);
+    const seq = Number(packed.slice(t1 + 1, t2));
+    const id = packed.slice(line, t1);
     const known = into.get(id);
     if (known && known.expiresAt >= expiresAt) continue;
-    const ttl = Number(line.slice(t3 + 1, t4));
     try {
-      const body = decodeBody(line.slice(t5 + 1));
+      const body = decodeBody(packed.slice(t5 + 1, end));
       into.set(id, {
         id,
         service,
@@ -129,16 +150,49 @@ export function readService(
         meta: body.meta,
         hostname: body.hostname,
         pid: body.pid,
-        status: beats[offset + 13] === "u" ? "unhealthy" : "healthy",
-        seq: Number(seqText),
-        registeredAt: Number(line.slice(t2 + 1, t3)),
-        heartbeatAt: expiresAt - ttl,
+        status: beats.charCodeAt(offset + 13) === 117 ? "unhealthy" : "healthy",
+        seq,
+        registeredAt: Number(packed.slice(t2 + 1, t3)),
+        heartbeatAt: expiresAt - digits(packed, t3 + 1, t4),
         expiresAt,
       });
     } catch (error) {
       skip(env, `service ${service}, id ${id}`, error);
     }
   }
+}
+
+/**
+ * Whether two runs of decimal digits spell the same number, the second
+ * zero-padded to its width, comparing characters without making numbers.
+ */
+function sameDigits(
+  a: string,
+  aFrom: number,
+  aTo: number,
+  b: string,
+  bFrom: number,
+  bTo: number,
+): boolean {
+  if (aTo - aFrom > bTo - bFrom || bTo > b.length || aFrom >= aTo) return false;
+  let j = bFrom;
+  for (; j < bTo - (aTo - aFrom); j++) if (b.charCodeAt(j) !== 48) return false;
+  for (let i = aFrom; i < aTo; i++, j++) {
+    if (a.charCodeAt(i) !== b.charCodeAt(j)) return false;
+  }
+  return true;
+}
+
+/** The number the decimal digits at [from, to) spell, without a copy; NaN if any is not a digit. */
+function digits(text: string, from: number, to: number): number {
+  if (from >= to || to > text.length) return NaN;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return NaN;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 const REASONS: Record<string, ChangeReason> = {

@@ -572,30 +572,22 @@ end
 `;
 
 /**
- * Lists services: each one's packed records and beat slots.
+ * What a listing reads beside the services' strings, which it reads with
+ * plain `GET`s pipelined after this: Redis's time, how many ids the env
+ * holds (fewer than it lists means the id index was lost), and, given meta
+ * and log, the change log's position and the services. Read first, so every
+ * change after the position is in the strings read after it, or comes after.
  *
- * KEYS: ids, then p:S, b:S for each service. Returns `{now, entries, p, b,
- * p, b, ...}`, entries being how many ids the env holds (a listing that
- * finds fewer than it shows knows the id index was lost).
+ * KEYS: ids, and optionally meta, log.
+ * Returns `{now, entries}` or `{now, entries, epoch, n, services}`.
  */
-export const LIST = `${READ_PRELUDE}
-local out = {now, redis.call('HLEN', KEYS[1])}
-for i = 2, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) or '' end
-return out
-`;
-
-/**
- * A listing of every service together with the change log's position.
- *
- * KEYS: ids, meta, log, then p:S, b:S for each service the caller believes
- * exists. Returns `{now, entries, epoch, n, services, p, b, ...}`; when
- * `services` names one the caller did not pass, it calls again with it.
- */
-export const SNAPSHOT = `${READ_PRELUDE}
+export const READ_STATE = `${READ_PRELUDE}
 ${LOG_POSITION}
-local epoch, n = log_position(KEYS[2], KEYS[3])
-local out = {now, redis.call('HLEN', KEYS[1]), epoch, n, redis.call('HGET', KEYS[2], 'svcs') or ''}
-for i = 4, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '' end
+local out = {now, redis.call('HLEN', KEYS[1])}
+if KEYS[2] then
+  local epoch, n = log_position(KEYS[2], KEYS[3])
+  out[3], out[4], out[5] = epoch, n, redis.call('HGET', KEYS[2], 'svcs') or ''
+end
 return out
 `;
 

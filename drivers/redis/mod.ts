@@ -54,13 +54,12 @@ import type { Instance } from "../../instance.ts";
 import { encodeBody, readChange, readService } from "./_codec.ts";
 import {
   DEREGISTER,
-  LIST,
   LIVE_SERVICES,
   PURGE,
   PURGE_SCAN,
   READ_CHANGES,
+  READ_STATE,
   REPAIR,
-  SNAPSHOT,
   UPSERT,
 } from "./_scripts.ts";
 import {
@@ -108,8 +107,7 @@ const SCRIPTS = {
   purgeScan: script(PURGE_SCAN),
   purge: script(PURGE),
   repair: script(REPAIR),
-  list: script(LIST, true),
-  snapshot: script(SNAPSHOT, true),
+  readState: script(READ_STATE, true),
   liveServices: script(LIVE_SERVICES, true),
   readChanges: script(READ_CHANGES, true),
 };
@@ -353,9 +351,10 @@ export class RedisDriver implements Driver {
   }
 
   /**
-   * Lists live instances, oldest first: one read-only script that returns
-   * each named service's packed records and beat slots. Listing every
-   * service first asks which services exist.
+   * Lists live instances, oldest first: a read-only script for Redis's time,
+   * then each named service's packed records and beat slots with plain
+   * `GET`s, pipelined on the same connection. Listing every service first
+   * asks which services exist.
    *
    * @param query The env and services.
    * @returns The live instances.
@@ -366,20 +365,28 @@ export class RedisDriver implements Driver {
       ? [...new Set(query.services)]
       : await this.#serviceNames(env);
     if (services.length === 0) return [];
-    const [now, entries, ...strings] = await this.#read(
-      SCRIPTS.list,
-      [`${this.#base(env)}ids`, ...this.#listKeys(env, services)],
-      [],
-    ) as [number, number, ...string[]];
-    this.#learnClock(now);
-    const instances = this.#instances(env, services, strings, now);
-    this.#repairIfLost(env, services, strings, entries, instances.length);
+    const [[now, entries], strings] = await this.#readStrings(
+      this.#reads,
+      [`${this.#base(env)}ids`],
+      env,
+      services,
+    );
+    const instances = this.#instances(env, services, strings, now as number);
+    this.#repairIfLost(
+      env,
+      services,
+      strings,
+      entries as number,
+      instances.length,
+    );
     return instances;
   }
 
   /**
    * The live instances of every service, and the change-log position they
-   * correspond to, read in one script.
+   * correspond to: the position is read first, the services' strings after
+   * it, so every change after the position is in them or comes after. Read
+   * from the master, so the strings are never older than the position.
    *
    * @param env The env.
    * @returns Instances and cursor.
@@ -388,18 +395,19 @@ export class RedisDriver implements Driver {
     const base = this.#base(env);
     let services = await this.#serviceNames(env);
     for (let attempt = 0;; attempt++) {
-      const [now, entries, epoch, count, members, ...strings] = await this
-        .#read(
-          SCRIPTS.snapshot,
-          [
-            `${base}ids`,
-            `${base}meta`,
-            `${base}log`,
-            ...this.#listKeys(env, services),
-          ],
-          [],
-        ) as [number, number, string, number, string, ...string[]];
-      this.#learnClock(now);
+      const [state, strings] = await this.#readStrings(
+        this.client,
+        [`${base}ids`, `${base}meta`, `${base}log`],
+        env,
+        services,
+      );
+      const [now, entries, epoch, count, members] = state as [
+        number,
+        number,
+        string,
+        number,
+        string,
+      ];
       const known = new Set(services);
       const missing = members.split(",").filter((service) =>
         service && !known.has(service)
@@ -413,6 +421,32 @@ export class RedisDriver implements Driver {
       const instances = this.#instances(env, services, strings, now);
       this.#repairIfLost(env, services, strings, entries, instances.length);
       return { instances, cursor: `${epoch}:${count}` };
+    }
+  }
+
+  /**
+   * The state script, then `GET`s of each service's records and slots,
+   * sent together on one connection so Redis runs them in that order.
+   */
+  async #readStrings(
+    client: RedisClient,
+    stateKeys: string[],
+    env: string,
+    services: string[],
+  ): Promise<[unknown[], string[]]> {
+    const state = this.#call(client, SCRIPTS.readState, stateKeys, []);
+    const gets = this.#listKeys(env, services).map((key) =>
+      client.call("GET", key)
+    );
+    // If the state script fails first, nobody awaits these yet.
+    const strings = Promise.all(gets);
+    strings.catch(() => {});
+    const values = await state as unknown[];
+    this.#learnClock(values[0]);
+    try {
+      return [values, (await strings).map((value) => String(value ?? ""))];
+    } catch (error) {
+      throw withoutArguments(error);
     }
   }
 
