@@ -48,7 +48,7 @@ export {
   type Registration,
   type RegistrationKey,
   type Snapshot,
-} from "./driver.ts";
+} from "./driver/driver.ts";
 export { type Duration, formatDuration, parseDuration } from "./duration.ts";
 export {
   AlreadyRegisteredError,
@@ -61,14 +61,14 @@ export {
   HealthCheck,
   type HealthCheckEvents,
   type HealthCheckOptions,
-} from "./health_check.ts";
+} from "./heartbeat/health_check.ts";
 export {
   type HeartbeatEvents,
   HeartbeatLoop,
   type HeartbeatLoopOptions,
   type HeartbeatState,
   JITTER,
-} from "./heartbeat_loop.ts";
+} from "./heartbeat/heartbeat_loop.ts";
 export {
   defaultInstanceId,
   type Instance,
@@ -81,14 +81,18 @@ export {
   validateName,
   validateText,
 } from "./instance.ts";
-export type { LeaderChange, Leadership } from "./leadership.ts";
+export type { LeaderChange, Leadership } from "./election/leadership.ts";
 export {
   DEFAULT_MAX_MESSAGE_BYTES,
   type Message,
   MessageTooLargeError,
-} from "./messages.ts";
-export { type Picker, RandomPicker, RoundRobinPicker } from "./pickers.ts";
-export { type QuorumState, quorumState } from "./quorum.ts";
+} from "./messaging/message.ts";
+export {
+  type Picker,
+  RandomPicker,
+  RoundRobinPicker,
+} from "./discovery/pickers.ts";
+export { type QuorumState, quorumState } from "./discovery/quorum.ts";
 export {
   Registry,
   type RegistryEvents,
@@ -97,8 +101,8 @@ export {
   type WaitForOptions,
   WaitForTimeoutError,
 } from "./registry.ts";
-export { selectInstances, type Selector } from "./select.ts";
-export type { ViewState, WatchEvent, WatchOptions } from "./watch.ts";
+export { selectInstances, type Selector } from "./discovery/select.ts";
+export type { ViewState, WatchEvent, WatchOptions } from "./discovery/watch.ts";
 export {
   type OptionNames,
   type RegistryOptions,

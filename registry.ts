@@ -5,31 +5,38 @@
  * @module
  */
 
-import { ChangeFeed, type ViewState } from "./_change_feed.ts";
+import { ChangeFeed, type ViewState } from "./discovery/view.ts";
 import { EventEmitter } from "./_event_emitter.ts";
 import { errorMessage, logger } from "./_logger.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { Driver, Registration } from "./driver.ts";
+import type { Driver, Registration } from "./driver/driver.ts";
 import { MemoryDriver } from "./drivers/memory.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
-import { HealthCheck, type HealthCheckOptions } from "./health_check.ts";
-import type { LeaderChange, Leadership } from "./leadership.ts";
-import { decodeMessage, encodeMessage, type Message } from "./messages.ts";
-import type { Picker } from "./pickers.ts";
-import { type QuorumState, quorumState } from "./quorum.ts";
-import { selectInstances, type Selector } from "./select.ts";
+import {
+  HealthCheck,
+  type HealthCheckOptions,
+} from "./heartbeat/health_check.ts";
+import type { LeaderChange, Leadership } from "./election/leadership.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  type Message,
+} from "./messaging/message.ts";
+import type { Picker } from "./discovery/pickers.ts";
+import { type QuorumState, quorumState } from "./discovery/quorum.ts";
+import { selectInstances, type Selector } from "./discovery/select.ts";
 import {
   sortedView,
   type WatchEvent,
   watchFeed,
   type WatchOptions,
-} from "./watch.ts";
+} from "./discovery/watch.ts";
 import {
   type HeartbeatEvents,
   HeartbeatLoop,
   type HeartbeatState,
-} from "./heartbeat_loop.ts";
+} from "./heartbeat/heartbeat_loop.ts";
 import {
   defaultInstanceId,
   type Instance,

@@ -31,7 +31,7 @@ import {
   type Registration,
   type RegistrationKey,
   type Snapshot,
-} from "../driver.ts";
+} from "../driver/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
 

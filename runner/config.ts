@@ -10,7 +10,7 @@ import { suggestion } from "./_suggestion.ts";
 import { parseRedisConfig } from "./redis_config.ts";
 import { parseHealthConfig } from "./health_config.ts";
 import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
-import type { HealthCheckOptions } from "../health_check.ts";
+import type { HealthCheckOptions } from "../heartbeat/health_check.ts";
 import type { RedisConnectOptions } from "../drivers/redis/options.ts";
 import { describe } from "../_describe.ts";
 import { parseDuration } from "../duration.ts";

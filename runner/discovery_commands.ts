@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Driver } from "../driver.ts";
+import type { Driver } from "../driver/driver.ts";
 import { formatDuration } from "../duration.ts";
 import type { Instance } from "../instance.ts";
 import { Registry, WaitForTimeoutError } from "../registry.ts";

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { Driver } from "../driver.ts";
+import type { Driver } from "../driver/driver.ts";
 import { formatDuration } from "../duration.ts";
 import { AlreadyRegisteredError } from "../errors.ts";
-import { HealthCheck } from "../health_check.ts";
+import { HealthCheck } from "../heartbeat/health_check.ts";
 import type { Instance } from "../instance.ts";
 import { Registry } from "../registry.ts";
 import { connect, fail, out, stopSignals } from "./_cli.ts";

@@ -1,4 +1,4 @@
-import type { Registration } from "../driver.ts";
+import type { Registration } from "../driver/driver.ts";
 
 /** A registration for tests that talk to a driver directly: a fresh owner each time. */
 export function registration(

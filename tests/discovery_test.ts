@@ -1,4 +1,4 @@
-import { MemoryDriver } from "../testing.ts";
+import { MemoryDriver } from "../testing/mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { testDiscovery } from "./_discovery_suite.ts";
 import { RedisServer, redisTest, trimLog } from "./_redis_server.ts";

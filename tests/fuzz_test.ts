@@ -14,7 +14,7 @@ import {
   validateName,
 } from "../mod.ts";
 import { parseConfig } from "../runner/config.ts";
-import { MemoryDriver } from "../testing.ts";
+import { MemoryDriver } from "../testing/mod.ts";
 
 const RUNS = Deno.env.get("CI") === "true" ? 300 : 200;
 

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { ChangeLogGapError } from "../errors.ts";
-import { FakeClock, MemoryDriver, testDriverConformance } from "../testing.ts";
+import {
+  FakeClock,
+  MemoryDriver,
+  testDriverConformance,
+} from "../testing/mod.ts";
 
 Deno.test("memory driver passes the conformance suite", async (t) => {
   const clock = new FakeClock();

@@ -3,7 +3,7 @@ import {
   decodeMessage,
   encodeMessage,
   MessageTooLargeError,
-} from "../messages.ts";
+} from "../messaging/message.ts";
 import { ConfigError } from "../errors.ts";
 
 const message = (data: unknown) => ({

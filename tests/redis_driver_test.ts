@@ -1,5 +1,5 @@
 import { RedisDriver } from "../drivers/redis/mod.ts";
-import { testDriverConformance } from "../testing.ts";
+import { testDriverConformance } from "../testing/mod.ts";
 import {
   RedisServer,
   redisTest,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Cluster, Redis } from "ioredis";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
-import { testDriverConformance } from "../testing.ts";
+import { testDriverConformance } from "../testing/mod.ts";
 import {
   freePort,
   RedisServer,

@@ -5,7 +5,7 @@ import {
   Registry,
   RegistryStateError,
 } from "../mod.ts";
-import { FakeClock, MemoryDriver } from "../testing.ts";
+import { FakeClock, MemoryDriver } from "../testing/mod.ts";
 import { FlakyDriver } from "./_flaky_driver.ts";
 import { captureLogs } from "./_log_capture.ts";
 

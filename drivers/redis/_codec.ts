@@ -7,7 +7,11 @@
  */
 
 import { logger } from "../../_logger.ts";
-import type { Change, ChangeReason, Registration } from "../../driver.ts";
+import type {
+  Change,
+  ChangeReason,
+  Registration,
+} from "../../driver/driver.ts";
 import type { Instance } from "../../instance.ts";
 import { SLOT_WIDTH } from "./_scripts.ts";
 

@@ -47,8 +47,8 @@ import type {
   Registration,
   RegistrationKey,
   Snapshot,
-} from "../../driver.ts";
-import { instanceOf } from "../../driver.ts";
+} from "../../driver/driver.ts";
+import { instanceOf } from "../../driver/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
 import type { Instance } from "../../instance.ts";
 import { encodeBody, readChange, readService } from "./_codec.ts";

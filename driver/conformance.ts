@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { Change, Driver, Registration } from "./driver.ts";
-import { AlreadyRegisteredError, ChangeLogGapError } from "./errors.ts";
+import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
 
 /** What the conformance suite needs from a driver under test. */
 export interface ConformanceHarness {

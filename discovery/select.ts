@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Instance } from "./instance.ts";
+import type { Instance } from "../instance.ts";
 
 /** What to select instances by. Every criterion given must hold. */
 export interface Selector {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Instance } from "./instance.ts";
+import type { Instance } from "../instance.ts";
 
 /** Chooses one instance from a set. */
 export interface Picker {

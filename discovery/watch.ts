@@ -4,14 +4,10 @@
  * @module
  */
 
-import {
-  type ChangeFeed,
-  supersedes,
-  type WatchEvent,
-} from "./_change_feed.ts";
-import type { Instance } from "./instance.ts";
+import { type ChangeFeed, supersedes, type WatchEvent } from "./view.ts";
+import type { Instance } from "../instance.ts";
 
-export type { ViewState, WatchEvent } from "./_change_feed.ts";
+export type { ViewState, WatchEvent } from "./view.ts";
 
 /** Options for `Registry.watch`. */
 export interface WatchOptions {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Instance } from "./instance.ts";
+import type { Instance } from "../instance.ts";
 
 /**
  * This process leads its service. Hand `fencing` to the systems the leader

@@ -24,8 +24,8 @@
  */
 
 export { FakeClock } from "./fake_clock.ts";
-export { MemoryDriver, type MemoryDriverOptions } from "./drivers/memory.ts";
+export { MemoryDriver, type MemoryDriverOptions } from "../drivers/memory.ts";
 export {
   type ConformanceHarness,
   testDriverConformance,
-} from "./driver_conformance.ts";
+} from "../driver/conformance.ts";

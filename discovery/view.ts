@@ -1,8 +1,13 @@
-import { errorMessage, logger } from "./_logger.ts";
-import type { Clock } from "./clock.ts";
-import type { Change, ChangeReason, Driver, Snapshot } from "./driver.ts";
-import { ChangeLogGapError } from "./errors.ts";
-import type { Instance } from "./instance.ts";
+import { errorMessage, logger } from "../_logger.ts";
+import type { Clock } from "../clock.ts";
+import type {
+  Change,
+  ChangeReason,
+  Driver,
+  Snapshot,
+} from "../driver/driver.ts";
+import { ChangeLogGapError } from "../errors.ts";
+import type { Instance } from "../instance.ts";
 
 const log = logger("watch");
 

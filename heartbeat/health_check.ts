@@ -6,10 +6,10 @@
  * @module
  */
 
-import { EventEmitter } from "./_event_emitter.ts";
-import { logger } from "./_logger.ts";
-import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-import type { InstanceStatus } from "./instance.ts";
+import { EventEmitter } from "../_event_emitter.ts";
+import { logger } from "../_logger.ts";
+import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
+import type { InstanceStatus } from "../instance.ts";
 
 const log = logger("health");
 

@@ -5,11 +5,15 @@
  * @module
  */
 
-import { errorMessage, logger } from "./_logger.ts";
-import type { Clock, TimerHandle } from "./clock.ts";
-import type { Driver, HeartbeatResult, Registration } from "./driver.ts";
-import { AlreadyRegisteredError, TimeoutError } from "./errors.ts";
-import type { Instance } from "./instance.ts";
+import { errorMessage, logger } from "../_logger.ts";
+import type { Clock, TimerHandle } from "../clock.ts";
+import type {
+  Driver,
+  HeartbeatResult,
+  Registration,
+} from "../driver/driver.ts";
+import { AlreadyRegisteredError, TimeoutError } from "../errors.ts";
+import type { Instance } from "../instance.ts";
 
 const log = logger("heartbeat");
 

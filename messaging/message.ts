@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../errors.ts";
 
 /** A message as received. */
 export interface Message<T = unknown> {

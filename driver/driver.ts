@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Instance, InstanceFields } from "./instance.ts";
+import type { Instance, InstanceFields } from "../instance.ts";
 
 /** The shortest ttl a registration may have, in ms. */
 export const MIN_TTL_MS = 100;
