@@ -5,6 +5,8 @@
  * @module
  */
 
+import { formatDuration } from "./duration.ts";
+
 /**
  * A configuration value or an option is invalid. Thrown before anything is
  * registered, so a bad input never leaves a half-registered instance behind.
@@ -177,5 +179,87 @@ export class ChangeLogGapError extends Error {
     this.name = "ChangeLogGapError";
     this.cursor = cursor;
     this.dataLost = options.dataLost ?? false;
+  }
+}
+
+/**
+ * `waitFor` gave up: too few instances were live when its timeout ran out.
+ *
+ * @example
+ * ```ts
+ * import { WaitForTimeoutError } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new WaitForTimeoutError("api", 3, 1, 30_000);
+ * assert.match(error.message, /3 live instances of 'api'/);
+ * ```
+ */
+export class WaitForTimeoutError extends TimeoutError {
+  /** The service waited for. */
+  readonly service: string;
+  /** How many were wanted. */
+  readonly min: number;
+  /** How many were live at the end. */
+  readonly live: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param service The service waited for.
+   * @param min How many were wanted.
+   * @param live How many were live.
+   * @param timeout The timeout in ms.
+   */
+  constructor(service: string, min: number, live: number, timeout: number) {
+    super("waitFor", timeout);
+    this.name = "WaitForTimeoutError";
+    this.message = `Timed out after ${
+      formatDuration(timeout)
+    } waiting for ${min} live instances of '${service}' (${live} live); check that they run in env and with the driver this process uses`;
+    this.service = service;
+    this.min = min;
+    this.live = live;
+  }
+}
+
+/**
+ * Leader-only work was about to run without leadership: its lease may have
+ * run out, or it ended. Thrown by `Leadership.assertValid()`.
+ *
+ * @example
+ * ```ts
+ * import { LeadershipLostError } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new LeadershipLostError("api-1", "api", 42, "the lease may have run out");
+ * assert.match(error.message, /term 42/);
+ * ```
+ */
+export class LeadershipLostError extends Error {
+  /** The term that is no longer held. */
+  readonly term: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param id The instance that led.
+   * @param service Its service.
+   * @param term The term it held.
+   * @param reason Why it no longer leads.
+   * @param options The cause, where one exists.
+   */
+  constructor(
+    id: string,
+    service: string,
+    term: number,
+    reason: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      `'${id}' no longer leads '${service}' (term ${term}): ${reason}; stop leader-only work and stand by again`,
+      options,
+    );
+    this.name = "LeadershipLostError";
+    this.term = term;
   }
 }

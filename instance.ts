@@ -92,7 +92,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { validateName } from "@roster/roster";
+ * import { validateName } from "./instance.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(validateName("service", "api"), "api");
@@ -121,7 +121,7 @@ export function validateName(field: string, value: unknown): string {
  *
  * @example
  * ```ts
- * import { validateText } from "@roster/roster";
+ * import { validateText } from "./instance.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(validateText("version", "1.2.0"), "1.2.0");
@@ -158,7 +158,7 @@ export function validateText(field: string, value: unknown): string {
  *
  * @example
  * ```ts
- * import { validateMeta } from "@roster/roster";
+ * import { validateMeta } from "./instance.ts";
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(validateMeta({ zone: "eu-1" }), { zone: "eu-1" });
@@ -236,7 +236,7 @@ export function validateMeta(
  *
  * @example
  * ```ts
- * import { defaultInstanceId } from "@roster/roster";
+ * import { defaultInstanceId } from "./instance.ts";
  * import assert from "node:assert/strict";
  *
  * assert.match(defaultInstanceId("api", "web-1"), /^api-web-1-[0-9a-f]{8}$/);

@@ -33,53 +33,42 @@
  * @module
  */
 
+import { MemoryDriver } from "./drivers/memory.ts";
+import { setDefaultDriver } from "./registry.ts";
+
+// A registry with no driver shares this process's memory driver.
+let processMemoryDriver: MemoryDriver | undefined;
+setDefaultDriver(() => processMemoryDriver ??= new MemoryDriver());
+
 export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-export {
-  type Change,
-  type ChangeBatch,
-  type ChangeReason,
-  type Driver,
-  type HeartbeatResult,
-  instanceOf,
-  type ListQuery,
-  MAX_TTL_MS,
-  MIN_TTL_MS,
-  type RecordedTimes,
-  type Registration,
-  type RegistrationKey,
-  type Snapshot,
-} from "./driver/driver.ts";
+export type { Driver } from "./driver/driver.ts";
 export { type Duration, formatDuration, parseDuration } from "./duration.ts";
 export {
   AlreadyRegisteredError,
   ChangeLogGapError,
   ConfigError,
+  LeadershipLostError,
   RegistryStateError,
   TimeoutError,
+  WaitForTimeoutError,
 } from "./errors.ts";
 export {
+  attachHealth,
   HealthCheck,
   type HealthCheckEvents,
   type HealthCheckOptions,
 } from "./heartbeat/health_check.ts";
-export {
-  type HeartbeatEvents,
-  HeartbeatLoop,
-  type HeartbeatLoopOptions,
-  type HeartbeatState,
-  JITTER,
+export type {
+  HeartbeatEvents,
+  HeartbeatState,
 } from "./heartbeat/heartbeat_loop.ts";
 export {
-  defaultInstanceId,
   type Instance,
   type InstanceFields,
   type InstanceStatus,
   MAX_META_KEYS,
   MAX_META_TOTAL_BYTES,
   MAX_META_VALUE_BYTES,
-  validateMeta,
-  validateName,
-  validateText,
 } from "./instance.ts";
 export type { LeaderChange, Leadership } from "./election/leadership.ts";
 export {
@@ -87,6 +76,7 @@ export {
   type Message,
   MessageTooLargeError,
 } from "./messaging/message.ts";
+export { MAX_QUEUED_MESSAGES } from "./messaging/messenger.ts";
 export {
   type Picker,
   RandomPicker,
@@ -98,10 +88,9 @@ export {
   type RegistryEvents,
   type RegistryState,
   type StreamOptions,
-  type WaitForOptions,
-  WaitForTimeoutError,
 } from "./registry.ts";
 export { selectInstances, type Selector } from "./discovery/select.ts";
+export type { WaitForOptions } from "./discovery/wait_for.ts";
 export type { ViewState, WatchEvent, WatchOptions } from "./discovery/watch.ts";
 export {
   type OptionNames,

@@ -5,33 +5,34 @@
  * @module
  */
 
-import { ChangeFeed, type ViewState } from "./discovery/view.ts";
+import { withDeadline } from "./_deadline.ts";
 import { EventEmitter } from "./_event_emitter.ts";
 import { errorMessage, logger } from "./_logger.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { Driver, Registration } from "./driver/driver.ts";
-import { MemoryDriver } from "./drivers/memory.ts";
-import { formatDuration, parseDuration } from "./duration.ts";
-import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
-import {
-  HealthCheck,
-  type HealthCheckOptions,
-} from "./heartbeat/health_check.ts";
-import type { LeaderChange, Leadership } from "./election/leadership.ts";
-import {
-  decodeMessage,
-  encodeMessage,
-  type Message,
-} from "./messaging/message.ts";
 import type { Picker } from "./discovery/pickers.ts";
-import { type QuorumState, quorumState } from "./discovery/quorum.ts";
-import { selectInstances, type Selector } from "./discovery/select.ts";
 import {
-  sortedView,
+  quorumChanges,
+  type QuorumState,
+  quorumState,
+} from "./discovery/quorum.ts";
+import { selectInstances, type Selector } from "./discovery/select.ts";
+import { ChangeFeed, sortedView, type ViewState } from "./discovery/view.ts";
+import { waitForInstances, type WaitForOptions } from "./discovery/wait_for.ts";
+import {
   type WatchEvent,
   watchFeed,
   type WatchOptions,
 } from "./discovery/watch.ts";
+import type { Driver, Registration } from "./driver/driver.ts";
+import { formatDuration } from "./duration.ts";
+import { Election } from "./election/election.ts";
+import type { LeaderChange, Leadership } from "./election/leadership.ts";
+import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
+import {
+  attachHealth,
+  HealthCheck,
+  type HealthCheckOptions,
+} from "./heartbeat/health_check.ts";
 import {
   type HeartbeatEvents,
   HeartbeatLoop,
@@ -43,6 +44,8 @@ import {
   type InstanceStatus,
   validateName,
 } from "./instance.ts";
+import type { Message } from "./messaging/message.ts";
+import { Messenger } from "./messaging/messenger.ts";
 import {
   type RegistryOptions,
   type ResolvedOptions,
@@ -70,65 +73,24 @@ export interface RegistryEvents extends HeartbeatEvents {
   view: { state: ViewState; error?: unknown };
 }
 
-/** Options for {@linkcode Registry.waitFor}. */
-export interface WaitForOptions {
-  /** How many live instances to wait for. Default 1. */
-  min?: number;
-  /** How long to wait: ms or a duration string. Default: no limit. */
-  timeout?: number | string;
-  /** Count only the instances that match. */
-  filter?: Selector | ((instance: Instance) => boolean);
-  /** Ends the wait early, rejecting with the signal's reason. */
-  signal?: AbortSignal;
-}
-
 /** Options for the streams of changes a registry offers. */
 export interface StreamOptions {
   /** Ends the stream. */
   signal?: AbortSignal;
 }
 
+let defaultDriver: (() => Driver) | undefined;
+
 /**
- * `waitFor` gave up: too few instances were live when its timeout ran out.
+ * Sets the driver a registry uses when its options name none. The public
+ * entry point chooses it (the process's memory driver); the core never
+ * imports a driver.
  *
- * @example
- * ```ts
- * import { WaitForTimeoutError } from "@roster/roster";
- * import assert from "node:assert/strict";
- *
- * const error = new WaitForTimeoutError("api", 3, 1, 30_000);
- * assert.match(error.message, /3 live instances of 'api'/);
- * ```
+ * @param factory Makes or returns the default driver.
  */
-export class WaitForTimeoutError extends TimeoutError {
-  /** The service waited for. */
-  readonly service: string;
-  /** How many were wanted. */
-  readonly min: number;
-  /** How many were live at the end. */
-  readonly live: number;
-
-  /**
-   * Creates the error.
-   *
-   * @param service The service waited for.
-   * @param min How many were wanted.
-   * @param live How many were live.
-   * @param timeout The timeout in ms.
-   */
-  constructor(service: string, min: number, live: number, timeout: number) {
-    super("waitFor", timeout);
-    this.name = "WaitForTimeoutError";
-    this.message = `Timed out after ${
-      formatDuration(timeout)
-    } waiting for ${min} live instances of '${service}' (${live} live); check that they run in env and with the driver this process uses`;
-    this.service = service;
-    this.min = min;
-    this.live = live;
-  }
+export function setDefaultDriver(factory: () => Driver): void {
+  defaultDriver = factory;
 }
-
-let processMemoryDriver: MemoryDriver | undefined;
 
 function isHealthy(instance: Instance): boolean {
   return instance.status === "healthy";
@@ -190,9 +152,11 @@ export class Registry implements AsyncDisposable {
   #stopping: Promise<void> | undefined;
   #feed: ChangeFeed | undefined;
   #health: HealthCheck | undefined;
-  #lastBeatOk = 0;
-  readonly #leaderships = new Set<AbortController>();
-  readonly #subscriptions = new Set<() => Promise<void>>();
+  #detachHealth: (() => void) | undefined;
+  /** When the last heartbeat the backend accepted was sent. */
+  #beatSentAt = 0;
+  readonly #election: Election;
+  readonly #messenger: Messenger;
 
   /**
    * Creates a registry. Every option is validated here, so a bad value fails
@@ -203,8 +167,14 @@ export class Registry implements AsyncDisposable {
    */
   constructor(options: RegistryOptions = {}) {
     this.#options = resolveRegistryOptions(options);
-    this.driver = options.driver ??
-      (processMemoryDriver ??= new MemoryDriver());
+    const driver = options.driver ?? defaultDriver?.();
+    if (!driver) {
+      throw new ConfigError(
+        "Missing 'driver': pass one, such as { driver: new MemoryDriver() }, or import Registry from the package's main entry point, which defaults to the memory driver",
+        { field: "driver" },
+      );
+    }
+    this.driver = driver;
     this.#clock = options.clock ?? systemClock;
     this.#signal = options.signal;
     this.#healthOptions = options.health;
@@ -215,6 +185,34 @@ export class Registry implements AsyncDisposable {
     this.id = this.service === undefined ? undefined : this.#options.id ??
       defaultInstanceId(this.service, this.#options.hostname);
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#election = new Election({
+      driver: this.driver,
+      clock: this.#clock,
+      leaseMs: this.ttl - this.#options.heartbeatTimeout,
+      retryMs: Math.min(250, this.heartbeatInterval),
+      feed: () => this.#watching(),
+      current: () =>
+        this.#state === "running" && this.#registration && this.#instance
+          ? {
+            registration: this.#registration,
+            instance: this.#instance,
+            beatSentAt: this.#beatSentAt,
+          }
+          : undefined,
+      on: (type, listener) => this.on(type, listener),
+    });
+    this.#messenger = new Messenger({
+      driver: this.driver,
+      env: this.env,
+      clock: this.#clock,
+      maxMessageBytes: this.#options.maxMessageBytes,
+      id: this.id,
+      self: () =>
+        this.#state === "running" && this.id && this.service
+          ? { id: this.id, service: this.service }
+          : undefined,
+      state: () => this.#state,
+    });
   }
 
   /** Where the registry is in its life. */
@@ -316,13 +314,16 @@ export class Registry implements AsyncDisposable {
       // Registering happens once and may be a connection's first command
       // (a script to load): it gets up to a ttl, within five seconds, and
       // never less than two heartbeat timeouts.
-      instance = await this.#deadline(
+      const timeout = Math.max(
+        this.#options.heartbeatTimeout * 2,
+        Math.min(this.ttl, 5_000),
+      );
+      this.#beatSentAt = this.#clock.now();
+      instance = await withDeadline(
         this.driver.register(registration),
-        "register",
-        Math.max(
-          this.#options.heartbeatTimeout * 2,
-          Math.min(this.ttl, 5_000),
-        ),
+        timeout,
+        this.#clock,
+        () => new TimeoutError("register", timeout),
       );
     } catch (error) {
       this.#state = "stopped";
@@ -332,7 +333,6 @@ export class Registry implements AsyncDisposable {
       throw error;
     }
     this.#instance = instance;
-    this.#lastBeatOk = this.#clock.now();
     if (this.#stopping) return instance;
     this.#state = "running";
     this.#loop = new HeartbeatLoop({
@@ -346,9 +346,12 @@ export class Registry implements AsyncDisposable {
         type: K,
         event: HeartbeatEvents[K],
       ) => {
-        if (type === "heartbeat" || type === "reregistered") {
-          this.#instance = (event as RegistryEvents["heartbeat"]).instance;
-          this.#lastBeatOk = this.#clock.now();
+        if (type === "reregistered") {
+          this.#instance = (event as RegistryEvents["reregistered"]).instance;
+        } else if (type === "heartbeat") {
+          const beat = event as RegistryEvents["heartbeat"];
+          this.#instance = beat.instance;
+          this.#beatSentAt = this.#clock.now() - beat.latency;
         }
         this.#events.emit(type, event as RegistryEvents[K]);
       },
@@ -359,7 +362,10 @@ export class Registry implements AsyncDisposable {
         ...this.#healthOptions,
         clock: this.#clock,
       });
-      this.#health.on("change", ({ status }) => this.setStatus(status));
+      this.#detachHealth = attachHealth(
+        this.#health,
+        (status) => this.setStatus(status),
+      );
       this.#health.start();
     }
     log.info(
@@ -474,6 +480,10 @@ export class Registry implements AsyncDisposable {
    */
   setStatus(status: InstanceStatus): void {
     const valid = validateStatus("status", status);
+    // An instance turning unhealthy stops leading before it says so.
+    if (valid === "unhealthy") {
+      this.#election.resignAll("the instance turned unhealthy");
+    }
     if (this.#registration) this.#registration.status = valid;
     else this.#options.status = valid;
     this.#loop?.beatNow();
@@ -529,15 +539,19 @@ export class Registry implements AsyncDisposable {
   async #stop(): Promise<void> {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     try {
+      // Leadership ends, and the backend hears of it, before the
+      // registration is released: never two leaders at once.
+      await withDeadline(
+        this.#election.resignAll("the registry stopped"),
+        this.#options.stopTimeout,
+        this.#clock,
+        () => new TimeoutError("resign", this.#options.stopTimeout),
+      ).catch(() => {});
+      this.#detachHealth?.();
       await this.#health?.stop();
       await this.#deregister();
     } finally {
-      for (const leadership of this.#leaderships) {
-        leadership.abort(new Error("the registry stopped"));
-      }
-      for (const unsubscribe of [...this.#subscriptions]) {
-        await unsubscribe().catch(() => {});
-      }
+      await this.#messenger.close();
       await this.#feed?.close();
     }
   }
@@ -552,14 +566,15 @@ export class Registry implements AsyncDisposable {
     let removed = false;
     let error: unknown;
     try {
-      removed = await this.#deadline(
+      removed = await withDeadline(
         (async () => {
           await this.#starting?.catch(() => {});
           await this.#loop?.stop();
           return await this.driver.deregister(registration);
         })(),
-        "stop",
         this.#options.stopTimeout,
+        this.#clock,
+        () => new TimeoutError("stop", this.#options.stopTimeout),
       );
     } catch (caught) {
       error = caught;
@@ -636,11 +651,8 @@ export class Registry implements AsyncDisposable {
    * assert.equal((await registry.leader())?.id, me.id);
    * ```
    */
-  async leader(service?: string): Promise<Instance | undefined> {
-    const name = this.#serviceName(service);
-    const feed = this.#watching();
-    await feed.ready();
-    return sortedView(feed, name)[0];
+  leader(service?: string): Promise<Instance | undefined> {
+    return this.#election.leader(this.#serviceName(service));
   }
 
   /**
@@ -655,23 +667,18 @@ export class Registry implements AsyncDisposable {
     service?: string,
     options: StreamOptions = {},
   ): AsyncGenerator<LeaderChange, void, undefined> {
-    const name = this.#serviceName(service);
-    return this.#observe(
-      name,
-      (feed) => ({ service: name, leader: sortedView(feed, name)[0] }),
-      (a, b) =>
-        a.leader?.id === b.leader?.id && a.leader?.seq === b.leader?.seq,
-      options.signal,
-    );
+    return this.#election.observe(this.#serviceName(service), options.signal);
   }
 
   /**
-   * Waits until this process leads its service. The returned leadership
-   * carries a fencing number and a signal that aborts when leadership ends:
-   * another instance leads, this instance re-registered (its lease was lost,
-   * so its fencing number is void), its heartbeats failed for longer than
-   * the lease can last, or the registry stopped. Call `standby()` again to
-   * wait for the next term.
+   * Waits until this process leads its service, by an election the backend
+   * decides: it grants a term (the fencing number, greater than every term
+   * before) when this instance is the oldest live, healthy one and the last
+   * leader's lease is over. The leadership's signal aborts when leadership
+   * ends: an older instance is healthy again, its lease may have run out, it
+   * re-registered, it turned unhealthy, or the registry stopped; call
+   * `leadership.assertValid()` just before each side effect. Call
+   * `standby()` again to wait for the next term.
    *
    * @param options A signal that ends the wait early.
    * @returns The leadership.
@@ -685,123 +692,19 @@ export class Registry implements AsyncDisposable {
    * await using registry = new Registry({ service: "cron", env: "standby-doc" });
    * await registry.start();
    * const leadership = await registry.standby();
-   * assert.equal(leadership.fencing, registry.instance()?.seq);
-   * assert.equal(leadership.signal.aborted, false);
+   * assert.ok(leadership.term > 0);
+   * leadership.assertValid(); // just before leader-only work
    * ```
    */
-  async standby(options: StreamOptions = {}): Promise<Leadership> {
+  standby(options: StreamOptions = {}): Promise<Leadership> {
     if (this.#state !== "running" || !this.service || !this.id) {
-      throw new RegistryStateError(
-        `Cannot stand by for leadership: the registry is ${this.#state}; call start() first`,
+      return Promise.reject(
+        new RegistryStateError(
+          `Cannot stand by for leadership: the registry is ${this.#state}; call start() first`,
+        ),
       );
     }
-    const service = this.service;
-    const { signal } = options;
-    const feed = this.#watching();
-    let wake: (() => void) | undefined;
-    const nudge = () => wake?.();
-    // Re-check on every change of the service and every accepted beat: a
-    // process that was paused past its lease must not lead on a stale view
-    // or a stale lease, only once a fresh beat has confirmed it.
-    const unsubscribe = feed.subscribe(nudge);
-    const offBeat = this.on("heartbeat", nudge);
-    const offStop = this.on("deregistered", nudge);
-    signal?.addEventListener("abort", nudge);
-    try {
-      await Promise.race([feed.ready(), new Promise<void>((r) => wake = r)]);
-      while (!signal?.aborted && this.#state === "running") {
-        const leader = sortedView(feed, service)[0];
-        if (
-          leader && leader.id === this.id &&
-          leader.seq === this.#instance?.seq && feed.state === "live" &&
-          this.#leaseValid()
-        ) return this.#lead(leader);
-        await new Promise<void>((resolve) => wake = resolve);
-        wake = undefined;
-      }
-    } finally {
-      unsubscribe();
-      offBeat();
-      offStop();
-      signal?.removeEventListener("abort", nudge);
-    }
-    throw signal?.reason ??
-      new RegistryStateError("Cannot stand by: the registry stopped");
-  }
-
-  /**
-   * How long after an accepted beat this instance still counts its lease as
-   * running: the ttl, less a heartbeat timeout for safety.
-   */
-  get #leaseMargin(): number {
-    return this.ttl - this.#options.heartbeatTimeout;
-  }
-
-  /** Whether this instance's lease can still be running, by the last accepted beat. */
-  #leaseValid(): boolean {
-    return this.#clock.now() - this.#lastBeatOk < this.#leaseMargin;
-  }
-
-  #lead(instance: Instance): Leadership {
-    const controller = new AbortController();
-    this.#leaderships.add(controller);
-    const cleanups: (() => void)[] = [];
-    const lose = (reason: string) => {
-      if (controller.signal.aborted) return;
-      log.info("{id} is no longer leader of {service}: {reason}", {
-        id: instance.id,
-        service: instance.service,
-        reason,
-      });
-      controller.abort(new Error(`Leadership lost: ${reason}`));
-    };
-    controller.signal.addEventListener("abort", () => {
-      this.#leaderships.delete(controller);
-      for (const cleanup of cleanups) cleanup();
-    }, { once: true });
-    const feed = this.#watching();
-    cleanups.push(feed.subscribe(() => {
-      const leader = sortedView(feed, instance.service)[0];
-      if (leader?.id !== instance.id || leader.seq !== instance.seq) {
-        lose(
-          leader
-            ? `'${leader.id}' leads now`
-            : "the instance left the registry",
-        );
-      }
-    }));
-    cleanups.push(
-      this.on("reregistered", () =>
-        lose(
-          "the lease was lost and the instance registered again with a new seq",
-        )),
-    );
-    cleanups.push(
-      this.on("conflict", () => lose("another owner holds the id")),
-    );
-    cleanups.push(this.on("deregistered", () => lose("the registry stopped")));
-    // A lease lasts one ttl from the last accepted beat; stop leading before
-    // it may have run out, a heartbeat timeout early.
-    // A lease timer, re-armed by every accepted beat, so stepping down does
-    // not wait for the next failed attempt to notice.
-    const margin = this.#leaseMargin;
-    let timer: unknown;
-    const arm = () => {
-      this.#clock.clearTimeout(timer);
-      timer = this.#clock.setTimeout(
-        () => lose("heartbeats failed for longer than the lease can last"),
-        Math.max(0, this.#lastBeatOk + margin - this.#clock.now()),
-      );
-    };
-    arm();
-    cleanups.push(this.on("heartbeat", arm));
-    cleanups.push(() => this.#clock.clearTimeout(timer));
-    log.info("{id} leads {service} with fencing number {fencing}", {
-      id: instance.id,
-      service: instance.service,
-      fencing: instance.seq,
-    });
-    return { instance, fencing: instance.seq, signal: controller.signal };
+    return this.#election.campaign(this.service, options);
   }
 
   /**
@@ -824,65 +727,18 @@ export class Registry implements AsyncDisposable {
    * );
    * ```
    */
-  async waitFor(
+  waitFor(
     service: string,
     options: WaitForOptions = {},
   ): Promise<Instance[]> {
     validateName("service", service);
-    const min = options.min ?? 1;
-    if (!Number.isInteger(min) || min < 1) {
-      throw new ConfigError(
-        `Invalid 'min': ${min} must be a whole number of at least 1`,
-        { field: "min" },
-      );
-    }
-    const timeout = options.timeout === undefined
-      ? undefined
-      : parseDuration(options.timeout, "timeout");
-    const filter = options.filter;
-    const matches = typeof filter === "function"
-      ? (list: Instance[]) => list.filter(filter)
-      : filter
-      ? (list: Instance[]) => selectInstances(list, filter)
-      : (list: Instance[]) => list;
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    let timedOut = false;
-    const timer = timeout === undefined ? undefined : this.#clock.setTimeout(
-      () => {
-        timedOut = true;
-        stop.abort();
-      },
-      timeout,
+    return waitForInstances(
+      this.#watching(),
+      service,
+      options,
+      this.#clock,
+      () => new RegistryStateError("waitFor ended: the registry stopped"),
     );
-    let last: Instance[] = [];
-    try {
-      for await (
-        const live of this.#observe(
-          service,
-          (feed) => matches(sortedView(feed, service)),
-          () => false,
-          stop.signal,
-        )
-      ) {
-        last = live;
-        if (live.length >= min) return live;
-      }
-    } finally {
-      this.#clock.clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-    }
-    if (timedOut) {
-      throw new WaitForTimeoutError(
-        service,
-        min,
-        last.length,
-        timeout as number,
-      );
-    }
-    throw options.signal?.reason ??
-      new RegistryStateError("waitFor ended: the registry stopped");
   }
 
   /**
@@ -984,13 +840,7 @@ export class Registry implements AsyncDisposable {
   ): AsyncGenerator<QuorumState, void, undefined> {
     validateName("service", service);
     this.#checkExpected(expected);
-    return this.#observe(
-      service,
-      (feed) =>
-        quorumState(service, expected, sortedView(feed, service).length),
-      (a, b) => a.live === b.live,
-      options.signal,
-    );
+    return quorumChanges(this.#watching(), service, expected, options.signal);
   }
 
   /**
@@ -1009,14 +859,8 @@ export class Registry implements AsyncDisposable {
    * await registry.broadcast("api", { reload: true });
    * ```
    */
-  async broadcast(service: string, data: unknown): Promise<number> {
-    validateName("service", service);
-    return await this.#publish(
-      `service:${service}`,
-      "broadcast",
-      service,
-      data,
-    );
+  broadcast(service: string, data: unknown): Promise<number> {
+    return this.#messenger.broadcast(service, data);
   }
 
   /**
@@ -1028,9 +872,8 @@ export class Registry implements AsyncDisposable {
    *   backend can tell).
    * @throws {MessageTooLargeError} When the encoded message is too large.
    */
-  async send(id: string, data: unknown): Promise<number> {
-    validateName("id", id);
-    return await this.#publish(`instance:${id}`, "direct", id, data);
+  send(id: string, data: unknown): Promise<number> {
+    return this.#messenger.send(id, data);
   }
 
   /**
@@ -1055,33 +898,10 @@ export class Registry implements AsyncDisposable {
    * await stop();
    * ```
    */
-  async onMessage(
+  onMessage(
     handler: (message: Message) => void,
   ): Promise<() => Promise<void>> {
-    if (this.#state !== "running" || !this.service || !this.id) {
-      throw new RegistryStateError(
-        `Cannot receive messages: the registry is ${this.#state}; call start() first`,
-      );
-    }
-    const deliver = (text: string) => {
-      const message = decodeMessage(text);
-      if (!message) return;
-      try {
-        handler(message);
-      } catch (error) {
-        log.error("A message handler threw: {error}", { error });
-      }
-    };
-    const unsubscribes = await Promise.all([
-      this.driver.subscribe(this.env, `service:${this.service}`, deliver),
-      this.driver.subscribe(this.env, `instance:${this.id}`, deliver),
-    ]);
-    const stop = async () => {
-      if (!this.#subscriptions.delete(stop)) return;
-      for (const unsubscribe of unsubscribes) await unsubscribe();
-    };
-    this.#subscriptions.add(stop);
-    return stop;
+    return this.#messenger.onMessage(handler);
   }
 
   /**
@@ -1090,46 +910,18 @@ export class Registry implements AsyncDisposable {
    * @param options A signal that ends the stream.
    * @returns The messages, as they arrive.
    */
-  async *messages(
+  messages(
     options: StreamOptions = {},
   ): AsyncGenerator<Message, void, undefined> {
-    const queue: Message[] = [];
-    let wake: (() => void) | undefined;
-    const stop = await this.onMessage((message) => {
-      queue.push(message);
-      wake?.();
-    });
-    const onAbort = () => wake?.();
-    options.signal?.addEventListener("abort", onAbort);
-    const onStop = this.on("deregistered", onAbort);
-    try {
-      while (!options.signal?.aborted && this.#state === "running") {
-        const next = queue.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        await new Promise<void>((resolve) => wake = resolve);
-        wake = undefined;
-      }
-    } finally {
-      options.signal?.removeEventListener("abort", onAbort);
-      onStop();
-      await stop();
-    }
+    return this.#messenger.messages(options);
   }
 
-  #publish(
-    channel: string,
-    kind: Message["kind"],
-    to: string,
-    data: unknown,
-  ): Promise<number> {
-    const text = encodeMessage(
-      { kind, from: this.id, to, data, sentAt: this.#clock.now() },
-      this.#options.maxMessageBytes,
-    );
-    return this.driver.publish(this.env, channel, text);
+  /**
+   * How many messages `messages()` streams dropped because their consumer
+   * fell 10,000 behind (the oldest go first).
+   */
+  get droppedMessages(): number {
+    return this.#messenger.dropped;
   }
 
   #checkExpected(expected: number): void {
@@ -1185,56 +977,6 @@ export class Registry implements AsyncDisposable {
   }
 
   /**
-   * Yields `compute()` now and again after every change of `service`, when
-   * it differs from the last value yielded.
-   */
-  async *#observe<T>(
-    service: string,
-    compute: (feed: ChangeFeed) => T,
-    same: (a: T, b: T) => boolean,
-    signal: AbortSignal | undefined,
-  ): AsyncGenerator<T, void, undefined> {
-    const feed = this.#watching();
-    let dirty = false;
-    let wake: (() => void) | undefined;
-    const unsubscribe = feed.subscribe((message) => {
-      if (
-        message.kind === "state" ||
-        message.event.instance.service === service
-      ) {
-        dirty = true;
-        wake?.();
-      }
-    });
-    const onAbort = () => wake?.();
-    signal?.addEventListener("abort", onAbort);
-    const ended = () => signal?.aborted || feed.state === "closed";
-    try {
-      await Promise.race([
-        feed.ready().catch(() => {}),
-        new Promise<void>((r) => wake = r),
-      ]);
-      wake = undefined;
-      if (ended()) return;
-      let last = compute(feed);
-      yield last;
-      while (!ended()) {
-        if (!dirty) {
-          await new Promise<void>((resolve) => wake = resolve);
-          wake = undefined;
-          continue;
-        }
-        dirty = false;
-        const next = compute(feed);
-        if (!same(last, next)) yield last = next;
-      }
-    } finally {
-      unsubscribe();
-      signal?.removeEventListener("abort", onAbort);
-    }
-  }
-
-  /**
    * Stops the registry; `await using` calls this.
    *
    * @returns A promise that resolves when stopped.
@@ -1246,17 +988,4 @@ export class Registry implements AsyncDisposable {
   #onAbort = (): void => {
     this.stop();
   };
-
-  #deadline<T>(promise: Promise<T>, operation: string, ms: number): Promise<T> {
-    let timer: unknown;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = this.#clock.setTimeout(
-        () => reject(new TimeoutError(operation, ms)),
-        ms,
-      );
-    });
-    return Promise.race([promise, deadline]).finally(() =>
-      this.#clock.clearTimeout(timer)
-    );
-  }
 }

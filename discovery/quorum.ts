@@ -4,6 +4,8 @@
  * @module
  */
 
+import { type ChangeFeed, observeView, sortedView } from "./view.ts";
+
 /** Whether enough members of a service are live. */
 export interface QuorumState {
   /** The service. */
@@ -42,4 +44,29 @@ export function quorumState(
 ): QuorumState {
   const needed = Math.floor(expected / 2) + 1;
   return { service, expected, live, needed, reached: live >= needed };
+}
+
+/**
+ * Streams the quorum state of a service from a feed: first the current one,
+ * then each change of the live count.
+ *
+ * @param feed The registry's change feed.
+ * @param service The service.
+ * @param expected How many members it should have.
+ * @param signal Ends the stream.
+ * @returns The quorum states.
+ */
+export function quorumChanges(
+  feed: ChangeFeed,
+  service: string,
+  expected: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<QuorumState, void, undefined> {
+  return observeView(
+    feed,
+    service,
+    (view) => quorumState(service, expected, sortedView(view, service).length),
+    (a, b) => a.live === b.live,
+    signal,
+  );
 }

@@ -1,4 +1,5 @@
 import { errorMessage, logger } from "../_logger.ts";
+import { Wakeup } from "../_wakeup.ts";
 import type { Clock } from "../clock.ts";
 import type {
   Change,
@@ -323,4 +324,87 @@ export class ChangeFeed {
 function leaseOf(instance: Instance): number {
   const ttl = instance.expiresAt - instance.heartbeatAt;
   return ttl > 0 ? ttl : 15_000;
+}
+
+/** Sorted views per feed, kept until the feed's view changes. */
+const sortedViews = new WeakMap<
+  ChangeFeed,
+  { version: number; lists: Map<string, Instance[]> }
+>();
+
+/**
+ * The feed's healthy instances of one service (or all), oldest first; with
+ * `all`, the unhealthy ones too. Sorted once per change of the view, so a
+ * cached listing costs a copy, not a sort.
+ */
+export function sortedView(
+  feed: ChangeFeed,
+  service?: string,
+  all = false,
+): Instance[] {
+  let cache = sortedViews.get(feed);
+  if (!cache || cache.version !== feed.version) {
+    cache = { version: feed.version, lists: new Map() };
+    sortedViews.set(feed, cache);
+  }
+  const key = `${all ? "all" : "healthy"}/${service ?? ""}`;
+  let list = cache.lists.get(key);
+  if (!list) {
+    list = [];
+    for (const instance of feed.view.values()) {
+      if (
+        (service === undefined || instance.service === service) &&
+        (all || instance.status === "healthy")
+      ) {
+        list.push(instance);
+      }
+    }
+    list.sort((a, b) => a.seq - b.seq);
+    cache.lists.set(key, list);
+  }
+  return list.slice();
+}
+
+/**
+ * Yields `compute(feed)` once the feed is ready, and again after every
+ * change of `service` (or of the feed's state) whenever it differs from the
+ * last value yielded, until `signal` aborts or the feed closes.
+ *
+ * @param feed The registry's change feed.
+ * @param service The service whose changes matter.
+ * @param compute What to yield.
+ * @param same Whether two values are the same.
+ * @param signal Ends the stream.
+ * @returns The values.
+ */
+export async function* observeView<T>(
+  feed: ChangeFeed,
+  service: string,
+  compute: (feed: ChangeFeed) => T,
+  same: (a: T, b: T) => boolean,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<T, void, undefined> {
+  const wakeup = new Wakeup();
+  const unsubscribe = feed.subscribe((message) => {
+    if (
+      message.kind === "state" || message.event.instance.service === service
+    ) wakeup.wake();
+  });
+  signal?.addEventListener("abort", wakeup.wake);
+  const ended = () => signal?.aborted || feed.state === "closed";
+  try {
+    await Promise.race([feed.ready().catch(() => {}), wakeup.wait()]);
+    if (ended()) return;
+    let last = compute(feed);
+    yield last;
+    while (!ended()) {
+      await wakeup.wait();
+      if (ended()) break;
+      const next = compute(feed);
+      if (!same(last, next)) yield last = next;
+    }
+  } finally {
+    unsubscribe();
+    signal?.removeEventListener("abort", wakeup.wake);
+  }
 }

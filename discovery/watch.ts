@@ -4,7 +4,13 @@
  * @module
  */
 
-import { type ChangeFeed, supersedes, type WatchEvent } from "./view.ts";
+import { Wakeup } from "../_wakeup.ts";
+import {
+  type ChangeFeed,
+  sortedView,
+  supersedes,
+  type WatchEvent,
+} from "./view.ts";
 import type { Instance } from "../instance.ts";
 
 export type { ViewState, WatchEvent } from "./view.ts";
@@ -39,13 +45,13 @@ export async function* watchFeed(
 ): AsyncGenerator<WatchEvent, void, undefined> {
   const { signal } = options;
   const queue: WatchEvent[] = [];
+  const wakeup = new Wakeup();
   let overflowed = false;
   let closed = false;
-  let wake: (() => void) | undefined;
   const unsubscribe = feed.subscribe((message) => {
     if (message.kind === "state") {
       if (message.state === "closed") closed = true;
-      wake?.();
+      wakeup.wake();
       return;
     }
     if (service !== undefined && message.event.instance.service !== service) {
@@ -55,19 +61,14 @@ export async function* watchFeed(
       queue.length = 0;
       overflowed = true;
     } else queue.push(message.event);
-    wake?.();
+    wakeup.wake();
   });
-  const onAbort = () => wake?.();
-  signal?.addEventListener("abort", onAbort);
+  signal?.addEventListener("abort", wakeup.wake);
   // What this watcher has reported: it drops duplicates, and it is what a
   // watcher that fell behind compares with the view.
   const reported = new Map<string, Instance>();
   try {
-    await Promise.race([
-      feed.ready().catch(() => {}),
-      new Promise<void>((r) => wake = r),
-    ]);
-    wake = undefined;
+    await Promise.race([feed.ready().catch(() => {}), wakeup.wait()]);
     if (signal?.aborted || feed.state === "closed") return;
     for (const instance of sortedView(feed, service, true)) {
       reported.set(instance.id, instance);
@@ -84,8 +85,7 @@ export async function* watchFeed(
       }
       const event = queue.shift();
       if (!event) {
-        await new Promise<void>((resolve) => wake = resolve);
-        wake = undefined;
+        await wakeup.wait();
         continue;
       }
       const known = reported.get(event.instance.id);
@@ -104,7 +104,7 @@ export async function* watchFeed(
     }
   } finally {
     unsubscribe();
-    signal?.removeEventListener("abort", onAbort);
+    signal?.removeEventListener("abort", wakeup.wake);
   }
 }
 
@@ -125,43 +125,4 @@ function* catchUp(
     reported.set(instance.id, instance);
     yield { type: known ? "update" : "join", reason: "resync", instance };
   }
-}
-
-/** Sorted views per feed, kept until the feed's view changes. */
-const sortedViews = new WeakMap<
-  ChangeFeed,
-  { version: number; lists: Map<string, Instance[]> }
->();
-
-/**
- * The feed's healthy instances of one service (or all), oldest first; with
- * `all`, the unhealthy ones too. Sorted once per change of the view, so a
- * cached listing costs a copy, not a sort.
- */
-export function sortedView(
-  feed: ChangeFeed,
-  service?: string,
-  all = false,
-): Instance[] {
-  let cache = sortedViews.get(feed);
-  if (!cache || cache.version !== feed.version) {
-    cache = { version: feed.version, lists: new Map() };
-    sortedViews.set(feed, cache);
-  }
-  const key = `${all ? "all" : "healthy"}/${service ?? ""}`;
-  let list = cache.lists.get(key);
-  if (!list) {
-    list = [];
-    for (const instance of feed.view.values()) {
-      if (
-        (service === undefined || instance.service === service) &&
-        (all || instance.status === "healthy")
-      ) {
-        list.push(instance);
-      }
-    }
-    list.sort((a, b) => a.seq - b.seq);
-    cache.lists.set(key, list);
-  }
-  return list.slice();
 }

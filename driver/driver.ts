@@ -167,6 +167,31 @@ export interface Driver {
     channel: string,
     handler: (payload: string) => void,
   ): Promise<() => Promise<void>>;
+  /**
+   * Makes `registration` the leader of its service, atomically, if it is the
+   * oldest live, healthy instance of the service (lowest `seq`) and no other
+   * leader's lease can still be running by the backend's clock: the last
+   * leader resigned, or its registration lapsed, left, was replaced, or
+   * turned unhealthy. Each grant takes a new term from a per-service counter
+   * that only rises, never below the backend's time in microseconds, so a
+   * term is greater than every term granted before for the service, even
+   * after the backend lost the counter.
+   *
+   * @param registration The registration that asks to lead.
+   * @returns The term, the fencing number of this leadership; undefined
+   *   when it may not lead now.
+   */
+  campaign(registration: Registration): Promise<number | undefined>;
+  /**
+   * Ends the leadership `term` of `registration`, if it still holds it, so
+   * another instance may be granted at once rather than when its lease runs
+   * out.
+   *
+   * @param registration The leader's registration.
+   * @param term The term it was granted.
+   * @returns A promise that resolves once the backend recorded it.
+   */
+  resign(registration: Registration, term: number): Promise<void>;
   /** Releases the driver's own resources (never a client it was handed). */
   close(): Promise<void>;
 }
@@ -226,7 +251,7 @@ export interface RecordedTimes {
  *
  * @example
  * ```ts
- * import { instanceOf } from "@roster/roster";
+ * import { instanceOf } from "@roster/roster/driver";
  * import assert from "node:assert/strict";
  *
  * const instance = instanceOf({

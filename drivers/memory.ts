@@ -87,6 +87,11 @@ export class MemoryDriver implements Driver {
   readonly #channels = new Map<string, Set<(payload: string) => void>>();
   #seq = 0;
   #nextExpiry = Infinity;
+  readonly #terms = new Map<string, number>();
+  readonly #leaders = new Map<
+    string,
+    { id: string; seq: number; term: number }
+  >();
 
   /**
    * Creates an empty memory driver.
@@ -326,6 +331,65 @@ export class MemoryDriver implements Driver {
       if (handlers.size === 0) this.#channels.delete(key);
       return Promise.resolve();
     });
+  }
+
+  /**
+   * Grants leadership of its service to `registration` when it is the oldest
+   * live, healthy instance and no other leader's lease still runs.
+   *
+   * @param registration The registration that asks to lead.
+   * @returns The new term, or undefined when refused.
+   */
+  campaign(registration: Registration): Promise<number | undefined> {
+    const now = this.#purge();
+    const entries = this.#envs.get(registration.env);
+    const self = entries?.get(registration.id);
+    if (
+      !entries || !self || self.owner !== registration.owner ||
+      self.instance.service !== registration.service ||
+      self.instance.status !== "healthy"
+    ) return Promise.resolve(undefined);
+    for (const entry of entries.values()) {
+      const { instance } = entry;
+      if (
+        instance.service === registration.service &&
+        instance.status === "healthy" && instance.seq < self.instance.seq
+      ) return Promise.resolve(undefined);
+    }
+    const key = `${registration.env}/${registration.service}`;
+    const last = this.#leaders.get(key);
+    const lastEntry = last && entries.get(last.id);
+    if (
+      last && last.id !== registration.id && lastEntry &&
+      lastEntry.instance.seq === last.seq &&
+      lastEntry.instance.status === "healthy"
+    ) return Promise.resolve(undefined);
+    const term = Math.max((this.#terms.get(key) ?? 0) + 1, now * 1000);
+    this.#terms.set(key, term);
+    this.#leaders.set(key, {
+      id: registration.id,
+      seq: self.instance.seq,
+      term,
+    });
+    return Promise.resolve(term);
+  }
+
+  /**
+   * Ends a leadership, if `registration` still holds `term`.
+   *
+   * @param registration The leader's registration.
+   * @param term Its term.
+   * @returns A promise that resolves at once.
+   */
+  resign(registration: Registration, term: number): Promise<void> {
+    const key = `${registration.env}/${registration.service}`;
+    const last = this.#leaders.get(key);
+    const self = this.#envs.get(registration.env)?.get(registration.id);
+    if (
+      last?.id === registration.id && last.term === term &&
+      (!self || self.owner === registration.owner)
+    ) this.#leaders.delete(key);
+    return Promise.resolve();
   }
 
   /** Ends every pending `changes` wait; the driver holds nothing else. */

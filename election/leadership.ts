@@ -1,5 +1,5 @@
 /**
- * Leadership: the oldest live instance of a service leads.
+ * What a leader holds, and what observers see of leadership.
  *
  * @module
  */
@@ -7,28 +7,53 @@
 import type { Instance } from "../instance.ts";
 
 /**
- * This process leads its service. Hand `fencing` to the systems the leader
- * writes to, and have them refuse writes that carry a lower number: a leader
- * that lost its lease without noticing (paused, partitioned) then cannot
- * overwrite its successor's work.
+ * This process leads its service, for one term the backend granted. Hand
+ * `term` to the systems the leader writes to, and have them refuse writes
+ * that carry a lower one: a leader that lost its lease without noticing
+ * (paused, partitioned) then cannot overwrite its successor's work. Call
+ * `assertValid()` (or check `valid()`) just before each side effect: it
+ * compares the lease with the clock right now, so a process that was paused
+ * past its lease finds out before acting, even before its timers run.
  */
 export interface Leadership {
   /** This instance, as it was when it became leader. */
-  instance: Instance;
-  /** The fencing number: the `seq` the backend gave this registration. */
-  fencing: number;
+  readonly instance: Instance;
   /**
-   * Aborts when this process stops being leader: another instance leads,
-   * its lease was lost or may have expired, it re-registered, or the
-   * registry stopped. Stop leader-only work when it fires.
+   * The term: the fencing number, issued by the backend, greater than every
+   * term granted before for the service.
    */
-  signal: AbortSignal;
+  readonly term: number;
+  /** The same as `term`; kept for code written against `fencing`. */
+  readonly fencing: number;
+  /**
+   * Aborts when this process stops being leader: an older instance is
+   * healthy again, its lease may have run out, it re-registered, it turned
+   * unhealthy, or the registry stopped. Stop leader-only work when it fires.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Whether this leadership still holds, right now: not ended, and its
+   * lease (the last accepted heartbeat's send time plus the ttl, less a
+   * heartbeat timeout) still running by the clock.
+   *
+   * @returns True while it may act as leader.
+   */
+  valid(): boolean;
+  /**
+   * Throws unless `valid()`: the thing to call just before a side effect.
+   *
+   * @throws {LeadershipLostError} When it no longer holds.
+   */
+  assertValid(): void;
 }
 
 /** A change of leader, from `Registry.leaderChanges`. */
 export interface LeaderChange {
   /** The service. */
   service: string;
-  /** The new leader, or undefined when the service has no live instance. */
+  /**
+   * The new leader: the oldest live, healthy instance, which holds or is
+   * about to be granted the term; undefined when none is live.
+   */
   leader: Instance | undefined;
 }

@@ -264,3 +264,35 @@ export class HealthCheck {
     throw new Error("no check configured");
   }
 }
+
+/**
+ * Keeps a registration's status with a health check: the status the check
+ * last settled on, now, and each change after. The one wiring of a check to
+ * a registry, for the library's `health` option and the runner's sidecar.
+ *
+ * @param check A started health check.
+ * @param setStatus Publishes a status (`Registry.setStatus`).
+ * @returns A function that stops following the check.
+ *
+ * @example
+ * ```ts
+ * import { attachHealth, HealthCheck, Registry } from "@roster/roster";
+ *
+ * await using registry = new Registry({ service: "api", env: "attach-doc" });
+ * await registry.start();
+ * const check = new HealthCheck({
+ *   command: ["true"], interval: 1000, timeout: 500, failures: 1, successes: 1,
+ * });
+ * check.start();
+ * const detach = attachHealth(check, (status) => registry.setStatus(status));
+ * detach();
+ * await check.stop();
+ * ```
+ */
+export function attachHealth(
+  check: HealthCheck,
+  setStatus: (status: InstanceStatus) => void,
+): () => void {
+  if (check.status !== "unknown") setStatus(check.status);
+  return check.on("change", ({ status }) => setStatus(status));
+}

@@ -73,7 +73,7 @@ export const JITTER = 0.1;
  *
  * @example
  * ```ts
- * import { HeartbeatLoop } from "@roster/roster";
+ * import { HeartbeatLoop } from "./heartbeat_loop.ts";
  * import { FakeClock, MemoryDriver } from "@roster/roster/testing";
  * import assert from "node:assert/strict";
  *

@@ -1,4 +1,4 @@
-import type { Driver } from "../driver/driver.ts";
+import type { Driver } from "../mod.ts";
 import type { RunnerConfig } from "./config.ts";
 import { createDriver } from "./create_driver.ts";
 

@@ -1,6 +1,5 @@
-import { describe } from "../_describe.ts";
-import { parseDuration } from "../duration.ts";
-import { ConfigError } from "../errors.ts";
+import { describe } from "./_describe.ts";
+import { ConfigError, parseDuration } from "../mod.ts";
 import { suggestion } from "./_suggestion.ts";
 
 /** `host:port`, with a name, an IPv4 address, or a bracketed IPv6 address. */

@@ -10,16 +10,16 @@ import { suggestion } from "./_suggestion.ts";
 import { parseRedisConfig } from "./redis_config.ts";
 import { parseHealthConfig } from "./health_config.ts";
 import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
-import type { HealthCheckOptions } from "../heartbeat/health_check.ts";
-import type { RedisConnectOptions } from "../drivers/redis/options.ts";
-import { describe } from "../_describe.ts";
-import { parseDuration } from "../duration.ts";
-import { ConfigError } from "../errors.ts";
 import {
+  ConfigError,
+  type HealthCheckOptions,
+  parseDuration,
   type RegistryOptions,
   type ResolvedOptions,
   resolveRegistryOptions,
-} from "../registry_options.ts";
+} from "../mod.ts";
+import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
+import { describe } from "./_describe.ts";
 
 /** The drivers the runner can build, by the name `driver` takes. */
 export const DRIVER_NAMES = ["memory", "redis"] as const;

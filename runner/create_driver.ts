@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Driver } from "../driver/driver.ts";
+import type { Driver } from "../mod.ts";
 import { MemoryDriver } from "../drivers/memory.ts";
 import type { RunnerConfig } from "./config.ts";
 

@@ -5,10 +5,13 @@
  * @module
  */
 
-import type { Driver } from "../driver/driver.ts";
-import { formatDuration } from "../duration.ts";
-import type { Instance } from "../instance.ts";
-import { Registry, WaitForTimeoutError } from "../registry.ts";
+import {
+  type Driver,
+  formatDuration,
+  type Instance,
+  Registry,
+  WaitForTimeoutError,
+} from "../mod.ts";
 import { connect, fail, out, stopSignals } from "./_cli.ts";
 import type { RunnerConfig } from "./config.ts";
 import { formatInstanceTable } from "./format_instances.ts";

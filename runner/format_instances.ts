@@ -4,8 +4,7 @@
  * @module
  */
 
-import { formatDuration } from "../duration.ts";
-import type { Instance } from "../instance.ts";
+import { formatDuration, type Instance } from "../mod.ts";
 
 /**
  * Renders instances as an aligned text table.

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { HealthCheckOptions } from "../heartbeat/health_check.ts";
+import type { HealthCheckOptions } from "../mod.ts";
 import { HOST_PORT, TableReader } from "./_table_reader.ts";
 
 const KEYS = [

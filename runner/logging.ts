@@ -11,7 +11,7 @@ import {
   jsonLinesFormatter,
   type LogLevel,
 } from "@logtape/logtape";
-import { ConfigError } from "../errors.ts";
+import { ConfigError } from "../mod.ts";
 
 /** The levels `--log-level` accepts. */
 export const LOG_LEVELS: readonly LogLevel[] = [

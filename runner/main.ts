@@ -15,9 +15,12 @@
 
 import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
-import { formatDuration, parseDuration } from "../duration.ts";
-import { ConfigError } from "../errors.ts";
-import { validateName } from "../instance.ts";
+import {
+  ConfigError,
+  formatDuration,
+  parseDuration,
+  resolveRegistryOptions,
+} from "../mod.ts";
 import { fail, out } from "./_cli.ts";
 import { loadConfig, type RunnerConfig } from "./config.ts";
 import {
@@ -134,7 +137,11 @@ export async function main(args: string[]): Promise<number> {
   let timeout: number | undefined;
   try {
     await configureRunnerLogging(values["log-level"], values["log-format"]);
-    if (values.service !== undefined) validateName("--service", values.service);
+    if (values.service !== undefined) {
+      resolveRegistryOptions({ service: values.service }, {
+        service: "--service",
+      });
+    }
     if ((name === "leader" || name === "wait") && !values.service) {
       throw new ConfigError(
         `'${name}' needs --service NAME: the service to ${

@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { Instance } from "../instance.ts";
-import type { Registry } from "../registry.ts";
+import type { Instance, Registry } from "../mod.ts";
 
 const BUCKETS = [
   0.001,

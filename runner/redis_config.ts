@@ -6,11 +6,8 @@
  * @module
  */
 
-import { describe } from "../_describe.ts";
-import {
-  redactUrl,
-  type RedisConnectOptions,
-} from "../drivers/redis/options.ts";
+import { describe } from "./_describe.ts";
+import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
 import { HOST_PORT, TableReader } from "./_table_reader.ts";
 
 const KEYS = [
@@ -153,4 +150,15 @@ export function parseRedisConfig(
     name,
     clusterNodes,
   };
+}
+
+/** A Redis URL with its password masked, for error messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(an unparsable URL)";
+  }
 }

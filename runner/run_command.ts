@@ -5,12 +5,14 @@
  * @module
  */
 
-import type { Driver } from "../driver/driver.ts";
-import { formatDuration } from "../duration.ts";
-import { AlreadyRegisteredError } from "../errors.ts";
-import { HealthCheck } from "../heartbeat/health_check.ts";
-import type { Instance } from "../instance.ts";
-import { Registry } from "../registry.ts";
+import {
+  AlreadyRegisteredError,
+  type Driver,
+  formatDuration,
+  HealthCheck,
+  type Instance,
+  Registry,
+} from "../mod.ts";
 import { connect, fail, out, stopSignals } from "./_cli.ts";
 import type { RunnerConfig } from "./config.ts";
 import { RunnerMetrics } from "./metrics.ts";

@@ -6,14 +6,13 @@
  * @module
  */
 
-import { logger } from "../_logger.ts";
-import type { Instance } from "../instance.ts";
-import type { Registry } from "../registry.ts";
+import { getLogger } from "@logtape/logtape";
+import type { Instance, Registry } from "../mod.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import type { HttpConfig } from "./http_config.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 
-const log = logger("http");
+const log = getLogger(["roster", "http"]);
 const encoder = new TextEncoder();
 
 /** How often the dashboard gets a fresh snapshot even when nothing changed. */

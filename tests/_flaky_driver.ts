@@ -90,6 +90,16 @@ export class FlakyDriver implements Driver {
     return this.inner.purge(env);
   }
 
+  async campaign(registration: Registration): Promise<number | undefined> {
+    await this.#gate();
+    return this.inner.campaign(registration);
+  }
+
+  async resign(registration: Registration, term: number): Promise<void> {
+    await this.#gate();
+    return this.inner.resign(registration, term);
+  }
+
   async snapshot(env: string): Promise<Snapshot> {
     await this.#gate();
     return this.inner.snapshot(env);

@@ -6,13 +6,8 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  ConfigError,
-  parseDuration,
-  Registry,
-  validateMeta,
-  validateName,
-} from "../mod.ts";
+import { ConfigError, parseDuration, Registry } from "../mod.ts";
+import { validateMeta, validateName } from "../instance.ts";
 import { parseConfig } from "../runner/config.ts";
 import { MemoryDriver } from "../testing/mod.ts";
 

@@ -10,7 +10,8 @@ Deno.test("a leader whose heartbeats fail for longer than its lease is told to s
   await using leader = new Registry({ ...OPTIONS, driver, id: "leader" });
   await leader.start();
   const leadership = await leader.standby();
-  assert.equal(leadership.fencing, leader.instance()?.seq);
+  assert.equal(leadership.fencing, leadership.term);
+  assert.equal(leadership.valid(), true);
   let lastBeat = Date.now();
   leader.on("heartbeat", () => lastBeat = Date.now());
   driver.failWith = new Error("partitioned");
@@ -40,11 +41,11 @@ Deno.test("a leader whose lease was lost and re-registered is told to step down"
   await eventually("step down", () => leadership.signal.aborted, 2_000);
   assert.match(
     String(leadership.signal.reason),
-    /the instance left the registry|registered again with a new seq/,
+    /the instance left the view|registered again with a new seq/,
   );
-  // It may lead again, under a new fencing number.
+  // It may lead again, under a new, higher term.
   const again = await leader.standby();
-  assert.ok(again.fencing > leadership.fencing);
+  assert.ok(again.term > leadership.term);
 });
 
 Deno.test("a stopped registry ends its leadership", async () => {

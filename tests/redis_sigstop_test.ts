@@ -24,7 +24,7 @@ function start(url: string, id: string) {
 }
 
 redisTest(
-  "a leader stopped with SIGSTOP past its ttl learns on SIGCONT that its lease was lost: new fencing number, steps down",
+  "a leader stopped with SIGSTOP past its ttl does no leader work on SIGCONT, steps down, and its successor's term is higher",
   async () => {
     await using server = await RedisServer.start();
     const a = start(server.url, "a");
@@ -41,50 +41,58 @@ redisTest(
         () => b.lines.some((l) => l.startsWith("registered")),
         10_000,
       );
-      const oldFencing = Number(
-        a.lines.find((l) => l.startsWith("leading"))!.split("=")[1],
-      );
+      const number = (lines: string[], prefix: string) =>
+        Number(lines.find((l) => l.startsWith(prefix))!.split("=")[1]);
+      const aTerm = number(a.lines, "leading");
+      const bSeq = number(b.lines, "registered");
       a.child.kill("SIGSTOP");
+      const stoppedAt = Date.now();
       await sleep(800 + 700); // past a's ttl
       await eventually(
         "b leads",
         () => b.lines.some((l) => l.startsWith("leading")),
         5_000,
       );
-      const bFencing = Number(
-        b.lines.find((l) => l.startsWith("leading"))!.split("=")[1],
-      );
-      assert.ok(bFencing > oldFencing);
+      const bTerm = number(b.lines, "leading");
+      assert.ok(bTerm > aTerm, "terms only rise");
+      const workBefore = a.lines.filter((l) => l.startsWith("work")).length;
       a.child.kill("SIGCONT");
       await eventually(
         "a steps down",
         () => a.lines.some((l) => l.startsWith("stepped down")),
         5_000,
       );
+      // The zombie checked its lease before its next unit of work: none
+      // was done after the resume.
+      assert.equal(
+        a.lines.filter((l) => l.startsWith("work")).length,
+        workBefore,
+        "no leader work after the resume",
+      );
+      const lastWork = a.lines.filter((l) => l.startsWith("work")).at(-1);
+      assert.ok(
+        Number(lastWork?.split("at=")[1]) <= stoppedAt,
+        "its last unit of work came before the stop",
+      );
       await eventually(
         "a re-registers",
         () => a.lines.some((l) => l.startsWith("reregistered")),
         5_000,
       );
-      const newSeq = Number(
-        a.lines.find((l) => l.startsWith("reregistered"))!.split("=")[1],
-      );
-      assert.ok(
-        newSeq > bFencing,
-        "the returning process gets a new, higher number",
-      );
+      const newSeq = number(a.lines, "reregistered");
+      assert.ok(newSeq > bSeq, "the returning process gets a new, higher seq");
       await sleep(500);
       assert.equal(
         a.lines.filter((l) => l.startsWith("leading")).length,
         1,
         "a does not lead again while b lives",
       );
-      // Both are listed, a under its new number; b leads.
+      // Both are listed, a under its new seq; b leads.
       const reader = await RedisDriver.connect({ url: server.url });
       try {
         const listed = await reader.list({ env: "default" });
         assert.deepEqual(listed.map((i) => `${i.id}:${i.seq}`), [
-          `b:${bFencing}`,
+          `b:${bSeq}`,
           `a:${newSeq}`,
         ]);
       } finally {

@@ -10,7 +10,7 @@
  * | key          | type   | holds                                                      |
  * | ------------ | ------ | ---------------------------------------------------------- |
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
- * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`: the change log's count and epoch; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage) |
+ * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`: the change log's count and epoch; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:p:S`   | string | the service's packed records: `gen⏎`, then `id⇥seq⇥registeredAt⇥ttl⇥slot⇥json⏎` |
@@ -546,6 +546,75 @@ for i = 2, #ARGV do
   scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[2 * i], b = KEYS[2 * i + 1]}, ARGV[i])
 end
 return soonest
+`;
+
+/**
+ * Grants leadership of a service: the caller must be the oldest live,
+ * healthy instance, and the last leader's lease must be over (it resigned,
+ * or its entry lapsed, left, was replaced or turned unhealthy). The term is
+ * one more than the service's last, and never below Redis's time in µs, so
+ * it rises even after meta was lost. Scans the service's records: O(n), and
+ * only instances that believe they are the oldest ask.
+ *
+ * KEYS: ids, meta, log, p:S, b:S. ARGV: owner, id, service.
+ * Returns `{1, term}` when granted, else `{0}`.
+ */
+export const CAMPAIGN = `#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+${HELPERS}
+local K = {ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[4], b = KEYS[5]}
+local owner, id, service = ARGV[1], ARGV[2], ARGV[3]
+
+local function live_healthy(an_id, want_seq)
+  local held = redis.call('HGET', K.ids, an_id)
+  local s_, slot, digest, seq = string.match(held or '', '^([^\\t]+)\\t(%d+)\\t(%x+)\\t(%d+)\\t')
+  if s_ ~= service or (want_seq and tonumber(seq) ~= want_seq) then return nil end
+  local s = read_slot(K.b, tonumber(slot))
+  if not s or s.seq ~= tonumber(seq) or s.status ~= 'h' then return nil end
+  if s.exp <= now and not (s.flag == 'g' and s.grace > now) then return nil end
+  return s, digest
+end
+
+local me, digest = live_healthy(id)
+if not me or digest ~= string.sub(redis.sha1hex(owner), 1, 16) then return {0} end
+local beats = redis.call('GET', K.b) or ''
+local packed = redis.call('GET', K.p) or ''
+for line in string.gmatch(packed, '([^\\n]*)\\n') do
+  local seq, slot = string.match(line, '^[^\\t]+\\t(%d+)\\t%d+\\t%d+\\t(%d+)\\t')
+  if seq and tonumber(seq) < me.seq then
+    local off = tonumber(slot) * W
+    local s = parse_slot(string.sub(beats, off + 1, off + W))
+    if s and s.seq == tonumber(seq) and s.status == 'h' and s.exp > now then return {0} end
+  end
+end
+local last = redis.call('HGET', K.meta, 'L:' .. service)
+local last_id, last_seq = string.match(last or '', '^([^\\t]+)\\t(%d+)\\t')
+if last_id and last_id ~= id and live_healthy(last_id, tonumber(last_seq)) then return {0} end
+local term = math.max((tonumber(redis.call('HGET', K.meta, 't:' .. service)) or 0) + 1, now_us)
+redis.call('HSET', K.meta, 't:' .. service, fmt(term),
+  'L:' .. service, id .. '\\t' .. fmt(me.seq) .. '\\t' .. fmt(term))
+redis.call('PEXPIRE', K.meta, ${IDLE_EXPIRY_MS})
+return {1, fmt(term)}
+`;
+
+/**
+ * Ends a leadership if the caller still holds that term.
+ *
+ * KEYS: ids, meta. ARGV: owner, id, service, term. Returns 1 when ended.
+ */
+export const RESIGN = `#!lua
+local K_IDS, K_META = KEYS[1], KEYS[2]
+local owner, id, service, term = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local last = redis.call('HGET', K_META, 'L:' .. service)
+local last_id, last_term = string.match(last or '', '^([^\\t]+)\\t%d+\\t(%d+)$')
+if last_id ~= id or last_term ~= term then return 0 end
+local held = redis.call('HGET', K_IDS, id)
+local digest = string.match(held or '', '^[^\\t]+\\t%d+\\t(%x+)\\t')
+if digest and digest ~= string.sub(redis.sha1hex(owner), 1, 16) then return 0 end
+redis.call('HDEL', K_META, 'L:' .. service)
+return 1
 `;
 
 /** The prelude of the read-only scripts: they write nothing. */

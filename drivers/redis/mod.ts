@@ -53,6 +53,7 @@ import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
 import type { Instance } from "../../instance.ts";
 import { encodeBody, readChange, readService } from "./_codec.ts";
 import {
+  CAMPAIGN,
   DEREGISTER,
   LIVE_SERVICES,
   PURGE,
@@ -60,6 +61,7 @@ import {
   READ_CHANGES,
   READ_STATE,
   REPAIR,
+  RESIGN,
   UPSERT,
 } from "./_scripts.ts";
 import {
@@ -107,6 +109,8 @@ const SCRIPTS = {
   purgeScan: script(PURGE_SCAN),
   purge: script(PURGE),
   repair: script(REPAIR),
+  campaign: script(CAMPAIGN),
+  resign: script(RESIGN),
   readState: script(READ_STATE, true),
   liveServices: script(LIVE_SERVICES, true),
   readChanges: script(READ_CHANGES, true),
@@ -541,6 +545,40 @@ export class RedisDriver implements Driver {
         ],
         [this.#answeredSince(env), ...services],
       ),
+    );
+  }
+
+  /**
+   * Grants leadership of its service to `registration`, if it is the oldest
+   * live, healthy instance and the last leader's lease is over; the term
+   * comes from Redis.
+   *
+   * @param registration The registration that asks to lead.
+   * @returns The term, or undefined when refused.
+   */
+  async campaign(registration: Registration): Promise<number | undefined> {
+    const [granted, term] = await this.#write(
+      SCRIPTS.campaign,
+      registration.env,
+      this.#keys(registration.env, registration.service),
+      [registration.owner, registration.id, registration.service],
+    ) as [number, string?];
+    return granted === 1 ? Number(term) : undefined;
+  }
+
+  /**
+   * Ends the leadership `term`, if `registration` still holds it.
+   *
+   * @param registration The leader's registration.
+   * @param term Its term.
+   */
+  async resign(registration: Registration, term: number): Promise<void> {
+    const base = this.#base(registration.env);
+    await this.#write(
+      SCRIPTS.resign,
+      registration.env,
+      [`${base}ids`, `${base}meta`],
+      [registration.owner, registration.id, registration.service, String(term)],
     );
   }
 

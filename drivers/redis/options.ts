@@ -93,7 +93,7 @@ export interface RedisConnectOptions {
  *
  * @example
  * ```ts
- * import { describeTarget } from "@roster/roster/redis";
+ * import { describeTarget } from "./options.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(
@@ -122,7 +122,7 @@ export function describeTarget(options: RedisConnectOptions): string {
  *
  * @example
  * ```ts
- * import { redactUrl } from "@roster/roster/redis";
+ * import { redactUrl } from "./options.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(redactUrl("redis://:pw@h:1"), "redis://:***@h:1");

@@ -1,0 +1,297 @@
+/**
+ * Leader election, in the sense of etcd's `concurrency.Election`: built on
+ * a registry (a kept-alive registration, like etcd's session), it asks the
+ * backend for leadership when this instance is the oldest live, healthy one
+ * of its service, and the backend grants it only then and only once the last
+ * leader's lease is over, with a term that only rises.
+ *
+ * @module
+ */
+
+import { errorMessage, logger } from "../_logger.ts";
+import { Wakeup } from "../_wakeup.ts";
+import type { Clock } from "../clock.ts";
+import { type ChangeFeed, observeView, sortedView } from "../discovery/view.ts";
+import type { Driver, Registration } from "../driver/driver.ts";
+import { LeadershipLostError, RegistryStateError } from "../errors.ts";
+import type { Instance } from "../instance.ts";
+import type { LeaderChange, Leadership } from "./leadership.ts";
+
+const log = logger("election");
+
+/** This instance as it runs, for an election. */
+export interface ElectionSelf {
+  /** The registration the backend holds. */
+  registration: Registration;
+  /** The instance as last recorded. */
+  instance: Instance;
+  /** When the last heartbeat the backend accepted was sent, by the clock. */
+  beatSentAt: number;
+}
+
+/** What an election needs of its registry. */
+export interface ElectionSession {
+  /** The backend, which grants terms. */
+  readonly driver: Driver;
+  /** The clock leases are measured on. */
+  readonly clock: Clock;
+  /**
+   * How long after a heartbeat was sent this process counts its lease as
+   * running: the ttl less a heartbeat timeout, so it ends before the
+   * backend's, which began no earlier than the beat was sent.
+   */
+  readonly leaseMs: number;
+  /** How long to wait before asking again after a refusal. */
+  readonly retryMs: number;
+  /** The registry's view of the env. */
+  feed(): ChangeFeed;
+  /** This instance while it runs; undefined otherwise. */
+  current(): ElectionSelf | undefined;
+  /**
+   * Listens for the registry events that move a lease or end it.
+   *
+   * @param type The event.
+   * @param listener Called when it happens.
+   * @returns A function that removes the listener.
+   */
+  on(
+    type: "heartbeat" | "reregistered" | "conflict" | "deregistered",
+    listener: () => void,
+  ): () => void;
+}
+
+interface Held {
+  end(reason: string): void;
+  resigned(): Promise<void>;
+}
+
+/** Elects one leader per service among a registry's peers. */
+export class Election {
+  readonly #session: ElectionSession;
+  readonly #held = new Set<Held>();
+
+  /**
+   * Creates the election of a registry.
+   *
+   * @param session What it needs of the registry.
+   */
+  constructor(session: ElectionSession) {
+    this.#session = session;
+  }
+
+  /**
+   * The leader of a service as the view shows it: its oldest live, healthy
+   * instance, which holds the term or is about to be granted it.
+   *
+   * @param service The service.
+   * @returns The leader, or undefined when none is live.
+   */
+  async leader(service: string): Promise<Instance | undefined> {
+    const feed = this.#session.feed();
+    await feed.ready();
+    return sortedView(feed, service)[0];
+  }
+
+  /**
+   * Streams the leader of a service: first the current one, then each new
+   * one as leadership moves.
+   *
+   * @param service The service.
+   * @param signal Ends the stream.
+   * @returns The changes.
+   */
+  observe(
+    service: string,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<LeaderChange, void, undefined> {
+    return observeView(
+      this.#session.feed(),
+      service,
+      (feed) => ({ service, leader: sortedView(feed, service)[0] }),
+      (a, b) =>
+        a.leader?.id === b.leader?.id && a.leader?.seq === b.leader?.seq,
+      signal,
+    );
+  }
+
+  /**
+   * Waits until this instance leads its service: when the view shows it as
+   * the oldest live, healthy instance and its lease is fresh, it asks the
+   * backend, which grants a term only while no other leader's lease can
+   * run; a refusal is asked again on the next change, beat, or after a
+   * short wait.
+   *
+   * @param service This instance's service.
+   * @param options A signal that ends the wait early.
+   * @returns The leadership.
+   * @throws {RegistryStateError} When the registry stops first.
+   */
+  async campaign(
+    service: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Leadership> {
+    const session = this.#session;
+    const { signal } = options;
+    const feed = session.feed();
+    const wakeup = new Wakeup();
+    const offs = [
+      feed.subscribe(wakeup.wake),
+      session.on("heartbeat", wakeup.wake),
+      session.on("deregistered", wakeup.wake),
+    ];
+    signal?.addEventListener("abort", wakeup.wake);
+    let retry: unknown;
+    try {
+      await Promise.race([feed.ready(), wakeup.wait()]);
+      while (!signal?.aborted) {
+        const self = session.current();
+        if (!self) break;
+        const oldest = sortedView(feed, service)[0];
+        // Only on a live view and a lease a fresh beat confirmed: a process
+        // paused past its lease must not ask on what it saw before.
+        if (
+          oldest?.id === self.instance.id &&
+          oldest.seq === self.instance.seq && feed.state === "live" &&
+          session.clock.now() < self.beatSentAt + session.leaseMs
+        ) {
+          const term = await session.driver.campaign(self.registration)
+            .catch((error) => {
+              log.warn("Could not ask to lead {service}: {error}", {
+                service,
+                error: errorMessage(error),
+              });
+              return undefined;
+            });
+          if (term !== undefined) {
+            const now = session.current();
+            if (now?.instance.seq === self.instance.seq && !signal?.aborted) {
+              return this.#lead(service, now, term);
+            }
+            await session.driver.resign(self.registration, term).catch(
+              () => {},
+            );
+            continue;
+          }
+          // Refused: the last leader's lease may still run by the
+          // backend's clock. Ask again soon, or at the next change.
+          retry = session.clock.setTimeout(wakeup.wake, session.retryMs);
+        }
+        await wakeup.wait();
+        session.clock.clearTimeout(retry);
+      }
+    } finally {
+      session.clock.clearTimeout(retry);
+      for (const off of offs) off();
+      signal?.removeEventListener("abort", wakeup.wake);
+    }
+    throw signal?.reason ??
+      new RegistryStateError("Cannot stand by: the registry stopped");
+  }
+
+  /**
+   * Ends every leadership this registry holds, at once (their signals abort
+   * before this returns its promise), and tells the backend, so a standby
+   * may lead without waiting for a lease to run out.
+   *
+   * @param reason Why, for the log and the abort reason.
+   * @returns A promise that resolves once the backend was told.
+   */
+  resignAll(reason: string): Promise<void> {
+    const held = [...this.#held];
+    for (const leadership of held) leadership.end(reason);
+    return Promise.all(held.map((leadership) => leadership.resigned())).then(
+      () => {},
+    );
+  }
+
+  #lead(service: string, self: ElectionSelf, term: number): Leadership {
+    const session = this.#session;
+    const { registration, instance } = self;
+    const controller = new AbortController();
+    const cleanups: (() => void)[] = [];
+    let resigned = Promise.resolve();
+    const deadline = () => {
+      const current = session.current();
+      return current?.instance.seq === instance.seq
+        ? current.beatSentAt + session.leaseMs
+        : -Infinity;
+    };
+    const held: Held = {
+      end: (reason) => {
+        if (controller.signal.aborted) return;
+        log.info(
+          "{id} is no longer leader of {service} (term {term}): {reason}",
+          {
+            id: instance.id,
+            service,
+            term,
+            reason,
+          },
+        );
+        controller.abort(
+          new LeadershipLostError(instance.id, service, term, reason),
+        );
+        resigned = session.driver.resign(registration, term).catch(() => {});
+      },
+      resigned: () => resigned,
+    };
+    this.#held.add(held);
+    controller.signal.addEventListener("abort", () => {
+      this.#held.delete(held);
+      for (const cleanup of cleanups) cleanup();
+    }, { once: true });
+    const feed = session.feed();
+    cleanups.push(feed.subscribe(() => {
+      const oldest = sortedView(feed, service)[0];
+      if (oldest?.id !== instance.id || oldest.seq !== instance.seq) {
+        held.end(
+          oldest
+            ? `'${oldest.id}' is now the oldest healthy instance`
+            : "the instance left the view",
+        );
+      }
+    }));
+    cleanups.push(
+      session.on("reregistered", () =>
+        held.end(
+          "its lease was lost and it registered again with a new seq",
+        )),
+      session.on("conflict", () => held.end("another owner holds the id")),
+      session.on("deregistered", () => held.end("the registry stopped")),
+    );
+    // The lease timer, re-armed by every accepted beat, ends leadership
+    // before the lease can run out without waiting for a failed beat.
+    let timer: unknown;
+    const arm = () => {
+      session.clock.clearTimeout(timer);
+      timer = session.clock.setTimeout(
+        () => held.end("heartbeats failed for longer than the lease can last"),
+        Math.max(0, deadline() - session.clock.now()),
+      );
+    };
+    arm();
+    cleanups.push(session.on("heartbeat", arm));
+    cleanups.push(() => session.clock.clearTimeout(timer));
+    log.info("{id} leads {service} with term {term}", {
+      id: instance.id,
+      service,
+      term,
+    });
+    const valid = () =>
+      !controller.signal.aborted && session.clock.now() < deadline();
+    return {
+      instance,
+      term,
+      fencing: term,
+      signal: controller.signal,
+      valid,
+      assertValid() {
+        if (valid()) return;
+        if (!controller.signal.aborted) {
+          held.end("its lease may have run out");
+        }
+        throw controller.signal.reason;
+      },
+    };
+  }
+}
