@@ -436,42 +436,177 @@ export async function testDriverConformance(
   );
 
   await t.step(
-    "messages reach the subscribers of their channel only",
+    "campaign grants the oldest live, healthy instance a term; others are refused",
     async () => {
       const env = newEnv();
-      const got: string[] = [];
-      const other: string[] = [];
-      const unsubscribe = await peer.subscribe(
-        env,
-        "service:api",
-        (m) => got.push(m),
-      );
-      const unsubscribeOther = await peer.subscribe(
-        env,
-        "service:worker",
-        (m) => other.push(m),
-      );
-      const elsewhere: string[] = [];
-      const unsubscribeElsewhere = await peer.subscribe(
-        newEnv(),
-        "service:api",
-        (m) => elsewhere.push(m),
-      );
-      // The count is what the receiving node knows of; on Cluster that can be 0.
-      await driver.publish(env, "service:api", "héllo ✓");
-      await until(() => got.length === 1);
-      assert.deepEqual(got, ["héllo ✓"]);
-      await unsubscribe();
-      await driver.publish(env, "service:api", "after");
-      await driver.publish(env, "service:worker", "to worker");
-      await until(() => other.length === 1);
-      assert.deepEqual(got, ["héllo ✓"]);
-      assert.deepEqual(other, ["to worker"]);
-      assert.deepEqual(elsewhere, []);
-      await unsubscribeOther();
-      await unsubscribeElsewhere();
+      const a = registration(env, ttl, { id: "a" });
+      const b = registration(env, ttl, { id: "b" });
+      const other = registration(env, ttl, { id: "o", service: "worker" });
+      await driver.register(a);
+      await driver.register(b);
+      await driver.register(other);
+      assert.equal(await peer.campaign(b), undefined, "b is not the oldest");
+      const stranger = { ...a, owner: crypto.randomUUID() };
+      assert.equal(await peer.campaign(stranger), undefined, "not a's owner");
+      const term = await driver.campaign(a);
+      assert.ok(term !== undefined && term > 0);
+      // Leadership is per service.
+      assert.ok((await peer.campaign(other) ?? 0) > 0);
     },
   );
+
+  await t.step(
+    "terms only rise, and none is granted while the last leader's lease runs",
+    async () => {
+      const env = newEnv();
+      const a = registration(env, ttl * 10, { id: "a" });
+      const b = registration(env, ttl * 10, { id: "b" });
+      await driver.register(a);
+      await driver.register(b);
+      const t1 = await driver.campaign(a) as number;
+      // a turns unhealthy: its lease no longer counts, and b is the oldest
+      // healthy instance.
+      await driver.heartbeat({ ...a, status: "unhealthy" });
+      const t2 = await peer.campaign(b);
+      assert.ok(t2 !== undefined && t2 > t1, `${t2} > ${t1}`);
+      // a is healthy and the oldest again, but b's lease still runs.
+      await driver.heartbeat(a);
+      assert.equal(await driver.campaign(a), undefined);
+      // b resigns: a leads, with a higher term still.
+      await peer.resign(b, t2 as number);
+      const t3 = await driver.campaign(a);
+      assert.ok(t3 !== undefined && t3 > (t2 as number));
+      // Resigning a term no longer held changes nothing.
+      await driver.resign(a, t1);
+      assert.equal(await peer.campaign(b), undefined);
+      // A re-campaign of the leader is a new term.
+      const t4 = await driver.campaign(a);
+      assert.ok(t4 !== undefined && t4 > (t3 as number));
+    },
+  );
+
+  await t.step(
+    "a leader's lease ends with its registration: it leaves or lapses",
+    async () => {
+      const env = newEnv();
+      const a = registration(env, ttl, { id: "a" });
+      const b = registration(env, ttl * 10, { id: "b" });
+      await driver.register(a);
+      await driver.register(b);
+      const t1 = await driver.campaign(a) as number;
+      await wait(env, ttl + 50);
+      await peer.heartbeat(b);
+      const t2 = await peer.campaign(b);
+      assert.ok(t2 !== undefined && t2 > t1);
+      const c = registration(env, ttl * 10, { id: "c" });
+      await driver.register(c);
+      assert.equal(await driver.campaign(c), undefined);
+      assert.equal(await peer.deregister(b), true);
+      const t3 = await driver.campaign(c);
+      assert.ok(t3 !== undefined && t3 > (t2 as number));
+    },
+  );
+
+  await t.step(
+    "seq only rises, and a status change keeps the registration",
+    async () => {
+      const env = newEnv();
+      const seqs: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const reg = registration(env, ttl, { id: `s${i}` });
+        seqs.push((await driver.register(reg)).seq);
+        if (i % 2 === 0) await driver.deregister(reg);
+      }
+      assert.deepEqual([...seqs].sort((x, y) => x - y), seqs);
+      assert.equal(new Set(seqs).size, seqs.length);
+      const reg = registration(env, ttl, { id: "flap" });
+      const first = await driver.register(reg);
+      const sick = await driver.heartbeat({ ...reg, status: "unhealthy" });
+      assert.equal(sick.instance.seq, first.seq);
+      assert.equal(sick.reregistered, false);
+      const listed = (await peer.list({ env })).find((i) => i.id === "flap");
+      assert.equal(listed?.status, "unhealthy");
+      assert.equal(listed?.seq, first.seq);
+    },
+  );
+
+  await t.step(
+    "a driver records only its own change reasons, never resync",
+    async () => {
+      const env = newEnv();
+      const { cursor } = await peer.snapshot(env);
+      const a = registration(env, ttl, { id: "a" });
+      await driver.register(a);
+      await driver.heartbeat({ ...a, status: "unhealthy" });
+      await driver.deregister(a);
+      const b = registration(env, ttl, { id: "b" });
+      await driver.register(b);
+      await wait(env, ttl + 50);
+      await purgeUntil(env, async () => await harness.stored(env) === 0);
+      const batch = await peer.changes(env, cursor, { waitMs: 0 });
+      const allowed: Record<string, string[]> = {
+        join: ["registered", "reregistered"],
+        update: ["health"],
+        leave: ["deregistered", "expired"],
+      };
+      for (const change of batch.changes) {
+        assert.ok(
+          allowed[change.type]?.includes(change.reason),
+          `${change.type} ${change.reason}`,
+        );
+      }
+      assert.deepEqual(summary(batch), [
+        "join registered a",
+        "update health a",
+        "leave deregistered a",
+        "join registered b",
+        "leave expired b",
+      ]);
+    },
+  );
+
+  // Messaging is optional: a backend without pub/sub leaves it out.
+  const subscribe = peer.subscribe?.bind(peer);
+  const publish = driver.publish?.bind(driver);
+  if (subscribe && publish) {
+    await t.step(
+      "messages reach the subscribers of their channel only",
+      async () => {
+        const env = newEnv();
+        const got: string[] = [];
+        const other: string[] = [];
+        const unsubscribe = await subscribe(
+          env,
+          "service:api",
+          (m) => got.push(m),
+        );
+        const unsubscribeOther = await subscribe(
+          env,
+          "service:worker",
+          (m) => other.push(m),
+        );
+        const elsewhere: string[] = [];
+        const unsubscribeElsewhere = await subscribe(
+          newEnv(),
+          "service:api",
+          (m) => elsewhere.push(m),
+        );
+        // The count is what the receiving node knows of; on Cluster that can be 0.
+        await publish(env, "service:api", "héllo ✓");
+        await until(() => got.length === 1);
+        assert.deepEqual(got, ["héllo ✓"]);
+        await unsubscribe();
+        await publish(env, "service:api", "after");
+        await publish(env, "service:worker", "to worker");
+        await until(() => other.length === 1);
+        assert.deepEqual(got, ["héllo ✓"]);
+        assert.deepEqual(other, ["to worker"]);
+        assert.deepEqual(elsewhere, []);
+        await unsubscribeOther();
+        await unsubscribeElsewhere();
+      },
+    );
+  }
 }
 
 /** Waits (for real, briefly) until `condition` holds; messages arrive asynchronously. */

@@ -1,10 +1,33 @@
 /**
  * The contract between the registry and a backend. A driver is small: it
  * stores registrations with an expiry, refreshes them, removes them and lists
- * the live ones. Everything else (retries, jitter, events) lives in the core.
+ * the live ones, keeps a change log, and grants leadership terms. Retries,
+ * jitter, views, watches and elections live in the core. Messaging is an
+ * optional capability: a backend without pub/sub leaves it out.
  *
- * Every driver passes the one conformance suite in
- * `@roster/roster/testing` (`testDriverConformance`).
+ * The rules every driver keeps, each checked by the one conformance suite
+ * (`testDriverConformance` in `@roster/roster/driver`):
+ *
+ * - **Expiry is the backend's.** An entry is live while its last accepted
+ *   heartbeat plus its ttl is ahead of the backend's clock; nothing but a
+ *   heartbeat moves that forward, and no listing ever shows an entry past
+ *   it, purged or not.
+ * - **Owners.** Only the owner token that registered an entry refreshes or
+ *   removes it; another live owner gets `AlreadyRegisteredError`. Ids are
+ *   unique in an env.
+ * - **`seq` only rises.** Every new registration gets a `seq` greater than
+ *   every `seq` before it in the env, even after the backend lost its data;
+ *   a registration that lapsed comes back with a new one.
+ * - **Terms only rise.** Every `campaign` that grants leadership returns a
+ *   term greater than every term granted before for the service, and none
+ *   is granted while another leader's lease can still run.
+ * - **Status changes in place.** A heartbeat with a new `status` changes the
+ *   same registration (same `seq`) and records an `update` with reason
+ *   `health`.
+ * - **Change reasons.** A driver records `join` with `registered` or
+ *   `reregistered`, `update` with `health`, and `leave` with `deregistered`
+ *   or `expired`. `resync` is the change feed's, never a driver's. A change
+ *   log with a gap says so with `ChangeLogGapError`.
  *
  * @module
  */
@@ -78,7 +101,8 @@ export interface Driver {
   /**
    * Extends a registration by its ttl, re-creating it (with a new `seq`) when
    * it is missing or has expired, and records a changed `status` as an
-   * `update`. Must be one round trip to the backend.
+   * `update`. A backend that lost the entry while its lease still ran may
+   * put it back under the same `seq`.
    *
    * @param registration The registration to refresh.
    * @returns The refreshed instance and whether it was re-created.
@@ -146,14 +170,15 @@ export interface Driver {
   ): Promise<ChangeBatch>;
   /**
    * Sends a message to everyone subscribed to `channel` in the env, now.
-   * Delivery is at most once: a subscriber that is away misses it.
+   * Delivery is at most once: a subscriber that is away misses it. Optional,
+   * with `subscribe`: a backend without pub/sub leaves both out.
    *
    * @param env The env.
    * @param channel The channel, such as `service:api` or `instance:api-1`.
    * @param payload The message.
    * @returns How many subscribers it reached, where the backend knows.
    */
-  publish(env: string, channel: string, payload: string): Promise<number>;
+  publish?(env: string, channel: string, payload: string): Promise<number>;
   /**
    * Receives the messages sent to `channel` in the env.
    *
@@ -162,7 +187,7 @@ export interface Driver {
    * @param handler Called with each payload.
    * @returns A function that unsubscribes.
    */
-  subscribe(
+  subscribe?(
     env: string,
     channel: string,
     handler: (payload: string) => void,

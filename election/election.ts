@@ -152,6 +152,9 @@ export class Election {
         if (
           oldest?.id === self.instance.id &&
           oldest.seq === self.instance.seq && feed.state === "live" &&
+          // Its own status first: a change to unhealthy may not have
+          // reached the backend or the view yet.
+          self.registration.status === "healthy" &&
           session.clock.now() < self.beatSentAt + session.leaseMs
         ) {
           const term = await session.driver.campaign(self.registration)

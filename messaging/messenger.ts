@@ -108,6 +108,7 @@ export class Messenger {
       );
     }
     const { driver, env } = this.#session;
+    const subscribe = this.#capable("receive").subscribe!.bind(driver);
     const deliver = (text: string) => {
       const message = decodeMessage(text);
       if (!message) return;
@@ -120,8 +121,8 @@ export class Messenger {
       }
     };
     const unsubscribes = await Promise.all([
-      driver.subscribe(env, `service:${self.service}`, deliver),
-      driver.subscribe(env, `instance:${self.id}`, deliver),
+      subscribe(env, `service:${self.service}`, deliver),
+      subscribe(env, `instance:${self.id}`, deliver),
     ]);
     const stop = async () => {
       if (!this.#subscriptions.delete(stop)) return;
@@ -204,11 +205,23 @@ export class Messenger {
     to: string,
     data: unknown,
   ): Promise<number> {
-    const { driver, env, clock, maxMessageBytes } = this.#session;
+    const { env, clock, maxMessageBytes } = this.#session;
+    const driver = this.#capable("send");
     const text = encodeMessage(
       { kind, from: this.#session.id, to, data, sentAt: clock.now() },
       maxMessageBytes,
     );
-    return driver.publish(env, channel, text);
+    return driver.publish!(env, channel, text);
+  }
+
+  /** The driver, if it carries messages; otherwise a clear error. */
+  #capable(what: "send" | "receive"): Driver {
+    const { driver } = this.#session;
+    if (!driver.publish || !driver.subscribe) {
+      throw new RegistryStateError(
+        `Cannot ${what} messages: the ${driver.name} driver has no pub/sub; use a backend that has it, such as Redis`,
+      );
+    }
+    return driver;
   }
 }

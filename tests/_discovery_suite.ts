@@ -41,8 +41,8 @@ function wrap(inner: Driver, overrides: Partial<Driver>): Driver {
     resign: (r, t) => inner.resign(r, t),
     snapshot: (e) => inner.snapshot(e),
     changes: (e, c, o) => inner.changes(e, c, o),
-    publish: (e, c, p) => inner.publish(e, c, p),
-    subscribe: (e, c, h) => inner.subscribe(e, c, h),
+    publish: (e, c, p) => inner.publish!(e, c, p),
+    subscribe: (e, c, h) => inner.subscribe!(e, c, h),
     close: () => Promise.resolve(),
     ...overrides,
   };
