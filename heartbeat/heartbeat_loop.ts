@@ -5,6 +5,7 @@
  * @module
  */
 
+import { withDeadline } from "../_deadline.ts";
 import { errorMessage, logger } from "../_logger.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
 import type {
@@ -186,22 +187,14 @@ export class HeartbeatLoop {
       if (this.#inflight === inflight) this.#inflight = undefined;
     });
     this.#inflight = inflight;
-    let timer: TimerHandle | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = clock.setTimeout(
-        () => reject(new TimeoutError("heartbeat", timeout)),
-        timeout,
-      );
-    });
-    Promise.race([call, deadline]).then(
-      (result) => {
-        clock.clearTimeout(timer);
-        this.#succeeded(result, clock.now() - started);
-      },
-      (error: unknown) => {
-        clock.clearTimeout(timer);
-        this.#failed(error);
-      },
+    withDeadline(
+      call,
+      timeout,
+      clock,
+      () => new TimeoutError("heartbeat", timeout),
+    ).then(
+      (result) => this.#succeeded(result, clock.now() - started),
+      (error: unknown) => this.#failed(error),
     );
   }
 

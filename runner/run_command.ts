@@ -7,6 +7,7 @@
 
 import {
   AlreadyRegisteredError,
+  attachHealth,
   type Driver,
   formatDuration,
   HealthCheck,
@@ -178,7 +179,7 @@ async function runSidecar(
         await terminate(child, "SIGTERM", config.killTimeout);
         return 1;
       }
-      health?.on("change", ({ status }) => registry.setStatus(status));
+      if (health) attachHealth(health, (status) => registry.setStatus(status));
     }
     const outcome = "healthy" in first
       ? await Promise.race([exited, stopped])

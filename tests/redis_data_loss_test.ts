@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { type LeaderChange, Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { collect, eventually } from "./_discovery_suite.ts";
+import { collect, eventually } from "./discovery/_discovery_suite.ts";
 import { captureLogs } from "./_log_capture.ts";
 import { runRunner, writeConfig } from "./_runner_process.ts";
 

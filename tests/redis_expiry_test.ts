@@ -11,7 +11,7 @@ import { type Instance, Registry, WaitForTimeoutError } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { registration } from "./_registration.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { collect, eventually } from "./_discovery_suite.ts";
+import { collect, eventually } from "./discovery/_discovery_suite.ts";
 import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
 
 const TTL = 400;

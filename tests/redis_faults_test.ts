@@ -16,7 +16,7 @@ import {
 import { captureLogs } from "./_log_capture.ts";
 import { figure } from "./_figures.ts";
 import { assertInvariants } from "./_invariants.ts";
-import { collect, eventually } from "./_discovery_suite.ts";
+import { collect, eventually } from "./discovery/_discovery_suite.ts";
 
 /** A watcher on a connection of its own, collecting every event. */
 async function watcher(url: string) {

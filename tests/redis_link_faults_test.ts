@@ -16,7 +16,7 @@ import {
   sleep,
 } from "./_redis_server.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
-import { collect, eventually } from "./_discovery_suite.ts";
+import { collect, eventually } from "./discovery/_discovery_suite.ts";
 import { figure } from "./_figures.ts";
 
 const INTERVAL = 200;

@@ -14,7 +14,7 @@ import {
   redisTest,
   sleep,
 } from "./_redis_server.ts";
-import { eventually } from "./_discovery_suite.ts";
+import { eventually } from "./discovery/_discovery_suite.ts";
 
 function commandCalls(info: string): Map<string, number> {
   const calls = new Map<string, number>();

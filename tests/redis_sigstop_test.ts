@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
-import { eventually } from "./_discovery_suite.ts";
+import { eventually } from "./discovery/_discovery_suite.ts";
 
 const FIXTURE =
   new URL("./fixtures/leader_process.ts", import.meta.url).pathname;

@@ -13,7 +13,7 @@ import {
 } from "./_redis_server.ts";
 import { figure } from "./_figures.ts";
 import { assertInvariants } from "./_invariants.ts";
-import { collect } from "./_discovery_suite.ts";
+import { collect } from "./discovery/_discovery_suite.ts";
 
 async function until<T>(
   what: string,

@@ -4,7 +4,7 @@ import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
-import { collect, eventually } from "./_discovery_suite.ts";
+import { collect, eventually } from "./discovery/_discovery_suite.ts";
 
 const INTERVAL = 100;
 const TTL = 400;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { quorumState } from "../mod.ts";
+import { quorumState } from "../../mod.ts";
 
 Deno.test("quorum needs a strict majority of the expected members", () => {
   const cases: [number, number, number, boolean][] = [

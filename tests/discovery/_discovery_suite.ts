@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { registration } from "./_registration.ts";
+import { registration } from "../_registration.ts";
 import {
   type Driver,
   type Instance,
@@ -15,7 +15,7 @@ import {
   RoundRobinPicker,
   WaitForTimeoutError,
   type WatchEvent,
-} from "../mod.ts";
+} from "../../mod.ts";
 
 export interface DiscoveryBackend {
   /** A driver on the shared backend; the suite closes what it gets. */

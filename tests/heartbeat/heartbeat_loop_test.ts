@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { registration } from "./_registration.ts";
+import { registration } from "../_registration.ts";
 import {
   type HeartbeatEvents,
   HeartbeatLoop,
-} from "../heartbeat/heartbeat_loop.ts";
-import { AlreadyRegisteredError, TimeoutError } from "../errors.ts";
-import { FakeClock } from "../testing/fake_clock.ts";
-import { FlakyDriver } from "./_flaky_driver.ts";
-import { captureLogs } from "./_log_capture.ts";
+} from "../../heartbeat/heartbeat_loop.ts";
+import { AlreadyRegisteredError, TimeoutError } from "../../errors.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
+import { FlakyDriver } from "../_flaky_driver.ts";
+import { captureLogs } from "../_log_capture.ts";
 
 type Recorded = {
   [K in keyof HeartbeatEvents]: [K, HeartbeatEvents[K]];

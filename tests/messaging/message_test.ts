@@ -3,8 +3,8 @@ import {
   decodeMessage,
   encodeMessage,
   MessageTooLargeError,
-} from "../messaging/message.ts";
-import { ConfigError } from "../errors.ts";
+} from "../../messaging/message.ts";
+import { ConfigError } from "../../errors.ts";
 
 const message = (data: unknown) => ({
   kind: "direct" as const,

@@ -12,9 +12,9 @@ import {
   LeadershipLostError,
   Registry,
   systemClock,
-} from "../mod.ts";
-import { MemoryDriver } from "../testing/mod.ts";
-import { eventually, sleep } from "./_discovery_suite.ts";
+} from "../../mod.ts";
+import { MemoryDriver } from "../../testing/mod.ts";
+import { eventually, sleep } from "../discovery/_discovery_suite.ts";
 
 const OPTIONS = { service: "cron", heartbeatInterval: 50, ttl: 300 } as const;
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Instance, selectInstances } from "../mod.ts";
+import { type Instance, selectInstances } from "../../mod.ts";
 
 const make = (id: string, version: string, meta: Record<string, string>) =>
   ({ id, version, meta }) as Instance;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { Registry, systemClock } from "../mod.ts";
-import { FlakyDriver } from "./_flaky_driver.ts";
-import { eventually } from "./_discovery_suite.ts";
+import { Registry, systemClock } from "../../mod.ts";
+import { FlakyDriver } from "../_flaky_driver.ts";
+import { eventually } from "../discovery/_discovery_suite.ts";
 
 const OPTIONS = { service: "cron", heartbeatInterval: 100, ttl: 400 } as const;
 

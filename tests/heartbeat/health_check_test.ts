@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { HealthCheck, type InstanceStatus, Registry } from "../mod.ts";
-import { MemoryDriver } from "../testing/mod.ts";
-import { eventually } from "./_discovery_suite.ts";
+import { HealthCheck, type InstanceStatus, Registry } from "../../mod.ts";
+import { MemoryDriver } from "../../testing/mod.ts";
+import { eventually } from "../discovery/_discovery_suite.ts";
 
 const FAST = { interval: 30, timeout: 200, failures: 2, successes: 2 };
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Instance, RandomPicker, RoundRobinPicker } from "../mod.ts";
+import { type Instance, RandomPicker, RoundRobinPicker } from "../../mod.ts";
 
 const at = (id: string, seq: number) => ({ id, seq }) as Instance;
 

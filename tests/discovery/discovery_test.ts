@@ -1,7 +1,7 @@
-import { MemoryDriver } from "../testing/mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
+import { MemoryDriver } from "../../testing/mod.ts";
+import { RedisDriver } from "../../drivers/redis/mod.ts";
 import { testDiscovery } from "./_discovery_suite.ts";
-import { RedisServer, redisTest, trimLog } from "./_redis_server.ts";
+import { RedisServer, redisTest, trimLog } from "../_redis_server.ts";
 
 Deno.test("discovery on the memory driver", async (t) => {
   const driver = new MemoryDriver();
