@@ -37,8 +37,8 @@ export interface Instance {
   readonly status: InstanceStatus;
   /**
    * The registration number the backend assigned: strictly increasing per
-   * env, new on every (re-)registration. It orders instances oldest first and
-   * serves as a fencing number.
+   * env, new on every (re-)registration. It orders instances oldest first.
+   * For fencing leader work use the leadership's `term`, which only rises.
    */
   readonly seq: number;
   /** When this registration began, in ms by the backend's clock. */

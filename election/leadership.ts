@@ -23,7 +23,11 @@ export interface Leadership {
    * term granted before for the service.
    */
   readonly term: number;
-  /** The same as `term`; kept for code written against `fencing`. */
+  /**
+   * The same as `term`.
+   *
+   * @deprecated Use `term`; `fencing` stays for code written before terms.
+   */
   readonly fencing: number;
   /**
    * Aborts when this process stops being leader: an older instance is

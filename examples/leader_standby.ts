@@ -1,20 +1,24 @@
 /**
  * Leader and standby: run this in several terminals with the Redis driver.
- * One process leads (the oldest live instance) and does the leader-only
- * work; the others wait. Stop the leader (Ctrl-C) and the next oldest takes
- * over. Every write carries the fencing number, so a stale leader's writes
- * can be refused.
+ * The backend grants the oldest live, healthy instance a term; the others
+ * wait. Stop the leader (Ctrl-C) and the next oldest is granted a higher term
+ * once the old one resigned. Every write carries the term as a fencing token,
+ * so a store that refuses lower tokens also refuses a stale leader, and
+ * `assertValid()` just before each write stops a leader that was paused past
+ * its lease before it writes.
  *
  *   deno run -A examples/leader_standby.ts redis://127.0.0.1:6379
  */
 
-import { Registry } from "../mod.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { LeadershipLostError, Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 
 const url = Deno.args[0] ?? "redis://127.0.0.1:6379";
 const driver = await RedisDriver.connect({ url });
 const controller = new AbortController();
-Deno.addSignalListener("SIGINT", () => controller.abort());
+const onInterrupt = () => controller.abort();
+Deno.addSignalListener("SIGINT", onInterrupt);
 
 await using registry = new Registry({
   driver,
@@ -33,13 +37,21 @@ while (!controller.signal.aborted) {
   } catch {
     break; // stopped while waiting
   }
-  console.log(`${me.id} leads with fencing number ${leadership.fencing}`);
-  // Leader-only work, until leadership ends.
-  while (!leadership.signal.aborted) {
-    console.log(`run the job, writing with fencing=${leadership.fencing}`);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+  console.log(`${me.id} leads, term ${leadership.term}`);
+  try {
+    // Leader-only work, one unit at a time, until leadership ends.
+    for (let unit = 1;; unit++) {
+      await sleep(1000, undefined, { signal: leadership.signal });
+      leadership.assertValid(); // just before the side effect
+      console.log(`write unit ${unit} with fencing token ${leadership.term}`);
+    }
+  } catch (error) {
+    if (!(error instanceof LeadershipLostError) && !leadership.signal.aborted) {
+      throw error;
+    }
   }
   console.log(`${me.id} stepped down: ${leadership.signal.reason}`);
 }
 await registry.stop();
 await driver.close();
+Deno.removeSignalListener("SIGINT", onInterrupt);

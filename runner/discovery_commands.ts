@@ -157,7 +157,7 @@ export function leaderCommand(
     if (json) out(JSON.stringify({ service, leader: leader ?? null }));
     else if (leader) {
       out(
-        `${leader.id} leads ${service} (fencing ${leader.seq}, addr ${
+        `${leader.id} leads ${service} (seq ${leader.seq}, addr ${
           leader.addr || "-"
         })`,
       );

@@ -154,7 +154,7 @@ redisTest(
       "--service",
       "api",
     ]);
-    assert.match(next.stdout, /^second leads api \(fencing \d+, addr -\)/);
+    assert.match(next.stdout, /^second leads api \(seq \d+, addr -\)/);
 
     const usage = await runRunner(["leader", "--config", file]);
     assert.equal(usage.code, 2);
