@@ -1,20 +1,26 @@
 /**
- * Elections through registries: terms only rise across health flaps, at
- * most one leader at any instant (checked on a history of grants and
- * aborts), a clean hand-over on stop(), and a lease that the clock, not a
- * timer, decides.
+ * Elections through registries, on the memory driver and on a real Redis
+ * (one driver, so one connection, per registry, as separate processes
+ * have): terms only rise across health flaps and data loss, at most one
+ * leader at any instant (checked on a history of grants and aborts), a
+ * clean hand-over on stop(), and a lease that the clock, not a timer,
+ * decides.
  */
 
 import assert from "node:assert/strict";
 import {
   type Clock,
+  type Driver,
   type Leadership,
   LeadershipLostError,
   Registry,
+  type RegistryOptions,
   systemClock,
 } from "../../mod.ts";
 import { MemoryDriver } from "../../testing/mod.ts";
+import { RedisDriver } from "../../drivers/redis/mod.ts";
 import { eventually, sleep } from "../discovery/_discovery_suite.ts";
+import { RedisServer, redisTest } from "../_redis_server.ts";
 
 const OPTIONS = { service: "cron", heartbeatInterval: 50, ttl: 300 } as const;
 
@@ -73,86 +79,191 @@ function assertOneLeaderAtATime(history: Term[]): void {
   }
 }
 
-Deno.test("a health flap moves leadership and back, each time under a higher term", async () => {
-  const driver = new MemoryDriver();
-  await using a = new Registry({ ...OPTIONS, driver, id: "a" });
-  await using b = new Registry({ ...OPTIONS, driver, id: "b" });
-  await a.start();
-  await b.start();
-  const history: Term[] = [];
-  await using _a = standby(a, history);
-  await using _b = standby(b, history);
-  await eventually("a leads", () => history.length === 1);
-  a.setStatus("unhealthy");
-  await eventually("b leads", () => history.at(-1)?.id === "b");
-  a.setStatus("healthy");
-  await eventually(
-    "a leads again",
-    () => history.length === 3 && history.at(-1)?.id === "a",
-  );
-  assert.deepEqual(history.map((t) => t.id), ["a", "b", "a"]);
-  const terms = history.map((t) => t.term);
-  assert.ok(terms[0]! < terms[1]! && terms[1]! < terms[2]!, `${terms}`);
-  await a.stop();
-  await eventually("b leads after a stops", () => history.at(-1)?.id === "b");
-  assertOneLeaderAtATime(history);
-});
+interface ElectionBackend {
+  /** A driver on the shared backend; the caller closes it. */
+  driver(): Promise<Driver>;
+  /** Loses every key, as a restart without persistence does. */
+  loseData?(): Promise<void>;
+}
 
-Deno.test("three standbys through flaps and stops: at most one leader at any instant", async () => {
-  const driver = new MemoryDriver();
-  const registries = ["a", "b", "c"].map((id) =>
-    new Registry({ ...OPTIONS, driver, id })
-  );
-  for (const registry of registries) await registry.start();
-  const history: Term[] = [];
-  const loops = registries.map((registry) => standby(registry, history));
-  try {
-    for (let round = 0; round < 4; round++) {
-      const leader = registries.find((r) =>
-        r.id === history.at(-1)?.id && r.state === "running"
-      );
-      await eventually(
-        "someone leads",
-        () => history.some((t) => t.endedAt === undefined),
-      );
-      const current = registries.find((r) =>
-        r.id === history.find((t) =>
-          t.endedAt === undefined
-        )?.id
-      ) ?? leader;
-      current?.setStatus("unhealthy");
-      await sleep(OPTIONS.heartbeatInterval * 3);
-      current?.setStatus("healthy");
-      await sleep(OPTIONS.heartbeatInterval * 3);
-    }
-    const first = registries[0] as Registry;
-    await first.stop();
-    await sleep(OPTIONS.heartbeatInterval * 4);
-    assert.ok(history.length >= 5, `${history.length} terms`);
-    assertOneLeaderAtATime(history);
-  } finally {
-    for (const loop of loops) await loop[Symbol.asyncDispose]();
-    for (const registry of registries) await registry.stop();
+/** Registries with their own drivers, all closed on dispose. */
+async function fleet(
+  backend: ElectionBackend,
+  ids: string[],
+  options: Partial<RegistryOptions> = {},
+) {
+  const drivers: Driver[] = [];
+  const registries: Registry[] = [];
+  for (const id of ids) {
+    const driver = await backend.driver();
+    drivers.push(driver);
+    registries.push(new Registry({ ...OPTIONS, ...options, driver, id }));
   }
+  return {
+    registries,
+    async [Symbol.asyncDispose]() {
+      for (const registry of registries) await registry.stop();
+      for (const driver of drivers) await driver.close();
+    },
+  };
+}
+
+async function testElection(t: Deno.TestContext, backend: ElectionBackend) {
+  await t.step(
+    "a health flap moves leadership and back, each time under a higher term",
+    async () => {
+      await using group = await fleet(backend, ["a", "b"]);
+      const [a, b] = group.registries as [Registry, Registry];
+      await a.start();
+      await b.start();
+      const history: Term[] = [];
+      await using _a = standby(a, history);
+      await using _b = standby(b, history);
+      await eventually("a leads", () => history.length === 1);
+      a.setStatus("unhealthy");
+      await eventually("b leads", () => history.at(-1)?.id === "b");
+      a.setStatus("healthy");
+      await eventually(
+        "a leads again",
+        () => history.length === 3 && history.at(-1)?.id === "a",
+      );
+      assert.deepEqual(history.map((t) => t.id), ["a", "b", "a"]);
+      const terms = history.map((t) => t.term);
+      assert.ok(terms[0]! < terms[1]! && terms[1]! < terms[2]!, `${terms}`);
+      await a.stop();
+      await eventually(
+        "b leads after a stops",
+        () => history.at(-1)?.id === "b",
+      );
+      assertOneLeaderAtATime(history);
+    },
+  );
+
+  await t.step(
+    "three standbys through flaps and stops: at most one leader at any instant",
+    async () => {
+      await using group = await fleet(backend, ["a", "b", "c"]);
+      const registries = group.registries;
+      for (const registry of registries) await registry.start();
+      const history: Term[] = [];
+      const loops = registries.map((registry) => standby(registry, history));
+      try {
+        for (let round = 0; round < 4; round++) {
+          await eventually(
+            "someone leads",
+            () => history.some((t) => t.endedAt === undefined),
+          );
+          const leading = history.find((t) => t.endedAt === undefined)?.id;
+          const current = registries.find((r) => r.id === leading);
+          current?.setStatus("unhealthy");
+          await sleep(OPTIONS.heartbeatInterval * 3);
+          current?.setStatus("healthy");
+          await sleep(OPTIONS.heartbeatInterval * 3);
+        }
+        await (registries[0] as Registry).stop();
+        await sleep(OPTIONS.heartbeatInterval * 4);
+        assert.ok(history.length >= 5, `${history.length} terms`);
+        assertOneLeaderAtATime(history);
+      } finally {
+        for (const loop of loops) await loop[Symbol.asyncDispose]();
+      }
+    },
+  );
+
+  await t.step(
+    "stop() ends leadership before the registration is released, and the standby takes over",
+    async () => {
+      await using group = await fleet(backend, ["a", "b"]);
+      const [a, b] = group.registries as [Registry, Registry];
+      await a.start();
+      await b.start();
+      const leadership = await a.standby();
+      let abortedWhileRegistered: boolean | undefined;
+      leadership.signal.addEventListener("abort", () => {
+        abortedWhileRegistered = a.state === "running" ||
+          a.state === "stopping";
+      });
+      const next = b.standby();
+      await a.stop();
+      assert.equal(abortedWhileRegistered, true);
+      const taken = await next;
+      assert.ok(taken.term > leadership.term);
+      assert.equal(leadership.valid(), false);
+    },
+  );
+
+  await t.step(
+    "an unhealthy instance never campaigns, and one that turns unhealthy stops leading before it says so",
+    async () => {
+      await using unhealthy = await fleet(backend, ["a"], {
+        status: "unhealthy",
+      });
+      await using group = await fleet(backend, ["b"]);
+      const a = unhealthy.registries[0] as Registry;
+      const b = group.registries[0] as Registry;
+      await a.start();
+      await b.start();
+      const leadership = await b.standby();
+      assert.equal(a.instance()?.status, "unhealthy");
+      let statusWhenAborted: string | undefined;
+      leadership.signal.addEventListener("abort", () => {
+        statusWhenAborted = b.status;
+      });
+      b.setStatus("unhealthy");
+      assert.equal(leadership.signal.aborted, true);
+      assert.equal(
+        statusWhenAborted,
+        "healthy",
+        "aborted before the new status",
+      );
+    },
+  );
+
+  const loseData = backend.loseData;
+  if (loseData) {
+    await t.step(
+      "after the backend lost every key, the next term is still higher",
+      async () => {
+        await using group = await fleet(backend, ["a", "b"]);
+        const [a, b] = group.registries as [Registry, Registry];
+        await a.start();
+        await b.start();
+        const history: Term[] = [];
+        await using _a = standby(a, history);
+        await using _b = standby(b, history);
+        await eventually("a leads", () => history.length === 1);
+        await loseData();
+        // Both re-register from their beats; a stays the oldest.
+        await sleep(OPTIONS.heartbeatInterval * 3);
+        await a.stop();
+        await eventually("b leads", () => history.at(-1)?.id === "b");
+        const terms = history.map((t) => t.term);
+        assert.ok(
+          terms.every((term, i) => i === 0 || term > terms[i - 1]!),
+          `${terms}`,
+        );
+        assertOneLeaderAtATime(history);
+      },
+    );
+  }
+}
+
+Deno.test("elections on the memory driver", async (t) => {
+  const driver = new MemoryDriver();
+  await testElection(t, {
+    driver: () => Promise.resolve(driver),
+  });
 });
 
-Deno.test("stop() ends leadership before the registration is released, and the standby takes over", async () => {
-  const driver = new MemoryDriver();
-  const a = new Registry({ ...OPTIONS, driver, id: "a" });
-  await using b = new Registry({ ...OPTIONS, driver, id: "b" });
-  await a.start();
-  await b.start();
-  const leadership = await a.standby();
-  let abortedWhileRegistered: boolean | undefined;
-  leadership.signal.addEventListener("abort", () => {
-    abortedWhileRegistered = a.state === "running" || a.state === "stopping";
+redisTest("elections on Redis", async (t) => {
+  await using server = await RedisServer.start();
+  const admin = await server.admin();
+  await testElection(t, {
+    driver: () => RedisDriver.connect({ url: server.url, commandTimeout: 500 }),
+    loseData: async () => {
+      await admin.flushall();
+    },
   });
-  const next = b.standby();
-  await a.stop();
-  assert.equal(abortedWhileRegistered, true);
-  const taken = await next;
-  assert.ok(taken.term > leadership.term);
-  assert.equal(leadership.valid(), false);
 });
 
 Deno.test("valid() answers from the clock right now: a process paused past its lease knows before any timer runs", async () => {
@@ -169,27 +280,4 @@ Deno.test("valid() answers from the clock right now: a process paused past its l
   assert.equal(leadership.valid(), false);
   assert.throws(() => leadership.assertValid(), LeadershipLostError);
   assert.equal(leadership.signal.aborted, true);
-});
-
-Deno.test("an unhealthy instance never campaigns, and one that turns unhealthy stops leading before it says so", async () => {
-  const driver = new MemoryDriver();
-  await using a = new Registry({
-    ...OPTIONS,
-    driver,
-    id: "a",
-    status: "unhealthy",
-  });
-  await using b = new Registry({ ...OPTIONS, driver, id: "b" });
-  await a.start();
-  await b.start();
-  const leadership = await b.standby();
-  let statusWhenAborted: string | undefined;
-  leadership.signal.addEventListener("abort", () => {
-    statusWhenAborted = (driver as MemoryDriver).stored() >= 0
-      ? b.status
-      : undefined;
-  });
-  b.setStatus("unhealthy");
-  assert.equal(leadership.signal.aborted, true);
-  assert.equal(statusWhenAborted, "healthy", "aborted before the new status");
 });
