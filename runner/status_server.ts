@@ -41,6 +41,20 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
   return difference === 0;
 }
 
+/**
+ * Whether a `Host` header names this server: the address it is bound to, or
+ * a loopback name. Without a token this is what stops DNS rebinding, where a
+ * web page on `evil.example` resolves its own name to 127.0.0.1 and reads
+ * the tokenless server from the victim's browser.
+ */
+function namesThisServer(host: string | null, bound: string): boolean {
+  if (host === null) return false;
+  const name = host.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1")
+    .toLowerCase();
+  return name === bound.toLowerCase() || name === "localhost" ||
+    name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body, null, 2) + "\n", {
     status,
@@ -147,7 +161,24 @@ export function startStatusServer(
     signal: closing.signal,
     onListen: () => {},
   }, async (request) => {
-    const url = new URL(request.url);
+    if (
+      config.token === undefined &&
+      !namesThisServer(request.headers.get("host"), config.hostname)
+    ) {
+      return json({
+        error: "this server answers only requests addressed to " +
+          `'${config.hostname}' or localhost; set 'http.token' to serve others`,
+      }, 421);
+    }
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return json(
+        { error: "the request's Host or path cannot be parsed" },
+        400,
+      );
+    }
     if (request.method !== "GET") {
       return json({ error: "only GET is served" }, 405);
     }

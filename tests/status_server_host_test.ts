@@ -1,0 +1,86 @@
+/**
+ * The status server without a token answers only requests addressed to it:
+ * a DNS-rebinding page (`Host: evil.example`) gets nothing, and a malformed
+ * `Host` gets a 400, not a 500 with a trace.
+ */
+
+import assert from "node:assert/strict";
+import { Registry } from "../mod.ts";
+import { MemoryDriver } from "../testing/mod.ts";
+import { RunnerMetrics } from "../runner/metrics.ts";
+import { startStatusServer } from "../runner/status_server.ts";
+
+/** Sends one raw request, so the Host header is exactly what we say. */
+async function rawGet(port: number, path: string, host: string) {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await connection.write(
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let text = "";
+    const buffer = new Uint8Array(65536);
+    while (true) {
+      const n = await connection.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    const status = Number(text.match(/^HTTP\/1\.1 (\d{3})/)?.[1]);
+    return { status, body: text.slice(text.indexOf("\r\n\r\n") + 4) };
+  } finally {
+    connection.close();
+  }
+}
+
+Deno.test("without a token, only requests addressed to the server are answered", async () => {
+  await using registry = new Registry({
+    driver: new MemoryDriver(),
+    service: "api",
+    id: "api-1",
+  });
+  await registry.start();
+  await using server = startStatusServer(
+    { hostname: "127.0.0.1", port: 0, token: undefined },
+    registry,
+    new RunnerMetrics(),
+  );
+  const port = server.port;
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "localhost"]) {
+    const answer = await rawGet(port, "/instances", host);
+    assert.equal(answer.status, 200, host);
+    assert.match(answer.body, /api-1/);
+  }
+  for (
+    const host of [
+      "evil.example",
+      `evil.example:${port}`,
+      "127.0.0.1.evil.example",
+    ]
+  ) {
+    const answer = await rawGet(port, "/instances", host);
+    assert.equal(answer.status, 421, host);
+    assert.doesNotMatch(answer.body, /api-1/);
+    assert.match(answer.body, /set 'http.token'/);
+  }
+  const malformed = await rawGet(port, "/instances?token=secret-in-url", "[");
+  assert.ok(
+    malformed.status === 400 || malformed.status === 421,
+    `status ${malformed.status}`,
+  );
+  assert.doesNotMatch(malformed.body, /secret-in-url/);
+});
+
+Deno.test("with a token, any Host is let through to the token check", async () => {
+  await using registry = new Registry({ driver: new MemoryDriver() });
+  await using server = startStatusServer(
+    { hostname: "127.0.0.1", port: 0, token: "a-long-random-token-1234" },
+    registry,
+    new RunnerMetrics(),
+  );
+  const answer = await rawGet(server.port, "/instances", "roster.example");
+  assert.equal(answer.status, 401);
+  const malformed = await rawGet(server.port, "/?token=secret-in-url", "[");
+  assert.equal(malformed.status, 400);
+  assert.doesNotMatch(malformed.body, /secret-in-url/);
+});
