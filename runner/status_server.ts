@@ -8,7 +8,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Instance, Registry } from "../mod.ts";
-import { DASHBOARD_HTML } from "./dashboard.ts";
+import { DASHBOARD_CSP, DASHBOARD_HTML, FAVICON_SVG } from "./dashboard.ts";
 import type { HttpConfig } from "./http_config.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 
@@ -55,10 +55,29 @@ function namesThisServer(host: string | null, bound: string): boolean {
     name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
+/** Headers every answer carries. */
+const SECURITY_HEADERS = {
+  "content-security-policy": DASHBOARD_CSP,
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body, null, 2) + "\n", {
     status,
-    headers: { "content-type": "application/json; charset=utf-8" },
+    headers: {
+      ...SECURITY_HEADERS,
+      "content-type": "application/json; charset=utf-8",
+    },
+  });
+}
+
+/** The same answer without its body, for `HEAD`. */
+async function headOf(response: Response): Promise<Response> {
+  await response.body?.cancel();
+  return new Response(null, {
+    status: response.status,
+    headers: response.headers,
   });
 }
 
@@ -149,6 +168,7 @@ export function startStatusServer(
     }, { once: true });
     return new Response(body, {
       headers: {
+        ...SECURITY_HEADERS,
         "content-type": "text/event-stream",
         "cache-control": "no-store",
       },
@@ -179,19 +199,51 @@ export function startStatusServer(
         400,
       );
     }
-    if (request.method !== "GET") {
-      return json({ error: "only GET is served" }, 405);
+    if (request.method === "HEAD") {
+      return await headOf(await answer(request, url, true));
     }
+    if (request.method !== "GET") {
+      const refused = json({ error: "only GET and HEAD are served" }, 405);
+      refused.headers.set("allow", "GET, HEAD");
+      return refused;
+    }
+    return await answer(request, url, false);
+  });
+
+  const answer = async (
+    request: Request,
+    url: URL,
+    head: boolean,
+  ): Promise<Response> => {
     if (url.pathname !== "/healthz" && !(await authorized(request, url))) {
       return json({ error: "send 'Authorization: Bearer <token>'" }, 401);
     }
     switch (url.pathname) {
       case "/":
         return new Response(DASHBOARD_HTML, {
-          headers: { "content-type": "text/html; charset=utf-8" },
+          headers: {
+            ...SECURITY_HEADERS,
+            "content-type": "text/html; charset=utf-8",
+          },
+        });
+      case "/favicon.svg":
+      case "/favicon.ico":
+        return new Response(FAVICON_SVG, {
+          headers: {
+            ...SECURITY_HEADERS,
+            "content-type": "image/svg+xml",
+            "cache-control": "max-age=86400",
+          },
         });
       case "/events":
-        return events();
+        return head
+          ? new Response(null, {
+            headers: {
+              ...SECURITY_HEADERS,
+              "content-type": "text/event-stream",
+            },
+          })
+          : events();
       case "/healthz":
         return json({ status: "ok", view: registry.viewState ?? "live" });
       case "/instances": {
@@ -208,12 +260,15 @@ export function startStatusServer(
       }
       case "/metrics":
         return new Response(metrics.render(await registry.allInstances()), {
-          headers: { "content-type": "text/plain; version=0.0.4" },
+          headers: {
+            ...SECURITY_HEADERS,
+            "content-type": "text/plain; version=0.0.4",
+          },
         });
       default:
         return json({ error: `no such page: ${url.pathname}` }, 404);
     }
-  });
+  };
   log.info("Status server on http://{host}:{port}/", {
     host: config.hostname,
     port: server.addr.port,

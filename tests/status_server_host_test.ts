@@ -84,3 +84,28 @@ Deno.test("with a token, any Host is let through to the token check", async () =
   assert.equal(malformed.status, 400);
   assert.doesNotMatch(malformed.body, /secret-in-url/);
 });
+
+Deno.test("HEAD is answered without a body, every page carries a strict CSP, and there is an icon", async () => {
+  await using registry = new Registry({ driver: new MemoryDriver() });
+  await using server = startStatusServer(
+    { hostname: "127.0.0.1", port: 0, token: undefined },
+    registry,
+    new RunnerMetrics(),
+  );
+  const base = `http://127.0.0.1:${server.port}`;
+  for (const path of ["/", "/instances", "/metrics", "/healthz", "/events"]) {
+    const head = await fetch(`${base}${path}`, { method: "HEAD" });
+    assert.equal(head.status, 200, path);
+    assert.equal(await head.text(), "", path);
+    const csp = head.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/, path);
+    assert.match(csp, /script-src 'sha256-[A-Za-z0-9+/=]{44}'/, path);
+  }
+  const icon = await fetch(`${base}/favicon.ico`);
+  assert.equal(icon.headers.get("content-type"), "image/svg+xml");
+  assert.match(await icon.text(), /^<svg/);
+  const post = await fetch(`${base}/instances`, { method: "POST" });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get("allow"), "GET, HEAD");
+  await post.body?.cancel();
+});
