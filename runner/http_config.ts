@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isIP } from "node:net";
 import { TableReader } from "./_table_reader.ts";
 
 /** Where the status server listens. */
@@ -59,7 +60,17 @@ export function parseHttpConfig(
       `Invalid 'http.listen': '${listen}' must be host:port, such as "127.0.0.1:9090"`,
     );
   }
-  const hostname = (match?.[1] as string).replace(/^\[|\]$/g, "");
+  const host = match?.[1] as string;
+  const hostname = host.replace(/^\[|\]$/g, "");
+  // A name of digits and dots must be an IPv4 address, a bracketed one IPv6:
+  // '127.999.0.1' is a typo, not a host name to look up.
+  const wantIp = host.startsWith("[") ? 6 : /^[\d.]+$/.test(host) ? 4 : 0;
+  if (wantIp !== 0 && isIP(hostname) !== wantIp) {
+    read.fail(
+      "listen",
+      `Invalid 'http.listen': '${hostname}' in '${listen}' is not a valid IPv${wantIp} address; use one such as "127.0.0.1:9090"`,
+    );
+  }
   const token = read.text("token");
   if (token !== undefined && token.length < 16) {
     read.fail(

@@ -57,7 +57,20 @@ export async function runCommand(
   const watching = new AbortController();
   try {
     if (config.http) {
-      server = startStatusServer(config.http, registry, metrics);
+      try {
+        server = startStatusServer(config.http, registry, metrics);
+      } catch (error) {
+        fail(
+          `cannot start the status server on ${config.http.hostname}:${config.http.port}: ${
+            error instanceof Deno.errors.AddrInUse
+              ? "the port is in use; pick another 'http.listen'"
+              : error instanceof Deno.errors.AddrNotAvailable
+              ? "the address is not on this machine; pick another 'http.listen'"
+              : (error as Error).message
+          }`,
+        );
+        return 1;
+      }
       metrics.served = true;
       out(
         `roster: status server on http://${config.http.hostname}:${server.port}/`,

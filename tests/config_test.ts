@@ -335,6 +335,18 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
       /must be host:port/,
     ],
     [
+      "http listen bad IPv4",
+      `[cluster.http]\nlisten = "127.999.0.1:9090"`,
+      "http.listen",
+      /'127\.999\.0\.1' in '127\.999\.0\.1:9090' is not a valid IPv4 address/,
+    ],
+    [
+      "http listen bad IPv6",
+      `[cluster.http]\nlisten = "[::g]:9090"`,
+      "http.listen",
+      /must be host:port/,
+    ],
+    [
       "http short token",
       `[cluster.http]\ntoken = "abc"`,
       "http.token",

@@ -191,3 +191,18 @@ Deno.test("--log-format json writes one JSON object a line to stderr; --log-leve
   assert.match(bad.stderr, /Invalid '--log-level': 'loud' is not a level/);
   await Deno.remove(config);
 });
+
+Deno.test("a status server port in use gives one line and exit 1, and registers nothing", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  const config = await writeConfig(
+    `${CONFIG}[cluster.http]\nlisten = "127.0.0.1:${port}"\n`,
+  );
+  const { code, stdout, stderr } = await runRunner(["--config", config]);
+  assert.equal(code, 1);
+  assert.equal(
+    stderr.trim(),
+    `roster: cannot start the status server on 127.0.0.1:${port}: the port is in use; pick another 'http.listen'`,
+  );
+  assert.doesNotMatch(stdout, /registered/);
+});
