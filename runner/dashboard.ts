@@ -29,11 +29,14 @@ export const DASHBOARD_HTML = `<!doctype html>
   code { font-size: 12px; }
   #empty { color: var(--muted); }
   .scroll { overflow-x: auto; }
+  #banner { border: 1px solid var(--bad); color: var(--bad); border-radius: 6px; padding: .5rem .75rem; margin-bottom: 1rem; }
+  tr.last-known td { opacity: .6; }
   @media (max-width: 600px) { body { margin: 1rem .5rem; } th, td { padding: .3rem .4rem; } }
 </style>
 </head>
 <body>
 <h1>roster</h1>
+<div id="banner" role="alert" hidden></div>
 <div id="state">connecting…</div>
 <div id="services"></div>
 <script>
@@ -49,8 +52,14 @@ export const DASHBOARD_HTML = `<!doctype html>
     return td;
   };
   function render(snapshot) {
+    const stale = snapshot.view === "stale";
+    const banner = document.getElementById("banner");
+    banner.hidden = !stale;
+    banner.textContent = stale
+      ? \`The registry cannot be reached: showing what was last known, stale since \${new Date(snapshot.staleSince).toLocaleTimeString()} (\${ago(snapshot.now - snapshot.staleSince)}). Last error: \${snapshot.error}\`
+      : "";
     document.getElementById("state").textContent =
-      \`env \${snapshot.env} · \${snapshot.instances.length} instances · view \${snapshot.view} · updated \${new Date(snapshot.now).toLocaleTimeString()}\`;
+      \`env \${snapshot.env} · \${snapshot.instances.length} instances · view \${snapshot.view} · read \${snapshot.readAt ? new Date(snapshot.readAt).toLocaleTimeString() : "never"}\`;
     const root = document.getElementById("services");
     root.replaceChildren();
     const services = [...new Set(snapshot.instances.map((i) => i.service))].sort();
@@ -74,6 +83,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       for (const i of snapshot.instances.filter((i) => i.service === service)) {
         const row = table.insertRow();
         row.dataset.id = i.id;
+        if (stale) row.className = "last-known";
         const id = cell(i.id);
         if (snapshot.leaders[service] === i.id) {
           const badge = document.createElement("span");
@@ -83,7 +93,7 @@ export const DASHBOARD_HTML = `<!doctype html>
         }
         row.append(
           id,
-          cell(i.status, i.status),
+          cell(stale ? \`\${i.status} (last known)\` : i.status, i.status),
           cell(ago(snapshot.now - i.registeredAt)),
           cell(\`\${ago(snapshot.now - i.heartbeatAt)} ago\`),
           cell(i.version || "-"),

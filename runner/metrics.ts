@@ -20,6 +20,16 @@ const BUCKETS = [
   2.5,
 ];
 
+/** Whether the backend answered, for `roster_up` and the view's age. */
+export interface ViewHealth {
+  /** The last read reached the backend. */
+  up: boolean;
+  /** `live`, or `stale` while the backend cannot be reached. */
+  view: "live" | "stale";
+  /** Seconds since the instances were last read. */
+  ageSeconds: number;
+}
+
 /** Counters fed by a registry's events, rendered for `GET /metrics`. */
 export class RunnerMetrics {
   /** Whether a status server exposes these, so they are worth collecting. */
@@ -71,11 +81,26 @@ export class RunnerMetrics {
   /**
    * Renders every metric.
    *
-   * @param instances The live instances, healthy or not.
+   * @param instances The last known instances, healthy or not.
+   * @param view Whether the backend answered, and how old the instances are.
    * @returns Prometheus text exposition.
    */
-  render(instances: readonly Instance[]): string {
-    const lines: string[] = [];
+  render(
+    instances: readonly Instance[],
+    view: ViewHealth = { up: true, view: "live", ageSeconds: 0 },
+  ): string {
+    const lines: string[] = [
+      "# HELP roster_up Whether the backend answered the last read (1) or not (0).",
+      "# TYPE roster_up gauge",
+      `roster_up ${view.up ? 1 : 0}`,
+      "# HELP roster_view_state The state of the view the instances come from.",
+      "# TYPE roster_view_state gauge",
+      `roster_view_state{state="live"} ${view.view === "live" ? 1 : 0}`,
+      `roster_view_state{state="stale"} ${view.view === "stale" ? 1 : 0}`,
+      "# HELP roster_view_age_seconds Seconds since the instances were last read from the backend.",
+      "# TYPE roster_view_age_seconds gauge",
+      `roster_view_age_seconds ${Math.max(0, view.ageSeconds)}`,
+    ];
     const counter = (name: string, help: string, value: number) =>
       lines.push(
         `# HELP ${name} ${help}`,

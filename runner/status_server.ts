@@ -7,16 +7,34 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Instance, Registry } from "../mod.ts";
+import type { Registry } from "../mod.ts";
 import { DASHBOARD_CSP, DASHBOARD_HTML, FAVICON_SVG } from "./dashboard.ts";
 import type { HttpConfig } from "./http_config.ts";
 import type { RunnerMetrics } from "./metrics.ts";
+import { type StatusSnapshot, StatusView } from "./status_view.ts";
 
 const log = getLogger(["roster", "http"]);
 const encoder = new TextEncoder();
 
-/** How often the dashboard gets a fresh snapshot even when nothing changed. */
-const REFRESH_MS = 1_000;
+/** How many snapshots a stream may leave unread before it is dropped. */
+const STREAM_BACKLOG = 8;
+
+/** The default bound on open event streams. */
+export const DEFAULT_MAX_STREAMS = 100;
+
+const SERVICE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+const encoded = new WeakMap<StatusSnapshot, Uint8Array>();
+
+/** One server-sent event per snapshot, encoded once for every stream. */
+function encodeEvent(snapshot: StatusSnapshot): Uint8Array {
+  let bytes = encoded.get(snapshot);
+  if (bytes === undefined) {
+    bytes = encoder.encode(`data: ${JSON.stringify(snapshot)}\n\n`);
+    encoded.set(snapshot, bytes);
+  }
+  return bytes;
+}
 
 /** A running status server. */
 export interface StatusServer extends AsyncDisposable {
@@ -87,32 +105,18 @@ async function headOf(response: Response): Promise<Response> {
  * @param config Where to listen, and the token.
  * @param registry A registry to read instances and leaders from.
  * @param metrics The counters `/metrics` renders.
+ * @param maxStreams How many event streams may be open at once.
  * @returns The running server.
  */
 export function startStatusServer(
   config: HttpConfig,
   registry: Registry,
   metrics: RunnerMetrics,
+  maxStreams: number = DEFAULT_MAX_STREAMS,
 ): StatusServer {
-  const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const view = new StatusView(registry);
+  let streams = 0;
   const closing = new AbortController();
-
-  const snapshot = async () => {
-    const instances = await registry.allInstances();
-    const leaders: Record<string, string> = {};
-    for (const instance of instances) {
-      if (instance.status === "healthy" && !(instance.service in leaders)) {
-        leaders[instance.service] = instance.id;
-      }
-    }
-    return {
-      env: registry.env,
-      now: Date.now(),
-      view: registry.viewState ?? "live",
-      leaders,
-      instances,
-    };
-  };
 
   const authorized = async (request: Request, url: URL) => {
     if (config.token === undefined) return true;
@@ -124,48 +128,46 @@ export function startStatusServer(
   };
 
   const events = (): Response => {
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    let timer: ReturnType<typeof setInterval> | undefined;
-    let stopWatching: AbortController | undefined;
-    const push = async () => {
-      try {
-        const data = JSON.stringify(await snapshot());
-        controller.enqueue(encoder.encode(`data: ${data}\n\n`));
-      } catch (error) {
-        log.warn("Could not send a dashboard update: {error}", { error });
-      }
+    if (streams >= maxStreams) {
+      return json({
+        error:
+          `${streams} event streams are open, the most this server keeps; try again later`,
+      }, 503);
+    }
+    streams++;
+    let unfollow: (() => void) | undefined;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      streams--;
+      unfollow?.();
+      closing.signal.removeEventListener("abort", close);
     };
-    const stop = () => {
-      clearInterval(timer);
-      stopWatching?.abort();
-      streams.delete(controller);
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const close = () => {
+      end();
+      try {
+        controller.close();
+      } catch { /* closed already */ }
     };
     const body = new ReadableStream<Uint8Array>({
       start(c) {
         controller = c;
-        streams.add(c);
-        push();
-        timer = setInterval(push, REFRESH_MS);
-        stopWatching = new AbortController();
-        // Changes go out at once, not at the next refresh.
-        (async () => {
-          for await (
-            const _ of registry.watch(undefined, {
-              signal: stopWatching.signal,
-            })
-          ) {
-            await push();
+        // Every stream gets the same encoded snapshot; a client that lets
+        // STREAM_BACKLOG of them pile up unread is dropped, not buffered.
+        unfollow = view.follow((snapshot) => {
+          if ((controller.desiredSize ?? 0) <= 0) {
+            log.info("Dropped a dashboard stream that stopped reading");
+            close();
+            return;
           }
-        })().catch(() => {});
+          controller.enqueue(encodeEvent(snapshot));
+        });
       },
-      cancel: stop,
-    });
-    closing.signal.addEventListener("abort", () => {
-      stop();
-      try {
-        controller.close();
-      } catch { /* closed already */ }
-    }, { once: true });
+      cancel: end,
+    }, new CountQueuingStrategy({ highWaterMark: STREAM_BACKLOG }));
+    closing.signal.addEventListener("abort", close, { once: true });
     return new Response(body, {
       headers: {
         ...SECURITY_HEADERS,
@@ -248,23 +250,40 @@ export function startStatusServer(
         return json({ status: "ok", view: registry.viewState ?? "live" });
       case "/instances": {
         const service = url.searchParams.get("service");
-        let instances: Instance[];
-        try {
-          instances = service
-            ? await registry.allInstances(service)
-            : await registry.allInstances();
-        } catch (error) {
-          return json({ error: (error as Error).message }, 400);
+        if (service !== null && !SERVICE_NAME.test(service)) {
+          return json({
+            error:
+              `'service' (${service}) must be 1 to 128 letters, digits, '.', '_' or '-'`,
+          }, 400);
         }
-        return json(instances);
+        const snapshot = await view.refresh();
+        const instances = service === null
+          ? snapshot.instances
+          : snapshot.instances.filter((i) => i.service === service);
+        return snapshot.view === "live" ? json(instances) : json({
+          error: snapshot.error,
+          since: snapshot.staleSince,
+          instances,
+        }, 503);
       }
-      case "/metrics":
-        return new Response(metrics.render(await registry.allInstances()), {
-          headers: {
-            ...SECURITY_HEADERS,
-            "content-type": "text/plain; version=0.0.4",
+      case "/metrics": {
+        const snapshot = await view.refresh();
+        return new Response(
+          metrics.render(snapshot.instances, {
+            up: snapshot.view === "live",
+            view: snapshot.view,
+            ageSeconds: snapshot.readAt === 0
+              ? 0
+              : (snapshot.now - snapshot.readAt) / 1000,
+          }),
+          {
+            headers: {
+              ...SECURITY_HEADERS,
+              "content-type": "text/plain; version=0.0.4",
+            },
           },
-        });
+        );
+      }
       default:
         return json({ error: `no such page: ${url.pathname}` }, 404);
     }
@@ -275,6 +294,7 @@ export function startStatusServer(
   });
   const shutdown = async () => {
     closing.abort();
+    view.close();
     await server.finished;
   };
   return {

@@ -1,0 +1,109 @@
+/**
+ * The status server during an outage: `/metrics` still answers 200 from the
+ * last known state with `roster_up 0`, `/instances` answers 503 with the
+ * error, since when, and the last known list; and event streams are shared
+ * and bounded.
+ */
+
+import assert from "node:assert/strict";
+import { Registry } from "../mod.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
+import { MemoryDriver } from "../testing/mod.ts";
+import { RunnerMetrics } from "../runner/metrics.ts";
+import { startStatusServer } from "../runner/status_server.ts";
+import { RedisServer, redisTest } from "./_redis_server.ts";
+
+redisTest(
+  "with Redis stopped, /metrics answers 200 from the last known state and /instances 503 with it",
+  async () => {
+    await using server = await RedisServer.start();
+    const driver = await RedisDriver.connect({
+      url: server.url,
+      commandTimeout: 200,
+    });
+    const registry = new Registry({
+      driver,
+      service: "api",
+      id: "api-1",
+      heartbeatInterval: 100,
+      ttl: 400,
+    });
+    await registry.start();
+    const status = startStatusServer(
+      { hostname: "127.0.0.1", port: 0, token: undefined },
+      registry,
+      new RunnerMetrics(),
+    );
+    const base = `http://127.0.0.1:${status.port}`;
+    try {
+      const live = await fetch(`${base}/instances`);
+      assert.equal(live.status, 200);
+      assert.deepEqual((await live.json()).map((i: { id: string }) => i.id), [
+        "api-1",
+      ]);
+      assert.match(
+        await (await fetch(`${base}/metrics`)).text(),
+        /^roster_up 1$/m,
+      );
+
+      const stoppedAt = Date.now();
+      await server.stop();
+      const stale = await fetch(`${base}/instances`);
+      assert.equal(stale.status, 503);
+      const body = await stale.json();
+      assert.equal(typeof body.error, "string");
+      assert.ok(body.error.length > 0 && !body.error.includes("\n"));
+      assert.ok(body.since >= stoppedAt, `since ${body.since}`);
+      assert.deepEqual(body.instances.map((i: { id: string }) => i.id), [
+        "api-1",
+      ]);
+
+      const metrics = await fetch(`${base}/metrics`);
+      assert.equal(metrics.status, 200);
+      const text = await metrics.text();
+      assert.match(text, /^roster_up 0$/m);
+      assert.match(text, /^roster_view_state\{state="stale"\} 1$/m);
+      assert.match(
+        text,
+        /^roster_instances\{service="api",status="healthy"\} 1$/m,
+      );
+      assert.match(text, /^roster_view_age_seconds \d/m);
+    } finally {
+      await status.shutdown();
+      await registry.stop();
+      await driver.close();
+    }
+  },
+);
+
+Deno.test("event streams are capped, and a closed stream frees its place", async () => {
+  await using registry = new Registry({
+    driver: new MemoryDriver(),
+    service: "api",
+    id: "api-1",
+  });
+  await registry.start();
+  await using status = startStatusServer(
+    { hostname: "127.0.0.1", port: 0, token: undefined },
+    registry,
+    new RunnerMetrics(),
+    2,
+  );
+  const url = `http://127.0.0.1:${status.port}/events`;
+  const first = await fetch(url);
+  const second = await fetch(url);
+  assert.equal(first.status, 200);
+  assert.equal(second.status, 200);
+  const reader = first.body!.getReader();
+  const { value } = await reader.read();
+  assert.match(new TextDecoder().decode(value), /^data: .*"api-1"/);
+  const third = await fetch(url);
+  assert.equal(third.status, 503);
+  assert.match((await third.json()).error, /2 event streams are open/);
+  await reader.cancel();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const again = await fetch(url);
+  assert.equal(again.status, 200);
+  await again.body?.cancel();
+  await second.body?.cancel();
+});
