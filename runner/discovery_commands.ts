@@ -1,6 +1,6 @@
 /**
  * The runner's commands for scripts and operators: `list`, `watch`,
- * `leader` and `wait`. None of them registers this process.
+ * `leader`, `wait` and `serve`. None of them registers this process.
  *
  * @module
  */
@@ -15,6 +15,13 @@ import {
 import { connect, fail, out, stopSignals } from "./_cli.ts";
 import type { RunnerConfig } from "./config.ts";
 import { formatInstanceTable } from "./format_instances.ts";
+import type { HttpConfig } from "./http_config.ts";
+import { RunnerMetrics } from "./metrics.ts";
+import {
+  describeListenError,
+  startStatusServer,
+  type StatusServer,
+} from "./status_server.ts";
 
 /** Runs `body` with a discovery-only registry, closing everything after. */
 async function discover(
@@ -205,5 +212,33 @@ export function waitCommand(
       }
       throw error;
     }
+  });
+}
+
+/**
+ * `serve` (or `dashboard`): the status server and dashboard, without
+ * registering anything; until SIGTERM or SIGINT.
+ *
+ * @param config The config, with a `[cluster.http]` table.
+ * @returns The exit code.
+ */
+export function serveCommand(config: RunnerConfig): Promise<number> {
+  const http = config.http as HttpConfig;
+  return discover(config, async (registry) => {
+    const metrics = new RunnerMetrics();
+    metrics.served = true;
+    let server: StatusServer;
+    try {
+      server = startStatusServer(http, registry, metrics);
+    } catch (error) {
+      fail(describeListenError(error, http));
+      return 1;
+    }
+    using signals = stopSignals();
+    out(`roster: status server on http://${http.hostname}:${server.port}/`);
+    const signal = await signals.stopped;
+    await server.shutdown();
+    out(`roster: stopped on ${signal}`);
+    return 0;
   });
 }

@@ -26,6 +26,7 @@ import { loadConfig, type RunnerConfig } from "./config.ts";
 import {
   leaderCommand,
   listCommand,
+  serveCommand,
   waitCommand,
   watchCommand,
 } from "./discovery_commands.ts";
@@ -49,6 +50,8 @@ Usage:
                                     print the leader (the oldest live instance); exit 1 if none
   roster wait --config FILE --service S [--min N] [--timeout 30s]
                                     wait for N live instances; exit 0 when there, 1 on timeout
+  roster serve --config FILE        the status server and dashboard of [cluster.http],
+                                    registering nothing (also: dashboard)
 
 Options:
   -c, --config FILE      the TOML file with a [cluster] table (required)
@@ -67,7 +70,16 @@ ROSTER_META_ZONE=eu-1, ROSTER_REDIS_URL=redis://...).
 
 Exit codes: 0 success, 1 failure at run time, 2 bad config or usage.`;
 
-const COMMANDS = ["run", "check", "list", "watch", "leader", "wait"] as const;
+const COMMANDS = [
+  "run",
+  "check",
+  "list",
+  "watch",
+  "leader",
+  "wait",
+  "serve",
+  "dashboard",
+] as const;
 type Command = typeof COMMANDS[number];
 
 /**
@@ -169,6 +181,12 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     config = await loadConfig(values.config);
+    if ((name === "serve" || name === "dashboard") && !config.http) {
+      throw new ConfigError(
+        `'${config.file}': '${name}' needs a [cluster.http] table; add one with listen = "127.0.0.1:9090"`,
+        { file: config.file, field: "http" },
+      );
+    }
     if (
       (name === "run" || name === "check") &&
       config.resolved.service === undefined
@@ -208,6 +226,9 @@ export async function main(args: string[]): Promise<number> {
         timeout ?? 10_000,
         json,
       );
+    case "serve":
+    case "dashboard":
+      return await serveCommand(config);
     case "wait":
       return await waitCommand(
         config,

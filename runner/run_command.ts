@@ -17,7 +17,11 @@ import {
 import { connect, fail, out, stopSignals } from "./_cli.ts";
 import type { RunnerConfig } from "./config.ts";
 import { RunnerMetrics } from "./metrics.ts";
-import { startStatusServer, type StatusServer } from "./status_server.ts";
+import {
+  describeListenError,
+  startStatusServer,
+  type StatusServer,
+} from "./status_server.ts";
 
 const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
   SIGHUP: 1,
@@ -60,15 +64,7 @@ export async function runCommand(
       try {
         server = startStatusServer(config.http, registry, metrics);
       } catch (error) {
-        fail(
-          `cannot start the status server on ${config.http.hostname}:${config.http.port}: ${
-            error instanceof Deno.errors.AddrInUse
-              ? "the port is in use; pick another 'http.listen'"
-              : error instanceof Deno.errors.AddrNotAvailable
-              ? "the address is not on this machine; pick another 'http.listen'"
-              : (error as Error).message
-          }`,
-        );
+        fail(describeListenError(error, config.http));
         return 1;
       }
       metrics.served = true;

@@ -100,6 +100,25 @@ async function headOf(response: Response): Promise<Response> {
 }
 
 /**
+ * Says in one line why the status server could not listen.
+ *
+ * @param error What `startStatusServer` threw.
+ * @param config Where it tried to listen.
+ * @returns The line to print.
+ */
+export function describeListenError(
+  error: unknown,
+  config: HttpConfig,
+): string {
+  const reason = error instanceof Deno.errors.AddrInUse
+    ? "the port is in use; pick another 'http.listen'"
+    : error instanceof Deno.errors.AddrNotAvailable
+    ? "the address is not on this machine; pick another 'http.listen'"
+    : (error as Error)?.message ?? String(error);
+  return `cannot start the status server on ${config.hostname}:${config.port}: ${reason}`;
+}
+
+/**
  * Starts the status server.
  *
  * @param config Where to listen, and the token.

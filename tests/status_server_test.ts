@@ -157,3 +157,32 @@ redisTest(
     assert.doesNotMatch(tooShort.stderr, /short"/);
   },
 );
+
+redisTest(
+  "serve runs the status server and dashboard without registering anything",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "api-1", `listen = "127.0.0.1:0"`);
+    const { runner: registered } = await startRunner(file);
+    await using _ = registered;
+    const dashboard = spawnRunner(["serve", "--config", file]);
+    await using __ = dashboard;
+    const line = await dashboard.waitForLine(/^roster: status server on /);
+    const base = line.replace(/^roster: status server on /, "").replace(
+      /\/$/,
+      "",
+    );
+    const instances = await (await fetch(`${base}/instances`)).json();
+    assert.deepEqual(instances.map((i: { id: string }) => i.id), ["api-1"]);
+    const page = await fetch(`${base}/`);
+    assert.match(await page.text(), /<title>roster<\/title>/);
+    dashboard.child.kill("SIGTERM");
+    assert.equal((await dashboard.status).code, 0);
+    assert.doesNotMatch(dashboard.stdout.join("\n"), /registered/);
+
+    const noHttp = await writeConfig(`[cluster]\nservice = "api"\n`);
+    const refused = await runRunner(["dashboard", "--config", noHttp]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /'dashboard' needs a \[cluster\.http\] table/);
+  },
+);
