@@ -109,3 +109,75 @@ Deno.test({
     await first.status;
   },
 });
+
+Deno.test({
+  name:
+    "hostile version, addr and meta show as text in the dashboard and never execute",
+  ignore: (!hasChromium || !REDIS_BINARY) && !CI,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (!hasChromium) {
+      throw new Error(
+        `${CHROMIUM} is not installed; under CI=true the browser test fails rather than skips`,
+      );
+    }
+    await using server = await RedisServer.start();
+    // Ids are [A-Za-z0-9._-] by validation; every free-text field is hostile.
+    const { RedisDriver } = await import("../drivers/redis/mod.ts");
+    const { Registry } = await import("../mod.ts");
+    const driver = await RedisDriver.connect({ url: server.url });
+    const hostile = new Registry({
+      driver,
+      service: "api",
+      id: "evil",
+      version: `"><img src=x onerror="window.__xss=1">`,
+      addr: `<script>window.__xss=2</script>`,
+      meta: { "<b>k": `"><svg onload="window.__xss=3">` },
+      heartbeatInterval: 200,
+      ttl: 1000,
+    });
+    await hostile.start();
+    await using dashboard = spawnRunner([
+      "serve",
+      "--config",
+      await config(
+        server.url,
+        "unused",
+        `[cluster.http]\nlisten = "127.0.0.1:0"`,
+      ),
+    ]);
+    const line = await dashboard.waitForLine(/^roster: status server on /);
+    const base = line.replace(/^roster: status server on /, "");
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const page = await browser.newPage();
+      let dialogs = 0;
+      page.on("dialog", (dialog) => {
+        dialogs++;
+        dialog.dismiss().catch(() => {});
+      });
+      await page.goto(base);
+      await page.waitForSelector('tr[data-id="evil"]', { timeout: 10_000 });
+      const row = await page.textContent('tr[data-id="evil"]') ?? "";
+      assert.ok(row.includes(`<script>window.__xss=2</script>`), row);
+      assert.ok(row.includes(`onerror="window.__xss=1"`), row);
+      assert.ok(row.includes(`<b>k=`), row);
+      await page.waitForTimeout(300);
+      assert.equal(await page.evaluate("window.__xss"), undefined);
+      assert.equal(await page.locator("tr[data-id=evil] img").count(), 0);
+      assert.equal(await page.locator("tr[data-id=evil] script").count(), 0);
+      assert.equal(dialogs, 0);
+    } finally {
+      await browser.close();
+      await hostile.stop();
+      await driver.close();
+    }
+    dashboard.child.kill("SIGTERM");
+    await dashboard.status;
+  },
+});
