@@ -16,6 +16,8 @@ export interface HttpConfig {
   port: number;
   /** The bearer token clients must send, if any. */
   token: string | undefined;
+  /** How many dashboard event streams may be open at once. */
+  maxStreams?: number;
 }
 
 /**
@@ -48,7 +50,7 @@ export function parseHttpConfig(
     table,
     file,
     "http",
-    ["listen", "token"],
+    ["listen", "token", "max_streams"],
     sources,
   );
   const listen = read.text("listen") ?? "127.0.0.1:9090";
@@ -84,5 +86,12 @@ export function parseHttpConfig(
       `The status server refuses to listen on '${listen}', which is not a loopback address, without a token; set 'http.token' or ROSTER_HTTP_TOKEN, or listen on 127.0.0.1`,
     );
   }
-  return { hostname, port, token };
+  const maxStreams = read.count("max_streams", 100);
+  if (maxStreams > 10_000) {
+    read.fail(
+      "max_streams",
+      `Invalid 'http.max_streams': ${maxStreams} is more than 10000; each stream holds a connection`,
+    );
+  }
+  return { hostname, port, token, maxStreams };
 }

@@ -124,15 +124,14 @@ export function describeListenError(
  * @param config Where to listen, and the token.
  * @param registry A registry to read instances and leaders from.
  * @param metrics The counters `/metrics` renders.
- * @param maxStreams How many event streams may be open at once.
  * @returns The running server.
  */
 export function startStatusServer(
   config: HttpConfig,
   registry: Registry,
   metrics: RunnerMetrics,
-  maxStreams: number = DEFAULT_MAX_STREAMS,
 ): StatusServer {
+  const maxStreams = config.maxStreams ?? DEFAULT_MAX_STREAMS;
   const view = new StatusView(registry);
   let streams = 0;
   const closing = new AbortController();

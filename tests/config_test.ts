@@ -347,6 +347,12 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
       /must be host:port/,
     ],
     [
+      "http max_streams too many",
+      `[cluster.http]\nmax_streams = 20000`,
+      "http.max_streams",
+      /20000 is more than 10000/,
+    ],
+    [
       "http short token",
       `[cluster.http]\ntoken = "abc"`,
       "http.token",

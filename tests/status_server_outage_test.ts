@@ -84,10 +84,9 @@ Deno.test("event streams are capped, and a closed stream frees its place", async
   });
   await registry.start();
   await using status = startStatusServer(
-    { hostname: "127.0.0.1", port: 0, token: undefined },
+    { hostname: "127.0.0.1", port: 0, token: undefined, maxStreams: 2 },
     registry,
     new RunnerMetrics(),
-    2,
   );
   const url = `http://127.0.0.1:${status.port}/events`;
   const first = await fetch(url);
