@@ -405,5 +405,6 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
     hostname: "::1",
     port: 0,
     token: "a-long-secret-token-123",
+    maxStreams: 100,
   });
 });
