@@ -29,19 +29,28 @@ ${http}
 `);
 }
 
-Deno.test({
-  name:
-    "the dashboard shows instances joining and leaving live, in a real browser",
-  ignore: (!hasChromium || !REDIS_BINARY) && !CI,
-  // The browser driver keeps its own sockets and timers open between calls.
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    if (!hasChromium) {
-      throw new Error(
-        `${CHROMIUM} is not installed; under CI=true the browser test fails rather than skips`,
-      );
-    }
+/** A test that drives Chromium against a real Redis; under CI=true it never skips. */
+function browserTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: (!hasChromium || !REDIS_BINARY) && !CI,
+    // The browser driver keeps its own sockets and timers open between calls.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      if (!hasChromium) {
+        throw new Error(
+          `${CHROMIUM} is not installed; under CI=true the browser test fails rather than skips`,
+        );
+      }
+      await fn();
+    },
+  });
+}
+
+browserTest(
+  "the dashboard shows instances joining and leaving live, in a real browser",
+  async () => {
     await using server = await RedisServer.start();
     await using first = spawnRunner([
       "--config",
@@ -108,20 +117,11 @@ Deno.test({
     first.child.kill("SIGTERM");
     await first.status;
   },
-});
+);
 
-Deno.test({
-  name:
-    "hostile version, addr and meta show as text in the dashboard and never execute",
-  ignore: (!hasChromium || !REDIS_BINARY) && !CI,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    if (!hasChromium) {
-      throw new Error(
-        `${CHROMIUM} is not installed; under CI=true the browser test fails rather than skips`,
-      );
-    }
+browserTest(
+  "hostile version, addr and meta show as text in the dashboard and never execute",
+  async () => {
     await using server = await RedisServer.start();
     // Ids are [A-Za-z0-9._-] by validation; every free-text field is hostile.
     const { RedisDriver } = await import("../drivers/redis/mod.ts");
@@ -180,4 +180,4 @@ Deno.test({
     dashboard.child.kill("SIGTERM");
     await dashboard.status;
   },
-});
+);
