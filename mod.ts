@@ -41,7 +41,19 @@ let processMemoryDriver: MemoryDriver | undefined;
 setDefaultDriver(() => processMemoryDriver ??= new MemoryDriver());
 
 export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-export type { Driver } from "./driver/driver.ts";
+// The contract's types that the public API names (a Registry takes a
+// Driver), so mod.ts documents completely on its own.
+export type {
+  Change,
+  ChangeBatch,
+  ChangeReason,
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+  Snapshot,
+} from "./driver/driver.ts";
 export { type Duration, formatDuration, parseDuration } from "./duration.ts";
 export {
   AlreadyRegisteredError,
