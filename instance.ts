@@ -47,6 +47,11 @@ export interface Instance {
   readonly heartbeatAt: number;
   /** When the registration lapses without another heartbeat, in ms by the backend's clock. */
   readonly expiresAt: number;
+  /**
+   * How often the instance means to heartbeat, in ms; 0 where the backend
+   * did not record it. A beat more than 1.5 intervals overdue is late.
+   */
+  readonly heartbeatInterval: number;
 }
 
 /** The fields a process declares about itself when it registers. */

@@ -302,6 +302,7 @@ export class Registry implements AsyncDisposable {
       status: this.#options.status,
       owner: crypto.randomUUID(),
       ttl: this.ttl,
+      heartbeatInterval: this.heartbeatInterval,
     };
     this.#registration = registration;
     this.#starting = this.#register(registration);

@@ -57,6 +57,7 @@ function registration(i: number, env: string): Registration {
     owner: i === 0 ? "owner-0" : crypto.randomUUID(),
     status: "healthy",
     ttl: TTL,
+    heartbeatInterval: TTL / 3,
   };
 }
 

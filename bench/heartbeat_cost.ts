@@ -54,6 +54,7 @@ function registration(i: number, env: string): Registration {
     owner: crypto.randomUUID(),
     status: "healthy",
     ttl: TTL,
+    heartbeatInterval: TTL / 3,
   };
 }
 

@@ -25,6 +25,7 @@ const regs = Array.from({ length: 10_000 }, (_, i) => ({
   owner: crypto.randomUUID(),
   status: "healthy" as const,
   ttl: 600_000,
+  heartbeatInterval: 200_000,
 }));
 for (let i = 0; i < regs.length; i += 1000) {
   await Promise.all(regs.slice(i, i + 1000).map((r) => driver.register(r)));

@@ -50,6 +50,7 @@ function registration(
     owner: crypto.randomUUID(),
     status: "healthy",
     ttl,
+    heartbeatInterval: Math.floor(ttl / 3),
     ...overrides,
   };
 }
@@ -113,6 +114,7 @@ export async function testDriverConformance(
       assert.deepEqual(instance.meta, { zone: "eu-1", note: "héllo ✓" });
       assert.equal(instance.hostname, "host-a");
       assert.equal(instance.pid, 4242);
+      assert.equal(instance.heartbeatInterval, reg.heartbeatInterval);
       assert.ok(Number.isInteger(instance.seq) && instance.seq > 0);
       assert.equal(instance.heartbeatAt, instance.registeredAt);
       assert.equal(instance.expiresAt, instance.heartbeatAt + ttl);
@@ -188,6 +190,10 @@ export async function testDriverConformance(
       assert.ok(beat.instance.seq > first.seq);
       assert.deepEqual(beat.instance.meta, reg.meta);
       assert.equal((await peer.list({ env }))[0]?.id, reg.id);
+      assert.equal(
+        (await peer.list({ env }))[0]?.heartbeatInterval,
+        reg.heartbeatInterval,
+      );
     },
   );
 
@@ -348,6 +354,7 @@ export async function testDriverConformance(
       const joined = batch.changes[0]?.instance;
       assert.equal(joined?.addr, "http://127.0.0.1:8080");
       assert.deepEqual(joined?.meta, a.meta);
+      assert.equal(joined?.heartbeatInterval, a.heartbeatInterval);
       const again = await peer.changes(env, batch.cursor, { waitMs: 0 });
       assert.deepEqual(again.changes, []);
       assert.equal(again.cursor, batch.cursor);

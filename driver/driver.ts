@@ -59,6 +59,8 @@ export interface Registration extends InstanceFields {
    * {@linkcode MIN_TTL_MS} and {@linkcode MAX_TTL_MS}.
    */
   ttl: number;
+  /** How often the owner means to heartbeat, in milliseconds. */
+  heartbeatInterval: number;
 }
 
 /** What a driver reports for one heartbeat. */
@@ -282,6 +284,7 @@ export interface RecordedTimes {
  * const instance = instanceOf({
  *   id: "a", service: "api", env: "default", version: "", addr: "", meta: {},
  *   hostname: "h", pid: 1, status: "healthy", owner: "secret", ttl: 1000,
+ *   heartbeatInterval: 300,
  * }, { seq: 1, registeredAt: 0, expiresAt: 1000 });
  * assert.equal(instance.heartbeatAt, 0);
  * assert.equal("owner" in instance, false);
@@ -305,5 +308,6 @@ export function instanceOf(
     registeredAt: times.registeredAt,
     heartbeatAt: times.expiresAt - registration.ttl,
     expiresAt: times.expiresAt,
+    heartbeatInterval: registration.heartbeatInterval,
   };
 }

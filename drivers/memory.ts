@@ -70,7 +70,7 @@ interface ChangeLog {
  * const driver = new MemoryDriver({ clock });
  * await driver.register({
  *   id: "api-1", service: "api", env: "default", version: "", addr: "",
- *   meta: {}, hostname: "h", pid: 1, owner: "token", ttl: 1000, status: "healthy" as const,
+ *   meta: {}, hostname: "h", pid: 1, owner: "token", ttl: 1000, heartbeatInterval: 300, status: "healthy" as const,
  * });
  * assert.equal((await driver.list({ env: "default" })).length, 1);
  * clock.tick(1000);

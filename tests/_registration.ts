@@ -16,6 +16,7 @@ export function registration(
     owner: crypto.randomUUID(),
     status: "healthy",
     ttl: 3000,
+    heartbeatInterval: 1000,
     ...overrides,
   };
 }

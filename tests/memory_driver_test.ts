@@ -34,6 +34,7 @@ Deno.test("the memory change log keeps its newest changes and reports a gap past
     owner: "o",
     status: "healthy" as const,
     ttl: 10_000,
+    heartbeatInterval: 3_000,
   });
   for (const id of ["a", "b", "c", "d"]) await driver.register(reg(id));
   await assert.rejects(

@@ -124,6 +124,7 @@ redisTest(
       owner: crypto.randomUUID(),
       status: "healthy" as const,
       ttl: TTL,
+      heartbeatInterval: TTL / 3,
     };
     await m.driver.register(registration);
     // MONITOR shows every command a client sends, and marks those that

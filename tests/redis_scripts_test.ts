@@ -108,6 +108,7 @@ Deno.test("a body with tabs, newlines and backslashes reads back as it was", () 
     owner: "o",
     status: "healthy" as const,
     ttl: 1000,
+    heartbeatInterval: 300,
   };
   const body = encodeBody(registration);
   assert.doesNotMatch(body, /\n/);
@@ -119,4 +120,19 @@ Deno.test("a body with tabs, newlines and backslashes reads back as it was", () 
   assert.equal(a.addr, registration.addr);
   assert.equal(a.hostname, registration.hostname);
   assert.deepEqual(a.meta, registration.meta);
+  assert.equal(a.heartbeatInterval, 300);
+
+  // A body written before the interval was kept reads back with 0.
+  const old = body.slice(0, body.lastIndexOf("\t"));
+  found.clear();
+  readService(
+    found,
+    "default",
+    "api",
+    `gen\na\t10\t1000\t3000\t0\t${old}\n`,
+    slot(5000, "h", 10),
+    2000,
+  );
+  assert.equal(found.get("a")?.heartbeatInterval, 0);
+  assert.deepEqual(found.get("a")?.meta, registration.meta);
 });

@@ -361,6 +361,7 @@ Deno.test("after an hour of silence a cold observer lists, counts and elects no 
     owner: "o1",
     status: "healthy",
     ttl: 100,
+    heartbeatInterval: 30,
   });
   await driver.register({
     id: "dead",
@@ -374,6 +375,7 @@ Deno.test("after an hour of silence a cold observer lists, counts and elects no 
     owner: "o2",
     status: "healthy",
     ttl: 15_000,
+    heartbeatInterval: 5_000,
   });
   await clock.tickAsync(3_600_000);
   const observer = new Registry({ driver, clock, cache: true });

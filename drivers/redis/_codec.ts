@@ -19,9 +19,11 @@ const log = logger("redis");
 
 /**
  * The fields of a registration that never change, as
- * `version⇥addr⇥hostname⇥pid⇥meta`: positional, so no key names are stored
- * per instance, and cheap to read back. Tabs, newlines and backslashes in
- * the text fields are escaped; meta is json, `{}` when empty.
+ * `version⇥addr⇥hostname⇥pid⇥meta⇥interval`: positional, so no key names are
+ * stored per instance, and cheap to read back. Tabs, newlines and
+ * backslashes in the text fields are escaped; meta is json (which never
+ * holds a raw tab), `{}` when empty. Bodies written before the interval was
+ * kept end at meta, and read back with an interval of 0.
  *
  * @param registration The registration.
  * @returns The encoded fields.
@@ -32,7 +34,7 @@ export function encodeBody(registration: Registration): string {
     : "{}";
   return `${escape(registration.version)}\t${escape(registration.addr)}\t${
     escape(registration.hostname)
-  }\t${registration.pid}\t${meta}`;
+  }\t${registration.pid}\t${meta}\t${registration.heartbeatInterval}`;
 }
 
 function escape(text: string): string {
@@ -59,6 +61,7 @@ interface Body {
   hostname: string;
   pid: number;
   meta: Record<string, string>;
+  heartbeatInterval: number;
 }
 
 function decodeBody(text: string): Body {
@@ -69,7 +72,9 @@ function decodeBody(text: string): Body {
   if (t1 < 0 || t2 < 0 || t3 < 0 || t4 < 0) {
     throw new Error("not a registration body");
   }
-  const metaText = text.slice(t4 + 1);
+  const t5 = text.indexOf("\t", t4 + 1);
+  const metaText = t5 < 0 ? text.slice(t4 + 1) : text.slice(t4 + 1, t5);
+  const heartbeatInterval = t5 < 0 ? 0 : Number(text.slice(t5 + 1)) || 0;
   const meta = metaText === "{}" ? {} : JSON.parse(metaText) as unknown;
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
     throw new Error("missing meta");
@@ -82,6 +87,7 @@ function decodeBody(text: string): Body {
     hostname: unescape(text.slice(t2 + 1, t3)),
     pid,
     meta: meta as Record<string, string>,
+    heartbeatInterval,
   };
 }
 
@@ -159,6 +165,7 @@ export function readService(
         registeredAt: Number(packed.slice(t2 + 1, t3)),
         heartbeatAt: expiresAt - digits(packed, t3 + 1, t4),
         expiresAt,
+        heartbeatInterval: body.heartbeatInterval,
       });
     } catch (error) {
       skip(env, `service ${service}, id ${id}`, error);
@@ -243,6 +250,7 @@ export function readChange(env: string, text: string): Change | undefined {
     registeredAt: 0,
     heartbeatAt: 0,
     expiresAt: 0,
+    heartbeatInterval: 0,
   };
   try {
     if (type === "j" && fields.length >= 10) {
