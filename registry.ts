@@ -71,6 +71,8 @@ export interface RegistryEvents extends HeartbeatEvents {
   deregistered: { removed: boolean; error?: unknown };
   /** The local view went `live` or `stale` (only while watching or caching). */
   view: { state: ViewState; error?: unknown };
+  /** The `health` check ran; `error` says why it failed. */
+  health_check: { ok: boolean; error?: string; duration: number };
 }
 
 /** Options for the streams of changes a registry offers. */
@@ -363,10 +365,18 @@ export class Registry implements AsyncDisposable {
         ...this.#healthOptions,
         clock: this.#clock,
       });
-      this.#detachHealth = attachHealth(
+      const detach = attachHealth(
         this.#health,
         (status) => this.setStatus(status),
       );
+      const offCheck = this.#health.on(
+        "check",
+        (check) => this.#events.emit("health_check", check),
+      );
+      this.#detachHealth = () => {
+        detach();
+        offCheck();
+      };
       this.#health.start();
     }
     log.info(

@@ -31,3 +31,19 @@ export async function createDriver(config: RunnerConfig): Promise<Driver> {
     }
   }
 }
+
+/**
+ * The driver the status server reads through: a connection of its own where
+ * the backend is shared, so discovery reads never queue behind heartbeats;
+ * the heartbeat's own driver where the registry lives in this process.
+ *
+ * @param config The runner config.
+ * @param driver The heartbeat's driver.
+ * @returns The driver to read with; close it when it is not `driver`.
+ */
+export async function createDiscoveryDriver(
+  config: RunnerConfig,
+  driver: Driver,
+): Promise<Driver> {
+  return config.driver === "memory" ? driver : await createDriver(config);
+}

@@ -1,6 +1,7 @@
 /**
- * The dashboard page: instances grouped by service, updated live over
- * server-sent events, with no front-end framework.
+ * The dashboard page: instances grouped by service with their counts, a
+ * filter, sortable columns, an instance's detail, and the latest events,
+ * updated live over server-sent events, with no front-end framework.
  *
  * @module
  */
@@ -16,100 +17,249 @@ export const DASHBOARD_HTML = `<!doctype html>
 <title>roster</title>
 <link rel="icon" href="favicon.svg" type="image/svg+xml">
 <style>
-  :root { color-scheme: light dark; --muted: #777; --ok: #1a7f37; --bad: #cf222e; }
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; }
+  :root { color-scheme: light dark; --muted: #777; --ok: #1a7f37; --bad: #cf222e; --late: #9a6700; }
+  * { box-sizing: border-box; }
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; max-width: 100%; }
   h1 { font-size: 1.3rem; margin: 0 0 .25rem; }
-  #state { color: var(--muted); margin-bottom: 1.5rem; }
+  #state { color: var(--muted); margin-bottom: 1rem; }
   h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
   table { border-collapse: collapse; width: 100%; }
-  th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #8884; vertical-align: top; }
-  th { font-weight: 600; color: var(--muted); }
-  .healthy { color: var(--ok); } .unhealthy { color: var(--bad); }
+  th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #8884; vertical-align: top; overflow-wrap: anywhere; }
+  th { font-weight: 600; color: var(--muted); cursor: pointer; user-select: none; }
+  th[aria-sort="ascending"]::after { content: " ▲"; } th[aria-sort="descending"]::after { content: " ▼"; }
+  tr[data-id] { cursor: pointer; } tr[data-id]:hover td { background: #8881; }
+  .healthy { color: var(--ok); } .unhealthy { color: var(--bad); } .late { color: var(--late); font-weight: 600; }
   .leader { font-size: .75rem; border: 1px solid currentColor; border-radius: 4px; padding: 0 .3rem; margin-left: .4rem; }
-  code { font-size: 12px; }
+  #counts { display: flex; flex-wrap: wrap; gap: .4rem; margin: 0 0 1rem; padding: 0; list-style: none; }
+  #counts li { border: 1px solid #8886; border-radius: 4px; padding: .1rem .5rem; }
+  #counts li.empty { color: var(--bad); border-color: var(--bad); }
+  #filter { width: 100%; max-width: 32rem; padding: .35rem .5rem; font: inherit; }
   #empty { color: var(--muted); }
-  .scroll { overflow-x: auto; }
-  #banner { border: 1px solid var(--bad); color: var(--bad); border-radius: 6px; padding: .5rem .75rem; margin-bottom: 1rem; }
+  .scroll { overflow-x: auto; max-width: 100%; }
+  #banner { border: 1px solid var(--bad); color: var(--bad); border-radius: 6px; padding: .5rem .75rem; margin-bottom: 1rem; overflow-wrap: anywhere; }
   tr.last-known td { opacity: .6; }
-  @media (max-width: 600px) { body { margin: 1rem .5rem; } th, td { padding: .3rem .4rem; } }
+  #detail { border: 1px solid #8886; border-radius: 6px; padding: .5rem .75rem; margin: 1rem 0; }
+  #detail dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem .8rem; margin: 0; }
+  #detail dt { color: var(--muted); } #detail dd { margin: 0; overflow-wrap: anywhere; }
+  #log { list-style: none; padding: 0; margin: 0; max-height: 20rem; overflow-y: auto; font-size: 13px; }
+  #log li { padding: .15rem 0; border-bottom: 1px solid #8882; overflow-wrap: anywhere; }
+  #log time { color: var(--muted); margin-right: .5rem; }
+  @media (max-width: 600px) {
+    body { margin: 1rem .5rem; } th, td { padding: .3rem .4rem; }
+    .wide { display: none; }
+  }
 </style>
 </head>
 <body>
 <h1>roster</h1>
 <div id="banner" role="alert" hidden></div>
 <div id="state">connecting…</div>
+<ul id="counts" aria-label="services"></ul>
+<input id="filter" type="search" placeholder="filter: api, status:late, zone=eu, version:2" aria-label="filter instances">
+<section id="detail" hidden></section>
 <div id="services"></div>
+<h2>Events</h2>
+<ol id="log" reversed></ol>
 <script>
-  const token = new URLSearchParams(location.search).get("token");
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  // The token opened the page; keep it out of the address bar and history.
+  if (token !== null) history.replaceState(null, "", location.pathname);
+  const $ = (id) => document.getElementById(id);
   const ago = (ms) => {
     const s = Math.max(0, Math.round(ms / 1000));
     return s < 60 ? \`\${s}s\` : s < 3600 ? \`\${Math.floor(s / 60)}m\${s % 60}s\` : \`\${Math.floor(s / 3600)}h\${Math.floor(s % 3600 / 60)}m\`;
   };
-  const cell = (text, cls) => {
-    const td = document.createElement("td");
-    td.textContent = text;
-    if (cls) td.className = cls;
-    return td;
+  const time = (at) => new Date(at).toLocaleTimeString();
+  const el = (tag, text, cls) => {
+    const node = document.createElement(tag);
+    if (text !== undefined) node.textContent = text;
+    if (cls) node.className = cls;
+    return node;
   };
+  const statusOf = (i) => i.late ? "late" : i.status;
+  const COLUMNS = [
+    ["id", (i) => i.id],
+    ["status", statusOf],
+    ["age", (i) => -i.registeredAt, "wide"],
+    ["last heartbeat", (i) => -i.heartbeatAt],
+    ["version", (i) => i.version],
+    ["addr", (i) => i.addr, "wide"],
+    ["meta", (i) => Object.entries(i.meta).map(([k, v]) => \`\${k}=\${v}\`).join(" "), "wide"],
+  ];
+  let last;
+  let sort = { column: 0, direction: 1 };
+  let selected;
+  const events = [];
+  let seen = 0;
+
+  // Words narrow the list: "key=value" matches meta, "field:value" a field
+  // (service, id, status, version, addr), anything else any of them.
+  function matches(i, query) {
+    return query.split(/\\s+/).filter(Boolean).every((word) => {
+      const lower = word.toLowerCase();
+      const eq = lower.indexOf("=");
+      if (eq > 0) {
+        const value = Object.entries(i.meta).find(([k]) => k.toLowerCase() === lower.slice(0, eq))?.[1];
+        return value !== undefined && value.toLowerCase().includes(lower.slice(eq + 1));
+      }
+      const colon = lower.indexOf(":");
+      const fields = { service: i.service, id: i.id, status: statusOf(i), version: i.version, addr: i.addr };
+      if (colon > 0 && lower.slice(0, colon) in fields) {
+        return String(fields[lower.slice(0, colon)]).toLowerCase().includes(lower.slice(colon + 1));
+      }
+      return Object.values(fields).some((v) => String(v).toLowerCase().includes(lower));
+    });
+  }
+
+  function renderDetail(snapshot) {
+    const box = $("detail");
+    const i = selected && snapshot.instances.find((x) => x.id === selected);
+    box.hidden = !i;
+    box.replaceChildren();
+    if (!i) return;
+    const close = el("button", "close");
+    close.type = "button";
+    close.onclick = () => { selected = undefined; renderDetail(snapshot); };
+    box.append(el("h2", \`\${i.service} / \${i.id}\`), close);
+    const rows = [
+      ["status", i.late ? \`late: no beat for \${ago(snapshot.now - i.heartbeatAt)} (beats every \${ago(i.heartbeatInterval)})\` : i.status],
+      ["host", i.hostname || "-"], ["pid", String(i.pid)], ["seq", String(i.seq)],
+      ["registered", new Date(i.registeredAt).toISOString()],
+      ["last heartbeat", \`\${new Date(i.heartbeatAt).toISOString()} (\${ago(snapshot.now - i.heartbeatAt)} ago)\`],
+      ["heartbeat interval", i.heartbeatInterval ? ago(i.heartbeatInterval) : "unknown"],
+      ["expires", new Date(i.expiresAt).toISOString()],
+      ["version", i.version || "-"], ["addr", i.addr || "-"],
+      ["meta", Object.entries(i.meta).map(([k, v]) => \`\${k}=\${v}\`).join(" ") || "-"],
+    ];
+    const self = snapshot.self;
+    if (self && self.id === i.id) {
+      if (self.heartbeatLatency !== undefined) rows.push(["heartbeat latency", \`\${self.heartbeatLatency.toFixed(1)} ms\`]);
+      if (self.check) {
+        rows.push(["health check", \`\${self.check.ok ? "passed" : "failed"} at \${time(self.check.at)} in \${Math.round(self.check.duration)} ms\`]);
+        if (self.check.error) rows.push(["why unhealthy", self.check.error]);
+      }
+    } else rows.push(["latency, health check", "known only to the runner of this instance"]);
+    const dl = el("dl");
+    for (const [k, v] of rows) dl.append(el("dt", k), el("dd", v));
+    box.append(dl);
+  }
+
   function render(snapshot) {
+    last = snapshot;
+    for (const event of snapshot.events) {
+      if (event.n > seen) { events.push(event); seen = event.n; }
+    }
+    events.splice(0, Math.max(0, events.length - 200));
     const stale = snapshot.view === "stale";
-    const banner = document.getElementById("banner");
+    const banner = $("banner");
     banner.hidden = !stale;
     banner.textContent = stale
-      ? \`The registry cannot be reached: showing what was last known, stale since \${new Date(snapshot.staleSince).toLocaleTimeString()} (\${ago(snapshot.now - snapshot.staleSince)}). Last error: \${snapshot.error}\`
+      ? \`The registry cannot be reached: showing what was last known, stale since \${time(snapshot.staleSince)} (\${ago(snapshot.now - snapshot.staleSince)}). Last error: \${snapshot.error}\`
       : "";
-    document.getElementById("state").textContent =
-      \`env \${snapshot.env} · \${snapshot.instances.length} instances · view \${snapshot.view} · read \${snapshot.readAt ? new Date(snapshot.readAt).toLocaleTimeString() : "never"}\`;
-    const root = document.getElementById("services");
+    $("state").textContent =
+      \`env \${snapshot.env} · \${snapshot.instances.length} instances · view \${snapshot.view} · read \${snapshot.readAt ? time(snapshot.readAt) : "never"}\`;
+    const counts = $("counts");
+    counts.replaceChildren();
+    for (const [service, count] of Object.entries(snapshot.services)) {
+      const li = el("li", \`\${service} \${count.healthy}/\${count.live}\`, count.live === 0 ? "empty" : "");
+      li.dataset.service = service;
+      counts.append(li);
+    }
+    const query = $("filter").value;
+    const shown = snapshot.instances.filter((i) => matches(i, query));
+    const [, key] = COLUMNS[sort.column];
+    const root = $("services");
     root.replaceChildren();
-    const services = [...new Set(snapshot.instances.map((i) => i.service))].sort();
+    const services = [...new Set(shown.map((i) => i.service))].sort();
     if (services.length === 0) {
-      const p = document.createElement("p");
-      p.id = "empty";
-      p.textContent = "No live instances.";
-      root.append(p);
+      root.append(el("p", snapshot.instances.length ? "No instance matches the filter." : "No live instances.", ""));
+      root.firstChild.id = "empty";
     }
     for (const service of services) {
-      const h2 = document.createElement("h2");
-      h2.textContent = service;
-      const table = document.createElement("table");
+      const table = el("table");
       table.dataset.service = service;
       const head = table.insertRow();
-      for (const name of ["id", "status", "age", "last heartbeat", "version", "addr", "meta"]) {
-        const th = document.createElement("th");
-        th.textContent = name;
+      COLUMNS.forEach(([name, , cls], column) => {
+        const th = el("th", name, cls);
+        if (column === sort.column) th.setAttribute("aria-sort", sort.direction > 0 ? "ascending" : "descending");
+        th.onclick = () => {
+          sort = { column, direction: sort.column === column ? -sort.direction : 1 };
+          render(last);
+        };
         head.append(th);
+      });
+      const rows = shown.filter((i) => i.service === service);
+      if (sort.column !== 0 || sort.direction !== 1) {
+        rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * sort.direction);
       }
-      for (const i of snapshot.instances.filter((i) => i.service === service)) {
+      for (const i of rows) {
         const row = table.insertRow();
         row.dataset.id = i.id;
+        row.dataset.status = statusOf(i);
         if (stale) row.className = "last-known";
-        const id = cell(i.id);
-        if (snapshot.leaders[service] === i.id) {
-          const badge = document.createElement("span");
-          badge.className = "leader";
-          badge.textContent = "leader";
-          id.append(badge);
-        }
+        row.onclick = () => { selected = i.id; renderDetail(last); };
+        const id = el("td", i.id);
+        if (snapshot.leaders[service] === i.id) id.append(el("span", "leader", "leader"));
         row.append(
           id,
-          cell(stale ? \`\${i.status} (last known)\` : i.status, i.status),
-          cell(ago(snapshot.now - i.registeredAt)),
-          cell(\`\${ago(snapshot.now - i.heartbeatAt)} ago\`),
-          cell(i.version || "-"),
-          cell(i.addr || "-"),
-          cell(Object.entries(i.meta).map(([k, v]) => \`\${k}=\${v}\`).join(" ") || "-"),
+          el("td", (i.late ? "late" : i.status) + (stale ? " (last known)" : ""), statusOf(i)),
+          el("td", ago(snapshot.now - i.registeredAt), "wide"),
+          el("td", \`\${ago(snapshot.now - i.heartbeatAt)} ago\`),
+          el("td", i.version || "-"),
+          el("td", i.addr || "-", "wide"),
+          el("td", COLUMNS[6][1](i) || "-", "wide"),
         );
       }
-      const scroll = document.createElement("div");
-      scroll.className = "scroll";
+      const scroll = el("div", undefined, "scroll");
       scroll.append(table);
-      root.append(h2, scroll);
+      root.append(el("h2", service), scroll);
+    }
+    renderDetail(snapshot);
+    const log = $("log");
+    log.replaceChildren(...events.slice().reverse().map((e) => {
+      const li = el("li");
+      li.dataset.type = e.type;
+      const what = e.type === "leader"
+        ? (e.id ? \`\${e.service}: \${e.id} leads\${e.reason ? \` (was \${e.reason})\` : ""}\` : \`\${e.service}: no leader (was \${e.reason})\`)
+        : \`\${e.type} \${e.service}/\${e.id} (\${e.reason})\`;
+      li.append(el("time", time(e.at)), document.createTextNode(what));
+      return li;
+    }));
+  }
+  $("filter").oninput = () => last && render(last);
+
+  // The stream is read with fetch, which (unlike EventSource) can send the
+  // token as a header, never in a URL.
+  async function follow() {
+    for (let delay = 1000;; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const response = await fetch("events", {
+          headers: token ? { authorization: \`Bearer \${token}\` } : {},
+          cache: "no-store",
+        });
+        if (!response.ok) throw new Error(\`HTTP \${response.status}\`);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf("\\n\\n")) >= 0) {
+            const message = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            if (message.startsWith("data: ")) { render(JSON.parse(message.slice(6))); delay = 1000; }
+          }
+        }
+      } catch (error) {
+        $("state").textContent = \`reconnecting… (\${error.message})\`;
+      }
+      $("state").textContent = "reconnecting…";
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
-  const source = new EventSource(\`events\${token ? \`?token=\${encodeURIComponent(token)}\` : ""}\`);
-  source.onmessage = (event) => render(JSON.parse(event.data));
-  source.onerror = () => document.getElementById("state").textContent = "reconnecting…";
+  follow();
 </script>
 </body>
 </html>

@@ -73,7 +73,13 @@ export function parseHttpConfig(
       `Invalid 'http.listen': '${hostname}' in '${listen}' is not a valid IPv${wantIp} address; use one such as "127.0.0.1:9090"`,
     );
   }
-  const token = read.text("token");
+  const token = read.text("token", true);
+  if (token !== undefined && token.trim() !== token) {
+    read.fail(
+      "token",
+      "Invalid 'http.token': it starts or ends with whitespace, which a client's header would lose; use a long random secret",
+    );
+  }
   if (token !== undefined && token.length < 16) {
     read.fail(
       "token",

@@ -5,6 +5,7 @@
  */
 
 import type { Instance, Registry } from "../mod.ts";
+import type { SelfDetail } from "./status_view.ts";
 
 const BUCKETS = [
   0.001,
@@ -39,6 +40,8 @@ export class RunnerMetrics {
   reregistrations = 0;
   watchEvents = new Map<string, number>();
   messagesReceived = 0;
+  /** This process's own instance, as the dashboard details it. */
+  self: SelfDetail | undefined;
   readonly #latency = new Array<number>(BUCKETS.length).fill(0);
   #latencyCount = 0;
   #latencySum = 0;
@@ -50,15 +53,33 @@ export class RunnerMetrics {
    * @returns A function that stops counting.
    */
   follow(registry: Registry): () => void {
+    const self = this.self = { id: registry.id } as SelfDetail;
     const offs = [
       registry.on("heartbeat", ({ latency }) => {
         this.heartbeats++;
+        self.heartbeatLatency = latency;
         this.#observe(latency / 1000);
       }),
+      registry.on("health_check", (check) => this.recordCheck(check)),
       registry.on("heartbeat_failed", () => this.heartbeatFailures++),
       registry.on("reregistered", () => this.reregistrations++),
     ];
     return () => offs.forEach((off) => off());
+  }
+
+  /**
+   * Keeps the health check's last result, for the dashboard.
+   *
+   * @param check The result of one check.
+   */
+  recordCheck(check: { ok: boolean; error?: string; duration: number }): void {
+    if (!this.self) return;
+    this.self.check = {
+      ok: check.ok,
+      ...(check.error === undefined ? {} : { error: check.error }),
+      at: Date.now(),
+      duration: check.duration,
+    };
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   Registry,
 } from "../mod.ts";
 import { connect, fail, out, stopSignals } from "./_cli.ts";
+import { createDiscoveryDriver } from "./create_driver.ts";
 import type { RunnerConfig } from "./config.ts";
 import { RunnerMetrics } from "./metrics.ts";
 import {
@@ -58,11 +59,17 @@ export async function runCommand(
   });
   metrics.follow(registry);
   let server: StatusServer | undefined;
-  const watching = new AbortController();
+  let reader: Driver | undefined;
   try {
     if (config.http) {
       try {
-        server = startStatusServer(config.http, registry, metrics);
+        reader = await createDiscoveryDriver(config, driver);
+        server = startStatusServer(
+          config.http,
+          new Registry({ ...config.options, driver: reader }),
+          metrics,
+          metrics.self,
+        );
       } catch (error) {
         fail(describeListenError(error, config.http));
         return 1;
@@ -71,21 +78,14 @@ export async function runCommand(
       out(
         `roster: status server on http://${config.http.hostname}:${server.port}/`,
       );
-      (async () => {
-        for await (
-          const event of registry.watch(undefined, { signal: watching.signal })
-        ) {
-          metrics.watchEvent(event.type);
-        }
-      })().catch(() => {});
     }
     return sidecar
       ? await runSidecar(config, command, registry, driver, signals, metrics)
       : await runSelf(registry, driver, signals, metrics);
   } finally {
-    watching.abort();
     await registry.stop();
     await server?.shutdown();
+    if (reader !== driver) await reader?.close();
     await driver.close();
   }
 }
@@ -172,6 +172,7 @@ async function runSidecar(
   let health: HealthCheck | undefined;
   if (config.health) {
     health = new HealthCheck(config.health);
+    health.on("check", (check) => metrics.recordCheck(check));
     health.start();
   }
   try {

@@ -11,7 +11,11 @@ import type { Registry } from "../mod.ts";
 import { DASHBOARD_CSP, DASHBOARD_HTML, FAVICON_SVG } from "./dashboard.ts";
 import type { HttpConfig } from "./http_config.ts";
 import type { RunnerMetrics } from "./metrics.ts";
-import { type StatusSnapshot, StatusView } from "./status_view.ts";
+import {
+  type SelfDetail,
+  type StatusSnapshot,
+  StatusView,
+} from "./status_view.ts";
 
 const log = getLogger(["roster", "http"]);
 const encoder = new TextEncoder();
@@ -122,27 +126,37 @@ export function describeListenError(
  * Starts the status server.
  *
  * @param config Where to listen, and the token.
- * @param registry A registry to read instances and leaders from.
+ * @param registry A registry to read instances and leaders from; best on a
+ *   connection of its own, so reads never queue behind heartbeats.
  * @param metrics The counters `/metrics` renders.
+ * @param self This process's own instance, to show in detail.
  * @returns The running server.
  */
 export function startStatusServer(
   config: HttpConfig,
   registry: Registry,
   metrics: RunnerMetrics,
+  self?: SelfDetail,
 ): StatusServer {
   const maxStreams = config.maxStreams ?? DEFAULT_MAX_STREAMS;
-  const view = new StatusView(registry);
+  const view = new StatusView(registry, {
+    onEvent: (type) => metrics.watchEvent(type),
+  });
+  if (self) view.showSelf(self);
   let streams = 0;
   const closing = new AbortController();
 
   const authorized = async (request: Request, url: URL) => {
     if (config.token === undefined) return true;
     const header = request.headers.get("authorization") ?? "";
+    // A token in the URL opens the page only: URLs end up in logs and
+    // histories, so the APIs and the stream take the header alone.
     const given = header.startsWith("Bearer ")
       ? header.slice(7)
-      : url.searchParams.get("token") ?? "";
-    return await sameSecret(given, config.token);
+      : url.pathname === "/"
+      ? url.searchParams.get("token") ?? ""
+      : "";
+    return given !== "" && await sameSecret(given, config.token);
   };
 
   const events = (): Response => {
@@ -265,7 +279,7 @@ export function startStatusServer(
           })
           : events();
       case "/healthz":
-        return json({ status: "ok", view: registry.viewState ?? "live" });
+        return json({ status: "ok", view: view.state });
       case "/instances": {
         const service = url.searchParams.get("service");
         if (service !== null && !SERVICE_NAME.test(service)) {
@@ -306,6 +320,7 @@ export function startStatusServer(
         return json({ error: `no such page: ${url.pathname}` }, 404);
     }
   };
+  view.start();
   log.info("Status server on http://{host}:{port}/", {
     host: config.hostname,
     port: server.addr.port,

@@ -1,16 +1,81 @@
 /**
  * What the status server shows: one last known snapshot of the env, read
  * once per change (or per refresh period) however many pages and event
- * streams are open, and honest about its age when the backend cannot be
- * reached.
+ * streams are open, honest about its age when the backend cannot be
+ * reached, with a log of the latest joins, leaves and leader changes.
  *
  * @module
  */
 
-import type { Instance, Registry } from "../mod.ts";
+import type { Instance, Registry, WatchEvent } from "../mod.ts";
 
 /** How often the view is read again while anyone follows it. */
 const REFRESH_MS = 1_000;
+
+/** How many events the log keeps. */
+export const EVENT_LOG_SIZE = 200;
+
+/** A beat this many of the instance's own intervals overdue makes it late. */
+export const LATE_AFTER_INTERVALS = 1.5;
+
+/** The most services whose counts are kept after they empty. */
+const MAX_SERVICES = 1_000;
+
+/** An instance as the status server shows it. */
+export interface StatusInstance extends Instance {
+  /**
+   * Its last beat is more than 1.5 of its own heartbeat intervals old: it
+   * is still listed, but may have died. Judged by this process's clock
+   * against the backend's heartbeat time, so a clock offset shifts it.
+   */
+  late: boolean;
+}
+
+/** One line of the event log. */
+export interface StatusEvent {
+  /** Rises by one per event, so a page can tell new events from seen ones. */
+  n: number;
+  /** When this view learnt of it, in ms since the epoch. */
+  at: number;
+  /** `join`, `leave`, `update` (registered again, or its health changed), or `leader`. */
+  type: "join" | "leave" | "update" | "leader";
+  /** The service. */
+  service: string;
+  /** The instance; for `leader`, the new leader, empty when none is left. */
+  id: string;
+  /**
+   * Why: `registered`, `reregistered`, `deregistered`, `expired`, `resync`,
+   * `healthy` or `unhealthy`; for `leader`, the previous leader or empty.
+   */
+  reason: string;
+}
+
+/** How many instances a service has. */
+export interface ServiceCount {
+  /** Live instances, healthy or not. */
+  live: number;
+  /** Healthy ones. */
+  healthy: number;
+}
+
+/** What this process knows of its own instance, beyond the registry. */
+export interface SelfDetail {
+  /** Its id. */
+  id: string;
+  /** How long the last heartbeat took, in ms. */
+  heartbeatLatency?: number;
+  /** The health check's last result. */
+  check?: {
+    /** It passed. */
+    ok: boolean;
+    /** Why it failed: its output, error or status code, in one line. */
+    error?: string;
+    /** When it ran, in ms since the epoch. */
+    at: number;
+    /** How long it took, in ms. */
+    duration: number;
+  };
+}
 
 /** One snapshot of the env, as the dashboard and `/instances` show it. */
 export interface StatusSnapshot {
@@ -28,8 +93,26 @@ export interface StatusSnapshot {
   staleSince?: number;
   /** The leader (oldest live, healthy instance) of each service. */
   leaders: Record<string, string>;
+  /** Every service seen, with its counts; one that emptied stays at 0. */
+  services: Record<string, ServiceCount>;
   /** The last known instances, healthy or not. */
-  instances: Instance[];
+  instances: StatusInstance[];
+  /** The latest events, oldest first; see {@linkcode StatusView.snapshot}. */
+  events: StatusEvent[];
+  /** This process's own instance, when it registered one. */
+  self?: SelfDetail;
+}
+
+/** Whether an instance's last beat is overdue by its own interval. */
+export function isLate(instance: Instance, now: number): boolean {
+  return instance.heartbeatInterval > 0 &&
+    now - instance.heartbeatAt >
+      LATE_AFTER_INTERVALS * instance.heartbeatInterval;
+}
+
+function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0]?.slice(0, 200) || "unknown";
 }
 
 /** The env's last known state, shared by every reader of the status server. */
@@ -43,19 +126,103 @@ export class StatusView {
   readonly #followers = new Set<(snapshot: StatusSnapshot) => void>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #watching: AbortController | undefined;
+  readonly #events: StatusEvent[] = [];
+  #eventCount = 0;
+  #leaders: Record<string, string> | undefined;
+  readonly #services = new Set<string>();
+  #self: SelfDetail | undefined;
+  #sentUpTo = 0;
+  readonly #onEvent: ((type: WatchEvent["type"]) => void) | undefined;
 
   /**
    * Creates the view.
    *
-   * @param registry The registry to read.
+   * @param registry The registry to read, on a connection of its own.
+   * @param options `onEvent` is told the type of every change seen.
    */
-  constructor(registry: Registry) {
+  constructor(
+    registry: Registry,
+    options: { onEvent?: (type: WatchEvent["type"]) => void } = {},
+  ) {
     this.#registry = registry;
+    this.#onEvent = options.onEvent;
   }
 
   /** Whether the last read reached the backend. */
   get up(): boolean {
     return this.#error === undefined && this.#readAt > 0;
+  }
+
+  /** `connecting` before the first read, then `live` or `stale`. */
+  get state(): "connecting" | "live" | "stale" {
+    return this.#error !== undefined
+      ? "stale"
+      : this.#readAt > 0
+      ? "live"
+      : "connecting";
+  }
+
+  /**
+   * Shows this process's own instance in detail: heartbeat latency and the
+   * health check's last result.
+   *
+   * @param detail The detail, updated in place by its owner.
+   */
+  showSelf(detail: SelfDetail): void {
+    this.#self = detail;
+  }
+
+  /**
+   * Starts keeping the event log: from now on every join, leave and leader
+   * change is recorded, whether or not anyone follows.
+   */
+  start(): void {
+    if (this.#watching) return;
+    const watching = this.#watching = new AbortController();
+    (async () => {
+      for await (
+        const event of this.#registry.watch(undefined, {
+          signal: watching.signal,
+        })
+      ) {
+        this.#record(event);
+        // Changes go out at once, not at the next refresh.
+        void this.refresh();
+      }
+    })().catch(() => {});
+  }
+
+  #record(event: WatchEvent): void {
+    if (event.reason === "current") return;
+    this.#onEvent?.(event.type);
+    const { service, id, status } = event.instance;
+    this.#log(
+      event.type,
+      service,
+      id,
+      event.type === "update" && event.reason === "reregistered"
+        ? event.reason
+        : event.type === "update"
+        ? status
+        : event.reason,
+    );
+  }
+
+  #log(
+    type: StatusEvent["type"],
+    service: string,
+    id: string,
+    reason: string,
+  ): void {
+    this.#events.push({
+      n: ++this.#eventCount,
+      at: Date.now(),
+      type,
+      service,
+      id,
+      reason,
+    });
+    if (this.#events.length > EVENT_LOG_SIZE) this.#events.shift();
   }
 
   /**
@@ -75,78 +242,123 @@ export class StatusView {
       this.#readAt = Date.now();
       this.#error = undefined;
       this.#staleSince = undefined;
+      this.#noteLeaders();
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.#error = message.split("\n")[0]?.slice(0, 200) ?? "unknown";
+      this.#error = errorLine(error);
       this.#staleSince ??= Date.now();
     }
-    const snapshot = this.snapshot();
+    if (this.#followers.size === 0) return;
+    // One snapshot for every follower, carrying only the events since the
+    // last one they were all sent.
+    const snapshot = this.snapshot({ since: this.#sentUpTo });
+    this.#sentUpTo = this.#eventCount;
     for (const follower of this.#followers) follower(snapshot);
+  }
+
+  #leadersOf(instances: readonly Instance[]): Record<string, string> {
+    const leaders: Record<string, string> = {};
+    for (const instance of instances) {
+      if (instance.status === "healthy" && !(instance.service in leaders)) {
+        leaders[instance.service] = instance.id;
+      }
+    }
+    return leaders;
+  }
+
+  /** Logs each service whose leader differs from the last read's. */
+  #noteLeaders(): void {
+    const leaders = this.#leadersOf(this.#instances);
+    for (const instance of this.#instances) {
+      if (this.#services.size >= MAX_SERVICES) break;
+      this.#services.add(instance.service);
+    }
+    const before = this.#leaders;
+    this.#leaders = leaders;
+    if (before === undefined) return;
+    for (
+      const service of new Set([
+        ...Object.keys(before),
+        ...Object.keys(leaders),
+      ])
+    ) {
+      if (before[service] !== leaders[service]) {
+        this.#log(
+          "leader",
+          service,
+          leaders[service] ?? "",
+          before[service] ?? "",
+        );
+      }
+    }
   }
 
   /**
    * The last known state, without reading.
    *
+   * @param options `since`: only events after this `n` (a page that has
+   *   them already); all kept events by default.
    * @returns The snapshot.
    */
-  snapshot(): StatusSnapshot {
-    const leaders: Record<string, string> = {};
-    for (const instance of this.#instances) {
-      if (instance.status === "healthy" && !(instance.service in leaders)) {
-        leaders[instance.service] = instance.id;
-      }
-    }
+  snapshot(options: { since?: number } = {}): StatusSnapshot {
+    const now = Date.now();
     const stale = this.#error !== undefined;
+    const services: Record<string, ServiceCount> = {};
+    for (const service of [...this.#services].sort()) {
+      services[service] = { live: 0, healthy: 0 };
+    }
+    const instances = this.#instances.map((instance) => {
+      const count = services[instance.service] ??= { live: 0, healthy: 0 };
+      count.live++;
+      if (instance.status === "healthy") count.healthy++;
+      return { ...instance, late: isLate(instance, now) };
+    });
+    const since = options.since ?? 0;
     return {
       env: this.#registry.env,
-      now: Date.now(),
+      now,
       readAt: this.#readAt,
       view: stale ? "stale" : "live",
       ...(stale ? { error: this.#error, staleSince: this.#staleSince } : {}),
-      leaders,
-      instances: this.#instances,
+      leaders: this.#leaders ?? this.#leadersOf(this.#instances),
+      services,
+      instances,
+      events: since === 0
+        ? [...this.#events]
+        : this.#events.filter((event) => event.n > since),
+      ...(this.#self ? { self: { ...this.#self } } : {}),
     };
   }
 
   /**
    * Calls `follower` with every new snapshot, read on each change and every
-   * second while anyone follows.
+   * second while anyone follows. Each snapshot's `events` are those since
+   * the previous one it was given; the first has them all.
    *
    * @param follower Receives each snapshot.
    * @returns A function that stops following.
    */
   follow(follower: (snapshot: StatusSnapshot) => void): () => void {
     this.#followers.add(follower);
-    if (this.#followers.size === 1) this.#start();
+    // A newcomer gets the whole log at once; later snapshots, shared with
+    // everyone, may repeat some events, which the page tells apart by `n`.
+    if (this.#readAt > 0 || this.#error !== undefined) {
+      follower(this.snapshot());
+    }
+    if (this.#followers.size === 1) {
+      this.#timer = setInterval(() => void this.refresh(), REFRESH_MS);
+    }
     void this.refresh();
     return () => {
       if (this.#followers.delete(follower) && this.#followers.size === 0) {
-        this.#stop();
+        clearInterval(this.#timer);
       }
     };
   }
 
-  #start(): void {
-    this.#timer = setInterval(() => void this.refresh(), REFRESH_MS);
-    const watching = this.#watching = new AbortController();
-    // Changes go out at once, not at the next refresh.
-    (async () => {
-      for await (
-        const _ of this.#registry.watch(undefined, { signal: watching.signal })
-      ) {
-        void this.refresh();
-      }
-    })().catch(() => {});
-  }
-
-  #stop(): void {
-    clearInterval(this.#timer);
-    this.#watching?.abort();
-  }
-
-  /** Stops following for everyone. */
+  /** Stops following for everyone, and stops keeping the event log. */
   close(): void {
     this.#followers.clear();
-    this.#stop();
+    clearInterval(this.#timer);
+    this.#watching?.abort();
   }
 }

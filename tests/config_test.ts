@@ -359,6 +359,24 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
       /shorter than 16 characters/,
     ],
     [
+      "http blank token",
+      `[cluster.http]\ntoken = "                    "`,
+      "http.token",
+      /starts or ends with whitespace/,
+    ],
+    [
+      "http token with a trailing space",
+      `[cluster.http]\ntoken = "a-long-secret-token-123 "`,
+      "http.token",
+      /starts or ends with whitespace/,
+    ],
+    [
+      "http token not a string",
+      `[cluster.http]\ntoken = 1234567890123456`,
+      "http.token",
+      /expected a non-empty string, got a value of another type/,
+    ],
+    [
       "http off loopback",
       `[cluster.http]\nlisten = "0.0.0.0:9090"`,
       "http.token",
@@ -389,6 +407,7 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
         assert.equal(error.field, field);
         assert.match(error.message, message);
         assert.match(error.message, /^'c.toml': /);
+        assert.doesNotMatch(error.message, /1234567890123456|-123 /);
         return true;
       });
     });

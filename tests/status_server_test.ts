@@ -130,9 +130,20 @@ redisTest(
       new RegExp(token),
       "the token never appears in the API",
     );
-    const viaQuery = await fetch(`${base}/metrics?token=${token}`);
-    assert.equal(viaQuery.status, 200);
-    await viaQuery.body?.cancel();
+    // A token in the URL opens the page, and nothing else.
+    const page = await fetch(`${base}/?token=${token}`);
+    assert.equal(page.status, 200);
+    await page.body?.cancel();
+    for (const path of ["/metrics", "/instances", "/events"]) {
+      const viaQuery = await fetch(`${base}${path}?token=${token}`);
+      assert.equal(viaQuery.status, 401, path);
+      await viaQuery.body?.cancel();
+    }
+    const blank = await fetch(`${base}/instances`, {
+      headers: { authorization: "Bearer " },
+    });
+    assert.equal(blank.status, 401);
+    await blank.body?.cancel();
     const health = await fetch(`${base}/healthz`);
     assert.equal(health.status, 200, "health stays open for load balancers");
     await health.body?.cancel();
