@@ -88,6 +88,11 @@ browserTest(
         await page.textContent('tr[data-id="api-a"]') ?? "",
         /2\.0\.0.*zone=eu-1/,
       );
+      // The runner details its own instance: latency of its beats.
+      await page.click('tr[data-id="api-a"]');
+      await page.locator("#detail", { hasText: "heartbeat latency" }).waitFor({
+        timeout: 5_000,
+      });
 
       await using second = spawnRunner([
         "--config",
@@ -175,6 +180,169 @@ browserTest(
     } finally {
       await browser.close();
       await hostile.stop();
+      await driver.close();
+    }
+    dashboard.child.kill("SIGTERM");
+    await dashboard.status;
+  },
+);
+
+browserTest(
+  "the dashboard shows counts, a filter, late beats, the event log, an outage and its end, and fits a phone",
+  async () => {
+    await using server = await RedisServer.start();
+    const { RedisDriver } = await import("../drivers/redis/mod.ts");
+    const { Registry } = await import("../mod.ts");
+    const driver = await RedisDriver.connect({ url: server.url });
+    const registry = (service: string, id: string, zone: string) =>
+      new Registry({
+        driver,
+        service,
+        id,
+        meta: { zone },
+        version: "2.0.0",
+        heartbeatInterval: 200,
+        ttl: 1000,
+      });
+    const apiA = registry("api", "api-a", "eu-1");
+    const web1 = registry("web", "web-1", "us-1");
+    const web2 = registry("web", "web-2", "us-1");
+    for (const r of [apiA, web1, web2]) await r.start();
+    // An instance that registers and then never beats: late before it expires.
+    const silent = {
+      id: "api-silent",
+      service: "api",
+      env: "default",
+      version: "1.0.0",
+      addr: "",
+      meta: { zone: "eu-2" },
+      hostname: "h",
+      pid: 1,
+      status: "healthy" as const,
+      owner: crypto.randomUUID(),
+      ttl: 2500,
+      heartbeatInterval: 200,
+    };
+    await driver.register(silent);
+    await using dashboard = spawnRunner([
+      "serve",
+      "--config",
+      await config(
+        server.url,
+        "unused",
+        `[cluster.http]\nlisten = "127.0.0.1:0"`,
+      ),
+    ]);
+    const line = await dashboard.waitForLine(/^roster: status server on /);
+    const base = line.replace(/^roster: status server on /, "");
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const page = await browser.newPage({
+        viewport: { width: 390, height: 844 },
+      });
+      await page.goto(base);
+      await page.waitForSelector('tr[data-id="web-2"]', { timeout: 10_000 });
+
+      // Counts per service.
+      assert.match(
+        await page.textContent('#counts li[data-service="web"]') ?? "",
+        /web 2\/2/,
+      );
+      // Late: listed, not yet expired, but its beat is overdue.
+      await page.waitForSelector(
+        'tr[data-id="api-silent"][data-status="late"]',
+        {
+          timeout: 5_000,
+        },
+      );
+      assert.equal(
+        await page.locator('tr[data-id="api-a"][data-status="healthy"]')
+          .count(),
+        1,
+      );
+
+      // A phone: nothing scrolls sideways.
+      const overflow = await page.evaluate<number>(
+        "document.documentElement.scrollWidth - innerWidth",
+      );
+      assert.ok(
+        overflow <= 0,
+        `the page is ${overflow}px wider than the screen`,
+      );
+      await page.screenshot({
+        path: "tests/screenshots/dashboard_390.png",
+        fullPage: true,
+      });
+
+      // The filter: meta, a field, free text.
+      await page.fill("#filter", "zone=eu");
+      await page.waitForSelector('tr[data-id="web-1"]', { state: "detached" });
+      assert.deepEqual(
+        (await Promise.all(
+          (await page.locator("tr[data-id]").all()).map((row) =>
+            row.getAttribute("data-id")
+          ),
+        )).sort(),
+        ["api-a", "api-silent"],
+      );
+      await page.fill("#filter", "status:late");
+      await page.waitForSelector('tr[data-id="api-a"]', { state: "detached" });
+      assert.equal(await page.locator("tr[data-id]").count(), 1);
+      await page.fill("#filter", "");
+
+      // The detail of an instance.
+      await page.click('tr[data-id="api-a"]');
+      const detail = await page.textContent("#detail") ?? "";
+      assert.match(detail, /api \/ api-a/);
+      assert.match(detail, /pid/);
+      assert.match(detail, /seq/);
+      assert.match(detail, /heartbeat interval\s*0s|heartbeat interval/);
+
+      // Leader changes, leaves with reasons, and a service emptied to 0.
+      await web1.stop();
+      await page.waitForSelector("#log li[data-type=leader]", {
+        timeout: 5_000,
+      });
+      assert.match(
+        await page.textContent("#log") ?? "",
+        /web: web-2 leads \(was web-1\)/,
+      );
+      await web2.stop();
+      await page.locator('#counts li[data-service="web"]', {
+        hasText: /^web 0\/0$/,
+      }).waitFor({ timeout: 5_000 });
+      await page.locator("#log li", {
+        hasText: "leave api/api-silent (expired)",
+      }).waitFor({ timeout: 8_000 });
+      const log = await page.textContent("#log") ?? "";
+      assert.match(log, /leave web\/web-1 \(deregistered\)/);
+      assert.match(log, /web: no leader \(was web-2\)/);
+
+      // An outage shows as a banner with rows marked last known, and ends.
+      const restarting = server.restart(2_500);
+      await page.waitForSelector("#banner:not([hidden])", { timeout: 5_000 });
+      assert.match(
+        await page.textContent("#banner") ?? "",
+        /cannot be reached.*stale since.*Last error: /,
+      );
+      assert.ok(await page.locator("tr.last-known").count() >= 1);
+      await restarting;
+      await page.waitForSelector("#banner", {
+        state: "hidden",
+        timeout: 10_000,
+      });
+      await page.waitForSelector('tr[data-id="api-a"]:not(.last-known)', {
+        timeout: 10_000,
+      });
+    } finally {
+      await browser.close();
+      await apiA.stop();
+      await web1.stop();
+      await web2.stop();
       await driver.close();
     }
     dashboard.child.kill("SIGTERM");
