@@ -106,3 +106,51 @@ Deno.test("event streams are capped, and a closed stream frees its place", async
   await again.body?.cancel();
   await second.body?.cancel();
 });
+
+Deno.test("a stream that stops reading is dropped, and frees its place", async () => {
+  const driver = new MemoryDriver();
+  // Big snapshots fill the socket's buffers within a few changes.
+  const fleet = Array.from({ length: 200 }, (_, i) =>
+    new Registry({
+      driver,
+      service: "api",
+      id: `api-${i}`,
+      meta: { blob: "x".repeat(1000) },
+    }));
+  await Promise.all(fleet.map((r) => r.start()));
+  const status = startStatusServer(
+    { hostname: "127.0.0.1", port: 0, token: undefined, maxStreams: 1 },
+    fleet[0]!,
+    new RunnerMetrics(),
+  );
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port: status.port });
+  let churn: Registry | undefined;
+  try {
+    await idle.write(
+      new TextEncoder().encode(
+        `GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+      ),
+    );
+    const url = `http://127.0.0.1:${status.port}/events`;
+    const busy = await fetch(url);
+    assert.equal(busy.status, 503, "the idle stream holds the only place");
+    await busy.body?.cancel();
+    // Every change sends a snapshot; the idle client reads none of them.
+    let freed: Response | undefined;
+    for (let i = 0; i < 400 && !freed; i++) {
+      churn = new Registry({ driver, service: "churn", id: "c" });
+      await churn.start();
+      await churn.stop();
+      const attempt = await fetch(url);
+      if (attempt.status === 200) freed = attempt;
+      else await attempt.body?.cancel();
+    }
+    assert.ok(freed, "the idle stream was never dropped");
+    await freed.body?.cancel();
+  } finally {
+    idle.close();
+    await status.shutdown();
+    await churn?.stop();
+    await Promise.all(fleet.map((r) => r.stop()));
+  }
+});
