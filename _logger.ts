@@ -17,3 +17,11 @@ export function logger(...category: string[]): Logger {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * An error's stack for a DEBUG line, beside the one-line WARN that quotes
+ * its message: the message, then where it was thrown.
+ */
+export function errorStack(error: unknown): string {
+  return error instanceof Error ? error.stack ?? error.message : String(error);
+}

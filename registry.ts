@@ -5,9 +5,11 @@
  * @module
  */
 
+import type { Attributes } from "@opentelemetry/api";
 import { withDeadline } from "./_deadline.ts";
 import { EventEmitter } from "./_event_emitter.ts";
 import { errorMessage, logger } from "./_logger.ts";
+import { registryInstruments, traced } from "./_telemetry.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Picker } from "./discovery/pickers.ts";
 import {
@@ -159,6 +161,9 @@ export class Registry implements AsyncDisposable {
   #beatSentAt = 0;
   readonly #election: Election;
   readonly #messenger: Messenger;
+  readonly #instruments = registryInstruments();
+  readonly #attributes: Attributes;
+  #viewState: ViewState | undefined;
 
   /**
    * Creates a registry. Every option is validated here, so a bad value fails
@@ -186,6 +191,11 @@ export class Registry implements AsyncDisposable {
     this.ttl = this.#options.ttl;
     this.id = this.service === undefined ? undefined : this.#options.id ??
       defaultInstanceId(this.service, this.#options.hostname);
+    this.#attributes = {
+      "roster.env": this.env,
+      "roster.driver": this.driver.name,
+      ...(this.service === undefined ? {} : { "roster.service": this.service }),
+    };
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#election = new Election({
       driver: this.driver,
@@ -202,7 +212,14 @@ export class Registry implements AsyncDisposable {
           }
           : undefined,
       on: (type, listener) => this.on(type, listener),
+      leadershipChanged: (service, change) =>
+        this.#instruments.leaderChanges.add(1, {
+          ...this.#attributes,
+          "roster.service": service,
+          change,
+        }),
     });
+    this.#recordMetrics();
     this.#messenger = new Messenger({
       driver: this.driver,
       env: this.env,
@@ -323,7 +340,11 @@ export class Registry implements AsyncDisposable {
       );
       this.#beatSentAt = this.#clock.now();
       instance = await withDeadline(
-        this.driver.register(registration),
+        traced(
+          "roster.register",
+          this.#spanAttributes(),
+          () => this.driver.register(registration),
+        ),
         timeout,
         this.#clock,
         () => new TimeoutError("register", timeout),
@@ -564,6 +585,7 @@ export class Registry implements AsyncDisposable {
     } finally {
       await this.#messenger.close();
       await this.#feed?.close();
+      this.#setViewState(undefined);
     }
   }
 
@@ -581,7 +603,11 @@ export class Registry implements AsyncDisposable {
         (async () => {
           await this.#starting?.catch(() => {});
           await this.#loop?.stop();
-          return await this.driver.deregister(registration);
+          return await traced(
+            "roster.deregister",
+            this.#spanAttributes(),
+            () => this.driver.deregister(registration),
+          );
         })(),
         this.#options.stopTimeout,
         this.#clock,
@@ -602,6 +628,37 @@ export class Registry implements AsyncDisposable {
     this.#state = "stopped";
     if (removed) log.info("Deregistered {id}", { id: registration.id });
     this.#events.emit("deregistered", { removed, error });
+  }
+
+  #spanAttributes(): Attributes {
+    return { ...this.#attributes, "roster.instance.id": this.id ?? "" };
+  }
+
+  #recordMetrics(): void {
+    const {
+      heartbeats,
+      heartbeatFailures,
+      heartbeatDuration,
+      reregistrations,
+    } = this.#instruments;
+    const attributes = this.#attributes;
+    this.on("heartbeat", ({ latency }) => {
+      heartbeats.add(1, attributes);
+      heartbeatDuration.record(latency / 1000, attributes);
+    });
+    this.on("heartbeat_failed", () => heartbeatFailures.add(1, attributes));
+    this.on("reregistered", () => reregistrations.add(1, attributes));
+    this.on("view", ({ state }) => this.#setViewState(state));
+  }
+
+  #setViewState(state: ViewState | undefined): void {
+    if (state === this.#viewState) return;
+    const { views } = this.#instruments;
+    if (this.#viewState) {
+      views.add(-1, { ...this.#attributes, state: this.#viewState });
+    }
+    if (state) views.add(1, { ...this.#attributes, state });
+    this.#viewState = state;
   }
 
   /**

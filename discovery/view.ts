@@ -1,4 +1,4 @@
-import { errorMessage, logger } from "../_logger.ts";
+import { errorMessage, errorStack, logger } from "../_logger.ts";
 import { Wakeup } from "../_wakeup.ts";
 import type { Clock } from "../clock.ts";
 import type {
@@ -183,6 +183,10 @@ export class ChangeFeed {
             { env: this.#env, error: errorMessage(error) },
           );
         }
+        log.debug("Reading the view of env {env} failed: {stack}", {
+          env: this.#env,
+          stack: errorStack(error),
+        });
         this.#setState("stale", error);
         await this.#sleep(Math.min(50 * 2 ** failures, MAX_RETRY_MS));
       }

@@ -58,6 +58,8 @@ export interface ElectionSession {
     type: "heartbeat" | "reregistered" | "conflict" | "deregistered",
     listener: () => void,
   ): () => void;
+  /** Told when this process gains or loses leadership of a service. */
+  leadershipChanged?(service: string, change: "gained" | "lost"): void;
 }
 
 interface Held {
@@ -234,6 +236,7 @@ export class Election {
         controller.abort(
           new LeadershipLostError(instance.id, service, term, reason),
         );
+        session.leadershipChanged?.(service, "lost");
         resigned = session.driver.resign(registration, term).catch(() => {});
       },
       resigned: () => resigned,
@@ -280,6 +283,7 @@ export class Election {
       service,
       term,
     });
+    session.leadershipChanged?.(service, "gained");
     const valid = () =>
       !controller.signal.aborted && session.clock.now() < deadline();
     return {

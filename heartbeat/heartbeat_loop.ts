@@ -6,7 +6,9 @@
  */
 
 import { withDeadline } from "../_deadline.ts";
-import { errorMessage, logger } from "../_logger.ts";
+import type { Attributes } from "@opentelemetry/api";
+import { errorMessage, errorStack, logger } from "../_logger.ts";
+import { traced } from "../_telemetry.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
 import type {
   Driver,
@@ -106,6 +108,7 @@ export class HeartbeatLoop {
   #failures = 0;
   #failingSince = 0;
   #seq: number;
+  #spanAttributes: Attributes | undefined;
 
   /**
    * Creates a loop; nothing is sent until {@linkcode HeartbeatLoop.start}.
@@ -179,7 +182,17 @@ export class HeartbeatLoop {
     }
     const { clock, driver, registration, timeout } = this.#options;
     const started = clock.now();
-    const call = driver.heartbeat(registration);
+    this.#spanAttributes ??= {
+      "roster.env": registration.env,
+      "roster.service": registration.service,
+      "roster.instance.id": registration.id,
+      "roster.driver": driver.name,
+    };
+    const call = traced(
+      "roster.heartbeat",
+      this.#spanAttributes,
+      () => driver.heartbeat(registration),
+    );
     const inflight = call.then(
       () => {},
       () => {},
@@ -261,6 +274,11 @@ export class HeartbeatLoop {
       );
       this.#setState("failing");
     }
+    log.debug("Heartbeat for {id} failed (attempt {attempt}): {stack}", {
+      id: registration.id,
+      attempt: this.#failures,
+      stack: errorStack(error),
+    });
     emit("heartbeat_failed", { error, attempt: this.#failures, retryIn });
   }
 

@@ -1,4 +1,4 @@
-import type { Driver } from "../mod.ts";
+import { type Driver, Registry } from "../mod.ts";
 import type { RunnerConfig } from "./config.ts";
 import { createDriver } from "./create_driver.ts";
 
@@ -59,4 +59,23 @@ export function stopSignals(): Disposable & {
       }
     },
   };
+}
+
+/**
+ * A registry that only reads: the config's env and timing, no service.
+ *
+ * @param config The runner config.
+ * @param driver The driver to read through.
+ * @returns The registry; stop it when done.
+ */
+export function discoveryRegistry(
+  config: RunnerConfig,
+  driver: Driver,
+): Registry {
+  return new Registry({
+    driver,
+    env: config.resolved.env,
+    ttl: config.resolved.ttl,
+    heartbeatInterval: config.resolved.heartbeatInterval,
+  });
 }

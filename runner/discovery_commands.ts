@@ -9,10 +9,10 @@ import {
   type Driver,
   formatDuration,
   type Instance,
-  Registry,
+  type Registry,
   WaitForTimeoutError,
 } from "../mod.ts";
-import { connect, fail, out, stopSignals } from "./_cli.ts";
+import { connect, discoveryRegistry, fail, out, stopSignals } from "./_cli.ts";
 import type { RunnerConfig } from "./config.ts";
 import { formatInstanceTable } from "./format_instances.ts";
 import type { HttpConfig } from "./http_config.ts";
@@ -35,12 +35,7 @@ async function discover(
   }
   const driver = await connect(config);
   if (!driver) return 1;
-  const registry = new Registry({
-    driver,
-    env: config.resolved.env,
-    ttl: config.resolved.ttl,
-    heartbeatInterval: config.resolved.heartbeatInterval,
-  });
+  const registry = discoveryRegistry(config, driver);
   try {
     return await body(registry, driver);
   } catch (error) {

@@ -7,10 +7,15 @@
 
 import {
   configure,
+  getConsoleSink,
+  getStreamSink,
   getTextFormatter,
   jsonLinesFormatter,
   type LogLevel,
+  type Sink,
 } from "@logtape/logtape";
+import process from "node:process";
+import { Writable } from "node:stream";
 import { ConfigError } from "../mod.ts";
 
 /** The levels `--log-level` accepts. */
@@ -24,6 +29,22 @@ export const LOG_LEVELS: readonly LogLevel[] = [
 ];
 /** The formats `--log-format` accepts. */
 export const LOG_FORMATS = ["text", "json"] as const;
+
+/**
+ * Where log lines go. Normally a stream to stderr, so stdout stays for
+ * output. Under Deno's OpenTelemetry (`OTEL_DENO=true`), which exports
+ * console calls as log records, each record goes through the console
+ * method of its level (`console.debug`, `info`, `warn`, `error`), so it
+ * keeps its severity; writing everything with `console.error` would turn
+ * every line into an ERROR.
+ */
+function logSink(formatter: (record: Parameters<Sink>[0]) => string): Sink {
+  if (process.env.OTEL_DENO === "true") return getConsoleSink({ formatter });
+  return getStreamSink(
+    Writable.toWeb(process.stderr) as WritableStream<Uint8Array>,
+    { formatter },
+  );
+}
 
 /**
  * Sends roster's log records to stderr.
@@ -53,9 +74,7 @@ export async function configureRunnerLogging(
   const formatter = format === "json" ? jsonLinesFormatter : getTextFormatter();
   await configure({
     reset: true,
-    sinks: {
-      stderr: (record) => console.error(String(formatter(record)).trimEnd()),
-    },
+    sinks: { stderr: logSink(formatter) },
     loggers: [
       {
         category: ["roster"],

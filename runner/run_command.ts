@@ -14,7 +14,7 @@ import {
   type Instance,
   Registry,
 } from "../mod.ts";
-import { connect, fail, out, stopSignals } from "./_cli.ts";
+import { connect, discoveryRegistry, fail, out, stopSignals } from "./_cli.ts";
 import { createDiscoveryDriver } from "./create_driver.ts";
 import type { RunnerConfig } from "./config.ts";
 import { RunnerMetrics } from "./metrics.ts";
@@ -60,13 +60,14 @@ export async function runCommand(
   metrics.follow(registry);
   let server: StatusServer | undefined;
   let reader: Driver | undefined;
+  let discovery: Registry | undefined;
   try {
     if (config.http) {
       try {
         reader = await createDiscoveryDriver(config, driver);
         server = startStatusServer(
           config.http,
-          new Registry({ ...config.options, driver: reader }),
+          discovery = discoveryRegistry(config, reader),
           metrics,
           metrics.self,
         );
@@ -85,6 +86,7 @@ export async function runCommand(
   } finally {
     await registry.stop();
     await server?.shutdown();
+    await discovery?.stop();
     if (reader !== driver) await reader?.close();
     await driver.close();
   }

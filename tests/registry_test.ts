@@ -52,6 +52,7 @@ Deno.test("start registers every declared field and the backend's times", async 
       registeredAt: clock.now(),
       heartbeatAt: clock.now(),
       expiresAt: clock.now() + 3000,
+      heartbeatInterval: 1000,
     },
   );
   assert.equal(instance.pid, Deno.pid);

@@ -1,0 +1,121 @@
+/**
+ * roster's metrics and spans, through the OpenTelemetry API: a no-op until
+ * an application installs a provider (as Deno does with `OTEL_DENO=true`).
+ * Instruments are made when a registry is made, not at import, so a
+ * provider installed after roster is imported is still used.
+ *
+ * @module
+ */
+
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type UpDownCounter,
+} from "@opentelemetry/api";
+import { errorMessage } from "./_logger.ts";
+
+const SCOPE = "roster";
+const VERSION = "0.1.0";
+
+/** The instruments a registry records with. */
+export interface RegistryInstruments {
+  /** Accepted heartbeats. */
+  heartbeats: Counter;
+  /** Failed heartbeats. */
+  heartbeatFailures: Counter;
+  /** Heartbeat round trips, in seconds. */
+  heartbeatDuration: Histogram;
+  /** Registrations created again after the backend lost them. */
+  reregistrations: Counter;
+  /** Views by state: +1 entering a state, -1 leaving it. */
+  views: UpDownCounter;
+  /** Leaderships gained and lost, by `change`. */
+  leaderChanges: Counter;
+}
+
+/**
+ * Makes the instruments for one registry.
+ *
+ * @returns The instruments, no-ops when no provider is installed.
+ */
+export function registryInstruments(): RegistryInstruments {
+  const meter = metrics.getMeter(SCOPE, VERSION);
+  return {
+    heartbeats: meter.createCounter("roster.heartbeats", {
+      description: "Heartbeats the backend accepted.",
+    }),
+    heartbeatFailures: meter.createCounter("roster.heartbeat.failures", {
+      description: "Heartbeats that failed or timed out.",
+    }),
+    heartbeatDuration: meter.createHistogram("roster.heartbeat.duration", {
+      description: "Heartbeat round trips.",
+      unit: "s",
+      advice: {
+        explicitBucketBoundaries: [
+          0.001,
+          0.0025,
+          0.005,
+          0.01,
+          0.025,
+          0.05,
+          0.1,
+          0.25,
+          0.5,
+          1,
+          2.5,
+        ],
+      },
+    }),
+    reregistrations: meter.createCounter("roster.reregistrations", {
+      description: "Registrations created again after the backend lost them.",
+    }),
+    views: meter.createUpDownCounter("roster.views", {
+      description:
+        "Local views of the registry by state (connecting, live, stale).",
+    }),
+    leaderChanges: meter.createCounter("roster.leader.changes", {
+      description: "Leaderships this process gained or lost.",
+    }),
+  };
+}
+
+/**
+ * Runs one backend call inside a client span, marking a failure with its
+ * message (never the error object, whose command arguments could hold the
+ * owner token).
+ *
+ * @param name The span's name, such as `roster.heartbeat`.
+ * @param attributes The span's attributes.
+ * @param call The call.
+ * @returns What the call returns.
+ */
+export function traced<T>(
+  name: string,
+  attributes: Attributes,
+  call: () => Promise<T>,
+): Promise<T> {
+  return trace.getTracer(SCOPE, VERSION).startActiveSpan(
+    name,
+    { kind: SpanKind.CLIENT, attributes },
+    (span) =>
+      call().then(
+        (value) => {
+          span.end();
+          return value;
+        },
+        (error: unknown) => {
+          span.setStatus({
+            code: SpanStatusCode.ERROR,
+            message: errorMessage(error),
+          });
+          span.end();
+          throw error;
+        },
+      ),
+  );
+}

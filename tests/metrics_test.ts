@@ -1,0 +1,74 @@
+/**
+ * The runner's `/metrics` text passes Prometheus's own parser
+ * (`promtool check metrics`, from Debian's prometheus package).
+ */
+
+import assert from "node:assert/strict";
+import { MemoryDriver } from "../testing/mod.ts";
+import { Registry } from "../mod.ts";
+import { RunnerMetrics } from "../runner/metrics.ts";
+import { startStatusServer } from "../runner/status_server.ts";
+import { eventually } from "./discovery/_discovery_suite.ts";
+
+const CI = Deno.env.get("CI") === "true";
+const PROMTOOL = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find(
+  (path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  },
+);
+
+Deno.test({
+  name: "/metrics passes 'promtool check metrics'",
+  ignore: !PROMTOOL && !CI,
+  async fn() {
+    if (!PROMTOOL) {
+      throw new Error(
+        "promtool is not installed; under CI=true this test fails rather than skips",
+      );
+    }
+    const driver = new MemoryDriver();
+    await using registry = new Registry({
+      driver,
+      service: "api",
+      id: "api-1",
+      meta: { zone: 'eu "1"\\' },
+      heartbeatInterval: 20,
+      ttl: 200,
+    });
+    const metrics = new RunnerMetrics();
+    metrics.follow(registry);
+    metrics.served = true;
+    await registry.start();
+    await using other = new Registry({ driver, service: "web", id: "web-1" });
+    await other.start();
+    await using reader = new Registry({ driver });
+    await using server = startStatusServer(
+      { hostname: "127.0.0.1", port: 0, token: undefined },
+      reader,
+      metrics,
+    );
+    await eventually("a few heartbeats", () => metrics.heartbeats >= 3);
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`))
+      .text();
+    assert.match(text, /^roster_up 1$/m);
+    const check = new Deno.Command(PROMTOOL, {
+      args: ["check", "metrics"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = check.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+    const { code, stdout, stderr } = await check.output();
+    const said = new TextDecoder().decode(stdout) +
+      new TextDecoder().decode(stderr);
+    assert.equal(code, 0, `${said}\n${text}`);
+    // promtool also lints names and help; it says nothing when all is well.
+    assert.equal(said.trim(), "", said);
+  },
+});
