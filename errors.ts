@@ -215,7 +215,9 @@ export class WaitForTimeoutError extends TimeoutError {
     this.name = "WaitForTimeoutError";
     this.message = `Timed out after ${
       formatDuration(timeout)
-    } waiting for ${min} live instances of '${service}' (${live} live); check that they run in env and with the driver this process uses`;
+    } waiting for ${min} live ${
+      min === 1 ? "instance" : "instances"
+    } of '${service}' (${live} live); check that they run in the same env and with the driver this process uses`;
     this.service = service;
     this.min = min;
     this.live = live;

@@ -44,6 +44,7 @@ export { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 // The contract's types that the public API names (a Registry takes a
 // Driver), so mod.ts documents completely on its own.
 export type {
+  BackendStatus,
   Change,
   ChangeBatch,
   ChangeReason,

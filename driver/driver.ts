@@ -219,8 +219,30 @@ export interface Driver {
    * @returns A promise that resolves once the backend recorded it.
    */
   resign(registration: Registration, term: number): Promise<void>;
+  /**
+   * Describes the backend for an operator (`roster status`): its version,
+   * its clock, and what an env stores. Optional.
+   *
+   * @param env The env.
+   * @returns What the backend says of itself and the env.
+   */
+  status?(env: string): Promise<BackendStatus>;
   /** Releases the driver's own resources (never a client it was handed). */
   close(): Promise<void>;
+}
+
+/** What a backend says of itself and an env, for `roster status`. */
+export interface BackendStatus {
+  /** The server and its version, such as `redis 7.0.15`. */
+  server: string;
+  /** Where it is, without credentials, such as `127.0.0.1:6379`. */
+  target: string;
+  /** The backend's clock when it answered, in ms since the epoch. */
+  time: number;
+  /** How many storage entries (keys, rows) the env uses. */
+  entries: number;
+  /** How many changes the env's change log holds. */
+  changeLogLength: number;
 }
 
 /** Why an instance joined, changed or left. */

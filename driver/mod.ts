@@ -28,6 +28,7 @@
  */
 
 export {
+  type BackendStatus,
   type Change,
   type ChangeBatch,
   type ChangeReason,

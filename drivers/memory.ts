@@ -21,6 +21,7 @@
 
 import { type Clock, systemClock } from "../clock.ts";
 import {
+  type BackendStatus,
   type Change,
   type ChangeBatch,
   type ChangeReason,
@@ -390,6 +391,22 @@ export class MemoryDriver implements Driver {
       (!self || self.owner === registration.owner)
     ) this.#leaders.delete(key);
     return Promise.resolve();
+  }
+
+  /**
+   * Describes this in-process store and an env.
+   *
+   * @param env The env.
+   * @returns Its entries and change-log length, by this driver's clock.
+   */
+  status(env: string): Promise<BackendStatus> {
+    return Promise.resolve({
+      server: "memory (this process only)",
+      target: "this process",
+      time: this.#clock.now(),
+      entries: this.#envs.get(env)?.size ?? 0,
+      changeLogLength: this.#logs.get(env)?.changes.length ?? 0,
+    });
   }
 
   /** Ends every pending `changes` wait; the driver holds nothing else. */

@@ -2,15 +2,7 @@ import { type Driver, Registry } from "../mod.ts";
 import type { RunnerConfig } from "./config.ts";
 import { createDriver } from "./create_driver.ts";
 
-/** Writes a line to stdout. */
-export function out(line: string): void {
-  console.log(line);
-}
-
-/** Writes an error line to stderr. */
-export function fail(message: string): void {
-  console.error(`roster: ${message}`);
-}
+import { fail } from "./_output.ts";
 
 /** Connects the config's driver, or reports why it cannot and returns nothing. */
 export async function connect(
@@ -24,29 +16,40 @@ export async function connect(
   }
 }
 
-/**
- * Listens for SIGTERM and SIGINT: the first resolves `stopped` with the
- * signal's name, a second exits at once with 130. Dispose to stop listening.
- */
-export function stopSignals(): Disposable & {
+/** The stop signals of a command. */
+export type StopSignals = Disposable & {
+  /** Resolves with the first signal's name. */
   stopped: Promise<string>;
+  /** Aborts on the first signal. */
   controller: AbortController;
-} {
+};
+
+/**
+ * Listens for SIGTERM, SIGINT and SIGHUP: the first resolves `stopped` with
+ * the signal's name; a second calls `onSecond`, then exits at once with 130.
+ * Dispose to stop listening.
+ *
+ * @param options `onSecond`: what to do before exiting on a second signal.
+ * @returns The signals.
+ */
+export function stopSignals(
+  options: { onSecond?: () => void } = {},
+): StopSignals {
   const controller = new AbortController();
   const stopped = Promise.withResolvers<string>();
   let signals = 0;
   const on = (signal: Deno.Signal) => () => {
     if (++signals > 1) {
       fail(`second ${signal}: exiting without waiting`);
+      options.onSecond?.();
       Deno.exit(130);
     }
     stopped.resolve(signal);
     controller.abort();
   };
-  const handlers = [["SIGTERM", on("SIGTERM")], [
-    "SIGINT",
-    on("SIGINT"),
-  ]] as const;
+  const handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((
+    signal,
+  ) => [signal, on(signal)] as const);
   for (const [signal, handler] of handlers) {
     Deno.addSignalListener(signal, handler);
   }
@@ -78,4 +81,14 @@ export function discoveryRegistry(
     ttl: config.resolved.ttl,
     heartbeatInterval: config.resolved.heartbeatInterval,
   });
+}
+
+/**
+ * A host as it goes in a URL: an IPv6 address in brackets.
+ *
+ * @param hostname A name or an address.
+ * @returns It, ready for `http://HOST:PORT/`.
+ */
+export function hostForUrl(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
 }

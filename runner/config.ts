@@ -80,18 +80,28 @@ const TABLE_KEYS = new Set<Key>(["meta", "redis", "health", "http"]);
 /** The prefix of every environment variable the runner reads. */
 export const ENV_PREFIX = "ROSTER_";
 
+/** What errors call the config when there is no file. */
+export const NO_FILE = "(no config file)";
+
 /**
  * Reads, merges and validates a config file.
  *
- * @param file The TOML file's path.
+ * @param file The TOML file's path; none for a config of the environment
+ *   and flags alone, as the commands that only read accept.
  * @param env The environment to read `ROSTER_*` overrides from.
+ * @param flags Command-line overrides by key (`driver`, `env`,
+ *   `redis.url`), applied last.
  * @returns The validated config.
  * @throws {ConfigError} Naming the file, the key and the fix.
  */
 export async function loadConfig(
-  file: string,
+  file: string | undefined,
   env: Record<string, string> = Deno.env.toObject(),
+  flags: Record<string, string> = {},
 ): Promise<RunnerConfig> {
+  if (file === undefined) {
+    return parseConfig("[cluster]\n", NO_FILE, env, flags);
+  }
   let text: string;
   try {
     text = await Deno.readTextFile(file);
@@ -106,7 +116,7 @@ export async function loadConfig(
       { file, cause },
     );
   }
-  return parseConfig(text, file, env);
+  return parseConfig(text, file, env, flags);
 }
 
 /**
@@ -115,6 +125,8 @@ export async function loadConfig(
  * @param text The TOML text.
  * @param file The name to use in errors.
  * @param env The environment to read `ROSTER_*` overrides from.
+ * @param flags Command-line overrides by key (`driver`, `env`,
+ *   `redis.url`), applied last.
  * @returns The validated config.
  * @throws {ConfigError} Naming the file, the key and the fix.
  */
@@ -122,6 +134,7 @@ export function parseConfig(
   text: string,
   file: string,
   env: Record<string, string> = {},
+  flags: Record<string, string> = {},
 ): RunnerConfig {
   let document: Record<string, unknown>;
   try {
@@ -168,6 +181,15 @@ export function parseConfig(
     sources.set(key, `'${file}'`);
   }
   applyEnv(raw, env, sources, file);
+  for (const [path, value] of Object.entries(flags)) {
+    const [table, key] = path.split(".");
+    if (key === undefined) raw[path] = value;
+    else {
+      const nested = raw[table!] ?? {};
+      if (isTable(nested)) raw[table!] = { ...nested, [key]: value };
+    }
+    sources.set(path, `--${path === "redis.url" ? "redis-url" : path}`);
+  }
   return validate(raw, file, sources);
 }
 
@@ -178,7 +200,8 @@ function applyEnv(
   file: string,
 ): void {
   for (const [name, value] of Object.entries(env)) {
-    if (!isRosterVariable(name)) continue;
+    // ROSTER_CONFIG names the file; it is not a key.
+    if (!isRosterVariable(name) || name === `${ENV_PREFIX}CONFIG`) continue;
     const path = name.slice(ENV_PREFIX.length).toLowerCase();
     const table = [...TABLE_KEYS].find((key) => path.startsWith(`${key}_`));
     if (table) {

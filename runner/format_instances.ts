@@ -1,40 +1,107 @@
 /**
- * How `list` prints instances: an aligned table for people, JSON for scripts.
+ * How `list`, `wait` and `watch` print instances for people: one aligned
+ * table grouped by service, ages like `2m31s`, the status coloured on a
+ * terminal, every value from the registry made safe to print.
  *
  * @module
  */
 
-import { formatDuration, type Instance } from "../mod.ts";
+import type { Instance } from "../mod.ts";
+import { paint, terminalSafe } from "./_output.ts";
+import { isLate } from "./status_view.ts";
+
+/** How to print a table. */
+export interface TableOptions {
+  /** The time to measure ages from, in ms. */
+  now: number;
+  /** Add the META column (`-o wide`). */
+  wide?: boolean;
+  /** Colour the status. */
+  color?: boolean;
+}
 
 /**
- * Renders instances as an aligned text table.
+ * An age for people: `0s`, `45s`, `2m31s`, `3h4m`, `2d5h`.
  *
- * @param instances The instances, in the order to print.
- * @param now The time to measure age and last heartbeat from, in ms.
+ * @param ms The age, in ms.
+ * @returns The age, to the second.
+ */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor(s % 3600 / 60)}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor(s % 86400 / 3600)}h`;
+}
+
+/**
+ * An instance's status for people: `healthy`, `unhealthy`, or `late` when
+ * its beat is more than 1.5 of its intervals overdue.
+ *
+ * @param instance The instance.
+ * @param now The time, in ms.
+ * @returns The status.
+ */
+export function displayStatus(instance: Instance, now: number): string {
+  return isLate(instance, now) ? "late" : instance.status;
+}
+
+/**
+ * Renders instances as an aligned text table, grouped by service.
+ *
+ * @param instances The instances.
+ * @param options The time, and whether wide and coloured.
  * @returns The table, ending in a newline.
  */
 export function formatInstanceTable(
   instances: readonly Instance[],
-  now: number,
+  options: TableOptions,
 ): string {
-  const ago = (at: number) =>
-    `${formatDuration(Math.max(0, now - at) || 0)} ago`;
-  const rows = [
-    ["ID", "SERVICE", "STATUS", "VERSION", "ADDR", "AGE", "LAST HEARTBEAT"],
-    ...instances.map((i) => [
-      i.id,
+  const { now, wide = false, color = false } = options;
+  const sorted = [...instances].sort((a, b) =>
+    a.service < b.service ? -1 : a.service > b.service ? 1 : a.seq - b.seq
+  );
+  const header = [
+    "SERVICE",
+    "ID",
+    "STATUS",
+    "AGE",
+    "LAST BEAT",
+    "VERSION",
+    "ADDR",
+    ...(wide ? ["META"] : []),
+  ];
+  const rows = sorted.map((i) =>
+    [
       i.service,
-      i.status,
+      i.id,
+      displayStatus(i, now),
+      formatAge(now - i.registeredAt),
+      `${formatAge(now - i.heartbeatAt)} ago`,
       i.version || "-",
       i.addr || "-",
-      formatDuration(Math.max(0, now - i.registeredAt)).replace(/^0ms$/, "0s"),
-      ago(i.heartbeatAt),
-    ]),
-  ];
-  const widths = rows[0]!.map((_, column) =>
-    Math.max(...rows.map((row) => row[column]!.length))
+      ...(wide
+        ? [
+          Object.entries(i.meta).map(([k, v]) => `${k}=${v}`).join(",") ||
+          "-",
+        ]
+        : []),
+    ].map(terminalSafe)
   );
-  return rows.map((row) =>
-    row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()
-  ).join("\n") + "\n";
+  const widths = header.map((_, column) =>
+    Math.max(...[header, ...rows].map((row) => row[column]!.length))
+  );
+  const statusColor = { healthy: "green", unhealthy: "red", late: "yellow" };
+  const line = (row: string[], isHeader: boolean) =>
+    row.map((cell, column) => {
+      const padded = cell.padEnd(widths[column]!);
+      if (isHeader) return paint(padded, "dim", color);
+      const tint = column === 2
+        ? statusColor[cell as keyof typeof statusColor]
+        : undefined;
+      return tint ? paint(padded, tint as "green", color) : padded;
+    }).join("  ").trimEnd();
+  return [line(header, true), ...rows.map((row) => line(row, false))].join(
+    "\n",
+  ) + "\n";
 }

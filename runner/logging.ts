@@ -16,6 +16,7 @@ import {
 } from "@logtape/logtape";
 import process from "node:process";
 import { Writable } from "node:stream";
+import { inspect } from "node:util";
 import { ConfigError } from "../mod.ts";
 
 /** The levels `--log-level` accepts. */
@@ -71,7 +72,11 @@ export async function configureRunnerLogging(
       { field: "--log-format" },
     );
   }
-  const formatter = format === "json" ? jsonLinesFormatter : getTextFormatter();
+  // Text lines show string values as they are: `at redis://host:6379`,
+  // not `at "redis://host:6379"`.
+  const formatter = format === "json" ? jsonLinesFormatter : getTextFormatter({
+    value: (value) => typeof value === "string" ? value : inspect(value),
+  });
   await configure({
     reset: true,
     sinks: { stderr: logSink(formatter) },

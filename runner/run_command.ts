@@ -14,8 +14,16 @@ import {
   type Instance,
   Registry,
 } from "../mod.ts";
-import { connect, discoveryRegistry, fail, out, stopSignals } from "./_cli.ts";
-import { createDiscoveryDriver } from "./create_driver.ts";
+import {
+  connect,
+  discoveryRegistry,
+  hostForUrl,
+  type StopSignals,
+  stopSignals,
+} from "./_cli.ts";
+import { fail, report } from "./_output.ts";
+import { type ChildGroup, startChildGroup } from "./child_group.ts";
+import { createDiscoveryDriver, createDriver } from "./create_driver.ts";
 import type { RunnerConfig } from "./config.ts";
 import { RunnerMetrics } from "./metrics.ts";
 import {
@@ -24,19 +32,22 @@ import {
   type StatusServer,
 } from "./status_server.ts";
 
-const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGTERM: 15,
-};
+/**
+ * Without a health check, a sidecar's child must stay up this long before
+ * it is registered: a command that exits at once is never listed.
+ */
+export const START_GRACE_MS = 500;
+
+/** The longest wait between attempts to reach the backend. */
+const MAX_RETRY_MS = 5_000;
 
 /**
- * Registers, prints one startup line, heartbeats, and on SIGTERM or SIGINT
- * deregisters within the stop timeout. With a command it is a sidecar: it
- * runs the command, registers once it is healthy, deregisters before passing
- * a stop signal on, and exits with the command's exit code.
+ * Registers, prints one startup line, heartbeats, and on SIGTERM, SIGINT or
+ * SIGHUP deregisters within the stop timeout. With a command it is a
+ * sidecar: it starts the command at once (even while the backend is down),
+ * registers it once it is healthy and the backend answers, deregisters
+ * before passing a stop signal on to its process group, and exits with the
+ * command's exit code.
  *
  * @param config A validated config with a service.
  * @param command The child command and its arguments, in sidecar mode.
@@ -46,11 +57,37 @@ export async function runCommand(
   config: RunnerConfig,
   command?: string[],
 ): Promise<number> {
-  const driver = await connect(config);
-  if (!driver) return 1;
-  using signals = stopSignals();
-  const metrics = new RunnerMetrics();
   const sidecar = command !== undefined && command.length > 0;
+  let child: ChildGroup | undefined;
+  using signals = stopSignals({
+    // A second signal kills the child's whole group rather than leave a
+    // child that ignores SIGTERM running unregistered.
+    onSecond: () => child?.kill("SIGKILL"),
+  });
+  if (sidecar) {
+    try {
+      child = await startChildGroup(command, config.killTimeout);
+    } catch (error) {
+      fail(`cannot start '${command[0]}': ${(error as Error).message}`);
+      return 127;
+    }
+    report(
+      "started",
+      `started '${
+        command.join(" ")
+      }' (pid ${child.pid}, its own process group)`,
+      { command, pid: child.pid },
+    );
+  }
+  const driver = sidecar
+    ? await connectWhileRunning(config, child!, signals)
+    : await connect(config);
+  if (!driver) {
+    if (!child) return 1;
+    // Stopped, or the child exited, before the backend ever answered.
+    return await finishUnregistered(child, signals, config);
+  }
+  const metrics = new RunnerMetrics();
   // Run mode checks this process; a sidecar checks its child, below.
   const registry = new Registry({
     ...config.options,
@@ -73,15 +110,15 @@ export async function runCommand(
         );
       } catch (error) {
         fail(describeListenError(error, config.http));
+        await child?.terminate("SIGTERM");
         return 1;
       }
       metrics.served = true;
-      out(
-        `roster: status server on http://${config.http.hostname}:${server.port}/`,
-      );
+      const url = `http://${hostForUrl(config.http.hostname)}:${server.port}/`;
+      report("serving", `status server on ${url}`, { url });
     }
-    return sidecar
-      ? await runSidecar(config, command, registry, driver, signals, metrics)
+    return child
+      ? await runSidecar(config, child, registry, driver, signals, metrics)
       : await runSelf(registry, driver, signals, metrics);
   } finally {
     await registry.stop();
@@ -89,6 +126,72 @@ export async function runCommand(
     await discovery?.stop();
     if (reader !== driver) await reader?.close();
     await driver.close();
+    child?.release();
+  }
+}
+
+/**
+ * Connects a sidecar's driver, retrying with backoff while the child runs:
+ * the child starts whether or not the backend answers. Says once that it is
+ * waiting, and once that the backend is back.
+ */
+async function connectWhileRunning(
+  config: RunnerConfig,
+  child: ChildGroup,
+  signals: StopSignals,
+): Promise<Driver | undefined> {
+  let delay = 250;
+  let lastError = "";
+  while (!signals.controller.signal.aborted && !child.hasExited) {
+    try {
+      const driver = await createDriver(config);
+      if (lastError) {
+        report("reachable", `the ${config.driver} backend answers again`, {
+          driver: config.driver,
+        });
+      }
+      return driver;
+    } catch (error) {
+      const message = (error as Error)?.message ?? String(error);
+      if (message !== lastError) {
+        fail(
+          `${message}; the command runs unregistered, and roster registers it as soon as the backend answers`,
+        );
+        lastError = message;
+      }
+    }
+    await Promise.race([
+      new Promise((resolve) => setTimeout(resolve, delay)),
+      child.exited,
+      signals.stopped,
+    ]);
+    delay = Math.min(delay * 2, MAX_RETRY_MS);
+  }
+  return undefined;
+}
+
+/** Ends a sidecar that never registered: passes the signal on, or reports the exit. */
+async function finishUnregistered(
+  child: ChildGroup,
+  signals: StopSignals,
+  config: RunnerConfig,
+): Promise<number> {
+  try {
+    const outcome = await Promise.race([
+      child.exited.then((code) => ({ code })),
+      signals.stopped.then((signal) => ({ signal })),
+    ]);
+    if ("signal" in outcome) {
+      return await child.terminate(outcome.signal, config.killTimeout);
+    }
+    report(
+      "exited",
+      `the command exited with ${outcome.code} before it was registered`,
+      { code: outcome.code, registered: false },
+    );
+    return outcome.code;
+  } finally {
+    child.release();
   }
 }
 
@@ -104,7 +207,9 @@ async function register(
     fail(
       error instanceof AlreadyRegisteredError
         ? error.message
-        : `cannot register with the ${driver.name} driver: ${error}`,
+        : `cannot register with the ${driver.name} driver: ${
+          (error as Error)?.message ?? error
+        }`,
     );
     return undefined;
   }
@@ -112,10 +217,20 @@ async function register(
   if (metrics.served) {
     await registry.onMessage(() => metrics.messagesReceived++).catch(() => {});
   }
-  out(
-    `roster: registered id=${instance.id} service=${instance.service} env=${instance.env} driver=${driver.name} interval=${
-      formatDuration(registry.heartbeatInterval)
-    } ttl=${formatDuration(registry.ttl)} seq=${instance.seq}`,
+  const interval = formatDuration(registry.heartbeatInterval);
+  const ttl = formatDuration(registry.ttl);
+  report(
+    "registered",
+    `registered id=${instance.id} service=${instance.service} env=${instance.env} driver=${driver.name} interval=${interval} ttl=${ttl} seq=${instance.seq}`,
+    {
+      id: instance.id,
+      service: instance.service,
+      env: instance.env,
+      driver: driver.name,
+      interval,
+      ttl,
+      seq: instance.seq,
+    },
   );
   return instance;
 }
@@ -131,127 +246,104 @@ async function stopRegistry(registry: Registry): Promise<boolean> {
 async function runSelf(
   registry: Registry,
   driver: Driver,
-  signals: ReturnType<typeof stopSignals>,
+  signals: StopSignals,
   metrics: RunnerMetrics,
 ): Promise<number> {
   const instance = await register(registry, driver, metrics);
   if (!instance) return 1;
   const signal = await signals.stopped;
   const removed = await stopRegistry(registry);
-  out(
-    `roster: stopped on ${signal}; id=${instance.id} ${
+  report(
+    "stopped",
+    `stopped on ${signal}; id=${instance.id} ${
       removed ? "deregistered" : "not deregistered (it expires with its ttl)"
     }`,
+    { signal, id: instance.id, deregistered: removed },
   );
   return 0;
 }
 
 async function runSidecar(
   config: RunnerConfig,
-  command: string[],
+  child: ChildGroup,
   registry: Registry,
   driver: Driver,
-  signals: ReturnType<typeof stopSignals>,
+  signals: StopSignals,
   metrics: RunnerMetrics,
 ): Promise<number> {
-  const [program, ...args] = command as [string, ...string[]];
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(program, {
-      args,
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn();
-  } catch (error) {
-    fail(`cannot start '${program}': ${(error as Error).message}`);
-    return 127;
-  }
-  out(`roster: started '${command.join(" ")}' (pid ${child.pid})`);
-  const exited = child.status.then((status) => ({ status }));
+  const exited = child.exited.then((code) => ({ code }));
   const stopped = signals.stopped.then((signal) => ({ signal }));
-
   let health: HealthCheck | undefined;
   if (config.health) {
     health = new HealthCheck(config.health);
     health.on("check", (check) => metrics.recordCheck(check));
     health.start();
   }
+  let grace: ReturnType<typeof setTimeout> | undefined;
   try {
-    // Register once the child is healthy, unless it exits or we are told to
-    // stop first.
-    const healthy = health
-      ? health.healthy().then(() => ({ healthy: true }))
-      : Promise.resolve({ healthy: true });
-    const first = await Promise.race([healthy, exited, stopped]);
+    // Register once the child is healthy (or, without a check, has stayed
+    // up a moment), unless it exits or we are told to stop first.
+    const ready = health
+      ? health.healthy().then(() => ({ ready: true }))
+      : new Promise<{ ready: true }>((resolve) => {
+        grace = setTimeout(() => resolve({ ready: true }), START_GRACE_MS);
+      });
+    let first = await Promise.race([ready, exited, stopped]);
     let instance: Instance | undefined;
-    if ("healthy" in first) {
+    // Keep trying while the backend refuses: the child runs meanwhile.
+    for (let delay = 250; "ready" in first && !child.hasExited;) {
       instance = await register(registry, driver, metrics);
-      if (!instance) {
-        await terminate(child, "SIGTERM", config.killTimeout);
+      if (instance) break;
+      if (registry.state === "stopped") {
+        await child.terminate("SIGTERM", config.killTimeout);
         return 1;
       }
-      if (health) attachHealth(health, (status) => registry.setStatus(status));
+      first = await Promise.race([
+        new Promise<{ ready: true }>((resolve) =>
+          setTimeout(() => resolve({ ready: true }), delay)
+        ),
+        exited,
+        stopped,
+      ]);
+      delay = Math.min(delay * 2, MAX_RETRY_MS);
     }
-    const outcome = "healthy" in first
+    if (instance && health) {
+      attachHealth(health, (status) => registry.setStatus(status));
+    }
+    const outcome = "ready" in first
       ? await Promise.race([exited, stopped])
       : first;
     if ("signal" in outcome) {
       // Deregister first, so no one sends new work, then pass the signal on.
       const removed = await stopRegistry(registry);
       if (instance) {
-        out(
-          `roster: ${outcome.signal}: id=${instance.id} ${
+        report(
+          "stopping",
+          `${outcome.signal}: id=${instance.id} ${
             removed ? "deregistered" : "not deregistered"
           }; passing ${outcome.signal} to the command`,
+          { signal: outcome.signal, id: instance.id, deregistered: removed },
         );
       }
-      const status = await terminate(
-        child,
-        outcome.signal as Deno.Signal,
-        config.killTimeout,
-      );
-      return exitCode(status);
+      return await child.terminate(outcome.signal, config.killTimeout);
     }
     await stopRegistry(registry);
-    const code = exitCode(outcome.status);
-    out(
-      `roster: the command exited with ${code}${
-        instance ? `; id=${instance.id} deregistered` : ""
+    report(
+      "exited",
+      `the command exited with ${outcome.code}${
+        instance
+          ? `; id=${instance.id} deregistered`
+          : " before it was registered"
       }`,
+      {
+        code: outcome.code,
+        registered: instance !== undefined,
+        ...(instance ? { id: instance.id } : {}),
+      },
     );
-    return code;
+    return outcome.code;
   } finally {
+    clearTimeout(grace);
     await health?.stop();
   }
-}
-
-/** Sends `signal`, waits up to `timeout`, then kills. */
-async function terminate(
-  child: Deno.ChildProcess,
-  signal: Deno.Signal,
-  timeout: number,
-): Promise<Deno.CommandStatus> {
-  try {
-    child.kill(signal);
-  } catch { /* exited already */ }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) =>
-    timer = setTimeout(() => resolve("late"), timeout)
-  );
-  const result = await Promise.race([child.status, late]);
-  clearTimeout(timer);
-  if (result !== "late") return result;
-  fail(
-    `the command did not exit within ${formatDuration(timeout)}; killing it`,
-  );
-  try {
-    child.kill("SIGKILL");
-  } catch { /* exited already */ }
-  return await child.status;
-}
-
-function exitCode(status: Deno.CommandStatus): number {
-  if (status.signal) return 128 + (SIGNAL_NUMBERS[status.signal] ?? 0);
-  return status.code;
 }

@@ -46,9 +46,9 @@ redisTest(
     const table = await runRunner(["list", "--config", a, "--service", "api"]);
     assert.match(
       table.stdout,
-      /^ID\s+SERVICE\s+STATUS\s+VERSION\s+ADDR\s+AGE\s+LAST HEARTBEAT/,
+      /^SERVICE\s+ID\s+STATUS\s+AGE\s+LAST BEAT\s+VERSION\s+ADDR\n/,
     );
-    assert.match(table.stdout, /api-a\s+api/);
+    assert.match(table.stdout, /api\s+api-a\s+healthy/);
 
     runnerB.child.kill("SIGTERM");
     assert.equal((await runnerB.status).code, 0);

@@ -75,7 +75,7 @@ redisTest(
       "--",
       "sh",
       "-c",
-      "sleep 0.5; exit 3",
+      "sleep 1.5; exit 3",
     ]);
     assert.equal(done.code, 3);
     assert.match(
@@ -88,7 +88,7 @@ redisTest(
       "--",
       "sh",
       "-c",
-      "sleep 0.5; kill -9 $$",
+      "sleep 1.5; kill -9 $$",
     ]);
     assert.equal(crashed.code, 137);
     assert.deepEqual(await listed(file), []);

@@ -194,6 +194,6 @@ redisTest(
     const noHttp = await writeConfig(`[cluster]\nservice = "api"\n`);
     const refused = await runRunner(["dashboard", "--config", noHttp]);
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /'dashboard' needs a \[cluster\.http\] table/);
+    assert.match(refused.stderr, /'serve' needs a \[cluster\.http\] table/);
   },
 );

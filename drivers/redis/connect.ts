@@ -101,8 +101,10 @@ export function createClient(
  */
 export function watchConnection(client: IoRedisClient, target: string): void {
   let down = false;
+  // Before the first connection, a failure is the connect call's to report.
+  let connected = false;
   client.on("error", (error: Error) => {
-    if (down) return;
+    if (down || !connected) return;
     down = true;
     log.warn(
       "Lost the connection to Redis at {target}: {error}; reconnecting",
@@ -110,6 +112,7 @@ export function watchConnection(client: IoRedisClient, target: string): void {
     );
   });
   client.on("ready", () => {
+    connected = true;
     if (!down) return;
     down = false;
     log.info("Reconnected to Redis at {target}", { target });
@@ -140,10 +143,20 @@ export async function connectClient(
     await client.connect();
   } catch (cause) {
     await closeClient(client);
-    const message = String((reason as Error)?.message ?? cause);
+    const message = redactSecrets(
+      String((reason as Error)?.message ?? cause),
+      options,
+    );
+    // A server that takes the connection and then hangs up, or answers in
+    // another protocol, is most likely not Redis: say so rather than EPIPE.
+    const notRedis =
+      /EPIPE|ECONNRESET|Protocol error|Unknown RESP type|Connection is closed/
+        .test(message);
     throw new Error(
       `Cannot connect to Redis at ${describeTarget(options)}: ${
-        redactSecrets(message, options)
+        notRedis
+          ? `it did not answer like a Redis server (${message}); check that the URL names a Redis port`
+          : message
       }`,
       { cause: reason ?? cause },
     );

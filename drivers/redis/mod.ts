@@ -39,6 +39,7 @@ import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { logger } from "../../_logger.ts";
 import type {
+  BackendStatus,
   Change,
   ChangeBatch,
   Driver,
@@ -497,6 +498,45 @@ export class RedisDriver implements Driver {
       names,
     ) as string[];
     return live.sort();
+  }
+
+  /**
+   * Describes the server and an env: the Redis version, its clock, the
+   * env's keys and change-log length.
+   *
+   * @param env The env.
+   * @returns What Redis says of itself and the env.
+   */
+  async status(env: string): Promise<BackendStatus> {
+    const base = this.#base(env);
+    const [info, time, services] = await Promise.all([
+      this.client.call("INFO", "server") as Promise<string>,
+      this.client.call("TIME") as Promise<[string, string]>,
+      this.#serviceNames(env),
+    ]);
+    const keys = [
+      ...["ids", "meta", "log", "purge"].map((key) => base + key),
+      ...this.#listKeys(env, services),
+    ];
+    // One EXISTS over keys that share the env's hash tag, so one node.
+    const [entries, changeLogLength] = await Promise.all([
+      this.client.call("EXISTS", ...keys) as Promise<number>,
+      this.client.call("XLEN", `${base}log`) as Promise<number>,
+    ]);
+    const version = /redis_version:([^\r\n]+)/.exec(String(info))?.[1];
+    const mode = /redis_mode:([^\r\n]+)/.exec(String(info))?.[1];
+    const { host, port } =
+      (this.client as { options?: { host?: string; port?: number } })
+        .options ?? {};
+    return {
+      server: `redis ${version ?? "(version unknown)"}${
+        mode && mode !== "standalone" ? ` (${mode})` : ""
+      }`,
+      target: host ? `${host}:${port ?? 6379}` : "(the client given)",
+      time: Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000),
+      entries: Number(entries),
+      changeLogLength: Number(changeLogLength),
+    };
   }
 
   /**
