@@ -115,7 +115,7 @@ function startGuard(group: number, killTimeout: number): ChildProcess {
   const seconds = Math.max(1, Math.ceil(killTimeout / 1000));
   const guard = spawn("sh", [
     "-c",
-    `read _ignored; kill -TERM -- -${group} 2>/dev/null; sleep ${seconds}; kill -KILL -- -${group} 2>/dev/null`,
+    `read _ignored; kill -15 -${group} 2>/dev/null; sleep ${seconds}; kill -9 -${group} 2>/dev/null`,
   ], { stdio: ["pipe", "ignore", "ignore"], detached: true });
   guard.on("error", () => {});
   return guard;

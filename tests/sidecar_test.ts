@@ -163,3 +163,182 @@ Deno.test("sidecar usage errors exit 2", async () => {
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /'--' starts a command only in run mode/);
 });
+
+/** Whether a process runs (a zombie, dead but not yet reaped, does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !==
+      "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function readPid(path: string): Promise<number> {
+  return await eventually("the pid file", async () => {
+    try {
+      const text = (await Deno.readTextFile(path)).trim();
+      return text ? Number(text) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+redisTest(
+  "sidecar: SIGHUP deregisters and is passed on; SIGTERM reaches grandchildren through the process group",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "hup");
+    await using hup = spawnRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      "trap 'echo got-hup; exit 5' HUP; echo child-ready; while true; do sleep 0.05; done",
+    ]);
+    await hup.waitForLine(/^roster: registered id=hup/);
+    hup.child.kill("SIGHUP");
+    assert.equal((await hup.status).code, 5);
+    assert.match(
+      hup.stdout.join("\n"),
+      /SIGHUP: id=hup deregistered; passing SIGHUP to the command[\s\S]*got-hup/,
+    );
+    assert.deepEqual(await listed(file), []);
+
+    const dir = await Deno.makeTempDir();
+    await using tree = spawnRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      // A grandchild the shell does not wait for, and so never signals.
+      `sleep 300 & echo $! > ${dir}/grandchild; while true; do sleep 0.05; done`,
+    ]);
+    await tree.waitForLine(/^roster: registered id=hup/);
+    const grandchild = await readPid(`${dir}/grandchild`);
+    assert.ok(alive(grandchild));
+    tree.child.kill("SIGTERM");
+    await tree.status;
+    await eventually("the grandchild gone", () => !alive(grandchild));
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+redisTest(
+  "sidecar: a second signal kills a child that ignores SIGTERM; a SIGKILLed runner's child is stopped by the guard",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await writeConfig(
+      (await Deno.readTextFile(await config(server.url, "stubborn"))).replace(
+        'kill_timeout = "3s"',
+        'kill_timeout = "30s"',
+      ),
+    );
+    const dir = await Deno.makeTempDir();
+    await using stubborn = spawnRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      `trap '' TERM; echo $$ > ${dir}/stubborn; while true; do sleep 0.05; done`,
+    ]);
+    await stubborn.waitForLine(/^roster: registered id=stubborn/);
+    const pid = await readPid(`${dir}/stubborn`);
+    stubborn.child.kill("SIGTERM");
+    await stubborn.waitForLine(/passing SIGTERM to the command/);
+    assert.ok(alive(pid), "it ignores SIGTERM");
+    stubborn.child.kill("SIGINT");
+    try {
+      await eventually("the stubborn child killed", () => !alive(pid));
+    } finally {
+      if (alive(pid)) Deno.kill(-pid, "SIGKILL");
+    }
+    assert.equal((await stubborn.status).code, 130);
+
+    await using killed = spawnRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      `echo $$ > ${dir}/orphan; while true; do sleep 0.05; done`,
+    ]);
+    await killed.waitForLine(/^roster: registered id=stubborn/);
+    const orphan = await readPid(`${dir}/orphan`);
+    killed.child.kill("SIGKILL");
+    try {
+      await eventually("the orphan stopped", () => !alive(orphan));
+    } finally {
+      // Should the guard fail, the orphan holds the runner's output open.
+      if (alive(orphan)) Deno.kill(-orphan, "SIGKILL");
+    }
+    await killed.status;
+    // Its registration lapses with the ttl, as a crash's does.
+    await eventually("expired", async () => (await listed(file)).length === 0);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+redisTest(
+  "sidecar: a child that exits at once is never registered",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "brief");
+    const admin = await server.admin();
+    const { code, stdout } = await runRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      "exit 4",
+    ]);
+    assert.equal(code, 4);
+    assert.match(stdout, /the command exited with 4 before it was registered/);
+    assert.doesNotMatch(stdout, /registered id=/);
+    assert.equal(
+      await admin.exists("roster:{default}:ids"),
+      0,
+      "never written",
+    );
+  },
+);
+
+redisTest(
+  "sidecar: with Redis down the child starts anyway, and is registered once Redis answers",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "patient");
+    await server.stop();
+    await using sidecar = spawnRunner([
+      "--config",
+      file,
+      "--",
+      "sh",
+      "-c",
+      "echo child-up; while true; do sleep 0.05; done",
+    ]);
+    await sidecar.waitForLine(/^child-up/);
+    await eventually(
+      "says it runs unregistered",
+      () =>
+        sidecar.stderr.some((l) =>
+          /the command runs unregistered, and roster registers it as soon as the backend answers/
+            .test(l)
+        ),
+    );
+    await server.restart();
+    await sidecar.waitForLine(/^roster: registered id=patient/, 15_000);
+    assert.ok(
+      sidecar.stdout.some((l) => /the redis backend answers again/.test(l)),
+    );
+    assert.deepEqual((await listed(file)).map((i) => i.id), ["patient"]);
+    sidecar.child.kill("SIGTERM");
+    await sidecar.status;
+  },
+);
