@@ -84,7 +84,7 @@ export const JITTER = 0.1;
  * const driver = new MemoryDriver({ clock });
  * const registration = {
  *   id: "api-1", service: "api", env: "default", version: "", addr: "",
- *   meta: {}, hostname: "h", pid: 1, owner: "secret", ttl: 3000, status: "healthy" as const,
+ *   meta: {}, hostname: "h", pid: 1, owner: "secret", ttl: 3000, heartbeatInterval: 1000, status: "healthy" as const,
  * };
  * const instance = await driver.register(registration);
  * let beats = 0;
