@@ -74,7 +74,12 @@ export interface RegistryEvents extends HeartbeatEvents {
   /** The local view went `live` or `stale` (only while watching or caching). */
   view: { state: ViewState; error?: unknown };
   /** The `health` check ran; `error` says why it failed. */
-  health_check: { ok: boolean; error?: string; duration: number };
+  health_check: {
+    ok: boolean;
+    error?: string;
+    output?: string;
+    duration: number;
+  };
 }
 
 /** Options for the streams of changes a registry offers. */

@@ -37,8 +37,11 @@ export interface HealthCheckOptions {
 export interface HealthCheckEvents {
   /** The status changed; `error` says why when it turned unhealthy. */
   change: { status: InstanceStatus; error?: string };
-  /** One check ran. */
-  check: { ok: boolean; error?: string; duration: number };
+  /**
+   * One check ran. `output` is the last KiB a command check printed (stdout
+   * and stderr), or the status an HTTP check got.
+   */
+  check: { ok: boolean; error?: string; output?: string; duration: number };
 }
 
 /**
@@ -174,7 +177,7 @@ export class HealthCheck {
    *
    * @returns Whether it passed, and why not.
    */
-  async checkOnce(): Promise<{ ok: boolean; error?: string }> {
+  async checkOnce(): Promise<{ ok: boolean; error?: string; output?: string }> {
     const started = this.#clock.now();
     const controller = new AbortController();
     const timer = this.#clock.setTimeout(
@@ -184,9 +187,10 @@ export class HealthCheck {
         ),
       this.#options.timeout,
     );
-    let result: { ok: boolean; error?: string };
+    let result: { ok: boolean; error?: string; output?: string };
+    const output = { text: "" };
     try {
-      await this.#probe(controller.signal);
+      await this.#probe(controller.signal, output);
       result = { ok: true };
     } catch (error) {
       result = {
@@ -198,6 +202,7 @@ export class HealthCheck {
     } finally {
       this.#clock.clearTimeout(timer);
     }
+    if (output.text) result.output = output.text;
     this.#events.emit("check", {
       ...result,
       duration: this.#clock.now() - started,
@@ -205,11 +210,12 @@ export class HealthCheck {
     return result;
   }
 
-  async #probe(signal: AbortSignal): Promise<void> {
+  async #probe(signal: AbortSignal, output: { text: string }): Promise<void> {
     const { http, tcp, command } = this.#options;
     if (http) {
       const response = await fetch(http, { signal, redirect: "manual" });
       await response.body?.cancel();
+      output.text = `HTTP ${response.status}`;
       if (response.status < 200 || response.status > 299) {
         throw new Error(`${http} answered ${response.status}`);
       }
@@ -241,9 +247,10 @@ export class HealthCheck {
       const child = new Deno.Command(program, {
         args,
         stdin: "null",
-        stdout: "null",
-        stderr: "null",
+        stdout: "piped",
+        stderr: "piped",
       }).spawn();
+      const printed = keepTail([child.stdout, child.stderr]);
       const kill = () => {
         try {
           child.kill("SIGKILL");
@@ -252,17 +259,66 @@ export class HealthCheck {
       signal.addEventListener("abort", kill, { once: true });
       try {
         const status = await child.status;
+        output.text = await printed.settle();
         if (signal.aborted) throw signal.reason;
         if (!status.success) {
-          throw new Error(`'${command.join(" ")}' exited with ${status.code}`);
+          throw new Error(
+            `'${command.join(" ")}' exited with ${status.code}${
+              output.text ? `: ${output.text.split("\n").at(-1)}` : ""
+            }`,
+          );
         }
       } finally {
+        void printed.settle();
         signal.removeEventListener("abort", kill);
       }
       return;
     }
     throw new Error("no check configured");
   }
+}
+
+/** The most a command check's output is kept to, in bytes. */
+const MAX_OUTPUT_BYTES = 1024;
+
+/**
+ * Reads streams as they come, keeping the last KiB of what they print.
+ * `settle()` waits briefly for what is still in flight, then stops reading,
+ * so a background process that holds a pipe open cannot stall a check.
+ */
+function keepTail(streams: ReadableStream<Uint8Array>[]): {
+  settle(): Promise<string>;
+} {
+  let tail = new Uint8Array(0);
+  const readers = streams.map((stream) => stream.getReader());
+  const reading = Promise.all(readers.map(async (reader) => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        const joined = new Uint8Array(tail.length + value.length);
+        joined.set(tail);
+        joined.set(value, tail.length);
+        tail = joined.slice(-MAX_OUTPUT_BYTES);
+      }
+    } catch { /* cancelled */ }
+  }));
+  let settled: Promise<string> | undefined;
+  return {
+    settle() {
+      settled ??= (async () => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          reading,
+          new Promise((resolve) => timer = setTimeout(resolve, 50)),
+        ]);
+        clearTimeout(timer);
+        await Promise.all(readers.map((reader) => reader.cancel()));
+        return new TextDecoder().decode(tail).trim();
+      })();
+      return settled;
+    },
+  };
 }
 
 /**

@@ -138,6 +138,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       if (self.check) {
         rows.push(["health check", \`\${self.check.ok ? "passed" : "failed"} at \${time(self.check.at)} in \${Math.round(self.check.duration)} ms\`]);
         if (self.check.error) rows.push(["why unhealthy", self.check.error]);
+        if (self.check.output) rows.push(["check output", self.check.output]);
       }
     } else rows.push(["latency, health check", "known only to the runner of this instance"]);
     const dl = el("dl");

@@ -409,7 +409,11 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const logFormat = (values["log-format"] as string | undefined) ?? "text";
-  setJsonLines(logFormat === "json");
+  // For run and serve, whose output is status lines, --json makes them JSON.
+  setJsonLines(
+    logFormat === "json" ||
+      (values.json === true && (name === "run" || name === "serve")),
+  );
   let config: RunnerConfig;
   let format: OutputFormat;
   let min = 1;

@@ -72,11 +72,14 @@ export class RunnerMetrics {
    *
    * @param check The result of one check.
    */
-  recordCheck(check: { ok: boolean; error?: string; duration: number }): void {
+  recordCheck(
+    check: { ok: boolean; error?: string; output?: string; duration: number },
+  ): void {
     if (!this.self) return;
     this.self.check = {
       ok: check.ok,
       ...(check.error === undefined ? {} : { error: check.error }),
+      ...(check.output === undefined ? {} : { output: check.output }),
       at: Date.now(),
       duration: check.duration,
     };

@@ -162,8 +162,9 @@ export function startStatusServer(
   const events = (): Response => {
     if (streams >= maxStreams) {
       return json({
-        error:
-          `${streams} event streams are open, the most this server keeps; try again later`,
+        error: `${streams} event ${
+          streams === 1 ? "stream is" : "streams are"
+        } open, the most this server keeps; try again later`,
       }, 503);
     }
     streams++;

@@ -68,8 +68,10 @@ export interface SelfDetail {
   check?: {
     /** It passed. */
     ok: boolean;
-    /** Why it failed: its output, error or status code, in one line. */
+    /** Why it failed: its error or status code, in one line. */
     error?: string;
+    /** What it printed last: a command's last KiB, an HTTP status. */
+    output?: string;
     /** When it ran, in ms since the epoch. */
     at: number;
     /** How long it took, in ms. */

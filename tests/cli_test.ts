@@ -324,3 +324,27 @@ Deno.test("a port that is not Redis is named as such, not as EPIPE", async () =>
     await serving.catch(() => {});
   }
 });
+
+Deno.test("run --json writes its status lines as JSON", async () => {
+  const file = await writeConfig(
+    `[cluster]\nservice = "api"\nid = "json-1"\nheartbeat_interval = "200ms"\nttl = "1s"\n`,
+  );
+  await using runner = spawnRunner(["--config", file, "--json"]);
+  const line = await runner.waitForLine(/"event":"registered"/);
+  assert.equal(JSON.parse(line).id, "json-1");
+  runner.child.kill("SIGTERM");
+  assert.equal((await runner.status).code, 0);
+  const stopped = runner.stdout.map((l) => JSON.parse(l)).find((l) =>
+    l.event === "stopped"
+  );
+  assert.deepEqual(
+    { ...stopped, time: "" },
+    {
+      time: "",
+      event: "stopped",
+      signal: "SIGTERM",
+      id: "json-1",
+      deregistered: true,
+    },
+  );
+});

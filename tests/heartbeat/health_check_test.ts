@@ -145,3 +145,44 @@ Deno.test("a registry with a health check registers unhealthy and follows the ch
   await registry.stop();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a command check keeps the last KiB of what it printed, and says why it failed", async () => {
+  const failing = new HealthCheck({
+    command: [
+      "sh",
+      "-c",
+      "echo starting; echo 'db: connection refused' >&2; exit 3",
+    ],
+    ...FAST,
+  });
+  const result = await failing.checkOnce();
+  assert.equal(result.ok, false);
+  assert.match(result.output ?? "", /starting/);
+  assert.match(result.output ?? "", /db: connection refused/);
+  assert.match(result.error ?? "", /exited with 3: db: connection refused$/);
+
+  const chatty = new HealthCheck({
+    command: [
+      "sh",
+      "-c",
+      "i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done",
+    ],
+    ...FAST,
+  });
+  const long = await chatty.checkOnce();
+  assert.equal(long.ok, true);
+  assert.ok((long.output ?? "").length <= 1024);
+  assert.match(long.output ?? "", /line-499$/);
+
+  // A background process that keeps the pipe open cannot stall the check.
+  const lingering = new HealthCheck({
+    command: ["sh", "-c", "sleep 2 & echo ok"],
+    ...FAST,
+    timeout: 1_000,
+  });
+  const started = Date.now();
+  const quick = await lingering.checkOnce();
+  assert.equal(quick.ok, true, quick.error);
+  assert.equal(quick.output, "ok");
+  assert.ok(Date.now() - started < 1_900, "it waited for the background sleep");
+});

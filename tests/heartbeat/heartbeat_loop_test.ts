@@ -91,6 +91,14 @@ Deno.test("failures retry with capped exponential backoff and never throw", asyn
   const warnings = logs.messages().filter((m) => m.startsWith("warning"));
   assert.equal(warnings.length, 1, warnings.join("\n"));
   assert.match(warnings[0] as string, /connection refused/);
+  assert.doesNotMatch(warnings[0] as string, /\n\s+at /, "no stack at WARN");
+  // The stack is there at DEBUG for whoever looks.
+  assert.ok(
+    logs.messages().some((m) =>
+      m.startsWith("debug") && /connection refused\n\s+at /.test(m)
+    ),
+    logs.messages().join("\n"),
+  );
 
   driver.failWith = undefined;
   await clock.tickAsync(600);
