@@ -20,6 +20,21 @@ import {
 import { errorMessage } from "./_logger.ts";
 
 const SCOPE = "roster";
+
+/** Bucket bounds for heartbeat round trips, in seconds: 1 ms to 2.5 s. */
+export const HEARTBEAT_SECONDS_BUCKETS: readonly number[] = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+];
 const VERSION = "0.1.0";
 
 /** The instruments a registry records with. */
@@ -55,21 +70,7 @@ export function registryInstruments(): RegistryInstruments {
     heartbeatDuration: meter.createHistogram("roster.heartbeat.duration", {
       description: "Heartbeat round trips.",
       unit: "s",
-      advice: {
-        explicitBucketBoundaries: [
-          0.001,
-          0.0025,
-          0.005,
-          0.01,
-          0.025,
-          0.05,
-          0.1,
-          0.25,
-          0.5,
-          1,
-          2.5,
-        ],
-      },
+      advice: { explicitBucketBoundaries: [...HEARTBEAT_SECONDS_BUCKETS] },
     }),
     reregistrations: meter.createCounter("roster.reregistrations", {
       description: "Registrations created again after the backend lost them.",

@@ -55,30 +55,25 @@ export function out(text: string): void {
  * @param message One sentence.
  */
 export function fail(message: string): void {
-  if (jsonLines) {
-    console.error(
-      JSON.stringify({
-        time: new Date().toISOString(),
-        level: "error",
-        event: "error",
-        message,
-      }),
-    );
-  } else console.error(`roster: ${terminalSafe(message)}`);
+  toStderr("error", message);
 }
 
-/** Writes a note for people to stderr (nothing with JSON lines). */
+/** Writes a note for people to stderr: `roster: message`, or JSON. */
 export function note(message: string): void {
-  if (jsonLines) {
-    console.error(
-      JSON.stringify({
+  toStderr("info", message);
+}
+
+function toStderr(level: "error" | "info", message: string): void {
+  console.error(
+    jsonLines
+      ? JSON.stringify({
         time: new Date().toISOString(),
-        level: "info",
-        event: "note",
+        level,
+        event: level === "error" ? "error" : "note",
         message,
-      }),
-    );
-  } else console.error(`roster: ${terminalSafe(message)}`);
+      })
+      : `roster: ${terminalSafe(message)}`,
+  );
 }
 
 // C0 and C1 controls, DEL, and the bidirectional overrides that can make a

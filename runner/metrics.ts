@@ -5,21 +5,10 @@
  */
 
 import type { Instance, Registry } from "../mod.ts";
+import { HEARTBEAT_SECONDS_BUCKETS } from "../_telemetry.ts";
 import type { SelfDetail } from "./status_view.ts";
 
-const BUCKETS = [
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-];
+const BUCKETS = HEARTBEAT_SECONDS_BUCKETS;
 
 /** Whether the backend answered, for `roster_up` and the view's age. */
 export interface ViewHealth {

@@ -48,6 +48,28 @@ function browserTest(name: string, fn: () => Promise<void>): void {
   });
 }
 
+/** Headless Debian Chromium. */
+function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+  });
+}
+
+/** `roster serve` on a free port; `base` is its dashboard's URL. */
+async function serveDashboard(url: string) {
+  const runner = spawnRunner([
+    "serve",
+    "--config",
+    await config(url, "unused", `[cluster.http]\nlisten = "127.0.0.1:0"`),
+  ]);
+  const line = await runner.waitForLine(/^roster: status server on /);
+  return Object.assign(runner, {
+    base: line.replace(/^roster: status server on /, ""),
+  });
+}
+
 browserTest(
   "the dashboard shows instances joining and leaving live, in a real browser",
   async () => {
@@ -143,22 +165,9 @@ browserTest(
       ttl: 1000,
     });
     await hostile.start();
-    await using dashboard = spawnRunner([
-      "serve",
-      "--config",
-      await config(
-        server.url,
-        "unused",
-        `[cluster.http]\nlisten = "127.0.0.1:0"`,
-      ),
-    ]);
-    const line = await dashboard.waitForLine(/^roster: status server on /);
-    const base = line.replace(/^roster: status server on /, "");
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    await using dashboard = await serveDashboard(server.url);
+    const { base } = dashboard;
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       let dialogs = 0;
@@ -224,22 +233,9 @@ browserTest(
       heartbeatInterval: 200,
     };
     await driver.register(silent);
-    await using dashboard = spawnRunner([
-      "serve",
-      "--config",
-      await config(
-        server.url,
-        "unused",
-        `[cluster.http]\nlisten = "127.0.0.1:0"`,
-      ),
-    ]);
-    const line = await dashboard.waitForLine(/^roster: status server on /);
-    const base = line.replace(/^roster: status server on /, "");
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    await using dashboard = await serveDashboard(server.url);
+    const { base } = dashboard;
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({
         viewport: { width: 390, height: 844 },
