@@ -18,6 +18,7 @@ import {
   type UpDownCounter,
 } from "@opentelemetry/api";
 import { errorMessage } from "./_logger.ts";
+import { VERSION } from "./version.ts";
 
 const SCOPE = "roster";
 
@@ -35,7 +36,6 @@ export const HEARTBEAT_SECONDS_BUCKETS: readonly number[] = [
   1,
   2.5,
 ];
-const VERSION = "0.1.0";
 
 /** The instruments a registry records with. */
 export interface RegistryInstruments {

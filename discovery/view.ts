@@ -82,7 +82,7 @@ export class ChangeFeed {
   readonly #abort = new AbortController();
   #state: ViewState = "connecting";
   #cursor: string | undefined;
-  #ready = Promise.withResolvers<void>();
+  #ready = deferred<void>();
   #running: Promise<void> | undefined;
   #nextPurge = 0;
   #hasSnapshot = false;
@@ -411,4 +411,19 @@ export async function* observeView<T>(
     unsubscribe();
     signal?.removeEventListener("abort", wakeup.wake);
   }
+}
+
+/** `Promise.withResolvers`, which Node 20 lacks. */
+function deferred<T>(): {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
+} {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
 }

@@ -31,6 +31,15 @@ export interface ConformanceHarness {
   trimChanges(env: string): Promise<void>;
 }
 
+/**
+ * Runs one named case of the suite; resolves when it passed, rejects when it
+ * failed. `Deno.test`'s `t.step` and `node:test`'s `t.test` both fit.
+ */
+export type ConformanceTest = (
+  name: string,
+  fn: () => Promise<void>,
+) => unknown;
+
 let counter = 0;
 
 function registration(
@@ -56,10 +65,13 @@ function registration(
 }
 
 /**
- * Runs the driver conformance suite as steps of a `Deno.test`. Each step
+ * Runs the driver conformance suite, one case at a time through `test`: a
+ * plain `(name, fn)` function, so it runs under `Deno.test` (pass
+ * `(name, fn) => t.step(name, fn)`) and `node:test` (pass
+ * `(name, fn) => t.test(name, fn)`) alike. Each case
  * works in an env of its own, so the backend needs no flushing between them.
  *
- * @param t The test context to add steps to.
+ * @param test Runs one named case and resolves when it passed.
  * @param harness The driver and how to move its clock.
  * @returns A promise that resolves when every step has run.
  *
@@ -70,7 +82,7 @@ function registration(
  * Deno.test("memory driver conforms", async (t) => {
  *   const clock = new FakeClock();
  *   const driver = new MemoryDriver({ clock });
- *   await testDriverConformance(t, {
+ *   await testDriverConformance((name, fn) => t.step(name, fn), {
  *     driver,
  *     peer: driver,
  *     ttl: 1000,
@@ -82,7 +94,7 @@ function registration(
  * ```
  */
 export async function testDriverConformance(
-  t: Deno.TestContext,
+  test: ConformanceTest,
   harness: ConformanceHarness,
 ): Promise<void> {
   const { driver, peer, ttl } = harness;
@@ -100,7 +112,7 @@ export async function testDriverConformance(
     assert.fail(`env ${env} was not purged`);
   };
 
-  await t.step(
+  await test(
     "register stores every field and assigns seq and times",
     async () => {
       const env = newEnv();
@@ -124,7 +136,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a live owner's id cannot be taken; the same owner may register again",
     async () => {
       const env = newEnv();
@@ -142,7 +154,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "an expired id can be taken by a new owner, with a higher seq",
     async () => {
       const env = newEnv();
@@ -156,7 +168,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a heartbeat extends expiry and keeps seq and registeredAt",
     async () => {
       const env = newEnv();
@@ -178,7 +190,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a heartbeat re-creates a missing registration with a new seq",
     async () => {
       const env = newEnv();
@@ -197,7 +209,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a heartbeat after expiry re-registers with a new seq",
     async () => {
       const env = newEnv();
@@ -210,7 +222,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "another owner can neither refresh nor delete a registration",
     async () => {
       const env = newEnv();
@@ -225,7 +237,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step("deregister removes once, by its owner", async () => {
+  await test("deregister removes once, by its owner", async () => {
     const env = newEnv();
     const reg = registration(env, ttl);
     await driver.register(reg);
@@ -236,7 +248,7 @@ export async function testDriverConformance(
     assert.equal(await harness.stored(env), 0);
   });
 
-  await t.step(
+  await test(
     "list is oldest first, filters by service, and keeps envs apart",
     async () => {
       const env = newEnv();
@@ -268,7 +280,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "an expired entry is never listed, even before any purge",
     async () => {
       const env = newEnv();
@@ -283,7 +295,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "expired entries are purged, so storage does not grow",
     async () => {
       const env = newEnv();
@@ -297,7 +309,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "registrations from many owners at once: exactly one owner wins",
     async () => {
       const env = newEnv();
@@ -331,7 +343,7 @@ export async function testDriverConformance(
       `${c.type} ${c.reason} ${c.instance.id}`
     );
 
-  await t.step(
+  await test(
     "changes record joins and leaves with their reasons",
     async () => {
       const env = newEnv();
@@ -361,7 +373,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a changed status is stored by the next heartbeat and recorded as an update",
     async () => {
       const env = newEnv();
@@ -384,7 +396,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a snapshot shows the live instances and where the log stands",
     async () => {
       const env = newEnv();
@@ -398,7 +410,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step("an expiry is recorded as a leave once purged", async () => {
+  await test("an expiry is recorded as a leave once purged", async () => {
     const env = newEnv();
     const { cursor } = await peer.snapshot(env);
     await driver.register(registration(env, ttl, { id: "gone" }));
@@ -411,7 +423,7 @@ export async function testDriverConformance(
     ]);
   });
 
-  await t.step("changes waits for the next change", async () => {
+  await test("changes waits for the next change", async () => {
     const env = newEnv();
     const { cursor } = await peer.snapshot(env);
     const pending = peer.changes(env, cursor, { waitMs: 5_000 });
@@ -423,7 +435,7 @@ export async function testDriverConformance(
     assert.deepEqual(quiet.changes, []);
   });
 
-  await t.step(
+  await test(
     "reading from a cursor whose changes were lost fails with ChangeLogGapError",
     async () => {
       const env = newEnv();
@@ -442,7 +454,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "campaign grants the oldest live, healthy instance a term; others are refused",
     async () => {
       const env = newEnv();
@@ -462,7 +474,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "terms only rise, and none is granted while the last leader's lease runs",
     async () => {
       const env = newEnv();
@@ -492,7 +504,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a leader's lease ends with its registration: it leaves or lapses",
     async () => {
       const env = newEnv();
@@ -514,7 +526,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "seq only rises, and a status change keeps the registration",
     async () => {
       const env = newEnv();
@@ -537,7 +549,7 @@ export async function testDriverConformance(
     },
   );
 
-  await t.step(
+  await test(
     "a driver records only its own change reasons, never resync",
     async () => {
       const env = newEnv();
@@ -576,7 +588,7 @@ export async function testDriverConformance(
   const subscribe = peer.subscribe?.bind(peer);
   const publish = driver.publish?.bind(driver);
   if (subscribe && publish) {
-    await t.step(
+    await test(
       "messages reach the subscribers of their channel only",
       async () => {
         const env = newEnv();

@@ -45,5 +45,6 @@ export {
 } from "./driver.ts";
 export {
   type ConformanceHarness,
+  type ConformanceTest,
   testDriverConformance,
 } from "./conformance.ts";

@@ -6,6 +6,10 @@
  * @module
  */
 
+import { spawn } from "node:child_process";
+import { createConnection } from "node:net";
+import { constants } from "node:os";
+import { Buffer } from "node:buffer";
 import { EventEmitter } from "../_event_emitter.ts";
 import { logger } from "../_logger.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
@@ -223,54 +227,22 @@ export class HealthCheck {
     }
     if (tcp) {
       const at = tcp.lastIndexOf(":");
-      const connecting = Deno.connect({
-        hostname: tcp.slice(0, at).replace(/^\[|\]$/g, ""),
-        port: Number(tcp.slice(at + 1)),
-      });
-      const aborted = new Promise<never>((_, reject) =>
-        signal.addEventListener("abort", () => reject(signal.reason), {
-          once: true,
-        })
+      await connectOnce(
+        tcp.slice(0, at).replace(/^\[|\]$/g, ""),
+        Number(tcp.slice(at + 1)),
+        signal,
       );
-      aborted.catch(() => {});
-      try {
-        (await Promise.race([connecting, aborted])).close();
-      } catch (error) {
-        // A connection that opens after the timeout is closed, not leaked.
-        connecting.then((conn) => conn.close(), () => {});
-        throw error;
-      }
       return;
     }
     if (command?.length) {
       const [program, ...args] = command as [string, ...string[]];
-      const child = new Deno.Command(program, {
-        args,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const printed = keepTail([child.stdout, child.stderr]);
-      const kill = () => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* exited already */ }
-      };
-      signal.addEventListener("abort", kill, { once: true });
-      try {
-        const status = await child.status;
-        output.text = await printed.settle();
-        if (signal.aborted) throw signal.reason;
-        if (!status.success) {
-          throw new Error(
-            `'${command.join(" ")}' exited with ${status.code}${
-              output.text ? `: ${output.text.split("\n").at(-1)}` : ""
-            }`,
-          );
-        }
-      } finally {
-        void printed.settle();
-        signal.removeEventListener("abort", kill);
+      const code = await runOnce(program, args, signal, output);
+      if (code !== 0) {
+        throw new Error(
+          `'${command.join(" ")}' exited with ${code}${
+            output.text ? `: ${output.text.split("\n").at(-1)}` : ""
+          }`,
+        );
       }
       return;
     }
@@ -280,45 +252,80 @@ export class HealthCheck {
 
 /** The most a command check's output is kept to, in bytes. */
 const MAX_OUTPUT_BYTES = 1024;
+/** How long a command's pipes may stay open after it exited. */
+const PIPE_GRACE_MS = 50;
+
+/** Opens one TCP connection and closes it; rejects on error or abort. */
+function connectOnce(
+  host: string,
+  port: number,
+  signal: AbortSignal,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    const settle = (error?: unknown) => {
+      signal.removeEventListener("abort", onAbort);
+      socket.removeAllListeners();
+      socket.on("error", () => {});
+      socket.destroy();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = () => settle(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.once("connect", () => settle());
+    socket.once("error", (error) => settle(error));
+  });
+}
 
 /**
- * Reads streams as they come, keeping the last KiB of what they print.
- * `settle()` waits briefly for what is still in flight, then stops reading,
- * so a background process that holds a pipe open cannot stall a check.
+ * Runs a command, keeping the last KiB of what it prints; resolves with its
+ * exit code (128 + the signal's number when a signal ended it). Killed on
+ * abort. A background process that keeps the pipes open cannot stall it:
+ * the pipes get a moment after the exit, then are closed.
  */
-function keepTail(streams: ReadableStream<Uint8Array>[]): {
-  settle(): Promise<string>;
-} {
-  let tail = new Uint8Array(0);
-  const readers = streams.map((stream) => stream.getReader());
-  const reading = Promise.all(readers.map(async (reader) => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        const joined = new Uint8Array(tail.length + value.length);
-        joined.set(tail);
-        joined.set(value, tail.length);
-        tail = joined.slice(-MAX_OUTPUT_BYTES);
-      }
-    } catch { /* cancelled */ }
-  }));
-  let settled: Promise<string> | undefined;
-  return {
-    settle() {
-      settled ??= (async () => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          reading,
-          new Promise((resolve) => timer = setTimeout(resolve, 50)),
-        ]);
+function runOnce(
+  program: string,
+  args: string[],
+  signal: AbortSignal,
+  output: { text: string },
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let tail = Buffer.alloc(0);
+    const keep = (chunk: Buffer) => {
+      tail = Buffer.concat([tail, chunk]).subarray(-MAX_OUTPUT_BYTES);
+    };
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    const kill = () => child.kill("SIGKILL");
+    signal.addEventListener("abort", kill, { once: true });
+    child.once("error", (error) => {
+      signal.removeEventListener("abort", kill);
+      reject(error);
+    });
+    child.once("exit", (code, name) => {
+      signal.removeEventListener("abort", kill);
+      let open = 2;
+      let finished = false;
+      const done = () => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
-        await Promise.all(readers.map((reader) => reader.cancel()));
-        return new TextDecoder().decode(tail).trim();
-      })();
-      return settled;
-    },
-  };
+        child.stdout.destroy();
+        child.stderr.destroy();
+        output.text = tail.toString("utf8").trim();
+        if (signal.aborted) reject(signal.reason);
+        else resolve(code ?? 128 + ((name && constants.signals[name]) || 0));
+      };
+      const timer = setTimeout(done, PIPE_GRACE_MS);
+      for (const stream of [child.stdout, child.stderr]) {
+        if (stream.readableEnded || stream.destroyed) open--;
+        else stream.once("close", () => --open === 0 && done());
+      }
+      if (open === 0) done();
+    });
+  });
 }
 
 /**

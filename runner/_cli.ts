@@ -1,3 +1,4 @@
+import process from "node:process";
 import { type Driver, Registry } from "../mod.ts";
 import type { RunnerConfig } from "./config.ts";
 import { createDriver } from "./create_driver.ts";
@@ -36,30 +37,27 @@ export function stopSignals(
   options: { onSecond?: () => void } = {},
 ): StopSignals {
   const controller = new AbortController();
-  const stopped = Promise.withResolvers<string>();
+  let resolve!: (signal: string) => void;
+  const stopped = new Promise<string>((done) => resolve = done);
   let signals = 0;
-  const on = (signal: Deno.Signal) => () => {
+  const on = (signal: NodeJS.Signals) => () => {
     if (++signals > 1) {
       fail(`second ${signal}: exiting without waiting`);
       options.onSecond?.();
-      Deno.exit(130);
+      process.exit(130);
     }
-    stopped.resolve(signal);
+    resolve(signal);
     controller.abort();
   };
   const handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((
     signal,
   ) => [signal, on(signal)] as const);
-  for (const [signal, handler] of handlers) {
-    Deno.addSignalListener(signal, handler);
-  }
+  for (const [signal, handler] of handlers) process.on(signal, handler);
   return {
-    stopped: stopped.promise,
+    stopped,
     controller,
     [Symbol.dispose]() {
-      for (const [signal, handler] of handlers) {
-        Deno.removeSignalListener(signal, handler);
-      }
+      for (const [signal, handler] of handlers) process.off(signal, handler);
     },
   };
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { readFile } from "node:fs/promises";
+import process from "node:process";
 import { parse, TomlError } from "smol-toml";
 import { suggestion } from "./_suggestion.ts";
 import { parseRedisConfig } from "./redis_config.ts";
@@ -96,7 +98,7 @@ export const NO_FILE = "(no config file)";
  */
 export async function loadConfig(
   file: string | undefined,
-  env: Record<string, string> = Deno.env.toObject(),
+  env: Record<string, string> = process.env as Record<string, string>,
   flags: Record<string, string> = {},
 ): Promise<RunnerConfig> {
   if (file === undefined) {
@@ -104,13 +106,14 @@ export async function loadConfig(
   }
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readFile(file, "utf8");
   } catch (cause) {
-    const reason = cause instanceof Deno.errors.NotFound
+    const code = (cause as { code?: string })?.code;
+    const reason = code === "ENOENT"
       ? "it does not exist"
-      : cause instanceof Deno.errors.IsADirectory
+      : code === "EISDIR"
       ? "it is a directory"
-      : String(cause);
+      : (cause as Error)?.message ?? String(cause);
     throw new ConfigError(
       `Cannot read config file '${file}': ${reason}; pass --config with the path of a TOML file that has a [cluster] table`,
       { file, cause },

@@ -296,7 +296,7 @@ export function serveCommand(config: RunnerConfig): Promise<number> {
     metrics.served = true;
     let server: StatusServer;
     try {
-      server = startStatusServer(http, registry, metrics);
+      server = await startStatusServer(http, registry, metrics);
     } catch (error) {
       fail(describeListenError(error, http));
       return 1;

@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import process from "node:process";
-import denoJson from "../deno.json" with { type: "json" };
+import { VERSION } from "../version.ts";
 import {
   ConfigError,
   formatDuration,
@@ -201,7 +201,7 @@ function flagLines(names: readonly FlagName[]): string {
 }
 
 const HELP =
-  `roster ${denoJson.version}: service-instance heartbeats and a cluster registry
+  `roster ${VERSION}: service-instance heartbeats and a cluster registry
 
 Usage: roster [COMMAND] [FLAGS]
 
@@ -405,7 +405,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (values.version) {
-    out(`roster ${denoJson.version}`);
+    out(`roster ${VERSION}`);
     return 0;
   }
   const logFormat = (values["log-format"] as string | undefined) ?? "text";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { describe } from "./_describe.ts";
 import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
 import { HOST_PORT, TableReader } from "./_table_reader.ts";
@@ -120,14 +121,14 @@ export function parseRedisConfig(
   let tlsCa: string | undefined;
   if (caFile !== undefined) {
     try {
-      tlsCa = Deno.readTextFileSync(caFile);
+      tlsCa = readFileSync(caFile, "utf8");
     } catch (cause) {
       fail(
         "tls_ca_file",
         `Cannot read 'redis.tls_ca_file' '${caFile}': ${
-          cause instanceof Deno.errors.NotFound
+          (cause as { code?: string })?.code === "ENOENT"
             ? "it does not exist"
-            : String(cause)
+            : (cause as Error)?.message ?? String(cause)
         }; point it at the PEM file of the CA that signed the Redis certificate`,
       );
     }

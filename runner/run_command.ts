@@ -102,7 +102,7 @@ export async function runCommand(
     if (config.http) {
       try {
         reader = await createDiscoveryDriver(config, driver);
-        server = startStatusServer(
+        server = await startStatusServer(
           config.http,
           discovery = discoveryRegistry(config, reader),
           metrics,

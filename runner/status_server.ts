@@ -10,6 +10,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Registry } from "../mod.ts";
 import { DASHBOARD_CSP, DASHBOARD_HTML, FAVICON_SVG } from "./dashboard.ts";
 import type { HttpConfig } from "./http_config.ts";
+import { serveHttp } from "./_http_server.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import {
   type SelfDetail,
@@ -114,9 +115,10 @@ export function describeListenError(
   error: unknown,
   config: HttpConfig,
 ): string {
-  const reason = error instanceof Deno.errors.AddrInUse
+  const code = (error as { code?: string })?.code;
+  const reason = code === "EADDRINUSE"
     ? "the port is in use; pick another 'http.listen'"
-    : error instanceof Deno.errors.AddrNotAvailable
+    : code === "EADDRNOTAVAIL"
     ? "the address is not on this machine; pick another 'http.listen'"
     : (error as Error)?.message ?? String(error);
   return `cannot start the status server on ${config.hostname}:${config.port}: ${reason}`;
@@ -130,14 +132,16 @@ export function describeListenError(
  *   connection of its own, so reads never queue behind heartbeats.
  * @param metrics The counters `/metrics` renders.
  * @param self This process's own instance, to show in detail.
- * @returns The running server.
+ * @returns The running server, once it listens.
+ * @throws {Error} With `code` `EADDRINUSE` or `EADDRNOTAVAIL` when it cannot
+ *   listen; {@linkcode describeListenError} says so in one line.
  */
-export function startStatusServer(
+export async function startStatusServer(
   config: HttpConfig,
   registry: Registry,
   metrics: RunnerMetrics,
   self?: SelfDetail,
-): StatusServer {
+): Promise<StatusServer> {
   const maxStreams = config.maxStreams ?? DEFAULT_MAX_STREAMS;
   const view = new StatusView(registry, {
     onEvent: (type) => metrics.watchEvent(type),
@@ -210,12 +214,9 @@ export function startStatusServer(
     });
   };
 
-  const server = Deno.serve({
-    hostname: config.hostname,
-    port: config.port,
-    signal: closing.signal,
-    onListen: () => {},
-  }, async (request) => {
+  const unparsable = () =>
+    json({ error: "the request's Host or path cannot be parsed" }, 400);
+  const handle = async (request: Request): Promise<Response> => {
     if (
       config.token === undefined &&
       !namesThisServer(request.headers.get("host"), config.hostname)
@@ -243,7 +244,7 @@ export function startStatusServer(
       return refused;
     }
     return await answer(request, url, false);
-  });
+  };
 
   const answer = async (
     request: Request,
@@ -321,18 +322,19 @@ export function startStatusServer(
         return json({ error: `no such page: ${url.pathname}` }, 404);
     }
   };
+  const server = await serveHttp(config, handle, unparsable);
   view.start();
   log.info("Status server on http://{host}:{port}/", {
     host: config.hostname,
-    port: server.addr.port,
+    port: server.port,
   });
   const shutdown = async () => {
     closing.abort();
     view.close();
-    await server.finished;
+    await server.close();
   };
   return {
-    port: server.addr.port,
+    port: server.port,
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };

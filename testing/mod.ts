@@ -27,5 +27,6 @@ export { FakeClock } from "./fake_clock.ts";
 export { MemoryDriver, type MemoryDriverOptions } from "../drivers/memory.ts";
 export {
   type ConformanceHarness,
+  type ConformanceTest,
   testDriverConformance,
 } from "../driver/conformance.ts";

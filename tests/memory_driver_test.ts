@@ -9,7 +9,7 @@ import {
 Deno.test("memory driver passes the conformance suite", async (t) => {
   const clock = new FakeClock();
   const driver = new MemoryDriver({ clock });
-  await testDriverConformance(t, {
+  await testDriverConformance((name, fn) => t.step(name, fn), {
     driver,
     peer: driver,
     ttl: 1000,

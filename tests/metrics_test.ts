@@ -46,7 +46,7 @@ Deno.test({
     await using other = new Registry({ driver, service: "web", id: "web-1" });
     await other.start();
     await using reader = new Registry({ driver });
-    await using server = startStatusServer(
+    await using server = await startStatusServer(
       { hostname: "127.0.0.1", port: 0, token: undefined },
       reader,
       metrics,

@@ -14,7 +14,7 @@ redisTest("redis driver passes the conformance suite", async (t) => {
   const peer = await RedisDriver.connect({ url: server.url });
   try {
     const admin = await server.admin();
-    await testDriverConformance(t, {
+    await testDriverConformance((name, fn) => t.step(name, fn), {
       driver,
       peer,
       ttl: 300,

@@ -91,7 +91,7 @@ redisTest(
       };
       const admin = cluster();
       drivers.push(new RedisDriver(cluster()), new RedisDriver(cluster()));
-      await testDriverConformance(t, {
+      await testDriverConformance((name, fn) => t.step(name, fn), {
         driver: drivers[0]!,
         peer: drivers[1]!,
         ttl: 300,

@@ -40,7 +40,7 @@ Deno.test("without a token, only requests addressed to the server are answered",
     id: "api-1",
   });
   await registry.start();
-  await using server = startStatusServer(
+  await using server = await startStatusServer(
     { hostname: "127.0.0.1", port: 0, token: undefined },
     registry,
     new RunnerMetrics(),
@@ -73,7 +73,7 @@ Deno.test("without a token, only requests addressed to the server are answered",
 
 Deno.test("with a token, any Host is let through to the token check", async () => {
   await using registry = new Registry({ driver: new MemoryDriver() });
-  await using server = startStatusServer(
+  await using server = await startStatusServer(
     { hostname: "127.0.0.1", port: 0, token: "a-long-random-token-1234" },
     registry,
     new RunnerMetrics(),
@@ -87,7 +87,7 @@ Deno.test("with a token, any Host is let through to the token check", async () =
 
 Deno.test("HEAD is answered without a body, every page carries a strict CSP, and there is an icon", async () => {
   await using registry = new Registry({ driver: new MemoryDriver() });
-  await using server = startStatusServer(
+  await using server = await startStatusServer(
     { hostname: "127.0.0.1", port: 0, token: undefined },
     registry,
     new RunnerMetrics(),

@@ -29,7 +29,7 @@ redisTest(
       ttl: 400,
     });
     await registry.start();
-    const status = startStatusServer(
+    const status = await startStatusServer(
       { hostname: "127.0.0.1", port: 0, token: undefined },
       registry,
       new RunnerMetrics(),
@@ -83,7 +83,7 @@ Deno.test("event streams are capped, and a closed stream frees its place", async
     id: "api-1",
   });
   await registry.start();
-  await using status = startStatusServer(
+  await using status = await startStatusServer(
     { hostname: "127.0.0.1", port: 0, token: undefined, maxStreams: 2 },
     registry,
     new RunnerMetrics(),
@@ -118,7 +118,7 @@ Deno.test("a stream that stops reading is dropped, and frees its place", async (
       meta: { blob: "x".repeat(1000) },
     }));
   await Promise.all(fleet.map((r) => r.start()));
-  const status = startStatusServer(
+  const status = await startStatusServer(
     { hostname: "127.0.0.1", port: 0, token: undefined, maxStreams: 1 },
     fleet[0]!,
     new RunnerMetrics(),

@@ -1,0 +1,107 @@
+/**
+ * A small HTTP server on `node:http` that speaks web `Request` and
+ * `Response`, so the status server runs on Deno and Node alike. A streamed
+ * body is read only as fast as the client takes it, and cancelled when the
+ * client goes.
+ *
+ * @module
+ */
+
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** A listening server. */
+export interface HttpServer {
+  /** The port it listens on. */
+  port: number;
+  /** Stops listening and ends open connections. */
+  close(): Promise<void>;
+}
+
+function requestOf(incoming: IncomingMessage, signal: AbortSignal): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(incoming.headers)) {
+    if (Array.isArray(value)) value.forEach((v) => headers.append(name, v));
+    else if (value !== undefined) headers.set(name, value);
+  }
+  // Throws on a Host or path that is not a URL; the caller answers 400.
+  const url = new URL(
+    incoming.url ?? "/",
+    `http://${incoming.headers.host ?? "localhost"}`,
+  );
+  if (!/^[^\s/?#@]+$/.test(url.host)) throw new TypeError("bad host");
+  return new Request(url, { method: incoming.method, headers, signal });
+}
+
+/**
+ * Serves `handler` on `hostname:port`.
+ *
+ * @param options Where to listen.
+ * @param handler Answers each request.
+ * @param badRequest The answer to a request whose Host or path cannot be parsed.
+ * @returns The server, once it listens.
+ * @throws {Error} With the system's `code` (`EADDRINUSE`, `EADDRNOTAVAIL`) when it cannot listen.
+ */
+export function serveHttp(
+  options: { hostname: string; port: number },
+  handler: (request: Request) => Promise<Response>,
+  badRequest: () => Response,
+): Promise<HttpServer> {
+  const server = createServer(async (incoming, outgoing) => {
+    const gone = new AbortController();
+    outgoing.once("close", () => gone.abort());
+    let response: Response;
+    try {
+      response = await handler(requestOf(incoming, gone.signal));
+    } catch {
+      response = badRequest();
+    }
+    outgoing.writeHead(
+      response.status,
+      Object.fromEntries(response.headers.entries()),
+    );
+    if (!response.body || incoming.method === "HEAD") {
+      await response.body?.cancel();
+      outgoing.end();
+      return;
+    }
+    const reader = response.body.getReader();
+    gone.signal.addEventListener("abort", () => {
+      reader.cancel().catch(() => {});
+    }, { once: true });
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || gone.signal.aborted) break;
+        // Stop reading while the client is behind: the body's own queue
+        // then fills, which is how a slow client is noticed and dropped.
+        if (!outgoing.write(value)) {
+          await new Promise<void>((resolve) => {
+            const resume = () => {
+              outgoing.off("drain", resume);
+              outgoing.off("close", resume);
+              resolve();
+            };
+            outgoing.on("drain", resume);
+            outgoing.on("close", resume);
+          });
+        }
+      }
+    } catch { /* the client left, or the body failed */ }
+    outgoing.end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
