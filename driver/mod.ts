@@ -13,7 +13,7 @@
  * Deno.test("my driver conforms", async (t) => {
  *   const clock = new FakeClock();
  *   const driver = new MemoryDriver({ clock });
- *   await testDriverConformance(t, {
+ *   await testDriverConformance((name, fn) => t.step(name, fn), {
  *     driver,
  *     peer: driver,
  *     ttl: 1000,

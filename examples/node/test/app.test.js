@@ -1,0 +1,123 @@
+// A Node.js app on a real redis-server: two instances register, a third
+// process lists them, watches one join and one leave, and elects a leader.
+// Node 20 has no `await using`: every resource is released in `finally`.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Registry } from "@roster/roster";
+import { RedisDriver } from "@roster/roster/redis";
+import { startRedis } from "./_redis.js";
+
+test("register, list, watch, elect and stop on Redis", async () => {
+  const redis = await startRedis();
+  const drivers = [];
+  const registries = [];
+  const open = async (options) => {
+    const driver = await RedisDriver.connect({ url: redis.url });
+    drivers.push(driver);
+    const registry = new Registry({
+      driver,
+      heartbeatInterval: "100ms",
+      ttl: "1s",
+      ...options,
+    });
+    registries.push(registry);
+    return registry;
+  };
+  try {
+    const a = await open({ service: "api", id: "api-a", meta: { zone: "eu" } });
+    const b = await open({ service: "api", id: "api-b", meta: { zone: "us" } });
+    const observer = await open({});
+    await a.start();
+    await b.start();
+
+    const live = await observer.instances("api");
+    assert.deepEqual(live.map((i) => i.id), ["api-a", "api-b"]);
+    assert.equal(live[0].meta.zone, "eu");
+
+    // Watch a join and a leave.
+    const controller = new AbortController();
+    const seen = [];
+    const watching = (async () => {
+      for await (
+        const event of observer.watch("api", { signal: controller.signal })
+      ) {
+        seen.push(`${event.type} ${event.instance.id} ${event.reason}`);
+        if (seen.includes("leave api-c deregistered")) controller.abort();
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const c = await open({ service: "api", id: "api-c" });
+    await c.start();
+    await c.stop();
+    await watching;
+    assert.ok(seen.includes("join api-c registered"), seen.join(", "));
+    assert.ok(seen.includes("leave api-c deregistered"), seen.join(", "));
+
+    // The oldest live instance leads, with a term issued by Redis.
+    const leadership = await a.standby();
+    assert.ok(leadership.term > 0);
+    assert.ok(leadership.valid());
+    assert.equal((await observer.leader("api"))?.id, "api-a");
+    await a.stop();
+    assert.ok(leadership.signal.aborted, "stopping ends the leadership");
+    assert.deepEqual((await observer.instances("api")).map((i) => i.id), [
+      "api-b",
+    ]);
+  } finally {
+    for (const registry of registries) await registry.stop();
+    for (const driver of drivers) await driver.close();
+    await redis.stop();
+  }
+});
+
+test("health checks run on Node: command, tcp and http", async () => {
+  const { HealthCheck } = await import("@roster/roster");
+  const redis = await startRedis();
+  const { createServer } = await import("node:http");
+  const server = createServer((_, res) => res.end("ok"));
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const timing = { interval: 1000, timeout: 500, failures: 1, successes: 1 };
+  try {
+    const port = new URL(redis.url).port;
+    assert.deepEqual(
+      await new HealthCheck({ tcp: `127.0.0.1:${port}`, ...timing })
+        .checkOnce(),
+      { ok: true },
+    );
+    const failing = await new HealthCheck({
+      command: ["sh", "-c", "echo 'not ready' >&2; exit 1"],
+      ...timing,
+    }).checkOnce();
+    assert.equal(failing.ok, false);
+    assert.match(failing.error, /exited with 1: not ready/);
+    const http = await new HealthCheck({
+      http: `http://127.0.0.1:${server.address().port}/`,
+      ...timing,
+    }).checkOnce();
+    assert.equal(http.ok, true);
+
+    // The registry's own check turns the instance healthy.
+    const registry = new Registry({
+      service: "checked",
+      heartbeatInterval: "100ms",
+      ttl: "1s",
+      health: { command: ["true"], ...timing },
+    });
+    try {
+      await registry.start();
+      for (
+        let i = 0;
+        i < 50 && registry.instance()?.status !== "healthy";
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(registry.instance()?.status, "healthy");
+    } finally {
+      await registry.stop();
+    }
+  } finally {
+    server.close();
+    await redis.stop();
+  }
+});
