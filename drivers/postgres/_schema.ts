@@ -1,0 +1,73 @@
+/**
+ * The PostgreSQL driver's tables, created on first use under a schema of
+ * the user's choosing (default `roster`). Times are milliseconds since the
+ * epoch by the database's clock (`clock_timestamp()`), as `int8`.
+ *
+ * | table       | holds                                                          |
+ * | ----------- | -------------------------------------------------------------- |
+ * | `envs`      | per env: `epoch` (new when the row is lost), `seq` and `log_pos` counters; the row lock orders an env's changes |
+ * | `instances` | one row per registration; `owner` is a digest of the token     |
+ * | `changes`   | the change log, `(env, pos)`, capped per env                   |
+ * | `leaders`   | per service: the last term, and who holds it                   |
+ *
+ * @module
+ */
+
+/** A schema name: lower-case, safe to quote and to use in channel names. */
+export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
+
+/**
+ * The statements that create the schema; each is idempotent.
+ *
+ * @param schema The schema name, already checked against {@linkcode SCHEMA_NAME}.
+ * @returns The statements, in order.
+ */
+export function schemaStatements(schema: string): string[] {
+  const s = `"${schema}"`;
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    `CREATE TABLE IF NOT EXISTS ${s}.envs (
+      env text PRIMARY KEY,
+      epoch text NOT NULL,
+      seq int8 NOT NULL,
+      log_pos int8 NOT NULL DEFAULT 0
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${s}.instances (
+      env text NOT NULL,
+      id text NOT NULL,
+      service text NOT NULL,
+      owner text NOT NULL,
+      seq int8 NOT NULL,
+      registered_at int8 NOT NULL,
+      heartbeat_at int8 NOT NULL,
+      expires_at int8 NOT NULL,
+      grace_until int8 NOT NULL DEFAULT 0,
+      ttl int4 NOT NULL,
+      heartbeat_interval int4 NOT NULL,
+      status text NOT NULL,
+      version text NOT NULL,
+      addr text NOT NULL,
+      hostname text NOT NULL,
+      pid int4 NOT NULL,
+      meta jsonb NOT NULL,
+      PRIMARY KEY (env, id)
+    )`,
+    `CREATE INDEX IF NOT EXISTS instances_by_expiry ON ${s}.instances (env, expires_at)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.changes (
+      env text NOT NULL,
+      pos int8 NOT NULL,
+      type text NOT NULL,
+      reason text NOT NULL,
+      instance jsonb NOT NULL,
+      PRIMARY KEY (env, pos)
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${s}.leaders (
+      env text NOT NULL,
+      service text NOT NULL,
+      term int8 NOT NULL,
+      id text,
+      seq int8,
+      PRIMARY KEY (env, service)
+    )`,
+  ];
+}

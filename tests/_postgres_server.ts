@@ -1,0 +1,177 @@
+/**
+ * Starts real PostgreSQL servers for tests: `initdb` into a temp dir and
+ * `postgres` on a free loopback port with `fsync=off`, as an unprivileged
+ * user (the `postgres` account when the tests run as root). Tests can stop,
+ * restart and kill them. Under CI=true a test that needs PostgreSQL fails,
+ * never skips, when no server can be started.
+ */
+
+import postgres from "postgres";
+import { freePort, sleep } from "./_redis_server.ts";
+
+const CI = Deno.env.get("CI") === "true";
+
+function findBin(): string | undefined {
+  for (const version of ["17", "16", "15", "14", "13"]) {
+    const dir = `/usr/lib/postgresql/${version}/bin`;
+    try {
+      if (Deno.statSync(`${dir}/initdb`).isFile) return dir;
+    } catch { /* not this one */ }
+  }
+  return undefined;
+}
+
+/** Where initdb and postgres are, if installed. */
+export const POSTGRES_BIN: string | undefined = findBin();
+const AS_ROOT = Deno.uid() === 0;
+
+/** Runs a PostgreSQL program as the unprivileged user. */
+function command(program: string, args: string[]): Deno.Command {
+  const path = `${POSTGRES_BIN}/${program}`;
+  return AS_ROOT
+    ? new Deno.Command("runuser", {
+      args: ["-u", "postgres", "--", path, ...args],
+      stdout: "null",
+      stderr: "piped",
+    })
+    : new Deno.Command(path, { args, stdout: "null", stderr: "piped" });
+}
+
+/** Defines a test that needs PostgreSQL: skipped locally without it, failed under CI. */
+export function postgresTest(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !POSTGRES_BIN && !CI,
+    fn: (t) => {
+      if (!POSTGRES_BIN) {
+        throw new Error(
+          "PostgreSQL (initdb, postgres) is not installed; under CI=true its tests fail rather than skip",
+        );
+      }
+      return fn(t);
+    },
+  });
+}
+
+/** A PostgreSQL server of a test's own. */
+export class PostgresServer implements AsyncDisposable {
+  readonly port: number;
+  readonly #dir: string;
+  #process: Deno.ChildProcess | undefined;
+  #admin: postgres.Sql | undefined;
+
+  private constructor(dir: string, port: number) {
+    this.#dir = dir;
+    this.port = port;
+  }
+
+  /** Creates a cluster in a temp dir and starts it. */
+  static async start(): Promise<PostgresServer> {
+    const dir = await Deno.makeTempDir({ prefix: "roster-pg-" });
+    if (AS_ROOT) {
+      await new Deno.Command("chown", { args: ["postgres", dir] }).output();
+    }
+    const init = await command("initdb", [
+      "-D",
+      `${dir}/data`,
+      "-U",
+      "postgres",
+      "--auth=trust",
+      "--no-sync",
+      "-E",
+      "UTF8",
+    ]).output();
+    if (!init.success) {
+      throw new Error(`initdb failed: ${new TextDecoder().decode(init.stderr)}`);
+    }
+    const server = new PostgresServer(dir, freePort());
+    await server.#spawn();
+    return server;
+  }
+
+  /** A connection URL for the superuser. */
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async #spawn(): Promise<void> {
+    this.#process = command("postgres", [
+      "-D",
+      `${this.#dir}/data`,
+      "-p",
+      String(this.port),
+      "-h",
+      "127.0.0.1",
+      "-k",
+      this.#dir,
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      "-c",
+      "max_connections=200",
+    ]).spawn();
+    this.#process.stderr.cancel().catch(() => {});
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const probe = postgres(this.url, {
+        max: 1,
+        connect_timeout: 1,
+        onnotice: () => {},
+      });
+      try {
+        await probe`select 1`;
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          throw new Error(`postgres did not start: ${error}`);
+        }
+        await sleep(50);
+      } finally {
+        await probe.end({ timeout: 1 });
+      }
+    }
+  }
+
+  /** A client for the test's own queries, closed with the server. */
+  admin(): postgres.Sql {
+    return this.#admin ??= postgres(this.url, { max: 2, onnotice: () => {} });
+  }
+
+  /** Stops the server (a fast shutdown by default; `SIGKILL` for a crash). */
+  async stop(signal: Deno.Signal = "SIGINT"): Promise<void> {
+    await this.#admin?.end({ timeout: 1 }).catch(() => {});
+    this.#admin = undefined;
+    const process = this.#process;
+    this.#process = undefined;
+    if (!process) return;
+    try {
+      process.kill(signal);
+    } catch { /* gone */ }
+    await process.status;
+    if (signal === "SIGKILL") {
+      // A killed postmaster leaves its children and pid file behind.
+      await new Deno.Command("pkill", {
+        args: ["-9", "-f", `${this.#dir}/data`],
+      }).output();
+      await Deno.remove(`${this.#dir}/data/postmaster.pid`).catch(() => {});
+    }
+  }
+
+  /** Restarts with its data, after `downtimeMs` down. */
+  async restart(downtimeMs = 0): Promise<void> {
+    await this.stop();
+    if (downtimeMs) await sleep(downtimeMs);
+    await this.#spawn();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+  }
+}
