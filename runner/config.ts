@@ -10,6 +10,7 @@ import process from "node:process";
 import { parse, TomlError } from "smol-toml";
 import { suggestion } from "./_suggestion.ts";
 import { parseRedisConfig } from "./redis_config.ts";
+import { parsePostgresConfig } from "./postgres_config.ts";
 import { parseHealthConfig } from "./health_config.ts";
 import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
 import {
@@ -21,10 +22,11 @@ import {
   resolveRegistryOptions,
 } from "../mod.ts";
 import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
+import type { PostgresConnectOptions } from "../drivers/postgres/mod.ts";
 import { describe } from "./_describe.ts";
 
 /** The drivers the runner can build, by the name `driver` takes. */
-export const DRIVER_NAMES = ["memory", "redis"] as const;
+export const DRIVER_NAMES = ["memory", "redis", "postgres"] as const;
 /** A driver name. */
 export type DriverName = typeof DRIVER_NAMES[number];
 
@@ -40,6 +42,8 @@ export interface RunnerConfig {
   resolved: ResolvedOptions;
   /** The validated `[cluster.redis]` table, when the driver is Redis. */
   redis?: RedisConnectOptions;
+  /** The validated `[cluster.postgres]` table, when the driver is PostgreSQL. */
+  postgres?: PostgresConnectOptions;
   /** The validated `[cluster.health]` table, when there is one. */
   health?: HealthCheckOptions;
   /** The validated `[cluster.http]` table, when there is one. */
@@ -65,6 +69,7 @@ const KEYS = {
   hostname: "hostname",
   meta: "meta",
   redis: undefined,
+  postgres: undefined,
   health: undefined,
   http: undefined,
   kill_timeout: undefined,
@@ -77,7 +82,13 @@ const DURATION_KEYS = new Set<Key>([
   "stop_timeout",
 ]);
 /** Nested tables whose keys environment variables may set one by one. */
-const TABLE_KEYS = new Set<Key>(["meta", "redis", "health", "http"]);
+const TABLE_KEYS = new Set<Key>([
+  "meta",
+  "redis",
+  "postgres",
+  "health",
+  "http",
+]);
 
 /** The prefix of every environment variable the runner reads. */
 export const ENV_PREFIX = "ROSTER_";
@@ -223,7 +234,7 @@ function applyEnv(
           suggestion(name, names)
         }; roster reads ${
           names.join(", ")
-        }, and ${ENV_PREFIX}META_<KEY>, ${ENV_PREFIX}REDIS_<KEY>, ${ENV_PREFIX}HEALTH_<KEY>, ${ENV_PREFIX}HTTP_<KEY>`,
+        }, and ${ENV_PREFIX}META_<KEY>, ${ENV_PREFIX}REDIS_<KEY>, ${ENV_PREFIX}POSTGRES_<KEY>, ${ENV_PREFIX}HEALTH_<KEY>, ${ENV_PREFIX}HTTP_<KEY>`,
         { file, field: name },
       );
     }
@@ -317,6 +328,9 @@ function validate(
     resolved,
     redis: driver === "redis"
       ? parseRedisConfig(driverTable, file, sources)
+      : undefined,
+    postgres: driver === "postgres"
+      ? parsePostgresConfig(driverTable, file, sources)
       : undefined,
     health: raw.health === undefined
       ? undefined

@@ -1,7 +1,7 @@
 /**
  * Builds the driver a config names. Each driver validates its own table, so
- * backend details stay with the driver; the Redis driver (and its client
- * library) is loaded only when a config asks for it.
+ * backend details stay with the driver; the Redis and PostgreSQL drivers
+ * (and their client libraries) are loaded only when a config asks for them.
  *
  * @module
  */
@@ -27,6 +27,13 @@ export async function createDriver(config: RunnerConfig): Promise<Driver> {
         ...config.redis,
         // A command may take no longer than a heartbeat may.
         commandTimeout: config.resolved.heartbeatTimeout,
+      });
+    }
+    case "postgres": {
+      const { PostgresDriver } = await import("../drivers/postgres/mod.ts");
+      return await PostgresDriver.connect({
+        ...config.postgres,
+        connectTimeout: Math.max(config.resolved.heartbeatTimeout, 1_000),
       });
     }
   }

@@ -6,7 +6,8 @@
  * never skips, when no server can be started.
  */
 
-import postgres from "postgres";
+// @ts-types="@types/pg"
+import pg from "pg";
 import { freePort, sleep } from "./_redis_server.ts";
 
 const CI = Deno.env.get("CI") === "true";
@@ -61,7 +62,7 @@ export class PostgresServer implements AsyncDisposable {
   readonly port: number;
   readonly #dir: string;
   #process: Deno.ChildProcess | undefined;
-  #admin: postgres.Sql | undefined;
+  #admin: pg.Pool | undefined;
 
   private constructor(dir: string, port: number) {
     this.#dir = dir;
@@ -85,7 +86,9 @@ export class PostgresServer implements AsyncDisposable {
       "UTF8",
     ]).output();
     if (!init.success) {
-      throw new Error(`initdb failed: ${new TextDecoder().decode(init.stderr)}`);
+      throw new Error(
+        `initdb failed: ${new TextDecoder().decode(init.stderr)}`,
+      );
     }
     const server = new PostgresServer(dir, freePort());
     await server.#spawn();
@@ -119,13 +122,14 @@ export class PostgresServer implements AsyncDisposable {
     this.#process.stderr.cancel().catch(() => {});
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const probe = postgres(this.url, {
-        max: 1,
-        connect_timeout: 1,
-        onnotice: () => {},
+      const probe = new pg.Client({
+        connectionString: this.url,
+        connectionTimeoutMillis: 1_000,
       });
+      probe.on("error", () => {});
       try {
-        await probe`select 1`;
+        await probe.connect();
+        await probe.query("select 1");
         return;
       } catch (error) {
         if (Date.now() > deadline) {
@@ -133,26 +137,43 @@ export class PostgresServer implements AsyncDisposable {
         }
         await sleep(50);
       } finally {
-        await probe.end({ timeout: 1 });
+        await probe.end().catch(() => {});
       }
     }
   }
 
-  /** A client for the test's own queries, closed with the server. */
-  admin(): postgres.Sql {
-    return this.#admin ??= postgres(this.url, { max: 2, onnotice: () => {} });
+  /** Runs one of the test's own queries; returns its rows. */
+  async query(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<Record<string, unknown>[]> {
+    if (!this.#admin) {
+      this.#admin = new pg.Pool({ connectionString: this.url, max: 2 });
+      this.#admin.on("error", () => {});
+    }
+    return (await this.#admin.query(text, values)).rows;
   }
 
   /** Stops the server (a fast shutdown by default; `SIGKILL` for a crash). */
   async stop(signal: Deno.Signal = "SIGINT"): Promise<void> {
-    await this.#admin?.end({ timeout: 1 }).catch(() => {});
+    await this.#admin?.end().catch(() => {});
     this.#admin = undefined;
     const process = this.#process;
     this.#process = undefined;
     if (!process) return;
+    // The postmaster itself, not the runuser wrapper, takes the signal.
     try {
-      process.kill(signal);
-    } catch { /* gone */ }
+      const pid = Number(
+        (await Deno.readTextFile(`${this.#dir}/data/postmaster.pid`)).split(
+          "\n",
+        )[0],
+      );
+      Deno.kill(pid, signal);
+    } catch {
+      try {
+        process.kill(signal);
+      } catch { /* gone */ }
+    }
     await process.status;
     if (signal === "SIGKILL") {
       // A killed postmaster leaves its children and pid file behind.

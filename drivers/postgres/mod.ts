@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL driver, on postgres.js (`npm:postgres`): expiry by the
+ * The PostgreSQL driver, on node-postgres (`npm:pg`): expiry by the
  * database's clock, one statement per heartbeat, a change log read by
  * cursor (`LISTEN`/`NOTIFY` only wakes readers), one purger per env at a
  * time, terms that only rise, and messages over `NOTIFY`.
@@ -24,7 +24,8 @@
 
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
-import postgres from "postgres";
+// @ts-types="@types/pg"
+import pg from "pg";
 import { logger } from "../../_logger.ts";
 import type {
   BackendStatus,
@@ -57,9 +58,11 @@ const LOG_LENGTH = 10_000;
 const PURGE_BATCH = 500;
 /** The most changes one read returns. */
 const READ_BATCH = 1_000;
+/** The longest wait before a dropped LISTEN connection is opened again. */
+const MAX_RELISTEN_MS = 5_000;
 
-/** A postgres.js client. */
-export type PostgresClient = postgres.Sql;
+/** A node-postgres pool, or anything with its `connect()` and `query()`. */
+export type PostgresPool = pg.Pool;
 
 /** Options for {@linkcode PostgresDriver}. */
 export interface PostgresDriverOptions {
@@ -78,6 +81,7 @@ export interface PostgresConnectOptions extends PostgresDriverOptions {
 }
 
 type Row = Record<string, unknown>;
+type Queryable = Pick<pg.PoolClient, "query">;
 
 /** The database's clock in ms, as SQL. */
 const NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::int8";
@@ -87,7 +91,6 @@ function digest(owner: string): string {
 }
 
 function instanceOfRow(row: Row, env: string): Instance {
-  const expiresAt = Number(row.expires_at);
   return {
     id: String(row.id),
     service: String(row.service),
@@ -101,7 +104,7 @@ function instanceOfRow(row: Row, env: string): Instance {
     seq: Number(row.seq),
     registeredAt: Number(row.registered_at),
     heartbeatAt: Number(row.heartbeat_at),
-    expiresAt,
+    expiresAt: Number(row.expires_at),
     heartbeatInterval: Number(row.heartbeat_interval),
   };
 }
@@ -109,6 +112,10 @@ function instanceOfRow(row: Row, env: string): Instance {
 /** Masks the password in a connection URL. */
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
+}
+
+async function rows(db: Queryable, text: string, values: unknown[] = []) {
+  return (await db.query(text, values)).rows as Row[];
 }
 
 /**
@@ -126,36 +133,38 @@ function redactUrl(url: string): string {
 export class PostgresDriver implements Driver {
   /** Always `"postgres"`. */
   readonly name = "postgres";
-  /** The client this driver queries through. */
-  readonly sql: PostgresClient;
+  /** The pool this driver queries through. */
+  readonly pool: PostgresPool;
   /** The schema its tables live in. */
   readonly schema: string;
   #owned = false;
+  /** Schema-qualified table names, quoted. */
   readonly #t: {
-    envs: postgres.Helper<string>;
-    instances: postgres.Helper<string>;
-    changes: postgres.Helper<string>;
-    leaders: postgres.Helper<string>;
+    envs: string;
+    instances: string;
+    changes: string;
+    leaders: string;
   };
   readonly #changesChannel: string;
   readonly #messagesChannel: string;
   #ready: Promise<void> | undefined;
   readonly #waiters = new Map<string, Set<() => void>>();
-  #changeListener: Promise<postgres.ListenMeta> | undefined;
   readonly #handlers = new Map<string, Set<(payload: string) => void>>();
-  #messageListener: Promise<postgres.ListenMeta> | undefined;
+  #listener: pg.Client | undefined;
+  #listening: Promise<void> | undefined;
+  #relisten: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   /**
-   * Wraps a postgres.js client you already have; closing the driver leaves
+   * Wraps a node-postgres pool you already have; closing the driver leaves
    * it open.
    *
-   * @param sql A postgres.js client.
+   * @param pool A `pg.Pool`.
    * @param options The schema.
    * @throws {ConfigError} For a schema name that is not lower-case letters,
    *   digits and `_`.
    */
-  constructor(sql: PostgresClient, options: PostgresDriverOptions = {}) {
+  constructor(pool: PostgresPool, options: PostgresDriverOptions = {}) {
     const schema = options.schema ?? "roster";
     if (!SCHEMA_NAME.test(schema)) {
       throw new ConfigError(
@@ -163,23 +172,23 @@ export class PostgresDriver implements Driver {
         { field: "schema" },
       );
     }
-    this.sql = sql;
+    this.pool = pool;
     this.schema = schema;
     this.#t = {
-      envs: sql(`${schema}.envs`),
-      instances: sql(`${schema}.instances`),
-      changes: sql(`${schema}.changes`),
-      leaders: sql(`${schema}.leaders`),
+      envs: `"${schema}".envs`,
+      instances: `"${schema}".instances`,
+      changes: `"${schema}".changes`,
+      leaders: `"${schema}".leaders`,
     };
     this.#changesChannel = `${schema}_changes`;
     this.#messagesChannel = `${schema}_messages`;
   }
 
   /**
-   * Connects a client of the driver's own, which `close()` ends, and makes
-   * sure the schema exists.
+   * Opens a pool of the driver's own, which `close()` ends, and makes sure
+   * the schema exists.
    *
-   * @param options The URL and the schema.
+   * @param options The URL, pool size and schema.
    * @returns The driver, connected.
    * @throws {Error} When the database cannot be reached, in one line
    *   without the password.
@@ -188,17 +197,26 @@ export class PostgresDriver implements Driver {
     options: PostgresConnectOptions = {},
   ): Promise<PostgresDriver> {
     const url = options.url ?? "postgres://localhost:5432/postgres";
-    const sql = postgres(url, {
+    const pool = new pg.Pool({
+      connectionString: url,
       max: options.max ?? 4,
-      connect_timeout: Math.ceil((options.connectTimeout ?? 5_000) / 1000),
-      onnotice: () => {},
+      connectionTimeoutMillis: options.connectTimeout ?? 5_000,
     });
-    const driver = new PostgresDriver(sql, options);
+    // An idle connection the server dropped is replaced on next use; the
+    // error must not go unhandled.
+    pool.on(
+      "error",
+      (error) =>
+        log.debug("An idle PostgreSQL connection failed: {error}", {
+          error: error.message,
+        }),
+    );
+    const driver = new PostgresDriver(pool, options);
     driver.#owned = true;
     try {
       await driver.#schemaReady();
     } catch (error) {
-      await sql.end({ timeout: 1 }).catch(() => {});
+      await pool.end().catch(() => {});
       throw new Error(
         `Cannot connect to PostgreSQL at ${redactUrl(url)}: ${
           (error as Error)?.message ?? error
@@ -209,49 +227,78 @@ export class PostgresDriver implements Driver {
     return driver;
   }
 
+  /** Runs `body` in a transaction on one pooled connection. */
+  async #transaction<T>(
+    body: (db: Queryable) => Promise<T>,
+    begin = "begin",
+  ): Promise<T> {
+    const client = await this.pool.connect();
+    // A connection that dies mid-transaction also emits 'error'; the query
+    // rejects with it already, and an unheard 'error' would end the process.
+    let broken: Error | undefined;
+    const onError = (error: Error) => broken = error;
+    client.on("error", onError);
+    try {
+      await client.query(begin);
+      const result = await body(client);
+      await client.query("commit");
+      return result;
+    } catch (error) {
+      await client.query("rollback").catch((cause: Error) => broken = cause);
+      throw error;
+    } finally {
+      client.off("error", onError);
+      // A connection that failed is not put back.
+      client.release(broken);
+    }
+  }
+
   #schemaReady(): Promise<void> {
-    this.#ready ??= this.sql.begin(async (tx) => {
+    this.#ready ??= this.#transaction(async (db) => {
       // Many processes may start at once; one creates, the others wait.
-      await tx`select pg_advisory_xact_lock(hashtext(${this.schema}))`;
+      await db.query("select pg_advisory_xact_lock(hashtext($1))", [
+        this.schema,
+      ]);
       for (const statement of schemaStatements(this.schema)) {
-        await tx.unsafe(statement);
+        await db.query(statement);
       }
-    }).then(() => {}, (error) => {
+    }).catch((error) => {
       this.#ready = undefined;
       throw error;
     });
     return this.#ready;
   }
 
-  /** The env's row, created when missing (first use, or lost by hand). */
-  async #ensureEnv(tx: postgres.TransactionSql, env: string): Promise<Row> {
-    await tx`
-      insert into ${this.#t.envs} (env, epoch, seq)
-      values (${env}, ${crypto.randomUUID().slice(0, 8)}, ${tx.unsafe(NOW_MS)})
-      on conflict (env) do nothing`;
-    const [row] = await tx`
-      select epoch, seq, log_pos from ${this.#t.envs} where env = ${env} for update`;
-    return row as Row;
+  /** Locks the env's row, creating it when missing (first use, or lost). */
+  async #lockEnv(db: Queryable, env: string): Promise<void> {
+    await db.query(
+      `insert into ${this.#t.envs} (env, epoch, seq)
+       values ($1, $2, ${NOW_MS}) on conflict (env) do nothing`,
+      [env, crypto.randomUUID().slice(0, 8)],
+    );
+    await db.query(
+      `select 1 from ${this.#t.envs} where env = $1 for update`,
+      [env],
+    );
   }
 
   async #record(
-    tx: postgres.TransactionSql,
+    db: Queryable,
     env: string,
     type: Change["type"],
     reason: ChangeReason,
     instance: Instance,
   ): Promise<void> {
-    await tx`
-      with p as (
-        update ${this.#t.envs} set log_pos = log_pos + 1 where env = ${env}
-        returning log_pos
-      )
-      insert into ${this.#t.changes} (env, pos, type, reason, instance)
-      select ${env}, log_pos, ${type}, ${reason}, ${
-      tx.json(instance as never)
-    } from p`;
+    await db.query(
+      `with p as (
+         update ${this.#t.envs} set log_pos = log_pos + 1 where env = $1
+         returning log_pos)
+       insert into ${this.#t.changes} (env, pos, type, reason, instance)
+       select $1, log_pos, $2, $3, $4 from p`,
+      [env, type, reason, JSON.stringify(instance)],
+    );
     // Delivered at commit; readers only use it to wake up.
-    await tx`select pg_notify(${this.#changesChannel}, ${env})`;
+    await db.query("select pg_notify($1, $2)", [this.#changesChannel, env]);
   }
 
   /**
@@ -276,14 +323,17 @@ export class PostgresDriver implements Driver {
    */
   async heartbeat(registration: Registration): Promise<HeartbeatResult> {
     await this.#schemaReady();
-    const { env, id, owner, status } = registration;
-    const [row] = await this.sql`
-      update ${this.#t.instances} set
-        heartbeat_at = n.now, expires_at = n.now + ttl, grace_until = 0
-      from (select ${this.sql.unsafe(NOW_MS)} as now) n
-      where env = ${env} and id = ${id} and owner = ${digest(owner)}
-        and status = ${status} and expires_at > n.now
-      returning seq, registered_at, heartbeat_at, expires_at`;
+    const { env, id, status } = registration;
+    const [row] = await rows(
+      this.pool,
+      `update ${this.#t.instances} set
+         heartbeat_at = n.now, expires_at = n.now + ttl, grace_until = 0
+       from (select ${NOW_MS} as now) n
+       where env = $1 and id = $2 and owner = $3 and status = $4
+         and expires_at > n.now
+       returning seq, registered_at, heartbeat_at, expires_at`,
+      [env, id, digest(registration.owner), status],
+    );
     if (row) {
       return {
         instance: {
@@ -315,69 +365,109 @@ export class PostgresDriver implements Driver {
     await this.#schemaReady();
     const { env, id } = registration;
     const owner = digest(registration.owner);
-    return await this.sql.begin(async (tx) => {
+    return await this.#transaction(async (db) => {
       // The env row's lock orders the env's changes: positions commit in order.
-      await this.#ensureEnv(tx, env);
-      const [clock] = await tx`select ${tx.unsafe(NOW_MS)} as now`;
+      await this.#lockEnv(db, env);
+      const [clock] = await rows(db, `select ${NOW_MS} as now`);
       const now = Number(clock!.now);
-      const [row] = await tx`
-        select * from ${this.#t.instances}
-        where env = ${env} and id = ${id} for update`;
+      const [row] = await rows(
+        db,
+        `select * from ${this.#t.instances} where env = $1 and id = $2 for update`,
+        [env, id],
+      );
       if (row) {
         const live = Number(row.expires_at) > now;
-        const graced = Number(row.grace_until) > now;
+        const graced = Number(row.grace_until) > now ||
+          (!live && await this.#fellDueInOutage(db, env, row, now));
         if (row.owner === owner && (live || graced)) {
           // Live, or held through an outage the database went through:
           // the same registration goes on, under its seq.
-          const [updated] = await tx`
-            update ${this.#t.instances} set
-              heartbeat_at = ${now}::int8, expires_at = ${now}::int8 + ttl,
-              grace_until = 0, status = ${registration.status}
-            where env = ${env} and id = ${id} returning *`;
+          const [updated] = await rows(
+            db,
+            `update ${this.#t.instances} set
+               heartbeat_at = $3::int8, expires_at = $3::int8 + ttl, grace_until = 0,
+               status = $4
+             where env = $1 and id = $2 returning *`,
+            [env, id, now, registration.status],
+          );
           const instance = instanceOfRow(updated!, env);
           if (row.status !== registration.status) {
-            await this.#record(tx, env, "update", "health", instance);
+            await this.#record(db, env, "update", "health", instance);
           }
           return { instance, reregistered: false };
         }
         if (live) throw new AlreadyRegisteredError(id, env);
-        await tx`delete from ${this.#t.instances} where env = ${env} and id = ${id}`;
+        await db.query(
+          `delete from ${this.#t.instances} where env = $1 and id = $2`,
+          [env, id],
+        );
         await this.#record(
-          tx,
+          db,
           env,
           "leave",
           "expired",
           instanceOfRow(row, env),
         );
       }
-      const [counter] = await tx`
-        update ${this.#t.envs} set seq = seq + 1 where env = ${env} returning seq`;
-      const [created] = await tx`
-        insert into ${this.#t.instances} ${
-        tx({
+      const [created] = await rows(
+        db,
+        `with s as (
+           update ${this.#t.envs} set seq = seq + 1 where env = $1 returning seq)
+         insert into ${this.#t.instances} (
+           env, id, service, owner, seq, registered_at, heartbeat_at,
+           expires_at, ttl, heartbeat_interval, status, version, addr,
+           hostname, pid, meta)
+         select $1, $2, $3, $4, s.seq, $5::int8, $5::int8, $5::int8 + $6::int4,
+           $6::int4, $7, $8, $9, $10,
+           $11, $12, $13 from s
+         returning *`,
+        [
           env,
           id,
-          service: registration.service,
+          registration.service,
           owner,
-          // As text: postgres.js would send a large number as int4.
-          seq: String(counter!.seq),
-          registered_at: String(now),
-          heartbeat_at: String(now),
-          expires_at: String(now + registration.ttl),
-          ttl: registration.ttl,
-          heartbeat_interval: registration.heartbeatInterval,
-          status: registration.status,
-          version: registration.version,
-          addr: registration.addr,
-          hostname: registration.hostname,
-          pid: registration.pid,
-          meta: tx.json(registration.meta as never),
-        } as never)
-      } returning *`;
+          now,
+          registration.ttl,
+          registration.heartbeatInterval,
+          registration.status,
+          registration.version,
+          registration.addr,
+          registration.hostname,
+          registration.pid,
+          JSON.stringify(registration.meta),
+        ],
+      );
       const instance = instanceOfRow(created!, env);
-      await this.#record(tx, env, "join", reason, instance);
+      await this.#record(db, env, "join", reason, instance);
       return { instance, reregistered: reason === "reregistered" };
-    }) as HeartbeatResult;
+    });
+  }
+
+  /**
+   * Whether an expired row fell due while the server itself was down: the
+   * server started less than the row's ttl ago, and the row expired after
+   * the env's last beat accepted before that start. That is the evidence
+   * the purge graces by too.
+   */
+  async #fellDueInOutage(
+    db: Queryable,
+    env: string,
+    row: Row,
+    now: number,
+  ): Promise<boolean> {
+    const [facts] = await rows(
+      db,
+      `select (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started`,
+    );
+    const started = Number(facts!.started);
+    if (started + Number(row.ttl) <= now) return false;
+    const [last] = await rows(
+      db,
+      `select coalesce(max(heartbeat_at), 0) as at from ${this.#t.instances}
+       where env = $1 and heartbeat_at < $2`,
+      [env, started],
+    );
+    return Number(row.expires_at) > Number(last!.at);
   }
 
   /**
@@ -388,24 +478,24 @@ export class PostgresDriver implements Driver {
    */
   async deregister(key: RegistrationKey): Promise<boolean> {
     await this.#schemaReady();
-    return await this.sql.begin(async (tx) => {
-      await this.#ensureEnv(tx, key.env);
-      const [row] = await tx`
-        delete from ${this.#t.instances}
-        where env = ${key.env} and id = ${key.id} and owner = ${
-        digest(key.owner)
-      }
-        returning *`;
+    return await this.#transaction(async (db) => {
+      await this.#lockEnv(db, key.env);
+      const [row] = await rows(
+        db,
+        `delete from ${this.#t.instances}
+         where env = $1 and id = $2 and owner = $3 returning *`,
+        [key.env, key.id, digest(key.owner)],
+      );
       if (!row) return false;
       await this.#record(
-        tx,
+        db,
         key.env,
         "leave",
         "deregistered",
         instanceOfRow(row, key.env),
       );
       return true;
-    }) as boolean;
+    });
   }
 
   /**
@@ -417,20 +507,20 @@ export class PostgresDriver implements Driver {
    */
   async list(query: ListQuery): Promise<Instance[]> {
     await this.#schemaReady();
-    return await this.#list(this.sql, query);
+    return await this.#list(this.pool, query);
   }
 
-  async #list(
-    sql: postgres.Sql | postgres.TransactionSql,
-    query: ListQuery,
-  ): Promise<Instance[]> {
+  async #list(db: Queryable, query: ListQuery): Promise<Instance[]> {
     const services = query.services?.length ? [...query.services] : null;
-    const rows = await sql`
-      select * from ${this.#t.instances}
-      where env = ${query.env} and expires_at > ${sql.unsafe(NOW_MS)}
-        ${services ? sql`and service = any(${services})` : sql``}
-      order by seq`;
-    return rows.map((row) => instanceOfRow(row, query.env));
+    const found = await rows(
+      db,
+      `select * from ${this.#t.instances}
+       where env = $1 and expires_at > ${NOW_MS}
+         and ($2::text[] is null or service = any($2::text[]))
+       order by seq`,
+      [query.env, services],
+    );
+    return found.map((row) => instanceOfRow(row, query.env));
   }
 
   /**
@@ -441,11 +531,13 @@ export class PostgresDriver implements Driver {
    */
   async services(env: string): Promise<string[]> {
     await this.#schemaReady();
-    const rows = await this.sql`
-      select distinct service from ${this.#t.instances}
-      where env = ${env} and expires_at > ${this.sql.unsafe(NOW_MS)}
-      order by service`;
-    return rows.map((row) => String(row.service));
+    const found = await rows(
+      this.pool,
+      `select distinct service from ${this.#t.instances}
+       where env = $1 and expires_at > ${NOW_MS} order by service`,
+      [env],
+    );
+    return found.map((row) => String(row.service));
   }
 
   /**
@@ -459,58 +551,71 @@ export class PostgresDriver implements Driver {
    */
   async purge(env: string): Promise<number | undefined> {
     await this.#schemaReady();
-    return await this.sql.begin(async (tx) => {
-      const [lock] = await tx`
-        select pg_try_advisory_xact_lock(hashtext(${`${this.schema}/${env}`})) as ok`;
+    return await this.#transaction(async (db) => {
+      const [lock] = await rows(
+        db,
+        "select pg_try_advisory_xact_lock(hashtext($1)) as ok",
+        [`${this.schema}/${env}`],
+      );
       if (!lock?.ok) return undefined;
-      const [facts] = await tx`
-        select ${tx.unsafe(NOW_MS)} as now,
-          (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started`;
+      const [facts] = await rows(
+        db,
+        `select ${NOW_MS} as now,
+           (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started`,
+      );
       const now = Number(facts!.now);
       const started = Number(facts!.started);
       // Evidence of an outage: the server started less than a ttl ago. What
       // expired after its last accepted beat before that start fell due
       // while no one could beat.
-      await tx`
-        update ${this.#t.instances} set grace_until = ${started}::int8 + ttl
-        where env = ${env} and expires_at <= ${now}::int8 and grace_until = 0
-          and ${started}::int8 + ttl > ${now}::int8
-          and expires_at > coalesce((
-            select max(heartbeat_at) from ${this.#t.instances}
-            where env = ${env} and heartbeat_at < ${started}::int8), 0)`;
-      const gone = await tx`
-        delete from ${this.#t.instances}
-        where (env, id) in (
-          select env, id from ${this.#t.instances}
-          where env = ${env} and expires_at <= ${now}::int8 and grace_until <= ${now}::int8
-          order by seq limit ${PURGE_BATCH}
-          for update skip locked)
-        returning *`;
+      await db.query(
+        `update ${this.#t.instances} set grace_until = $3::int8 + ttl
+         where env = $1 and expires_at <= $2::int8 and grace_until = 0
+           and $3::int8 + ttl > $2::int8
+           and expires_at > coalesce((
+             select max(heartbeat_at) from ${this.#t.instances}
+             where env = $1 and heartbeat_at < $3), 0)`,
+        [env, now, started],
+      );
+      const gone = await rows(
+        db,
+        `delete from ${this.#t.instances}
+         where (env, id) in (
+           select env, id from ${this.#t.instances}
+           where env = $1 and expires_at <= $2 and grace_until <= $2
+           order by seq limit ${PURGE_BATCH} for update skip locked)
+         returning *`,
+        [env, now],
+      );
       if (gone.length) {
-        await this.#ensureEnv(tx, env);
-        for (
-          const row of [...gone].sort((a, b) => Number(a.seq) - Number(b.seq))
-        ) {
+        await this.#lockEnv(db, env);
+        gone.sort((a, b) => Number(a.seq) - Number(b.seq));
+        for (const row of gone) {
           await this.#record(
-            tx,
+            db,
             env,
             "leave",
             "expired",
             instanceOfRow(row, env),
           );
         }
-        await tx`
-          delete from ${this.#t.changes}
-          where env = ${env} and pos <= (
-            select log_pos from ${this.#t.envs} where env = ${env}) - ${LOG_LENGTH}`;
+        await db.query(
+          `delete from ${this.#t.changes}
+           where env = $1 and pos <= (
+             select log_pos from ${this.#t.envs} where env = $1) - ${LOG_LENGTH}`,
+          [env],
+        );
       }
-      const [next] = await tx`
-        select min(greatest(expires_at, grace_until)) as due
-        from ${this.#t.instances} where env = ${env}`;
+      const [next] = await rows(
+        db,
+        `select min(greatest(expires_at, grace_until)) as due
+         from ${this.#t.instances} where env = $1`,
+        [env],
+      );
       return next?.due == null
         ? undefined
         : Math.max(0, Number(next.due) - now) + 1;
-    }) as number | undefined;
+    });
   }
 
   /**
@@ -521,21 +626,20 @@ export class PostgresDriver implements Driver {
    */
   async snapshot(env: string): Promise<Snapshot> {
     await this.#schemaReady();
-    return await this.sql.begin(
-      "isolation level repeatable read",
-      async (tx) => {
-        await tx`
-        insert into ${this.#t.envs} (env, epoch, seq)
-        values (${env}, ${crypto.randomUUID().slice(0, 8)}, ${
-          tx.unsafe(NOW_MS)
-        } * 1000)
-        on conflict (env) do nothing`;
-        const [row] = await tx`
-        select epoch, log_pos from ${this.#t.envs} where env = ${env}`;
-        const instances = await this.#list(tx, { env });
-        return { instances, cursor: `${row!.epoch}:${row!.log_pos}` };
-      },
-    ) as Snapshot;
+    await this.pool.query(
+      `insert into ${this.#t.envs} (env, epoch, seq)
+       values ($1, $2, ${NOW_MS}) on conflict (env) do nothing`,
+      [env, crypto.randomUUID().slice(0, 8)],
+    );
+    return await this.#transaction(async (db) => {
+      const [row] = await rows(
+        db,
+        `select epoch, log_pos from ${this.#t.envs} where env = $1`,
+        [env],
+      );
+      const instances = await this.#list(db, { env });
+      return { instances, cursor: `${row!.epoch}:${row!.log_pos}` };
+    }, "begin isolation level repeatable read read only");
   }
 
   /**
@@ -561,13 +665,18 @@ export class PostgresDriver implements Driver {
       throw new ChangeLogGapError(env, cursor);
     }
     // LISTEN first: a change committed after the read below then wakes us.
-    if (options.waitMs > 0) await this.#listenForChanges();
+    if (options.waitMs > 0) await this.#listen();
     let waited = false;
     for (;;) {
       const wake = waited || options.waitMs <= 0
         ? undefined
         : this.#waitForChange(env, options.waitMs, options.signal);
-      const batch = await this.#read(env, cursor, epoch, position);
+      const batch = await this.#read(env, cursor, epoch, position).catch(
+        (error) => {
+          wake?.cancel();
+          throw error;
+        },
+      );
       if (batch.changes.length || !wake) {
         wake?.cancel();
         return batch;
@@ -583,10 +692,13 @@ export class PostgresDriver implements Driver {
     epoch: string,
     position: number,
   ): Promise<ChangeBatch> {
-    const [head] = await this.sql`
-      select epoch, log_pos,
-        (select min(pos) from ${this.#t.changes} where env = ${env}) as first
-      from ${this.#t.envs} where env = ${env}`;
+    const [head] = await rows(
+      this.pool,
+      `select epoch, log_pos,
+         (select min(pos) from ${this.#t.changes} where env = $1) as first
+       from ${this.#t.envs} where env = $1`,
+      [env],
+    );
     if (!head || head.epoch !== epoch) {
       throw new ChangeLogGapError(env, cursor, { dataLost: true });
     }
@@ -596,13 +708,15 @@ export class PostgresDriver implements Driver {
       throw new ChangeLogGapError(env, cursor);
     }
     if (position === end) return { changes: [], cursor };
-    const rows = await this.sql`
-      select pos, type, reason, instance from ${this.#t.changes}
-      where env = ${env} and pos > ${position}::int8
-      order by pos limit ${READ_BATCH}`;
-    const last = rows.at(-1);
+    const found = await rows(
+      this.pool,
+      `select pos, type, reason, instance from ${this.#t.changes}
+       where env = $1 and pos > $2 order by pos limit ${READ_BATCH}`,
+      [env, position],
+    );
+    const last = found.at(-1);
     return {
-      changes: rows.map((row) => ({
+      changes: found.map((row) => ({
         type: row.type as Change["type"],
         reason: row.reason as ChangeReason,
         instance: row.instance as Instance,
@@ -611,22 +725,61 @@ export class PostgresDriver implements Driver {
     };
   }
 
-  /** Listens for the change channel once; failing, readers only poll. */
-  async #listenForChanges(): Promise<void> {
-    this.#changeListener ??= this.sql.listen(
-      this.#changesChannel,
-      (payload) => {
-        for (const wake of [...this.#waiters.get(payload) ?? []]) wake();
-      },
-    );
-    try {
-      await this.#changeListener;
-    } catch (error) {
-      this.#changeListener = undefined;
-      log.debug("Cannot LISTEN for changes, polling instead: {error}", {
+  /**
+   * Keeps one connection that LISTENs for changes and messages, opened on
+   * first need and again after it drops. Failing, readers only poll.
+   */
+  async #listen(): Promise<void> {
+    if (this.#closed) return;
+    this.#listening ??= (async () => {
+      const client = new pg.Client({ ...this.#clientConfig() });
+      client.on("error", () => {});
+      client.on("notification", ({ channel, payload = "" }) => {
+        if (channel === this.#changesChannel) {
+          for (const wake of [...this.#waiters.get(payload) ?? []]) wake();
+        } else this.#deliver(payload);
+      });
+      client.on("end", () => {
+        if (this.#listener !== client) return;
+        this.#listener = undefined;
+        this.#listening = undefined;
+        // Wake every reader: what was notified meanwhile is read now.
+        for (const waiters of this.#waiters.values()) {
+          for (const wake of [...waiters]) wake();
+        }
+        if (!this.#closed && this.#handlers.size) {
+          this.#relisten = setTimeout(() => void this.#listen(), 250);
+        }
+      });
+      await client.connect();
+      await client.query(`listen "${this.#changesChannel}"`);
+      await client.query(`listen "${this.#messagesChannel}"`);
+      this.#listener = client;
+    })().catch((error) => {
+      this.#listening = undefined;
+      log.debug("Cannot LISTEN, polling instead: {error}", {
         error: (error as Error)?.message,
       });
-    }
+      if (!this.#closed && this.#handlers.size) {
+        this.#relisten = setTimeout(() => void this.#listen(), MAX_RELISTEN_MS);
+      }
+    });
+    await this.#listening;
+  }
+
+  #clientConfig(): pg.ClientConfig {
+    const options = (this.pool as unknown as { options: pg.PoolConfig })
+      .options;
+    return {
+      connectionString: options.connectionString,
+      host: options.host,
+      port: options.port,
+      user: options.user,
+      password: options.password,
+      database: options.database,
+      ssl: options.ssl,
+      connectionTimeoutMillis: options.connectionTimeoutMillis,
+    };
   }
 
   #waitForChange(
@@ -648,8 +801,28 @@ export class PostgresDriver implements Driver {
     };
     waiters.add(end);
     signal?.addEventListener("abort", end, { once: true });
-    if (signal?.aborted) end();
+    if (signal?.aborted || this.#closed) end();
     return { done, cancel: end };
+  }
+
+  #deliver(text: string): void {
+    try {
+      const [env, channel, payload] = JSON.parse(text) as [
+        string,
+        string,
+        string,
+      ];
+      for (
+        const handler of this.#handlers.get(JSON.stringify([env, channel])) ??
+          []
+      ) {
+        handler(payload);
+      }
+    } catch (error) {
+      log.warn("Skipping a message that is not roster's: {error}", {
+        error: (error as Error).message,
+      });
+    }
   }
 
   /**
@@ -671,7 +844,10 @@ export class PostgresDriver implements Driver {
     if (size > MAX_NOTIFY_BYTES) {
       throw new MessageTooLargeError(size, MAX_NOTIFY_BYTES);
     }
-    await this.sql`select pg_notify(${this.#messagesChannel}, ${text})`;
+    await this.pool.query("select pg_notify($1, $2)", [
+      this.#messagesChannel,
+      text,
+    ]);
     return 1;
   }
 
@@ -693,19 +869,7 @@ export class PostgresDriver implements Driver {
     if (!handlers) this.#handlers.set(key, handlers = new Set());
     const wrapped = (payload: string) => handler(payload);
     handlers.add(wrapped);
-    this.#messageListener ??= this.sql.listen(this.#messagesChannel, (text) => {
-      try {
-        const [e, c, payload] = JSON.parse(text) as [string, string, string];
-        for (const h of this.#handlers.get(JSON.stringify([e, c])) ?? []) {
-          h(payload);
-        }
-      } catch (error) {
-        log.warn("Skipping a message that is not roster's: {error}", {
-          error: (error as Error).message,
-        });
-      }
-    });
-    await this.#messageListener;
+    await this.#listen();
     return () => {
       handlers.delete(wrapped);
       if (handlers.size === 0) this.#handlers.delete(key);
@@ -723,40 +887,56 @@ export class PostgresDriver implements Driver {
   async campaign(registration: Registration): Promise<number | undefined> {
     await this.#schemaReady();
     const { env, service, id } = registration;
-    return await this.sql.begin(async (tx) => {
-      await tx`
-        insert into ${this.#t.leaders} (env, service, term)
-        values (${env}, ${service}, 0) on conflict do nothing`;
-      const [leader] = await tx`
-        select term, id, seq from ${this.#t.leaders}
-        where env = ${env} and service = ${service} for update`;
-      const [clock] = await tx`select ${tx.unsafe(NOW_MS)} as now`;
+    return await this.#transaction(async (db) => {
+      await db.query(
+        `insert into ${this.#t.leaders} (env, service, term)
+         values ($1, $2, 0) on conflict do nothing`,
+        [env, service],
+      );
+      const [leader] = await rows(
+        db,
+        `select term, id, seq from ${this.#t.leaders}
+         where env = $1 and service = $2 for update`,
+        [env, service],
+      );
+      const [clock] = await rows(db, `select ${NOW_MS} as now`);
       const now = Number(clock!.now);
-      const [self] = await tx`
-        select seq, status, owner from ${this.#t.instances}
-        where env = ${env} and id = ${id} and expires_at > ${now}::int8`;
+      const [self] = await rows(
+        db,
+        `select seq, status, owner from ${this.#t.instances}
+         where env = $1 and id = $2 and expires_at > $3`,
+        [env, id, now],
+      );
       if (
         !self || self.owner !== digest(registration.owner) ||
         self.status !== "healthy"
       ) return undefined;
-      const [older] = await tx`
-        select 1 from ${this.#t.instances}
-        where env = ${env} and service = ${service} and status = 'healthy'
-          and expires_at > ${now}::int8 and seq < ${self.seq} limit 1`;
+      const [older] = await rows(
+        db,
+        `select 1 from ${this.#t.instances}
+         where env = $1 and service = $2 and status = 'healthy'
+           and expires_at > $3 and seq < $4 limit 1`,
+        [env, service, now, self.seq],
+      );
       if (older) return undefined;
       if (leader!.id != null && leader!.id !== id) {
-        const [holder] = await tx`
-          select 1 from ${this.#t.instances}
-          where env = ${env} and id = ${leader!.id} and seq = ${leader!.seq}
-            and status = 'healthy' and expires_at > ${now}::int8`;
+        const [holder] = await rows(
+          db,
+          `select 1 from ${this.#t.instances}
+           where env = $1 and id = $2 and seq = $3 and status = 'healthy'
+             and expires_at > $4`,
+          [env, leader!.id, leader!.seq, now],
+        );
         if (holder) return undefined;
       }
       const term = Math.max(Number(leader!.term) + 1, now * 1000);
-      await tx`
-        update ${this.#t.leaders} set term = ${term}::int8, id = ${id}, seq = ${self.seq}
-        where env = ${env} and service = ${service}`;
+      await db.query(
+        `update ${this.#t.leaders} set term = $3, id = $4, seq = $5
+         where env = $1 and service = $2`,
+        [env, service, term, id, self.seq],
+      );
       return term;
-    }) as number | undefined;
+    });
   }
 
   /**
@@ -767,15 +947,20 @@ export class PostgresDriver implements Driver {
    */
   async resign(registration: Registration, term: number): Promise<void> {
     await this.#schemaReady();
-    await this.sql`
-      update ${this.#t.leaders} l set id = null, seq = null
-      where l.env = ${registration.env} and l.service = ${registration.service}
-        and l.id = ${registration.id} and l.term = ${term}::int8
-        and not exists (
-          select 1 from ${this.#t.instances} i
-          where i.env = l.env and i.id = l.id and i.owner <> ${
-      digest(registration.owner)
-    })`;
+    await this.pool.query(
+      `update ${this.#t.leaders} l set id = null, seq = null
+       where l.env = $1 and l.service = $2 and l.id = $3 and l.term = $4
+         and not exists (
+           select 1 from ${this.#t.instances} i
+           where i.env = l.env and i.id = l.id and i.owner <> $5)`,
+      [
+        registration.env,
+        registration.service,
+        registration.id,
+        term,
+        digest(registration.owner),
+      ],
+    );
   }
 
   /**
@@ -786,38 +971,37 @@ export class PostgresDriver implements Driver {
    */
   async status(env: string): Promise<BackendStatus> {
     await this.#schemaReady();
-    const [row] = await this.sql`
-      select current_setting('server_version') as version,
-        ${this.sql.unsafe(NOW_MS)} as now,
-        (select count(*) from ${this.#t.instances} where env = ${env}) as entries,
-        (select count(*) from ${this.#t.changes} where env = ${env}) as changes`;
-    const options = (this.sql as unknown as {
-      options?: { host?: string[]; port?: number[] };
-    }).options;
+    const [row] = await rows(
+      this.pool,
+      `select current_setting('server_version') as version, ${NOW_MS} as now,
+         (select count(*) from ${this.#t.instances} where env = $1) as entries,
+         (select count(*) from ${this.#t.changes} where env = $1) as changes,
+         inet_server_addr()::text as host, inet_server_port() as port`,
+      [env],
+    );
     return {
       server: `postgresql ${row!.version}`,
-      target: options?.host?.[0]
-        ? `${options.host[0]}:${options.port?.[0] ?? 5432}`
-        : "(the client given)",
+      target: row!.host
+        ? `${String(row!.host).replace(/\/\d+$/, "")}:${row!.port}`
+        : "a local socket",
       time: Number(row!.now),
       entries: Number(row!.entries),
       changeLogLength: Number(row!.changes),
     };
   }
 
-  /** Stops listening, and ends the client if the driver opened it. */
+  /** Stops listening, and ends the pool if the driver opened it. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#relisten);
     for (const waiters of this.#waiters.values()) {
       for (const wake of [...waiters]) wake();
     }
-    const listeners = [this.#changeListener, this.#messageListener];
-    for (const listener of listeners) {
-      await listener?.then((meta) => meta.unlisten(), () => {}).catch(() => {});
-    }
-    if (this.#owned) {
-      await this.sql.end({ timeout: 2 });
-    }
+    await this.#listening?.catch(() => {});
+    const listener = this.#listener;
+    this.#listener = undefined;
+    await listener?.end().catch(() => {});
+    if (this.#owned) await this.pool.end();
   }
 }

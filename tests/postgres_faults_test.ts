@@ -1,0 +1,156 @@
+/**
+ * PostgreSQL faults, on real servers the tests start: a restart with data,
+ * a cut connection, a row deleted by hand, sessions killed with
+ * `pg_terminate_backend`. After each, live instances are listed again
+ * within about a heartbeat interval, no watcher sees a live one leave, and
+ * the dead stay dead.
+ */
+
+import assert from "node:assert/strict";
+import { PostgresDriver } from "../drivers/postgres/mod.ts";
+import { Registry } from "../mod.ts";
+import { collect, eventually } from "./discovery/_discovery_suite.ts";
+import { sleep } from "./_redis_server.ts";
+import { TcpProxy } from "./_tcp_proxy.ts";
+import { PostgresServer, postgresTest } from "./_postgres_server.ts";
+
+const INTERVAL = 200;
+const TTL = 900;
+
+async function fleet(url: string, ids: string[]) {
+  const drivers: PostgresDriver[] = [];
+  const registries: Registry[] = [];
+  for (const id of ids) {
+    const driver = await PostgresDriver.connect({ url, connectTimeout: 1_000 });
+    drivers.push(driver);
+    registries.push(
+      new Registry({
+        driver,
+        service: "api",
+        id,
+        heartbeatInterval: INTERVAL,
+        ttl: TTL,
+      }),
+    );
+  }
+  for (const registry of registries) await registry.start();
+  return {
+    registries,
+    async [Symbol.asyncDispose]() {
+      for (const registry of registries) await registry.stop();
+      for (const driver of drivers) await driver.close();
+    },
+  };
+}
+
+postgresTest(
+  "postgres restarted with its data, down longer than the ttl: no live instance leaves, the dead one does",
+  async () => {
+    await using server = await PostgresServer.start();
+    await using live = await fleet(server.url, ["a", "b"]);
+    const observerDriver = await PostgresDriver.connect({ url: server.url });
+    const observer = new Registry({ driver: observerDriver });
+    // A crashed instance: registered, never beats again.
+    await observerDriver.register({
+      id: "dead",
+      service: "api",
+      env: "default",
+      version: "",
+      addr: "",
+      meta: {},
+      hostname: "h",
+      pid: 1,
+      owner: "gone",
+      status: "healthy",
+      ttl: TTL,
+      heartbeatInterval: INTERVAL,
+    });
+    const controller = new AbortController();
+    const seen = collect(
+      observer.watch("api", { current: true, signal: controller.signal }),
+    );
+    try {
+      await eventually(
+        "dead expired",
+        async () =>
+          !(await observer.instances("api")).some((i) => i.id === "dead"),
+      );
+      await server.restart(1_500);
+      await eventually(
+        "both back",
+        async () =>
+          (await observer.instances("api")).map((i) => i.id).join() === "a,b",
+        10_000,
+      );
+      await eventually(
+        "the dead one's leave",
+        () => seen.lines().some((l) => l === "leave expired dead"),
+        10_000,
+      );
+      await sleep(TTL * 2);
+      const leaves = seen.lines().filter((l) => l.startsWith("leave"));
+      assert.deepEqual(leaves, ["leave expired dead"], seen.lines().join("\n"));
+      for (const registry of live.registries) {
+        assert.equal(registry.state, "running");
+      }
+      // Held through the outage under their seq: never registered again.
+      assert.ok(
+        !seen.lines().some((l) => l.includes("reregistered")),
+        seen.lines().join("\n"),
+      );
+    } finally {
+      controller.abort();
+      await seen.done.catch(() => {});
+      await observer.stop();
+      await observerDriver.close();
+    }
+  },
+);
+
+postgresTest(
+  "postgres: a cut connection, a row deleted by hand and killed sessions each heal within about an interval",
+  async () => {
+    await using server = await PostgresServer.start();
+    await using proxy = new TcpProxy(server.port);
+    const url = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
+    await using live = await fleet(url, ["a"]);
+    const [registry] = live.registries;
+    const listed = async () =>
+      (await server.query(
+        `select id from roster.instances
+         where expires_at > (extract(epoch from clock_timestamp()) * 1000)::int8`,
+      )).map((r) => r.id);
+
+    // The connection cut for a moment.
+    await proxy.cut();
+    await sleep(300);
+    proxy.restore();
+    await eventually("beats again after the cut", async () => {
+      const before = registry!.instance()?.heartbeatAt ?? 0;
+      await sleep(INTERVAL * 2);
+      return (registry!.instance()?.heartbeatAt ?? 0) > before;
+    }, 10_000);
+    assert.deepEqual(await listed(), ["a"]);
+
+    // The row deleted by hand: the next beat registers again.
+    const seqBefore = registry!.instance()!.seq;
+    await server.query("delete from roster.instances where id = 'a'");
+    await eventually("re-created", async () => (await listed()).includes("a"));
+    assert.ok(registry!.instance()!.seq > seqBefore);
+
+    // Every session of the registry's killed.
+    await server.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+       where pid <> pg_backend_pid() and datname = 'postgres'
+         and backend_type = 'client backend'`,
+    );
+    const seqAfterKill = registry!.instance()!.seq;
+    await eventually("beats again after the kill", async () => {
+      const before = registry!.instance()?.heartbeatAt ?? 0;
+      await sleep(INTERVAL * 2);
+      return (registry!.instance()?.heartbeatAt ?? 0) > before;
+    }, 10_000);
+    assert.equal(registry!.instance()!.seq, seqAfterKill, "not re-registered");
+    assert.deepEqual(await listed(), ["a"]);
+  },
+);
