@@ -182,7 +182,7 @@ Deno.test("a command check keeps the last KiB of what it printed, and says why i
   });
   const started = Date.now();
   const quick = await lingering.checkOnce();
-  assert.equal(quick.ok, true, quick.error);
+  assert.equal(quick.ok, true, quick.error ?? "");
   assert.equal(quick.output, "ok");
   assert.ok(Date.now() - started < 1_900, "it waited for the background sleep");
 });
