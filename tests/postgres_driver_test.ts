@@ -3,6 +3,7 @@ import { PostgresDriver } from "../drivers/postgres/mod.ts";
 import { MessageTooLargeError } from "../mod.ts";
 import { testDriverConformance } from "../testing/mod.ts";
 import { sleep } from "./_redis_server.ts";
+import { registration } from "./_registration.ts";
 import { PostgresServer, postgresTest } from "./_postgres_server.ts";
 
 postgresTest("postgres driver passes the conformance suite", async (t) => {
@@ -41,20 +42,9 @@ postgresTest(
       schema: "svc_registry",
     });
     try {
-      await driver.register({
-        id: "a",
-        service: "api",
-        env: "default",
-        version: "",
-        addr: "",
-        meta: {},
-        hostname: "h",
-        pid: 1,
-        owner: "secret-owner-token",
-        status: "healthy",
-        ttl: 1000,
-        heartbeatInterval: 300,
-      });
+      await driver.register(
+        registration({ id: "a", owner: "secret-owner-token" }),
+      );
       const tables = await server.query(
         `select table_name from information_schema.tables
          where table_schema = 'svc_registry' order by table_name`,

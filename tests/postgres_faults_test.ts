@@ -11,6 +11,7 @@ import { PostgresDriver } from "../drivers/postgres/mod.ts";
 import { Registry } from "../mod.ts";
 import { collect, eventually } from "./discovery/_discovery_suite.ts";
 import { sleep } from "./_redis_server.ts";
+import { registration } from "./_registration.ts";
 import { TcpProxy } from "./_tcp_proxy.ts";
 import { PostgresServer, postgresTest } from "./_postgres_server.ts";
 
@@ -51,20 +52,9 @@ postgresTest(
     const observerDriver = await PostgresDriver.connect({ url: server.url });
     const observer = new Registry({ driver: observerDriver });
     // A crashed instance: registered, never beats again.
-    await observerDriver.register({
-      id: "dead",
-      service: "api",
-      env: "default",
-      version: "",
-      addr: "",
-      meta: {},
-      hostname: "h",
-      pid: 1,
-      owner: "gone",
-      status: "healthy",
-      ttl: TTL,
-      heartbeatInterval: INTERVAL,
-    });
+    await observerDriver.register(
+      registration({ id: "dead", ttl: TTL, heartbeatInterval: INTERVAL }),
+    );
     const controller = new AbortController();
     const seen = collect(
       observer.watch("api", { current: true, signal: controller.signal }),

@@ -269,13 +269,22 @@ export class PostgresDriver implements Driver {
     return this.#ready;
   }
 
-  /** Locks the env's row, creating it when missing (first use, or lost). */
-  async #lockEnv(db: Queryable, env: string): Promise<void> {
+  /**
+   * Creates the env's row when missing: on first use, or after it was lost,
+   * with a new epoch (so old cursors read as a gap) and `seq` from the
+   * clock (so it still only rises).
+   */
+  async #ensureEnv(db: Queryable, env: string): Promise<void> {
     await db.query(
       `insert into ${this.#t.envs} (env, epoch, seq)
        values ($1, $2, ${NOW_MS}) on conflict (env) do nothing`,
       [env, crypto.randomUUID().slice(0, 8)],
     );
+  }
+
+  /** Locks the env's row, creating it when missing. */
+  async #lockEnv(db: Queryable, env: string): Promise<void> {
+    await this.#ensureEnv(db, env);
     await db.query(
       `select 1 from ${this.#t.envs} where env = $1 for update`,
       [env],
@@ -626,11 +635,7 @@ export class PostgresDriver implements Driver {
    */
   async snapshot(env: string): Promise<Snapshot> {
     await this.#schemaReady();
-    await this.pool.query(
-      `insert into ${this.#t.envs} (env, epoch, seq)
-       values ($1, $2, ${NOW_MS}) on conflict (env) do nothing`,
-      [env, crypto.randomUUID().slice(0, 8)],
-    );
+    await this.#ensureEnv(this.pool, env);
     return await this.#transaction(async (db) => {
       const [row] = await rows(
         db,
