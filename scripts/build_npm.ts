@@ -35,6 +35,9 @@ const RUNTIME = [
   "@logtape/logtape",
   "@opentelemetry/api",
   "ioredis",
+  "pg",
+  // PostgresDriver's declarations name pg's types.
+  "@types/pg",
   "smol-toml",
 ];
 
