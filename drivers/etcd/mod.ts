@@ -1,0 +1,684 @@
+/**
+ * The etcd driver, on `npm:etcd3`: each registration is a key held by a
+ * lease, so etcd itself expires it; `seq` is the key's create revision;
+ * watchers read etcd's history from a revision; terms are revisions.
+ *
+ * ```ts ignore
+ * import { Registry } from "@roster/roster";
+ * import { EtcdDriver } from "@roster/roster/etcd";
+ *
+ * const driver = await EtcdDriver.connect({ endpoints: ["http://127.0.0.1:2379"] });
+ * await using registry = new Registry({ driver, service: "api", ttl: "6s" });
+ * await registry.start();
+ * ```
+ *
+ * What etcd decides, and what that costs:
+ *
+ * - **Expiry is the lease's.** Lease TTLs are whole seconds, at least etcd's
+ *   minimum (about 2 s with default election timeouts): a ttl is rounded up
+ *   to that, and an instance's `expiresAt` reports it. etcd's leader revokes
+ *   expired leases about twice a second, so a crashed instance is listed at
+ *   most about 0.5 s past its ttl.
+ * - **A heartbeat** is a lease keep-alive and, sent at the same time, a
+ *   transaction that puts the beat time only if the key is still held by
+ *   that lease: one round trip of time, two requests. A key deleted by hand
+ *   fails the compare, and the registration is created again.
+ * - **Changes** are etcd's history, read from a revision with a watch. A
+ *   compacted revision, or one ahead of a restarted-empty etcd, is a gap
+ *   that the change feed resolves with a snapshot. A deregistration writes a
+ *   tombstone key in the same transaction as its delete, so a reader tells
+ *   it from a lease's expiry.
+ * - **No messages**: etcd has no pub/sub, so `broadcast` and `send` fail
+ *   saying the driver has no messaging.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { Etcd3, type IKeyValue, type Lease } from "etcd3";
+import type {
+  BackendStatus,
+  Change,
+  ChangeBatch,
+  ChangeReason,
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+  Snapshot,
+} from "../../driver/driver.ts";
+import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
+import type { Instance } from "../../instance.ts";
+
+/** How long a read gives the history after its cursor to arrive, in ms. */
+const HISTORY_MS = 200;
+
+/** etcd's smallest lease, in seconds, with its default election timeout. */
+export const MIN_LEASE_SECONDS = 2;
+
+/** An etcd3 client. */
+export type EtcdClient = Etcd3;
+
+/** Options for {@linkcode EtcdDriver}. */
+export interface EtcdDriverOptions {
+  /** Prepended to every key. Default `roster/`. */
+  prefix?: string;
+}
+
+/** Options for {@linkcode EtcdDriver.connect}. */
+export interface EtcdConnectOptions extends EtcdDriverOptions {
+  /** The client URLs, such as `["http://127.0.0.1:2379"]`. */
+  endpoints?: string[];
+  /** A user and password, when etcd's auth is on. */
+  auth?: { username: string; password: string };
+  /** How long one request may take, in ms. Default 5,000. */
+  requestTimeout?: number;
+}
+
+/** What a registration's key holds. */
+interface Stored {
+  service: string;
+  owner: string;
+  registeredAt: number;
+  beatAt: number;
+  ttl: number;
+  interval: number;
+  status: "healthy" | "unhealthy";
+  version: string;
+  addr: string;
+  hostname: string;
+  pid: number;
+  meta: Record<string, string>;
+  /** Why the key was created: `registered` or `reregistered`. */
+  why: "registered" | "reregistered";
+}
+
+/** What this process holds for a registration it wrote. */
+interface Held {
+  lease: Lease;
+  leaseId: string;
+  seq: number;
+  registeredAt: number;
+  status: Registration["status"];
+}
+
+function digest(owner: string): string {
+  return createHash("sha256").update(owner).digest("hex").slice(0, 16);
+}
+
+function leaseSeconds(ttl: number): number {
+  return Math.max(MIN_LEASE_SECONDS, Math.ceil(ttl / 1000));
+}
+
+function decode(kv: IKeyValue): Stored | undefined {
+  try {
+    return JSON.parse(kv.value.toString()) as Stored;
+  } catch {
+    return undefined;
+  }
+}
+
+function instanceOf(
+  env: string,
+  id: string,
+  stored: Stored,
+  seq: number,
+): Instance {
+  return {
+    id,
+    service: stored.service,
+    env,
+    version: stored.version,
+    addr: stored.addr,
+    meta: { ...stored.meta },
+    hostname: stored.hostname,
+    pid: stored.pid,
+    status: stored.status,
+    seq,
+    registeredAt: stored.registeredAt,
+    heartbeatAt: stored.beatAt,
+    expiresAt: stored.beatAt + leaseSeconds(stored.ttl) * 1000,
+    heartbeatInterval: stored.interval,
+  };
+}
+
+/**
+ * A registry backend on etcd.
+ *
+ * @example
+ * ```ts ignore
+ * import { EtcdDriver } from "@roster/roster/etcd";
+ *
+ * const driver = await EtcdDriver.connect({ endpoints: ["http://127.0.0.1:2379"] });
+ * console.log(await driver.services("default"));
+ * await driver.close();
+ * ```
+ */
+export class EtcdDriver implements Driver {
+  /** Always `"etcd"`. */
+  readonly name = "etcd";
+  /** The client this driver talks through. */
+  readonly client: EtcdClient;
+  /** The key prefix. */
+  readonly prefix: string;
+  #owned = false;
+  readonly #held = new WeakMap<Registration, Held>();
+  readonly #leases = new Map<string, Held>();
+
+  /**
+   * Wraps an etcd3 client you already have; closing the driver leaves it
+   * open.
+   *
+   * @param client An `Etcd3` client.
+   * @param options The key prefix.
+   */
+  constructor(client: EtcdClient, options: EtcdDriverOptions = {}) {
+    this.client = client;
+    this.prefix = options.prefix ?? "roster/";
+  }
+
+  /**
+   * Connects a client of the driver's own, which `close()` ends.
+   *
+   * @param options The endpoints, credentials and key prefix.
+   * @returns The driver, once etcd answered.
+   * @throws {Error} When etcd cannot be reached, in one line.
+   */
+  static async connect(options: EtcdConnectOptions = {}): Promise<EtcdDriver> {
+    const endpoints = options.endpoints ?? ["http://127.0.0.1:2379"];
+    const client = new Etcd3({
+      hosts: endpoints,
+      auth: options.auth,
+      dialTimeout: options.requestTimeout ?? 5_000,
+      // Unary calls get a deadline; a watch stream lasts as long as needed.
+      defaultCallOptions: (context) =>
+        context.isStream
+          ? {}
+          : { deadline: Date.now() + (options.requestTimeout ?? 5_000) },
+    });
+    const driver = new EtcdDriver(client, options);
+    driver.#owned = true;
+    try {
+      await client.get(`${driver.prefix}probe`).exec();
+    } catch (error) {
+      client.close();
+      throw new Error(
+        `Cannot connect to etcd at ${endpoints.join(",")}: ${
+          (error as Error)?.message ?? error
+        }`,
+        { cause: error },
+      );
+    }
+    return driver;
+  }
+
+  #key(env: string, kind: "i" | "d" | "t", name = ""): string {
+    return `${this.prefix}${env}/${kind}/${name}`;
+  }
+
+  /**
+   * Registers, or refreshes an entry this owner holds.
+   *
+   * @param registration The registration.
+   * @returns The stored instance.
+   * @throws {AlreadyRegisteredError} When another live owner holds the id.
+   */
+  async register(registration: Registration): Promise<Instance> {
+    return (await this.#create(registration, "registered")).instance;
+  }
+
+  /**
+   * Keeps the lease alive and, at the same time, puts the beat time if the
+   * key is still held by that lease.
+   *
+   * @param registration The registration.
+   * @returns The instance, and whether it was created again.
+   * @throws {AlreadyRegisteredError} When another live owner holds the id.
+   */
+  async heartbeat(registration: Registration): Promise<HeartbeatResult> {
+    const held = this.#held.get(registration);
+    if (!held || held.status !== registration.status) {
+      return await this.#create(registration, "reregistered");
+    }
+    const key = this.#key(registration.env, "i", registration.id);
+    const beatAt = Date.now();
+    const value = this.#value(
+      registration,
+      held.registeredAt,
+      beatAt,
+      "registered",
+    );
+    const [alive, put] = await Promise.all([
+      held.lease.keepaliveOnce().then(
+        (answer) => Number(answer.TTL) > 0,
+        () => false,
+      ),
+      this.client.if(key, "Lease", "==", held.leaseId)
+        .then(this.client.put(key).value(value).ignoreLease())
+        .commit(),
+    ]);
+    if (!alive || !put.succeeded) {
+      return await this.#create(registration, "reregistered");
+    }
+    return {
+      instance: instanceOf(
+        registration.env,
+        registration.id,
+        JSON.parse(value) as Stored,
+        held.seq,
+      ),
+      reregistered: false,
+    };
+  }
+
+  #value(
+    registration: Registration,
+    registeredAt: number,
+    beatAt: number,
+    why: Stored["why"],
+  ): string {
+    const stored: Stored = {
+      service: registration.service,
+      owner: digest(registration.owner),
+      registeredAt,
+      beatAt,
+      ttl: registration.ttl,
+      interval: registration.heartbeatInterval,
+      status: registration.status,
+      version: registration.version,
+      addr: registration.addr,
+      hostname: registration.hostname,
+      pid: registration.pid,
+      meta: registration.meta,
+      why,
+    };
+    return JSON.stringify(stored);
+  }
+
+  /**
+   * Creates the key under a new lease, or, when this owner already holds
+   * it, moves it to the new lease keeping its create revision (its `seq`).
+   */
+  async #create(
+    registration: Registration,
+    why: Stored["why"],
+  ): Promise<HeartbeatResult> {
+    const { env, id } = registration;
+    const key = this.#key(env, "i", id);
+    const lease = this.client.lease(leaseSeconds(registration.ttl), {
+      autoKeepAlive: false,
+    });
+    lease.on("lost", () => {});
+    const leaseId = await lease.grant();
+    const now = Date.now();
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const [current] = (await this.client.get(key).exec()).kvs;
+        const stored = current && decode(current);
+        if (current && stored && stored.owner !== digest(registration.owner)) {
+          throw new AlreadyRegisteredError(id, env);
+        }
+        const registeredAt = current && stored ? stored.registeredAt : now;
+        const value = this.#value(registration, registeredAt, now, why);
+        const result = await this.client
+          .if(key, "Mod", "==", current ? current.mod_revision : 0)
+          .then(this.client.put(key).value(value).lease(leaseId))
+          .commit();
+        if (!result.succeeded) continue;
+        const seq = current
+          ? Number(current.create_revision)
+          : Number(result.header.revision);
+        const previous = this.#held.get(registration);
+        if (previous && previous.leaseId !== leaseId) {
+          this.#leases.delete(previous.leaseId);
+          previous.lease.revoke().catch(() => {});
+        }
+        const held = {
+          lease,
+          leaseId,
+          seq,
+          registeredAt,
+          status: registration.status,
+        };
+        this.#held.set(registration, held);
+        this.#leases.set(leaseId, held);
+        return {
+          instance: instanceOf(env, id, JSON.parse(value) as Stored, seq),
+          reregistered: !current && why === "reregistered",
+        };
+      }
+      throw new Error(`'${id}' changed under every attempt to write it`);
+    } catch (error) {
+      lease.revoke().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Removes a registration if `key.owner` holds it, with a tombstone that
+   * tells readers it left on purpose.
+   *
+   * @param key The registration and its owner.
+   * @returns Whether an entry was removed.
+   */
+  async deregister(key: RegistrationKey): Promise<boolean> {
+    const name = this.#key(key.env, "i", key.id);
+    const [current] = (await this.client.get(name).exec()).kvs;
+    const stored = current && decode(current);
+    if (!current || !stored || stored.owner !== digest(key.owner)) {
+      return false;
+    }
+    const tombstone = this.#key(key.env, "d", key.id);
+    const result = await this.client
+      .if(name, "Mod", "==", current.mod_revision)
+      .then(
+        this.client.delete().key(name),
+        this.client.put(tombstone).value(current.create_revision),
+      )
+      .commit();
+    if (!result.succeeded) return false;
+    await this.client.delete().key(tombstone).exec().catch(() => {});
+    const held = this.#leases.get(String(current.lease));
+    if (held) {
+      this.#leases.delete(String(current.lease));
+      await held.lease.revoke().catch(() => {});
+    }
+    return true;
+  }
+
+  async #read(
+    env: string,
+  ): Promise<{ instances: Instance[]; revision: string }> {
+    const answer = await this.client.getAll().prefix(this.#key(env, "i"))
+      .exec();
+    const instances: Instance[] = [];
+    for (const kv of answer.kvs) {
+      const stored = decode(kv);
+      if (!stored) continue;
+      const id = kv.key.toString().slice(this.#key(env, "i").length);
+      instances.push(instanceOf(env, id, stored, Number(kv.create_revision)));
+    }
+    instances.sort((a, b) => a.seq - b.seq);
+    return { instances, revision: answer.header.revision };
+  }
+
+  /**
+   * Lists live instances, oldest first: the keys etcd still holds.
+   *
+   * @param query The env and services.
+   * @returns The live instances.
+   */
+  async list(query: ListQuery): Promise<Instance[]> {
+    const { instances } = await this.#read(query.env);
+    const wanted = query.services?.length ? new Set(query.services) : null;
+    return wanted
+      ? instances.filter((instance) => wanted.has(instance.service))
+      : instances;
+  }
+
+  /**
+   * Lists the services with live instances.
+   *
+   * @param env The env.
+   * @returns Sorted names.
+   */
+  async services(env: string): Promise<string[]> {
+    const { instances } = await this.#read(env);
+    return [...new Set(instances.map((i) => i.service))].sort();
+  }
+
+  /**
+   * Nothing to do: etcd revokes expired leases, and their keys, itself.
+   *
+   * @param _env The env.
+   * @returns Undefined: the caller's own period suits.
+   */
+  purge(_env: string): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  /**
+   * The live instances and the revision they were read at.
+   *
+   * @param env The env.
+   * @returns The instances and the cursor.
+   */
+  async snapshot(env: string): Promise<Snapshot> {
+    const { instances, revision } = await this.#read(env);
+    return { instances, cursor: revision };
+  }
+
+  /**
+   * Reads the env's changes after revision `cursor`, waiting up to `waitMs`
+   * for the first.
+   *
+   * @param env The env.
+   * @param cursor A revision from `snapshot` or an earlier `changes`.
+   * @param options The wait, and a signal that ends it.
+   * @returns The changes and the revision to read on from.
+   * @throws {ChangeLogGapError} When the history after `cursor` was
+   *   compacted, or etcd restarted without it.
+   */
+  async changes(
+    env: string,
+    cursor: string,
+    options: { waitMs: number; signal?: AbortSignal },
+  ): Promise<ChangeBatch> {
+    if (!/^\d+$/.test(cursor)) throw new ChangeLogGapError(env, cursor);
+    // Reading at the cursor's revision says whether its history is still
+    // there: compacted, or ahead of an etcd that restarted without data.
+    let head: bigint;
+    try {
+      head = BigInt(
+        (await this.client.get(`${this.prefix}${env}/`).revision(cursor)
+          .exec()).header.revision,
+      );
+    } catch (error) {
+      const message = (error as Error)?.message ?? "";
+      if (/compacted/i.test(message)) throw new ChangeLogGapError(env, cursor);
+      if (/future revision/i.test(message)) {
+        throw new ChangeLogGapError(env, cursor, { dataLost: true });
+      }
+      throw error;
+    }
+    const from = BigInt(cursor);
+    if (from === head && options.waitMs <= 0) return { changes: [], cursor };
+    const watcher = this.client.watch()
+      .prefix(`${this.prefix}${env}/`)
+      .startRevision(String(from + 1n))
+      .withPreviousKV()
+      .watcher();
+    return await new Promise<ChangeBatch>((resolve, reject) => {
+      const changes: Change[] = [];
+      let next = cursor;
+      // History after the cursor arrives just after the watch is made; a
+      // read that may not wait still gives it a moment.
+      const timer = setTimeout(
+        () => finish(),
+        from < head ? Math.max(options.waitMs, HISTORY_MS) : options.waitMs,
+      );
+      const finish = (error?: unknown) => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", stop);
+        watcher.removeAllListeners();
+        watcher.on("error", () => {});
+        watcher.cancel().catch(() => {});
+        if (error === undefined) resolve({ changes, cursor: next });
+        else reject(error);
+      };
+      const stop = () => finish();
+      watcher.on("data", (answer) => {
+        this.#decodeEvents(env, answer.events, changes);
+        const last = answer.events.at(-1);
+        if (last) next = last.kv.mod_revision;
+        if (changes.length) finish();
+      });
+      watcher.on("error", (error: Error) =>
+        finish(
+          /compact/i.test(error.message)
+            ? new ChangeLogGapError(env, cursor)
+            : error,
+        ));
+      options.signal?.addEventListener("abort", stop, { once: true });
+      if (options.signal?.aborted) stop();
+    });
+  }
+
+  /** etcd events to roster changes: the same revision's tombstone says why. */
+  #decodeEvents(
+    env: string,
+    events: {
+      type: "Put" | "Delete";
+      kv: IKeyValue;
+      prev_kv?: IKeyValue;
+    }[],
+    into: Change[],
+  ): void {
+    const instances = this.#key(env, "i");
+    const tombstones = new Set(
+      events.filter((e) =>
+        e.type === "Put" &&
+        e.kv.key.toString().startsWith(this.#key(env, "d"))
+      ).map((e) =>
+        `${e.kv.mod_revision}/${
+          e.kv.key.toString().slice(this.#key(env, "d").length)
+        }`
+      ),
+    );
+    for (const event of events) {
+      const name = event.kv.key.toString();
+      if (!name.startsWith(instances)) continue;
+      const id = name.slice(instances.length);
+      if (event.type === "Put") {
+        const stored = decode(event.kv);
+        if (!stored) continue;
+        const instance = instanceOf(
+          env,
+          id,
+          stored,
+          Number(event.kv.create_revision),
+        );
+        if (event.kv.version === "1") {
+          into.push({ type: "join", reason: stored.why, instance });
+          continue;
+        }
+        const before = event.prev_kv && decode(event.prev_kv);
+        if (before && before.status !== stored.status) {
+          into.push({ type: "update", reason: "health", instance });
+        }
+        continue;
+      }
+      const before = event.prev_kv && decode(event.prev_kv);
+      if (!before || !event.prev_kv) continue;
+      const reason: ChangeReason =
+        tombstones.has(`${event.kv.mod_revision}/${id}`)
+          ? "deregistered"
+          : "expired";
+      into.push({
+        type: "leave",
+        reason,
+        instance: instanceOf(
+          env,
+          id,
+          before,
+          Number(event.prev_kv.create_revision),
+        ),
+      });
+    }
+  }
+
+  /**
+   * Grants leadership of its service to `registration`, if it is the
+   * oldest live, healthy instance and no other leader still holds it. The
+   * term is the revision of the write that grants it, so terms only rise.
+   *
+   * @param registration The registration that asks to lead.
+   * @returns The term, or undefined.
+   */
+  async campaign(registration: Registration): Promise<number | undefined> {
+    const { env, service, id } = registration;
+    const termKey = this.#key(env, "t", service);
+    const [{ instances }, [last]] = await Promise.all([
+      this.#read(env),
+      this.client.get(termKey).exec().then((answer) => answer.kvs),
+    ]);
+    const self = instances.find((i) => i.id === id);
+    const selfKv = self &&
+      (await this.client.get(this.#key(env, "i", id)).exec())
+        .kvs[0];
+    const stored = selfKv && decode(selfKv);
+    if (
+      !self || !stored || stored.owner !== digest(registration.owner) ||
+      self.status !== "healthy" || self.service !== service
+    ) return undefined;
+    const oldest = instances.find((i) =>
+      i.service === service && i.status === "healthy"
+    );
+    if (oldest?.id !== id) return undefined;
+    const holder = last
+      ? JSON.parse(last.value.toString()) as { id: string | null; seq: number }
+      : undefined;
+    if (holder?.id && holder.id !== id) {
+      const other = instances.find((i) => i.id === holder.id);
+      if (other && other.seq === holder.seq && other.status === "healthy") {
+        return undefined;
+      }
+    }
+    const result = await this.client
+      .if(termKey, "Mod", "==", last ? last.mod_revision : 0)
+      .and(this.#key(env, "i", id), "Create", "==", String(self.seq))
+      .then(
+        this.client.put(termKey).value(JSON.stringify({ id, seq: self.seq })),
+      )
+      .commit();
+    return result.succeeded ? Number(result.header.revision) : undefined;
+  }
+
+  /**
+   * Ends leadership `term`, if `registration` still holds it.
+   *
+   * @param registration The leader's registration.
+   * @param term Its term.
+   */
+  async resign(registration: Registration, term: number): Promise<void> {
+    const termKey = this.#key(registration.env, "t", registration.service);
+    const [last] = (await this.client.get(termKey).exec()).kvs;
+    if (!last || Number(last.mod_revision) !== term) return;
+    const holder = JSON.parse(last.value.toString()) as { id: string | null };
+    if (holder.id !== registration.id) return;
+    await this.client
+      .if(termKey, "Mod", "==", last.mod_revision)
+      .then(
+        this.client.put(termKey).value(JSON.stringify({ id: null, seq: null })),
+      )
+      .commit();
+  }
+
+  /**
+   * Describes the server and an env.
+   *
+   * @param env The env.
+   * @returns The version, this process's clock (etcd shows none), the env's
+   *   keys and the current revision.
+   */
+  async status(env: string): Promise<BackendStatus> {
+    const [state, keys] = await Promise.all([
+      this.client.maintenance.status({}),
+      this.client.getAll().prefix(`${this.prefix}${env}/`).count(),
+    ]);
+    return {
+      server: `etcd ${state.version}`,
+      target: "the client's endpoints",
+      time: Date.now(),
+      entries: keys,
+      changeLogLength: Number(state.header.revision),
+    };
+  }
+
+  /** Revokes nothing (leases expire by themselves); ends an owned client. */
+  close(): Promise<void> {
+    if (this.#owned) this.client.close();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Starts real etcd servers for tests, on free loopback ports with a temp
+ * data dir, so tests can restart them with or without their data and kill
+ * them. Under CI=true a test that needs etcd fails, never skips, when no
+ * server can be started.
+ */
+
+import { Etcd3 } from "etcd3";
+import { freePort, sleep } from "./_redis_server.ts";
+
+const CI = Deno.env.get("CI") === "true";
+
+function findEtcd(): boolean {
+  try {
+    return new Deno.Command("etcd", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether etcd is installed. */
+export const HAS_ETCD: boolean = findEtcd();
+
+/** Defines a test that needs etcd: skipped locally without it, failed under CI. */
+export function etcdTest(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !HAS_ETCD && !CI,
+    // etcd3's gRPC channels close on their own schedule.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: (t) => {
+      if (!HAS_ETCD) {
+        throw new Error(
+          "etcd is not installed; under CI=true etcd tests fail rather than skip",
+        );
+      }
+      return fn(t);
+    },
+  });
+}
+
+/** An etcd server of a test's own. */
+export class EtcdServer implements AsyncDisposable {
+  readonly port: number;
+  readonly #peerPort: number;
+  readonly #dir: string;
+  #process: Deno.ChildProcess | undefined;
+
+  private constructor(dir: string) {
+    this.#dir = dir;
+    this.port = freePort();
+    this.#peerPort = freePort();
+  }
+
+  /** Starts etcd with a fresh data dir. */
+  static async start(): Promise<EtcdServer> {
+    const server = new EtcdServer(
+      await Deno.makeTempDir({ prefix: "roster-etcd-" }),
+    );
+    await server.#spawn();
+    return server;
+  }
+
+  /** The client URL. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async #spawn(): Promise<void> {
+    const peer = `http://127.0.0.1:${this.#peerPort}`;
+    this.#process = new Deno.Command("etcd", {
+      args: [
+        "--data-dir",
+        `${this.#dir}/data`,
+        "--listen-client-urls",
+        this.url,
+        "--advertise-client-urls",
+        this.url,
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        `default=${peer}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const probe = new Etcd3({
+        hosts: this.url,
+        dialTimeout: 500,
+        defaultCallOptions: (context) =>
+          context.isStream ? {} : { deadline: Date.now() + 1_000 },
+      });
+      try {
+        await probe.get("probe").exec();
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          throw new Error(`etcd did not start: ${error}`);
+        }
+        await sleep(50);
+      } finally {
+        probe.close();
+      }
+    }
+  }
+
+  /** Stops etcd (SIGTERM, or SIGKILL for a crash). */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    const process = this.#process;
+    this.#process = undefined;
+    if (!process) return;
+    try {
+      process.kill(signal);
+    } catch { /* gone */ }
+    await process.status;
+  }
+
+  /** Restarts on the same ports; `keepData: false` starts empty. */
+  async restart(downtimeMs = 0, keepData = true): Promise<void> {
+    await this.stop();
+    if (!keepData) {
+      await Deno.remove(`${this.#dir}/data`, { recursive: true });
+    }
+    if (downtimeMs) await sleep(downtimeMs);
+    await this.#spawn();
+  }
+
+  /** A client for the test's own requests; close it. */
+  client(): Etcd3 {
+    return new Etcd3({ hosts: this.url });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+  }
+}
