@@ -7,6 +7,7 @@
 const FILES = [
   "tests/redis_faults_test.ts",
   "tests/postgres_faults_test.ts",
+  "tests/etcd_faults_test.ts",
   "tests/redis_link_faults_test.ts",
   "tests/redis_sigstop_test.ts",
   "tests/redis_topologies_test.ts",

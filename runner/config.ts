@@ -11,6 +11,7 @@ import { parse, TomlError } from "smol-toml";
 import { suggestion } from "./_suggestion.ts";
 import { parseRedisConfig } from "./redis_config.ts";
 import { parsePostgresConfig } from "./postgres_config.ts";
+import { parseEtcdConfig } from "./etcd_config.ts";
 import { parseHealthConfig } from "./health_config.ts";
 import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
 import {
@@ -23,10 +24,11 @@ import {
 } from "../mod.ts";
 import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
 import type { PostgresConnectOptions } from "../drivers/postgres/mod.ts";
+import type { EtcdConnectOptions } from "../drivers/etcd/mod.ts";
 import { describe } from "./_describe.ts";
 
 /** The drivers the runner can build, by the name `driver` takes. */
-export const DRIVER_NAMES = ["memory", "redis", "postgres"] as const;
+export const DRIVER_NAMES = ["memory", "redis", "postgres", "etcd"] as const;
 /** A driver name. */
 export type DriverName = typeof DRIVER_NAMES[number];
 
@@ -44,6 +46,8 @@ export interface RunnerConfig {
   redis?: RedisConnectOptions;
   /** The validated `[cluster.postgres]` table, when the driver is PostgreSQL. */
   postgres?: PostgresConnectOptions;
+  /** The validated `[cluster.etcd]` table, when the driver is etcd. */
+  etcd?: EtcdConnectOptions;
   /** The validated `[cluster.health]` table, when there is one. */
   health?: HealthCheckOptions;
   /** The validated `[cluster.http]` table, when there is one. */
@@ -70,6 +74,7 @@ const KEYS = {
   meta: "meta",
   redis: undefined,
   postgres: undefined,
+  etcd: undefined,
   health: undefined,
   http: undefined,
   kill_timeout: undefined,
@@ -86,6 +91,7 @@ const TABLE_KEYS = new Set<Key>([
   "meta",
   "redis",
   "postgres",
+  "etcd",
   "health",
   "http",
 ]);
@@ -234,7 +240,7 @@ function applyEnv(
           suggestion(name, names)
         }; roster reads ${
           names.join(", ")
-        }, and ${ENV_PREFIX}META_<KEY>, ${ENV_PREFIX}REDIS_<KEY>, ${ENV_PREFIX}POSTGRES_<KEY>, ${ENV_PREFIX}HEALTH_<KEY>, ${ENV_PREFIX}HTTP_<KEY>`,
+        }, and ${ENV_PREFIX}META_<KEY>, ${ENV_PREFIX}REDIS_<KEY>, ${ENV_PREFIX}POSTGRES_<KEY>, ${ENV_PREFIX}ETCD_<KEY>, ${ENV_PREFIX}HEALTH_<KEY>, ${ENV_PREFIX}HTTP_<KEY>`,
         { file, field: name },
       );
     }
@@ -331,6 +337,9 @@ function validate(
       : undefined,
     postgres: driver === "postgres"
       ? parsePostgresConfig(driverTable, file, sources)
+      : undefined,
+    etcd: driver === "etcd"
+      ? parseEtcdConfig(driverTable, file, sources)
       : undefined,
     health: raw.health === undefined
       ? undefined

@@ -1,7 +1,7 @@
 /**
  * Builds the driver a config names. Each driver validates its own table, so
- * backend details stay with the driver; the Redis and PostgreSQL drivers
- * (and their client libraries) are loaded only when a config asks for them.
+ * backend details stay with the driver; the Redis, PostgreSQL and etcd
+ * drivers (and their client libraries) are loaded only when a config asks for them.
  *
  * @module
  */
@@ -34,6 +34,14 @@ export async function createDriver(config: RunnerConfig): Promise<Driver> {
       return await PostgresDriver.connect({
         ...config.postgres,
         connectTimeout: Math.max(config.resolved.heartbeatTimeout, 1_000),
+      });
+    }
+    case "etcd": {
+      // etcd3 pulls in gRPC: loaded only when chosen.
+      const { EtcdDriver } = await import("../drivers/etcd/mod.ts");
+      return await EtcdDriver.connect({
+        ...config.etcd,
+        requestTimeout: Math.max(config.resolved.heartbeatTimeout, 1_000),
       });
     }
   }

@@ -55,7 +55,7 @@ const FLAGS = {
   driver: {
     type: "string",
     value: "NAME",
-    help: `the driver: ${DRIVER_NAMES.join(" or ")} (overrides the file)`,
+    help: `the driver: ${DRIVER_NAMES.join(", ")} (overrides the file)`,
   },
   "redis-url": {
     type: "string",

@@ -34,6 +34,7 @@ const NODE_TYPES = "20.19.25";
 const RUNTIME = [
   "@logtape/logtape",
   "@opentelemetry/api",
+  "cockatiel",
   "etcd3",
   "ioredis",
   "pg",

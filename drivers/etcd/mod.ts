@@ -1,7 +1,9 @@
 /**
  * The etcd driver, on `npm:etcd3`: each registration is a key held by a
- * lease, so etcd itself expires it; `seq` is the key's create revision;
- * watchers read etcd's history from a revision; terms are revisions.
+ * lease, so etcd itself expires it; `seq` is the key's create revision,
+ * and a term the revision of the write that grants it, both plus an epoch
+ * that restarts higher if etcd loses its data; watchers read etcd's history
+ * from a revision.
  *
  * ```ts ignore
  * import { Registry } from "@roster/roster";
@@ -35,6 +37,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { noop } from "cockatiel";
 import { Etcd3, type IKeyValue, type Lease } from "etcd3";
 import type {
   BackendStatus,
@@ -163,6 +166,7 @@ export class EtcdDriver implements Driver {
   /** The key prefix. */
   readonly prefix: string;
   #owned = false;
+  #epoch: Promise<number> | undefined;
   readonly #held = new WeakMap<Registration, Held>();
   readonly #leases = new Map<string, Held>();
 
@@ -190,6 +194,10 @@ export class EtcdDriver implements Driver {
     const client = new Etcd3({
       hosts: endpoints,
       auth: options.auth,
+      // No retries and no circuit breaker: roster's heartbeat loop and change
+      // feed retry with backoff of their own, and a breaker would keep
+      // failing calls for seconds after etcd is back.
+      faultHandling: { host: () => noop, global: noop },
       dialTimeout: options.requestTimeout ?? 5_000,
       // Unary calls get a deadline; a watch stream lasts as long as needed.
       defaultCallOptions: (context) =>
@@ -215,6 +223,26 @@ export class EtcdDriver implements Driver {
 
   #key(env: string, kind: "i" | "d" | "t", name = ""): string {
     return `${this.prefix}${env}/${kind}/${name}`;
+  }
+
+  /**
+   * The epoch added to revisions to make `seq` and terms: microseconds
+   * since 1970 when this etcd's data began. etcd restarted without its data
+   * counts revisions from 1 again; a new, later epoch keeps `seq` and terms
+   * rising anyway.
+   */
+  #epochValue(): Promise<number> {
+    this.#epoch ??= (async () => {
+      const key = `${this.prefix}epoch`;
+      await this.client.if(key, "Version", "==", 0)
+        .then(this.client.put(key).value(String(Date.now() * 1000)))
+        .commit();
+      return Number(await this.client.get(key).string());
+    })().catch((error) => {
+      this.#epoch = undefined;
+      throw error;
+    });
+    return this.#epoch;
   }
 
   /**
@@ -314,6 +342,7 @@ export class EtcdDriver implements Driver {
     const now = Date.now();
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
+        const epoch = await this.#epochValue();
         const [current] = (await this.client.get(key).exec()).kvs;
         const stored = current && decode(current);
         if (current && stored && stored.owner !== digest(registration.owner)) {
@@ -323,12 +352,17 @@ export class EtcdDriver implements Driver {
         const value = this.#value(registration, registeredAt, now, why);
         const result = await this.client
           .if(key, "Mod", "==", current ? current.mod_revision : 0)
+          .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
           .then(this.client.put(key).value(value).lease(leaseId))
           .commit();
-        if (!result.succeeded) continue;
-        const seq = current
-          ? Number(current.create_revision)
-          : Number(result.header.revision);
+        if (!result.succeeded) {
+          // The key moved, or etcd lost its data (and its epoch) meanwhile.
+          this.#epoch = undefined;
+          continue;
+        }
+        const seq = epoch + Number(
+          current ? current.create_revision : result.header.revision,
+        );
         const previous = this.#held.get(registration);
         if (previous && previous.leaseId !== leaseId) {
           this.#leases.delete(previous.leaseId);
@@ -390,14 +424,18 @@ export class EtcdDriver implements Driver {
   async #read(
     env: string,
   ): Promise<{ instances: Instance[]; revision: string }> {
-    const answer = await this.client.getAll().prefix(this.#key(env, "i"))
-      .exec();
+    const [answer, epoch] = await Promise.all([
+      this.client.getAll().prefix(this.#key(env, "i")).exec(),
+      this.#epochValue(),
+    ]);
     const instances: Instance[] = [];
     for (const kv of answer.kvs) {
       const stored = decode(kv);
       if (!stored) continue;
       const id = kv.key.toString().slice(this.#key(env, "i").length);
-      instances.push(instanceOf(env, id, stored, Number(kv.create_revision)));
+      instances.push(
+        instanceOf(env, id, stored, epoch + Number(kv.create_revision)),
+      );
     }
     instances.sort((a, b) => a.seq - b.seq);
     return { instances, revision: answer.header.revision };
@@ -478,12 +516,14 @@ export class EtcdDriver implements Driver {
       const message = (error as Error)?.message ?? "";
       if (/compacted/i.test(message)) throw new ChangeLogGapError(env, cursor);
       if (/future revision/i.test(message)) {
+        this.#epoch = undefined;
         throw new ChangeLogGapError(env, cursor, { dataLost: true });
       }
       throw error;
     }
     const from = BigInt(cursor);
     if (from === head && options.waitMs <= 0) return { changes: [], cursor };
+    const epoch = await this.#epochValue();
     const watcher = this.client.watch()
       .prefix(`${this.prefix}${env}/`)
       .startRevision(String(from + 1n))
@@ -509,7 +549,7 @@ export class EtcdDriver implements Driver {
       };
       const stop = () => finish();
       watcher.on("data", (answer) => {
-        this.#decodeEvents(env, answer.events, changes);
+        this.#decodeEvents(env, epoch, answer.events, changes);
         const last = answer.events.at(-1);
         if (last) next = last.kv.mod_revision;
         if (changes.length) finish();
@@ -528,6 +568,7 @@ export class EtcdDriver implements Driver {
   /** etcd events to roster changes: the same revision's tombstone says why. */
   #decodeEvents(
     env: string,
+    epoch: number,
     events: {
       type: "Put" | "Delete";
       kv: IKeyValue;
@@ -557,7 +598,7 @@ export class EtcdDriver implements Driver {
           env,
           id,
           stored,
-          Number(event.kv.create_revision),
+          epoch + Number(event.kv.create_revision),
         );
         if (event.kv.version === "1") {
           into.push({ type: "join", reason: stored.why, instance });
@@ -582,7 +623,7 @@ export class EtcdDriver implements Driver {
           env,
           id,
           before,
-          Number(event.prev_kv.create_revision),
+          epoch + Number(event.prev_kv.create_revision),
         ),
       });
     }
@@ -599,9 +640,10 @@ export class EtcdDriver implements Driver {
   async campaign(registration: Registration): Promise<number | undefined> {
     const { env, service, id } = registration;
     const termKey = this.#key(env, "t", service);
-    const [{ instances }, [last]] = await Promise.all([
+    const [{ instances }, [last], epoch] = await Promise.all([
       this.#read(env),
       this.client.get(termKey).exec().then((answer) => answer.kvs),
+      this.#epochValue(),
     ]);
     const self = instances.find((i) => i.id === id);
     const selfKv = self &&
@@ -627,12 +669,14 @@ export class EtcdDriver implements Driver {
     }
     const result = await this.client
       .if(termKey, "Mod", "==", last ? last.mod_revision : 0)
-      .and(this.#key(env, "i", id), "Create", "==", String(self.seq))
+      .and(this.#key(env, "i", id), "Create", "==", String(self.seq - epoch))
       .then(
         this.client.put(termKey).value(JSON.stringify({ id, seq: self.seq })),
       )
       .commit();
-    return result.succeeded ? Number(result.header.revision) : undefined;
+    return result.succeeded
+      ? epoch + Number(result.header.revision)
+      : undefined;
   }
 
   /**
@@ -643,8 +687,11 @@ export class EtcdDriver implements Driver {
    */
   async resign(registration: Registration, term: number): Promise<void> {
     const termKey = this.#key(registration.env, "t", registration.service);
-    const [last] = (await this.client.get(termKey).exec()).kvs;
-    if (!last || Number(last.mod_revision) !== term) return;
+    const [[last], epoch] = await Promise.all([
+      this.client.get(termKey).exec().then((answer) => answer.kvs),
+      this.#epochValue(),
+    ]);
+    if (!last || epoch + Number(last.mod_revision) !== term) return;
     const holder = JSON.parse(last.value.toString()) as { id: string | null };
     if (holder.id !== registration.id) return;
     await this.client
