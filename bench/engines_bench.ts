@@ -7,9 +7,11 @@
  */
 
 import type { Driver, Registration } from "../driver/driver.ts";
+import { EtcdDriver } from "../drivers/etcd/mod.ts";
 import { PostgresDriver } from "../drivers/postgres/mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { Registry } from "../registry.ts";
+import { EtcdServer } from "../tests/_etcd_server.ts";
 import { PostgresServer } from "../tests/_postgres_server.ts";
 import { RedisServer } from "../tests/_redis_server.ts";
 import { quantile } from "./driver_figures.ts";
@@ -19,6 +21,7 @@ const quick = Deno.args.includes("--quick");
 const BEAT_SECONDS = quick ? 3 : 10;
 const IN_FLIGHT = 32;
 const LIST_ROUNDS = quick ? 20 : 60;
+/** etcd's smallest lease is 2 s; every engine gets the same ttl. */
 const CRASH_TTL = 2_000;
 
 interface EngineFigures {
@@ -135,6 +138,12 @@ const results: Record<string, EngineFigures> = {};
   await using server = await PostgresServer.start();
   results.postgres = await measure(() =>
     PostgresDriver.connect({ url: server.url, max: 8 })
+  );
+}
+{
+  await using server = await EtcdServer.start();
+  results.etcd = await measure(() =>
+    EtcdDriver.connect({ endpoints: [server.url] })
   );
 }
 
