@@ -89,3 +89,46 @@ postgresTest(
     }
   },
 );
+
+postgresTest(
+  "postgres: concurrent writers' changes reach a reader all, once, in order (positions cannot be skipped)",
+  async () => {
+    await using server = await PostgresServer.start();
+    const writers = await Promise.all(
+      Array.from(
+        { length: 4 },
+        () => PostgresDriver.connect({ url: server.url }),
+      ),
+    );
+    const reader = await PostgresDriver.connect({ url: server.url });
+    try {
+      let { cursor } = await reader.snapshot("busy");
+      const seen: string[] = [];
+      const writing = Promise.all(
+        writers.map((driver, w) =>
+          Promise.all(
+            Array.from({ length: 25 }, (_, i) =>
+              driver.register(
+                registration({ env: "busy", id: `w${w}-${i}`, ttl: 60_000 }),
+              )),
+          )
+        ),
+      );
+      // Read while the writes commit, as a watcher would.
+      for (let round = 0; round < 400 && seen.length < 100; round++) {
+        const batch = await reader.changes("busy", cursor, { waitMs: 50 });
+        seen.push(...batch.changes.map((c) => c.instance.id));
+        cursor = batch.cursor;
+      }
+      await writing;
+      assert.equal(seen.length, 100);
+      assert.equal(new Set(seen).size, 100, "each join once");
+      // In order: joins come in the order of the seqs they were given.
+      const bySeq = (await reader.list({ env: "busy" })).map((i) => i.id);
+      assert.deepEqual(seen, bySeq);
+    } finally {
+      for (const driver of writers) await driver.close();
+      await reader.close();
+    }
+  },
+);
