@@ -267,7 +267,12 @@ function validate(
         describe(driver)
       } is not a driver${
         typeof driver === "string" ? suggestion(driver, [...DRIVER_NAMES]) : ""
-      }; use ${DRIVER_NAMES.map((name) => `"${name}"`).join(" or ")}`,
+      }; use ${
+        DRIVER_NAMES.map((name) => `"${name}"`).join(", ").replace(
+          /, ([^,]*)$/,
+          " or $1",
+        )
+      }`,
       { file, field: "driver" },
     );
   }

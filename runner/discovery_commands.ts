@@ -21,11 +21,7 @@ import type { RunnerConfig } from "./config.ts";
 import { formatInstanceTable } from "./format_instances.ts";
 import type { HttpConfig } from "./http_config.ts";
 import { RunnerMetrics } from "./metrics.ts";
-import {
-  describeListenError,
-  startStatusServer,
-  type StatusServer,
-} from "./status_server.ts";
+import type { StatusServer } from "./status_server.ts";
 
 /** Runs `body` with a discovery-only registry, closing everything after. */
 async function discover(
@@ -292,6 +288,9 @@ function showProgress(
 export function serveCommand(config: RunnerConfig): Promise<number> {
   const http = config.http as HttpConfig;
   return discover(config, async (registry) => {
+    const { describeListenError, startStatusServer } = await import(
+      "./status_server.ts"
+    );
     const metrics = new RunnerMetrics();
     metrics.served = true;
     let server: StatusServer;

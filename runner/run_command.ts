@@ -22,15 +22,11 @@ import {
   stopSignals,
 } from "./_cli.ts";
 import { fail, report } from "./_output.ts";
-import { type ChildGroup, startChildGroup } from "./child_group.ts";
+import type { ChildGroup } from "./child_group.ts";
 import { createDiscoveryDriver, createDriver } from "./create_driver.ts";
 import type { RunnerConfig } from "./config.ts";
 import { RunnerMetrics } from "./metrics.ts";
-import {
-  describeListenError,
-  startStatusServer,
-  type StatusServer,
-} from "./status_server.ts";
+import type { StatusServer } from "./status_server.ts";
 
 /**
  * Without a health check, a sidecar's child must stay up this long before
@@ -66,6 +62,9 @@ export async function runCommand(
   });
   if (sidecar) {
     try {
+      // Loaded only for a sidecar, as the status server only when served:
+      // a plain run keeps its footprint small.
+      const { startChildGroup } = await import("./child_group.ts");
       child = await startChildGroup(command, config.killTimeout);
     } catch (error) {
       fail(`cannot start '${command[0]}': ${(error as Error).message}`);
@@ -100,6 +99,9 @@ export async function runCommand(
   let discovery: Registry | undefined;
   try {
     if (config.http) {
+      const { describeListenError, startStatusServer } = await import(
+        "./status_server.ts"
+      );
       try {
         reader = await createDiscoveryDriver(config, driver);
         server = await startStatusServer(

@@ -151,9 +151,9 @@ Deno.test("every bad config is a ConfigError naming the file, the key and the fi
     ],
     [
       "unknown driver",
-      `[cluster]\nservice = "api"\ndriver = "etcd"`,
+      `[cluster]\nservice = "api"\ndriver = "consul"`,
       "driver",
-      /'etcd' is not a driver; use "memory" or "redis"/,
+      /'consul' is not a driver; use "memory", "redis", "postgres" or "etcd"/,
     ],
     [
       "misspelt driver",
