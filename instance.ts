@@ -52,6 +52,11 @@ export interface Instance {
    * did not record it. A beat more than 1.5 intervals overdue is late.
    */
   readonly heartbeatInterval: number;
+  /**
+   * Its share of the work against its peers, for `WeightedPicker`: 100 unless
+   * set, 0 to stay listed but never be picked.
+   */
+  readonly weight: number;
 }
 
 /** The fields a process declares about itself when it registers. */
@@ -86,6 +91,42 @@ export const MAX_META_VALUE_BYTES = 1024;
 export const MAX_META_TOTAL_BYTES = 8192;
 const MAX_TEXT_BYTES = 1024;
 const encoder = new TextEncoder();
+
+/** The largest weight an instance may carry. */
+export const MAX_WEIGHT = 10_000;
+
+/**
+ * Checks a weight: a whole number from 0 to {@linkcode MAX_WEIGHT}.
+ *
+ * @param field The field name, quoted in the error.
+ * @param value The value to check; undefined means 100.
+ * @returns The weight.
+ * @throws {ConfigError} When the value is not such a number.
+ *
+ * @example
+ * ```ts
+ * import { validateWeight } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(validateWeight("weight", undefined), 100);
+ * assert.throws(() => validateWeight("weight", 2.5), /whole number/);
+ * ```
+ */
+export function validateWeight(field: string, value: unknown): number {
+  if (value === undefined) return 100;
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < 0 ||
+    value > MAX_WEIGHT
+  ) {
+    throw new ConfigError(
+      `Invalid '${field}': ${
+        typeof value === "string" ? `'${value}'` : String(value)
+      } must be a whole number from 0 to ${MAX_WEIGHT}; 100 is the default`,
+      { field },
+    );
+  }
+  return value;
+}
 
 /**
  * Checks a name-like field (`id`, `service`, `env`).

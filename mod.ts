@@ -82,6 +82,8 @@ export {
   MAX_META_KEYS,
   MAX_META_TOTAL_BYTES,
   MAX_META_VALUE_BYTES,
+  MAX_WEIGHT,
+  validateWeight,
 } from "./instance.ts";
 export type { LeaderChange, Leadership } from "./election/leadership.ts";
 export {

@@ -327,6 +327,7 @@ export class Registry implements AsyncDisposable {
       owner: crypto.randomUUID(),
       ttl: this.ttl,
       heartbeatInterval: this.heartbeatInterval,
+      weight: this.#options.weight,
     };
     this.#registration = registration;
     this.#starting = this.#register(registration);

@@ -20,6 +20,7 @@ import {
   validateMeta,
   validateName,
   validateText,
+  validateWeight,
 } from "./instance.ts";
 
 /** Options for creating a {@linkcode Registry}. */
@@ -43,6 +44,11 @@ export interface RegistryOptions {
   meta?: Record<string, string>;
   /** Time between heartbeats: ms or a string such as `"5s"`. Default `"5s"`. */
   heartbeatInterval?: Duration;
+  /**
+   * This instance's share of the work for `WeightedPicker`: a whole number
+   * from 0 (listed, never picked) to 10,000. Default 100.
+   */
+  weight?: number;
   /** How long a registration lives without a heartbeat. Default `"15s"`. */
   ttl?: Duration;
   /**
@@ -109,6 +115,8 @@ export interface ResolvedOptions {
   status: InstanceStatus;
   /** Time between heartbeats, in ms. */
   heartbeatInterval: number;
+  /** The weight to register with. */
+  weight: number;
   /** Registration ttl, in ms. */
   ttl: number;
   /** How long one heartbeat may take, in ms. */
@@ -226,6 +234,7 @@ export function resolveRegistryOptions(
       options.status ?? (options.health ? "unhealthy" : undefined),
     ),
     heartbeatInterval,
+    weight: validateWeight(name("weight"), options.weight),
     ttl,
     heartbeatTimeout,
     stopTimeout: parseDuration(

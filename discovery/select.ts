@@ -28,7 +28,7 @@ export interface Selector {
  * import { selectInstances, type Instance } from "@roster/roster";
  * import assert from "node:assert/strict";
  *
- * const base = { service: "api", env: "default", addr: "", hostname: "h", pid: 1, status: "healthy" as const, registeredAt: 0, heartbeatAt: 0, expiresAt: 1, heartbeatInterval: 0 };
+ * const base = { service: "api", env: "default", addr: "", hostname: "h", pid: 1, status: "healthy" as const, registeredAt: 0, heartbeatAt: 0, expiresAt: 1, heartbeatInterval: 0, weight: 100 };
  * const instances: Instance[] = [
  *   { ...base, id: "a", seq: 1, version: "1.0.0", meta: { zone: "eu", tier: "gold" } },
  *   { ...base, id: "b", seq: 2, version: "2.0.0", meta: { zone: "eu" } },

@@ -134,6 +134,7 @@ export async function testDriverConformance(
       assert.equal(instance.hostname, "host-a");
       assert.equal(instance.pid, 4242);
       assert.equal(instance.heartbeatInterval, reg.heartbeatInterval);
+      assert.equal(instance.weight, 100, "100 when not given");
       assert.ok(Number.isInteger(instance.seq) && instance.seq > 0);
       assert.equal(instance.heartbeatAt, instance.registeredAt);
       assert.equal(instance.expiresAt, instance.heartbeatAt + ttl);
@@ -142,6 +143,15 @@ export async function testDriverConformance(
       assert.deepEqual(listed, instance);
     },
   );
+
+  await test("a weight is stored, listed and kept by heartbeats", async () => {
+    const env = newEnv();
+    const reg = registration(env, ttl, { weight: 7 });
+    assert.equal((await driver.register(reg)).weight, 7);
+    assert.equal((await peer.list({ env }))[0]?.weight, 7);
+    assert.equal((await driver.heartbeat(reg)).instance.weight, 7);
+    assert.equal((await peer.snapshot(env)).instances[0]?.weight, 7);
+  });
 
   await test(
     "a live owner's id cannot be taken; the same owner may register again",
@@ -374,6 +384,7 @@ export async function testDriverConformance(
       assert.equal(joined?.addr, "http://127.0.0.1:8080");
       assert.deepEqual(joined?.meta, a.meta);
       assert.equal(joined?.heartbeatInterval, a.heartbeatInterval);
+      assert.equal(joined?.weight, a.weight ?? 100);
       const again = await peer.changes(env, batch.cursor, { waitMs: 0 });
       assert.deepEqual(again.changes, []);
       assert.equal(again.cursor, batch.cursor);

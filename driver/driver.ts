@@ -61,6 +61,8 @@ export interface Registration extends InstanceFields {
   ttl: number;
   /** How often the owner means to heartbeat, in milliseconds. */
   heartbeatInterval: number;
+  /** Its weight for pickers; 100 when not given. */
+  weight?: number;
 }
 
 /** What a driver reports for one heartbeat. */
@@ -331,5 +333,6 @@ export function instanceOf(
     heartbeatAt: times.expiresAt - registration.ttl,
     expiresAt: times.expiresAt,
     heartbeatInterval: registration.heartbeatInterval,
+    weight: registration.weight ?? 100,
   };
 }

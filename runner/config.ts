@@ -67,6 +67,7 @@ const KEYS = {
   version: "version",
   addr: "addr",
   heartbeat_interval: "heartbeatInterval",
+  weight: "weight",
   ttl: "ttl",
   heartbeat_timeout: "heartbeatTimeout",
   stop_timeout: "stopTimeout",
@@ -304,6 +305,8 @@ function validate(
     if (value === undefined) continue;
     (options as Record<string, unknown>)[option] = DURATION_KEYS.has(key as Key)
       ? configDuration(value, key, file, where(key))
+      : key === "weight" && typeof value === "string" && /^\d+$/.test(value)
+      ? Number(value) // from an environment variable
       : isTable(value)
       ? { ...value }
       : value;

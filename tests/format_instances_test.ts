@@ -22,6 +22,7 @@ const base: Instance = {
   heartbeatAt: 0,
   expiresAt: 3_000,
   heartbeatInterval: 1_000,
+  weight: 100,
 };
 
 Deno.test("ages read like 2m31s", () => {

@@ -109,6 +109,7 @@ Deno.test("a body with tabs, newlines and backslashes reads back as it was", () 
     status: "healthy" as const,
     ttl: 1000,
     heartbeatInterval: 300,
+    weight: 7,
   };
   const body = encodeBody(registration);
   assert.doesNotMatch(body, /\n/);
@@ -121,9 +122,12 @@ Deno.test("a body with tabs, newlines and backslashes reads back as it was", () 
   assert.equal(a.hostname, registration.hostname);
   assert.deepEqual(a.meta, registration.meta);
   assert.equal(a.heartbeatInterval, 300);
+  assert.equal(a.weight, 7);
 
-  // A body written before the interval was kept reads back with 0.
-  const old = body.slice(0, body.lastIndexOf("\t"));
+  // A body written before the interval and weight were kept reads back
+  // with an interval of 0 and a weight of 100.
+  const withoutWeight = body.slice(0, body.lastIndexOf("\t"));
+  const old = withoutWeight.slice(0, withoutWeight.lastIndexOf("\t"));
   found.clear();
   readService(
     found,
@@ -134,5 +138,6 @@ Deno.test("a body with tabs, newlines and backslashes reads back as it was", () 
     2000,
   );
   assert.equal(found.get("a")?.heartbeatInterval, 0);
+  assert.equal(found.get("a")?.weight, 100);
   assert.deepEqual(found.get("a")?.meta, registration.meta);
 });

@@ -53,6 +53,7 @@ Deno.test("start registers every declared field and the backend's times", async 
       heartbeatAt: clock.now(),
       expiresAt: clock.now() + 3000,
       heartbeatInterval: 1000,
+      weight: 100,
     },
   );
   assert.equal(instance.pid, Deno.pid);

@@ -93,6 +93,7 @@ interface Stored {
   hostname: string;
   pid: number;
   meta: Record<string, string>;
+  weight?: number;
   /** Why the key was created: `registered` or `reregistered`. */
   why: "registered" | "reregistered";
 }
@@ -143,6 +144,7 @@ function instanceOf(
     heartbeatAt: stored.beatAt,
     expiresAt: stored.beatAt + leaseSeconds(stored.ttl) * 1000,
     heartbeatInterval: stored.interval,
+    weight: stored.weight ?? 100,
   };
 }
 
@@ -319,6 +321,7 @@ export class EtcdDriver implements Driver {
       hostname: registration.hostname,
       pid: registration.pid,
       meta: registration.meta,
+      weight: registration.weight ?? 100,
       why,
     };
     return JSON.stringify(stored);

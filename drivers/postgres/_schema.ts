@@ -52,6 +52,8 @@ export function schemaStatements(schema: string): string[] {
       meta jsonb NOT NULL,
       PRIMARY KEY (env, id)
     )`,
+    // Added after the first release: tables made before it gain it here.
+    `ALTER TABLE ${s}.instances ADD COLUMN IF NOT EXISTS weight int4 NOT NULL DEFAULT 100`,
     `CREATE INDEX IF NOT EXISTS instances_by_expiry ON ${s}.instances (env, expires_at)`,
     `CREATE TABLE IF NOT EXISTS ${s}.changes (
       env text NOT NULL,

@@ -106,6 +106,7 @@ function instanceOfRow(row: Row, env: string): Instance {
     heartbeatAt: Number(row.heartbeat_at),
     expiresAt: Number(row.expires_at),
     heartbeatInterval: Number(row.heartbeat_interval),
+    weight: row.weight == null ? 100 : Number(row.weight),
   };
 }
 
@@ -360,6 +361,7 @@ export class PostgresDriver implements Driver {
           heartbeatAt: Number(row.heartbeat_at),
           expiresAt: Number(row.expires_at),
           heartbeatInterval: registration.heartbeatInterval,
+          weight: registration.weight ?? 100,
         },
         reregistered: false,
       };
@@ -425,10 +427,10 @@ export class PostgresDriver implements Driver {
          insert into ${this.#t.instances} (
            env, id, service, owner, seq, registered_at, heartbeat_at,
            expires_at, ttl, heartbeat_interval, status, version, addr,
-           hostname, pid, meta)
+           hostname, pid, meta, weight)
          select $1, $2, $3, $4, s.seq, $5::int8, $5::int8, $5::int8 + $6::int4,
            $6::int4, $7, $8, $9, $10,
-           $11, $12, $13 from s
+           $11, $12, $13, $14 from s
          returning *`,
         [
           env,
@@ -444,6 +446,7 @@ export class PostgresDriver implements Driver {
           registration.hostname,
           registration.pid,
           JSON.stringify(registration.meta),
+          registration.weight ?? 100,
         ],
       );
       const instance = instanceOfRow(created!, env);

@@ -19,11 +19,12 @@ const log = logger("redis");
 
 /**
  * The fields of a registration that never change, as
- * `version⇥addr⇥hostname⇥pid⇥meta⇥interval`: positional, so no key names are
+ * `version⇥addr⇥hostname⇥pid⇥meta⇥interval⇥weight`: positional, so no key names are
  * stored per instance, and cheap to read back. Tabs, newlines and
  * backslashes in the text fields are escaped; meta is json (which never
- * holds a raw tab), `{}` when empty. Bodies written before the interval was
- * kept end at meta, and read back with an interval of 0.
+ * holds a raw tab), `{}` when empty. Bodies written before the interval and
+ * weight were kept end earlier, and read back with an interval of 0 and a
+ * weight of 100.
  *
  * @param registration The registration.
  * @returns The encoded fields.
@@ -34,7 +35,9 @@ export function encodeBody(registration: Registration): string {
     : "{}";
   return `${escape(registration.version)}\t${escape(registration.addr)}\t${
     escape(registration.hostname)
-  }\t${registration.pid}\t${meta}\t${registration.heartbeatInterval}`;
+  }\t${registration.pid}\t${meta}\t${registration.heartbeatInterval}\t${
+    registration.weight ?? 100
+  }`;
 }
 
 function escape(text: string): string {
@@ -62,6 +65,7 @@ interface Body {
   pid: number;
   meta: Record<string, string>;
   heartbeatInterval: number;
+  weight: number;
 }
 
 function decodeBody(text: string): Body {
@@ -74,7 +78,12 @@ function decodeBody(text: string): Body {
   }
   const t5 = text.indexOf("\t", t4 + 1);
   const metaText = t5 < 0 ? text.slice(t4 + 1) : text.slice(t4 + 1, t5);
-  const heartbeatInterval = t5 < 0 ? 0 : Number(text.slice(t5 + 1)) || 0;
+  const t6 = t5 < 0 ? -1 : text.indexOf("\t", t5 + 1);
+  const heartbeatInterval = t5 < 0
+    ? 0
+    : Number(text.slice(t5 + 1, t6 < 0 ? undefined : t6)) || 0;
+  const weightText = t6 < 0 ? "" : text.slice(t6 + 1);
+  const weight = weightText === "" ? 100 : Number(weightText);
   const meta = metaText === "{}" ? {} : JSON.parse(metaText) as unknown;
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
     throw new Error("missing meta");
@@ -88,6 +97,7 @@ function decodeBody(text: string): Body {
     pid,
     meta: meta as Record<string, string>,
     heartbeatInterval,
+    weight: Number.isInteger(weight) ? weight : 100,
   };
 }
 
@@ -166,6 +176,7 @@ export function readService(
         heartbeatAt: expiresAt - digits(packed, t3 + 1, t4),
         expiresAt,
         heartbeatInterval: body.heartbeatInterval,
+        weight: body.weight,
       });
     } catch (error) {
       skip(env, `service ${service}, id ${id}`, error);
@@ -251,6 +262,7 @@ export function readChange(env: string, text: string): Change | undefined {
     heartbeatAt: 0,
     expiresAt: 0,
     heartbeatInterval: 0,
+    weight: 100,
   };
   try {
     if (type === "j" && fields.length >= 10) {
