@@ -97,6 +97,11 @@ export {
   RandomPicker,
   RoundRobinPicker,
 } from "./discovery/pickers.ts";
+export { WeightedPicker } from "./discovery/weighted_picker.ts";
+export {
+  ZoneAwarePicker,
+  type ZoneAwarePickerOptions,
+} from "./discovery/zone_aware_picker.ts";
 export { type QuorumState, quorumState } from "./discovery/quorum.ts";
 export {
   Registry,
