@@ -240,6 +240,8 @@ export class WaitForTimeoutError extends TimeoutError {
 export class LeadershipLostError extends Error {
   /** The term that is no longer held. */
   readonly term: number;
+  /** Why it ended, such as `the registry stopped`. */
+  readonly reason: string;
 
   /**
    * Creates the error.
@@ -263,5 +265,6 @@ export class LeadershipLostError extends Error {
     );
     this.name = "LeadershipLostError";
     this.term = term;
+    this.reason = reason;
   }
 }

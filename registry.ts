@@ -26,7 +26,7 @@ import {
   type WatchOptions,
 } from "./discovery/watch.ts";
 import type { Driver, Registration } from "./driver/driver.ts";
-import { formatDuration } from "./duration.ts";
+import { type Duration, formatDuration, parseDuration } from "./duration.ts";
 import { Election } from "./election/election.ts";
 import type { LeaderChange, Leadership } from "./election/leadership.ts";
 import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
@@ -779,6 +779,54 @@ export class Registry implements AsyncDisposable {
       );
     }
     return this.#election.campaign(this.service, options);
+  }
+
+  /**
+   * Leads, runs `work`, and releases leadership only once `work` returns:
+   * when leadership ends early (this registry stops, its lease may have run
+   * out, an older instance is healthy again) `leadership.signal` aborts at
+   * once with a {@linkcode LeadershipLostError} saying why, and the backend
+   * hears of the release only after `work` settles, or `releaseTimeout`
+   * passed, so no other instance is granted a term while this one's work may
+   * still run. `stop()` waits for that too, within its `stopTimeout`.
+   *
+   * @param work The leader's work; watch `leadership.signal`.
+   * @param options A signal that ends the wait to lead, and the longest the
+   *   release waits for `work` (default: the ttl).
+   * @returns What `work` returns.
+   * @throws {RegistryStateError} When the registry stops before leading.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "cron", env: "lead-doc" });
+   * await registry.start();
+   * const ran = await registry.lead(async (leadership) => {
+   *   leadership.assertValid();
+   *   return "done";
+   * });
+   * assert.equal(ran, "done");
+   * ```
+   */
+  async lead<T>(
+    work: (leadership: Leadership) => Promise<T>,
+    options: StreamOptions & { releaseTimeout?: Duration } = {},
+  ): Promise<T> {
+    const bound = parseDuration(
+      options.releaseTimeout ?? this.ttl,
+      "releaseTimeout",
+    );
+    const leadership = await this.standby(options);
+    const running = (async () => await work(leadership))();
+    this.#election.releaseAfter(leadership, running, bound);
+    try {
+      return await running;
+    } finally {
+      // Done leading: release now, so a standby need not wait for a lease.
+      await this.#election.end(leadership, "its work returned");
+    }
   }
 
   /**

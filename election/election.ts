@@ -65,12 +65,15 @@ export interface ElectionSession {
 interface Held {
   end(reason: string): void;
   resigned(): Promise<void>;
+  /** Work whose return the release waits for, at most `boundMs`. */
+  until?: { work: Promise<unknown>; boundMs: number };
 }
 
 /** Elects one leader per service among a registry's peers. */
 export class Election {
   readonly #session: ElectionSession;
   readonly #held = new Set<Held>();
+  readonly #heldBy = new WeakMap<Leadership, Held>();
 
   /**
    * Creates the election of a registry.
@@ -201,6 +204,38 @@ export class Election {
    * @param reason Why, for the log and the abort reason.
    * @returns A promise that resolves once the backend was told.
    */
+  /**
+   * Makes a leadership's release wait for `work`: when it ends (the signal
+   * aborts at once, with its reason), the backend is told only once `work`
+   * settles, or `boundMs` passed, so no other instance is granted a term
+   * while the leader's work may still run (as Kubernetes' ReleaseOnCancel).
+   *
+   * @param leadership The leadership.
+   * @param work The leader's work.
+   * @param boundMs The longest the release waits for it.
+   */
+  releaseAfter(
+    leadership: Leadership,
+    work: Promise<unknown>,
+    boundMs: number,
+  ): void {
+    const held = this.#heldBy.get(leadership);
+    if (held) held.until = { work, boundMs };
+  }
+
+  /**
+   * Ends one leadership, as `resignAll` ends them all.
+   *
+   * @param leadership The leadership.
+   * @param reason Why.
+   * @returns A promise that resolves once the backend was told.
+   */
+  end(leadership: Leadership, reason: string): Promise<void> {
+    const held = this.#heldBy.get(leadership);
+    held?.end(reason);
+    return held?.resigned() ?? Promise.resolve();
+  }
+
   resignAll(reason: string): Promise<void> {
     const held = [...this.#held];
     for (const leadership of held) leadership.end(reason);
@@ -237,7 +272,23 @@ export class Election {
           new LeadershipLostError(instance.id, service, term, reason),
         );
         session.leadershipChanged?.(service, "lost");
-        resigned = session.driver.resign(registration, term).catch(() => {});
+        const release = () =>
+          session.driver.resign(registration, term).catch(() => {});
+        const until = held.until;
+        if (!until) {
+          resigned = release();
+          return;
+        }
+        let timer: unknown;
+        resigned = Promise.race([
+          until.work.then(() => {}, () => {}),
+          new Promise<void>((resolve) => {
+            timer = session.clock.setTimeout(resolve, until.boundMs);
+          }),
+        ]).then(() => {
+          session.clock.clearTimeout(timer);
+          return release();
+        });
       },
       resigned: () => resigned,
     };
@@ -286,7 +337,7 @@ export class Election {
     session.leadershipChanged?.(service, "gained");
     const valid = () =>
       !controller.signal.aborted && session.clock.now() < deadline();
-    return {
+    const leadership: Leadership = {
       instance,
       term,
       fencing: term,
@@ -300,5 +351,7 @@ export class Election {
         throw controller.signal.reason;
       },
     };
+    this.#heldBy.set(leadership, held);
+    return leadership;
   }
 }
