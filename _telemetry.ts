@@ -15,6 +15,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  type Tracer,
   type UpDownCounter,
 } from "@opentelemetry/api";
 import { errorMessage } from "./_logger.ts";
@@ -85,6 +86,8 @@ export function registryInstruments(): RegistryInstruments {
   };
 }
 
+let tracer: Tracer | undefined;
+
 /**
  * Runs one backend call inside a client span, marking a failure with its
  * message (never the error object, whose command arguments could hold the
@@ -100,7 +103,10 @@ export function traced<T>(
   attributes: Attributes,
   call: () => Promise<T>,
 ): Promise<T> {
-  return trace.getTracer(SCOPE, VERSION).startActiveSpan(
+  // The API's tracer is a proxy that follows a provider installed later, so
+  // one per process serves every beat.
+  tracer ??= trace.getTracer(SCOPE, VERSION);
+  return tracer.startActiveSpan(
     name,
     { kind: SpanKind.CLIENT, attributes },
     (span) =>
