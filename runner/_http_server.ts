@@ -9,6 +9,9 @@
 
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import { getLogger } from "@logtape/logtape";
+
+const log = getLogger(["roster", "http"]);
 
 /** A listening server. */
 export interface HttpServer {
@@ -50,11 +53,25 @@ export function serveHttp(
   const server = createServer(async (incoming, outgoing) => {
     const gone = new AbortController();
     outgoing.once("close", () => gone.abort());
-    let response: Response;
+    let request: Request | undefined;
     try {
-      response = await handler(requestOf(incoming, gone.signal));
-    } catch {
-      response = badRequest();
+      request = requestOf(incoming, gone.signal);
+    } catch { /* a Host or path that is not a URL: answered below */ }
+    let response: Response;
+    if (!request) response = badRequest();
+    else {
+      try {
+        response = await handler(request);
+      } catch (error) {
+        // A bug, not the client's fault: one line, never the request's URL.
+        log.error("The status server failed to answer: {error}", {
+          error: (error as Error)?.message ?? String(error),
+        });
+        response = new Response('{"error":"internal error"}\n', {
+          status: 500,
+          headers: { "content-type": "application/json; charset=utf-8" },
+        });
+      }
     }
     outgoing.writeHead(
       response.status,
