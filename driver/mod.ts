@@ -48,3 +48,6 @@ export {
   type ConformanceTest,
   testDriverConformance,
 } from "./conformance.ts";
+// The instance types the contract names, so this module documents
+// completely on its own.
+export type { Instance, InstanceFields, InstanceStatus } from "../instance.ts";

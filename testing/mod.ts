@@ -30,3 +30,19 @@ export {
   type ConformanceTest,
   testDriverConformance,
 } from "../driver/conformance.ts";
+// The types this module's API names, so its documentation is complete on
+// its own.
+export type {
+  BackendStatus,
+  Change,
+  ChangeBatch,
+  ChangeReason,
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+  Snapshot,
+} from "../driver/driver.ts";
+export type { Instance, InstanceFields, InstanceStatus } from "../instance.ts";
+export type { Clock, TimerHandle } from "../clock.ts";

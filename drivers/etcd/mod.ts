@@ -42,7 +42,9 @@ import { Etcd3, type IKeyValue, type Lease } from "etcd3";
 import type {
   BackendStatus,
   Change,
+  Change,
   ChangeBatch,
+  ChangeReason,
   ChangeReason,
   Driver,
   HeartbeatResult,
@@ -732,3 +734,23 @@ export class EtcdDriver implements Driver {
     return Promise.resolve();
   }
 }
+
+// The contract's types this module's API names, so its documentation is
+// complete on its own.
+export type {
+  BackendStatus,
+  Change,
+  ChangeBatch,
+  ChangeReason,
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+  Snapshot,
+} from "../../driver/driver.ts";
+export type {
+  Instance,
+  InstanceFields,
+  InstanceStatus,
+} from "../../instance.ts";

@@ -30,7 +30,9 @@ import { logger } from "../../_logger.ts";
 import type {
   BackendStatus,
   Change,
+  Change,
   ChangeBatch,
+  ChangeReason,
   ChangeReason,
   Driver,
   HeartbeatResult,
@@ -1013,3 +1015,23 @@ export class PostgresDriver implements Driver {
     if (this.#owned) await this.pool.end();
   }
 }
+
+// The contract's types this module's API names, so its documentation is
+// complete on its own.
+export type {
+  BackendStatus,
+  Change,
+  ChangeBatch,
+  ChangeReason,
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+  Snapshot,
+} from "../../driver/driver.ts";
+export type {
+  Instance,
+  InstanceFields,
+  InstanceStatus,
+} from "../../instance.ts";

@@ -41,7 +41,9 @@ import { logger } from "../../_logger.ts";
 import type {
   BackendStatus,
   Change,
+  Change,
   ChangeBatch,
+  ChangeReason,
   Driver,
   HeartbeatResult,
   ListQuery,
@@ -1038,3 +1040,23 @@ function withoutArguments(error: unknown): unknown {
   }
   return error;
 }
+
+// The contract's types this module's API names, so its documentation is
+// complete on its own.
+export type {
+  BackendStatus,
+  Change,
+  ChangeBatch,
+  ChangeReason,
+  Driver,
+  HeartbeatResult,
+  ListQuery,
+  Registration,
+  RegistrationKey,
+  Snapshot,
+} from "../../driver/driver.ts";
+export type {
+  Instance,
+  InstanceFields,
+  InstanceStatus,
+} from "../../instance.ts";
