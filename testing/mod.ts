@@ -30,6 +30,7 @@ export {
   type ConformanceTest,
   testDriverConformance,
 } from "../driver/conformance.ts";
+
 // The types this module's API names, so its documentation is complete on
 // its own.
 export type {

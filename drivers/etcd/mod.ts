@@ -42,9 +42,7 @@ import { Etcd3, type IKeyValue, type Lease } from "etcd3";
 import type {
   BackendStatus,
   Change,
-  Change,
   ChangeBatch,
-  ChangeReason,
   ChangeReason,
   Driver,
   HeartbeatResult,

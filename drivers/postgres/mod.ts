@@ -30,9 +30,7 @@ import { logger } from "../../_logger.ts";
 import type {
   BackendStatus,
   Change,
-  Change,
   ChangeBatch,
-  ChangeReason,
   ChangeReason,
   Driver,
   HeartbeatResult,

@@ -41,9 +41,7 @@ import { logger } from "../../_logger.ts";
 import type {
   BackendStatus,
   Change,
-  Change,
   ChangeBatch,
-  ChangeReason,
   Driver,
   HeartbeatResult,
   ListQuery,
