@@ -7,6 +7,7 @@
  */
 
 import { readFileSync } from "node:fs";
+import { redactUrl } from "../driver/_redact_url.ts";
 import { describe } from "./_describe.ts";
 import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
 import { HOST_PORT, TableReader } from "./_table_reader.ts";
@@ -151,15 +152,4 @@ export function parseRedisConfig(
     name,
     clusterNodes,
   };
-}
-
-/** A Redis URL with its password masked, for error messages. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(an unparsable URL)";
-  }
 }

@@ -31,19 +31,6 @@ export {
   testDriverConformance,
 } from "../driver/conformance.ts";
 
-// The types this module's API names, so its documentation is complete on
-// its own.
-export type {
-  BackendStatus,
-  Change,
-  ChangeBatch,
-  ChangeReason,
-  Driver,
-  HeartbeatResult,
-  ListQuery,
-  Registration,
-  RegistrationKey,
-  Snapshot,
-} from "../driver/driver.ts";
-export type { Instance, InstanceFields, InstanceStatus } from "../instance.ts";
-export type { Clock, TimerHandle } from "../clock.ts";
+// The contract's types this module's API names, so its documentation is
+// complete on its own.
+export type * from "../driver/_contract_types.ts";

@@ -36,7 +36,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { ownerDigest } from "../../driver/_owner_digest.ts";
 import { noop } from "cockatiel";
 import { Etcd3, type IKeyValue, type Lease } from "etcd3";
 import type {
@@ -102,13 +102,11 @@ interface Stored {
 interface Held {
   lease: Lease;
   leaseId: string;
+  /** The owner token's digest, as the key holds it. */
+  owner: string;
   seq: number;
   registeredAt: number;
   status: Registration["status"];
-}
-
-function digest(owner: string): string {
-  return createHash("sha256").update(owner).digest("hex").slice(0, 16);
 }
 
 function leaseSeconds(ttl: number): number {
@@ -273,12 +271,14 @@ export class EtcdDriver implements Driver {
     }
     const key = this.#key(registration.env, "i", registration.id);
     const beatAt = Date.now();
-    const value = this.#value(
+    const stored = this.#stored(
       registration,
+      held.owner,
       held.registeredAt,
       beatAt,
       "registered",
     );
+    const value = JSON.stringify(stored);
     const [alive, put] = await Promise.all([
       held.lease.keepaliveOnce().then(
         (answer) => Number(answer.TTL) > 0,
@@ -292,25 +292,22 @@ export class EtcdDriver implements Driver {
       return await this.#create(registration, "reregistered");
     }
     return {
-      instance: instanceOf(
-        registration.env,
-        registration.id,
-        JSON.parse(value) as Stored,
-        held.seq,
-      ),
+      instance: instanceOf(registration.env, registration.id, stored, held.seq),
       reregistered: false,
     };
   }
 
-  #value(
+  /** What the key holds for `registration`; `owner` is its digest. */
+  #stored(
     registration: Registration,
+    owner: string,
     registeredAt: number,
     beatAt: number,
     why: Stored["why"],
-  ): string {
-    const stored: Stored = {
+  ): Stored {
+    return {
       service: registration.service,
-      owner: digest(registration.owner),
+      owner,
       registeredAt,
       beatAt,
       ttl: registration.ttl,
@@ -324,7 +321,6 @@ export class EtcdDriver implements Driver {
       weight: registration.weight ?? 100,
       why,
     };
-    return JSON.stringify(stored);
   }
 
   /**
@@ -337,6 +333,7 @@ export class EtcdDriver implements Driver {
   ): Promise<HeartbeatResult> {
     const { env, id } = registration;
     const key = this.#key(env, "i", id);
+    const owner = ownerDigest(registration.owner);
     const lease = this.client.lease(leaseSeconds(registration.ttl), {
       autoKeepAlive: false,
     });
@@ -348,11 +345,14 @@ export class EtcdDriver implements Driver {
         const epoch = await this.#epochValue();
         const [current] = (await this.client.get(key).exec()).kvs;
         const stored = current && decode(current);
-        if (current && stored && stored.owner !== digest(registration.owner)) {
+        if (
+          current && stored && stored.owner !== owner
+        ) {
           throw new AlreadyRegisteredError(id, env);
         }
         const registeredAt = current && stored ? stored.registeredAt : now;
-        const value = this.#value(registration, registeredAt, now, why);
+        const fresh = this.#stored(registration, owner, registeredAt, now, why);
+        const value = JSON.stringify(fresh);
         const result = await this.client
           .if(key, "Mod", "==", current ? current.mod_revision : 0)
           .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
@@ -374,6 +374,7 @@ export class EtcdDriver implements Driver {
         const held = {
           lease,
           leaseId,
+          owner,
           seq,
           registeredAt,
           status: registration.status,
@@ -381,7 +382,7 @@ export class EtcdDriver implements Driver {
         this.#held.set(registration, held);
         this.#leases.set(leaseId, held);
         return {
-          instance: instanceOf(env, id, JSON.parse(value) as Stored, seq),
+          instance: instanceOf(env, id, fresh, seq),
           reregistered: !current && why === "reregistered",
         };
       }
@@ -403,7 +404,7 @@ export class EtcdDriver implements Driver {
     const name = this.#key(key.env, "i", key.id);
     const [current] = (await this.client.get(name).exec()).kvs;
     const stored = current && decode(current);
-    if (!current || !stored || stored.owner !== digest(key.owner)) {
+    if (!current || !stored || stored.owner !== ownerDigest(key.owner)) {
       return false;
     }
     const tombstone = this.#key(key.env, "d", key.id);
@@ -426,22 +427,26 @@ export class EtcdDriver implements Driver {
 
   async #read(
     env: string,
-  ): Promise<{ instances: Instance[]; revision: string }> {
+  ): Promise<
+    { instances: Instance[]; owners: Map<string, string>; revision: string }
+  > {
     const [answer, epoch] = await Promise.all([
       this.client.getAll().prefix(this.#key(env, "i")).exec(),
       this.#epochValue(),
     ]);
     const instances: Instance[] = [];
+    const owners = new Map<string, string>();
     for (const kv of answer.kvs) {
       const stored = decode(kv);
       if (!stored) continue;
       const id = kv.key.toString().slice(this.#key(env, "i").length);
+      owners.set(id, stored.owner);
       instances.push(
         instanceOf(env, id, stored, epoch + Number(kv.create_revision)),
       );
     }
     instances.sort((a, b) => a.seq - b.seq);
-    return { instances, revision: answer.header.revision };
+    return { instances, owners, revision: answer.header.revision };
   }
 
   /**
@@ -643,18 +648,14 @@ export class EtcdDriver implements Driver {
   async campaign(registration: Registration): Promise<number | undefined> {
     const { env, service, id } = registration;
     const termKey = this.#key(env, "t", service);
-    const [{ instances }, [last], epoch] = await Promise.all([
+    const [{ instances, owners }, [last], epoch] = await Promise.all([
       this.#read(env),
       this.client.get(termKey).exec().then((answer) => answer.kvs),
       this.#epochValue(),
     ]);
     const self = instances.find((i) => i.id === id);
-    const selfKv = self &&
-      (await this.client.get(this.#key(env, "i", id)).exec())
-        .kvs[0];
-    const stored = selfKv && decode(selfKv);
     if (
-      !self || !stored || stored.owner !== digest(registration.owner) ||
+      !self || owners.get(id) !== ownerDigest(registration.owner) ||
       self.status !== "healthy" || self.service !== service
     ) return undefined;
     const oldest = instances.find((i) =>
@@ -735,20 +736,4 @@ export class EtcdDriver implements Driver {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type {
-  BackendStatus,
-  Change,
-  ChangeBatch,
-  ChangeReason,
-  Driver,
-  HeartbeatResult,
-  ListQuery,
-  Registration,
-  RegistrationKey,
-  Snapshot,
-} from "../../driver/driver.ts";
-export type {
-  Instance,
-  InstanceFields,
-  InstanceStatus,
-} from "../../instance.ts";
+export type * from "../../driver/_contract_types.ts";

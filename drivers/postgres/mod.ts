@@ -22,7 +22,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { ownerDigest } from "../../driver/_owner_digest.ts";
+import { redactUrl } from "../../driver/_redact_url.ts";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/pg"
 import pg from "pg";
@@ -86,10 +87,6 @@ type Queryable = Pick<pg.PoolClient, "query">;
 /** The database's clock in ms, as SQL. */
 const NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::int8";
 
-function digest(owner: string): string {
-  return createHash("sha256").update(owner).digest("hex").slice(0, 16);
-}
-
 function instanceOfRow(row: Row, env: string): Instance {
   return {
     id: String(row.id),
@@ -108,11 +105,6 @@ function instanceOfRow(row: Row, env: string): Instance {
     heartbeatInterval: Number(row.heartbeat_interval),
     weight: row.weight == null ? 100 : Number(row.weight),
   };
-}
-
-/** Masks the password in a connection URL. */
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
 }
 
 async function rows(db: Queryable, text: string, values: unknown[] = []) {
@@ -342,7 +334,7 @@ export class PostgresDriver implements Driver {
        where env = $1 and id = $2 and owner = $3 and status = $4
          and expires_at > n.now
        returning seq, registered_at, heartbeat_at, expires_at`,
-      [env, id, digest(registration.owner), status],
+      [env, id, ownerDigest(registration.owner), status],
     );
     if (row) {
       return {
@@ -375,7 +367,7 @@ export class PostgresDriver implements Driver {
   ): Promise<HeartbeatResult> {
     await this.#schemaReady();
     const { env, id } = registration;
-    const owner = digest(registration.owner);
+    const owner = ownerDigest(registration.owner);
     return await this.#transaction(async (db) => {
       // The env row's lock orders the env's changes: positions commit in order.
       await this.#lockEnv(db, env);
@@ -456,30 +448,40 @@ export class PostgresDriver implements Driver {
   }
 
   /**
-   * Whether an expired row fell due while the server itself was down: the
-   * server started less than the row's ttl ago, and the row expired after
-   * the env's last beat accepted before that start. That is the evidence
-   * the purge graces by too.
+   * The only evidence of an outage this driver trusts, the server's own:
+   * when it last started, and the env's last beat accepted before that. A
+   * row that expired after that beat, less than its ttl after the start,
+   * fell due while no one could beat.
    */
-  async #fellDueInOutage(
+  async #outageEvidence(
     db: Queryable,
     env: string,
-    row: Row,
-    now: number,
-  ): Promise<boolean> {
+  ): Promise<{ now: number; started: number; lastBeat: number }> {
     const [facts] = await rows(
       db,
-      `select (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started`,
+      `select ${NOW_MS} as now,
+         (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started`,
     );
     const started = Number(facts!.started);
-    if (started + Number(row.ttl) <= now) return false;
     const [last] = await rows(
       db,
       `select coalesce(max(heartbeat_at), 0) as at from ${this.#t.instances}
        where env = $1 and heartbeat_at < $2`,
       [env, started],
     );
-    return Number(row.expires_at) > Number(last!.at);
+    return { now: Number(facts!.now), started, lastBeat: Number(last!.at) };
+  }
+
+  /** Whether an expired row fell due in an outage, by that evidence. */
+  async #fellDueInOutage(
+    db: Queryable,
+    env: string,
+    row: Row,
+    now: number,
+  ): Promise<boolean> {
+    const { started, lastBeat } = await this.#outageEvidence(db, env);
+    return started + Number(row.ttl) > now &&
+      Number(row.expires_at) > lastBeat;
   }
 
   /**
@@ -496,7 +498,7 @@ export class PostgresDriver implements Driver {
         db,
         `delete from ${this.#t.instances}
          where env = $1 and id = $2 and owner = $3 returning *`,
-        [key.env, key.id, digest(key.owner)],
+        [key.env, key.id, ownerDigest(key.owner)],
       );
       if (!row) return false;
       await this.#record(
@@ -570,24 +572,12 @@ export class PostgresDriver implements Driver {
         [`${this.schema}/${env}`],
       );
       if (!lock?.ok) return undefined;
-      const [facts] = await rows(
-        db,
-        `select ${NOW_MS} as now,
-           (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started`,
-      );
-      const now = Number(facts!.now);
-      const started = Number(facts!.started);
-      // Evidence of an outage: the server started less than a ttl ago. What
-      // expired after its last accepted beat before that start fell due
-      // while no one could beat.
+      const { now, started, lastBeat } = await this.#outageEvidence(db, env);
       await db.query(
         `update ${this.#t.instances} set grace_until = $3::int8 + ttl
          where env = $1 and expires_at <= $2::int8 and grace_until = 0
-           and $3::int8 + ttl > $2::int8
-           and expires_at > coalesce((
-             select max(heartbeat_at) from ${this.#t.instances}
-             where env = $1 and heartbeat_at < $3), 0)`,
-        [env, now, started],
+           and $3::int8 + ttl > $2::int8 and expires_at > $4::int8`,
+        [env, now, started, lastBeat],
       );
       const gone = await rows(
         db,
@@ -916,7 +906,7 @@ export class PostgresDriver implements Driver {
         [env, id, now],
       );
       if (
-        !self || self.owner !== digest(registration.owner) ||
+        !self || self.owner !== ownerDigest(registration.owner) ||
         self.status !== "healthy"
       ) return undefined;
       const [older] = await rows(
@@ -966,7 +956,7 @@ export class PostgresDriver implements Driver {
         registration.service,
         registration.id,
         term,
-        digest(registration.owner),
+        ownerDigest(registration.owner),
       ],
     );
   }
@@ -1016,20 +1006,4 @@ export class PostgresDriver implements Driver {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type {
-  BackendStatus,
-  Change,
-  ChangeBatch,
-  ChangeReason,
-  Driver,
-  HeartbeatResult,
-  ListQuery,
-  Registration,
-  RegistrationKey,
-  Snapshot,
-} from "../../driver/driver.ts";
-export type {
-  Instance,
-  InstanceFields,
-  InstanceStatus,
-} from "../../instance.ts";
+export type * from "../../driver/_contract_types.ts";

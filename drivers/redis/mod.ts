@@ -1041,20 +1041,4 @@ function withoutArguments(error: unknown): unknown {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type {
-  BackendStatus,
-  Change,
-  ChangeBatch,
-  ChangeReason,
-  Driver,
-  HeartbeatResult,
-  ListQuery,
-  Registration,
-  RegistrationKey,
-  Snapshot,
-} from "../../driver/driver.ts";
-export type {
-  Instance,
-  InstanceFields,
-  InstanceStatus,
-} from "../../instance.ts";
+export type * from "../../driver/_contract_types.ts";

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { redactUrl } from "../../driver/_redact_url.ts";
+
 /**
  * What the driver needs of a client: an ioredis `Redis` (standalone or
  * Sentinel-managed) or `Cluster` fits as it is.
@@ -114,29 +116,8 @@ export function describeTarget(options: RedisConnectOptions): string {
   return redactUrl(options.url ?? "redis://127.0.0.1:6379");
 }
 
-/**
- * Masks the password in a Redis URL.
- *
- * @param url A URL such as `redis://user:secret@host:6379`.
- * @returns The URL with the password replaced by `***`.
- *
- * @example
- * ```ts
- * import { redactUrl } from "./options.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(redactUrl("redis://:pw@h:1"), "redis://:***@h:1");
- * ```
- */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(an unparsable URL)";
-  }
-}
+// Masks the password in a URL; shared by the drivers that take one.
+export { redactUrl };
 
 /**
  * Replaces every password the options hold with `***` in a text.
