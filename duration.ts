@@ -31,7 +31,8 @@ const MAX_MS = 24 * 3_600_000;
  * @param value The duration to parse.
  * @param field The option or key it came from, named in errors.
  * @param numberUnit What a bare number means: `"ms"` (the API) or `"s"` (config files).
- * @returns The duration in milliseconds, greater than zero.
+ * @param allowZero Whether 0 (`0`, `"0s"`) is allowed, as for a linger.
+ * @returns The duration in milliseconds, greater than zero unless allowed.
  * @throws {ConfigError} When the value is not a positive duration.
  *
  * @example
@@ -42,12 +43,14 @@ const MAX_MS = 24 * 3_600_000;
  * assert.equal(parseDuration("1m30s", "ttl"), 90_000);
  * assert.equal(parseDuration(250, "ttl"), 250);
  * assert.equal(parseDuration(5, "ttl", "s"), 5000);
+ * assert.equal(parseDuration("0s", "linger", "ms", true), 0);
  * ```
  */
 export function parseDuration(
   value: unknown,
   field: string,
   numberUnit: "ms" | "s" = "ms",
+  allowZero = false,
 ): number {
   let ms: number;
   if (typeof value === "number") {
@@ -62,11 +65,12 @@ export function parseDuration(
       { field },
     );
   }
+  if (allowZero && ms === 0) return 0;
   if (!Number.isFinite(ms) || ms < 1 || ms > MAX_MS) {
     throw new ConfigError(
-      `Invalid '${field}': ${
-        describe(value)
-      } must be a duration between 1ms and 24h, such as "5s"`,
+      `Invalid '${field}': ${describe(value)} must be a duration between ${
+        allowZero ? "0s" : "1ms"
+      } and 24h, such as "5s"`,
       { field },
     );
   }

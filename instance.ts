@@ -9,11 +9,93 @@ import { describe } from "./_describe.ts";
 import { ConfigError } from "./errors.ts";
 
 /**
- * Whether an instance can take work. An `unhealthy` instance stays
- * registered (it is alive), but listings, pickers, elections and waits leave
- * it out until it is `healthy` again.
+ * What the instance's own health says: `healthy`; `warning` (degraded: it
+ * stays listed and eligible, with a tenth of its weight); `unhealthy` (alive,
+ * but left out of listings, pickers, elections and waits until it recovers).
  */
-export type InstanceStatus = "healthy" | "unhealthy";
+export type HealthStatus = "healthy" | "warning" | "unhealthy";
+
+/**
+ * Whether an instance can take work: its {@linkcode HealthStatus}, or, set by
+ * the process itself, `draining` (finishing its work before it leaves) or
+ * `maintenance` (out of service for a while). Only `healthy` and `warning`
+ * instances take work; the others stay registered and visible in
+ * `allInstances()`, `roster list` and the dashboard.
+ */
+export type InstanceStatus = HealthStatus | "draining" | "maintenance";
+
+/** Every {@linkcode InstanceStatus}, in order of fitness. */
+export const INSTANCE_STATUSES: readonly InstanceStatus[] = [
+  "healthy",
+  "warning",
+  "unhealthy",
+  "draining",
+  "maintenance",
+];
+
+/**
+ * Whether an instance takes work: it is `healthy` or `warning`. Listings,
+ * pickers, elections, waits and quorums count only these.
+ *
+ * @param instance The instance (its status is all that is read).
+ * @returns True for `healthy` and `warning`.
+ *
+ * @example
+ * ```ts
+ * import { takesWork } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(takesWork({ status: "warning" }), true);
+ * assert.equal(takesWork({ status: "draining" }), false);
+ * ```
+ */
+export function takesWork(
+  instance: { readonly status: InstanceStatus },
+): boolean {
+  return instance.status === "healthy" || instance.status === "warning";
+}
+
+/**
+ * Reads a status a backend stored as text. A status this version does not
+ * know (written by a newer one) reads as `unhealthy`: it takes no work.
+ *
+ * @param text The stored status.
+ * @returns The status.
+ */
+export function parseInstanceStatus(text: unknown): InstanceStatus {
+  return INSTANCE_STATUSES.includes(text as InstanceStatus)
+    ? text as InstanceStatus
+    : "unhealthy";
+}
+
+/** The share of its weight a `warning` instance keeps (Consul's 1 in 10). */
+export const WARNING_WEIGHT_SHARE = 0.1;
+
+/**
+ * The weight a picker gives an instance: its `weight` when healthy, a tenth
+ * of it (at least 1, unless the weight is 0) when `warning`, and 0 when it
+ * takes no work.
+ *
+ * @param instance The instance.
+ * @returns The weight to pick it by.
+ *
+ * @example
+ * ```ts
+ * import { effectiveWeight } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(effectiveWeight({ status: "healthy", weight: 100 }), 100);
+ * assert.equal(effectiveWeight({ status: "warning", weight: 100 }), 10);
+ * assert.equal(effectiveWeight({ status: "draining", weight: 100 }), 0);
+ * ```
+ */
+export function effectiveWeight(
+  instance: { readonly status: InstanceStatus; readonly weight: number },
+): number {
+  if (instance.status === "healthy") return instance.weight;
+  if (instance.status !== "warning" || instance.weight === 0) return 0;
+  return Math.max(1, Math.round(instance.weight * WARNING_WEIGHT_SHARE));
+}
 
 /** A live service instance, as the backend last recorded it. */
 export interface Instance {

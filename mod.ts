@@ -76,6 +76,8 @@ export type {
   HeartbeatState,
 } from "./heartbeat/heartbeat_loop.ts";
 export {
+  effectiveWeight,
+  type HealthStatus,
   type Instance,
   type InstanceFields,
   type InstanceStatus,
@@ -83,7 +85,9 @@ export {
   MAX_META_TOTAL_BYTES,
   MAX_META_VALUE_BYTES,
   MAX_WEIGHT,
+  takesWork,
   validateWeight,
+  WARNING_WEIGHT_SHARE,
 } from "./instance.ts";
 export type { LeaderChange, Leadership } from "./election/leadership.ts";
 export {
@@ -104,6 +108,9 @@ export {
 } from "./discovery/zone_aware_picker.ts";
 export { type QuorumState, quorumState } from "./discovery/quorum.ts";
 export {
+  DEFAULT_MAINTENANCE_TTL_MS,
+  type DrainOptions,
+  type MaintenanceOptions,
   Registry,
   type RegistryEvents,
   type RegistryState,

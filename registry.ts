@@ -42,8 +42,10 @@ import {
 } from "./heartbeat/heartbeat_loop.ts";
 import {
   defaultInstanceId,
+  type HealthStatus,
   type Instance,
   type InstanceStatus,
+  takesWork,
   validateName,
 } from "./instance.ts";
 import type { Message } from "./messaging/message.ts";
@@ -69,6 +71,10 @@ export type RegistryState =
 export interface RegistryEvents extends HeartbeatEvents {
   /** `start()` registered this instance. */
   registered: { instance: Instance };
+  /** `drain()` began: the instance is `draining`, and leaves after `linger` ms. */
+  draining: { linger: number };
+  /** Maintenance turned on (until `until`, by this process's clock) or off. */
+  maintenance: { on: boolean; until?: number; reason?: string };
   /** `stop()` finished; `removed` tells whether the backend entry was deleted. */
   deregistered: { removed: boolean; error?: unknown };
   /** The local view went `live` or `stale` (only while watching or caching). */
@@ -101,8 +107,28 @@ export function setDefaultDriver(factory: () => Driver): void {
   defaultDriver = factory;
 }
 
-function isHealthy(instance: Instance): boolean {
-  return instance.status === "healthy";
+/** How long maintenance lasts when `setMaintenance` is given no ttl. */
+export const DEFAULT_MAINTENANCE_TTL_MS = 3_600_000;
+
+/** Options for {@linkcode Registry.drain}. */
+export interface DrainOptions {
+  /**
+   * How long the instance stays listed as `draining` before it deregisters
+   * (or, with `stop: false`, before `drain()` returns): the time clients
+   * need to notice and send it no new work. 0 by default.
+   */
+  linger?: Duration;
+  /** Whether to stop (deregister) once the linger is over; true by default. */
+  stop?: boolean;
+}
+
+/** Options for {@linkcode Registry.setMaintenance}. */
+export interface MaintenanceOptions {
+  /**
+   * How long maintenance lasts unless turned off before: a tool that
+   * crashed cannot leave it on for ever. One hour by default.
+   */
+  ttl?: Duration;
 }
 
 /**
@@ -164,6 +190,14 @@ export class Registry implements AsyncDisposable {
   #detachHealth: (() => void) | undefined;
   /** When the last heartbeat the backend accepted was sent. */
   #beatSentAt = 0;
+  /** What the health check (or `setStatus`) says of this process. */
+  #healthStatus: HealthStatus;
+  /** Set by `drain()` or `setMaintenance()`; it outranks the health. */
+  #override: "draining" | "maintenance" | undefined;
+  #maintenanceTimer: unknown;
+  #draining: Promise<void> | undefined;
+  /** Aborted when `stop()` is called, to cut a drain's linger short. */
+  readonly #stopCalled = new AbortController();
   readonly #election: Election;
   readonly #messenger: Messenger;
   readonly #instruments = registryInstruments();
@@ -190,6 +224,7 @@ export class Registry implements AsyncDisposable {
     this.#clock = options.clock ?? systemClock;
     this.#signal = options.signal;
     this.#healthOptions = options.health;
+    this.#healthStatus = this.#options.status;
     this.service = this.#options.service;
     this.env = this.#options.env;
     this.heartbeatInterval = this.#options.heartbeatInterval;
@@ -323,7 +358,7 @@ export class Registry implements AsyncDisposable {
       meta: this.#options.meta,
       hostname: this.#options.hostname,
       pid: this.#options.pid,
-      status: this.#options.status,
+      status: this.status,
       owner: crypto.randomUUID(),
       ttl: this.ttl,
       heartbeatInterval: this.heartbeatInterval,
@@ -466,7 +501,7 @@ export class Registry implements AsyncDisposable {
       await feed.ready();
       return sortedView(feed, services[0]);
     }
-    return (await this.allInstances(...services)).filter(isHealthy);
+    return (await this.allInstances(...services)).filter(takesWork);
   }
 
   /**
@@ -500,12 +535,15 @@ export class Registry implements AsyncDisposable {
   }
 
   /**
-   * Marks this instance healthy or unhealthy in the registry, at once (one
-   * heartbeat). An unhealthy instance stays registered, but listings,
-   * pickers, elections and waits leave it out.
+   * Sets what this instance's health is, at once (one heartbeat): `healthy`,
+   * `warning` (still listed and eligible, with a tenth of its weight) or
+   * `unhealthy` (stays registered, but listings, pickers, elections and
+   * waits leave it out). While draining or in maintenance the new health is
+   * kept and shows once that ends.
    *
-   * @param status The new status.
-   * @throws {ConfigError} For a status other than `healthy` or `unhealthy`.
+   * @param status The new health.
+   * @throws {ConfigError} For a status other than `healthy`, `warning` or
+   *   `unhealthy`.
    *
    * @example
    * ```ts
@@ -513,23 +551,230 @@ export class Registry implements AsyncDisposable {
    *
    * await using registry = new Registry({ service: "api", env: "status-doc" });
    * await registry.start();
-   * registry.setStatus("unhealthy"); // draining: no new work
+   * registry.setStatus("warning"); // degraded: fewer picks
    * ```
    */
-  setStatus(status: InstanceStatus): void {
-    const valid = validateStatus("status", status);
-    // An instance turning unhealthy stops leading before it says so.
-    if (valid === "unhealthy") {
-      this.#election.resignAll("the instance turned unhealthy");
-    }
-    if (this.#registration) this.#registration.status = valid;
-    else this.#options.status = valid;
-    this.#loop?.beatNow();
+  setStatus(status: HealthStatus): void {
+    this.#healthStatus = validateStatus("status", status);
+    this.#publishStatus();
   }
 
   /** The status this instance registers and beats with. */
   get status(): InstanceStatus {
-    return this.#registration?.status ?? this.#options.status;
+    return this.#registration?.status ?? this.#wantedStatus();
+  }
+
+  #wantedStatus(): InstanceStatus {
+    return this.#override ?? this.#healthStatus;
+  }
+
+  /**
+   * Puts the status in the registration and beats at once; an instance that
+   * no longer takes work stops leading before it says so.
+   */
+  #publishStatus(): void {
+    const status = this.#wantedStatus();
+    if (!takesWork({ status })) {
+      this.#election.resignAll(
+        status === "unhealthy"
+          ? "the instance turned unhealthy"
+          : `the instance is ${
+            status === "draining" ? "draining" : "in maintenance"
+          }`,
+      );
+    }
+    if (this.#registration) this.#registration.status = status;
+    this.#loop?.beatNow();
+  }
+
+  /**
+   * Resolves once a heartbeat recorded `status`, the registry stopped, or a
+   * ttl passed (the backend may be down; the beat goes on being retried).
+   */
+  #statusRecorded(status: InstanceStatus): Promise<boolean> {
+    if (this.#state !== "running") return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (recorded: boolean) => {
+        offBeat();
+        offStop();
+        this.#clock.clearTimeout(timer);
+        resolve(recorded);
+      };
+      const offBeat = this.on("heartbeat", ({ instance }) => {
+        if (instance.status === status) done(true);
+      });
+      const offStop = this.on("deregistered", () => done(false));
+      const timer = this.#clock.setTimeout(() => done(false), this.ttl);
+    });
+  }
+
+  /**
+   * Drains this instance before it leaves: it is marked `draining` (the
+   * backend records it before this goes on), so it stays listed for
+   * `allInstances()`, `roster list` and the dashboard while pickers,
+   * `instances()`, waits and elections skip it, and it gives up leadership;
+   * after `linger` it deregisters. Calling it again returns the same drain;
+   * `stop()` cuts the linger short.
+   *
+   * @param options How long to linger, and whether to stop afterwards.
+   * @returns A promise that resolves once the linger is over (and the
+   *   registry stopped, unless `stop` is false).
+   * @throws {RegistryStateError} Before `start()`.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "drain-doc" });
+   * await registry.start();
+   * await registry.drain({ linger: "10ms", stop: false });
+   * assert.equal(registry.status, "draining");
+   * assert.equal((await registry.instances("api")).length, 0);
+   * assert.equal((await registry.allInstances("api")).length, 1);
+   * await registry.stop();
+   * ```
+   */
+  drain(options: DrainOptions = {}): Promise<void> {
+    let linger: number;
+    try {
+      linger = parseDuration(options.linger ?? 0, "linger", "ms", true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#stopping) return this.#stopping;
+    if (this.#state !== "running") {
+      return Promise.reject(
+        new RegistryStateError(
+          `Cannot drain: the registry is ${this.#state}; call start() first`,
+        ),
+      );
+    }
+    this.#draining ??= this.#drain(linger, options.stop ?? true);
+    return this.#draining;
+  }
+
+  async #drain(linger: number, stop: boolean): Promise<void> {
+    this.#endMaintenanceTimer();
+    this.#override = "draining";
+    log.info("Draining {id}: it takes no new work and leaves in {linger}", {
+      id: this.id,
+      linger: formatDuration(linger),
+    });
+    const recorded = this.#statusRecorded("draining");
+    this.#publishStatus();
+    this.#events.emit("draining", { linger });
+    await recorded;
+    await this.#sleepUnlessStopped(linger);
+    if (stop) await this.stop();
+  }
+
+  #sleepUnlessStopped(ms: number): Promise<void> {
+    const signal = this.#stopCalled.signal;
+    if (ms <= 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#clock.clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /**
+   * Turns maintenance on or off. In maintenance the instance stays
+   * registered and listed for operators (status `maintenance`) but takes no
+   * work, like `unhealthy`, whatever its health check says; it gives up
+   * leadership. Maintenance ends by itself after `ttl`, so a tool that
+   * crashed cannot leave an instance out of service for ever.
+   *
+   * @param on Whether maintenance is on.
+   * @param options How long it lasts (one hour by default).
+   * @returns A promise that resolves once the backend recorded the status
+   *   (or a ttl passed while it could not be reached).
+   * @throws {RegistryStateError} When not running, or when turning it on
+   *   while draining.
+   * @throws {ConfigError} For a `ttl` that is not a duration of at least 1 ms.
+   *
+   * @example
+   * ```ts
+   * import { Registry } from "@roster/roster";
+   * import assert from "node:assert/strict";
+   *
+   * await using registry = new Registry({ service: "api", env: "maint-doc" });
+   * await registry.start();
+   * await registry.setMaintenance(true, { ttl: "10m" });
+   * assert.equal(registry.status, "maintenance");
+   * await registry.setMaintenance(false);
+   * assert.equal(registry.status, "healthy");
+   * ```
+   */
+  async setMaintenance(
+    on: boolean,
+    options: MaintenanceOptions = {},
+  ): Promise<void> {
+    const ttl = parseDuration(
+      options.ttl ?? DEFAULT_MAINTENANCE_TTL_MS,
+      "ttl",
+    );
+    if (this.#state !== "running") {
+      throw new RegistryStateError(
+        `Cannot ${
+          on ? "enter" : "leave"
+        } maintenance: the registry is ${this.#state}; call start() first`,
+      );
+    }
+    if (this.#override === "draining") {
+      if (!on) return;
+      throw new RegistryStateError(
+        "Cannot enter maintenance: the instance is draining and about to leave",
+      );
+    }
+    this.#endMaintenanceTimer();
+    if (on) {
+      const until = this.#clock.now() + ttl;
+      this.#maintenanceTimer = this.#clock.setTimeout(() => {
+        this.#maintenanceTimer = undefined;
+        log.info("Maintenance of {id} ended: its ttl ({ttl}) passed", {
+          id: this.id,
+          ttl: formatDuration(ttl),
+        });
+        this.#setOverride(undefined, "its ttl passed");
+      }, ttl);
+      log.info("{id} is in maintenance for {ttl}", {
+        id: this.id,
+        ttl: formatDuration(ttl),
+      });
+      await this.#setOverride("maintenance", undefined, until);
+    } else if (this.#override === "maintenance") {
+      log.info("{id} left maintenance", { id: this.id });
+      await this.#setOverride(undefined, "turned off");
+    }
+  }
+
+  async #setOverride(
+    override: "maintenance" | undefined,
+    reason?: string,
+    until?: number,
+  ): Promise<void> {
+    if (this.#override === "draining") return;
+    this.#override = override;
+    const recorded = this.#statusRecorded(this.#wantedStatus());
+    this.#publishStatus();
+    this.#events.emit("maintenance", {
+      on: override !== undefined,
+      ...(until === undefined ? {} : { until }),
+      ...(reason === undefined ? {} : { reason }),
+    });
+    await recorded;
+  }
+
+  #endMaintenanceTimer(): void {
+    if (this.#maintenanceTimer === undefined) return;
+    this.#clock.clearTimeout(this.#maintenanceTimer);
+    this.#maintenanceTimer = undefined;
   }
 
   /**
@@ -570,6 +815,8 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   stop(): Promise<void> {
+    this.#stopCalled.abort();
+    this.#endMaintenanceTimer();
     this.#stopping ??= this.#stop();
     return this.#stopping;
   }

@@ -16,7 +16,7 @@ import { describe } from "./_describe.ts";
 import { ConfigError } from "./errors.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./messaging/message.ts";
 import {
-  type InstanceStatus,
+  type HealthStatus,
   validateMeta,
   validateName,
   validateText,
@@ -65,7 +65,7 @@ export interface RegistryOptions {
   /** The host name recorded; the machine's when not given. */
   hostname?: string;
   /** The status to register with; `healthy` by default. */
-  status?: InstanceStatus;
+  status?: HealthStatus;
   /**
    * A health check that keeps this instance's status: it registers
    * `unhealthy` and turns `healthy` once the check passes.
@@ -112,7 +112,7 @@ export interface ResolvedOptions {
   /** This process's id. */
   pid: number;
   /** The status to register with. */
-  status: InstanceStatus;
+  status: HealthStatus;
   /** Time between heartbeats, in ms. */
   heartbeatInterval: number;
   /** The weight to register with. */
@@ -260,11 +260,19 @@ export function resolveRegistryOptions(
  * @param value The value; undefined means `healthy`.
  * @returns The status.
  */
-export function validateStatus(field: string, value: unknown): InstanceStatus {
+export function validateStatus(field: string, value: unknown): HealthStatus {
   if (value === undefined) return "healthy";
-  if (value !== "healthy" && value !== "unhealthy") {
+  if (value !== "healthy" && value !== "warning" && value !== "unhealthy") {
     throw new ConfigError(
-      `Invalid '${field}': ${describe(value)} must be "healthy" or "unhealthy"`,
+      `Invalid '${field}': ${
+        describe(value)
+      } must be "healthy", "warning" or "unhealthy"${
+        value === "draining" || value === "maintenance"
+          ? `; use ${
+            value === "draining" ? "drain()" : "setMaintenance()"
+          } for ${describe(value)}`
+          : ""
+      }`,
       { field },
     );
   }

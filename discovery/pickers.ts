@@ -5,15 +5,19 @@
  * @module
  */
 
-import type { Instance } from "../instance.ts";
+import { type Instance, takesWork } from "../instance.ts";
 
-/** Chooses one instance from a set. */
+/**
+ * Chooses one instance from a set. The pickers here never choose an
+ * instance that takes no work (`unhealthy`, `draining`, `maintenance`),
+ * whatever list they are given.
+ */
 export interface Picker {
   /**
    * Picks one instance.
    *
    * @param instances The live set now.
-   * @returns One of them, or undefined when the set is empty.
+   * @returns One of them, or undefined when none qualifies.
    */
   pick(instances: readonly Instance[]): Instance | undefined;
 }
@@ -52,6 +56,7 @@ export class RoundRobinPicker implements Picker {
     let next: Instance | undefined;
     let first: Instance | undefined;
     for (const instance of instances) {
+      if (!takesWork(instance)) continue;
       if (!first || instance.seq < first.seq) first = instance;
       if (instance.seq > this.#lastSeq && (!next || instance.seq < next.seq)) {
         next = instance;
@@ -95,7 +100,10 @@ export class RandomPicker implements Picker {
    * @returns One of them, or undefined when the set is empty.
    */
   pick(instances: readonly Instance[]): Instance | undefined {
-    if (instances.length === 0) return undefined;
-    return instances[Math.floor(this.#random() * instances.length)];
+    const working = instances.every(takesWork)
+      ? instances
+      : instances.filter(takesWork);
+    if (working.length === 0) return undefined;
+    return working[Math.floor(this.#random() * working.length)];
   }
 }

@@ -8,7 +8,7 @@ import type {
   Snapshot,
 } from "../driver/driver.ts";
 import { ChangeLogGapError } from "../errors.ts";
-import type { Instance } from "../instance.ts";
+import { type Instance, takesWork } from "../instance.ts";
 
 const log = logger("watch");
 
@@ -337,8 +337,8 @@ const sortedViews = new WeakMap<
 >();
 
 /**
- * The feed's healthy instances of one service (or all), oldest first; with
- * `all`, the unhealthy ones too. Sorted once per change of the view, so a
+ * The feed's instances that take work (healthy or warning) of one service
+ * (or all), oldest first; with `all`, every one. Sorted once per change of the view, so a
  * cached listing costs a copy, not a sort.
  */
 export function sortedView(
@@ -351,14 +351,14 @@ export function sortedView(
     cache = { version: feed.version, lists: new Map() };
     sortedViews.set(feed, cache);
   }
-  const key = `${all ? "all" : "healthy"}/${service ?? ""}`;
+  const key = `${all ? "all" : "working"}/${service ?? ""}`;
   let list = cache.lists.get(key);
   if (!list) {
     list = [];
     for (const instance of feed.view.values()) {
       if (
         (service === undefined || instance.service === service) &&
-        (all || instance.status === "healthy")
+        (all || takesWork(instance))
       ) {
         list.push(instance);
       }

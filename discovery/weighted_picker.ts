@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Instance } from "../instance.ts";
+import { effectiveWeight, type Instance } from "../instance.ts";
 import type { Picker } from "./pickers.ts";
 
 /**
@@ -48,7 +48,7 @@ export class WeightedPicker implements Picker {
     let bestScore = -Infinity;
     const present = new Set<string>();
     for (const instance of instances) {
-      const weight = instance.weight ?? 100;
+      const weight = effectiveWeight(instance);
       if (!(weight > 0)) continue;
       const key = `${instance.id}#${instance.seq}`;
       present.add(key);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Instance } from "../instance.ts";
+import { type Instance, takesWork } from "../instance.ts";
 import type { Picker } from "./pickers.ts";
 import { WeightedPicker } from "./weighted_picker.ts";
 
@@ -33,10 +33,10 @@ export interface ZoneAwarePickerOptions {
 
 /**
  * Prefers instances in the caller's zone (meta `zone`), and falls back to
- * every healthy instance when the zone has too few healthy ones: fewer than
+ * every instance that takes work (healthy or warning) when the zone has too few: fewer than
  * `minInstances`, or less than `minHealthyFraction` of its instances. Give it
  * all instances (`registry.allInstances()`) for the fraction to count the
- * unhealthy; it only ever picks healthy ones.
+ * unhealthy; it only ever picks instances that take work.
  *
  * @example
  * ```ts
@@ -87,11 +87,11 @@ export class ZoneAwarePicker implements Picker {
    * @returns A healthy instance, or undefined when there is none.
    */
   pick(instances: readonly Instance[]): Instance | undefined {
-    const healthy = instances.filter((i) => i.status === "healthy");
+    const healthy = instances.filter(takesWork);
     const inZone = instances.filter((i) =>
       i.meta?.[this.#zoneKey] === this.#zone
     );
-    const healthyInZone = inZone.filter((i) => i.status === "healthy");
+    const healthyInZone = inZone.filter(takesWork);
     const zoneHolds = healthyInZone.length >= this.#minInstances &&
       healthyInZone.length >= this.#minFraction * inZone.length &&
       healthyInZone.length > 0;

@@ -18,5 +18,10 @@ export type {
   RegistrationKey,
   Snapshot,
 } from "./driver.ts";
-export type { Instance, InstanceFields, InstanceStatus } from "../instance.ts";
+export type {
+  HealthStatus,
+  Instance,
+  InstanceFields,
+  InstanceStatus,
+} from "../instance.ts";
 export type { Clock, TimerHandle } from "../clock.ts";

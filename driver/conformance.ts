@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import type { Change, Driver, Registration } from "./driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
+import type { InstanceStatus } from "../instance.ts";
 
 /** What the conformance suite needs from a driver under test. */
 export interface ConformanceHarness {
@@ -564,6 +565,61 @@ export async function testDriverConformance(
       const listed = (await peer.list({ env })).find((i) => i.id === "flap");
       assert.equal(listed?.status, "unhealthy");
       assert.equal(listed?.seq, first.seq);
+    },
+  );
+
+  await test(
+    "every status is stored, listed and logged; only healthy and warning instances may lead",
+    async () => {
+      const env = newEnv();
+      const { cursor } = await peer.snapshot(env);
+      const statuses: InstanceStatus[] = [
+        "warning",
+        "unhealthy",
+        "draining",
+        "maintenance",
+        "healthy",
+      ];
+      const reg = registration(env, ttl, { id: "s" });
+      const first = await driver.register(reg);
+      for (const status of statuses) {
+        const beat = await driver.heartbeat({ ...reg, status });
+        assert.equal(beat.instance.status, status);
+        assert.equal(beat.instance.seq, first.seq);
+        assert.equal((await peer.list({ env }))[0]?.status, status);
+        assert.equal((await peer.snapshot(env)).instances[0]?.status, status);
+      }
+      const batch = await peer.changes(env, cursor, { waitMs: 0 });
+      assert.deepEqual(
+        batch.changes.filter((c) => c.type === "update").map((c) =>
+          c.instance.status
+        ),
+        statuses,
+      );
+      // An older instance that takes no work does not stand in the way of a
+      // younger one; an older one in `warning` does.
+      for (const status of ["draining", "maintenance", "unhealthy"] as const) {
+        const e = newEnv();
+        const old = registration(e, ttl, { id: "old", status });
+        await driver.register(old);
+        const young = registration(e, ttl, { id: "young" });
+        await driver.register(young);
+        assert.equal(await driver.campaign(old), undefined, status);
+        const term = await driver.campaign(young);
+        assert.ok(term !== undefined, `granted past a ${status} elder`);
+        await driver.resign(young, term);
+      }
+      const e = newEnv();
+      const old = registration(e, ttl, { id: "old", status: "warning" });
+      await driver.register(old);
+      const young = registration(e, ttl, { id: "young" });
+      await driver.register(young);
+      assert.equal(await driver.campaign(young), undefined);
+      const term = await driver.campaign(old);
+      assert.ok(term !== undefined, "an instance in warning may lead");
+      // Draining ends its lease: the next may be granted at once.
+      await driver.heartbeat({ ...old, status: "draining" });
+      assert.ok(await driver.campaign(young) !== undefined);
     },
   );
 

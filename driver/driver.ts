@@ -21,7 +21,8 @@
  * - **Terms only rise.** Every `campaign` that grants leadership returns a
  *   term greater than every term granted before for the service, and none
  *   is granted while another leader's lease can still run.
- * - **Status changes in place.** A heartbeat with a new `status` changes the
+ * - **Status changes in place.** A heartbeat with a new `status` (any of the
+ *   five: healthy, warning, unhealthy, draining, maintenance) changes the
  *   same registration (same `seq`) and records an `update` with reason
  *   `health`.
  * - **Change reasons.** A driver records `join` with `registered` or
@@ -198,10 +199,10 @@ export interface Driver {
   ): Promise<() => Promise<void>>;
   /**
    * Makes `registration` the leader of its service, atomically, if it is the
-   * oldest live, healthy instance of the service (lowest `seq`) and no other
-   * leader's lease can still be running by the backend's clock: the last
-   * leader resigned, or its registration lapsed, left, was replaced, or
-   * turned unhealthy. Each grant takes a new term from a per-service counter
+   * oldest live instance of the service that takes work (`healthy` or
+   * `warning`; lowest `seq`) and no other leader's lease can still be
+   * running by the backend's clock: the last leader resigned, or its
+   * registration lapsed, left, was replaced, or stopped taking work. Each grant takes a new term from a per-service counter
    * that only rises, never below the backend's time in microseconds, so a
    * term is greater than every term granted before for the service, even
    * after the backend lost the counter.

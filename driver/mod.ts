@@ -50,4 +50,9 @@ export {
 } from "./conformance.ts";
 // The instance types the contract names, so this module documents
 // completely on its own.
-export type { Instance, InstanceFields, InstanceStatus } from "../instance.ts";
+export type {
+  HealthStatus,
+  Instance,
+  InstanceFields,
+  InstanceStatus,
+} from "../instance.ts";

@@ -34,7 +34,7 @@ import {
   type Snapshot,
 } from "../driver/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
-import type { Instance } from "../instance.ts";
+import { type Instance, takesWork } from "../instance.ts";
 
 /** Options for {@linkcode MemoryDriver}. */
 export interface MemoryDriverOptions {
@@ -348,13 +348,13 @@ export class MemoryDriver implements Driver {
     if (
       !entries || !self || self.owner !== registration.owner ||
       self.instance.service !== registration.service ||
-      self.instance.status !== "healthy"
+      !takesWork(self.instance)
     ) return Promise.resolve(undefined);
     for (const entry of entries.values()) {
       const { instance } = entry;
       if (
         instance.service === registration.service &&
-        instance.status === "healthy" && instance.seq < self.instance.seq
+        takesWork(instance) && instance.seq < self.instance.seq
       ) return Promise.resolve(undefined);
     }
     const key = `${registration.env}/${registration.service}`;
@@ -363,7 +363,7 @@ export class MemoryDriver implements Driver {
     if (
       last && last.id !== registration.id && lastEntry &&
       lastEntry.instance.seq === last.seq &&
-      lastEntry.instance.status === "healthy"
+      takesWork(lastEntry.instance)
     ) return Promise.resolve(undefined);
     const term = Math.max((this.#terms.get(key) ?? 0) + 1, now * 1000);
     this.#terms.set(key, term);

@@ -14,7 +14,7 @@ import type { Clock } from "../clock.ts";
 import { type ChangeFeed, observeView, sortedView } from "../discovery/view.ts";
 import type { Driver, Registration } from "../driver/driver.ts";
 import { LeadershipLostError, RegistryStateError } from "../errors.ts";
-import type { Instance } from "../instance.ts";
+import { type Instance, takesWork } from "../instance.ts";
 import type { LeaderChange, Leadership } from "./leadership.ts";
 
 const log = logger("election");
@@ -159,7 +159,7 @@ export class Election {
           oldest.seq === self.instance.seq && feed.state === "live" &&
           // Its own status first: a change to unhealthy may not have
           // reached the backend or the view yet.
-          self.registration.status === "healthy" &&
+          takesWork(self.registration) &&
           session.clock.now() < self.beatSentAt + session.leaseMs
         ) {
           const term = await session.driver.campaign(self.registration)
@@ -303,7 +303,7 @@ export class Election {
       if (oldest?.id !== instance.id || oldest.seq !== instance.seq) {
         held.end(
           oldest
-            ? `'${oldest.id}' is now the oldest healthy instance`
+            ? `'${oldest.id}' is now the oldest instance that takes work`
             : "the instance left the view",
         );
       }

@@ -13,7 +13,7 @@ import { Buffer } from "node:buffer";
 import { EventEmitter } from "../_event_emitter.ts";
 import { logger } from "../_logger.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
-import type { InstanceStatus } from "../instance.ts";
+import type { HealthStatus } from "../instance.ts";
 
 const log = logger("health");
 
@@ -40,7 +40,7 @@ export interface HealthCheckOptions {
 /** The events a {@linkcode HealthCheck} reports. */
 export interface HealthCheckEvents {
   /** The status changed; `error` says why when it turned unhealthy. */
-  change: { status: InstanceStatus; error?: string };
+  change: { status: HealthStatus; error?: string };
   /**
    * One check ran. `output` is the last KiB a command check printed (stdout
    * and stderr), or the status an HTTP check got.
@@ -67,7 +67,7 @@ export class HealthCheck {
   readonly #options: HealthCheckOptions;
   readonly #clock: Clock;
   readonly #events = new EventEmitter<HealthCheckEvents>();
-  #status: InstanceStatus | "unknown" = "unknown";
+  #status: HealthStatus | "unknown" = "unknown";
   #passed = 0;
   #failed = 0;
   #timer: TimerHandle | undefined;
@@ -85,7 +85,7 @@ export class HealthCheck {
   }
 
   /** `healthy`, `unhealthy`, or `unknown` before the thresholds decided. */
-  get status(): InstanceStatus | "unknown" {
+  get status(): HealthStatus | "unknown" {
     return this.#status;
   }
 
@@ -160,7 +160,7 @@ export class HealthCheck {
     // Consecutive results decide: one blip does not flap the registry.
     if (result.ok) [this.#passed, this.#failed] = [this.#passed + 1, 0];
     else [this.#passed, this.#failed] = [0, this.#failed + 1];
-    let next: InstanceStatus | undefined;
+    let next: HealthStatus | undefined;
     if (result.ok && this.#passed >= this.#options.successes) next = "healthy";
     if (!result.ok && this.#failed >= this.#options.failures) {
       next = "unhealthy";
@@ -354,7 +354,7 @@ function runOnce(
  */
 export function attachHealth(
   check: HealthCheck,
-  setStatus: (status: InstanceStatus) => void,
+  setStatus: (status: HealthStatus) => void,
 ): () => void {
   if (check.status !== "unknown") setStatus(check.status);
   return check.on("change", ({ status }) => setStatus(status));

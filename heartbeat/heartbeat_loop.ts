@@ -104,6 +104,7 @@ export class HeartbeatLoop {
   #timer: TimerHandle | undefined;
   #inflight: Promise<void> | undefined;
   #stopped = false;
+  #again = false;
   #state: HeartbeatState = "healthy";
   #failures = 0;
   #failingSince = 0;
@@ -136,7 +137,12 @@ export class HeartbeatLoop {
    * publish a changed status without waiting for the next interval.
    */
   beatNow(): void {
-    if (this.#stopped || this.#inflight) return;
+    if (this.#stopped) return;
+    // The beat in flight may carry the old status: beat again once it lands.
+    if (this.#inflight) {
+      this.#again = true;
+      return;
+    }
     if (this.#timer !== undefined) {
       this.#options.clock.clearTimeout(this.#timer);
     }
@@ -242,7 +248,8 @@ export class HeartbeatLoop {
     }
     this.#seq = result.instance.seq;
     emit("heartbeat", { instance: result.instance, latency });
-    this.#schedule(this.#options.interval);
+    this.#schedule(this.#again ? 0 : this.#options.interval);
+    this.#again = false;
   }
 
   #failed(error: unknown): void {

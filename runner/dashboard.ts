@@ -28,7 +28,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   th { font-weight: 600; color: var(--muted); cursor: pointer; user-select: none; }
   th[aria-sort="ascending"]::after { content: " ▲"; } th[aria-sort="descending"]::after { content: " ▼"; }
   tr[data-id] { cursor: pointer; } tr[data-id]:hover td { background: #8881; }
-  .healthy { color: var(--ok); } .unhealthy { color: var(--bad); } .late { color: var(--late); font-weight: 600; }
+  .healthy { color: var(--ok); } .unhealthy { color: var(--bad); } .warning, .draining, .maintenance { color: var(--late); } .late { color: var(--late); font-weight: 600; }
   .leader { font-size: .75rem; border: 1px solid currentColor; border-radius: 4px; padding: 0 .3rem; margin-left: .4rem; }
   #counts { display: flex; flex-wrap: wrap; gap: .4rem; margin: 0 0 1rem; padding: 0; list-style: none; }
   #counts li { border: 1px solid #8886; border-radius: 4px; padding: .1rem .5rem; }

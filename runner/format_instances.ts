@@ -91,7 +91,14 @@ export function formatInstanceTable(
   const widths = header.map((_, column) =>
     Math.max(...[header, ...rows].map((row) => row[column]!.length))
   );
-  const statusColor = { healthy: "green", unhealthy: "red", late: "yellow" };
+  const statusColor = {
+    healthy: "green",
+    warning: "yellow",
+    unhealthy: "red",
+    draining: "yellow",
+    maintenance: "yellow",
+    late: "yellow",
+  };
   const line = (row: string[], isHeader: boolean) =>
     row.map((cell, column) => {
       const padded = cell.padEnd(widths[column]!);

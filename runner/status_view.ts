@@ -7,7 +7,12 @@
  * @module
  */
 
-import type { Instance, Registry, WatchEvent } from "../mod.ts";
+import {
+  type Instance,
+  type Registry,
+  takesWork,
+  type WatchEvent,
+} from "../mod.ts";
 
 /** How often the view is read again while anyone follows it. */
 const REFRESH_MS = 1_000;
@@ -54,7 +59,7 @@ export interface StatusEvent {
 export interface ServiceCount {
   /** Live instances, healthy or not. */
   live: number;
-  /** Healthy ones. */
+  /** Those that take work (healthy or warning). */
   healthy: number;
 }
 
@@ -260,7 +265,7 @@ export class StatusView {
   #leadersOf(instances: readonly Instance[]): Record<string, string> {
     const leaders: Record<string, string> = {};
     for (const instance of instances) {
-      if (instance.status === "healthy" && !(instance.service in leaders)) {
+      if (takesWork(instance) && !(instance.service in leaders)) {
         leaders[instance.service] = instance.id;
       }
     }
@@ -311,7 +316,7 @@ export class StatusView {
     const instances = this.#instances.map((instance) => {
       const count = services[instance.service] ??= { live: 0, healthy: 0 };
       count.live++;
-      if (instance.status === "healthy") count.healthy++;
+      if (takesWork(instance)) count.healthy++;
       return { ...instance, late: isLate(instance, now) };
     });
     const since = options.since ?? 0;

@@ -52,7 +52,12 @@ import type {
   Snapshot,
 } from "../../driver/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
-import type { Instance } from "../../instance.ts";
+import {
+  type Instance,
+  type InstanceStatus,
+  parseInstanceStatus,
+  takesWork,
+} from "../../instance.ts";
 
 /** How long a read gives the history after its cursor to arrive, in ms. */
 const HISTORY_MS = 200;
@@ -87,7 +92,7 @@ interface Stored {
   beatAt: number;
   ttl: number;
   interval: number;
-  status: "healthy" | "unhealthy";
+  status: InstanceStatus;
   version: string;
   addr: string;
   hostname: string;
@@ -136,7 +141,7 @@ function instanceOf(
     meta: { ...stored.meta },
     hostname: stored.hostname,
     pid: stored.pid,
-    status: stored.status,
+    status: parseInstanceStatus(stored.status),
     seq,
     registeredAt: stored.registeredAt,
     heartbeatAt: stored.beatAt,
@@ -656,18 +661,16 @@ export class EtcdDriver implements Driver {
     const self = instances.find((i) => i.id === id);
     if (
       !self || owners.get(id) !== ownerDigest(registration.owner) ||
-      self.status !== "healthy" || self.service !== service
+      !takesWork(self) || self.service !== service
     ) return undefined;
-    const oldest = instances.find((i) =>
-      i.service === service && i.status === "healthy"
-    );
+    const oldest = instances.find((i) => i.service === service && takesWork(i));
     if (oldest?.id !== id) return undefined;
     const holder = last
       ? JSON.parse(last.value.toString()) as { id: string | null; seq: number }
       : undefined;
     if (holder?.id && holder.id !== id) {
       const other = instances.find((i) => i.id === holder.id);
-      if (other && other.seq === holder.seq && other.status === "healthy") {
+      if (other && other.seq === holder.seq && takesWork(other)) {
         return undefined;
       }
     }

@@ -45,7 +45,11 @@ import {
   ChangeLogGapError,
   ConfigError,
 } from "../../errors.ts";
-import type { Instance } from "../../instance.ts";
+import {
+  type Instance,
+  parseInstanceStatus,
+  takesWork,
+} from "../../instance.ts";
 import { MessageTooLargeError } from "../../messaging/message.ts";
 import { SCHEMA_NAME, schemaStatements } from "./_schema.ts";
 
@@ -97,7 +101,7 @@ function instanceOfRow(row: Row, env: string): Instance {
     meta: (row.meta ?? {}) as Record<string, string>,
     hostname: String(row.hostname),
     pid: Number(row.pid),
-    status: row.status === "unhealthy" ? "unhealthy" : "healthy",
+    status: parseInstanceStatus(row.status),
     seq: Number(row.seq),
     registeredAt: Number(row.registered_at),
     heartbeatAt: Number(row.heartbeat_at),
@@ -907,12 +911,12 @@ export class PostgresDriver implements Driver {
       );
       if (
         !self || self.owner !== ownerDigest(registration.owner) ||
-        self.status !== "healthy"
+        !takesWork({ status: parseInstanceStatus(self.status) })
       ) return undefined;
       const [older] = await rows(
         db,
         `select 1 from ${this.#t.instances}
-         where env = $1 and service = $2 and status = 'healthy'
+         where env = $1 and service = $2 and status in ('healthy', 'warning')
            and expires_at > $3 and seq < $4 limit 1`,
         [env, service, now, self.seq],
       );
@@ -921,7 +925,8 @@ export class PostgresDriver implements Driver {
         const [holder] = await rows(
           db,
           `select 1 from ${this.#t.instances}
-           where env = $1 and id = $2 and seq = $3 and status = 'healthy'
+           where env = $1 and id = $2 and seq = $3
+             and status in ('healthy', 'warning')
              and expires_at > $4`,
           [env, leader!.id, leader!.seq, now],
         );

@@ -12,10 +12,33 @@ import type {
   ChangeReason,
   Registration,
 } from "../../driver/driver.ts";
-import type { Instance } from "../../instance.ts";
+import type { Instance, InstanceStatus } from "../../instance.ts";
 import { SLOT_WIDTH } from "./_scripts.ts";
 
 const log = logger("redis");
+
+/**
+ * The one character a status takes in a beat slot and the change log. The
+ * campaign script counts `h` and `w` as taking work.
+ */
+export const STATUS_CODES: Readonly<Record<InstanceStatus, string>> = {
+  healthy: "h",
+  warning: "w",
+  unhealthy: "u",
+  draining: "d",
+  maintenance: "m",
+};
+
+const STATUS_OF_CODE = new Map(
+  Object.entries(STATUS_CODES).map(([status, code]) =>
+    [code, status as InstanceStatus] as const
+  ),
+);
+
+/** The status a stored character stands for; one unknown takes no work. */
+function statusOf(code: string | undefined): InstanceStatus {
+  return STATUS_OF_CODE.get(code ?? "") ?? "unhealthy";
+}
 
 /**
  * The fields of a registration that never change, as
@@ -170,7 +193,7 @@ export function readService(
         meta: body.meta,
         hostname: body.hostname,
         pid: body.pid,
-        status: beats.charCodeAt(offset + 13) === 117 ? "unhealthy" : "healthy",
+        status: statusOf(beats[offset + 13]),
         seq,
         registeredAt: Number(packed.slice(t2 + 1, t3)),
         heartbeatAt: expiresAt - digits(packed, t3 + 1, t4),
@@ -274,7 +297,7 @@ export function readChange(env: string, text: string): Change | undefined {
         instance: {
           ...identity,
           ...body,
-          status: status === "u" ? "unhealthy" : "healthy",
+          status: statusOf(status),
           registeredAt: Number(registeredAt),
           heartbeatAt: Number(expiresAt) - Number(ttl),
           expiresAt: Number(expiresAt),
@@ -287,7 +310,7 @@ export function readChange(env: string, text: string): Change | undefined {
         reason,
         instance: {
           ...identity,
-          status: fields[5] === "u" ? "unhealthy" : "healthy",
+          status: statusOf(fields[5]),
           expiresAt: Number(fields[6]),
         },
       };

@@ -16,7 +16,7 @@
  * | `P{E}:p:S`   | string | the service's packed records: `gen⏎`, then `id⇥seq⇥registeredAt⇥ttl⇥slot⇥json⏎` |
  * | `P{E}:b:S`   | string | fixed-width beat slots, see below                          |
  *
- * A beat slot is 60 bytes: `expiresAt` (13 digits), status (`h`/`u`), seq
+ * A beat slot is 60 bytes: `expiresAt` (13 digits), status (`h`, `w`, `u`, `d`, `m`: see STATUS_CODES), seq
  * (16 digits), 16 hex digits of the owner token's SHA-1, a flag (`-`; `g`
  * graced after an outage; `r` its record must be written again) and the
  * grace's end (13 digits).
@@ -238,7 +238,7 @@ end
  *
  * KEYS: ids, meta, log, p:S, b:S.
  * ARGV: owner, the slot and seq (16 digits) it last held (or empty), ttl,
- * status (`h`/`u`), what it saw of an outage (`f…`/`s…`, see
+ * status (`h`, `w`, `u`, `d`, `m`: see STATUS_CODES), what it saw of an outage (`f…`/`s…`, see
  * `outage_of`, or empty), and `id⇥service⇥reason⇥registeredAt⇥
  * expiresAt⇥json` (reason `r` registered or `R` reregistered; the times of
  * the lease it last held, or empty).
@@ -567,12 +567,15 @@ ${HELPERS}
 local K = {ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[4], b = KEYS[5]}
 local owner, id, service = ARGV[1], ARGV[2], ARGV[3]
 
+-- Healthy or warning: the statuses that take work (see STATUS_CODES).
+local function takes_work(status) return status == 'h' or status == 'w' end
+
 local function live_healthy(an_id, want_seq)
   local held = redis.call('HGET', K.ids, an_id)
   local s_, slot, digest, seq = string.match(held or '', '^([^\\t]+)\\t(%d+)\\t(%x+)\\t(%d+)\\t')
   if s_ ~= service or (want_seq and tonumber(seq) ~= want_seq) then return nil end
   local s = read_slot(K.b, tonumber(slot))
-  if not s or s.seq ~= tonumber(seq) or s.status ~= 'h' then return nil end
+  if not s or s.seq ~= tonumber(seq) or not takes_work(s.status) then return nil end
   if s.exp <= now and not (s.flag == 'g' and s.grace > now) then return nil end
   return s, digest
 end
@@ -586,7 +589,7 @@ for line in string.gmatch(packed, '([^\\n]*)\\n') do
   if seq and tonumber(seq) < me.seq then
     local off = tonumber(slot) * W
     local s = parse_slot(string.sub(beats, off + 1, off + W))
-    if s and s.seq == tonumber(seq) and s.status == 'h' and s.exp > now then return {0} end
+    if s and s.seq == tonumber(seq) and takes_work(s.status) and s.exp > now then return {0} end
   end
 end
 local last = redis.call('HGET', K.meta, 'L:' .. service)

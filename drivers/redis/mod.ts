@@ -52,7 +52,7 @@ import type {
 import { instanceOf } from "../../driver/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
 import type { Instance } from "../../instance.ts";
-import { encodeBody, readChange, readService } from "./_codec.ts";
+import { encodeBody, readChange, readService, STATUS_CODES } from "./_codec.ts";
 import {
   CAMPAIGN,
   DEREGISTER,
@@ -293,7 +293,7 @@ export class RedisDriver implements Driver {
           held?.slot ?? "",
           held ? String(held.seq).padStart(16, "0") : "",
           registration.ttl,
-          registration.status === "unhealthy" ? "u" : "h",
+          STATUS_CODES[registration.status],
           this.#answeredSince(env),
           `${id}\t${service}\t${reason}\t${held?.registeredAt ?? ""}\t${
             held?.expiresAt ?? ""

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { type Instance, RandomPicker, RoundRobinPicker } from "../../mod.ts";
 
-const at = (id: string, seq: number) => ({ id, seq }) as Instance;
+const at = (id: string, seq: number) =>
+  ({ id, seq, status: "healthy" }) as Instance;
 
 Deno.test("round robin visits every instance once per round", () => {
   const picker = new RoundRobinPicker();
