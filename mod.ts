@@ -67,6 +67,7 @@ export {
 } from "./errors.ts";
 export {
   attachHealth,
+  type CheckResult,
   HealthCheck,
   type HealthCheckEvents,
   type HealthCheckOptions,

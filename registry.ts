@@ -79,9 +79,10 @@ export interface RegistryEvents extends HeartbeatEvents {
   deregistered: { removed: boolean; error?: unknown };
   /** The local view went `live` or `stale` (only while watching or caching). */
   view: { state: ViewState; error?: unknown };
-  /** The `health` check ran; `error` says why it failed. */
+  /** The `health` check ran; `warning` says why it warns, `error` why it failed. */
   health_check: {
     ok: boolean;
+    warning?: string;
     error?: string;
     output?: string;
     duration: number;

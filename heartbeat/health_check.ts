@@ -1,7 +1,8 @@
 /**
- * Health checks: an HTTP URL (2xx is healthy), a TCP address (a connection
- * is healthy), or a command (exit 0 is healthy), run at an interval, with
- * thresholds so one blip does not flap the registry.
+ * Health checks: an HTTP URL (2xx is healthy, 429 a warning), a TCP address
+ * (a connection is healthy), or a command (exit 0 is healthy; `warnExitCode`
+ * is a warning), run at an interval, with thresholds so one blip does not
+ * flap the registry.
  *
  * @module
  */
@@ -19,19 +20,30 @@ const log = logger("health");
 
 /** What to check, and how often. Exactly one of `http`, `tcp`, `command`. */
 export interface HealthCheckOptions {
-  /** An `http://` or `https://` URL; a 2xx answer is healthy. */
+  /**
+   * An `http://` or `https://` URL; a 2xx answer is healthy, 429 (Too Many
+   * Requests) a warning, as in Consul.
+   */
   http?: string;
   /** A `host:port`; accepting a connection is healthy. */
   tcp?: string;
   /** A command and its arguments; exit code 0 is healthy. */
   command?: readonly string[];
+  /**
+   * The exit code of `command` that means a warning (degraded, still
+   * serving), such as 1 for Nagios-style checks; none by default.
+   */
+  warnExitCode?: number;
   /** Time between checks, in ms. */
   interval: number;
   /** How long one check may take, in ms. */
   timeout: number;
   /** Consecutive failures before the status turns `unhealthy`. */
   failures: number;
-  /** Consecutive successes before the status turns `healthy`. */
+  /**
+   * Consecutive passes (or warnings) before the status turns `healthy` (or
+   * `warning`).
+   */
   successes: number;
   /** The clock for timers. */
   clock?: Clock;
@@ -39,13 +51,22 @@ export interface HealthCheckOptions {
 
 /** The events a {@linkcode HealthCheck} reports. */
 export interface HealthCheckEvents {
-  /** The status changed; `error` says why when it turned unhealthy. */
+  /**
+   * The status changed; `error` says why when it turned unhealthy or
+   * warning.
+   */
   change: { status: HealthStatus; error?: string };
   /**
    * One check ran. `output` is the last KiB a command check printed (stdout
    * and stderr), or the status an HTTP check got.
    */
-  check: { ok: boolean; error?: string; output?: string; duration: number };
+  check: {
+    ok: boolean;
+    warning?: string;
+    error?: string;
+    output?: string;
+    duration: number;
+  };
 }
 
 /**
@@ -155,13 +176,15 @@ export class HealthCheck {
     });
   }
 
-  #record(result: { ok: boolean; error?: string }): void {
+  #record(result: CheckResult): void {
     if (this.#stopped) return;
     // Consecutive results decide: one blip does not flap the registry.
     if (result.ok) [this.#passed, this.#failed] = [this.#passed + 1, 0];
     else [this.#passed, this.#failed] = [0, this.#failed + 1];
     let next: HealthStatus | undefined;
-    if (result.ok && this.#passed >= this.#options.successes) next = "healthy";
+    if (result.ok && this.#passed >= this.#options.successes) {
+      next = result.warning === undefined ? "healthy" : "warning";
+    }
     if (!result.ok && this.#failed >= this.#options.failures) {
       next = "unhealthy";
     }
@@ -172,8 +195,16 @@ export class HealthCheck {
         n: this.#failed,
         error: result.error,
       });
+    } else if (next === "warning") {
+      log.warn("The health check warns: {warning}", {
+        warning: result.warning,
+      });
     } else log.info("The health check passes");
-    this.#events.emit("change", { status: next, error: result.error });
+    const error = result.error ?? result.warning;
+    this.#events.emit("change", {
+      status: next,
+      ...(error === undefined ? {} : { error }),
+    });
   }
 
   /**
@@ -181,7 +212,7 @@ export class HealthCheck {
    *
    * @returns Whether it passed, and why not.
    */
-  async checkOnce(): Promise<{ ok: boolean; error?: string; output?: string }> {
+  async checkOnce(): Promise<CheckResult> {
     const started = this.#clock.now();
     const controller = new AbortController();
     const timer = this.#clock.setTimeout(
@@ -191,11 +222,11 @@ export class HealthCheck {
         ),
       this.#options.timeout,
     );
-    let result: { ok: boolean; error?: string; output?: string };
+    let result: CheckResult;
     const output = { text: "" };
     try {
-      await this.#probe(controller.signal, output);
-      result = { ok: true };
+      const warning = await this.#probe(controller.signal, output);
+      result = warning === undefined ? { ok: true } : { ok: true, warning };
     } catch (error) {
       result = {
         ok: false,
@@ -214,12 +245,17 @@ export class HealthCheck {
     return result;
   }
 
-  async #probe(signal: AbortSignal, output: { text: string }): Promise<void> {
+  /** Runs the probe; resolves with a warning, if it warns; rejects on failure. */
+  async #probe(
+    signal: AbortSignal,
+    output: { text: string },
+  ): Promise<string | undefined> {
     const { http, tcp, command } = this.#options;
     if (http) {
       const response = await fetch(http, { signal, redirect: "manual" });
       await response.body?.cancel();
       output.text = `HTTP ${response.status}`;
+      if (response.status === 429) return `${http} answered 429`;
       if (response.status < 200 || response.status > 299) {
         throw new Error(`${http} answered ${response.status}`);
       }
@@ -237,17 +273,30 @@ export class HealthCheck {
     if (command?.length) {
       const [program, ...args] = command as [string, ...string[]];
       const code = await runOnce(program, args, signal, output);
-      if (code !== 0) {
-        throw new Error(
-          `'${command.join(" ")}' exited with ${code}${
-            output.text ? `: ${output.text.split("\n").at(-1)}` : ""
-          }`,
-        );
-      }
-      return;
+      if (code === 0) return;
+      const why = `'${command.join(" ")}' exited with ${code}${
+        output.text ? `: ${output.text.split("\n").at(-1)}` : ""
+      }`;
+      if (code === this.#options.warnExitCode) return why;
+      throw new Error(why);
     }
     throw new Error("no check configured");
   }
+}
+
+/**
+ * One check's result: `ok` when it passed or warned (`warning` says why),
+ * `error` when it failed; `output` is what it printed.
+ */
+export interface CheckResult {
+  /** Whether it passed (or only warned). */
+  ok: boolean;
+  /** Why it warns, when it does. */
+  warning?: string;
+  /** Why it failed, when it did. */
+  error?: string;
+  /** The last KiB a command printed, or the status an HTTP check got. */
+  output?: string;
 }
 
 /** The most a command check's output is kept to, in bytes. */

@@ -136,8 +136,8 @@ export const DASHBOARD_HTML = `<!doctype html>
     if (self && self.id === i.id) {
       if (self.heartbeatLatency !== undefined) rows.push(["heartbeat latency", \`\${self.heartbeatLatency.toFixed(1)} ms\`]);
       if (self.check) {
-        rows.push(["health check", \`\${self.check.ok ? "passed" : "failed"} at \${time(self.check.at)} in \${Math.round(self.check.duration)} ms\`]);
-        if (self.check.error) rows.push(["why unhealthy", self.check.error]);
+        rows.push(["health check", \`\${self.check.warning ? "warned" : self.check.ok ? "passed" : "failed"} at \${time(self.check.at)} in \${Math.round(self.check.duration)} ms\`]);
+        if (self.check.error) rows.push([self.check.warning ? "why warning" : "why unhealthy", self.check.error]);
         if (self.check.output) rows.push(["check output", self.check.output]);
       }
     } else rows.push(["latency, health check", "known only to the runner of this instance"]);

@@ -15,6 +15,7 @@ const KEYS = [
   "timeout",
   "failures",
   "successes",
+  "warn_exit_code",
 ];
 
 /**
@@ -78,10 +79,23 @@ export function parseHealthConfig(
       `Invalid 'health.timeout': ${timeout}ms must not be longer than 'health.interval' (${interval}ms)`,
     );
   }
+  let warnExitCode: number | undefined;
+  if (read.has("warn_exit_code")) {
+    warnExitCode = read.count("warn_exit_code", 1);
+    if (!command || warnExitCode > 255) {
+      read.fail(
+        "warn_exit_code",
+        !command
+          ? "Invalid 'health.warn_exit_code': it applies to a 'command' check only; remove it or check with a command"
+          : `Invalid 'health.warn_exit_code': ${warnExitCode} must be an exit code from 1 to 255, such as 1 (Nagios' WARNING)`,
+      );
+    }
+  }
   return {
     http,
     tcp,
     command,
+    ...(warnExitCode === undefined ? {} : { warnExitCode }),
     interval,
     timeout,
     failures: read.count("failures", 3),

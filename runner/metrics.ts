@@ -62,12 +62,20 @@ export class RunnerMetrics {
    * @param check The result of one check.
    */
   recordCheck(
-    check: { ok: boolean; error?: string; output?: string; duration: number },
+    check: {
+      ok: boolean;
+      warning?: string;
+      error?: string;
+      output?: string;
+      duration: number;
+    },
   ): void {
     if (!this.self) return;
+    const error = check.error ?? check.warning;
     this.self.check = {
       ok: check.ok,
-      ...(check.error === undefined ? {} : { error: check.error }),
+      ...(check.warning === undefined ? {} : { warning: true }),
+      ...(error === undefined ? {} : { error }),
       ...(check.output === undefined ? {} : { output: check.output }),
       at: Date.now(),
       duration: check.duration,

@@ -71,9 +71,11 @@ export interface SelfDetail {
   heartbeatLatency?: number;
   /** The health check's last result. */
   check?: {
-    /** It passed. */
+    /** It passed (or only warned). */
     ok: boolean;
-    /** Why it failed: its error or status code, in one line. */
+    /** It warned. */
+    warning?: boolean;
+    /** Why it failed or warns: its error or status code, in one line. */
     error?: string;
     /** What it printed last: a command's last KiB, an HTTP status. */
     output?: string;

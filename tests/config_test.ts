@@ -317,6 +317,18 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
       /0 must be a whole number of at least 1/,
     ],
     [
+      "health warn_exit_code without a command",
+      `[cluster.health]\ntcp = "x:1"\nwarn_exit_code = 1`,
+      "health.warn_exit_code",
+      /applies to a 'command' check only/,
+    ],
+    [
+      "health warn_exit_code out of range",
+      `[cluster.health]\ncommand = "true"\nwarn_exit_code = 300`,
+      "health.warn_exit_code",
+      /300 must be an exit code from 1 to 255/,
+    ],
+    [
       "health unknown key",
       `[cluster.health]\ntcp = "x:1"\nintreval = "1s"`,
       "health.intreval",

@@ -186,3 +186,63 @@ Deno.test("a command check keeps the last KiB of what it printed, and says why i
   assert.equal(quick.output, "ok");
   assert.ok(Date.now() - started < 1_900, "it waited for the background sleep");
 });
+
+Deno.test("a check may warn: HTTP 429 and a command's warnExitCode turn the status to warning, which stays listed", async () => {
+  let answer = 200;
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("ok", { status: answer }),
+  );
+  const http = new HealthCheck({
+    http: `http://127.0.0.1:${server.addr.port}/healthz`,
+    ...FAST,
+  });
+  const changes: string[] = [];
+  http.on("change", ({ status, error }) => changes.push(`${status} ${error}`));
+  http.start();
+  await eventually("healthy", () => http.status === "healthy");
+  answer = 429;
+  await eventually("warning", () => http.status === "warning");
+  answer = 500;
+  await eventually("unhealthy", () => http.status === "unhealthy");
+  await http.stop();
+  assert.deepEqual(changes.map((c) => c.replace(/http\S+/, "URL")), [
+    "healthy undefined",
+    "warning URL answered 429",
+    "unhealthy URL answered 500",
+  ]);
+
+  const dir = await Deno.makeTempDir();
+  const code = `${dir}/code`;
+  await Deno.writeTextFile(code, "1");
+  const driver = new MemoryDriver();
+  await using registry = new Registry({
+    driver,
+    service: "api",
+    env: "health-warning",
+    heartbeatInterval: 100,
+    ttl: 400,
+    health: {
+      command: ["sh", "-c", `echo degraded; exit $(cat ${code})`],
+      warnExitCode: 1,
+      ...FAST,
+    },
+  });
+  await registry.start();
+  await eventually(
+    "listed as warning",
+    async () => (await registry.instances("api"))[0]?.status === "warning",
+  );
+  await Deno.writeTextFile(code, "2");
+  await eventually(
+    "left out once it fails",
+    async () => (await registry.instances("api")).length === 0,
+  );
+  await Deno.writeTextFile(code, "0");
+  await eventually(
+    "healthy again",
+    async () => (await registry.instances("api"))[0]?.status === "healthy",
+  );
+  await registry.stop();
+  await Deno.remove(dir, { recursive: true });
+});
