@@ -19,22 +19,28 @@ export async function connect(
 
 /** The stop signals of a command. */
 export type StopSignals = Disposable & {
-  /** Resolves with the first signal's name. */
+  /** Resolves with the first signal's name, or the reason of a request. */
   stopped: Promise<string>;
   /** Aborts on the first signal. */
   controller: AbortController;
+  /** Stops as a first signal would, for `reason` (a `roster drain` request). */
+  request(reason: string): void;
 };
+
+/** How long a second signal's last work may take before the exit. */
+const SECOND_SIGNAL_MS = 1_000;
 
 /**
  * Listens for SIGTERM, SIGINT and SIGHUP: the first resolves `stopped` with
- * the signal's name; a second calls `onSecond`, then exits at once with 130.
+ * the signal's name; a second calls `onSecond` (given a second at most), then
+ * exits with 130; a third exits at once.
  * Dispose to stop listening.
  *
  * @param options `onSecond`: what to do before exiting on a second signal.
  * @returns The signals.
  */
 export function stopSignals(
-  options: { onSecond?: () => void } = {},
+  options: { onSecond?: () => void | Promise<void> } = {},
 ): StopSignals {
   const controller = new AbortController();
   let resolve!: (signal: string) => void;
@@ -42,11 +48,20 @@ export function stopSignals(
   let signals = 0;
   const on = (signal: NodeJS.Signals) => () => {
     if (++signals > 1) {
+      if (signals > 2) process.exit(130);
       fail(`second ${signal}: exiting without waiting`);
-      options.onSecond?.();
-      process.exit(130);
+      // What it does on the way out gets a second at most.
+      const bound = new Promise((done) => setTimeout(done, SECOND_SIGNAL_MS));
+      Promise.race([Promise.resolve(options.onSecond?.()), bound])
+        .catch(() => {}).finally(() => process.exit(130));
+      return;
     }
     resolve(signal);
+    controller.abort();
+  };
+  const request = (reason: string) => {
+    if (++signals > 1) return;
+    resolve(reason);
     controller.abort();
   };
   const handlers = (["SIGTERM", "SIGINT", "SIGHUP"] as const).map((
@@ -56,6 +71,7 @@ export function stopSignals(
   return {
     stopped,
     controller,
+    request,
     [Symbol.dispose]() {
       for (const [signal, handler] of handlers) process.off(signal, handler);
     },

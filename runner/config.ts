@@ -54,6 +54,12 @@ export interface RunnerConfig {
   http?: HttpConfig;
   /** Sidecar mode: how long the child may take to exit after the signal. */
   killTimeout: number;
+  /**
+   * How long the instance stays listed as `draining` on SIGTERM (or
+   * `roster drain`) before it leaves, or, in sidecar mode, before the child
+   * is signalled; 0 by default.
+   */
+  drainTimeout: number;
   /** Where each key's value came from: the file, or an environment variable. */
   sources: Map<string, string>;
 }
@@ -79,6 +85,7 @@ const KEYS = {
   health: undefined,
   http: undefined,
   kill_timeout: undefined,
+  drain_timeout: undefined,
 } as const satisfies Record<string, keyof RegistryOptions | undefined>;
 type Key = keyof typeof KEYS;
 const DURATION_KEYS = new Set<Key>([
@@ -361,6 +368,13 @@ function validate(
       file,
       where("kill_timeout"),
     ),
+    drainTimeout: raw.drain_timeout === undefined ? 0 : configDuration(
+      raw.drain_timeout,
+      "drain_timeout",
+      file,
+      where("drain_timeout"),
+      true,
+    ),
     sources,
   };
 }
@@ -371,12 +385,13 @@ function configDuration(
   key: string,
   file: string,
   where: string,
+  allowZero = false,
 ): number {
   const seconds = typeof value === "string" && /^\s*\d+(\.\d+)?\s*$/.test(value)
     ? Number(value)
     : value;
   try {
-    return parseDuration(seconds, key, "s");
+    return parseDuration(seconds, key, "s", allowZero);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new ConfigError(`'${file}': ${error.message}${where}`, {

@@ -35,6 +35,7 @@ import {
   watchCommand,
 } from "./discovery_commands.ts";
 import { configureRunnerLogging, LOG_LEVELS } from "./logging.ts";
+import { drainCommand } from "./drain_command.ts";
 import { runCommand } from "./run_command.ts";
 
 /** A flag: its parse type, short form, value name and help. */
@@ -74,7 +75,10 @@ const FLAGS = {
     value: "NAME",
     help: "the service",
   },
-  all: { type: "boolean", help: "unhealthy instances too" },
+  all: {
+    type: "boolean",
+    help: "instances that take no work too (unhealthy, draining, maintenance)",
+  },
   output: {
     type: "string",
     short: "o",
@@ -97,6 +101,11 @@ const FLAGS = {
     type: "string",
     value: "FORMAT",
     help: "text, or json for one JSON object a line, stdout included",
+  },
+  linger: {
+    type: "string",
+    value: "DURATION",
+    help: "how long it stays listed as draining (default: its drain_timeout)",
   },
   help: { type: "boolean", short: "h", help: "show help" },
   version: { type: "boolean", short: "V", help: "show the version" },
@@ -125,7 +134,7 @@ const COMMANDS = {
   run: {
     usage: "roster [run] --config FILE [-- COMMAND [ARGS...]]",
     summary:
-      "register this process and heartbeat until SIGTERM, SIGINT or SIGHUP; with a COMMAND, run it as a sidecar: register it once healthy, deregister before passing a stop signal on, and exit with its code",
+      "register this process and heartbeat until SIGTERM, SIGINT, SIGHUP or a roster drain request, then drain for drain_timeout and deregister; with a COMMAND, run it as a sidecar: register it once healthy; on a stop drain, pass the signal on, wait for it, deregister, and exit with its code",
     flags: [],
     example: "roster run --config cluster.toml -- node server.js",
   },
@@ -152,7 +161,7 @@ const COMMANDS = {
   leader: {
     usage: "roster leader --service S [--timeout 10s]",
     summary:
-      "print the leader (the oldest live, healthy instance); exit 1 if there is none",
+      "print the leader (the oldest live instance that takes work); exit 1 if there is none",
     flags: [...SOURCE, "service", "timeout"],
     example: "roster leader --config cluster.toml --service api",
   },
@@ -169,6 +178,14 @@ const COMMANDS = {
       "check the backend: reachable, latency, server version, clock offset, the env's entries and change log; exit 1 with the problem in one line",
     flags: [...SOURCE, "timeout"],
     example: "roster status --redis-url redis://127.0.0.1:6379",
+  },
+  drain: {
+    usage: "roster drain ID [--linger 30s] [--timeout 10s]",
+    summary:
+      "ask the runner of a live instance to drain: it is listed as draining and takes no new work, then stops (a sidecar signals its command and deregisters once it exits); exit 0 once it is draining, 1 if it is not live or no runner answers",
+    flags: [...SOURCE, "linger", "timeout"],
+    example:
+      "roster drain api-web-1-3f2a9c01 --config cluster.toml --linger 30s",
   },
   serve: {
     usage: "roster serve --config FILE",
@@ -244,6 +261,8 @@ interface Parsed {
   name: CommandName;
   values: Partial<Record<FlagName, string | boolean>>;
   command: string[] | undefined;
+  /** The instance id `drain` takes. */
+  id?: string;
 }
 
 /** Checks each flag against the command's, and collects their values. */
@@ -321,7 +340,15 @@ function parse(args: string[]): Parsed {
     );
   }
   checkFlags(tokens, name, values);
-  if (positionals.length > 1) {
+  if (name === "drain") {
+    if (positionals.length !== 2) {
+      throw new UsageError(
+        positionals.length < 2
+          ? "'drain' needs the id of the instance to drain, such as roster drain api-web-1-3f2a9c01"
+          : `'drain' takes one id, not '${positionals[2]}' too`,
+      );
+    }
+  } else if (positionals.length > 1) {
     throw new UsageError(
       `'${name}' takes no argument '${
         positionals[1]
@@ -335,7 +362,12 @@ function parse(args: string[]): Parsed {
         : `'--' starts a command only in run mode, not with '${name}'`,
     );
   }
-  return { name, values, command };
+  return {
+    name,
+    values,
+    command,
+    ...(name === "drain" ? { id: positionals[1] } : {}),
+  };
 }
 
 /** What `--json` / `-o` ask for. */
@@ -395,7 +427,7 @@ export async function main(args: string[]): Promise<number> {
     fail(error.message);
     return 2;
   }
-  const { name, values, command } = parsed;
+  const { name, values, command, id } = parsed;
   if (values.help) {
     out(
       args.some((a) => a in COMMANDS || a in ALIASES)
@@ -418,6 +450,7 @@ export async function main(args: string[]): Promise<number> {
   let format: OutputFormat;
   let min = 1;
   let timeout: number | undefined;
+  let linger: number | undefined;
   const service = values.service as string | undefined;
   try {
     await configureRunnerLogging(
@@ -454,6 +487,16 @@ export async function main(args: string[]): Promise<number> {
         "s",
       );
     }
+    if (values.linger !== undefined) {
+      const text = values.linger as string;
+      linger = parseDuration(
+        /^\d+(\.\d+)?$/.test(text) ? Number(text) : text,
+        "--linger",
+        "s",
+        true,
+      );
+    }
+    if (id !== undefined) resolveRegistryOptions({ id }, { id: "ID" });
     config = await readConfig(name, values);
     if (name === "serve" && !config.http) {
       throw new ConfigError(
@@ -522,6 +565,12 @@ export async function main(args: string[]): Promise<number> {
       );
     case "status":
       return await statusCommand(config, timeout ?? 5_000, json);
+    case "drain":
+      return await drainCommand(config, id as string, {
+        linger,
+        timeout: timeout ?? 10_000,
+        json,
+      });
   }
 }
 

@@ -22,6 +22,7 @@ import {
   stopSignals,
 } from "./_cli.ts";
 import { fail, report } from "./_output.ts";
+import { type DrainRequest, readDrainRequest } from "./drain_command.ts";
 import type { ChildGroup } from "./child_group.ts";
 import { createDiscoveryDriver, createDriver } from "./create_driver.ts";
 import type { RunnerConfig } from "./config.ts";
@@ -38,12 +39,14 @@ export const START_GRACE_MS = 500;
 const MAX_RETRY_MS = 5_000;
 
 /**
- * Registers, prints one startup line, heartbeats, and on SIGTERM, SIGINT or
- * SIGHUP deregisters within the stop timeout. With a command it is a
- * sidecar: it starts the command at once (even while the backend is down),
- * registers it once it is healthy and the backend answers, deregisters
- * before passing a stop signal on to its process group, and exits with the
- * command's exit code.
+ * Registers, prints one startup line, heartbeats, and on SIGTERM, SIGINT,
+ * SIGHUP or a `roster drain` request drains: the instance is listed as
+ * `draining` for `drain_timeout` (or the request's linger), then
+ * deregisters within the stop timeout. With a command it is a sidecar: it
+ * starts the command at once (even while the backend is down), registers it
+ * once it is healthy and the backend answers, and on a stop drains, passes
+ * the signal on to its process group, waits for it, deregisters, and exits
+ * with the command's exit code.
  *
  * @param config A validated config with a service.
  * @param command The child command and its arguments, in sidecar mode.
@@ -55,11 +58,24 @@ export async function runCommand(
 ): Promise<number> {
   const sidecar = command !== undefined && command.length > 0;
   let child: ChildGroup | undefined;
+  const running: { registry?: Registry } = {};
   using signals = stopSignals({
     // A second signal kills the child's whole group rather than leave a
-    // child that ignores SIGTERM running unregistered.
-    onSecond: () => child?.kill("SIGKILL"),
+    // child that ignores SIGTERM running, and deregisters on the way out.
+    onSecond: () => {
+      child?.kill("SIGKILL");
+      return running.registry?.stop();
+    },
   });
+  let requested: DrainRequest = {};
+  const stop: Stop = {
+    signals,
+    linger: () => requested.linger ?? config.drainTimeout,
+    onDrain: (request) => {
+      requested = request;
+      signals.request("a drain request");
+    },
+  };
   if (sidecar) {
     try {
       // Loaded only for a sidecar, as the status server only when served:
@@ -88,7 +104,7 @@ export async function runCommand(
   }
   const metrics = new RunnerMetrics();
   // Run mode checks this process; a sidecar checks its child, below.
-  const registry = new Registry({
+  const registry = running.registry = new Registry({
     ...config.options,
     driver,
     health: sidecar ? undefined : config.health,
@@ -120,8 +136,8 @@ export async function runCommand(
       report("serving", `status server on ${url}`, { url });
     }
     return child
-      ? await runSidecar(config, child, registry, driver, signals, metrics)
-      : await runSelf(registry, driver, signals, metrics);
+      ? await runSidecar(config, child, registry, driver, stop, metrics)
+      : await runSelf(registry, driver, stop, metrics);
   } finally {
     await registry.stop();
     await server?.shutdown();
@@ -197,10 +213,20 @@ async function finishUnregistered(
   }
 }
 
+/** How a run stops: on a signal or a drain request, after a linger. */
+interface Stop {
+  signals: StopSignals;
+  /** How long to stay listed as draining: the request's, or drain_timeout. */
+  linger(): number;
+  /** Takes a `roster drain` request. */
+  onDrain(request: DrainRequest): void;
+}
+
 async function register(
   registry: Registry,
   driver: Driver,
   metrics: RunnerMetrics,
+  stop: Stop,
 ): Promise<Instance | undefined> {
   let instance: Instance;
   try {
@@ -215,10 +241,13 @@ async function register(
     );
     return undefined;
   }
-  // Counting messages takes a subscription; only worth it when served.
-  if (metrics.served) {
-    await registry.onMessage(() => metrics.messagesReceived++).catch(() => {});
-  }
+  // `roster drain` reaches the runner by a message; a backend without
+  // pub/sub has none, and `roster drain` says so.
+  await registry.onMessage((message) => {
+    metrics.messagesReceived++;
+    const request = readDrainRequest(message.data);
+    if (request) stop.onDrain(request);
+  }).catch(() => {});
   const interval = formatDuration(registry.heartbeatInterval);
   const ttl = formatDuration(registry.ttl);
   report(
@@ -245,15 +274,36 @@ async function stopRegistry(registry: Registry): Promise<boolean> {
   return removed;
 }
 
+/**
+ * Marks the instance draining (the backend records it first) and keeps it
+ * listed so for the linger: clients stop sending it work meanwhile.
+ */
+async function drain(
+  registry: Registry,
+  instance: Instance,
+  reason: string,
+  linger: number,
+): Promise<void> {
+  report(
+    "draining",
+    `${reason}: id=${instance.id} is draining and takes no new work${
+      linger > 0 ? `; it stays listed so for ${formatDuration(linger)}` : ""
+    }`,
+    { reason, id: instance.id, linger },
+  );
+  await registry.drain({ linger, stop: false }).catch(() => {});
+}
+
 async function runSelf(
   registry: Registry,
   driver: Driver,
-  signals: StopSignals,
+  stop: Stop,
   metrics: RunnerMetrics,
 ): Promise<number> {
-  const instance = await register(registry, driver, metrics);
+  const instance = await register(registry, driver, metrics, stop);
   if (!instance) return 1;
-  const signal = await signals.stopped;
+  const signal = await stop.signals.stopped;
+  await drain(registry, instance, signal, stop.linger());
   const removed = await stopRegistry(registry);
   report(
     "stopped",
@@ -270,11 +320,11 @@ async function runSidecar(
   child: ChildGroup,
   registry: Registry,
   driver: Driver,
-  signals: StopSignals,
+  stop: Stop,
   metrics: RunnerMetrics,
 ): Promise<number> {
   const exited = child.exited.then((code) => ({ code }));
-  const stopped = signals.stopped.then((signal) => ({ signal }));
+  const stopped = stop.signals.stopped.then((signal) => ({ signal }));
   let health: HealthCheck | undefined;
   if (config.health) {
     health = new HealthCheck(config.health);
@@ -294,7 +344,7 @@ async function runSidecar(
     let instance: Instance | undefined;
     // Keep trying while the backend refuses: the child runs meanwhile.
     for (let delay = 250; "ready" in first && !child.hasExited;) {
-      instance = await register(registry, driver, metrics);
+      instance = await register(registry, driver, metrics, stop);
       if (instance) break;
       if (registry.state === "stopped") {
         await child.terminate("SIGTERM", config.killTimeout);
@@ -316,18 +366,30 @@ async function runSidecar(
       ? await Promise.race([exited, stopped])
       : first;
     if ("signal" in outcome) {
-      // Deregister first, so no one sends new work, then pass the signal on.
+      // Drain first, so no one sends new work while the command finishes
+      // what it has; pass the signal on; deregister once it exited.
+      const signal = outcome.signal.startsWith("SIG")
+        ? outcome.signal
+        : "SIGTERM";
+      if (!instance) return await child.terminate(signal, config.killTimeout);
+      await drain(registry, instance, outcome.signal, stop.linger());
+      report(
+        "stopping",
+        `passing ${signal} to the command; id=${instance.id} stays listed as draining until it exits`,
+        { signal, id: instance.id },
+      );
+      const code = await child.terminate(signal, config.killTimeout);
       const removed = await stopRegistry(registry);
-      if (instance) {
-        report(
-          "stopping",
-          `${outcome.signal}: id=${instance.id} ${
-            removed ? "deregistered" : "not deregistered"
-          }; passing ${outcome.signal} to the command`,
-          { signal: outcome.signal, id: instance.id, deregistered: removed },
-        );
-      }
-      return await child.terminate(outcome.signal, config.killTimeout);
+      report(
+        "stopped",
+        `the command exited with ${code}; id=${instance.id} ${
+          removed
+            ? "deregistered"
+            : "not deregistered (it expires with its ttl)"
+        }`,
+        { code, id: instance.id, deregistered: removed },
+      );
+      return code;
     }
     await stopRegistry(registry);
     report(

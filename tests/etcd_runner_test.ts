@@ -26,6 +26,13 @@ endpoints = ["${server.url}"]
     assert.deepEqual(JSON.parse(list.stdout).map((i: { id: string }) => i.id), [
       "etcd-1",
     ]);
+    // etcd carries no messages: `roster drain` says so, and what to do.
+    const drain = await runRunner(["drain", "etcd-1", "--config", file]);
+    assert.equal(drain.code, 1);
+    assert.match(
+      drain.stderr,
+      /the etcd driver has no pub\/sub.*stop 'etcd-1' with SIGTERM on .* \(pid \d+\) instead/,
+    );
     runner.child.kill("SIGTERM");
     assert.equal((await runner.status).code, 0);
     assert.match(runner.stdout.join("\n"), /id=etcd-1 deregistered/);

@@ -64,6 +64,7 @@ redisTest(
       events().map((e) => e.replace("join current", "join registered")),
       [
         "join registered clean",
+        "update health clean", // it drains before it leaves
         "leave deregistered clean",
         "join registered crashed",
         "leave expired crashed",

@@ -33,15 +33,33 @@ async function listed(
 }
 
 redisTest(
-  "sidecar: SIGTERM deregisters before the child gets it, and the exit code passes through",
+  "sidecar: SIGTERM drains, then signals the child, waits for it, and deregisters; the exit code passes through",
   async () => {
     await using server = await RedisServer.start();
-    const file = await config(server.url, "side");
-    // The child asks Redis, the moment it gets SIGTERM, whether it is still registered.
+    const file = await writeConfig(
+      (await Deno.readTextFile(await config(server.url, "side"))).replace(
+        'kill_timeout = "3s"',
+        'kill_timeout = "3s"\ndrain_timeout = "300ms"',
+      ),
+    );
+    // At SIGTERM the child lists the registry, then finishes what it has.
+    const dir = await Deno.makeTempDir();
+    const list = [
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      new URL("../runner/main.ts", import.meta.url).pathname,
+      "list",
+      "--config",
+      file,
+      "--all",
+      "--json",
+    ].join(" ");
     const child = [
       "sh",
       "-c",
-      `trap 'echo "registered-at-sigterm=$(redis-cli -p ${server.port} hexists "roster:{default}:i:api" side)"; exit 7' TERM; echo child-ready; while true; do sleep 0.05; done`,
+      `trap '${list} > ${dir}/at-term.json; echo got-term; sleep 0.3; exit 7' TERM; echo child-ready; while true; do sleep 0.05; done`,
     ];
     await using sidecar = spawnRunner(["--config", file, "--", ...child]);
     await sidecar.waitForLine(/^child-ready/);
@@ -50,17 +68,19 @@ redisTest(
     sidecar.child.kill("SIGTERM");
     const status = await sidecar.status;
     assert.equal(status.code, 7, "the child's exit code");
+    // When the child got the signal, it was listed as draining, not gone.
+    const atTerm = JSON.parse(await Deno.readTextFile(`${dir}/at-term.json`));
+    assert.deepEqual(
+      atTerm.map((i: { id: string; status: string }) => [i.id, i.status]),
+      [["side", "draining"]],
+    );
     const output = sidecar.stdout.join("\n");
     assert.match(
       output,
-      /registered-at-sigterm=0/,
-      "deregistered before the child's signal",
+      /SIGTERM: id=side is draining[^\n]*300ms[\s\S]*passing SIGTERM to the command[\s\S]*the command exited with 7; id=side deregistered/,
     );
-    assert.ok(
-      output.indexOf("id=side deregistered") <
-        output.lastIndexOf("registered-at-sigterm="),
-    );
-    assert.deepEqual(await listed(file), []);
+    await Deno.remove(dir, { recursive: true });
+    assert.deepEqual(await listed(file, true), []);
   },
 );
 
@@ -187,7 +207,7 @@ async function readPid(path: string): Promise<number> {
 }
 
 redisTest(
-  "sidecar: SIGHUP deregisters and is passed on; SIGTERM reaches grandchildren through the process group",
+  "sidecar: SIGHUP drains and is passed on; SIGTERM reaches grandchildren through the process group",
   async () => {
     await using server = await RedisServer.start();
     const file = await config(server.url, "hup");
@@ -204,7 +224,7 @@ redisTest(
     assert.equal((await hup.status).code, 5);
     assert.match(
       hup.stdout.join("\n"),
-      /SIGHUP: id=hup deregistered; passing SIGHUP to the command[\s\S]*got-hup/,
+      /SIGHUP: id=hup is draining[\s\S]*passing SIGHUP to the command[\s\S]*got-hup[\s\S]*exited with 5; id=hup deregistered/,
     );
     assert.deepEqual(await listed(file), []);
 
@@ -259,6 +279,7 @@ redisTest(
       if (alive(pid)) Deno.kill(-pid, "SIGKILL");
     }
     assert.equal((await stubborn.status).code, 130);
+    assert.deepEqual(await listed(file, true), [], "deregistered on the way");
 
     await using killed = spawnRunner([
       "--config",
