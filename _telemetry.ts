@@ -52,6 +52,8 @@ export interface RegistryInstruments {
   views: UpDownCounter;
   /** Leaderships gained and lost, by `change`. */
   leaderChanges: Counter;
+  /** Services under eviction protection: +1 when it begins, -1 when it ends. */
+  protections: UpDownCounter;
 }
 
 /**
@@ -82,6 +84,10 @@ export function registryInstruments(): RegistryInstruments {
     }),
     leaderChanges: meter.createCounter("roster.leader.changes", {
       description: "Leaderships this process gained or lost.",
+    }),
+    protections: meter.createUpDownCounter("roster.protections", {
+      description:
+        "Services whose expiries the eviction safety valve holds now, by service.",
     }),
   };
 }

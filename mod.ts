@@ -109,6 +109,11 @@ export {
 } from "./discovery/zone_aware_picker.ts";
 export { type QuorumState, quorumState } from "./discovery/quorum.ts";
 export {
+  type EvictionProtectionOptions,
+  type ProtectionChange,
+  resolveProtectionOptions,
+} from "./discovery/eviction_protection.ts";
+export {
   DEFAULT_MAINTENANCE_TTL_MS,
   type DrainOptions,
   type MaintenanceOptions,

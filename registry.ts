@@ -19,6 +19,7 @@ import {
 } from "./discovery/quorum.ts";
 import { selectInstances, type Selector } from "./discovery/select.ts";
 import { ChangeFeed, sortedView, type ViewState } from "./discovery/view.ts";
+import type { ProtectionChange } from "./discovery/eviction_protection.ts";
 import { waitForInstances, type WaitForOptions } from "./discovery/wait_for.ts";
 import {
   type WatchEvent,
@@ -75,6 +76,12 @@ export interface RegistryEvents extends HeartbeatEvents {
   draining: { linger: number };
   /** Maintenance turned on (until `until`, by this process's clock) or off. */
   maintenance: { on: boolean; until?: number; reason?: string };
+  /**
+   * The eviction safety valve of this registry's view held a service's
+   * expiries (`on`), or stopped holding them: its instances beat again, or
+   * the bound passed and `held` expired.
+   */
+  protection: ProtectionChange;
   /** `stop()` finished; `removed` tells whether the backend entry was deleted. */
   deregistered: { removed: boolean; error?: unknown };
   /** The local view went `live` or `stale` (only while watching or caching). */
@@ -525,7 +532,8 @@ export class Registry implements AsyncDisposable {
   async allInstances(...services: string[]): Promise<Instance[]> {
     for (const service of services) validateName("service", service);
     if (!this.#options.cache) {
-      return await this.driver.list({ env: this.env, services });
+      const listed = await this.driver.list({ env: this.env, services });
+      return this.#withProtected(listed, services);
     }
     const feed = this.#watching();
     await feed.ready();
@@ -533,6 +541,22 @@ export class Registry implements AsyncDisposable {
     return sortedView(feed, undefined, true).filter((i) =>
       !wanted.size || wanted.has(i.service)
     );
+  }
+
+  /**
+   * Adds to a listing the instances the view's eviction safety valve holds:
+   * the backend expired them, but the view keeps them for a while.
+   */
+  #withProtected(listed: Instance[], services: string[]): Instance[] {
+    const held = this.#feed?.protectedInstances() ?? [];
+    if (held.length === 0) return listed;
+    const ids = new Set(listed.map((i) => i.id));
+    const added = held.filter((i) =>
+      !ids.has(i.id) && (services.length === 0 || services.includes(i.service))
+    );
+    return added.length === 0
+      ? listed
+      : [...listed, ...added].sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -1329,6 +1353,15 @@ export class Registry implements AsyncDisposable {
         {
           purgeEvery: this.#options.purgeInterval,
           pollWait: 5_000,
+          protection: this.#options.protection,
+          onProtection: (change) => {
+            const attributes = {
+              ...this.#attributes,
+              "roster.service": change.service,
+            };
+            this.#instruments.protections.add(change.on ? 1 : -1, attributes);
+            this.#events.emit("protection", change);
+          },
         },
       );
       feed.subscribe((message) => {

@@ -5,6 +5,10 @@
  * @module
  */
 
+import {
+  type EvictionProtectionOptions,
+  resolveProtectionOptions,
+} from "./discovery/eviction_protection.ts";
 import { hostname as osHostname } from "node:os";
 import process from "node:process";
 import { logger } from "./_logger.ts";
@@ -85,6 +89,14 @@ export interface RegistryOptions {
   purgeInterval?: Duration;
   /** The largest message, encoded as JSON, in bytes. Default 65536. */
   maxMessageBytes?: number;
+  /**
+   * The eviction safety valve of this registry's view (watches, waits,
+   * elections, cached and watched listings): when more than `threshold`
+   * (half) of a service of at least `minInstances` (3) expires within one
+   * ttl, its further expiries are held, and the instances kept listed,
+   * until they beat again or `maxTtls` (3) ttls pass. `false` turns it off.
+   */
+  protection?: EvictionProtectionOptions | false;
 }
 
 /**
@@ -129,6 +141,8 @@ export interface ResolvedOptions {
   purgeInterval: number;
   /** The largest message in bytes. */
   maxMessageBytes: number;
+  /** The eviction safety valve; undefined when off. */
+  protection: Required<EvictionProtectionOptions> | undefined;
 }
 
 const log = logger("config");
@@ -250,6 +264,7 @@ export function resolveRegistryOptions(
       name("maxMessageBytes"),
       options.maxMessageBytes,
     ),
+    protection: resolveProtectionOptions(options.protection),
   };
 }
 

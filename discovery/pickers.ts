@@ -33,7 +33,8 @@ export interface Picker {
  * import { RoundRobinPicker, type Instance } from "@roster/roster";
  * import assert from "node:assert/strict";
  *
- * const at = (id: string, seq: number) => ({ id, seq } as Instance);
+ * const at = (id: string, seq: number) =>
+ *   ({ id, seq, status: "healthy" } as Instance);
  * const picker = new RoundRobinPicker();
  * const set = [at("a", 1), at("b", 2), at("c", 3)];
  * assert.equal(picker.pick(set)?.id, "a");
@@ -77,7 +78,8 @@ export class RoundRobinPicker implements Picker {
  * import assert from "node:assert/strict";
  *
  * const picker = new RandomPicker(() => 0.99);
- * assert.equal(picker.pick([{ id: "a" } as Instance, { id: "b" } as Instance])?.id, "b");
+ * const at = (id: string) => ({ id, status: "healthy" } as Instance);
+ * assert.equal(picker.pick([at("a"), at("b")])?.id, "b");
  * assert.equal(picker.pick([]), undefined);
  * ```
  */

@@ -9,6 +9,11 @@ import type {
 } from "../driver/driver.ts";
 import { ChangeLogGapError } from "../errors.ts";
 import { type Instance, takesWork } from "../instance.ts";
+import {
+  EvictionProtection,
+  type EvictionProtectionOptions,
+  type ProtectionChange,
+} from "./eviction_protection.ts";
 
 const log = logger("watch");
 
@@ -58,6 +63,10 @@ export interface ChangeFeedOptions {
   purgeEvery: number;
   /** The longest one read of the change log waits. */
   pollWait: number;
+  /** The eviction safety valve; none when undefined. */
+  protection?: Required<EvictionProtectionOptions>;
+  /** Told when a service's protection begins or ends. */
+  onProtection?: (change: ProtectionChange) => void;
 }
 
 /**
@@ -94,6 +103,7 @@ export class ChangeFeed {
    * is no evidence that they died.
    */
   readonly #held = new Map<string, number>();
+  readonly #protection: EvictionProtection | undefined;
 
   constructor(
     driver: Driver,
@@ -105,6 +115,8 @@ export class ChangeFeed {
     this.#env = env;
     this.#clock = clock;
     this.#options = options;
+    this.#protection = options.protection &&
+      new EvictionProtection(options.protection);
     // Nobody may be awaiting it yet; a rejection must not go unhandled.
     this.#ready.promise.catch(() => {});
   }
@@ -218,7 +230,7 @@ export class ChangeFeed {
     const fresh = new Map(snapshot.instances.map((i) => [i.id, i]));
     if (!first) {
       for (const [id, instance] of this.view) {
-        if (fresh.has(id)) continue;
+        if (fresh.has(id) || this.#protection?.isHeld(instance)) continue;
         if (hold) {
           if (!this.#held.has(id)) {
             this.#held.set(id, this.#clock.now() + leaseOf(instance));
@@ -231,6 +243,7 @@ export class ChangeFeed {
     for (const instance of snapshot.instances) {
       const known = this.view.get(instance.id);
       this.#held.delete(instance.id);
+      this.#unprotect(instance);
       this.view.set(instance.id, instance);
       this.version++;
       if (first) continue;
@@ -246,9 +259,23 @@ export class ChangeFeed {
     this.#ready.resolve();
   }
 
-  /** Drops held instances that had their time to come back and did not. */
+  /**
+   * Drops held instances that had their time to come back and did not, and
+   * ends the protections whose bound passed: their held instances expire.
+   */
   #releaseHeld(): void {
     const now = this.#clock.now();
+    for (const change of this.#protection?.due(now) ?? []) {
+      log.warn(
+        "Eviction protection off for service {service}: its bound passed; {count} held instances expire now",
+        { service: change.service, count: change.held.length },
+      );
+      for (const instance of change.held) {
+        const known = this.view.get(instance.id);
+        if (known?.seq === instance.seq) this.#remove(known, "expired");
+      }
+      this.#options.onProtection?.(change);
+    }
     for (const [id, until] of this.#held) {
       const instance = this.view.get(id);
       if (until > now) continue;
@@ -273,6 +300,7 @@ export class ChangeFeed {
     const known = this.view.get(instance.id);
     if (change.type === "join") {
       this.#held.delete(instance.id);
+      this.#unprotect(instance);
       // It may fall due before the next purge the backend asked for.
       this.#nextPurge = Math.min(
         this.#nextPurge,
@@ -289,6 +317,7 @@ export class ChangeFeed {
     } else if (!known || known.seq !== instance.seq) {
       return; // of a registration this view never had, or one it replaced
     } else if (change.type === "update") {
+      this.#unprotect(known);
       if (known.status === instance.status) return;
       const updated: Instance = instance.expiresAt > 0
         ? {
@@ -301,9 +330,63 @@ export class ChangeFeed {
       this.view.set(instance.id, updated);
       this.version++;
       this.#emit({ type: "update", reason: change.reason, instance: updated });
-    } else {
+    } else if (change.reason !== "expired" || !this.#hold(known)) {
       this.#remove(known, change.reason);
     }
+  }
+
+  /**
+   * Asks the eviction safety valve about an expiry.
+   *
+   * @returns True when the instance is held: kept in the view, unreported.
+   */
+  #hold(instance: Instance): boolean {
+    if (!this.#protection) return false;
+    let live = 0;
+    for (const other of this.view.values()) {
+      if (other.service === instance.service) live++;
+    }
+    const decision = this.#protection.expire(
+      instance,
+      live,
+      leaseOf(instance),
+      this.#clock.now(),
+    );
+    if (decision.change) {
+      log.warn(
+        "Eviction protection on for service {service}: more than {share} of it expired within one ttl; holding its expiries until they beat again or {until}",
+        {
+          service: instance.service,
+          share: `${Math.round(this.#options.protection!.threshold * 100)}%`,
+          until: new Date(decision.change.until!).toISOString(),
+        },
+      );
+      this.#options.onProtection?.(decision.change);
+    }
+    if (decision.action === "hold") {
+      // Wake at the bound, whatever the backend says of its next purge.
+      this.#nextPurge = Math.min(
+        this.#nextPurge,
+        this.#protection.nextBound ?? Infinity,
+      );
+    }
+    return decision.action === "hold";
+  }
+
+  /** An instance back (or gone cleanly) is protected no more. */
+  #unprotect(instance: Instance): void {
+    const ended = this.#protection?.release(instance);
+    if (!ended) return;
+    log.info(
+      "Eviction protection off for service {service}: its held instances beat again",
+      { service: instance.service },
+    );
+    this.#options.onProtection?.(ended);
+  }
+
+  /** The instances whose expiry the eviction safety valve holds now. */
+  protectedInstances(): Instance[] {
+    return this.#protection?.held() ?? [];
   }
 
   #emit(event: WatchEvent): void {

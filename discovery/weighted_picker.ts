@@ -24,7 +24,7 @@ import type { Picker } from "./pickers.ts";
  * import assert from "node:assert/strict";
  *
  * const at = (id: string, seq: number, weight: number) =>
- *   ({ id, seq, weight } as Instance);
+ *   ({ id, seq, weight, status: "healthy" } as Instance);
  * const set = [at("a", 1, 5), at("b", 2, 1), at("c", 3, 1)];
  * const picker = new WeightedPicker();
  * const picks = Array.from({ length: 7 }, () => picker.pick(set)?.id).join(" ");

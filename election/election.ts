@@ -94,7 +94,7 @@ export class Election {
   async leader(service: string): Promise<Instance | undefined> {
     const feed = this.#session.feed();
     await feed.ready();
-    return sortedView(feed, service)[0];
+    return eldest(feed, service);
   }
 
   /**
@@ -112,7 +112,7 @@ export class Election {
     return observeView(
       this.#session.feed(),
       service,
-      (feed) => ({ service, leader: sortedView(feed, service)[0] }),
+      (feed) => ({ service, leader: eldest(feed, service) }),
       (a, b) =>
         a.leader?.id === b.leader?.id && a.leader?.seq === b.leader?.seq,
       signal,
@@ -151,7 +151,7 @@ export class Election {
       while (!signal?.aborted) {
         const self = session.current();
         if (!self) break;
-        const oldest = sortedView(feed, service)[0];
+        const oldest = eldest(feed, service);
         // Only on a live view and a lease a fresh beat confirmed: a process
         // paused past its lease must not ask on what it saw before.
         if (
@@ -299,7 +299,7 @@ export class Election {
     }, { once: true });
     const feed = session.feed();
     cleanups.push(feed.subscribe(() => {
-      const oldest = sortedView(feed, service)[0];
+      const oldest = eldest(feed, service);
       if (oldest?.id !== instance.id || oldest.seq !== instance.seq) {
         held.end(
           oldest
@@ -354,4 +354,18 @@ export class Election {
     this.#heldBy.set(leadership, held);
     return leadership;
   }
+}
+
+/**
+ * The oldest instance of a service that takes work, as the view shows it,
+ * leaving out those the eviction safety valve holds: their leases ran out
+ * by the backend's clock, so none of them can lead.
+ */
+function eldest(feed: ChangeFeed, service: string): Instance | undefined {
+  const instances = sortedView(feed, service);
+  const held = feed.protectedInstances();
+  if (held.length === 0) return instances[0];
+  return instances.find((i) =>
+    !held.some((h) => h.id === i.id && h.seq === i.seq)
+  );
 }

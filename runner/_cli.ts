@@ -94,6 +94,7 @@ export function discoveryRegistry(
     env: config.resolved.env,
     ttl: config.resolved.ttl,
     heartbeatInterval: config.resolved.heartbeatInterval,
+    protection: config.resolved.protection ?? false,
   });
 }
 

@@ -10,6 +10,7 @@ import process from "node:process";
 import { parse, TomlError } from "smol-toml";
 import { suggestion } from "./_suggestion.ts";
 import { parseRedisConfig } from "./redis_config.ts";
+import { parseProtectionConfig } from "./protection_config.ts";
 import { parsePostgresConfig } from "./postgres_config.ts";
 import { parseEtcdConfig } from "./etcd_config.ts";
 import { parseHealthConfig } from "./health_config.ts";
@@ -86,6 +87,7 @@ const KEYS = {
   http: undefined,
   kill_timeout: undefined,
   drain_timeout: undefined,
+  protection: undefined,
 } as const satisfies Record<string, keyof RegistryOptions | undefined>;
 type Key = keyof typeof KEYS;
 const DURATION_KEYS = new Set<Key>([
@@ -102,6 +104,7 @@ const TABLE_KEYS = new Set<Key>([
   "etcd",
   "health",
   "http",
+  "protection",
 ]);
 
 /** The prefix of every environment variable the runner reads. */
@@ -317,6 +320,17 @@ function validate(
       : isTable(value)
       ? { ...value }
       : value;
+  }
+  if (raw.protection !== undefined) {
+    if (!isTable(raw.protection)) {
+      throw new ConfigError(
+        `'${file}': Invalid 'cluster.protection'${
+          where("protection")
+        }: expected a table, got ${describe(raw.protection)}`,
+        { file, field: "protection" },
+      );
+    }
+    options.protection = parseProtectionConfig(raw.protection, file, sources);
   }
   let resolved: ResolvedOptions;
   try {

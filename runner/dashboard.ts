@@ -28,7 +28,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   th { font-weight: 600; color: var(--muted); cursor: pointer; user-select: none; }
   th[aria-sort="ascending"]::after { content: " ▲"; } th[aria-sort="descending"]::after { content: " ▼"; }
   tr[data-id] { cursor: pointer; } tr[data-id]:hover td { background: #8881; }
-  .healthy { color: var(--ok); } .unhealthy { color: var(--bad); } .warning, .draining, .maintenance { color: var(--late); } .late { color: var(--late); font-weight: 600; }
+  .healthy { color: var(--ok); } .unhealthy { color: var(--bad); } .warning, .draining, .maintenance { color: var(--late); } .late, .held { color: var(--late); font-weight: 600; }
   .leader { font-size: .75rem; border: 1px solid currentColor; border-radius: 4px; padding: 0 .3rem; margin-left: .4rem; }
   #counts { display: flex; flex-wrap: wrap; gap: .4rem; margin: 0 0 1rem; padding: 0; list-style: none; }
   #counts li { border: 1px solid #8886; border-radius: 4px; padding: .1rem .5rem; }
@@ -77,7 +77,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     if (cls) node.className = cls;
     return node;
   };
-  const statusOf = (i) => i.late ? "late" : i.status;
+  const statusOf = (i) => i.held ? "held" : i.late ? "late" : i.status;
   const COLUMNS = [
     ["id", (i) => i.id],
     ["status", statusOf],
@@ -153,11 +153,13 @@ export const DASHBOARD_HTML = `<!doctype html>
     }
     events.splice(0, Math.max(0, events.length - 200));
     const stale = snapshot.view === "stale";
+    const guarded = Object.entries(snapshot.protection ?? {});
     const banner = $("banner");
-    banner.hidden = !stale;
-    banner.textContent = stale
-      ? \`The registry cannot be reached: showing what was last known, stale since \${time(snapshot.staleSince)} (\${ago(snapshot.now - snapshot.staleSince)}). Last error: \${snapshot.error}\`
-      : "";
+    banner.hidden = !stale && guarded.length === 0;
+    banner.textContent = [
+      stale ? \`The registry cannot be reached: showing what was last known, stale since \${time(snapshot.staleSince)} (\${ago(snapshot.now - snapshot.staleSince)}). Last error: \${snapshot.error}\` : "",
+      ...guarded.map(([service, p]) => \`Eviction protection for \${service}: more than half of it expired within one ttl, so its expired instances (marked held) stay listed until they beat again or \${time(p.until)}, since \${time(p.since)}.\`),
+    ].filter(Boolean).join(" ");
     $("state").textContent =
       \`env \${snapshot.env} · \${snapshot.instances.length} instances · view \${snapshot.view} · read \${snapshot.readAt ? time(snapshot.readAt) : "never"}\`;
     const counts = $("counts");
@@ -204,7 +206,7 @@ export const DASHBOARD_HTML = `<!doctype html>
         if (snapshot.leaders[service] === i.id) id.append(el("span", "leader", "leader"));
         row.append(
           id,
-          el("td", (i.late ? "late" : i.status) + (stale ? " (last known)" : ""), statusOf(i)),
+          el("td", statusOf(i) + (stale ? " (last known)" : ""), statusOf(i)),
           el("td", ago(snapshot.now - i.registeredAt), "wide"),
           el("td", \`\${ago(snapshot.now - i.heartbeatAt)} ago\`),
           el("td", i.version || "-"),

@@ -18,6 +18,8 @@ export interface ViewHealth {
   view: "live" | "stale";
   /** Seconds since the instances were last read. */
   ageSeconds: number;
+  /** The services under eviction protection. */
+  protected?: readonly string[];
 }
 
 /** Counters fed by a registry's events, rendered for `GET /metrics`. */
@@ -121,6 +123,11 @@ export class RunnerMetrics {
       "# HELP roster_view_age_seconds Seconds since the instances were last read from the backend.",
       "# TYPE roster_view_age_seconds gauge",
       `roster_view_age_seconds ${Math.max(0, view.ageSeconds)}`,
+      "# HELP roster_protection Whether the eviction safety valve holds a service's expiries (1).",
+      "# TYPE roster_protection gauge",
+      ...(view.protected ?? []).map((service) =>
+        `roster_protection{service="${escape(service)}"} 1`
+      ),
     ];
     const counter = (name: string, help: string, value: number) =>
       lines.push(

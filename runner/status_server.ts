@@ -309,6 +309,7 @@ export async function startStatusServer(
             ageSeconds: snapshot.readAt === 0
               ? 0
               : (snapshot.now - snapshot.readAt) / 1000,
+            protected: Object.keys(snapshot.protection),
           }),
           {
             headers: {

@@ -34,6 +34,19 @@ export interface StatusInstance extends Instance {
    * against the backend's heartbeat time, so a clock offset shifts it.
    */
   late: boolean;
+  /**
+   * Its service is under eviction protection and it expired by its own
+   * times: the view holds it, as it may only have lost its link.
+   */
+  held?: boolean;
+}
+
+/** A service whose expiries the eviction safety valve holds. */
+export interface StatusProtection {
+  /** Since when, in ms since the epoch. */
+  since: number;
+  /** When it ends at the latest, in ms since the epoch. */
+  until: number;
 }
 
 /** One line of the event log. */
@@ -42,8 +55,12 @@ export interface StatusEvent {
   n: number;
   /** When this view learnt of it, in ms since the epoch. */
   at: number;
-  /** `join`, `leave`, `update` (registered again, or its health changed), or `leader`. */
-  type: "join" | "leave" | "update" | "leader";
+  /**
+   * `join`, `leave`, `update` (registered again, or its health changed),
+   * `leader`, or `protection` (the eviction safety valve began, reason
+   * `on`, or ended: `beats resumed` or `bound passed`).
+   */
+  type: "join" | "leave" | "update" | "leader" | "protection";
   /** The service. */
   service: string;
   /** The instance; for `leader`, the new leader, empty when none is left. */
@@ -102,6 +119,8 @@ export interface StatusSnapshot {
   staleSince?: number;
   /** The leader (oldest live, healthy instance) of each service. */
   leaders: Record<string, string>;
+  /** The services under eviction protection now. */
+  protection: Record<string, StatusProtection>;
   /** Every service seen, with its counts; one that emptied stays at 0. */
   services: Record<string, ServiceCount>;
   /** The last known instances, healthy or not. */
@@ -141,6 +160,8 @@ export class StatusView {
   readonly #services = new Set<string>();
   #self: SelfDetail | undefined;
   #sentUpTo = 0;
+  readonly #protection = new Map<string, StatusProtection>();
+  #offProtection: (() => void) | undefined;
   readonly #onEvent: ((type: WatchEvent["type"]) => void) | undefined;
 
   /**
@@ -188,6 +209,22 @@ export class StatusView {
   start(): void {
     if (this.#watching) return;
     const watching = this.#watching = new AbortController();
+    this.#offProtection = this.#registry.on("protection", (change) => {
+      if (change.on) {
+        // The runner's registries run on the system clock.
+        this.#protection.set(change.service, {
+          since: Date.now(),
+          until: change.until ?? Date.now(),
+        });
+      } else this.#protection.delete(change.service);
+      this.#log(
+        "protection",
+        change.service,
+        change.held.map((i) => i.id).join(" "),
+        change.reason ?? "on",
+      );
+      void this.refresh();
+    });
     (async () => {
       for await (
         const event of this.#registry.watch(undefined, {
@@ -319,7 +356,13 @@ export class StatusView {
       const count = services[instance.service] ??= { live: 0, healthy: 0 };
       count.live++;
       if (takesWork(instance)) count.healthy++;
-      return { ...instance, late: isLate(instance, now) };
+      const held = this.#protection.has(instance.service) &&
+        instance.expiresAt <= now;
+      return {
+        ...instance,
+        late: isLate(instance, now),
+        ...(held ? { held } : {}),
+      };
     });
     const since = options.since ?? 0;
     return {
@@ -329,6 +372,7 @@ export class StatusView {
       view: stale ? "stale" : "live",
       ...(stale ? { error: this.#error, staleSince: this.#staleSince } : {}),
       leaders: this.#leaders ?? this.#leadersOf(this.#instances),
+      protection: Object.fromEntries(this.#protection),
       services,
       instances,
       events: since === 0
@@ -369,5 +413,6 @@ export class StatusView {
     this.#followers.clear();
     clearInterval(this.#timer);
     this.#watching?.abort();
+    this.#offProtection?.();
   }
 }

@@ -329,6 +329,24 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
       /300 must be an exit code from 1 to 255/,
     ],
     [
+      "protection threshold",
+      `[cluster.protection]\nthreshold = 1.5`,
+      "protection.threshold",
+      /'protection.threshold': 1.5 must be a share between 0 and 1/,
+    ],
+    [
+      "protection min_instances",
+      `[cluster.protection]\nmin_instances = 1`,
+      "protection.min_instances",
+      /'protection.min_instances': 1 must be a whole number of at least 2/,
+    ],
+    [
+      "protection unknown key",
+      `[cluster.protection]\nmax_ttl = 3`,
+      "protection.max_ttl",
+      /did you mean 'max_ttls'/,
+    ],
+    [
       "health unknown key",
       `[cluster.health]\ntcp = "x:1"\nintreval = "1s"`,
       "health.intreval",
@@ -438,4 +456,23 @@ Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like 
     token: "a-long-secret-token-123",
     maxStreams: 100,
   });
+});
+
+Deno.test("[cluster.protection] sets the eviction safety valve, or turns it off", () => {
+  const on = parseConfig(
+    `[cluster]\nservice = "api"\n[cluster.protection]\nthreshold = 0.4\nmax_ttls = 5`,
+    "c.toml",
+  );
+  assert.deepEqual(on.resolved.protection, {
+    threshold: 0.4,
+    minInstances: 3,
+    maxTtls: 5,
+  });
+  const off = parseConfig(
+    `[cluster]\nservice = "api"\n[cluster.protection]\nenabled = false`,
+    "c.toml",
+  );
+  assert.equal(off.resolved.protection, undefined);
+  const byDefault = parseConfig(`[cluster]\nservice = "api"`, "c.toml");
+  assert.equal(byDefault.resolved.protection?.threshold, 0.5);
 });

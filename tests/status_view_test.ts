@@ -7,6 +7,8 @@ import {
   StatusView,
 } from "../runner/status_view.ts";
 import { eventually } from "./discovery/_discovery_suite.ts";
+import { registration } from "./_registration.ts";
+import { RunnerMetrics } from "../runner/metrics.ts";
 
 Deno.test("an instance is late once its beat is 1.5 of its own intervals overdue", () => {
   const instance = { heartbeatAt: 1_000, heartbeatInterval: 200 } as Instance;
@@ -79,6 +81,54 @@ Deno.test("the status view logs joins, leaves and leader changes, and keeps empt
     view.close();
     await a.stop();
     await b.stop();
+    await reader.stop();
+  }
+});
+
+Deno.test("the status view shows eviction protection: the service, its bound, the held instances, and /metrics says so", async () => {
+  const driver = new MemoryDriver();
+  const reader = new Registry({ driver, env: "guard" });
+  const view = new StatusView(reader);
+  view.start();
+  try {
+    for (const id of ["a", "b", "c", "d"]) {
+      await driver.register(
+        registration({ id, env: "guard", ttl: 300, heartbeatInterval: 100 }),
+      );
+    }
+    await eventually(
+      "protection",
+      () => Object.keys(view.snapshot().protection).length > 0,
+    );
+    const snapshot = await view.refresh();
+    const { since, until } = snapshot.protection.api!;
+    assert.ok(since <= until && until > Date.now());
+    assert.deepEqual(
+      snapshot.instances.filter((i) => i.held).map((i) => i.id).length,
+      2,
+    );
+    assert.ok(
+      snapshot.events.some((e) => e.type === "protection" && e.reason === "on"),
+    );
+    const metrics = new RunnerMetrics().render(snapshot.instances, {
+      up: true,
+      view: "live",
+      ageSeconds: 0,
+      protected: Object.keys(snapshot.protection),
+    });
+    assert.match(metrics, /^roster_protection\{service="api"\} 1$/m);
+    await eventually(
+      "protection over",
+      () => Object.keys(view.snapshot().protection).length === 0,
+      3_000,
+    );
+    assert.ok(
+      view.snapshot().events.some((e) =>
+        e.type === "protection" && e.reason === "bound passed"
+      ),
+    );
+  } finally {
+    view.close();
     await reader.stop();
   }
 });
