@@ -8,8 +8,6 @@ import {
   WeightedPicker,
 } from "../mod.ts";
 import { FakeClock, MemoryDriver } from "../testing/mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { RedisServer, redisTest } from "./_redis_server.ts";
 
 function fixture() {
   const clock = new FakeClock();
