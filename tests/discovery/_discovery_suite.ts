@@ -9,7 +9,6 @@ import {
   type Driver,
   type Instance,
   MessageTooLargeError,
-  type ProtectionChange,
   RandomPicker,
   Registry,
   type RegistryOptions,
