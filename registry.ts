@@ -257,6 +257,7 @@ export class Registry implements AsyncDisposable {
             registration: this.#registration,
             instance: this.#instance,
             beatSentAt: this.#beatSentAt,
+            takesWork: takesWork({ status: this.#wantedStatus() }),
           }
           : undefined,
       on: (type, listener) => this.on(type, listener),
@@ -594,22 +595,29 @@ export class Registry implements AsyncDisposable {
   }
 
   /**
-   * Puts the status in the registration and beats at once; an instance that
-   * no longer takes work stops leading before it says so.
+   * Puts the status in the registration and beats at once. An instance that
+   * no longer takes work stops leading first, and the backend hears of the
+   * new status only once leadership is released (after the leader's work
+   * returned, with `releaseTimeout`): never two leaders at once.
    */
   #publishStatus(): void {
     const status = this.#wantedStatus();
-    if (!takesWork({ status })) {
-      this.#election.resignAll(
+    const resigned = takesWork({ status })
+      ? Promise.resolve()
+      : this.#election.resignAll(
         status === "unhealthy"
           ? "the instance turned unhealthy"
           : `the instance is ${
             status === "draining" ? "draining" : "in maintenance"
           }`,
       );
-    }
-    if (this.#registration) this.#registration.status = status;
-    this.#loop?.beatNow();
+    resigned.then(() => {
+      // The latest wish, should it have changed meanwhile.
+      if (this.#registration) {
+        this.#registration.status = this.#wantedStatus();
+      }
+      this.#loop?.beatNow();
+    });
   }
 
   /**
@@ -1019,14 +1027,22 @@ export class Registry implements AsyncDisposable {
   /**
    * Waits until this process leads its service, by an election the backend
    * decides: it grants a term (the fencing number, greater than every term
-   * before) when this instance is the oldest live, healthy one and the last
-   * leader's lease is over. The leadership's signal aborts when leadership
-   * ends: an older instance is healthy again, its lease may have run out, it
-   * re-registered, it turned unhealthy, or the registry stopped; call
-   * `leadership.assertValid()` just before each side effect. Call
-   * `standby()` again to wait for the next term.
+   * before) when this instance is the oldest live one that takes work and
+   * the last leader's lease is over. The leadership's signal aborts, with a
+   * {@linkcode LeadershipLostError} saying why, when leadership ends: an
+   * older instance takes work again, its lease may have run out, it
+   * re-registered, it stopped taking work (unhealthy, draining,
+   * maintenance), or the registry stopped; call `leadership.assertValid()`
+   * just before each side effect, and `leadership.release()` when done.
+   * Call `standby()` again to wait for the next term.
    *
-   * @param options A signal that ends the wait early.
+   * With `releaseTimeout`, a leadership that ends early reaches the backend
+   * only once `leadership.release()` is called (the work returned) or the
+   * timeout passed, so no successor is granted a term while the work may
+   * still run, as Kubernetes' ReleaseOnCancel.
+   *
+   * @param options A signal that ends the wait early, and how long a lost
+   *   leadership's release may wait for `release()`.
    * @returns The leadership.
    * @throws {RegistryStateError} When this registry is not running.
    *
@@ -1042,15 +1058,22 @@ export class Registry implements AsyncDisposable {
    * leadership.assertValid(); // just before leader-only work
    * ```
    */
-  standby(options: StreamOptions = {}): Promise<Leadership> {
+  async standby(
+    options: StreamOptions & { releaseTimeout?: Duration } = {},
+  ): Promise<Leadership> {
     if (this.#state !== "running" || !this.service || !this.id) {
-      return Promise.reject(
-        new RegistryStateError(
-          `Cannot stand by for leadership: the registry is ${this.#state}; call start() first`,
-        ),
+      throw new RegistryStateError(
+        `Cannot stand by for leadership: the registry is ${this.#state}; call start() first`,
       );
     }
-    return this.#election.campaign(this.service, options);
+    const bound = options.releaseTimeout === undefined
+      ? undefined
+      : parseDuration(options.releaseTimeout, "releaseTimeout");
+    const leadership = await this.#election.campaign(this.service, options);
+    if (bound !== undefined) {
+      this.#election.holdUntilReleased(leadership, bound);
+    }
+    return leadership;
   }
 
   /**
@@ -1060,7 +1083,9 @@ export class Registry implements AsyncDisposable {
    * once with a {@linkcode LeadershipLostError} saying why, and the backend
    * hears of the release only after `work` settles, or `releaseTimeout`
    * passed, so no other instance is granted a term while this one's work may
-   * still run. `stop()` waits for that too, within its `stopTimeout`.
+   * still run. `stop()` waits for that too, within its `stopTimeout`. The
+   * same as `standby({ releaseTimeout })`, then `work`, then
+   * `leadership.release()`.
    *
    * @param work The leader's work; watch `leadership.signal`.
    * @param options A signal that ends the wait to lead, and the longest the
@@ -1086,18 +1111,15 @@ export class Registry implements AsyncDisposable {
     work: (leadership: Leadership) => Promise<T>,
     options: StreamOptions & { releaseTimeout?: Duration } = {},
   ): Promise<T> {
-    const bound = parseDuration(
-      options.releaseTimeout ?? this.ttl,
-      "releaseTimeout",
-    );
-    const leadership = await this.standby(options);
-    const running = (async () => await work(leadership))();
-    this.#election.releaseAfter(leadership, running, bound);
+    const leadership = await this.standby({
+      ...options,
+      releaseTimeout: options.releaseTimeout ?? this.ttl,
+    });
     try {
-      return await running;
+      return await work(leadership);
     } finally {
       // Done leading: release now, so a standby need not wait for a lease.
-      await this.#election.end(leadership, "its work returned");
+      await leadership.release();
     }
   }
 

@@ -14,7 +14,7 @@ import type { Clock } from "../clock.ts";
 import { type ChangeFeed, observeView, sortedView } from "../discovery/view.ts";
 import type { Driver, Registration } from "../driver/driver.ts";
 import { LeadershipLostError, RegistryStateError } from "../errors.ts";
-import { type Instance, takesWork } from "../instance.ts";
+import type { Instance } from "../instance.ts";
 import type { LeaderChange, Leadership } from "./leadership.ts";
 
 const log = logger("election");
@@ -27,6 +27,11 @@ export interface ElectionSelf {
   instance: Instance;
   /** When the last heartbeat the backend accepted was sent, by the clock. */
   beatSentAt: number;
+  /**
+   * Whether it means to take work: its newest status, which the backend may
+   * not have heard of yet.
+   */
+  takesWork: boolean;
 }
 
 /** What an election needs of its registry. */
@@ -66,7 +71,7 @@ interface Held {
   end(reason: string): void;
   resigned(): Promise<void>;
   /** Work whose return the release waits for, at most `boundMs`. */
-  until?: { work: Promise<unknown>; boundMs: number };
+  until?: { work: Promise<unknown>; boundMs: number; done: () => void };
 }
 
 /** Elects one leader per service among a registry's peers. */
@@ -159,7 +164,7 @@ export class Election {
           oldest.seq === self.instance.seq && feed.state === "live" &&
           // Its own status first: a change to unhealthy may not have
           // reached the backend or the view yet.
-          takesWork(self.registration) &&
+          self.takesWork &&
           session.clock.now() < self.beatSentAt + session.leaseMs
         ) {
           const term = await session.driver.campaign(self.registration)
@@ -197,30 +202,21 @@ export class Election {
   }
 
   /**
-   * Ends every leadership this registry holds, at once (their signals abort
-   * before this returns its promise), and tells the backend, so a standby
-   * may lead without waiting for a lease to run out.
-   *
-   * @param reason Why, for the log and the abort reason.
-   * @returns A promise that resolves once the backend was told.
-   */
-  /**
-   * Makes a leadership's release wait for `work`: when it ends (the signal
-   * aborts at once, with its reason), the backend is told only once `work`
-   * settles, or `boundMs` passed, so no other instance is granted a term
-   * while the leader's work may still run (as Kubernetes' ReleaseOnCancel).
+   * Makes a leadership's release wait for its work: when it ends early (the
+   * signal aborts at once, with its reason), the backend is told only once
+   * `leadership.release()` is called, or `boundMs` passed, so no other
+   * instance is granted a term while the leader's work may still run (as
+   * Kubernetes' ReleaseOnCancel).
    *
    * @param leadership The leadership.
-   * @param work The leader's work.
-   * @param boundMs The longest the release waits for it.
+   * @param boundMs The longest the release waits for `release()`.
    */
-  releaseAfter(
-    leadership: Leadership,
-    work: Promise<unknown>,
-    boundMs: number,
-  ): void {
+  holdUntilReleased(leadership: Leadership, boundMs: number): void {
     const held = this.#heldBy.get(leadership);
-    if (held) held.until = { work, boundMs };
+    if (!held) return;
+    let done!: () => void;
+    const work = new Promise<void>((resolve) => done = resolve);
+    held.until = { work, boundMs, done };
   }
 
   /**
@@ -236,6 +232,14 @@ export class Election {
     return held?.resigned() ?? Promise.resolve();
   }
 
+  /**
+   * Ends every leadership this registry holds, at once (their signals abort
+   * before this returns its promise), and tells the backend, so a standby
+   * may lead without waiting for a lease to run out.
+   *
+   * @param reason Why, for the log and the abort reason.
+   * @returns A promise that resolves once the backend was told.
+   */
   resignAll(reason: string): Promise<void> {
     const held = [...this.#held];
     for (const leadership of held) leadership.end(reason);
@@ -349,6 +353,11 @@ export class Election {
           held.end("its lease may have run out");
         }
         throw controller.signal.reason;
+      },
+      release() {
+        held.until?.done();
+        held.end("it was released");
+        return held.resigned();
       },
     };
     this.#heldBy.set(leadership, held);

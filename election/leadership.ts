@@ -49,6 +49,16 @@ export interface Leadership {
    * @throws {LeadershipLostError} When it no longer holds.
    */
   assertValid(): void;
+  /**
+   * Ends this leadership, if it still holds, and tells the backend, so a
+   * standby need not wait for the lease to run out: call it when the
+   * leader's work returns. After `standby({ releaseTimeout })`, a
+   * leadership lost early reaches the backend only through this call, or
+   * once the timeout passed.
+   *
+   * @returns A promise that resolves once the backend was told.
+   */
+  release(): Promise<void>;
 }
 
 /** A change of leader, from `Registry.leaderChanges`. */

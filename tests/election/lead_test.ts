@@ -95,3 +95,42 @@ Deno.test("work that returns while leading releases at once, and lead() returns 
   const again = await a.standby();
   assert.ok(again.valid());
 });
+
+Deno.test("standby({ releaseTimeout }): a leader that turns unhealthy mid-work is told at once, and its successor waits for release()", async () => {
+  const driver = new MemoryDriver();
+  await using a = new Registry({ ...OPTIONS, driver, id: "a" });
+  await using b = new Registry({ ...OPTIONS, driver, id: "b" });
+  await a.start();
+  await b.start();
+  const leadership = await a.standby({ releaseTimeout: "1m" });
+  let bLed = false;
+  const next = b.standby().then((l) => {
+    bLed = true;
+    return l;
+  });
+  a.setStatus("unhealthy");
+  await eventually("a told", () => leadership.signal.aborted);
+  assert.match(
+    (leadership.signal.reason as LeadershipLostError).reason,
+    /turned unhealthy/,
+  );
+  await sleep(OPTIONS.ttl * 2);
+  assert.equal(bLed, false, "no successor while a's work may still run");
+  await leadership.release();
+  assert.ok((await next).term > leadership.term);
+
+  // Without releaseTimeout, a lost leadership is released at once.
+  const again = await b.standby();
+  let aLed = false;
+  a.setStatus("healthy");
+  const aNext = a.standby().then((l) => {
+    aLed = true;
+    return l;
+  });
+  await b.drain({ linger: 0, stop: false });
+  assert.ok(again.signal.aborted);
+  assert.match(String(again.signal.reason), /draining/);
+  await eventually("a leads again", () => aLed);
+  await again.release(); // released already: a no-op
+  assert.ok((await aNext).term > again.term);
+});
