@@ -34,6 +34,7 @@ import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
 import {
   attachHealth,
   HealthCheck,
+  type HealthCheckEvents,
   type HealthCheckOptions,
 } from "./heartbeat/health_check.ts";
 import {
@@ -87,13 +88,7 @@ export interface RegistryEvents extends HeartbeatEvents {
   /** The local view went `live` or `stale` (only while watching or caching). */
   view: { state: ViewState; error?: unknown };
   /** The `health` check ran; `warning` says why it warns, `error` why it failed. */
-  health_check: {
-    ok: boolean;
-    warning?: string;
-    error?: string;
-    output?: string;
-    duration: number;
-  };
+  health_check: HealthCheckEvents["check"];
 }
 
 /** Options for the streams of changes a registry offers. */

@@ -23,8 +23,15 @@ import type { HttpConfig } from "./http_config.ts";
 import { RunnerMetrics } from "./metrics.ts";
 import type { StatusServer } from "./status_server.ts";
 
-/** Runs `body` with a discovery-only registry, closing everything after. */
-async function discover(
+/**
+ * Runs `body` with a discovery-only registry, closing everything after; a
+ * failure is one line on stderr and exit code 1.
+ *
+ * @param config The config: where to read.
+ * @param body What to do.
+ * @returns The exit code.
+ */
+export async function discover(
   config: RunnerConfig,
   body: (registry: Registry, driver: Driver) => Promise<number>,
 ): Promise<number> {

@@ -6,7 +6,7 @@
  */
 
 import { formatDuration, type Instance } from "../mod.ts";
-import { connect, discoveryRegistry } from "./_cli.ts";
+import { discover } from "./discovery_commands.ts";
 import { fail, out, report } from "./_output.ts";
 import type { RunnerConfig } from "./config.ts";
 
@@ -45,18 +45,15 @@ export function readDrainRequest(data: unknown): DrainRequest | undefined {
  * @returns 0 once it drains; 1 when it is not live, its backend carries no
  *   messages, no runner of it listens, or it did not drain in time.
  */
-export async function drainCommand(
+export function drainCommand(
   config: RunnerConfig,
   id: string,
   options: { linger?: number; timeout: number; json: boolean },
 ): Promise<number> {
-  const driver = await connect(config);
-  if (!driver) return 1;
-  const registry = discoveryRegistry(config, driver);
   const env = config.resolved.env;
-  const find = async () =>
-    (await registry.allInstances()).find((i) => i.id === id);
-  try {
+  return discover(config, async (registry) => {
+    const find = async () =>
+      (await registry.allInstances()).find((i) => i.id === id);
     const instance = await find();
     if (!instance) {
       fail(`no live instance '${id}' in env '${env}'; see roster list --all`);
@@ -93,7 +90,7 @@ export async function drainCommand(
         fail(
           `'${id}' was asked to drain but is still ${now.status} after ${
             formatDuration(options.timeout)
-          }`,
+          }; is a roster runner of it listening?`,
         );
         return 1;
       }
@@ -116,11 +113,5 @@ export async function drainCommand(
       );
     }
     return 0;
-  } catch (error) {
-    fail((error as Error)?.message ?? String(error));
-    return 1;
-  } finally {
-    await registry.stop();
-    await driver.close();
-  }
+  });
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Instance, Registry } from "../mod.ts";
+import type { HealthCheckEvents, Instance, Registry } from "../mod.ts";
 import { HEARTBEAT_SECONDS_BUCKETS } from "../_telemetry.ts";
 import type { SelfDetail } from "./status_view.ts";
 
@@ -63,15 +63,7 @@ export class RunnerMetrics {
    *
    * @param check The result of one check.
    */
-  recordCheck(
-    check: {
-      ok: boolean;
-      warning?: string;
-      error?: string;
-      output?: string;
-      duration: number;
-    },
-  ): void {
+  recordCheck(check: HealthCheckEvents["check"]): void {
     if (!this.self) return;
     const error = check.error ?? check.warning;
     this.self.check = {

@@ -85,46 +85,67 @@ export function collect(stream: AsyncIterable<WatchEvent>): {
   };
 }
 
+/**
+ * Makes drivers and registries on one backend for a suite, and closes them
+ * all at the end.
+ *
+ * @param connect Makes a driver on the backend.
+ * @param ttl The registrations' ttl, in ms.
+ * @param interval Their heartbeat interval, in ms.
+ * @returns The factory.
+ */
+export function registryFactory(
+  connect: () => Promise<Driver>,
+  ttl: number,
+  interval: number,
+) {
+  const drivers: Driver[] = [];
+  const registries: Registry[] = [];
+  const driver = async () => {
+    const made = await connect();
+    drivers.push(made);
+    return made;
+  };
+  const make = async (env: string, options: RegistryOptions) => {
+    const registry = new Registry({
+      driver: await driver(),
+      env,
+      ttl,
+      heartbeatInterval: interval,
+      ...options,
+    });
+    registries.push(registry);
+    return registry;
+  };
+  return {
+    driver,
+    /** A registered instance of `api`, started. */
+    member: async (env: string, id: string, options: RegistryOptions = {}) => {
+      const registry = await make(env, { id, service: "api", ...options });
+      await registry.start();
+      return registry;
+    },
+    /** A registry that only discovers. */
+    observer: (env: string, options: RegistryOptions = {}) =>
+      make(env, options),
+    /** Stops `registry` with the rest. */
+    track: (registry: Registry) => void registries.push(registry),
+    async close() {
+      for (const registry of registries) await registry.stop();
+      for (const made of drivers) await made.close();
+    },
+  };
+}
+
 export async function testDiscovery(
   t: Deno.TestContext,
   backend: DiscoveryBackend,
 ): Promise<void> {
-  const drivers: Driver[] = [];
-  const registries: Registry[] = [];
-  const driver = async () => {
-    const made = await backend.driver();
-    drivers.push(made);
-    return made;
-  };
-  const member = async (
-    env: string,
-    id: string,
-    options: RegistryOptions = {},
-  ) => {
-    const registry = new Registry({
-      driver: await driver(),
-      env,
-      id,
-      service: "api",
-      heartbeatInterval: INTERVAL,
-      ttl: TTL,
-      ...options,
-    });
-    registries.push(registry);
-    await registry.start();
-    return registry;
-  };
-  const observer = async (env: string, options: RegistryOptions = {}) => {
-    const registry = new Registry({
-      driver: await driver(),
-      env,
-      ttl: TTL,
-      heartbeatInterval: INTERVAL,
-      ...options,
-    });
-    registries.push(registry);
-    return registry;
-  };
+  const { driver, member, observer, track, close } = registryFactory(
+    backend.driver,
+    TTL,
+    INTERVAL,
+  );
   const newEnv = () => `d${crypto.randomUUID().slice(0, 8)}`;
 
   try {
@@ -217,7 +238,7 @@ export async function testDiscovery(
           ttl: TTL,
           heartbeatInterval: INTERVAL,
         });
-        registries.push(watcher);
+        track(watcher);
         const controller = new AbortController();
         const seen = collect(
           watcher.watch("api", { current: true, signal: controller.signal }),
@@ -265,7 +286,7 @@ export async function testDiscovery(
           ttl: TTL,
           heartbeatInterval: INTERVAL,
         });
-        registries.push(cached);
+        track(cached);
         const a = await member(env, "a");
         await member(env, "b");
         await eventually(
@@ -497,7 +518,6 @@ export async function testDiscovery(
       assert.deepEqual(received, [42]);
     });
   } finally {
-    for (const registry of registries) await registry.stop();
-    for (const made of drivers) await made.close();
+    await close();
   }
 }

@@ -8,12 +8,16 @@ import { registration } from "../_registration.ts";
 import {
   type Driver,
   type ProtectionChange,
-  Registry,
-  type RegistryOptions,
+  type Registry,
   RoundRobinPicker,
   WeightedPicker,
 } from "../../mod.ts";
-import { collect, eventually, sleep } from "./_discovery_suite.ts";
+import {
+  collect,
+  eventually,
+  registryFactory,
+  sleep,
+} from "./_discovery_suite.ts";
 
 /** What the suite needs of an engine. */
 export interface LifecycleBackend {
@@ -37,42 +41,11 @@ export async function testLifecycle(
   const INTERVAL = Math.floor(TTL / 4);
   // How long past a ttl an expiry may take to be seen.
   const SLACK = 2_000 + TTL;
-  const drivers: Driver[] = [];
-  const registries: Registry[] = [];
-  const driver = async () => {
-    const made = await backend.driver();
-    drivers.push(made);
-    return made;
-  };
-  const member = async (
-    env: string,
-    id: string,
-    options: RegistryOptions = {},
-  ) => {
-    const registry = new Registry({
-      driver: await driver(),
-      env,
-      id,
-      service: "api",
-      heartbeatInterval: INTERVAL,
-      ttl: TTL,
-      ...options,
-    });
-    registries.push(registry);
-    await registry.start();
-    return registry;
-  };
-  const observer = async (env: string, options: RegistryOptions = {}) => {
-    const registry = new Registry({
-      driver: await driver(),
-      env,
-      ttl: TTL,
-      heartbeatInterval: INTERVAL,
-      ...options,
-    });
-    registries.push(registry);
-    return registry;
-  };
+  const { driver, member, observer, close } = registryFactory(
+    backend.driver,
+    TTL,
+    INTERVAL,
+  );
   const newEnv = () => `l${crypto.randomUUID().slice(0, 8)}`;
 
   try {
@@ -319,7 +292,6 @@ export async function testLifecycle(
       },
     );
   } finally {
-    for (const registry of registries) await registry.stop();
-    for (const made of drivers) await made.close();
+    await close();
   }
 }
