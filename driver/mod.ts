@@ -48,11 +48,6 @@ export {
   type ConformanceTest,
   testDriverConformance,
 } from "./conformance.ts";
-// The instance types the contract names, so this module documents
-// completely on its own.
-export type {
-  HealthStatus,
-  Instance,
-  InstanceFields,
-  InstanceStatus,
-} from "../instance.ts";
+// The contract's types (the instance's among them), so this module
+// documents completely on its own.
+export type * from "./_contract_types.ts";
