@@ -131,6 +131,30 @@ export function watchCommand(
         );
       }
     });
+    registry.on("protection", (change) => {
+      if (service !== undefined && change.service !== service) return;
+      const held = change.held.map((i) => i.id);
+      if (json) {
+        out(JSON.stringify({
+          at: new Date().toISOString(),
+          type: "protection",
+          ...change,
+          held,
+        }));
+      } else {
+        note(terminalSafe(
+          change.on
+            ? `eviction protection on for ${change.service}: most of it expired within one ttl; holding its expiries (${
+              held.join(" ")
+            } so far) until they beat again or ${
+              new Date(change.until ?? 0).toISOString()
+            }`
+            : `eviction protection off for ${change.service}: ${change.reason}${
+              held.length ? `; ${held.join(" ")} expired` : ""
+            }`,
+        ));
+      }
+    });
     const events = registry.watch(service, {
       current: true,
       signal: signals.controller.signal,
@@ -145,7 +169,7 @@ export function watchCommand(
             event.reason.padEnd(12)
           } ${instance.id} (${instance.service}${
             instance.version ? ` ${instance.version}` : ""
-          }) ${instance.addr || "-"} seq=${instance.seq}`,
+          }) ${instance.addr || "-"} seq=${instance.seq} ${instance.status}`,
         ));
       }
     }

@@ -173,3 +173,48 @@ redisTest(
     assert.match(badMin.stderr, /Invalid '--min': 'zero'/);
   },
 );
+
+redisTest(
+  "roster watch tells when eviction protection holds a crashed fleet, and when its bound passes",
+  async () => {
+    await using server = await RedisServer.start();
+    await using watcher = spawnRunner([
+      "watch",
+      "--redis-url",
+      server.url,
+      "--service",
+      "api",
+      "--json",
+    ]);
+    const { RedisDriver } = await import("../drivers/redis/mod.ts");
+    const { registration } = await import("./_registration.ts");
+    const driver = await RedisDriver.connect({ url: server.url });
+    try {
+      // One that stays: once the watcher reports it, it is watching.
+      await driver.register(registration({ id: "stays", ttl: 60_000 }));
+      await watcher.waitForLine(/"stays"/);
+      for (const id of ["a", "b", "c", "d"]) {
+        await driver.register(
+          registration({ id, ttl: 400, heartbeatInterval: 100 }),
+        );
+      }
+      await watcher.waitForLine(/"type":"protection".*"on":true/, 5_000);
+      await watcher.waitForLine(/"reason":"bound passed"/, 5_000);
+      const lines = watcher.stdout.filter((l) => l.startsWith("{")).map((l) =>
+        JSON.parse(l)
+      );
+      const protection = lines.filter((l) => l.type === "protection");
+      assert.equal(protection.length, 2);
+      assert.equal(protection[1].held.length, 2);
+      assert.equal(
+        lines.filter((l) => l.type === "leave" && l.reason === "expired")
+          .length,
+        4,
+      );
+    } finally {
+      await driver.close();
+      watcher.child.kill("SIGINT");
+      await watcher.status;
+    }
+  },
+);
