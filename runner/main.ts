@@ -35,7 +35,7 @@ import {
   watchCommand,
 } from "./discovery_commands.ts";
 import { configureRunnerLogging, LOG_LEVELS } from "./logging.ts";
-import { drainCommand } from "./drain_command.ts";
+import { requestCommand } from "./instance_requests.ts";
 import { runCommand } from "./run_command.ts";
 
 /** A flag: its parse type, short form, value name and help. */
@@ -106,6 +106,11 @@ const FLAGS = {
     type: "string",
     value: "DURATION",
     help: "how long it stays listed as draining (default: its drain_timeout)",
+  },
+  ttl: {
+    type: "string",
+    value: "DURATION",
+    help: "how long maintenance lasts unless turned off (default 1h)",
   },
   help: { type: "boolean", short: "h", help: "show help" },
   version: { type: "boolean", short: "V", help: "show the version" },
@@ -187,6 +192,14 @@ const COMMANDS = {
     example:
       "roster drain api-web-1-3f2a9c01 --config cluster.toml --linger 30s",
   },
+  maintenance: {
+    usage: "roster maintenance ID on|off [--ttl 30m]",
+    summary:
+      "ask the runner of a live instance to enter maintenance (listed, but it takes no work) until turned off or the ttl passes, so a crashed script cannot leave it on; exit 0 once the backend shows it, 1 otherwise",
+    flags: [...SOURCE, "ttl", "timeout"],
+    example:
+      "roster maintenance api-web-1-3f2a9c01 on --ttl 30m --config cluster.toml",
+  },
   serve: {
     usage: "roster serve --config FILE",
     summary:
@@ -261,8 +274,10 @@ interface Parsed {
   name: CommandName;
   values: Partial<Record<FlagName, string | boolean>>;
   command: string[] | undefined;
-  /** The instance id `drain` takes. */
+  /** The instance id `drain` and `maintenance` take. */
   id?: string;
+  /** `maintenance`: on, or off. */
+  on?: boolean;
 }
 
 /** Checks each flag against the command's, and collects their values. */
@@ -348,6 +363,17 @@ function parse(args: string[]): Parsed {
           : `'drain' takes one id, not '${positionals[2]}' too`,
       );
     }
+  } else if (name === "maintenance") {
+    const [, id, onOff, extra] = positionals;
+    if (id === undefined || (onOff !== "on" && onOff !== "off") || extra) {
+      throw new UsageError(
+        extra
+          ? `'maintenance' takes an id and on or off, not '${extra}' too`
+          : `'maintenance' needs an id and on or off, such as roster maintenance api-7 on --ttl 30m${
+            onOff === undefined ? "" : `; '${onOff}' is neither`
+          }`,
+      );
+    }
   } else if (positionals.length > 1) {
     throw new UsageError(
       `'${name}' takes no argument '${
@@ -366,7 +392,9 @@ function parse(args: string[]): Parsed {
     name,
     values,
     command,
-    ...(name === "drain" ? { id: positionals[1] } : {}),
+    ...(name === "drain" || name === "maintenance"
+      ? { id: positionals[1], on: positionals[2] === "on" }
+      : {}),
   };
 }
 
@@ -427,7 +455,7 @@ export async function main(args: string[]): Promise<number> {
     fail(error.message);
     return 2;
   }
-  const { name, values, command, id } = parsed;
+  const { name, values, command, id, on } = parsed;
   if (values.help) {
     out(
       args.some((a) => a in COMMANDS || a in ALIASES)
@@ -451,6 +479,7 @@ export async function main(args: string[]): Promise<number> {
   let min = 1;
   let timeout: number | undefined;
   let linger: number | undefined;
+  let ttl: number | undefined;
   const service = values.service as string | undefined;
   try {
     await configureRunnerLogging(
@@ -494,6 +523,14 @@ export async function main(args: string[]): Promise<number> {
         "--linger",
         "s",
         true,
+      );
+    }
+    if (values.ttl !== undefined) {
+      const text = values.ttl as string;
+      ttl = parseDuration(
+        /^\d+(\.\d+)?$/.test(text) ? Number(text) : text,
+        "--ttl",
+        "s",
       );
     }
     if (id !== undefined) resolveRegistryOptions({ id }, { id: "ID" });
@@ -566,11 +603,23 @@ export async function main(args: string[]): Promise<number> {
     case "status":
       return await statusCommand(config, timeout ?? 5_000, json);
     case "drain":
-      return await drainCommand(config, id as string, {
-        linger,
-        timeout: timeout ?? 10_000,
-        json,
-      });
+      return await requestCommand(
+        config,
+        id as string,
+        { kind: "drain", ...(linger === undefined ? {} : { linger }) },
+        { timeout: timeout ?? 10_000, json },
+      );
+    case "maintenance":
+      return await requestCommand(
+        config,
+        id as string,
+        {
+          kind: "maintenance",
+          on: on === true,
+          ...(ttl === undefined ? {} : { ttl }),
+        },
+        { timeout: timeout ?? 10_000, json },
+      );
   }
 }
 

@@ -22,7 +22,7 @@ import {
   stopSignals,
 } from "./_cli.ts";
 import { fail, report } from "./_output.ts";
-import { type DrainRequest, readDrainRequest } from "./drain_command.ts";
+import { readInstanceRequest } from "./instance_requests.ts";
 import type { ChildGroup } from "./child_group.ts";
 import { createDiscoveryDriver, createDriver } from "./create_driver.ts";
 import type { RunnerConfig } from "./config.ts";
@@ -67,12 +67,12 @@ export async function runCommand(
       return running.registry?.stop();
     },
   });
-  let requested: DrainRequest = {};
+  let requestedLinger: number | undefined;
   const stop: Stop = {
     signals,
-    linger: () => requested.linger ?? config.drainTimeout,
-    onDrain: (request) => {
-      requested = request;
+    linger: () => requestedLinger ?? config.drainTimeout,
+    onDrain: (linger) => {
+      requestedLinger = linger;
       signals.request("a drain request");
     },
   };
@@ -218,8 +218,8 @@ interface Stop {
   signals: StopSignals;
   /** How long to stay listed as draining: the request's, or drain_timeout. */
   linger(): number;
-  /** Takes a `roster drain` request. */
-  onDrain(request: DrainRequest): void;
+  /** Takes a `roster drain` request, with the linger it asks for. */
+  onDrain(linger: number | undefined): void;
 }
 
 async function register(
@@ -241,12 +241,24 @@ async function register(
     );
     return undefined;
   }
-  // `roster drain` reaches the runner by a message; a backend without
-  // pub/sub has none, and `roster drain` says so.
+  // `roster drain` and `roster maintenance` reach the runner by a message;
+  // a backend without pub/sub has none, and they say so.
   await registry.onMessage((message) => {
     metrics.messagesReceived++;
-    const request = readDrainRequest(message.data);
-    if (request) stop.onDrain(request);
+    const request = readInstanceRequest(message.data);
+    if (request?.kind === "drain") stop.onDrain(request.linger);
+    else if (request?.kind === "maintenance") {
+      registry.setMaintenance(
+        request.on,
+        request.ttl === undefined ? {} : { ttl: request.ttl },
+      ).catch((error) =>
+        fail(
+          `cannot ${request.on ? "enter" : "leave"} maintenance: ${
+            (error as Error).message
+          }`,
+        )
+      );
+    }
   }).catch(() => {});
   const interval = formatDuration(registry.heartbeatInterval);
   const ttl = formatDuration(registry.ttl);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readDrainRequest } from "../runner/drain_command.ts";
+import { readInstanceRequest } from "../runner/instance_requests.ts";
 import { RedisServer, redisTest } from "./_redis_server.ts";
 import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
 
@@ -30,16 +30,28 @@ async function statuses(file: string): Promise<string[][]> {
   ) => [i.id, i.status]);
 }
 
-Deno.test("a drain request is read from a message; anything else is not one", () => {
-  assert.deepEqual(readDrainRequest({ roster: "drain", linger: 1500 }), {
+Deno.test("a request is read from a message; anything else is not one", () => {
+  const read = readInstanceRequest;
+  assert.deepEqual(read({ roster: "drain", linger: 1500 }), {
+    kind: "drain",
     linger: 1500,
   });
-  assert.deepEqual(readDrainRequest({ roster: "drain" }), {});
-  assert.deepEqual(readDrainRequest({ roster: "drain", linger: -1 }), {});
-  assert.deepEqual(readDrainRequest({ roster: "drain", linger: "1s" }), {});
-  assert.equal(readDrainRequest({ roster: "stop" }), undefined);
-  assert.equal(readDrainRequest("drain"), undefined);
-  assert.equal(readDrainRequest(null), undefined);
+  assert.deepEqual(read({ roster: "drain" }), { kind: "drain" });
+  assert.deepEqual(read({ roster: "drain", linger: -1 }), { kind: "drain" });
+  assert.deepEqual(read({ roster: "drain", linger: "1s" }), { kind: "drain" });
+  assert.deepEqual(read({ roster: "maintenance", on: true, ttl: 60_000 }), {
+    kind: "maintenance",
+    on: true,
+    ttl: 60_000,
+  });
+  assert.deepEqual(read({ roster: "maintenance", on: false, ttl: 0 }), {
+    kind: "maintenance",
+    on: false,
+  });
+  assert.equal(read({ roster: "maintenance" }), undefined, "on or off");
+  assert.equal(read({ roster: "stop" }), undefined);
+  assert.equal(read("drain"), undefined);
+  assert.equal(read(null), undefined);
 });
 
 redisTest(
@@ -87,11 +99,14 @@ redisTest(
       "--json",
     ]);
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout), {
+    // With no drain_timeout it may be gone by the time the backend is read.
+    const answer = JSON.parse(json.stdout);
+    assert.deepEqual({ ...answer, status: "-" }, {
       id: "side",
       env: "default",
-      draining: true,
+      status: "-",
     });
+    assert.ok(["draining", "gone"].includes(answer.status), answer.status);
     assert.equal((await side.status).code, 9);
     assert.match(
       side.stdout.join("\n"),
@@ -131,5 +146,59 @@ redisTest(
     assert.match(unheard.stderr, /no runner of 'library' listens/);
     await library.stop();
     await driver.close();
+  },
+);
+
+redisTest(
+  "roster maintenance ID on|off: the runner enters maintenance until turned off, or until its ttl passes",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "m");
+    await using runner = spawnRunner(["--config", file]);
+    await runner.waitForLine(/^roster: registered id=m/);
+    const on = await runRunner([
+      "maintenance",
+      "m",
+      "on",
+      "--ttl",
+      "1.5",
+      "--config",
+      file,
+    ]);
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(on.stdout + on.stderr, /'m' is in maintenance/);
+    assert.deepEqual(await statuses(file), [["m", "maintenance"]]);
+    const off = await runRunner(["maintenance", "m", "off", "--config", file]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(await statuses(file), [["m", "healthy"]]);
+    // The tool that turned it on may crash: it ends by itself.
+    const again = await runRunner([
+      "maintenance",
+      "m",
+      "on",
+      "--ttl",
+      "1",
+      "--json",
+      "--config",
+      file,
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout), {
+      id: "m",
+      env: "default",
+      status: "maintenance",
+      on: true,
+      ttl: 1000,
+    });
+    const ended = Date.now();
+    while ((await statuses(file))[0]?.[1] === "maintenance") {
+      assert.ok(Date.now() - ended < 10_000, "maintenance never ended");
+    }
+    assert.deepEqual(await statuses(file), [["m", "healthy"]]);
+    const usage = await runRunner(["maintenance", "m", "maybe"]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /'maybe' is neither/);
+    runner.child.kill("SIGTERM");
+    assert.equal((await runner.status).code, 0);
   },
 );
