@@ -102,10 +102,11 @@ export class RandomPicker implements Picker {
    * @returns One of them, or undefined when the set is empty.
    */
   pick(instances: readonly Instance[]): Instance | undefined {
-    const working = instances.every(takesWork)
-      ? instances
-      : instances.filter(takesWork);
-    if (working.length === 0) return undefined;
+    const first = instances[Math.floor(this.#random() * instances.length)];
+    if (!first || takesWork(first)) return first;
+    // Drawn again among those that take work, each is still as likely:
+    // 1/n + (k/n) * 1/(n - k) = 1/(n - k) with k that take none.
+    const working = instances.filter(takesWork);
     return working[Math.floor(this.#random() * working.length)];
   }
 }

@@ -33,3 +33,34 @@ Deno.test("random picks stay within the current set and reach all of it", () => 
   assert.equal(picker.pick([at("z", 9)])?.id, "z");
   assert.equal(picker.pick([]), undefined);
 });
+
+Deno.test("pickers never pick an instance that takes no work, and random stays uniform over the rest", () => {
+  const set = [
+    { ...at("a", 1), status: "draining" },
+    at("b", 2),
+    { ...at("c", 3), status: "unhealthy" },
+    { ...at("d", 4), status: "warning" },
+    { ...at("e", 5), status: "maintenance" },
+  ] as Instance[];
+  const roundRobin = new RoundRobinPicker();
+  assert.deepEqual(
+    Array.from({ length: 4 }, () => roundRobin.pick(set)?.id),
+    ["b", "d", "b", "d"],
+  );
+  const counts = new Map<string, number>();
+  const random = new RandomPicker();
+  for (let i = 0; i < 20_000; i++) {
+    const id = random.pick(set)?.id ?? "none";
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  assert.deepEqual([...counts.keys()].sort(), ["b", "d"]);
+  // Each about half: far outside this band is a biased picker.
+  for (const count of counts.values()) {
+    assert.ok(count > 9_000 && count < 11_000, `${[...counts]}`);
+  }
+  const none = set.filter((i) =>
+    i.status !== "healthy" && i.status !== "warning"
+  );
+  assert.equal(roundRobin.pick(none), undefined);
+  assert.equal(random.pick(none), undefined);
+});
