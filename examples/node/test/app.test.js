@@ -3,7 +3,7 @@
 // Node 20 has no `await using`: every resource is released in `finally`.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Registry } from "@roster/roster";
+import { Registry, RoundRobinPicker } from "@roster/roster";
 import { RedisDriver } from "@roster/roster/redis";
 import { startRedis } from "./_redis.js";
 
@@ -118,6 +118,92 @@ test("health checks run on Node: command, tcp and http", async () => {
     }
   } finally {
     server.close();
+    await redis.stop();
+  }
+});
+
+test("drain, maintenance, warning and eviction protection on Node", async () => {
+  const redis = await startRedis();
+  const drivers = [];
+  const registries = [];
+  const open = async (options) => {
+    const driver = await RedisDriver.connect({ url: redis.url });
+    drivers.push(driver);
+    const registry = new Registry({
+      driver,
+      heartbeatInterval: "100ms",
+      ttl: "400ms",
+      ...options,
+    });
+    registries.push(registry);
+    return registry;
+  };
+  try {
+    const a = await open({ service: "api", id: "api-a" });
+    const b = await open({ service: "api", id: "api-b" });
+    const observer = await open({});
+    await a.start();
+    await b.start();
+    const picker = new RoundRobinPicker();
+
+    await a.drain({ linger: "100ms", stop: false });
+    assert.deepEqual(
+      (await observer.allInstances("api")).map((i) => i.status),
+      ["draining", "healthy"],
+    );
+    assert.equal((await observer.pick("api", picker))?.id, "api-b");
+    await a.stop();
+
+    await b.setMaintenance(true, { ttl: "1h" });
+    assert.deepEqual(await observer.instances("api"), []);
+    b.setStatus("warning");
+    await b.setMaintenance(false);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await observer.instances("api"))[0]?.status, "warning");
+
+    // Four that never beat: two expire, the valve holds the other two.
+    const changes = [];
+    observer.on("protection", (change) => changes.push(change));
+    const controller = new AbortController();
+    const watching = (async () => {
+      for await (
+        const _ of observer.watch("api", { signal: controller.signal })
+      ) {
+        // following keeps the view
+      }
+    })();
+    await observer.waitFor("api", { min: 1 });
+    const raw = await RedisDriver.connect({ url: redis.url });
+    drivers.push(raw);
+    for (const id of ["x1", "x2", "x3", "x4"]) {
+      await raw.register({
+        id,
+        service: "api",
+        env: "default",
+        version: "",
+        addr: "",
+        meta: {},
+        hostname: "h",
+        pid: 1,
+        status: "healthy",
+        owner: crypto.randomUUID(),
+        ttl: 400,
+        heartbeatInterval: 100,
+      });
+    }
+    const deadline = Date.now() + 5_000;
+    while (changes.length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    controller.abort();
+    await watching;
+    assert.deepEqual(changes.map((c) => [c.on, c.reason]), [
+      [true, undefined],
+      [false, "bound passed"],
+    ]);
+  } finally {
+    for (const registry of registries) await registry.stop();
+    for (const driver of drivers) await driver.close();
     await redis.stop();
   }
 });
