@@ -238,7 +238,7 @@ Usage: roster [COMMAND] [FLAGS]
 Commands:
 ${
     Object.entries(COMMANDS).map(([name, spec]) =>
-      `  ${name.padEnd(8)}${spec.summary.split(";")[0]}`
+      `  ${name.padEnd(13)}${spec.summary.split(";")[0]}`
     ).join("\n")
   }
   (dashboard is serve, doctor is status)
@@ -355,7 +355,9 @@ function parse(args: string[]): Parsed {
     );
   }
   checkFlags(tokens, name, values);
-  if (name === "drain") {
+  if (values.help) {
+    // Help needs no id.
+  } else if (name === "drain") {
     if (positionals.length !== 2) {
       throw new UsageError(
         positionals.length < 2

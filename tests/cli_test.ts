@@ -21,6 +21,8 @@ const COMMANDS = [
   "leader",
   "wait",
   "status",
+  "drain",
+  "maintenance",
   "serve",
 ];
 
