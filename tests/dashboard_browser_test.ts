@@ -345,3 +345,47 @@ browserTest(
     await dashboard.status;
   },
 );
+
+browserTest(
+  "the dashboard says when eviction protection holds a crashed fleet, marks the held rows, and clears when the bound passes",
+  async () => {
+    await using server = await RedisServer.start();
+    const { RedisDriver } = await import("../drivers/redis/mod.ts");
+    const { registration } = await import("./_registration.ts");
+    const driver = await RedisDriver.connect({ url: server.url });
+    await driver.register(registration({ id: "stays", ttl: 60_000 }));
+    await using dashboard = await serveDashboard(server.url);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(dashboard.base);
+      await page.waitForSelector('tr[data-id="stays"]', { timeout: 10_000 });
+      for (const id of ["a", "b", "c", "d"]) {
+        await driver.register(
+          registration({ id, ttl: 500, heartbeatInterval: 100 }),
+        );
+      }
+      const banner = page.locator("#banner", {
+        hasText: "Eviction protection for api",
+      });
+      await banner.waitFor({ timeout: 10_000 });
+      await page.locator("td.held").first().waitFor({ timeout: 5_000 });
+      assert.equal(await page.locator("td.held").count(), 2);
+      await page.screenshot({
+        path: "tests/screenshots/dashboard_protection.png",
+        fullPage: true,
+      });
+      await banner.waitFor({ state: "hidden", timeout: 10_000 });
+      await page.locator("td.held").first().waitFor({
+        state: "detached",
+        timeout: 5_000,
+      });
+      assert.equal(await page.locator("tr[data-id]").count(), 1);
+    } finally {
+      await browser.close();
+      await driver.close();
+    }
+    dashboard.child.kill("SIGTERM");
+    await dashboard.status;
+  },
+);
