@@ -200,9 +200,17 @@ redisTest(
       }
       await watcher.waitForLine(/"type":"protection".*"on":true/, 5_000);
       await watcher.waitForLine(/"reason":"bound passed"/, 5_000);
-      const lines = watcher.stdout.filter((l) => l.startsWith("{")).map((l) =>
-        JSON.parse(l)
-      );
+      const parsed = () =>
+        watcher.stdout.filter((l) => l.startsWith("{")).map((l) =>
+          JSON.parse(l)
+        );
+      // The held instances' leaves follow the line that ends protection.
+      const deadline = Date.now() + 5_000;
+      while (
+        parsed().filter((l) => l.type === "leave").length < 4 &&
+        Date.now() < deadline
+      ) await new Promise((resolve) => setTimeout(resolve, 50));
+      const lines = parsed();
       const protection = lines.filter((l) => l.type === "protection");
       assert.equal(protection.length, 2);
       assert.equal(protection[1].held.length, 2);
