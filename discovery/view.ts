@@ -104,6 +104,8 @@ export class ChangeFeed {
    */
   readonly #held = new Map<string, number>();
   readonly #protection: EvictionProtection | undefined;
+  /** How many instances of each service the view holds. */
+  readonly #perService = new Map<string, number>();
 
   constructor(
     driver: Driver,
@@ -244,8 +246,7 @@ export class ChangeFeed {
       const known = this.view.get(instance.id);
       this.#held.delete(instance.id);
       this.#unprotect(instance);
-      this.view.set(instance.id, instance);
-      this.version++;
+      this.#put(instance, known);
       if (first) continue;
       if (!known) this.#emit({ type: "join", reason: "resync", instance });
       else if (
@@ -286,6 +287,7 @@ export class ChangeFeed {
 
   #remove(instance: Instance, reason: ChangeReason): void {
     this.view.delete(instance.id);
+    this.#count(instance.service, -1);
     this.#held.delete(instance.id);
     this.version++;
     this.#emit({ type: "leave", reason, instance });
@@ -307,8 +309,7 @@ export class ChangeFeed {
         this.#clock.now() + leaseOf(instance),
       );
       if (known && !supersedes(instance, known)) return; // seen already
-      this.view.set(instance.id, instance);
-      this.version++;
+      this.#put(instance, known);
       this.#emit({
         type: known ? "update" : "join",
         reason: change.reason,
@@ -342,13 +343,9 @@ export class ChangeFeed {
    */
   #hold(instance: Instance): boolean {
     if (!this.#protection) return false;
-    let live = 0;
-    for (const other of this.view.values()) {
-      if (other.service === instance.service) live++;
-    }
     const decision = this.#protection.expire(
       instance,
-      live,
+      this.#perService.get(instance.service) ?? 0,
       leaseOf(instance),
       this.#clock.now(),
     );
@@ -371,6 +368,21 @@ export class ChangeFeed {
       );
     }
     return decision.action === "hold";
+  }
+
+  /** Puts an instance in the view, keeping the count per service. */
+  #put(instance: Instance, known: Instance | undefined): void {
+    this.view.set(instance.id, instance);
+    this.version++;
+    if (known?.service === instance.service) return;
+    if (known) this.#count(known.service, -1);
+    this.#count(instance.service, 1);
+  }
+
+  #count(service: string, by: number): void {
+    const count = (this.#perService.get(service) ?? 0) + by;
+    if (count > 0) this.#perService.set(service, count);
+    else this.#perService.delete(service);
   }
 
   /** An instance back (or gone cleanly) is protected no more. */
