@@ -9,6 +9,7 @@ import {
   type Driver,
   formatDuration,
   type Instance,
+  type ProtectionChange,
   type Registry,
   WaitForTimeoutError,
 } from "../mod.ts";
@@ -133,6 +134,11 @@ export function watchCommand(
     });
     registry.on("protection", (change) => {
       if (service !== undefined && change.service !== service) return;
+      // After the watch events of the same moment (the leaves before a hold,
+      // or those a bound releases), which the watch loop prints first.
+      setTimeout(() => printProtection(change), 0);
+    });
+    const printProtection = (change: ProtectionChange) => {
       const held = change.held.map((i) => i.id);
       if (json) {
         out(JSON.stringify({
@@ -154,7 +160,7 @@ export function watchCommand(
             }`,
         ));
       }
-    });
+    };
     const events = registry.watch(service, {
       current: true,
       signal: signals.controller.signal,

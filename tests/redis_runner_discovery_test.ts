@@ -200,17 +200,28 @@ redisTest(
       }
       await watcher.waitForLine(/"type":"protection".*"on":true/, 5_000);
       await watcher.waitForLine(/"reason":"bound passed"/, 5_000);
-      const parsed = () =>
-        watcher.stdout.filter((l) => l.startsWith("{")).map((l) =>
-          JSON.parse(l)
-        );
-      // The held instances' leaves follow the line that ends protection.
-      const deadline = Date.now() + 5_000;
-      while (
-        parsed().filter((l) => l.type === "leave").length < 4 &&
-        Date.now() < deadline
-      ) await new Promise((resolve) => setTimeout(resolve, 50));
-      const lines = parsed();
+      const lines = watcher.stdout.filter((l) => l.startsWith("{")).map((l) =>
+        JSON.parse(l)
+      );
+      // In order: two leaves, protection on, the held two's leaves, off.
+      assert.deepEqual(
+        lines.map((l) =>
+          l.type === "protection" ? `protection ${l.on}` : `${l.type}`
+        ),
+        [
+          "join",
+          "join",
+          "join",
+          "join",
+          "join",
+          "leave",
+          "leave",
+          "protection true",
+          "leave",
+          "leave",
+          "protection false",
+        ],
+      );
       const protection = lines.filter((l) => l.type === "protection");
       assert.equal(protection.length, 2);
       assert.equal(protection[1].held.length, 2);
