@@ -36,3 +36,18 @@ Deno.test("examples/zone_picker.ts: stays in its zone, weighted, and falls back 
   assert.equal(ids(healthy).filter((id) => id === "eu-big").length, 6);
   assert.ok(ids(short).includes("us-1"), out);
 });
+
+Deno.test("examples/cluster.toml is a valid config", async () => {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      new URL("../runner/main.ts", import.meta.url).pathname,
+      "check",
+      "--config",
+      new URL("../examples/cluster.toml", import.meta.url).pathname,
+    ],
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+});
