@@ -8,6 +8,31 @@
 import type { Clock } from "./clock.ts";
 
 /**
+ * Waits `ms` on `clock`, or until `signal` aborts, whichever comes first.
+ *
+ * @param clock The clock that measures it.
+ * @param ms How long to wait.
+ * @param signal Ends the wait early.
+ * @returns A promise that resolves when the wait is over; it never rejects.
+ */
+export function sleepUnlessAborted(
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clock.clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = clock.setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
  * Settles as `work` does, or rejects with `expired()` after `ms` on `clock`.
  *
  * @param work The operation.

@@ -6,7 +6,7 @@
  */
 
 import type { Attributes } from "@opentelemetry/api";
-import { withDeadline } from "./_deadline.ts";
+import { sleepUnlessAborted, withDeadline } from "./_deadline.ts";
 import { EventEmitter } from "./_event_emitter.ts";
 import { errorMessage, logger } from "./_logger.ts";
 import { registryInstruments, traced } from "./_telemetry.ts";
@@ -693,22 +693,8 @@ export class Registry implements AsyncDisposable {
     this.#publishStatus();
     this.#events.emit("draining", { linger });
     await recorded;
-    await this.#sleepUnlessStopped(linger);
+    await sleepUnlessAborted(this.#clock, linger, this.#stopCalled.signal);
     if (stop) await this.stop();
-  }
-
-  #sleepUnlessStopped(ms: number): Promise<void> {
-    const signal = this.#stopCalled.signal;
-    if (ms <= 0 || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#clock.clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = this.#clock.setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
   }
 
   /**

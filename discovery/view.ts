@@ -1,3 +1,4 @@
+import { sleepUnlessAborted } from "../_deadline.ts";
 import { errorMessage, errorStack, logger } from "../_logger.ts";
 import { Wakeup } from "../_wakeup.ts";
 import type { Clock } from "../clock.ts";
@@ -202,21 +203,13 @@ export class ChangeFeed {
           stack: errorStack(error),
         });
         this.#setState("stale", error);
-        await this.#sleep(Math.min(50 * 2 ** failures, MAX_RETRY_MS));
+        await sleepUnlessAborted(
+          this.#clock,
+          Math.min(50 * 2 ** failures, MAX_RETRY_MS),
+          this.#abort.signal,
+        );
       }
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#clock.clearTimeout(timer);
-        this.#abort.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = this.#clock.setTimeout(done, ms);
-      this.#abort.signal.addEventListener("abort", done, { once: true });
-    });
   }
 
   /**
@@ -399,6 +392,11 @@ export class ChangeFeed {
   /** The instances whose expiry the eviction safety valve holds now. */
   protectedInstances(): Instance[] {
     return this.#protection?.held() ?? [];
+  }
+
+  /** Whether the eviction safety valve holds `instance`'s expiry. */
+  isProtected(instance: Instance): boolean {
+    return this.#protection?.isHeld(instance) ?? false;
   }
 
   #emit(event: WatchEvent): void {

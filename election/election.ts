@@ -371,10 +371,5 @@ export class Election {
  * by the backend's clock, so none of them can lead.
  */
 function eldest(feed: ChangeFeed, service: string): Instance | undefined {
-  const instances = sortedView(feed, service);
-  const held = feed.protectedInstances();
-  if (held.length === 0) return instances[0];
-  return instances.find((i) =>
-    !held.some((h) => h.id === i.id && h.seq === i.seq)
-  );
+  return sortedView(feed, service).find((i) => !feed.isProtected(i));
 }

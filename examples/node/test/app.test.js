@@ -7,23 +7,40 @@ import { Registry, RoundRobinPicker } from "@roster/roster";
 import { RedisDriver } from "@roster/roster/redis";
 import { startRedis } from "./_redis.js";
 
-test("register, list, watch, elect and stop on Redis", async () => {
+/**
+ * Runs `body` on a redis-server of its own; `open` makes a registry on a
+ * connection of its own. Everything is released in `finally`.
+ */
+async function onRedis(ttl, body) {
   const redis = await startRedis();
   const drivers = [];
   const registries = [];
-  const open = async (options) => {
+  const connect = async () => {
     const driver = await RedisDriver.connect({ url: redis.url });
     drivers.push(driver);
+    return driver;
+  };
+  const open = async (options) => {
     const registry = new Registry({
-      driver,
+      driver: await connect(),
       heartbeatInterval: "100ms",
-      ttl: "1s",
+      ttl,
       ...options,
     });
     registries.push(registry);
     return registry;
   };
   try {
+    await body({ open, connect });
+  } finally {
+    for (const registry of registries) await registry.stop();
+    for (const driver of drivers) await driver.close();
+    await redis.stop();
+  }
+}
+
+test("register, list, watch, elect and stop on Redis", () =>
+  onRedis("1s", async ({ open }) => {
     const a = await open({ service: "api", id: "api-a", meta: { zone: "eu" } });
     const b = await open({ service: "api", id: "api-b", meta: { zone: "us" } });
     const observer = await open({});
@@ -63,12 +80,7 @@ test("register, list, watch, elect and stop on Redis", async () => {
     assert.deepEqual((await observer.instances("api")).map((i) => i.id), [
       "api-b",
     ]);
-  } finally {
-    for (const registry of registries) await registry.stop();
-    for (const driver of drivers) await driver.close();
-    await redis.stop();
-  }
-});
+  }));
 
 test("health checks run on Node: command, tcp and http", async () => {
   const { HealthCheck } = await import("@roster/roster");
@@ -122,23 +134,8 @@ test("health checks run on Node: command, tcp and http", async () => {
   }
 });
 
-test("drain, maintenance, warning and eviction protection on Node", async () => {
-  const redis = await startRedis();
-  const drivers = [];
-  const registries = [];
-  const open = async (options) => {
-    const driver = await RedisDriver.connect({ url: redis.url });
-    drivers.push(driver);
-    const registry = new Registry({
-      driver,
-      heartbeatInterval: "100ms",
-      ttl: "400ms",
-      ...options,
-    });
-    registries.push(registry);
-    return registry;
-  };
-  try {
+test("drain, maintenance, warning and eviction protection on Node", () =>
+  onRedis("400ms", async ({ open, connect }) => {
     const a = await open({ service: "api", id: "api-a" });
     const b = await open({ service: "api", id: "api-b" });
     const observer = await open({});
@@ -173,8 +170,7 @@ test("drain, maintenance, warning and eviction protection on Node", async () => 
       }
     })();
     await observer.waitFor("api", { min: 1 });
-    const raw = await RedisDriver.connect({ url: redis.url });
-    drivers.push(raw);
+    const raw = await connect();
     for (const id of ["x1", "x2", "x3", "x4"]) {
       await raw.register({
         id,
@@ -201,9 +197,4 @@ test("drain, maintenance, warning and eviction protection on Node", async () => 
       [true, undefined],
       [false, "bound passed"],
     ]);
-  } finally {
-    for (const registry of registries) await registry.stop();
-    for (const driver of drivers) await driver.close();
-    await redis.stop();
-  }
-});
+  }));
