@@ -190,6 +190,27 @@ export class RedisServer implements AsyncDisposable {
   /** Restarts on the same port with all data lost. */
   async restart(downtimeMs = 0): Promise<void> {
     await this.stop("SIGKILL");
+    // A dump an earlier save left would be loaded again.
+    await Deno.remove(`${this.#dir}/dump.rdb`).catch(() => {});
+    if (downtimeMs) await sleep(downtimeMs);
+    await this.#spawn();
+  }
+
+  /** Saves the data now (`SAVE`) as the snapshot `restoreSnapshot` goes back to. */
+  async saveSnapshot(): Promise<void> {
+    const admin = await this.admin();
+    await admin.call("SAVE");
+    await Deno.copyFile(`${this.#dir}/dump.rdb`, `${this.#dir}/snapshot.rdb`);
+  }
+
+  /**
+   * Crashes, stays down for `downtimeMs`, and starts again from the last
+   * `saveSnapshot`, losing every change since: a restore from an older
+   * backup.
+   */
+  async restoreSnapshot(downtimeMs = 0): Promise<void> {
+    await this.stop("SIGKILL");
+    await Deno.copyFile(`${this.#dir}/snapshot.rdb`, `${this.#dir}/dump.rdb`);
     if (downtimeMs) await sleep(downtimeMs);
     await this.#spawn();
   }

@@ -1,0 +1,59 @@
+/**
+ * The robustness harness's short fixed-seed schedule, per engine, as CI
+ * runs it: real processes, real faults, and no violation of the promise.
+ * `deno task robustness` runs longer schedules and writes the report.
+ */
+
+import assert from "node:assert/strict";
+import { redisTest } from "../_redis_server.ts";
+import { type RunOptions, runSchedule } from "./harness.ts";
+import { memoryEngine } from "./memory_engine.ts";
+import { redisEngine } from "./redis_engine.ts";
+
+const SETTINGS: RunOptions["settings"] = {
+  ttl: 600,
+  interval: 200,
+  heartbeatTimeout: 100,
+  service: "svc",
+};
+
+function assertKept(result: Awaited<ReturnType<typeof runSchedule>>): void {
+  assert.deepEqual(
+    result.violations.map((v) => `${v.rule}: ${v.message}`),
+    [],
+    `seed ${result.seed} on ${result.engine} broke the promise`,
+  );
+  // A schedule that observed nothing proves nothing.
+  const { history } = result;
+  assert.ok(history.observations.filter((o) => o.ok).length > 20);
+  assert.ok(history.watches.length > 0);
+  assert.ok(history.members.some((m) => m.kind === "granted"));
+  assert.ok(history.writes.length > 0);
+}
+
+Deno.test("robustness: memory keeps the promise under process faults", async () => {
+  await using engine = memoryEngine();
+  const result = await runSchedule(engine, {
+    seed: 7,
+    durationMs: 12_000,
+    members: 5,
+    settings: SETTINGS,
+    log: (line) => console.log(line),
+  });
+  assertKept(result);
+});
+
+redisTest(
+  "robustness: Redis keeps the promise under backend and process faults",
+  async () => {
+    await using engine = await redisEngine("robust", SETTINGS.heartbeatTimeout);
+    const result = await runSchedule(engine, {
+      seed: 11,
+      durationMs: 30_000,
+      members: 5,
+      settings: SETTINGS,
+      log: (line) => console.log(line),
+    });
+    assertKept(result);
+  },
+);
