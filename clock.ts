@@ -16,6 +16,12 @@ export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
   /**
+   * Milliseconds from any origin on a clock that only moves forward, at
+   * the pace of real time: a correction of the wall clock does not move it.
+   * Leases are measured on it. Optional: `now()` stands in for it.
+   */
+  monotonic?(): number;
+  /**
    * Calls `callback` once after `ms` milliseconds.
    *
    * @param callback The function to call.
@@ -44,6 +50,17 @@ export interface Clock {
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as number),
 };
+
+/**
+ * A clock's monotonic time, or its `now()` when it has none.
+ *
+ * @param clock The clock.
+ * @returns Milliseconds on a clock that does not step back.
+ */
+export function monotonicNow(clock: Clock): number {
+  return clock.monotonic ? clock.monotonic() : clock.now();
+}

@@ -10,7 +10,7 @@ import { sleepUnlessAborted, withDeadline } from "./_deadline.ts";
 import { EventEmitter } from "./_event_emitter.ts";
 import { errorMessage, logger } from "./_logger.ts";
 import { registryInstruments, traced } from "./_telemetry.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, monotonicNow, systemClock } from "./clock.ts";
 import type { Picker } from "./discovery/pickers.ts";
 import {
   quorumChanges,
@@ -255,7 +255,7 @@ export class Registry implements AsyncDisposable {
             takesWork: takesWork({ status: this.#wantedStatus() }),
           }
           : undefined,
-      on: (type, listener) => this.on(type, listener),
+      on: (type, listener) => this.on(type, listener as () => void),
       leadershipChanged: (service, change) =>
         this.#instruments.leaderChanges.add(1, {
           ...this.#attributes,
@@ -383,7 +383,7 @@ export class Registry implements AsyncDisposable {
         this.#options.heartbeatTimeout * 2,
         Math.min(this.ttl, 5_000),
       );
-      this.#beatSentAt = this.#clock.now();
+      this.#beatSentAt = monotonicNow(this.#clock);
       instance = await withDeadline(
         traced(
           "roster.register",
@@ -420,7 +420,7 @@ export class Registry implements AsyncDisposable {
         } else if (type === "heartbeat") {
           const beat = event as RegistryEvents["heartbeat"];
           this.#instance = beat.instance;
-          this.#beatSentAt = this.#clock.now() - beat.latency;
+          this.#beatSentAt = monotonicNow(this.#clock) - beat.latency;
         }
         this.#events.emit(type, event as RegistryEvents[K]);
       },

@@ -151,10 +151,10 @@ export class ChangeFeed {
     let failures = 0;
     while (!this.#abort.signal.aborted) {
       try {
+        this.#releaseHeld();
         if (this.#cursor === undefined) {
           this.#resync(await this.#driver.snapshot(this.#env));
         }
-        this.#releaseHeld();
         const now = this.#clock.now();
         if (now >= this.#nextPurge) {
           const again = await this.#driver.purge(this.#env);
@@ -223,9 +223,12 @@ export class ChangeFeed {
     const hold = this.#dataLost;
     this.#dataLost = false;
     const fresh = new Map(snapshot.instances.map((i) => [i.id, i]));
+    const now = this.#clock.now();
     if (!first) {
       for (const [id, instance] of this.view) {
         if (fresh.has(id) || this.#protection?.isHeld(instance)) continue;
+        // Held after an earlier loss, with time left to come back.
+        if ((this.#held.get(id) ?? -Infinity) > now) continue;
         if (hold) {
           if (!this.#held.has(id)) {
             this.#held.set(id, this.#clock.now() + leaseOf(instance));
@@ -248,14 +251,19 @@ export class ChangeFeed {
         this.#emit({ type: "update", reason: "resync", instance });
       }
     }
+    // The held whose time passed were decided by this snapshot.
+    for (const [id, until] of this.#held) {
+      if (until <= now) this.#held.delete(id);
+    }
     this.#cursor = snapshot.cursor;
     this.#setState("live");
     this.#ready.resolve();
   }
 
   /**
-   * Drops held instances that had their time to come back and did not, and
-   * ends the protections whose bound passed: their held instances expire.
+   * Has a fresh snapshot decide on held instances that had their time to
+   * come back, and ends the protections whose bound passed: their held
+   * instances expire.
    */
   #releaseHeld(): void {
     const now = this.#clock.now();
@@ -270,11 +278,14 @@ export class ChangeFeed {
       }
       this.#options.onProtection?.(change);
     }
-    for (const [id, until] of this.#held) {
-      const instance = this.view.get(id);
-      if (until > now) continue;
-      this.#held.delete(id);
-      if (instance) this.#remove(instance, "resync");
+    // A held instance that had its time is not dropped on the clock's
+    // word: a fresh snapshot decides (the backend may have been paused, its
+    // beats on their way), and drops it only if it is still missing.
+    for (const until of this.#held.values()) {
+      if (until <= now) {
+        this.#cursor = undefined;
+        break;
+      }
     }
   }
 

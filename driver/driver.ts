@@ -64,6 +64,12 @@ export interface Registration extends InstanceFields {
   heartbeatInterval: number;
   /** Its weight for pickers; 100 when not given. */
   weight?: number;
+  /**
+   * The leadership term this owner holds for its service, while it leads:
+   * a heartbeat then also asks the backend whether it still names this
+   * registration as the holder of that term (`HeartbeatResult.termHeld`).
+   */
+  term?: number;
 }
 
 /** What a driver reports for one heartbeat. */
@@ -75,6 +81,14 @@ export interface HeartbeatResult {
    * created it again with a new `seq`.
    */
   reregistered: boolean;
+  /**
+   * When the registration carried a `term`: whether the backend still
+   * names it as the holder of that term. A backend that lost the record of
+   * the leadership, and of any later grant, while the entry kept its seq
+   * may record it again and answer true. Undefined when no term was given,
+   * or from a driver that cannot tell.
+   */
+  termHeld?: boolean;
 }
 
 /** Which registrations to identify for deregistration. */

@@ -164,17 +164,24 @@ export class MemoryDriver implements Driver {
         new AlreadyRegisteredError(registration.id, registration.env),
       );
     }
-    return Promise.resolve(
-      current
-        ? {
-          instance: this.#refresh(current, registration, now),
-          reregistered: false,
-        }
-        : {
-          instance: this.#create(registration, now, "reregistered"),
-          reregistered: true,
-        },
-    );
+    const result: HeartbeatResult = current
+      ? {
+        instance: this.#refresh(current, registration, now),
+        reregistered: false,
+      }
+      : {
+        instance: this.#create(registration, now, "reregistered"),
+        reregistered: true,
+      };
+    if (registration.term !== undefined) {
+      const leader = this.#leaders.get(
+        `${registration.env}/${registration.service}`,
+      );
+      result.termHeld = leader?.id === registration.id &&
+        leader.seq === result.instance.seq &&
+        leader.term === registration.term;
+    }
+    return Promise.resolve(result);
   }
 
   /**

@@ -10,7 +10,7 @@
 
 import { errorMessage, logger } from "../_logger.ts";
 import { Wakeup } from "../_wakeup.ts";
-import type { Clock } from "../clock.ts";
+import { type Clock, monotonicNow } from "../clock.ts";
 import { type ChangeFeed, observeView, sortedView } from "../discovery/view.ts";
 import type { Driver, Registration } from "../driver/driver.ts";
 import { LeadershipLostError, RegistryStateError } from "../errors.ts";
@@ -25,7 +25,10 @@ export interface ElectionSelf {
   registration: Registration;
   /** The instance as last recorded. */
   instance: Instance;
-  /** When the last heartbeat the backend accepted was sent, by the clock. */
+  /**
+   * When the last heartbeat the backend accepted was sent, on the clock's
+   * monotonic time (`monotonicNow`).
+   */
   beatSentAt: number;
   /**
    * Whether it means to take work: its newest status, which the backend may
@@ -53,15 +56,22 @@ export interface ElectionSession {
   /** This instance while it runs; undefined otherwise. */
   current(): ElectionSelf | undefined;
   /**
-   * Listens for the registry events that move a lease or end it.
+   * Listens for the registry events that move a lease, confirm a term or
+   * end it.
    *
    * @param type The event.
-   * @param listener Called when it happens.
+   * @param listener Called when it happens; a heartbeat says whether the
+   *   backend still names this instance leader of the term it carried.
    * @returns A function that removes the listener.
    */
   on(
-    type: "heartbeat" | "reregistered" | "conflict" | "deregistered",
-    listener: () => void,
+    type:
+      | "heartbeat"
+      | "heartbeat_failed"
+      | "reregistered"
+      | "conflict"
+      | "deregistered",
+    listener: (event: { termHeld?: boolean }) => void,
   ): () => void;
   /** Told when this process gains or loses leadership of a service. */
   leadershipChanged?(service: string, change: "gained" | "lost"): void;
@@ -165,7 +175,7 @@ export class Election {
           // Its own status first: a change to unhealthy may not have
           // reached the backend or the view yet.
           self.takesWork &&
-          session.clock.now() < self.beatSentAt + session.leaseMs
+          monotonicNow(session.clock) < self.beatSentAt + session.leaseMs
         ) {
           const term = await session.driver.campaign(self.registration)
             .catch((error) => {
@@ -260,9 +270,12 @@ export class Election {
         ? current.beatSentAt + session.leaseMs
         : -Infinity;
     };
+    // Every heartbeat now carries the term, and the backend confirms it.
+    registration.term = term;
     const held: Held = {
       end: (reason) => {
         if (controller.signal.aborted) return;
+        if (registration.term === term) delete registration.term;
         log.info(
           "{id} is no longer leader of {service} (term {term}): {reason}",
           {
@@ -327,11 +340,23 @@ export class Election {
       session.clock.clearTimeout(timer);
       timer = session.clock.setTimeout(
         () => held.end("heartbeats failed for longer than the lease can last"),
-        Math.max(0, deadline() - session.clock.now()),
+        Math.max(0, deadline() - monotonicNow(session.clock)),
       );
     };
     arm();
-    cleanups.push(session.on("heartbeat", arm));
+    // After a failed beat (a fault, or one that looks the same from here)
+    // the term holds only once a beat has the backend confirm it again: the
+    // backend may have lost the leadership's record meanwhile.
+    let confirmed = true;
+    cleanups.push(session.on("heartbeat", ({ termHeld }) => {
+      if (termHeld === false) {
+        held.end(`the backend no longer names it leader of term ${term}`);
+        return;
+      }
+      confirmed = true;
+      arm();
+    }));
+    cleanups.push(session.on("heartbeat_failed", () => confirmed = false));
     cleanups.push(() => session.clock.clearTimeout(timer));
     log.info("{id} leads {service} with term {term}", {
       id: instance.id,
@@ -340,7 +365,8 @@ export class Election {
     });
     session.leadershipChanged?.(service, "gained");
     const valid = () =>
-      !controller.signal.aborted && session.clock.now() < deadline();
+      !controller.signal.aborted && confirmed &&
+      monotonicNow(session.clock) < deadline();
     const leadership: Leadership = {
       instance,
       term,

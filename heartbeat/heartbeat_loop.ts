@@ -9,7 +9,7 @@ import { withDeadline } from "../_deadline.ts";
 import type { Attributes } from "@opentelemetry/api";
 import { errorMessage, errorStack, logger } from "../_logger.ts";
 import { traced } from "../_telemetry.ts";
-import type { Clock, TimerHandle } from "../clock.ts";
+import { type Clock, monotonicNow, type TimerHandle } from "../clock.ts";
 import type {
   Driver,
   HeartbeatResult,
@@ -29,8 +29,11 @@ export type HeartbeatState = "healthy" | "failing" | "conflict";
 
 /** The events a heartbeat loop reports. */
 export interface HeartbeatEvents {
-  /** A heartbeat succeeded. */
-  heartbeat: { instance: Instance; latency: number };
+  /**
+   * A heartbeat succeeded, `latency` ms after it was sent; `termHeld` says
+   * whether the backend still names it leader of the term it carried.
+   */
+  heartbeat: { instance: Instance; latency: number; termHeld?: boolean };
   /** A heartbeat failed; another attempt follows after `retryIn` ms. */
   heartbeat_failed: { error: unknown; attempt: number; retryIn: number };
   /** Heartbeats succeed again after `attempts` failures over `downtime` ms. */
@@ -187,7 +190,7 @@ export class HeartbeatLoop {
       return;
     }
     const { clock, driver, registration, timeout } = this.#options;
-    const started = clock.now();
+    const started = monotonicNow(clock);
     this.#spanAttributes ??= {
       "roster.env": registration.env,
       "roster.service": registration.service,
@@ -212,7 +215,7 @@ export class HeartbeatLoop {
       clock,
       () => new TimeoutError("heartbeat", timeout),
     ).then(
-      (result) => this.#succeeded(result, clock.now() - started),
+      (result) => this.#succeeded(result, monotonicNow(clock) - started),
       (error: unknown) => this.#failed(error),
     );
   }
@@ -247,7 +250,11 @@ export class HeartbeatLoop {
       });
     }
     this.#seq = result.instance.seq;
-    emit("heartbeat", { instance: result.instance, latency });
+    emit("heartbeat", {
+      instance: result.instance,
+      latency,
+      termHeld: result.termHeld,
+    });
     this.#schedule(this.#again ? 0 : this.#options.interval);
     this.#again = false;
   }

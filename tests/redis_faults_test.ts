@@ -329,6 +329,7 @@ redisTest(
       "~roster:*",
       "+@all",
       "-@dangerous",
+      "+info",
     );
     await admin.call(
       "ACL",

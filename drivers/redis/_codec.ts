@@ -146,6 +146,10 @@ function skip(env: string, where: string, reason: unknown): void {
  * @param packed The service's packed records (`p:S`).
  * @param beats The service's beat slots (`b:S`).
  * @param now Redis's time, in ms.
+ * @returns How many of its lapsed entries no beat of any of its instances
+ *   reached Redis after, from half a ttl before the lapse on: lapses that
+ *   writes paused (`CLIENT PAUSE WRITE`) or a lagging replica explain as
+ *   well as crashes do. (Once purged, crashed entries count no more.)
  */
 export function readService(
   into: Map<string, Instance>,
@@ -154,9 +158,11 @@ export function readService(
   packed: string,
   beats: string,
   now: number,
-): void {
+): number {
   let start = packed.indexOf("\n") + 1;
-  if (start === 0) return;
+  if (start === 0) return 0;
+  let freshest = -Infinity;
+  const lapses: number[] = [];
   while (start < packed.length) {
     let end = packed.indexOf("\n", start);
     if (end < 0) end = packed.length;
@@ -177,7 +183,12 @@ export function readService(
       continue;
     }
     const expiresAt = Number(beats.slice(offset, offset + 13));
-    if (!(expiresAt > now)) continue;
+    const ttl = digits(packed, t3 + 1, t4);
+    if (expiresAt - ttl > freshest) freshest = expiresAt - ttl;
+    if (!(expiresAt > now)) {
+      lapses.push(expiresAt - ttl / 2);
+      continue;
+    }
     const seq = Number(packed.slice(t1 + 1, t2));
     const id = packed.slice(line, t1);
     const known = into.get(id);
@@ -196,7 +207,7 @@ export function readService(
         status: statusOf(beats[offset + 13]),
         seq,
         registeredAt: Number(packed.slice(t2 + 1, t3)),
-        heartbeatAt: expiresAt - digits(packed, t3 + 1, t4),
+        heartbeatAt: expiresAt - ttl,
         expiresAt,
         heartbeatInterval: body.heartbeatInterval,
         weight: body.weight,
@@ -205,6 +216,7 @@ export function readService(
       skip(env, `service ${service}, id ${id}`, error);
     }
   }
+  return lapses.filter((halfway) => halfway > freshest).length;
 }
 
 /**

@@ -48,8 +48,19 @@ export const SLOT_WIDTH = 60;
 export const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 /** How many entries one purge call removes or graces at most. */
 export const PURGE_LIMIT = 500;
-/** A call that reaches Redis this much later than it was sent reports an outage. */
+/**
+ * A call that reaches Redis this much later than it was sent reports an
+ * outage, at most: a heartbeat scales it down with its ttl (a sixth), so a
+ * short freeze is evidence where the ttl is short too.
+ */
 export const STALL_MS = 500;
+/** The stall a purge reports, whatever the ttls it judges. */
+export const PURGE_STALL_MS = 100;
+/**
+ * How long a purge that saw an outage of its own waits before it removes
+ * anything: time for the owners' beats, which report theirs, to land.
+ */
+export const PURGE_SETTLE_MS = 250;
 /** How many outage windows an env remembers. */
 const MAX_WINDOWS = 16;
 
@@ -93,21 +104,53 @@ local function windows(K_META)
   return list
 end
 
--- What a caller says of an outage, by Redis's clock: 'f<from>:<to>' when
--- its calls failed from after its last answer (from) until its last failed
--- attempt (to); 's<sent>' when it sent this call. A sent call that reaches
--- Redis a stall later waited out a pause or a freeze itself; ordinary
--- latency reports nothing.
-local function outage_of(since)
-  local from, to = string.match(since or '', '^f(%d+):(%d+)$')
+-- What a caller says of an outage, by Redis's clock: 'f<from>:<to>:<sent>'
+-- when its calls failed from after its last answer (from) until its last
+-- failed attempt (to), and it sent this call at 'sent'; 's<sent>' when
+-- nothing failed. A sent call that reaches Redis 'stall' ms later waited
+-- out a pause or a freeze itself; ordinary latency reports nothing.
+-- Returns the outage for everyone (from, to), and until when the caller
+-- itself could not reach Redis (its own end: it was backing off until it
+-- sent this call).
+local function outage_of(since, stall)
+  local from, to, sent = string.match(since or '', '^f(%d+):(%d+):(%d+)$')
   if from then
-    from, to = tonumber(from), math.min(tonumber(to), now)
-    if from < to then return from, to end
+    from, to, sent = tonumber(from), math.min(tonumber(to), now), math.min(tonumber(sent), now)
+    if from < to then return from, to, math.max(to, sent) end
     return nil
   end
-  local sent = tonumber(string.match(since or '', '^s(%d+)$'))
-  if sent and now - sent >= ${STALL_MS} then return sent, now end
+  sent = tonumber(string.match(since or '', '^s(%d+)$'))
+  if sent and now - sent >= stall then return sent, now, now end
   return nil
+end
+
+-- When this Redis process started at the earliest, by its clock (its
+-- uptime comes in whole seconds; read once per call). An entry that lapsed
+-- before then came from data loaded from disk: nobody could beat it while
+-- Redis was down.
+-- (An ACL user without INFO gets no such grace: -inf.)
+local server_info
+local function info()
+  if not server_info then
+    local reply = redis.pcall('INFO', 'server')
+    server_info = type(reply) == 'string' and reply or ''
+  end
+  return server_info
+end
+
+local boot_at
+local function boot()
+  if not boot_at then
+    local up = tonumber(string.match(info(), 'uptime_in_seconds:(%d+)'))
+    boot_at = up and now - (up + 1) * 1000 or -1
+  end
+  return boot_at
+end
+
+-- Grants are held back until then: a leader's record may have been lost.
+local function quiet(K_META, service, until_)
+  local q = tonumber(redis.call('HGET', K_META, 'q:' .. service)) or 0
+  if until_ > q then redis.call('HSET', K_META, 'q:' .. service, fmt(until_)) end
 end
 
 local function report(K_META, from, to)
@@ -140,18 +183,20 @@ local function outage_end(K_META, due)
   return nil
 end
 
--- Until when an entry's lease runs, or nil once it lapsed; and whether
--- that is a grace it has not been marked with yet. A grace is given once
--- between two beats: a slot flagged 'g' gets no other.
+-- Until when an entry's lease runs, or nil once it lapsed; whether that
+-- is a grace it has not been marked with yet; and whether the grace is for
+-- time this Redis was down (its expiry fell before it started). A grace is
+-- given once between two beats: a slot flagged 'g' gets no other.
 local function lease(K_META, s, ttl)
-  if s.exp > now then return s.exp, false end
+  if s.exp > now then return s.exp, false, false end
   if s.flag == 'g' then
-    if s.grace > now then return s.grace, false end
-    return nil, false
+    if s.grace > now then return s.grace, false, false end
+    return nil, false, false
   end
   local to = outage_end(K_META, s.exp)
-  if to and now < to + ttl then return to + ttl, true end
-  return nil, false
+  if to and now < to + ttl then return to + ttl, true, false end
+  if s.exp <= boot() and now < boot() + ttl then return boot() + ttl, true, true end
+  return nil, false, false
 end
 
 local function list_of(text)
@@ -175,15 +220,50 @@ local function drop_service(K_META, service)
   end
   redis.call('HSET', K_META, 'svcs', table.concat(kept, ','))
   redis.call('HDEL', K_META, 'd:' .. service, 'h:' .. service, 'f:' .. service,
-    'c:' .. service, 'g:' .. service)
+    'c:' .. service, 'g:' .. service, 'q:' .. service)
+end
+
+-- Every key of a service's writes lives on while anything beats or
+-- purges, and expires a day after the last of it.
+local function keep(K)
+  redis.call('PEXPIRE', K.ids, ${IDLE_EXPIRY_MS})
+  redis.call('PEXPIRE', K.meta, ${IDLE_EXPIRY_MS})
+  redis.call('PEXPIRE', K.log, ${IDLE_EXPIRY_MS})
+  redis.call('PEXPIRE', K.p, ${IDLE_EXPIRY_MS})
+  redis.call('PEXPIRE', K.b, ${IDLE_EXPIRY_MS})
+end
+
+-- The packed records were lost: flag every occupied slot, so each live
+-- instance writes its record again with its next beat.
+local function mark_records_lost(K_B)
+  local beats = redis.call('GET', K_B) or ''
+  local parts, changed = {}, false
+  for off = 1, #beats, W do
+    local part = string.sub(beats, off, off + W - 1)
+    if #part == W and string.sub(part, 47, 47) == '-' and tonumber(string.sub(part, 15, 30)) ~= 0 then
+      part = string.sub(part, 1, 46) .. 'r' .. string.sub(part, 48)
+      changed = true
+    end
+    parts[#parts + 1] = part
+  end
+  if changed then redis.call('SET', K_B, table.concat(parts)) end
+end
+
+-- This Redis process's run id ('' where the ACL allows no INFO).
+local function this_run()
+  return string.match(info(), 'run_id:(%x+)') or ''
 end
 
 -- Appends a change to the env's capped log, numbered without gaps. A new
 -- meta hash (first change, or the counter was lost) starts a new epoch, so
--- readers can tell lost changes from trimmed ones.
+-- readers can tell lost changes from trimmed ones; so does the first
+-- change a restarted Redis records, since it may have come back from an
+-- older snapshot whose numbers readers have already read past.
 local function record(K_META, K_LOG, text)
   local n = redis.call('HINCRBY', K_META, 'n', 1)
-  if n == 1 or not redis.call('HGET', K_META, 'ep') then
+  local run = redis.call('HGET', K_META, 'rid')
+  if run ~= this_run() then redis.call('HSET', K_META, 'rid', this_run()) end
+  if n == 1 or not redis.call('HGET', K_META, 'ep') or (run and run ~= this_run()) then
     local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
     if last then
       n = tonumber(string.match(last[1], '^(%d+)')) + 1
@@ -232,48 +312,86 @@ end
 
 /**
  * Registers or refreshes one instance. Also the heartbeat: it carries the
- * whole registration, so it re-creates an entry the backend lost, and the
  * seq and slot it last held, so an entry lost while its lease still ran
- * (data loss) comes back under the same seq.
+ * (data loss) comes back under the same seq, and the term it leads with,
+ * which it confirms.
  *
  * KEYS: ids, meta, log, p:S, b:S.
  * ARGV: owner, the slot and seq (16 digits) it last held (or empty), ttl,
- * status (`h`, `w`, `u`, `d`, `m`: see STATUS_CODES), what it saw of an outage (`f…`/`s…`, see
- * `outage_of`, or empty), and `id⇥service⇥reason⇥registeredAt⇥
- * expiresAt⇥json` (reason `r` registered or `R` reregistered; the times of
- * the lease it last held, or empty).
+ * status (`h`, `w`, `u`, `d`, `m`: see STATUS_CODES), what it saw of an
+ * outage (`f…`/`s…`, see `outage_of`, or empty),
+ * `id⇥service⇥reason⇥registeredAt⇥expiresAt` (reason `r` registered or `R`
+ * reregistered; the times of the lease it last held, or empty), the term
+ * it leads with (or empty), and the registration's body (`encodeBody`), or
+ * empty: a beat leaves it out, and is asked for it (`body`) only when the
+ * record must be written again.
  *
- * Returns `{kind, expiresAt, now, slot, seq, registeredAt}` (the last two
- * only when not `refreshed`); kind is `refreshed`, `created`, `restored`,
- * `conflict` (another live owner holds the id) or `moved` (the id's lapsed
- * entry sits in another service, named in place of expiresAt, whose keys
- * this script cannot touch).
+ * Returns `{kind, expiresAt, now, slot, seq, registeredAt, termHeld}` (seq
+ * and registeredAt false when `refreshed`; termHeld 1 or 0 when a term was
+ * given, else -1); kind is `refreshed`, `created`, `restored`, `conflict`
+ * (another live owner holds the id), `moved` (the id's lapsed entry sits
+ * in another service, named in place of expiresAt, whose keys this script
+ * cannot touch) or `body` (send again with the body).
  */
 export const UPSERT = `#!lua
-local owner, slot, seq, ttl, status = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local owner, slot, seq, ttl, status, term = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[8]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local digest = string.sub(redis.sha1hex(owner), 1, 16)
--- The fast path: the slot is as this owner left it.
+local stall = math.min(${STALL_MS}, math.max(20, math.floor(ttl / 6)))
+-- The fast path: the slot is as this owner left it, and a leader's record
+-- still names it.
 if slot and (ARGV[6] == '' or
-  (string.sub(ARGV[6], 1, 1) == 's' and now - tonumber(string.sub(ARGV[6], 2)) < ${STALL_MS})) then
+  (string.sub(ARGV[6], 1, 1) == 's' and now - tonumber(string.sub(ARGV[6], 2)) < stall)) then
   local off = slot * ${SLOT_WIDTH}
   local cur = redis.call('GETRANGE', KEYS[5], off, off + ${SLOT_WIDTH - 1})
-  if string.sub(cur, 14, 47) == status .. seq .. digest .. '-' and tonumber(string.sub(cur, 1, 13)) > now then
+  local fast = string.sub(cur, 14, 47) == status .. seq .. digest .. '-' and
+    tonumber(string.sub(cur, 1, 13)) > now
+  if fast and term ~= '' then
+    local id, service = string.match(ARGV[7], '^([^\\t]*)\\t([^\\t]*)\\t')
+    fast = redis.call('HGET', KEYS[2], 'L:' .. service) ==
+      id .. '\\t' .. string.format('%.0f', tonumber(seq)) .. '\\t' .. term
+  end
+  if fast then
     local expires = now + ttl
     redis.call('SETRANGE', KEYS[5], off, string.format('%013.0f', expires))
-    return {'refreshed', expires, now, slot}
+    return {'refreshed', expires, now, slot, false, false, term ~= '' and 1 or -1}
   end
 end
 
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
 local K = {ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[4], b = KEYS[5]}
-local id, service, reason, prev_reg, prev_exp, body = string.match(ARGV[7],
-  '^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')
+local id, service, reason, prev_reg, prev_exp = string.match(ARGV[7],
+  '^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)$')
+local body = ARGV[9]
 prev_reg, prev_exp = tonumber(prev_reg), tonumber(prev_exp)
-local out_from, out_to = outage_of(ARGV[6])
+local out_from, out_to, own_to = outage_of(ARGV[6], stall)
 if out_from then report(K.meta, out_from, out_to) end
+-- Until when this owner could not beat: its own lapse in that time is no
+-- crash, even where the outage it reports for everyone ended earlier.
+local function own_grace(exp)
+  return out_from and exp >= out_from and exp <= own_to and now < own_to + ttl
+end
+
+-- Whether the backend still names this entry leader of 'term'. Where it
+-- lost that record (and any record of a later grant) while the entry kept
+-- its seq, the entry takes it back: no other could be granted meanwhile,
+-- since it was the eldest, or grants were held back (see quiet).
+local function term_held(entry_seq)
+  if term == '' then return -1 end
+  local mine = id .. '\\t' .. fmt(entry_seq) .. '\\t' .. term
+  local leader = redis.call('HGET', K.meta, 'L:' .. service)
+  if leader == mine then return 1 end
+  local leader_term = tonumber(string.match(leader or '', '\\t(%d+)$'))
+  local last = tonumber(redis.call('HGET', K.meta, 't:' .. service))
+  if entry_seq == tonumber(seq) and (not leader_term or leader_term < tonumber(term)) and
+    (not last or last <= tonumber(term)) then
+    redis.call('HSET', K.meta, 'L:' .. service, mine, 't:' .. service, term)
+    return 1
+  end
+  return 0
+end
 
 -- Who holds the id now: the slot ids names, else the slot this owner held.
 local held = redis.call('HGET', K.ids, id)
@@ -288,18 +406,25 @@ local e_slot = h_slot or slot
 local s = e_slot and read_slot(K.b, e_slot)
 if s and h_seq and s.seq ~= h_seq then s = nil end
 if s and not h_seq and (s.seq ~= tonumber(seq) or s.digest ~= digest) then s = nil end
+local rebuilt = false
 if not s and h_slot and h_digest == digest then
   -- The beat slots were lost (a freed slot takes its id out of ids): ids
-  -- still knows this owner's slot and seq.
-  s = {exp = now + 1, status = status, seq = h_seq, digest = digest, flag = '-', grace = 0}
+  -- still knows this owner's slot and seq. Its record may be gone too.
+  s = {exp = now + 1, status = status, seq = h_seq, digest = digest, flag = 'r', grace = 0}
+  rebuilt = true
 end
 if s then
-  if lease(K.meta, s, ttl) then
+  local until_, _, after_boot = lease(K.meta, s, ttl)
+  if not until_ and s.digest == digest and own_grace(s.exp) then until_ = now end
+  if until_ then
     if s.digest ~= digest then return {'conflict', 0, now} end
+    local records_lost = redis.call('EXISTS', K.p) == 0
+    if (s.flag == 'r' or records_lost) and body == '' then return {'body', 0, now} end
     local expires = now + ttl
     local reg = h_reg or prev_reg or now
+    if records_lost then mark_records_lost(K.b) end
     redis.call('SETRANGE', K.b, e_slot * W, slot_text(expires, status, s.seq, digest))
-    if s.flag == 'r' or redis.call('EXISTS', K.p) == 0 then
+    if s.flag == 'r' or records_lost then
       append_record(K.p, id, s.seq, reg, ttl, e_slot, body)
       redis.call('HINCRBY', K.meta, 'g:' .. service, 1)
     end
@@ -307,28 +432,34 @@ if s then
       redis.call('HSET', K.ids, id, service .. '\\t' .. e_slot .. '\\t' .. digest .. '\\t' ..
         fmt(s.seq) .. '\\t' .. fmt(reg))
     end
+    if rebuilt or after_boot or not held then quiet(K.meta, service, now + ttl) end
     add_service(K.meta, service)
     if s.status ~= status then
       record(K.meta, K.log, 'u\\th\\t' .. service .. '\\t' .. id .. '\\t' .. fmt(s.seq) ..
         '\\t' .. status .. '\\t' .. expires)
     end
-    return {'refreshed', expires, now, e_slot, fmt(s.seq), fmt(reg)}
+    keep(K)
+    return {'refreshed', expires, now, e_slot, fmt(s.seq), fmt(reg), term_held(s.seq)}
   end
+  if body == '' then return {'body', 0, now} end
   -- Lapsed: the id is free, and a returning owner gets a new seq.
   remove(K, service, id, e_slot, s.seq, 'e')
 elseif held then
   -- ids names a slot that no longer holds the entry.
   redis.call('HDEL', K.ids, id)
 end
+if body == '' then return {'body', 0, now} end
 
 -- Create, or restore an entry lost while its lease still ran.
 local last = tonumber(redis.call('HGET', K.meta, 'seq')) or 0
 local kind, new_seq, reg = 'created', nil, now
 if tonumber(seq) and prev_reg and prev_exp then
   local to = prev_exp <= now and outage_end(K.meta, prev_exp)
-  if prev_exp > now or (to and now < to + ttl) then
+  if not to and prev_exp <= boot() then to = boot() end
+  if prev_exp > now or (to and now < to + ttl) or own_grace(prev_exp) then
     kind, new_seq, reg = 'restored', tonumber(seq), prev_reg
     if last < new_seq then redis.call('HSET', K.meta, 'seq', fmt(new_seq)) end
+    quiet(K.meta, service, now + ttl)
   end
 end
 if not new_seq then
@@ -353,6 +484,7 @@ if not new_slot then
 end
 
 local expires = now + ttl
+if redis.call('EXISTS', K.p) == 0 then mark_records_lost(K.b) end
 append_record(K.p, id, new_seq, reg, ttl, new_slot, body)
 if kind == 'restored' then redis.call('HINCRBY', K.meta, 'g:' .. service, 1) end
 redis.call('SETRANGE', K.b, new_slot * W, slot_text(expires, status, new_seq, digest))
@@ -365,7 +497,8 @@ if not due or expires < due then redis.call('HSET', K.meta, 'd:' .. service, exp
 record(K.meta, K.log, 'j\\t' .. (kind == 'restored' and 'R' or reason) .. '\\t' .. service ..
   '\\t' .. id .. '\\t' .. fmt(new_seq) .. '\\t' .. fmt(reg) .. '\\t' .. ttl .. '\\t' .. status ..
   '\\t' .. expires .. '\\t' .. body)
-return {kind, expires, now, new_slot, fmt(new_seq), fmt(reg)}
+keep(K)
+return {kind, expires, now, new_slot, fmt(new_seq), fmt(reg), kind == 'restored' and term_held(new_seq) or (term ~= '' and 0 or -1)}
 `;
 
 /**
@@ -408,8 +541,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
 local K_TOKEN, K_META = KEYS[1], KEYS[2]
-local out_from, out_to = outage_of(ARGV[2])
-if out_from then report(K_META, out_from, out_to) end
+local out_from, out_to = outage_of(ARGV[2], ${PURGE_STALL_MS})
+if out_from then
+  -- This caller could not reach Redis a while: neither could the owners.
+  -- Their beats, which report what they saw, come first; purge after.
+  report(K_META, out_from, out_to)
+  return {now, 0, now + ${PURGE_SETTLE_MS}, 0}
+end
 local names = list_of(redis.call('HGET', K_META, 'svcs'))
 local due, earliest, soonest = {}, -1, -1
 if #names > 0 then
@@ -449,29 +587,19 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
-local out_from, out_to = outage_of(ARGV[1])
+local out_from, out_to = outage_of(ARGV[1], ${PURGE_STALL_MS})
 if out_from then report(KEYS[2], out_from, out_to) end
+local stalled = out_from ~= nil
 local budget = ${PURGE_LIMIT}
 local soonest = -1
 
 local function scan(K, service)
   local packed = redis.call('GET', K.p)
-  local beats = redis.call('GET', K.b) or ''
   if not packed then
-    -- The records are lost: flag every occupied slot, so each live
-    -- instance writes its record again with its next beat.
-    local parts, changed = {}, false
-    for off = 1, #beats, W do
-      local part = string.sub(beats, off, off + W - 1)
-      if #part == W and string.sub(part, 47, 47) == '-' and tonumber(string.sub(part, 15, 30)) ~= 0 then
-        part = string.sub(part, 1, 46) .. 'r' .. string.sub(part, 48)
-        changed = true
-      end
-      parts[#parts + 1] = part
-    end
-    if changed then redis.call('SET', K.b, table.concat(parts)) end
+    mark_records_lost(K.b)
     packed = ''
   end
+  local beats = redis.call('GET', K.b) or ''
   local gen, rest = string.match(packed, '^([^\\n]*)\\n(.*)$')
   rest = rest or ''
   -- First the records that still match their slot, the freshest per id.
@@ -490,12 +618,26 @@ local function scan(K, service)
       end
     end
   end
+  -- The latest beat any instance of the service got in. A lapse no beat
+  -- came after may be a pause or a freeze that ended a moment ago, with the
+  -- owners' beats still on their way: it waits for one (or for a ttl
+  -- without any), as it does when this call itself saw an outage.
+  local freshest = -1
+  for _, e in ipairs(entries) do
+    if e.exp - e.ttl > freshest then freshest = e.exp - e.ttl end
+  end
   local kept, live, due = {}, 0, nil
   for _, e in ipairs(entries) do
-    local until_, fresh = lease(K.meta, e, e.ttl)
+    local until_, fresh, after_boot = lease(K.meta, e, e.ttl)
+    if not until_ and stalled then
+      until_ = now + ${PURGE_SETTLE_MS}
+    elseif not until_ and freshest < e.exp and now < freshest + e.ttl then
+      until_ = math.min(freshest + e.ttl, now + ${PURGE_SETTLE_MS})
+    end
     if until_ and fresh then
       if budget > 0 then
         budget = budget - 1
+        if after_boot then quiet(K.meta, service, until_) end
         redis.call('SETRANGE', K.b, e.slot * W + 46, 'g' .. string.format('%013.0f', until_))
       else
         until_ = now
@@ -540,6 +682,7 @@ local function scan(K, service)
   end
   redis.call('HSET', K.meta, 'd:' .. service, fmt(due or (now + ${MAX_TTL_MS})))
   if due and (soonest < 0 or due < soonest) then soonest = due end
+  keep(K)
 end
 
 for i = 2, #ARGV do
@@ -582,6 +725,9 @@ end
 
 local me, digest = live_healthy(id)
 if not me or digest ~= string.sub(redis.sha1hex(owner), 1, 16) then return {0} end
+-- Entries came back from lost data lately: a leader's record may have gone
+-- with it, and its lease may still run.
+if now < (tonumber(redis.call('HGET', K.meta, 'q:' .. service)) or 0) then return {0} end
 local beats = redis.call('GET', K.b) or ''
 local packed = redis.call('GET', K.p) or ''
 for line in string.gmatch(packed, '([^\\n]*)\\n') do
@@ -732,5 +878,8 @@ for _, value in ipairs(redis.call('HVALS', K_IDS)) do
   local service = string.match(value, '^([^\\t]+)\\t')
   if service then add_service(K_META, service) end
 end
+-- What it wrote expires like the rest, once nothing beats.
+redis.call('PEXPIRE', K_IDS, ${IDLE_EXPIRY_MS})
+redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
 return 1
 `;

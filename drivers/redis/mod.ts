@@ -59,6 +59,7 @@ import {
   LIVE_SERVICES,
   PURGE,
   PURGE_SCAN,
+  PURGE_STALL_MS,
   READ_CHANGES,
   READ_STATE,
   REPAIR,
@@ -128,17 +129,25 @@ const CHANGES_PER_READ = 1_000;
 const PURGE_TOKEN_MS = 250;
 /** A clock offset this much below the best seen means Redis's clock went back. */
 const CLOCK_JUMP_MS = 5_000;
+/**
+ * After writes were found paused, how often and how far apart a listing
+ * reads again while lapses no beat came after remain: the beats the pause
+ * held back land a moment after it ends.
+ */
+const SETTLE_READS = 3;
+const SETTLE_READ_MS = 40;
 /** The bounds of the wait until purging is next worth trying. */
 const MIN_PURGE_WAIT_MS = 10;
 const MAX_PURGE_WAIT_MS = 5_000;
 
 type UpsertReply = [
-  kind: "refreshed" | "created" | "restored" | "conflict" | "moved",
+  kind: "refreshed" | "created" | "restored" | "conflict" | "moved" | "body",
   expiresAt: number | string,
   now: number,
   slot?: number,
-  seq?: string,
-  registeredAt?: string,
+  seq?: string | null,
+  registeredAt?: string | null,
+  termHeld?: number,
 ];
 
 /** What this owner last held, sent with each beat so a lost entry is restored. */
@@ -283,7 +292,11 @@ export class RedisDriver implements Driver {
       this.#tails.set(registration, tail);
     }
     const held = this.#leases.get(registration);
-    for (let attempt = 0;; attempt++) {
+    // A beat leaves the body out: the script asks for it (`body`) only when
+    // the record must be written again.
+    let withBody = reason === "r" || held === undefined;
+    let moved = false;
+    while (true) {
       const reply = await this.#write(
         SCRIPTS.upsert,
         env,
@@ -297,20 +310,28 @@ export class RedisDriver implements Driver {
           this.#answeredSince(env),
           `${id}\t${service}\t${reason}\t${held?.registeredAt ?? ""}\t${
             held?.expiresAt ?? ""
-          }\t${tail}`,
+          }`,
+          registration.term ?? "",
+          withBody ? tail : "",
         ],
       ) as UpsertReply;
-      const [kind, expiresAt, now, slot, seq, registeredAt] = reply;
+      const [kind, expiresAt, now, slot, seq, registeredAt, termHeld] = reply;
       this.#learnClock(now);
       if (kind === "conflict") throw new AlreadyRegisteredError(id, env);
+      if (kind === "body") {
+        if (withBody) throw new Error("Redis asked twice for the record");
+        withBody = true;
+        continue;
+      }
       if (kind === "moved") {
         // The id's lapsed entry sits under another service, whose keys this
         // script could not name: purge that service, then try again.
-        if (attempt > 0) throw new AlreadyRegisteredError(id, env);
+        if (moved) throw new AlreadyRegisteredError(id, env);
+        moved = true;
         await this.#scan(env, [String(expiresAt)]);
         continue;
       }
-      const times = kind === "refreshed" && held
+      const times = kind === "refreshed" && held && !seq
         ? { ...held, expiresAt: Number(expiresAt) }
         : {
           seq: Number(seq ?? held?.seq),
@@ -333,6 +354,7 @@ export class RedisDriver implements Driver {
       return {
         instance: instanceOf(registration, times),
         reregistered: kind === "created" && reason === "R",
+        termHeld: termHeld === 1 ? true : termHeld === 0 ? false : undefined,
       };
     }
   }
@@ -370,21 +392,41 @@ export class RedisDriver implements Driver {
       ? [...new Set(query.services)]
       : await this.#serviceNames(env);
     if (services.length === 0) return [];
-    const [[now, entries], strings] = await this.#readStrings(
-      this.#reads,
-      [`${this.#base(env)}ids`],
-      env,
-      services,
-    );
-    const instances = this.#instances(env, services, strings, now as number);
+    const read = async (client: RedisClient) => {
+      const [[now, entries], strings] = await this.#readStrings(
+        client,
+        [`${this.#base(env)}ids`],
+        env,
+        services,
+      );
+      const [instances, doubtful] = this.#instances(
+        env,
+        services,
+        strings,
+        now as number,
+      );
+      return { entries: entries as number, strings, instances, doubtful };
+    };
+    let listed = await read(this.#reads);
+    if (listed.doubtful > 0) {
+      // Lapses no beat came after: a write pause or a lagging replica would
+      // look the same as crashes. Answer only once writes land, from the
+      // master, and after a pause once the beats it held back had a moment.
+      const paused = await this.#confirmWrites(env);
+      listed = await read(this.client);
+      for (let i = 0; paused && listed.doubtful > 0 && i < SETTLE_READS; i++) {
+        await sleep(SETTLE_READ_MS);
+        listed = await read(this.client);
+      }
+    }
     this.#repairIfLost(
       env,
       services,
-      strings,
-      entries as number,
-      instances.length,
+      listed.strings,
+      listed.entries,
+      listed.instances.length,
     );
-    return instances;
+    return listed.instances;
   }
 
   /**
@@ -399,6 +441,7 @@ export class RedisDriver implements Driver {
   async snapshot(env: string): Promise<Snapshot> {
     const base = this.#base(env);
     let services = await this.#serviceNames(env);
+    let settling = SETTLE_READS + 1;
     for (let attempt = 0;; attempt++) {
       const [state, strings] = await this.#readStrings(
         this.client,
@@ -423,7 +466,21 @@ export class RedisDriver implements Driver {
         services = [...services, ...missing];
         continue;
       }
-      const instances = this.#instances(env, services, strings, now);
+      const [instances, doubtful] = this.#instances(
+        env,
+        services,
+        strings,
+        now,
+      );
+      if (doubtful > 0 && settling > 0) {
+        // As in list(): lapses no beat came after are answered only once
+        // writes land, and after a pause once its beats had a moment.
+        if (settling > SETTLE_READS) {
+          if (!await this.#confirmWrites(env)) settling = 1;
+        } else await sleep(SETTLE_READ_MS);
+        settling--;
+        continue;
+      }
       this.#repairIfLost(env, services, strings, entries, instances.length);
       return { instances, cursor: `${epoch}:${count}` };
     }
@@ -833,15 +890,17 @@ export class RedisDriver implements Driver {
     this.#owned = [];
   }
 
+  /** The live instances, oldest first, and how many lapses are doubtful. */
   #instances(
     env: string,
     services: string[],
     strings: string[],
     now: number,
-  ): Instance[] {
+  ): [Instance[], number] {
     const found = new Map<string, Instance>();
+    let doubtful = 0;
     services.forEach((service, i) => {
-      readService(
+      doubtful += readService(
         found,
         env,
         service,
@@ -850,7 +909,30 @@ export class RedisDriver implements Driver {
         now,
       );
     });
-    return [...found.values()].sort((a, b) => a.seq - b.seq);
+    return [[...found.values()].sort((a, b) => a.seq - b.seq), doubtful];
+  }
+
+  /**
+   * Waits until a write lands on the master: a tiny `SET` that a write
+   * pause holds back. Throws when it does not land within the command
+   * timeout, rather than let a listing answer short.
+   *
+   * @returns Whether it was held back a while (writes were paused).
+   */
+  async #confirmWrites(env: string): Promise<boolean> {
+    const sent = performance.now();
+    try {
+      await this.client.call("SET", `${this.#base(env)}probe`, "1", "PX", 1000);
+    } catch (error) {
+      this.#noteFailure(this.client, error);
+      throw new Error(
+        `Cannot list env '${env}': instances lapsed with no heartbeat reaching Redis since, and a test write did not land (${
+          (error as Error)?.message ?? error
+        }); Redis may be paused for writes (a failover), so the answer would be short`,
+        { cause: withoutArguments(error) },
+      );
+    }
+    return performance.now() - sent >= PURGE_STALL_MS;
   }
 
   /**
@@ -910,18 +992,20 @@ export class RedisDriver implements Driver {
 
   /**
    * What this client saw of an outage, by Redis's clock, for a write to
-   * carry: `f<from>:<to>` while calls failed since its last answer until its
-   * last failed attempt, else `s<now>` as this call is sent, so a call that
-   * itself waits out a frozen Redis reports that.
+   * carry: `f<from>:<to>:<sent>` while calls failed from its last answer
+   * until its last failed attempt, and this call is the first since (it
+   * could not beat until then), else `s<sent>` as this call is sent, so a
+   * call that itself waits out a frozen Redis reports that.
    */
   #answeredSince(env: string): string {
     if (this.#offset === undefined) return "";
     const failed = this.#outages.get(env);
+    const sent = Math.round(performance.now() + this.#offset);
     return failed === undefined
-      ? `s${Math.round(performance.now() + this.#offset)}`
+      ? `s${sent}`
       : `f${Math.round(failed.from + this.#offset)}:${
         Math.round(failed.to + this.#offset)
-      }`;
+      }:${sent}`;
   }
 
   /**
@@ -1042,3 +1126,7 @@ function withoutArguments(error: unknown): unknown {
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
 export type * from "../../driver/_contract_types.ts";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

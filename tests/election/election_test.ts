@@ -268,7 +268,11 @@ redisTest("elections on Redis", async (t) => {
 
 Deno.test("valid() answers from the clock right now: a process paused past its lease knows before any timer runs", async () => {
   let skew = 0;
-  const clock: Clock = { ...systemClock, now: () => Date.now() + skew };
+  const clock: Clock = {
+    ...systemClock,
+    now: () => Date.now() + skew,
+    monotonic: () => performance.now() + skew,
+  };
   const driver = new MemoryDriver();
   await using a = new Registry({ ...OPTIONS, driver, id: "a", clock });
   await a.start();
@@ -280,4 +284,23 @@ Deno.test("valid() answers from the clock right now: a process paused past its l
   assert.equal(leadership.valid(), false);
   assert.throws(() => leadership.assertValid(), LeadershipLostError);
   assert.equal(leadership.signal.aborted, true);
+});
+
+Deno.test("valid() measures the lease on the monotonic clock: a wall clock stepped back extends nothing", async () => {
+  let pausedFor = 0;
+  const clock: Clock = {
+    ...systemClock,
+    // As after a SIGSTOP during which the wall clock was set back by as
+    // much: Date.now() did not move, the monotonic time did.
+    now: () => Date.now(),
+    monotonic: () => performance.now() + pausedFor,
+  };
+  const driver = new MemoryDriver();
+  await using a = new Registry({ ...OPTIONS, driver, id: "a", clock });
+  await a.start();
+  const leadership = await a.standby();
+  assert.equal(leadership.valid(), true);
+  pausedFor = OPTIONS.ttl;
+  assert.equal(leadership.valid(), false);
+  assert.throws(() => leadership.assertValid(), LeadershipLostError);
 });

@@ -295,7 +295,9 @@ function mustBeListed(
 ): boolean {
   const { ttl, interval, heartbeatTimeout } = history.settings;
   const first = line.seqs[0];
-  if (!first || first.t >= obs.sentAt) return false;
+  // A view hears of a new registration a moment after it was made.
+  const heard = obs.fromView ? SHOWN_SLACK_MS : 0;
+  if (!first || first.t + heard >= obs.sentAt) return false;
   if (line.gone !== undefined && line.gone <= obs.t) return false;
   if (line.pauses.some((p) => p.from <= obs.t && p.to >= obs.sentAt - ttl)) {
     return false;
@@ -317,8 +319,11 @@ function checkMissing(
   const out: Violation[] = [];
   for (const obs of history.observations) {
     if (!obs.ok || !obs.complete) continue;
+    // A fault that excuses short listings does so while it lasts and for
+    // one interval after; one that does not (a write pause) only after.
     const excused = history.faults.some((f) =>
-      f.excusesMissing && obs.t >= f.from && obs.sentAt <= f.to + settle
+      (f.excusesMissing ? obs.t >= f.from : obs.t > f.to) &&
+      obs.sentAt <= f.to + settle
     );
     if (excused) continue;
     const shown = new Set(obs.seen.map((s) => s.id));

@@ -32,11 +32,15 @@ export interface RunOptions {
   settings: RunSettings;
   /** Where progress goes; nowhere when not given. */
   log?: (line: string) => void;
+  /** Only these faults and process actions, by name; all when not given. */
+  only?: string[];
 }
 
 /** What a run found. */
 export interface RunResult {
   engine: string;
+  /** What the engine cannot break, so the run did not try. */
+  limits: string[];
   seed: number;
   history: History;
   violations: Violation[];
@@ -217,11 +221,15 @@ export async function runSchedule(
       await Promise.all([startMember(), startMember()]);
     },
   };
-  const processNames = Object.keys(processActions);
+  const chosen = (name: string) =>
+    !options.only || options.only.some((part) => name.includes(part));
+  const processNames = Object.keys(processActions).filter(chosen);
+  const faults = engine.faults.filter((fault) => chosen(fault.name));
   while (Date.now() - startedAt < options.durationMs) {
-    const backend = engine.faults.length > 0 && random() < 0.5;
+    const backend = faults.length > 0 &&
+      (processNames.length === 0 || random() < 0.5);
     if (backend) {
-      const fault = engine.faults[Math.floor(random() * engine.faults.length)]!;
+      const fault = faults[Math.floor(random() * faults.length)]!;
       count(fault.name);
       log(`+${Date.now() - startedAt} ms  ${fault.name}`);
       await fault.run(random, (from, to) =>
@@ -260,6 +268,7 @@ export async function runSchedule(
   }
   return {
     engine: engine.name,
+    limits: engine.limits,
     seed,
     history,
     violations,
