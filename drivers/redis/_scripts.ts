@@ -124,11 +124,7 @@ local function outage_of(since, stall)
   return nil
 end
 
--- When this Redis process started at the earliest, by its clock (its
--- uptime comes in whole seconds; read once per call). An entry that lapsed
--- before then came from data loaded from disk: nobody could beat it while
--- Redis was down.
--- (An ACL user without INFO gets no such grace: -inf.)
+-- INFO server, read once per call ('' where the ACL allows no INFO).
 local server_info
 local function info()
   if not server_info then
@@ -138,11 +134,31 @@ local function info()
   return server_info
 end
 
+-- This Redis process's run id.
+local function this_run()
+  return string.match(info(), 'run_id:(%x+)') or ''
+end
+
+-- When this Redis process started, at the latest: from its uptime (whole
+-- seconds of its cached clock, so the start may be up to a second later
+-- than it says), and from the first call in this env that saw its run id
+-- (kept in meta beside that id). Data it knows of from before then was
+-- loaded from disk. Without INFO, -1: no such grace.
 local boot_at
-local function boot()
+local function boot(K_META)
   if not boot_at then
     local up = tonumber(string.match(info(), 'uptime_in_seconds:(%d+)'))
-    boot_at = up and now - (up + 1) * 1000 or -1
+    if not up then
+      boot_at = -1
+    else
+      boot_at = now - math.max(up - 1, 0) * 1000
+      local state = redis.call('HMGET', K_META, 'brid', 'bt')
+      if state[1] == this_run() then
+        boot_at = math.min(boot_at, tonumber(state[2]) or boot_at)
+      else
+        redis.call('HSET', K_META, 'brid', this_run(), 'bt', fmt(now))
+      end
+    end
   end
   return boot_at
 end
@@ -185,8 +201,9 @@ end
 
 -- Until when an entry's lease runs, or nil once it lapsed; whether that
 -- is a grace it has not been marked with yet; and whether the grace is for
--- time this Redis was down (its expiry fell before it started). A grace is
--- given once between two beats: a slot flagged 'g' gets no other.
+-- data this Redis loaded from disk (the entry's last beat it knows of came
+-- before it started). A grace is given once between two beats: a slot
+-- flagged 'g' gets no other.
 local function lease(K_META, s, ttl)
   if s.exp > now then return s.exp, false, false end
   if s.flag == 'g' then
@@ -195,7 +212,11 @@ local function lease(K_META, s, ttl)
   end
   local to = outage_end(K_META, s.exp)
   if to and now < to + ttl then return to + ttl, true, false end
-  if s.exp <= boot() and now < boot() + ttl then return boot() + ttl, true, true end
+  -- Its last beat Redis knows of came before Redis started: data loaded
+  -- from disk, whose later refreshes may have been lost with the rest.
+  if s.exp - ttl < boot(K_META) and now < boot(K_META) + ttl then
+    return boot(K_META) + ttl, true, true
+  end
   return nil, false, false
 end
 
@@ -226,6 +247,7 @@ end
 -- Every key of a service's writes lives on while anything beats or
 -- purges, and expires a day after the last of it.
 local function keep(K)
+  boot(K.meta)
   redis.call('PEXPIRE', K.ids, ${IDLE_EXPIRY_MS})
   redis.call('PEXPIRE', K.meta, ${IDLE_EXPIRY_MS})
   redis.call('PEXPIRE', K.log, ${IDLE_EXPIRY_MS})
@@ -247,11 +269,6 @@ local function mark_records_lost(K_B)
     parts[#parts + 1] = part
   end
   if changed then redis.call('SET', K_B, table.concat(parts)) end
-end
-
--- This Redis process's run id ('' where the ACL allows no INFO).
-local function this_run()
-  return string.match(info(), 'run_id:(%x+)') or ''
 end
 
 -- Appends a change to the env's capped log, numbered without gaps. A new
@@ -368,9 +385,12 @@ local body = ARGV[9]
 prev_reg, prev_exp = tonumber(prev_reg), tonumber(prev_exp)
 local out_from, out_to, own_to = outage_of(ARGV[6], stall)
 if out_from then report(K.meta, out_from, out_to) end
--- Until when this owner could not beat: its own lapse in that time is no
--- crash, even where the outage it reports for everyone ended earlier.
+-- Its own lapse is no crash when this beat was sent before it (it was held
+-- up on the way), or fell while this owner could not reach Redis, even
+-- where the outage it reports for everyone ended earlier.
+local sent_at = tonumber(string.match(ARGV[6], '(%d+)$'))
 local function own_grace(exp)
+  if sent_at and sent_at <= exp and now < exp + ttl then return true end
   return out_from and exp >= out_from and exp <= own_to and now < own_to + ttl
 end
 
@@ -455,7 +475,7 @@ local last = tonumber(redis.call('HGET', K.meta, 'seq')) or 0
 local kind, new_seq, reg = 'created', nil, now
 if tonumber(seq) and prev_reg and prev_exp then
   local to = prev_exp <= now and outage_end(K.meta, prev_exp)
-  if not to and prev_exp <= boot() then to = boot() end
+  if not to and prev_exp <= boot(K.meta) then to = boot(K.meta) end
   if prev_exp > now or (to and now < to + ttl) or own_grace(prev_exp) then
     kind, new_seq, reg = 'restored', tonumber(seq), prev_reg
     if last < new_seq then redis.call('HSET', K.meta, 'seq', fmt(new_seq)) end
@@ -542,12 +562,7 @@ local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
 local K_TOKEN, K_META = KEYS[1], KEYS[2]
 local out_from, out_to = outage_of(ARGV[2], ${PURGE_STALL_MS})
-if out_from then
-  -- This caller could not reach Redis a while: neither could the owners.
-  -- Their beats, which report what they saw, come first; purge after.
-  report(K_META, out_from, out_to)
-  return {now, 0, now + ${PURGE_SETTLE_MS}, 0}
-end
+if out_from then report(K_META, out_from, out_to) end
 local names = list_of(redis.call('HGET', K_META, 'svcs'))
 local due, earliest, soonest = {}, -1, -1
 if #names > 0 then
@@ -626,13 +641,22 @@ local function scan(K, service)
   for _, e in ipairs(entries) do
     if e.exp - e.ttl > freshest then freshest = e.exp - e.ttl end
   end
+  -- It waits a ttl from that beat, or from the end of the last outage
+  -- anyone reported, if later: the owners beat again only after it.
+  local settled_from = freshest
+  for _, w in ipairs(windows(K.meta)) do
+    if w[2] > settled_from then settled_from = w[2] end
+  end
   local kept, live, due = {}, 0, nil
   for _, e in ipairs(entries) do
     local until_, fresh, after_boot = lease(K.meta, e, e.ttl)
-    if not until_ and stalled then
+    if not until_ and stalled and e.exp > out_from - e.ttl / 2 then
+      -- This call could not reach Redis a while: neither could the owner,
+      -- whose beat, which reports what it saw, comes first.
       until_ = now + ${PURGE_SETTLE_MS}
-    elseif not until_ and freshest < e.exp and now < freshest + e.ttl then
-      until_ = math.min(freshest + e.ttl, now + ${PURGE_SETTLE_MS})
+    elseif not until_ and e.flag ~= 'g' and freshest < e.exp and now < settled_from + e.ttl then
+      -- (Not one that was graced already and never beat again.)
+      until_ = math.min(settled_from + e.ttl, now + ${PURGE_SETTLE_MS})
     end
     if until_ and fresh then
       if budget > 0 then

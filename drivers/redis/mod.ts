@@ -190,11 +190,19 @@ export class RedisDriver implements Driver {
   #owned: IoRedisClient[] = [];
   /** When a command last succeeded, by this process's monotonic clock. */
   #lastOkAt: number | undefined;
+  /**
+   * When a write last succeeded: an outage runs from then (reads may go on
+   * while writes are paused).
+   */
+  #lastWriteOkAt: number | undefined;
   /** Redis's clock less this process's monotonic clock, from the last reply. */
   #offset: number | undefined;
   /**
    * Per env written to: when calls to Redis failed, from after the last
-   * answer until the last failed attempt, not yet reported.
+   * answer until the last failed attempt, not yet reported. Beats keep
+   * their own (under `beatsOf(env)`), cleared only by a beat that got
+   * through: whatever else reported the outage first, the beat still says
+   * it could not reach Redis until it was sent.
    */
   readonly #outages = new Map<
     string,
@@ -296,10 +304,13 @@ export class RedisDriver implements Driver {
     // the record must be written again.
     let withBody = reason === "r" || held === undefined;
     let moved = false;
+    // What it saw of an outage, said once for every try of this beat (the
+    // first try's answer clears it).
+    const since = this.#answeredSince(beatsOf(env));
     while (true) {
       const reply = await this.#write(
         SCRIPTS.upsert,
-        env,
+        beatsOf(env),
         this.#keys(env, service),
         [
           registration.owner,
@@ -307,7 +318,7 @@ export class RedisDriver implements Driver {
           held ? String(held.seq).padStart(16, "0") : "",
           registration.ttl,
           STATUS_CODES[registration.status],
-          this.#answeredSince(env),
+          since,
           `${id}\t${service}\t${reason}\t${held?.registeredAt ?? ""}\t${
             held?.expiresAt ?? ""
           }`,
@@ -608,16 +619,19 @@ export class RedisDriver implements Driver {
   async purge(env: string): Promise<number> {
     this.#lastPurgeAt.set(env, performance.now());
     const base = this.#base(env);
+    // One report for both calls: the scan judges lapses by what the first
+    // call waited out too.
+    const since = this.#answeredSince(env);
     const [now, won, nextDue, tokenTtl, ...due] = await this.#write(
       SCRIPTS.purgeScan,
       env,
       [`${base}purge`, `${base}meta`],
-      [PURGE_TOKEN_MS, this.#answeredSince(env)],
+      [PURGE_TOKEN_MS, since],
     ) as [number, number, number, number, ...string[]];
     this.#learnClock(now);
     let next = nextDue;
     if (won && due.length > 0) {
-      const scanned = await this.#scan(env, due);
+      const scanned = await this.#scan(env, due, since);
       if (scanned >= 0 && (next < 0 || scanned < next)) next = scanned;
     }
     const untilDue = next < 0 ? MAX_PURGE_WAIT_MS : next - now;
@@ -629,7 +643,11 @@ export class RedisDriver implements Driver {
   }
 
   /** Scans services for lapsed entries; returns when the next falls due. */
-  async #scan(env: string, services: string[]): Promise<number> {
+  async #scan(
+    env: string,
+    services: string[],
+    since = this.#answeredSince(env),
+  ): Promise<number> {
     return Number(
       await this.#write(
         SCRIPTS.purge,
@@ -640,7 +658,7 @@ export class RedisDriver implements Driver {
           `${this.#base(env)}log`,
           ...this.#listKeys(env, services),
         ],
-        [this.#answeredSince(env), ...services],
+        [since, ...services],
       ),
     );
   }
@@ -997,9 +1015,9 @@ export class RedisDriver implements Driver {
    * could not beat until then), else `s<sent>` as this call is sent, so a
    * call that itself waits out a frozen Redis reports that.
    */
-  #answeredSince(env: string): string {
+  #answeredSince(outageKey: string): string {
     if (this.#offset === undefined) return "";
-    const failed = this.#outages.get(env);
+    const failed = this.#outages.get(outageKey);
     const sent = Math.round(performance.now() + this.#offset);
     return failed === undefined
       ? `s${sent}`
@@ -1030,14 +1048,15 @@ export class RedisDriver implements Driver {
    */
   async #write(
     script: Script,
-    env: string,
+    outageKey: string,
     keys: string[],
     args: (string | number)[],
   ): Promise<unknown> {
-    if (!this.#outages.has(env)) this.#outages.set(env, undefined);
-    const reporting = this.#outages.get(env) !== undefined;
+    if (!this.#outages.has(outageKey)) this.#outages.set(outageKey, undefined);
+    const reporting = this.#outages.get(outageKey) !== undefined;
     const reply = await this.#call(this.client, script, keys, args);
-    if (reporting) this.#outages.set(env, undefined);
+    this.#lastWriteOkAt = performance.now();
+    if (reporting) this.#outages.set(outageKey, undefined);
     return reply;
   }
 
@@ -1089,7 +1108,7 @@ export class RedisDriver implements Driver {
     const now = performance.now();
     for (const [env, known] of this.#outages) {
       this.#outages.set(env, {
-        from: known?.from ?? this.#lastOkAt ?? now,
+        from: known?.from ?? this.#lastWriteOkAt ?? this.#lastOkAt ?? now,
         to: now,
       });
     }
@@ -1126,6 +1145,11 @@ function withoutArguments(error: unknown): unknown {
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
 export type * from "../../driver/_contract_types.ts";
+
+/** The key of an env's beats' own outage record. */
+function beatsOf(env: string): string {
+  return `beats\t${env}`;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

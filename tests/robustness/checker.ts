@@ -202,12 +202,14 @@ function checkDeadListed(
     for (const seen of obs.seen) {
       const line = lines.get(seen.id);
       if (!line) continue;
+      // A seq registered after the death is a new life, not the dead one.
+      const bornAt = line.seqs.find((entry) => entry.seq === seen.seq)?.t;
       const replaced = replacedAt(line, seen.seq);
       const died = Math.min(
         deadSince(line, obs.sentAt) ?? Infinity,
         replaced ?? Infinity,
       );
-      if (died === Infinity) continue;
+      if (died === Infinity || (bornAt ?? -Infinity) > died) continue;
       let until = died + ttl + SHOWN_SLACK_MS;
       if (obs.fromView) {
         const faultEnd = faultEndWithin(history.faults, died, died + ttl);

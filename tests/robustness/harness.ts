@@ -257,6 +257,9 @@ export async function runSchedule(
   } finally {
     await admin.close();
   }
+  for (const name of members.keys()) {
+    history.facts.push({ t: Date.now(), node: name, kind: "stopping" });
+  }
   await Promise.all([
     ...[...members.values()].map((handle) => handle.stop()),
     ...others.map((handle) => handle.stop()),
