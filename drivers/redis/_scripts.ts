@@ -641,8 +641,8 @@ local function scan(K, service)
   for _, e in ipairs(entries) do
     if e.exp - e.ttl > freshest then freshest = e.exp - e.ttl end
   end
-  -- It waits a ttl from that beat, or from the end of the last outage
-  -- anyone reported, if later: the owners beat again only after it.
+  -- It waits from that beat, or from the end of the last outage anyone
+  -- reported, if later: the owners beat again only after it.
   local settled_from = freshest
   for _, w in ipairs(windows(K.meta)) do
     if w[2] > settled_from then settled_from = w[2] end
@@ -654,9 +654,13 @@ local function scan(K, service)
       -- This call could not reach Redis a while: neither could the owner,
       -- whose beat, which reports what it saw, comes first.
       until_ = now + ${PURGE_SETTLE_MS}
-    elseif not until_ and e.flag ~= 'g' and freshest < e.exp and now < settled_from + e.ttl then
-      -- (Not one that was graced already and never beat again.)
-      until_ = math.min(settled_from + e.ttl, now + ${PURGE_SETTLE_MS})
+    elseif not until_ and e.flag ~= 'g' and freshest < e.exp and
+      now < settled_from + e.ttl + math.min(e.ttl / 2, 500) then
+      -- (Not one that was graced already and never beat again.) A caller
+      -- that saw nothing of a pause may purge first after it: a lapse
+      -- waits up to half a ttl (at most 500 ms) longer than a ttl for a
+      -- beat, so a whole service that crashed still goes within a second.
+      until_ = math.min(settled_from + e.ttl + math.min(e.ttl / 2, 500), now + ${PURGE_SETTLE_MS})
     end
     if until_ and fresh then
       if budget > 0 then
