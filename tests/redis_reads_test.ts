@@ -43,7 +43,7 @@ redisTest(
         `${fromLua ? "lua " : ""}${args[0]}`.toLowerCase()
       );
       const writes = sent.filter((command) =>
-        !/^(lua )?(evalsha_ro|eval_ro|hget|hlen|time|get|hmget|xrevrange)$/
+        !/^(lua )?(evalsha_ro|eval_ro|hget|hlen|time|get|hmget|xrevrange|info)$/
           .test(
             command,
           )

@@ -276,18 +276,20 @@ end
 -- readers can tell lost changes from trimmed ones; so does the first
 -- change a restarted Redis records, since it may have come back from an
 -- older snapshot whose numbers readers have already read past.
+local function begin_epoch(K_META, K_LOG)
+  local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
+  redis.call('HSET', K_META, 'n', last and tonumber(string.match(last[1], '^(%d+)')) or 0,
+    'ep', fmt(now_us), 'rid', this_run())
+end
+
 local function record(K_META, K_LOG, text)
-  local n = redis.call('HINCRBY', K_META, 'n', 1)
-  local run = redis.call('HGET', K_META, 'rid')
-  if run ~= this_run() then redis.call('HSET', K_META, 'rid', this_run()) end
-  if n == 1 or not redis.call('HGET', K_META, 'ep') or (run and run ~= this_run()) then
-    local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
-    if last then
-      n = tonumber(string.match(last[1], '^(%d+)')) + 1
-      redis.call('HSET', K_META, 'n', n)
-    end
-    redis.call('HSET', K_META, 'ep', fmt(now_us))
+  local state = redis.call('HMGET', K_META, 'n', 'ep', 'rid')
+  if not state[1] or not state[2] or (state[3] and state[3] ~= this_run()) then
+    begin_epoch(K_META, K_LOG)
+  elseif not state[3] then
+    redis.call('HSET', K_META, 'rid', this_run())
   end
+  local n = redis.call('HINCRBY', K_META, 'n', 1)
   redis.call('XADD', K_LOG, 'MAXLEN', '~', ${CHANGE_LOG_LENGTH}, n .. '-0', 'c', text)
   redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
   redis.call('PEXPIRE', K_LOG, ${IDLE_EXPIRY_MS})
@@ -825,7 +827,8 @@ end
  * change after the position is in the strings read after it, or comes after.
  *
  * KEYS: ids, and optionally meta, log.
- * Returns `{now, entries}` or `{now, entries, epoch, n, services}`.
+ * Returns `{now, entries}` or `{now, entries, epoch, n, services, stale}`
+ * (stale 1 when Redis restarted since the epoch began).
  */
 export const READ_STATE = `${READ_PRELUDE}
 ${LOG_POSITION}
@@ -833,8 +836,30 @@ local out = {now, redis.call('HLEN', KEYS[1])}
 if KEYS[2] then
   local epoch, n = log_position(KEYS[2], KEYS[3])
   out[3], out[4], out[5] = epoch, n, redis.call('HGET', KEYS[2], 'svcs') or ''
+  -- Whether Redis restarted since the epoch began (see NEW_EPOCH).
+  local recorded = redis.call('HGET', KEYS[2], 'rid')
+  local info = redis.pcall('INFO', 'server')
+  local run = type(info) == 'string' and string.match(info, 'run_id:(%x+)')
+  out[6] = (recorded and run and recorded ~= run) and 1 or 0
 end
 return out
+`;
+
+/**
+ * Begins a new change-log epoch if Redis restarted since the current one
+ * began: a snapshot taken after a restart then starts in the epoch the
+ * next change is recorded in, rather than in one about to end.
+ *
+ * KEYS: meta, log. Returns 1.
+ */
+export const NEW_EPOCH = `#!lua
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+${HELPERS}
+local recorded = redis.call('HGET', KEYS[1], 'rid')
+if recorded and this_run() ~= '' and recorded ~= this_run() then begin_epoch(KEYS[1], KEYS[2]) end
+return 1
 `;
 
 /**

@@ -57,6 +57,7 @@ import {
   CAMPAIGN,
   DEREGISTER,
   LIVE_SERVICES,
+  NEW_EPOCH,
   PURGE,
   PURGE_SCAN,
   PURGE_STALL_MS,
@@ -114,6 +115,7 @@ const SCRIPTS = {
   campaign: script(CAMPAIGN),
   resign: script(RESIGN),
   readState: script(READ_STATE, true),
+  newEpoch: script(NEW_EPOCH),
   liveServices: script(LIVE_SERVICES, true),
   readChanges: script(READ_CHANGES, true),
 };
@@ -460,13 +462,25 @@ export class RedisDriver implements Driver {
         env,
         services,
       );
-      const [now, entries, epoch, count, members] = state as [
+      const [now, entries, epoch, count, members, stale] = state as [
         number,
         number,
         string,
         number,
         string,
+        number,
       ];
+      if (stale === 1 && attempt < 5) {
+        // Redis restarted since the epoch began: begin the next one now, so
+        // this snapshot's cursor is not cut off by the next change.
+        await this.#write(
+          SCRIPTS.newEpoch,
+          env,
+          [`${base}meta`, `${base}log`],
+          [],
+        );
+        continue;
+      }
       const known = new Set(services);
       const missing = members.split(",").filter((service) =>
         service && !known.has(service)
