@@ -645,10 +645,11 @@ local function scan(K, service)
   end
   -- It waits from that beat, or from the end of the last outage anyone
   -- reported, if later: the owners beat again only after it.
-  local settled_from = freshest
+  local last_end = -1
   for _, w in ipairs(windows(K.meta)) do
-    if w[2] > settled_from then settled_from = w[2] end
+    if w[2] > last_end then last_end = w[2] end
   end
+  local settled_from = math.max(freshest, last_end)
   local kept, live, due = {}, 0, nil
   for _, e in ipairs(entries) do
     local until_, fresh, after_boot = lease(K.meta, e, e.ttl)
@@ -663,6 +664,12 @@ local function scan(K, service)
       -- waits up to half a ttl (at most 500 ms) longer than a ttl for a
       -- beat, so a whole service that crashed still goes within a second.
       until_ = math.min(settled_from + e.ttl + math.min(e.ttl / 2, 500), now + ${PURGE_SETTLE_MS})
+    elseif not until_ and e.flag ~= 'g' and e.exp > last_end and e.exp <= last_end + e.ttl / 2 and
+      now < last_end + e.ttl then
+      -- Lapsed just after an outage ended, as its reporter saw it (its last
+      -- failed call; Redis came back a little later): the owner may still
+      -- be backing off, and has a ttl from the end to beat.
+      until_ = math.min(last_end + e.ttl, now + ${PURGE_SETTLE_MS})
     end
     if until_ and fresh then
       if budget > 0 then

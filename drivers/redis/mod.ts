@@ -138,6 +138,8 @@ const CLOCK_JUMP_MS = 5_000;
  */
 const SETTLE_READS = 3;
 const SETTLE_READ_MS = 40;
+/** How much later than twice its timeout a call may fail before this process counts as frozen. */
+const FROZEN_SLACK_MS = 100;
 /** The bounds of the wait until purging is next worth trying. */
 const MIN_PURGE_WAIT_MS = 10;
 const MAX_PURGE_WAIT_MS = 5_000;
@@ -1088,6 +1090,7 @@ export class RedisDriver implements Driver {
     const [bySha, bySource] = script.readOnly
       ? ["EVALSHA_RO", "EVAL_RO"]
       : ["EVALSHA", "EVAL"];
+    const started = performance.now();
     try {
       let reply: unknown;
       try {
@@ -1113,18 +1116,29 @@ export class RedisDriver implements Driver {
       this.#lastOkAt = performance.now();
       return reply;
     } catch (error) {
-      this.#noteFailure(client, error);
+      this.#noteFailure(client, error, started);
       throw withoutArguments(error);
     }
   }
 
-  #noteFailure(client: RedisClient, error: unknown): void {
+  /**
+   * Records a failed call as an outage, from the last write that landed.
+   * A call that timed out far later than its timeout says that this process
+   * was not running (paused, SIGSTOPped), not that Redis was away: only
+   * its timeout counts then, so a process frozen past its lease does not
+   * claim its lapse as Redis's outage.
+   */
+  #noteFailure(client: RedisClient, error: unknown, started?: number): void {
     const now = performance.now();
+    const timeout = (client as { options?: { commandTimeout?: number } })
+      .options?.commandTimeout;
+    const frozen = started !== undefined && timeout !== undefined &&
+      now - started > timeout * 2 + FROZEN_SLACK_MS;
+    const since = frozen
+      ? now - timeout
+      : this.#lastWriteOkAt ?? this.#lastOkAt ?? now;
     for (const [env, known] of this.#outages) {
-      this.#outages.set(env, {
-        from: known?.from ?? this.#lastWriteOkAt ?? this.#lastOkAt ?? now,
-        to: now,
-      });
+      this.#outages.set(env, { from: known?.from ?? since, to: now });
     }
     // A command that timed out still waits in the client's queue for a
     // reply a stalled link may never bring; on a connection we own, start

@@ -1,0 +1,337 @@
+/**
+ * The cases an operations team found by breaking Redis under roster, each
+ * from the side that breaks the promise: lost keys in pairs, an older
+ * snapshot restored under a running watcher, short freezes with a short
+ * ttl, restarts without data, a write pause under a cold reader, an env
+ * whose processes all crashed, a heartbeat with a large meta, and a leader
+ * across a restart without data.
+ */
+
+import assert from "node:assert/strict";
+import { type Instance, Registry, type WatchEvent } from "../mod.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
+import {
+  monitorCommands,
+  RedisServer,
+  redisTest,
+  sleep,
+} from "./_redis_server.ts";
+import { eventually } from "./discovery/_discovery_suite.ts";
+
+const INTERVAL = 200;
+const TTL = 600;
+
+interface Member extends AsyncDisposable {
+  registry: Registry;
+  instance: Instance;
+  reregistered: number[];
+  driver: RedisDriver;
+}
+
+async function member(
+  url: string,
+  id: string,
+  options: { env?: string; meta?: Record<string, string> } = {},
+): Promise<Member> {
+  const driver = await RedisDriver.connect({ url, commandTimeout: 100 });
+  const registry = new Registry({
+    driver,
+    env: options.env ?? "default",
+    service: "api",
+    id,
+    meta: options.meta,
+    heartbeatInterval: INTERVAL,
+    ttl: TTL,
+    heartbeatTimeout: 100,
+    protection: false,
+  });
+  const reregistered: number[] = [];
+  registry.on(
+    "reregistered",
+    ({ instance }) => reregistered.push(instance.seq),
+  );
+  const instance = await registry.start().catch(async (error) => {
+    await driver.close();
+    throw error;
+  });
+  return {
+    registry,
+    instance,
+    reregistered,
+    driver,
+    async [Symbol.asyncDispose]() {
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
+
+async function members(url: string, count: number, env = "default") {
+  const list = await Promise.all(
+    Array.from({ length: count }, (_, i) => member(url, `api-${i}`, { env })),
+  );
+  return {
+    list,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(list.map((m) => m[Symbol.asyncDispose]()));
+    },
+  };
+}
+
+/** A watcher on a connection of its own, recording every event. */
+async function watcher(url: string, env = "default") {
+  const driver = await RedisDriver.connect({ url, commandTimeout: 100 });
+  const registry = new Registry({ driver, env, protection: false });
+  const events: WatchEvent[] = [];
+  const controller = new AbortController();
+  const ready = Promise.withResolvers<void>();
+  const running = (async () => {
+    for await (
+      const event of registry.watch(undefined, {
+        current: true,
+        signal: controller.signal,
+      })
+    ) {
+      events.push(event);
+      ready.resolve();
+    }
+  })().catch(() => {});
+  await ready.promise;
+  return {
+    events,
+    leaves: () => events.filter((e) => e.type === "leave"),
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await running;
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
+
+async function coldList(url: string, env = "default"): Promise<string[]> {
+  const driver = await RedisDriver.connect({ url, commandTimeout: 100 });
+  try {
+    return (await driver.list({ env })).map((i) => i.id).sort();
+  } finally {
+    await driver.close();
+  }
+}
+
+redisTest(
+  "p:S and b:S lost together while ids survives: every instance is listed again within two intervals",
+  async () => {
+    await using server = await RedisServer.start();
+    await using fleet = await members(server.url, 10);
+    const admin = await server.admin();
+    await admin.del("roster:{default}:p:api", "roster:{default}:b:api");
+    const lost = Date.now();
+    await eventually(
+      "all ten listed",
+      async () => (await coldList(server.url)).length === 10,
+      INTERVAL * 4,
+    );
+    assert.ok(Date.now() - lost < INTERVAL * 4);
+    // And they stay listed (nothing lapses a ttl later).
+    await sleep(TTL * 2);
+    assert.equal((await coldList(server.url)).length, 10);
+    for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
+  "a restore from an older snapshot: a running watcher reports a crash that follows, and no live instance leaves",
+  async () => {
+    await using server = await RedisServer.start();
+    await using fleet = await members(server.url, 4);
+    await using w = await watcher(server.url);
+    await server.saveSnapshot();
+    // Changes the snapshot will not hold.
+    await using late = await member(server.url, "api-late");
+    await sleep(TTL);
+    await server.restoreSnapshot(100);
+    // A crash right after the restore: stop beating, do not deregister.
+    const crashed = fleet.list[0]!;
+    await crashed.driver.close();
+    const crashedAt = Date.now();
+    await eventually(
+      "the crash seen",
+      () =>
+        w.events.some((e) =>
+          e.type === "leave" && e.instance.id === crashed.instance.id
+        ),
+      TTL * 3 + 1_000,
+    );
+    assert.ok(Date.now() - crashedAt < TTL * 3 + 1_000);
+    await sleep(TTL * 2);
+    const live = [...fleet.list.slice(1), late].map((m) => m.instance.id);
+    assert.deepEqual(
+      w.leaves().filter((e) => live.includes(e.instance.id)),
+      [],
+      "no live instance left",
+    );
+    for (const m of fleet.list.slice(1)) assert.deepEqual(m.reregistered, []);
+    assert.deepEqual(await coldList(server.url), live.sort());
+  },
+);
+
+redisTest(
+  "CLIENT PAUSE 450 ALL, eight times, with ttl 600 and interval 200: no leave, no new seq",
+  async () => {
+    await using server = await RedisServer.start();
+    await using fleet = await members(server.url, 10);
+    await using w = await watcher(server.url);
+    const admin = await server.admin();
+    for (let i = 0; i < 8; i++) {
+      await admin.call("CLIENT", "PAUSE", 450, "ALL");
+      await sleep(450 + 400);
+    }
+    await sleep(TTL * 2);
+    assert.deepEqual(w.leaves().map((e) => e.instance.id), []);
+    for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+    assert.equal((await coldList(server.url)).length, 10);
+  },
+);
+
+redisTest(
+  "restarts without data give no live instance a new seq",
+  async () => {
+    await using server = await RedisServer.start();
+    await using fleet = await members(server.url, 10);
+    for (let i = 0; i < 3; i++) {
+      await server.restart(100 + i * 100);
+      await eventually(
+        "all back",
+        async () =>
+          (await coldList(server.url).catch(() => [] as string[])).length ===
+            10,
+        TTL * 4,
+      );
+    }
+    for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
+  "a cold listing during CLIENT PAUSE WRITE fails or lists every live instance",
+  async () => {
+    await using server = await RedisServer.start();
+    await using fleet = await members(server.url, 10);
+    const admin = await server.admin();
+    await admin.call("CLIENT", "PAUSE", 1_500, "WRITE");
+    const until = Date.now() + 1_400;
+    let failed = 0;
+    let complete = 0;
+    while (Date.now() < until) {
+      try {
+        const listed = await coldList(server.url);
+        assert.equal(listed.length, 10, `listed ${listed.join(" ")}`);
+        complete++;
+      } catch (error) {
+        if (error instanceof assert.AssertionError) throw error;
+        assert.match(String((error as Error).message), /paused for writes/);
+        failed++;
+      }
+      await sleep(50);
+    }
+    // The pause outlasts the ttl: some listings had to fail.
+    assert.ok(failed > 0, `${complete} complete, ${failed} failed`);
+    await sleep(300);
+    for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
+  "an env whose processes all crashed leaves no key without an expiry",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    {
+      await using fleet = await members(server.url, 3, "crashed");
+      // Crash: stop beating, do not deregister.
+      for (const m of fleet.list) await m.driver.close();
+    }
+    // A cold listing after they lapsed may repair; it must not keep keys.
+    await sleep(TTL * 2);
+    await coldList(server.url, "crashed");
+    const keys = await admin.keys("roster:{crashed}:*");
+    assert.ok(keys.length > 0);
+    for (const key of keys) {
+      const ttl = await admin.pttl(key);
+      assert.ok(ttl > 0, `${key} has no expiry (${ttl})`);
+    }
+  },
+);
+
+redisTest(
+  "a heartbeat carries no meta: 8 KB of meta, a beat of a few hundred bytes",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    const meta = Object.fromEntries(
+      Array.from({ length: 8 }, (_, i) => [`k${i}`, "x".repeat(1_000)]),
+    );
+    await using m = await member(server.url, "api-big", { meta });
+    const monitor = await monitorCommands(admin);
+    await sleep(INTERVAL * 3);
+    await monitor.stop();
+    const beats = monitor.seen.filter(({ args, fromLua }) =>
+      !fromLua && args[0]?.toLowerCase() === "evalsha" &&
+      args.some((arg) => arg.startsWith("api-big"))
+    );
+    assert.ok(beats.length >= 2, `${beats.length} beats`);
+    for (const beat of beats) {
+      const size = beat.args.reduce((total, arg) => total + arg.length, 0);
+      assert.ok(size < 600, `a beat sent ${size} bytes`);
+    }
+    // The record still has the meta, for listings.
+    const [listed] = await m.driver.list({ env: "default" });
+    assert.equal(listed?.meta.k7?.length, 1_000);
+  },
+);
+
+redisTest(
+  "a leader across a restart without data: never two valid leaders, terms only rise",
+  async () => {
+    await using server = await RedisServer.start();
+    await using a = await member(server.url, "api-a");
+    await using b = await member(server.url, "api-b");
+    const windows: { id: string; term: number; at: number }[] = [];
+    const controller = new AbortController();
+    const lead = async (m: Member) => {
+      while (!controller.signal.aborted) {
+        const leadership = await m.registry.standby({
+          signal: controller.signal,
+        }).catch(() => undefined);
+        if (!leadership) return;
+        while (leadership.valid() && !controller.signal.aborted) {
+          windows.push({
+            id: m.instance.id,
+            term: leadership.term,
+            at: performance.now(),
+          });
+          await sleep(5);
+        }
+        await leadership.release();
+      }
+    };
+    const running = [lead(a), lead(b)];
+    await eventually("a leader", () => windows.length > 0, TTL * 3);
+    for (let i = 0; i < 3; i++) {
+      await server.restart(50);
+      await sleep(TTL * 3);
+    }
+    controller.abort();
+    await Promise.all(running);
+    // Terms rise in the order they were held, and holders never interleave
+    // within 10 ms of each other.
+    for (let i = 1; i < windows.length; i++) {
+      const before = windows[i - 1]!;
+      const now = windows[i]!;
+      assert.ok(now.term >= before.term, "terms only rise");
+      if (now.id !== before.id) {
+        assert.ok(now.term > before.term, "a new holder has a higher term");
+      }
+    }
+  },
+);
