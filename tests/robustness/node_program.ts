@@ -194,7 +194,19 @@ function startWatcher(
   });
   const known = new Map<string, { seq: number; status: string }>();
   const stopped = new AbortController();
-  const viewOf = () => [...known].map(([id, { seq }]) => ({ id, seq }));
+  // The watcher's own state, as an observation of that moment.
+  const reportView = (t: number) =>
+    io.report({
+      t,
+      node,
+      kind: "observed",
+      op: "view",
+      sentAt: t,
+      ok: true,
+      seen: [...known].map(([id, { seq }]) => ({ id, seq })),
+      complete: false,
+      fromView: true,
+    });
   const watching = (async () => {
     try {
       for await (
@@ -217,17 +229,7 @@ function startWatcher(
           seq,
           status,
         });
-        io.report({
-          t,
-          node,
-          kind: "observed",
-          op: "view",
-          sentAt: t,
-          ok: true,
-          seen: viewOf(),
-          complete: false,
-          fromView: true,
-        });
+        reportView(t);
       }
     } catch {
       // A stop ends the watch.
@@ -237,18 +239,7 @@ function startWatcher(
     while (!stopped.signal.aborted) {
       await delay(150, stopped.signal);
       if (stopped.signal.aborted) break;
-      const t = Date.now();
-      io.report({
-        t,
-        node,
-        kind: "observed",
-        op: "view",
-        sentAt: t,
-        ok: true,
-        seen: viewOf(),
-        complete: false,
-        fromView: true,
-      });
+      reportView(Date.now());
       const sentAt = Date.now();
       try {
         const listed = await registry.instances(spec.service);

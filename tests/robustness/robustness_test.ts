@@ -31,29 +31,25 @@ function assertKept(result: Awaited<ReturnType<typeof runSchedule>>): void {
   assert.ok(history.writes.length > 0);
 }
 
-Deno.test("robustness: memory keeps the promise under process faults", async () => {
-  await using engine = memoryEngine();
-  const result = await runSchedule(engine, {
-    seed: 7,
-    durationMs: 12_000,
+function schedule(seed: number, durationMs: number): RunOptions {
+  return {
+    seed,
+    durationMs,
     members: 5,
     settings: SETTINGS,
     log: (line) => console.log(line),
-  });
-  assertKept(result);
+  };
+}
+
+Deno.test("robustness: memory keeps the promise under process faults", async () => {
+  await using engine = memoryEngine();
+  assertKept(await runSchedule(engine, schedule(7, 12_000)));
 });
 
 redisTest(
   "robustness: Redis keeps the promise under backend and process faults",
   async () => {
     await using engine = await redisEngine("robust", SETTINGS.heartbeatTimeout);
-    const result = await runSchedule(engine, {
-      seed: 11,
-      durationMs: 30_000,
-      members: 5,
-      settings: SETTINGS,
-      log: (line) => console.log(line),
-    });
-    assertKept(result);
+    assertKept(await runSchedule(engine, schedule(11, 30_000)));
   },
 );
