@@ -229,7 +229,9 @@ browserTest(
       pid: 1,
       status: "healthy" as const,
       owner: crypto.randomUUID(),
-      ttl: 2500,
+      // Long enough to stay listed (and late) while a loaded machine drives
+      // the page through the filter; its expiry is awaited below.
+      ttl: 6_000,
       heartbeatInterval: 200,
     };
     await driver.register(silent);
