@@ -61,6 +61,8 @@ export const PURGE_STALL_MS = 100;
  * anything: time for the owners' beats, which report theirs, to land.
  */
 export const PURGE_SETTLE_MS = 250;
+/** How soon a purge that found no services list at all asks again. */
+export const LOST_META_RETRY_MS = 1_000;
 /** How many outage windows an env remembers. */
 const MAX_WINDOWS = 16;
 
@@ -565,8 +567,12 @@ ${HELPERS}
 local K_TOKEN, K_META = KEYS[1], KEYS[2]
 local out_from, out_to = outage_of(ARGV[2], ${PURGE_STALL_MS})
 if out_from then report(K_META, out_from, out_to) end
-local names = list_of(redis.call('HGET', K_META, 'svcs'))
+local listed = redis.call('HGET', K_META, 'svcs')
+local names = list_of(listed)
 local due, earliest, soonest = {}, -1, -1
+-- No services list at all (meta was lost, or the env is new): ask again
+-- soon rather than after the longest wait, for beats rebuild it.
+if not listed then earliest, soonest = now + ${LOST_META_RETRY_MS}, now + ${LOST_META_RETRY_MS} end
 if #names > 0 then
   local fields = {}
   for i, name in ipairs(names) do fields[i] = 'd:' .. name end
