@@ -10,9 +10,10 @@
  * | key          | type   | holds                                                      |
  * | ------------ | ------ | ---------------------------------------------------------- |
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
- * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`: the change log's count and epoch; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`) |
+ * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `rid`: the change log's count, epoch and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
+ * | `P{E}:probe` | string | a listing's test write (`SET PX 1000`), see the driver     |
  * | `P{E}:p:S`   | string | the service's packed records: `gen⏎`, then `id⇥seq⇥registeredAt⇥ttl⇥slot⇥json⏎` |
  * | `P{E}:b:S`   | string | fixed-width beat slots, see below                          |
  *
