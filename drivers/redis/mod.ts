@@ -422,18 +422,7 @@ export class RedisDriver implements Driver {
       );
       return { entries: entries as number, strings, instances, doubtful };
     };
-    let listed = await read(this.#reads);
-    if (listed.doubtful > 0) {
-      // Lapses no beat came after: a write pause or a lagging replica would
-      // look the same as crashes. Answer only once writes land, from the
-      // master, and after a pause once the beats it held back had a moment.
-      const paused = await this.#confirmWrites(env);
-      listed = await read(this.client);
-      for (let i = 0; paused && listed.doubtful > 0 && i < SETTLE_READS; i++) {
-        await sleep(SETTLE_READ_MS);
-        listed = await read(this.client);
-      }
-    }
+    const listed = await this.#readSettled(env, read, this.#reads);
     this.#repairIfLost(
       env,
       services,
@@ -456,61 +445,87 @@ export class RedisDriver implements Driver {
   async snapshot(env: string): Promise<Snapshot> {
     const base = this.#base(env);
     let services = await this.#serviceNames(env);
-    let settling = SETTLE_READS + 1;
-    for (let attempt = 0;; attempt++) {
-      const [state, strings] = await this.#readStrings(
-        this.client,
-        [`${base}ids`, `${base}meta`, `${base}log`],
-        env,
-        services,
-      );
-      const [now, entries, epoch, count, members, stale] = state as [
-        number,
-        number,
-        string,
-        number,
-        string,
-        number,
-      ];
-      if (stale === 1 && attempt < 5) {
-        // Redis restarted since the epoch began: begin the next one now, so
-        // this snapshot's cursor is not cut off by the next change.
-        await this.#write(
-          SCRIPTS.newEpoch,
+    const read = async (client: RedisClient) => {
+      for (let attempt = 0;; attempt++) {
+        const [state, strings] = await this.#readStrings(
+          client,
+          [`${base}ids`, `${base}meta`, `${base}log`],
           env,
-          [`${base}meta`, `${base}log`],
-          [],
+          services,
         );
-        continue;
+        const [now, entries, epoch, count, members, stale] = state as [
+          number,
+          number,
+          string,
+          number,
+          string,
+          number,
+        ];
+        if (stale === 1 && attempt < 5) {
+          // Redis restarted since the epoch began: begin the next one now,
+          // so this snapshot's cursor is not cut off by the next change.
+          await this.#write(
+            SCRIPTS.newEpoch,
+            env,
+            [`${base}meta`, `${base}log`],
+            [],
+          );
+          continue;
+        }
+        const known = new Set(services);
+        const missing = members.split(",").filter((service) =>
+          service && !known.has(service)
+        );
+        // A service created since the names were read: read again with it,
+        // so no join before the cursor is left out.
+        if (missing.length > 0 && attempt < 5) {
+          services = [...services, ...missing];
+          continue;
+        }
+        const [instances, doubtful] = this.#instances(
+          env,
+          services,
+          strings,
+          now,
+        );
+        return { entries, strings, instances, doubtful, epoch, count };
       }
-      const known = new Set(services);
-      const missing = members.split(",").filter((service) =>
-        service && !known.has(service)
-      );
-      // A service created since the names were read: read again with it,
-      // so no join before the cursor is left out.
-      if (missing.length > 0 && attempt < 5) {
-        services = [...services, ...missing];
-        continue;
-      }
-      const [instances, doubtful] = this.#instances(
-        env,
-        services,
-        strings,
-        now,
-      );
-      if (doubtful > 0 && settling > 0) {
-        // As in list(): lapses no beat came after are answered only once
-        // writes land, and after a pause once its beats had a moment.
-        if (settling > SETTLE_READS) {
-          if (!await this.#confirmWrites(env)) settling = 1;
-        } else await sleep(SETTLE_READ_MS);
-        settling--;
-        continue;
-      }
-      this.#repairIfLost(env, services, strings, entries, instances.length);
-      return { instances, cursor: `${epoch}:${count}` };
+    };
+    // From the master, so the strings are never older than the position.
+    const taken = await this.#readSettled(env, read, this.client);
+    this.#repairIfLost(
+      env,
+      services,
+      taken.strings,
+      taken.entries,
+      taken.instances.length,
+    );
+    return {
+      instances: taken.instances,
+      cursor: `${taken.epoch}:${taken.count}`,
+    };
+  }
+
+  /**
+   * Reads with `read` and, when the answer holds lapses no beat came after
+   * (a write pause or a lagging replica looks the same as crashes), reads
+   * again from the master once a write lands, and after a pause while the
+   * beats it held back land (a few short reads).
+   */
+  async #readSettled<T extends { doubtful: number }>(
+    env: string,
+    read: (client: RedisClient) => Promise<T>,
+    first: RedisClient,
+  ): Promise<T> {
+    let answer = await read(first);
+    if (answer.doubtful === 0) return answer;
+    const paused = await this.#confirmWrites(env);
+    answer = await read(this.client);
+    for (let i = 0; paused && answer.doubtful > 0 && i < SETTLE_READS; i++) {
+      await sleep(SETTLE_READ_MS);
+      answer = await read(this.client);
     }
+    return answer;
   }
 
   /**
