@@ -6,6 +6,7 @@ import {
   encodeBody,
   readChange,
   readService,
+  STATUS_CODES,
 } from "../drivers/redis/_codec.ts";
 import type { Instance } from "../mod.ts";
 
@@ -13,6 +14,20 @@ const SOURCES: [string, string][] = [];
 for (const [name, value] of Object.entries(scripts)) {
   if (typeof value === "string") SOURCES.push([name, value]);
 }
+
+Deno.test("a zeroed beat slot's byte has fewer bits set than any byte of a slot that holds something, so BITCOUNT tells empty slots apart", () => {
+  const bits = (char: string) =>
+    [...char.charCodeAt(0).toString(2)].filter((b) => b === "1").length;
+  assert.equal(bits("0"), 2);
+  // Digits of expiry, seq and grace; hex of the owner digest; statuses;
+  // flags.
+  const held = [
+    ..."123456789abcdef",
+    ...Object.values(STATUS_CODES),
+    ..."-gr",
+  ];
+  for (const char of held) assert.ok(bits(char) >= 3, `'${char}'`);
+});
 
 Deno.test("every key a script touches comes from KEYS, never built in Lua", () => {
   assert.ok(SOURCES.length >= 8);

@@ -10,12 +10,13 @@
  * | key          | type   | holds                                                      |
  * | ------------ | ------ | ---------------------------------------------------------- |
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
- * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `rid`: the change log's count, epoch and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data) |
+ * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `rid`: the change log's count, epoch and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:probe` | string | a listing's test write (`SET PX 1000`), see the driver     |
  * | `P{E}:p:S`   | string | the service's packed records: `gen⏎`, then `id⇥seq⇥registeredAt⇥ttl⇥slot⇥json⏎` |
  * | `P{E}:b:S`   | string | fixed-width beat slots, see below                          |
+ * | `P{E}:n:S`   | string | the records a purge pass keeps, while it compacts `p:S`    |
  *
  * A beat slot is 60 bytes: `expiresAt` (13 digits), status (`h`, `w`, `u`, `d`, `m`: see STATUS_CODES), seq
  * (16 digits), 16 hex digits of the owner token's SHA-1, a flag (`-`; `g`
@@ -28,13 +29,13 @@
  * - A listing is one read-only script that returns each service's two
  *   strings; it shows an entry only while its slot's expiry, written only by
  *   heartbeats, is ahead of Redis's clock. A grace never changes it.
- * - The purge scans a service when its `d:S` falls due, removes lapsed
- *   entries and records their leaves, and sets `d:S` to the earliest expiry
- *   it saw. Beats only move expiries later, so `d:S` stays a lower bound
+ * - The purge scans a service when its `d:S` falls due, a bounded piece
+ *   per call, removes lapsed entries and records their leaves, and sets
+ *   `d:S` to the earliest expiry it saw. Beats only move expiries later, so `d:S` stays a lower bound
  *   without a write per beat.
  * - A leave zeroes the slot and leaves the record in `p:S` as garbage (it no
- *   longer matches its slot); a scan compacts the string once garbage
- *   outnumbers live records.
+ *   longer matches its slot); once garbage outnumbers live records, a pass
+ *   copies the live ones to `n:S` and renames it over `p:S`.
  *
  * @module
  */
@@ -48,7 +49,9 @@ export const SLOT_WIDTH = 60;
 /** An env's log and meta expire after this long without a change or purge. */
 export const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 /** How many entries one purge call removes or graces at most. */
-export const PURGE_LIMIT = 500;
+export const PURGE_LIMIT = 50;
+/** How many records one purge call reads at most. */
+export const PURGE_LINES = 400;
 /**
  * A call that reaches Redis this much later than it was sent reports an
  * outage, at most: a heartbeat scales it down with its ttl (a sixth), so a
@@ -285,17 +288,24 @@ local function begin_epoch(K_META, K_LOG)
     'ep', fmt(now_us), 'rid', this_run())
 end
 
+local epoch_checked = false
 local function record(K_META, K_LOG, text)
-  local state = redis.call('HMGET', K_META, 'n', 'ep', 'rid')
-  if not state[1] or not state[2] or (state[3] and state[3] ~= this_run()) then
-    begin_epoch(K_META, K_LOG)
-  elseif not state[3] then
-    redis.call('HSET', K_META, 'rid', this_run())
+  -- Once per call: a purge records many leaves.
+  if not epoch_checked then
+    local state = redis.call('HMGET', K_META, 'n', 'ep', 'rid')
+    if not state[1] or not state[2] or (state[3] and state[3] ~= this_run()) then
+      begin_epoch(K_META, K_LOG)
+    elseif not state[3] then
+      redis.call('HSET', K_META, 'rid', this_run())
+    end
   end
   local n = redis.call('HINCRBY', K_META, 'n', 1)
   redis.call('XADD', K_LOG, 'MAXLEN', '~', ${CHANGE_LOG_LENGTH}, n .. '-0', 'c', text)
-  redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
-  redis.call('PEXPIRE', K_LOG, ${IDLE_EXPIRY_MS})
+  if not epoch_checked then
+    redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
+    redis.call('PEXPIRE', K_LOG, ${IDLE_EXPIRY_MS})
+    epoch_checked = true
+  end
 end
 
 -- Appends a record, creating the packed string when it is missing.
@@ -303,6 +313,27 @@ local function append_record(K_P, id, seq, reg, ttl, slot, body)
   if redis.call('EXISTS', K_P) == 0 then redis.call('SET', K_P, fmt(now_us) .. '\\n') end
   redis.call('APPEND', K_P, id .. '\\t' .. fmt(seq) .. '\\t' .. fmt(reg) .. '\\t' .. ttl ..
     '\\t' .. slot .. '\\t' .. body .. '\\n')
+end
+
+-- Writes a whole slot. A slot past the string's end is reached through
+-- zeros, never the NUL bytes SETRANGE would pad with, so that every byte
+-- of the string is '0' or part of a slot that holds something.
+local function write_slot(K_B, slot, text)
+  local len = redis.call('STRLEN', K_B)
+  if slot * W > len then
+    local gap = slot * W - len
+    local zeros = ZERO_SLOT
+    while #zeros < gap do zeros = zeros .. zeros end
+    redis.call('SETRANGE', K_B, len, string.sub(zeros, 1, gap))
+  end
+  redis.call('SETRANGE', K_B, slot * W, text)
+end
+
+-- Whether no slot holds anything. '0' has two bits set and every other
+-- byte a slot holds three or more, so Redis counts it (BITCOUNT) without
+-- the string ever reaching Lua.
+local function slots_empty(K_B)
+  return redis.call('BITCOUNT', K_B) == 2 * redis.call('STRLEN', K_B)
 end
 
 -- Frees an entry's slot and forgets it; records its leave when 'reason'.
@@ -324,7 +355,7 @@ local function remove(K, service, id, slot, seq, reason)
     -- Its last instance gone (the count may have been lost with meta, so
     -- the slots have the last word), the service's keys go too.
     if redis.call('HINCRBY', K.meta, 'c:' .. service, -1) <= 0 and
-      not string.find(redis.call('GET', K.b) or '', '[1-9]') then
+      slots_empty(K.b) then
       redis.call('DEL', K.p, K.b)
       drop_service(K.meta, service)
     end
@@ -448,7 +479,7 @@ if s then
     local expires = now + ttl
     local reg = h_reg or prev_reg or now
     if records_lost then mark_records_lost(K.b) end
-    redis.call('SETRANGE', K.b, e_slot * W, slot_text(expires, status, s.seq, digest))
+    write_slot(K.b, e_slot, slot_text(expires, status, s.seq, digest))
     if s.flag == 'r' or records_lost then
       append_record(K.p, id, s.seq, reg, ttl, e_slot, body)
       redis.call('HINCRBY', K.meta, 'g:' .. service, 1)
@@ -512,7 +543,7 @@ local expires = now + ttl
 if redis.call('EXISTS', K.p) == 0 then mark_records_lost(K.b) end
 append_record(K.p, id, new_seq, reg, ttl, new_slot, body)
 if kind == 'restored' then redis.call('HINCRBY', K.meta, 'g:' .. service, 1) end
-redis.call('SETRANGE', K.b, new_slot * W, slot_text(expires, status, new_seq, digest))
+write_slot(K.b, new_slot, slot_text(expires, status, new_seq, digest))
 redis.call('HSET', K.ids, id, service .. '\\t' .. new_slot .. '\\t' .. digest .. '\\t' ..
   fmt(new_seq) .. '\\t' .. fmt(reg))
 redis.call('HINCRBY', K.meta, 'c:' .. service, 1)
@@ -555,7 +586,9 @@ return 1
  * sleep until then rather than poll.
  *
  * KEYS: purge, meta. ARGV: the token's lifetime in ms, since when this
- * client last knew Redis to answer (or empty).
+ * client last knew Redis to answer (or empty), and who asks: the holder
+ * keeps the token while it asks again, so a pass over a big service goes
+ * on without a gap.
  * Returns `{now, won, nextDue, tokenTtl, ...dueServices}`: nextDue is the
  * earliest `d:S` of the services not due (-1 for none); for a caller that
  * did not win, the earliest of all, due or not.
@@ -585,8 +618,11 @@ if #names > 0 then
     elseif soonest < 0 or at < soonest then soonest = at end
   end
 end
-if not redis.call('SET', K_TOKEN, '1', 'NX', 'PX', ARGV[1]) then
-  return {now, 0, earliest, redis.call('PTTL', K_TOKEN)}
+if not redis.call('SET', K_TOKEN, ARGV[3], 'NX', 'PX', ARGV[1]) then
+  if redis.call('GET', K_TOKEN) ~= ARGV[3] then
+    return {now, 0, earliest, redis.call('PTTL', K_TOKEN)}
+  end
+  redis.call('PEXPIRE', K_TOKEN, ARGV[1])
 end
 redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
 local out = {now, 1, soonest, 0}
@@ -595,16 +631,21 @@ return out
 `;
 
 /**
- * Scans the named services: removes entries whose lease lapsed (recording
- * each leave), graces once those that fell due inside a reported outage,
- * marks every slot for a record to be written again when the packed
- * records were lost, compacts the records once garbage outnumbers them, and
- * sets each service's next due time to the earliest expiry it saw. At most
- * ${PURGE_LIMIT} removals and graces per call; the rest wait for the next.
+ * Scans the named services a bounded piece at a time: removes entries
+ * whose lease lapsed (recording each leave), graces once those that fell
+ * due inside a reported outage, marks every slot for a record to be
+ * written again when the packed records were lost, and sets each service's
+ * next due time to the earliest expiry it saw. One call reads at most
+ * ${PURGE_LINES} records and removes or graces at most ${PURGE_LIMIT}, so no call
+ * blocks Redis for long whatever the fleet; a pass over a bigger service
+ * keeps its place in `k:S` and leaves the service due, so the next call
+ * goes on from there. A pass copies the records it keeps to `n:S` while
+ * garbage outnumbers them, and renames that over `p:S` at its end.
  *
- * KEYS: ids, meta, log, then p:S, b:S for each service.
+ * KEYS: ids, meta, log, then p:S, b:S, n:S for each service.
  * ARGV: since when this client last knew Redis to answer (or empty), then
- * the services. Returns the earliest next due time (-1 for none).
+ * the services. Returns the earliest next due time (-1 for none; now while
+ * a pass goes on).
  */
 export const PURGE = `#!lua
 local t = redis.call('TIME')
@@ -614,123 +655,190 @@ ${HELPERS}
 local out_from, out_to = outage_of(ARGV[1], ${PURGE_STALL_MS})
 if out_from then report(KEYS[2], out_from, out_to) end
 local stalled = out_from ~= nil
-local budget = ${PURGE_LIMIT}
+local lines_left, budget = ${PURGE_LINES}, ${PURGE_LIMIT}
 local soonest = -1
 
-local function scan(K, service)
-  local packed = redis.call('GET', K.p)
-  if not packed then
-    mark_records_lost(K.b)
-    packed = ''
+-- The end of the last outage anyone reported: owners beat again only after it.
+local last_end = -1
+for _, w in ipairs(windows(KEYS[2])) do
+  if w[2] > last_end then last_end = w[2] end
+end
+
+-- The next whole lines of the packed records from 'offset' (at least one,
+-- however long), each with the offset just past it.
+local function next_lines(K_P, offset)
+  local size, chunk = 16384, ''
+  repeat
+    chunk = redis.call('GETRANGE', K_P, offset, offset + size - 1)
+    if string.find(chunk, '\\n', 1, true) or #chunk < size then break end
+    size = size * 4
+  until false
+  local out, pos = {}, 1
+  while #out < lines_left do
+    local nl = string.find(chunk, '\\n', pos, true)
+    if not nl then break end
+    out[#out + 1] = {text = string.sub(chunk, pos, nl - 1), stop = offset + nl}
+    pos = nl + 1
   end
-  local beats = redis.call('GET', K.b) or ''
-  local gen, rest = string.match(packed, '^([^\\n]*)\\n(.*)$')
-  rest = rest or ''
-  -- First the records that still match their slot, the freshest per id.
-  local entries, best, lines = {}, {}, 0
-  for line in string.gmatch(rest, '([^\\n]*)\\n') do
-    lines = lines + 1
-    local id, seq, ttl, slot = string.match(line, '^([^\\t]+)\\t(%d+)\\t%d+\\t(%d+)\\t(%d+)\\t')
+  return out
+end
+
+-- Where this service's pass stands: the records' generation and the Redis
+-- run it began under (either changed: start again), the offset reached,
+-- the latest beat seen, the records kept and read, the earliest due time,
+-- and whether the kept records are being copied to n:S.
+local function pass_of(K, service, gen, start)
+  local text = redis.call('HGET', K.meta, 'k:' .. service) or ''
+  local g, rid, off, fresh, kept, read, due, copy = string.match(text,
+    '^(%d+):(%x*):(%d+):(%-?%d+):(%d+):(%d+):(%-?%d+):([01])$')
+  off = tonumber(off)
+  if g == gen and rid == this_run() and off and off >= start and
+    off <= redis.call('STRLEN', K.p) and
+    (off == start or redis.call('GETRANGE', K.p, off - 1, off - 1) == '\\n') and
+    (copy == '0' or redis.call('EXISTS', K.n) == 1) then
+    return {offset = off, freshest = tonumber(fresh), kept = tonumber(kept), read = tonumber(read),
+      due = tonumber(due), copy = copy == '1'}
+  end
+  local state = redis.call('HMGET', K.meta, 'x:' .. service, 'g:' .. service, 'c:' .. service)
+  local garbage, live = tonumber(state[2]) or 0, tonumber(state[3]) or 0
+  local p = {offset = start, freshest = tonumber(state[1]) or -1, kept = 0, read = 0, due = -1,
+    copy = garbage > 64 and garbage > live}
+  if p.copy then redis.call('SET', K.n, gen .. '\\n') end
+  return p
+end
+
+-- Frees a lapsed entry's slot; its own lapse (ids names it, or nothing)
+-- is a leave, a copy left behind by a restore goes quietly.
+local function drop(K, service, e, freed)
+  local held = redis.call('HGET', K.ids, e.id)
+  local h_service, h_slot, h_seq = string.match(held or '', '^([^\\t]+)\\t(%d+)\\t%x+\\t(%d+)\\t')
+  local own = not held or (h_service == service and tonumber(h_slot) == e.slot and tonumber(h_seq) == e.seq)
+  if h_service == service and tonumber(h_slot) == e.slot then redis.call('HDEL', K.ids, e.id) end
+  redis.call('SETRANGE', K.b, e.slot * W, ZERO_SLOT)
+  freed[#freed + 1] = e.slot
+  if own then
+    record(K.meta, K.log, 'l\\te\\t' .. service .. '\\t' .. e.id .. '\\t' .. fmt(e.seq))
+  end
+end
+
+local function scan(K, service)
+  if redis.call('EXISTS', K.p) == 0 then
+    mark_records_lost(K.b)
+    redis.call('SET', K.p, fmt(now_us) .. '\\n')
+  end
+  local gen = string.match(redis.call('GETRANGE', K.p, 0, 63), '^(%d+)\\n') or '0'
+  local pass = pass_of(K, service, gen, #gen + 1)
+  -- The records from the pass's place on, as far as this call goes: first
+  -- those that still match their slot, and the latest beat among them.
+  local items = next_lines(K.p, pass.offset)
+  for _, item in ipairs(items) do
+    local id, seq, ttl, slot = string.match(item.text, '^([^\\t]+)\\t(%d+)\\t%d+\\t(%d+)\\t(%d+)\\t')
     if id then
-      local off = tonumber(slot) * W
-      local e = parse_slot(string.sub(beats, off + 1, off + W))
+      local e = read_slot(K.b, tonumber(slot))
       if e and e.seq == tonumber(seq) then
-        e.id, e.ttl, e.slot, e.line = id, tonumber(ttl), tonumber(slot), line
-        entries[#entries + 1] = e
-        local known = best[id]
-        if not known or e.exp > known.exp then best[id] = e end
+        e.id, e.ttl, e.slot = id, tonumber(ttl), tonumber(slot)
+        item.entry = e
+        if e.exp - e.ttl > pass.freshest then pass.freshest = e.exp - e.ttl end
       end
     end
   end
-  -- The latest beat any instance of the service got in. A lapse no beat
-  -- came after may be a pause or a freeze that ended a moment ago, with the
-  -- owners' beats still on their way: it waits for one (or for a ttl
-  -- without any), as it does when this call itself saw an outage.
-  local freshest = -1
-  for _, e in ipairs(entries) do
-    if e.exp - e.ttl > freshest then freshest = e.exp - e.ttl end
-  end
-  -- It waits from that beat, or from the end of the last outage anyone
-  -- reported, if later: the owners beat again only after it.
-  local last_end = -1
-  for _, w in ipairs(windows(K.meta)) do
-    if w[2] > last_end then last_end = w[2] end
-  end
+  -- A lapse no beat came after may be a pause or a freeze that ended a
+  -- moment ago, with the owners' beats still on their way: it waits for
+  -- one (or for a ttl without any), from that beat or from the end of the
+  -- last outage, whichever is later.
+  local freshest = pass.freshest
   local settled_from = math.max(freshest, last_end)
-  local kept, live, due = {}, 0, nil
-  for _, e in ipairs(entries) do
-    local until_, fresh, after_boot = lease(K.meta, e, e.ttl)
-    if not until_ and stalled and e.exp > out_from - e.ttl / 2 then
-      -- This call could not reach Redis a while: neither could the owner,
-      -- whose beat, which reports what it saw, comes first.
-      until_ = now + ${PURGE_SETTLE_MS}
-    elseif not until_ and e.flag ~= 'g' and freshest < e.exp and
-      now < settled_from + e.ttl + math.min(e.ttl / 2, 500) then
-      -- (Not one that was graced already and never beat again.) A caller
-      -- that saw nothing of a pause may purge first after it: a lapse
-      -- waits up to half a ttl (at most 500 ms) longer than a ttl for a
-      -- beat, so a whole service that crashed still goes within a second.
-      until_ = math.min(settled_from + e.ttl + math.min(e.ttl / 2, 500), now + ${PURGE_SETTLE_MS})
-    elseif not until_ and e.flag ~= 'g' and e.exp > last_end and e.exp <= last_end + e.ttl / 2 and
-      now < last_end + e.ttl then
-      -- Lapsed just after an outage ended, as its reporter saw it (its last
-      -- failed call; Redis came back a little later): the owner may still
-      -- be backing off, and has a ttl from the end to beat.
-      until_ = math.min(last_end + e.ttl, now + ${PURGE_SETTLE_MS})
-    end
-    if until_ and fresh then
-      if budget > 0 then
+  local copied, freed = {}, {}
+  for _, item in ipairs(items) do
+    local e = item.entry
+    local until_, fresh, after_boot
+    if e then
+      until_, fresh, after_boot = lease(K.meta, e, e.ttl)
+      if not until_ and stalled and e.exp > out_from - e.ttl / 2 then
+        -- This call could not reach Redis a while: neither could the
+        -- owner, whose beat, which reports what it saw, comes first.
+        until_ = now + ${PURGE_SETTLE_MS}
+      elseif not until_ and e.flag ~= 'g' and freshest < e.exp and
+        now < settled_from + e.ttl + math.min(e.ttl / 2, 500) then
+        -- (Not one that was graced already and never beat again.) A
+        -- caller that saw nothing of a pause may purge first after it: a
+        -- lapse waits up to half a ttl (at most 500 ms) longer than a ttl
+        -- for a beat, so a whole service that crashed still goes within a
+        -- second.
+        until_ = math.min(settled_from + e.ttl + math.min(e.ttl / 2, 500), now + ${PURGE_SETTLE_MS})
+      elseif not until_ and e.flag ~= 'g' and e.exp > last_end and e.exp <= last_end + e.ttl / 2 and
+        now < last_end + e.ttl then
+        -- Lapsed just after an outage ended, as its reporter saw it (its
+        -- last failed call; Redis came back a little later): the owner may
+        -- still be backing off, and has a ttl from the end to beat.
+        until_ = math.min(last_end + e.ttl, now + ${PURGE_SETTLE_MS})
+      end
+      -- Out of removals: the pass stops before this record.
+      if (not until_ or fresh) and budget == 0 then break end
+      if until_ and fresh then
         budget = budget - 1
         if after_boot then quiet(K.meta, service, until_) end
         redis.call('SETRANGE', K.b, e.slot * W + 46, 'g' .. string.format('%013.0f', until_))
+      end
+      if until_ then
+        pass.kept = pass.kept + 1
+        copied[#copied + 1] = item.text
+        if pass.due < 0 or until_ < pass.due then pass.due = until_ end
       else
-        until_ = now
+        budget = budget - 1
+        drop(K, service, e, freed)
       end
     end
-    if until_ then
-      kept[#kept + 1] = e.line
-      if best[e.id] == e then live = live + 1 end
-      if not due or until_ < due then due = until_ end
-    elseif budget > 0 then
-      budget = budget - 1
-      -- A copy left behind by a restore goes quietly; the entry's own
-      -- lapse is a leave.
-      remove(K, service, e.id, e.slot, e.seq, best[e.id] == e and 'e' or nil)
-    else
-      kept[#kept + 1] = e.line
-      due = now
-    end
+    lines_left = lines_left - 1
+    pass.read = pass.read + 1
+    pass.offset = item.stop
   end
-  if #kept == 0 and not string.find(redis.call('GET', K.b) or '', '[1-9]') then
+  if #freed > 0 then
+    local free = redis.call('HGET', K.meta, 'f:' .. service)
+    local more = table.concat(freed, ',')
+    redis.call('HSET', K.meta, 'f:' .. service, (free and free ~= '') and (free .. ',' .. more) or more)
+  end
+  if pass.copy and #copied > 0 then
+    redis.call('APPEND', K.n, table.concat(copied, '\\n') .. '\\n')
+  end
+  if pass.offset < redis.call('STRLEN', K.p) then
+    -- The pass goes on with the next call.
+    redis.call('HSET', K.meta, 'k:' .. service, table.concat({gen, this_run(), pass.offset,
+      fmt(pass.freshest), pass.kept, pass.read, fmt(pass.due), pass.copy and '1' or '0'}, ':'),
+      'd:' .. service, fmt(now))
+    soonest = now
+    keep(K)
+    if pass.copy then redis.call('PEXPIRE', K.n, ${IDLE_EXPIRY_MS}) end
+    return
+  end
+  redis.call('HDEL', K.meta, 'k:' .. service)
+  if pass.kept == 0 and slots_empty(K.b) then
     -- Its last instance is gone: so are its keys.
-    redis.call('DEL', K.p, K.b)
+    redis.call('DEL', K.p, K.b, K.n)
+    redis.call('HDEL', K.meta, 'x:' .. service)
     drop_service(K.meta, service)
     return
   end
-  redis.call('HSET', K.meta, 'c:' .. service, live)
-  local garbage = lines - #kept
-  if garbage > 64 and garbage > #kept then
-    redis.call('SET', K.p, (gen or fmt(now_us)) .. '\\n' .. table.concat(kept, '\\n') .. (#kept > 0 and '\\n' or ''))
-    -- The free list, rebuilt from the slots that now hold nothing.
-    local used, free = {}, {}
-    for _, e in ipairs(entries) do used[e.slot] = true end
-    local current = redis.call('GET', K.b) or ''
-    for slot = 0, math.floor(#current / W) - 1 do
-      if not used[slot] and tonumber(string.sub(current, slot * W + 15, slot * W + 30)) == 0 then
-        free[#free + 1] = slot
-      end
-    end
-    redis.call('HSET', K.meta, 'f:' .. service, table.concat(free, ','), 'g:' .. service, 0)
-  else
-    redis.call('HSET', K.meta, 'g:' .. service, garbage)
+  local garbage = pass.read - pass.kept
+  if pass.copy then
+    redis.call('RENAME', K.n, K.p)
+    garbage = 0
   end
-  redis.call('HSET', K.meta, 'd:' .. service, fmt(due or (now + ${MAX_TTL_MS})))
-  if due and (soonest < 0 or due < soonest) then soonest = due end
+  local due = pass.due >= 0 and pass.due or (now + ${MAX_TTL_MS})
+  redis.call('HSET', K.meta, 'c:' .. service, pass.kept, 'g:' .. service, garbage,
+    'x:' .. service, fmt(pass.freshest), 'd:' .. service, fmt(due))
+  if soonest < 0 or due < soonest then soonest = due end
   keep(K)
 end
 
 for i = 2, #ARGV do
-  scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[2 * i], b = KEYS[2 * i + 1]}, ARGV[i])
+  if lines_left <= 0 or budget <= 0 then
+    -- Out of budget: the services not reached stay due.
+    soonest = now
+    break
+  end
+  scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[3 * i - 2], b = KEYS[3 * i - 1],
+    n = KEYS[3 * i]}, ARGV[i])
 end
 return soonest
 `;
@@ -807,6 +915,19 @@ local held = redis.call('HGET', K_IDS, id)
 local digest = string.match(held or '', '^[^\\t]+\\t%d+\\t(%x+)\\t')
 if digest and digest ~= string.sub(redis.sha1hex(owner), 1, 16) then return 0 end
 redis.call('HDEL', K_META, 'L:' .. service)
+return 1
+`;
+
+/**
+ * A listing's test write: sets the probe key, and declares every key a
+ * heartbeat of the listed services touches, so that whatever refuses
+ * those beats (a write pause, a Cluster slot half moved to another master)
+ * refuses this too.
+ *
+ * KEYS: probe, ids, meta, log, then p:S, b:S for each service. Returns 1.
+ */
+export const PROBE = `#!lua
+redis.call('SET', KEYS[1], '1', 'PX', 1000)
 return 1
 `;
 

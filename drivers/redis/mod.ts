@@ -35,7 +35,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { logger } from "../../_logger.ts";
 import type {
@@ -58,6 +58,7 @@ import {
   DEREGISTER,
   LIVE_SERVICES,
   NEW_EPOCH,
+  PROBE,
   PURGE,
   PURGE_SCAN,
   PURGE_STALL_MS,
@@ -118,6 +119,7 @@ const SCRIPTS = {
   newEpoch: script(NEW_EPOCH),
   liveServices: script(LIVE_SERVICES, true),
   readChanges: script(READ_CHANGES, true),
+  probe: script(PROBE),
 };
 
 /**
@@ -213,6 +215,8 @@ export class RedisDriver implements Driver {
     { from: number; to: number } | undefined
   >();
   readonly #lastPurgeAt = new Map<string, number>();
+  /** Who this driver is to an env's purge token. */
+  readonly #purgeHolder = randomUUID();
   readonly #background = new Set<Promise<unknown>>();
 
   /**
@@ -422,7 +426,7 @@ export class RedisDriver implements Driver {
       );
       return { entries: entries as number, strings, instances, doubtful };
     };
-    const listed = await this.#readSettled(env, read, this.#reads);
+    const listed = await this.#readSettled(env, services, read, this.#reads);
     this.#repairIfLost(
       env,
       services,
@@ -492,7 +496,7 @@ export class RedisDriver implements Driver {
       }
     };
     // From the master, so the strings are never older than the position.
-    const taken = await this.#readSettled(env, read, this.client);
+    const taken = await this.#readSettled(env, services, read, this.client);
     this.#repairIfLost(
       env,
       services,
@@ -514,12 +518,13 @@ export class RedisDriver implements Driver {
    */
   async #readSettled<T extends { doubtful: number }>(
     env: string,
+    services: string[],
     read: (client: RedisClient) => Promise<T>,
     first: RedisClient,
   ): Promise<T> {
     let answer = await read(first);
     if (answer.doubtful === 0) return answer;
-    const paused = await this.#confirmWrites(env);
+    const paused = await this.#confirmWrites(env, services);
     answer = await read(this.client);
     for (let i = 0; paused && answer.doubtful > 0 && i < SETTLE_READS; i++) {
       await sleep(SETTLE_READ_MS);
@@ -657,7 +662,7 @@ export class RedisDriver implements Driver {
       SCRIPTS.purgeScan,
       env,
       [`${base}purge`, `${base}meta`],
-      [PURGE_TOKEN_MS, since],
+      [PURGE_TOKEN_MS, since, this.#purgeHolder],
     ) as [number, number, number, number, ...string[]];
     this.#learnClock(now);
     let next = nextDue;
@@ -687,7 +692,11 @@ export class RedisDriver implements Driver {
           `${this.#base(env)}ids`,
           `${this.#base(env)}meta`,
           `${this.#base(env)}log`,
-          ...this.#listKeys(env, services),
+          ...services.flatMap((service) => [
+            `${this.#base(env)}p:${service}`,
+            `${this.#base(env)}b:${service}`,
+            `${this.#base(env)}n:${service}`,
+          ]),
         ],
         [since, ...services],
       ),
@@ -962,16 +971,25 @@ export class RedisDriver implements Driver {
   }
 
   /**
-   * Waits until a write lands on the master: a tiny `SET` that a write
-   * pause holds back. Throws when it does not land within the command
-   * timeout, rather than let a listing answer short.
+   * Waits until a write lands on the master: a tiny `SET`, in a script that
+   * names every key the services' heartbeats touch, so that whatever holds
+   * those beats back (a write pause, a Cluster slot half moved) holds it
+   * back too. Throws when it does not land within the command timeout,
+   * rather than let a listing answer short.
    *
    * @returns Whether it was held back a while (writes were paused).
    */
-  async #confirmWrites(env: string): Promise<boolean> {
+  async #confirmWrites(env: string, services: string[]): Promise<boolean> {
     const sent = performance.now();
+    const base = this.#base(env);
     try {
-      await this.client.call("SET", `${this.#base(env)}probe`, "1", "PX", 1000);
+      await this.#call(this.client, SCRIPTS.probe, [
+        `${base}probe`,
+        `${base}ids`,
+        `${base}meta`,
+        `${base}log`,
+        ...this.#listKeys(env, services),
+      ], []);
     } catch (error) {
       this.#noteFailure(this.client, error);
       throw new Error(

@@ -1,0 +1,221 @@
+/**
+ * The Redis purge works a bounded piece per call: a pass over a service
+ * bigger than one call's budget keeps its place in meta and goes on with
+ * the next call, so no call blocks Redis for long (bench/purge_bench.ts
+ * measures how long), and the work of a pass grows linearly with the
+ * service. These tests check that the pieces add up to the whole: every
+ * lapsed entry leaves once, every live one stays with its seq, and the
+ * records are compacted across calls without losing what was appended or
+ * left in between.
+ */
+
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import type { Registration } from "../driver/driver.ts";
+import { RedisDriver } from "../drivers/redis/mod.ts";
+import { PURGE_LIMIT, PURGE_LINES } from "../drivers/redis/_scripts.ts";
+import { registration } from "./_registration.ts";
+import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
+
+const TTL = 400;
+
+/** The change log's leaves, as `id` → how many. */
+async function leaves(admin: Redis, env: string): Promise<Map<string, number>> {
+  const entries = await admin.xrange(`roster:{${env}}:log`, "-", "+");
+  const out = new Map<string, number>();
+  for (const [, fields] of entries) {
+    const [kind, , , id] = (fields[1] ?? "").split("\t");
+    if (kind === "l" && id) out.set(id, (out.get(id) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** The records `p:S` holds, by id. */
+async function records(
+  admin: Redis,
+  env: string,
+  service: string,
+): Promise<string[]> {
+  const packed = await admin.get(`roster:{${env}}:p:${service}`) ?? "";
+  return packed.split("\n").slice(1).filter((line) => line !== "")
+    .map((line) => line.split("\t")[0] ?? "");
+}
+
+async function registerAll(
+  driver: RedisDriver,
+  registrations: Registration[],
+): Promise<Map<string, number>> {
+  const seqs = new Map<string, number>();
+  for (let i = 0; i < registrations.length; i += 200) {
+    const batch = registrations.slice(i, i + 200);
+    const instances = await Promise.all(batch.map((r) => driver.register(r)));
+    for (const instance of instances) seqs.set(instance.id, instance.seq);
+  }
+  return seqs;
+}
+
+/** Beats the live ones and purges, until `done` or the deadline. */
+async function purgeUntil(
+  driver: RedisDriver,
+  env: string,
+  live: Registration[],
+  done: () => Promise<boolean>,
+  what: string,
+): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  let calls = 0;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within 20 s`);
+    await Promise.all(live.map((r) => driver.heartbeat(r)));
+    await driver.purge(env);
+    calls++;
+    await sleep(10);
+  }
+  return calls;
+}
+
+redisTest(
+  "a purge pass bigger than one call removes every lapsed entry once, over several calls, and keeps every live one with its seq",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "big";
+      const all = Array.from(
+        { length: 3 * PURGE_LINES },
+        (_, i) => registration({ env, id: `i-${i}`, ttl: TTL }),
+      );
+      const live = all.filter((_, i) => i % 10 === 0);
+      const crashed = all.filter((_, i) => i % 10 !== 0);
+      const seqs = await registerAll(driver, all);
+      // The crashed stop beating; the live beat on while the rest lapse.
+      const lapsed = Date.now() + TTL + 100;
+      while (Date.now() < lapsed) {
+        await Promise.all(live.map((r) => driver.heartbeat(r)));
+        await sleep(50);
+      }
+      let sawCursor = false;
+      const calls = await purgeUntil(driver, env, live, async () => {
+        sawCursor ||= await admin.hexists(`roster:{${env}}:meta`, "k:api") ===
+          1;
+        return await admin.hlen(`roster:{${env}}:ids`) === live.length;
+      }, "every crashed entry removed");
+      // A pass needs ceil(crashed / PURGE_LIMIT) calls at least.
+      assert.ok(
+        calls >= Math.ceil(crashed.length / PURGE_LIMIT),
+        `${calls} purge calls removed ${crashed.length} entries`,
+      );
+      assert.ok(sawCursor, "a pass kept its place between calls");
+      const left = await leaves(admin, env);
+      for (const r of crashed) assert.equal(left.get(r.id), 1, r.id);
+      for (const r of live) assert.equal(left.get(r.id), undefined, r.id);
+      const listed = await driver.list({ env });
+      assert.deepEqual(
+        listed.map((i) => [i.id, i.seq]).sort(),
+        live.map((r) => [r.id, seqs.get(r.id)]).sort(),
+      );
+    } finally {
+      await driver.close();
+    }
+  },
+);
+
+redisTest(
+  "a compacting pass spread over calls keeps records appended and drops records left in between",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "compact";
+      const all = Array.from(
+        { length: 3 * PURGE_LINES },
+        (_, i) => registration({ env, id: `i-${i}`, ttl: 60_000 }),
+      );
+      await registerAll(driver, all);
+      // Most leave: garbage outnumbers live records, so the next pass copies.
+      const staying = all.filter((_, i) => i % 4 === 0);
+      for (const r of all.filter((_, i) => i % 4 !== 0)) {
+        await driver.deregister(r);
+      }
+      await admin.hset(`roster:{${env}}:meta`, "d:api", "0");
+      await driver.purge(env);
+      assert.equal(
+        await admin.exists(`roster:{${env}}:n:api`),
+        1,
+        "the first call of the pass began a copy",
+      );
+      // Between the pass's calls: one joins (appended past the pass's
+      // place) and one the pass has already copied leaves.
+      const late = registration({ env, id: "late", ttl: 60_000 });
+      await driver.register(late);
+      const gone = staying[0]!;
+      await driver.deregister(gone);
+      await purgeUntil(
+        driver,
+        env,
+        [],
+        async () =>
+          await admin.exists(`roster:{${env}}:n:api`) === 0 &&
+          await admin.hexists(`roster:{${env}}:meta`, "k:api") === 0,
+        "the pass ended",
+      );
+      const kept = await records(admin, env, "api");
+      assert.ok(kept.includes("late"), "the record appended mid-pass is kept");
+      assert.ok(
+        kept.length <= staying.length + 1,
+        `${kept.length} records after compaction, ${staying.length} live`,
+      );
+      const listed = (await driver.list({ env })).map((i) => i.id).sort();
+      assert.deepEqual(
+        listed,
+        [...staying.slice(1).map((r) => r.id), "late"].sort(),
+      );
+    } finally {
+      await driver.close();
+    }
+  },
+);
+
+redisTest(
+  "a pass whose records were lost between its calls starts again and never renames a stale copy over them",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "lost";
+      const all = Array.from(
+        { length: 3 * PURGE_LINES },
+        (_, i) => registration({ env, id: `i-${i}`, ttl: 60_000 }),
+      );
+      const seqs = await registerAll(driver, all);
+      const staying = all.filter((_, i) => i % 4 === 0);
+      for (const r of all.filter((_, i) => i % 4 !== 0)) {
+        await driver.deregister(r);
+      }
+      await admin.hset(`roster:{${env}}:meta`, "d:api", "0");
+      await driver.purge(env);
+      assert.equal(await admin.exists(`roster:{${env}}:n:api`), 1);
+      await admin.del(`roster:{${env}}:p:api`);
+      // The live ones beat: each writes its record again.
+      await purgeUntil(
+        driver,
+        env,
+        staying,
+        async () =>
+          (await records(admin, env, "api")).length === staying.length &&
+          await admin.hexists(`roster:{${env}}:meta`, "k:api") === 0,
+        "records rewritten and the pass ended",
+      );
+      const listed = await driver.list({ env });
+      assert.deepEqual(
+        listed.map((i) => [i.id, i.seq]).sort(),
+        staying.map((r) => [r.id, seqs.get(r.id)]).sort(),
+      );
+    } finally {
+      await driver.close();
+    }
+  },
+);
