@@ -192,6 +192,8 @@ try {
       left === 0 ? "all removed" : `${left} left`
     }).`,
     "",
+    "The longest call of a phase is wall time inside Redis, so on a shared machine it includes the moments the OS took Redis off its core: the heartbeat's fast path (three commands) shows what that alone adds.",
+    "",
     `| phase | script calls | mean (ms) | calls ≥ ${
       SLOW_US / 1000
     } ms | longest (ms) | longest was | total (ms) |`,
