@@ -2,7 +2,8 @@
  * The cases an operations team found by breaking Redis under roster, each
  * from the side that breaks the promise: lost keys in pairs, an older
  * snapshot restored under a running watcher, short freezes with a short
- * ttl, restarts without data, a write pause under a cold reader, an env
+ * ttl, restarts without data, a write pause and a lagging replica under a
+ * cold reader, an env
  * whose processes all crashed, a heartbeat with a large meta, and a leader
  * across a restart without data.
  */
@@ -17,6 +18,7 @@ import {
   sleep,
 } from "./_redis_server.ts";
 import { eventually } from "./discovery/_discovery_suite.ts";
+import { TcpProxy } from "./_tcp_proxy.ts";
 
 const INTERVAL = 200;
 const TTL = 600;
@@ -238,6 +240,95 @@ redisTest(
     assert.ok(failed > 0, `${complete} complete, ${failed} failed`);
     await sleep(300);
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
+  "a lagging replica under replica reads: a cold listing fails or lists every live instance, and a deregistered one goes within its lease",
+  async () => {
+    await using master = await RedisServer.start();
+    // The replica replicates through a proxy the test stalls: lag.
+    await using link = new TcpProxy(master.port);
+    await using replica = await RedisServer.start([
+      "--replicaof",
+      "127.0.0.1",
+      String(link.port),
+    ]);
+    await eventually(
+      "replica in sync",
+      async () =>
+        (await (await replica.admin()).info("replication")).includes(
+          "master_link_status:up",
+        ),
+      10_000,
+    );
+    await using fleet = await members(master.url, 10);
+    const leaver = fleet.list[9]!;
+    const replicaList = async (): Promise<string[]> => {
+      const main = await RedisDriver.connect({
+        url: master.url,
+        commandTimeout: 100,
+      });
+      const reads = await RedisDriver.connect({
+        url: replica.url,
+        commandTimeout: 100,
+      });
+      const driver = new RedisDriver(main.client, { readClient: reads.client });
+      try {
+        return (await driver.list({ env: "default" })).map((i) => i.id);
+      } finally {
+        await driver.close();
+        await reads.close();
+        await main.close();
+      }
+    };
+    await eventually(
+      "the replica lists all ten",
+      async () => (await replicaList()).length === 10,
+    );
+    // The link stalls for twice the ttl; one instance leaves meanwhile.
+    link.blackhole();
+    const stalled = Date.now();
+    await sleep(INTERVAL);
+    await leaver.registry.stop();
+    const leftAt = Date.now();
+    const short: string[] = [];
+    let lastListedLeaver = 0;
+    let complete = 0;
+    // Complete answers once everything lapsed in the replica's copy: the
+    // listing read again from the master.
+    let completeAfterLapse = 0;
+    while (Date.now() < stalled + 2 * TTL) {
+      const listed = await replicaList().catch(() => undefined);
+      if (listed) {
+        complete++;
+        if (Date.now() > stalled + TTL + INTERVAL) completeAfterLapse++;
+        if (listed.includes(leaver.instance.id)) lastListedLeaver = Date.now();
+        const live = fleet.list.slice(0, 9).filter((m) =>
+          !listed.includes(m.instance.id)
+        );
+        if (live.length > 0) {
+          short.push(`${listed.length} listed at ${Date.now() - stalled} ms`);
+        }
+      }
+      await sleep(50);
+    }
+    link.heal();
+    assert.deepEqual(short, [], `of ${complete} complete listings`);
+    assert.ok(
+      completeAfterLapse > 0,
+      `${complete} complete listings, none after the replica's copy lapsed`,
+    );
+    assert.ok(
+      lastListedLeaver > leftAt,
+      "the replica lagged: it still listed the instance that left",
+    );
+    assert.ok(
+      lastListedLeaver === 0 || lastListedLeaver - leftAt <= TTL + 100,
+      `the deregistered instance was listed ${
+        lastListedLeaver - leftAt
+      } ms after it left (ttl ${TTL} ms)`,
+    );
   },
 );
 
