@@ -15,8 +15,28 @@ import type { NodeSpec } from "./node_program.ts";
 export interface EngineConnection {
   engine: string;
   url?: string;
+  /** Where listings read, when not from `url`: a replica. */
+  readUrl?: string;
   /** Each command's timeout, in ms. */
   commandTimeout?: number;
+}
+
+/** A Redis driver whose listings read from a replica's connection. */
+class ReplicaReadsDriver extends RedisDriver {
+  readonly #main: RedisDriver;
+  readonly #reads: RedisDriver;
+
+  constructor(main: RedisDriver, reads: RedisDriver) {
+    super(main.client, { readClient: reads.client });
+    this.#main = main;
+    this.#reads = reads;
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#reads.close();
+    await this.#main.close();
+  }
 }
 
 /**
@@ -30,11 +50,17 @@ export async function connectEngineDriver(
   connection: EngineConnection,
 ): Promise<Driver> {
   if (connection.engine === "redis") {
-    return await RedisDriver.connect({
-      url: connection.url,
-      commandTimeout: connection.commandTimeout,
-      connectTimeout: 1_000,
-    });
+    const connect = (url?: string) =>
+      RedisDriver.connect({
+        url,
+        commandTimeout: connection.commandTimeout,
+        connectTimeout: 1_000,
+      });
+    if (!connection.readUrl) return await connect(connection.url);
+    return new ReplicaReadsDriver(
+      await connect(connection.url),
+      await connect(connection.readUrl),
+    );
   }
   throw new Error(
     `No process driver for engine '${connection.engine}'; it runs its nodes in the harness`,

@@ -3,12 +3,15 @@
  * free loopback port, nodes as processes of their own, and the faults an
  * operations team meets: freezes (SIGSTOP, long and short), `CLIENT PAUSE`
  * of everything or of writes, restarts with and without data, a restore
- * from an older snapshot, and keys lost alone or in pairs.
+ * from an older snapshot, keys lost alone or in pairs, and a replica,
+ * which serves the nodes' listings, lagging behind (its replication link
+ * stalled).
  *
  * @module
  */
 
 import { RedisServer, sleep } from "../_redis_server.ts";
+import { TcpProxy } from "../_tcp_proxy.ts";
 import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
 import type { Fault, RobustnessEngine } from "./engine.ts";
 
@@ -30,7 +33,27 @@ export async function redisEngine(
   commandTimeout: number,
 ): Promise<RobustnessEngine> {
   const server = await RedisServer.start();
-  const connection = { engine: "redis", url: server.url, commandTimeout };
+  // The replica replicates through a proxy, which the lag fault stalls.
+  const link = new TcpProxy(server.port);
+  const replica = await RedisServer.start([
+    "--replicaof",
+    "127.0.0.1",
+    String(link.port),
+  ]);
+  const admin = await replica.admin();
+  const deadline = Date.now() + 10_000;
+  while (
+    !(await admin.info("replication")).includes("master_link_status:up")
+  ) {
+    if (Date.now() > deadline) throw new Error("the replica never synced");
+    await sleep(50);
+  }
+  const connection = {
+    engine: "redis",
+    url: server.url,
+    readUrl: replica.url,
+    commandTimeout,
+  };
   const freeze =
     (min: number, max: number): Fault["run"] => async (random, window) => {
       const ms = between(random, min, max);
@@ -95,6 +118,19 @@ export async function redisEngine(
       },
     },
     {
+      // Listings read from the replica: a lag must neither shorten a
+      // listing nor keep the dead in it past their lease.
+      name: "replica lag",
+      excusesMissing: false,
+      async run(random, window) {
+        const from = Date.now();
+        link.blackhole();
+        await sleep(between(random, 300, 1_500));
+        link.heal();
+        window(from, Date.now());
+      },
+    },
+    {
       name: "lose keys",
       excusesMissing: true,
       async run(random, window) {
@@ -112,13 +148,15 @@ export async function redisEngine(
   return {
     name: "redis",
     limits: [
-      "standalone only here: Sentinel failover, replica lag and Cluster slot migration are not in the schedule yet",
+      "a master and one replica here (listings read from the replica); Sentinel failover and Cluster slot migration are tested in tests/redis_topologies_test.ts, not in the schedule",
     ],
     faults,
     connect: () => connectEngineDriver(connection),
     spawn: (spec, sink, fence) =>
       spawnNodeProcess(spec, connection, fence.url, sink),
     async [Symbol.asyncDispose]() {
+      await replica[Symbol.asyncDispose]();
+      await link[Symbol.asyncDispose]();
       await server[Symbol.asyncDispose]();
     },
   };
