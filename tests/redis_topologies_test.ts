@@ -654,3 +654,145 @@ redisTest(
   "Redis Cluster: a slow reshard, one key at a time 700 ms apart (longer than the ttl in all), loses nothing and no listing lies",
   () => moveSlotWhileBeating(1, 700),
 );
+
+redisTest(
+  "Redis Cluster: a TAKEOVER failover while the env's master is frozen loses nothing",
+  async () => {
+    const INTERVAL = 200;
+    const nodes = await startCluster();
+    const seeds = nodes.map((node) => `127.0.0.1:${node.port}`);
+    const drivers: RedisDriver[] = [];
+    const registries: Registry[] = [];
+    const reregistered: string[] = [];
+    let stopped: number | undefined;
+    try {
+      // A replica of the master that holds the env's slot.
+      const admins = await Promise.all(nodes.map((node) => node.admin()));
+      const slot = String(
+        await admins[0]!.call("CLUSTER", "KEYSLOT", "default"),
+      );
+      const ids = await Promise.all(
+        admins.map((admin) => admin.call("CLUSTER", "MYID") as Promise<string>),
+      );
+      const owner = (await admins[0]!.call("CLUSTER", "SLOTS") as [
+        number,
+        number,
+        [string, number, string],
+      ][]).find(([from, to]) => from <= Number(slot) && Number(slot) <= to)!;
+      const master = nodes.findIndex((node) => node.port === owner[2][1]);
+      const replica = await RedisServer.start([
+        "--cluster-enabled",
+        "yes",
+        "--cluster-node-timeout",
+        "2000",
+      ]);
+      nodes.push(replica);
+      const replicaAdmin = await replica.admin();
+      await replicaAdmin.call(
+        "CLUSTER",
+        "MEET",
+        "127.0.0.1",
+        String(nodes[master]!.port),
+      );
+      await until("the replica knows its master", 10_000, async () => {
+        try {
+          await replicaAdmin.call("CLUSTER", "REPLICATE", ids[master]!);
+          return true;
+        } catch {
+          return undefined;
+        }
+      });
+      await until(
+        "the replica in sync",
+        10_000,
+        async () =>
+          (await replicaAdmin.info("replication")).includes(
+            "master_link_status:up",
+          ) || undefined,
+      );
+
+      for (let i = 0; i < 5; i++) {
+        drivers.push(
+          await RedisDriver.connect({
+            clusterNodes: seeds,
+            commandTimeout: INTERVAL / 2,
+          }),
+        );
+      }
+      const seqs = new Map<string, number>();
+      for (let i = 0; i < 20; i++) {
+        const registry = new Registry({
+          driver: drivers[i % 5]!,
+          service: "api",
+          id: `api-${i}`,
+          heartbeatInterval: INTERVAL,
+          ttl: INTERVAL * 5,
+        });
+        registry.on(
+          "reregistered",
+          ({ instance }) => reregistered.push(instance.id),
+        );
+        registries.push(registry);
+        seqs.set(`api-${i}`, (await registry.start()).seq);
+      }
+      const watcher = new Registry({
+        driver: drivers[0]!,
+        heartbeatInterval: INTERVAL,
+        ttl: INTERVAL * 5,
+      });
+      registries.push(watcher);
+      const watching = new AbortController();
+      const seen = collect(
+        watcher.watch("api", { current: true, signal: watching.signal }),
+      );
+      await until(
+        "watching",
+        5_000,
+        () => Promise.resolve(seen.events.length === 20 || undefined),
+      );
+      await sleep(INTERVAL * 2);
+
+      // Freeze the master, and let its replica take over without it.
+      stopped = nodes[master]!.pid!;
+      Deno.kill(stopped, "SIGSTOP");
+      await replicaAdmin.call("CLUSTER", "FAILOVER", "TAKEOVER");
+      await until(
+        "the replica is master",
+        10_000,
+        async () =>
+          (await replicaAdmin.info("replication")).includes("role:master") ||
+          undefined,
+      );
+      await sleep(2_000);
+      Deno.kill(stopped, "SIGCONT");
+      stopped = undefined;
+
+      const listed = await until(
+        "all listed again",
+        15_000,
+        async () => {
+          const all = await drivers[1]!.list({ env: "default" });
+          return all.length === 20 ? all : undefined;
+        },
+      );
+      await sleep(INTERVAL * 5);
+      for (const instance of listed) {
+        assert.equal(instance.seq, seqs.get(instance.id), "no new seq");
+      }
+      assert.deepEqual(reregistered, []);
+      assert.deepEqual(
+        seen.events.filter((e) => e.type !== "join" || e.reason !== "current")
+          .map((e) => `${e.type} ${e.reason} ${e.instance.id}`),
+        [],
+        "no leave, and no join after the first",
+      );
+      watching.abort();
+      await seen.done;
+    } finally {
+      if (stopped) Deno.kill(stopped, "SIGCONT");
+      for (const registry of registries) await registry.stop();
+      for (const driver of drivers) await driver.close();
+      for (const node of nodes) await node[Symbol.asyncDispose]();
+    }
+  },
+);
