@@ -14,61 +14,15 @@ import {
 import { figure } from "./_figures.ts";
 import { assertInvariants } from "./_invariants.ts";
 import { collect } from "./discovery/_discovery_suite.ts";
-
-async function until<T>(
-  what: string,
-  limitMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch { /* not yet */ }
-    await sleep(25);
-  }
-  throw new Error(`${what} did not happen within ${limitMs}ms`);
-}
-
-/** Three masters on loopback, slots split evenly, joined with CLUSTER MEET. */
-async function startCluster(): Promise<RedisServer[]> {
-  const nodes: RedisServer[] = [];
-  for (let i = 0; i < 3; i++) {
-    nodes.push(
-      await RedisServer.start([
-        "--cluster-enabled",
-        "yes",
-        "--cluster-node-timeout",
-        "2000",
-      ]),
-    );
-  }
-  const ranges = [[0, 5460], [5461, 10922], [10923, 16383]];
-  for (const [i, node] of nodes.entries()) {
-    const [from, to] = ranges[i] as number[];
-    await (await node.admin()).call(
-      "CLUSTER",
-      "ADDSLOTSRANGE",
-      String(from),
-      String(to),
-    );
-  }
-  const first = await nodes[0]!.admin();
-  for (const node of nodes.slice(1)) {
-    await first.call("CLUSTER", "MEET", "127.0.0.1", String(node.port));
-  }
-  for (const node of nodes) {
-    await until("cluster_state:ok", 15_000, async () => {
-      const info = await (await node.admin()).call("CLUSTER", "INFO") as string;
-      return info.includes("cluster_state:ok") &&
-          info.includes("cluster_known_nodes:3")
-        ? true
-        : undefined;
-    });
-  }
-  return nodes;
-}
+import {
+  addReplica,
+  masterOf,
+  moveSlot,
+  slotOf,
+  startCluster,
+  takeOver,
+  until,
+} from "./_redis_cluster.ts";
 
 redisTest(
   "a Redis Cluster of three masters passes the conformance suite",
@@ -517,31 +471,16 @@ async function moveSlotWhileBeating(
         () => Promise.resolve(seen.events.length === 50 || undefined),
       );
 
-      // Move the slot of {default} the way redis-cli --cluster reshard does:
-      // IMPORTING on the target, MIGRATING on the source, MIGRATE the keys
-      // a few at a time while everyone keeps beating, then hand the slot over.
-      const admins = await Promise.all(nodes.map((node) => node.admin()));
-      const slot = String(
-        await admins[0]!.call("CLUSTER", "KEYSLOT", "default"),
-      );
-      const ids = await Promise.all(
-        admins.map((admin) => admin.call("CLUSTER", "MYID") as Promise<string>),
-      );
-      let from = -1;
-      for (const [i, admin] of admins.entries()) {
-        if (Number(await admin.call("CLUSTER", "COUNTKEYSINSLOT", slot)) > 0) {
-          from = i;
-        }
-      }
-      assert.ok(from >= 0, "the env's keys live on one master");
-      const to = (from + 1) % admins.length;
-      const source = admins[from]!;
-      const target = admins[to]!;
+      // Move the slot of {default} to another master while everyone keeps
+      // beating.
+      const slot = await slotOf(nodes[0]!, "default");
+      const sourceNode = await masterOf(nodes, slot);
+      const targetNode = nodes[(nodes.indexOf(sourceNode) + 1) % nodes.length]!;
+      const source = await sourceNode.admin();
+      const target = await targetNode.admin();
       // A cold observer lists all along, each time through a new driver.
       let moving = true;
       const partial: { count: number; at: number }[] = [];
-      // When the last key moved: from then on beats land again.
-      let lastMigrateAt = Infinity;
       let listings = 0;
       const observer = (async () => {
         while (moving) {
@@ -562,33 +501,15 @@ async function moveSlotWhileBeating(
           await sleep(50);
         }
       })();
-      await target.call("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from]!);
-      await source.call("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to]!);
       const started = Date.now();
-      while (true) {
-        const keys = await source.call(
-          "CLUSTER",
-          "GETKEYSINSLOT",
-          slot,
-          String(keysPerMigrate),
-        ) as string[];
-        if (keys.length === 0) break;
-        await source.call(
-          "MIGRATE",
-          "127.0.0.1",
-          String(nodes[to]!.port),
-          "",
-          "0",
-          "5000",
-          "KEYS",
-          ...keys,
-        );
-        lastMigrateAt = Date.now();
-        await sleep(pauseMs);
-      }
-      for (const admin of admins) {
-        await admin.call("CLUSTER", "SETSLOT", slot, "NODE", ids[to]!);
-      }
+      // When the last key moved: from then on beats land again.
+      const lastMigrateAt = await moveSlot(
+        nodes,
+        slot,
+        sourceNode,
+        targetNode,
+        { keysPerMigrate, pauseMs },
+      );
       moving = false;
       await observer;
       figure(
@@ -609,12 +530,13 @@ async function moveSlotWhileBeating(
         `of ${listings} cold listings`,
       );
       assert.equal(
-        Number(await source.call("CLUSTER", "COUNTKEYSINSLOT", slot)),
+        Number(await source.call("CLUSTER", "COUNTKEYSINSLOT", String(slot))),
         0,
         "the migration completed",
       );
       assert.ok(
-        Number(await target.call("CLUSTER", "COUNTKEYSINSLOT", slot)) > 0,
+        Number(await target.call("CLUSTER", "COUNTKEYSINSLOT", String(slot))) >
+          0,
       );
 
       await sleep(INTERVAL * 5);
@@ -664,52 +586,11 @@ redisTest(
     const drivers: RedisDriver[] = [];
     const registries: Registry[] = [];
     const reregistered: string[] = [];
-    let stopped: number | undefined;
     try {
       // A replica of the master that holds the env's slot.
-      const admins = await Promise.all(nodes.map((node) => node.admin()));
-      const slot = String(
-        await admins[0]!.call("CLUSTER", "KEYSLOT", "default"),
-      );
-      const ids = await Promise.all(
-        admins.map((admin) => admin.call("CLUSTER", "MYID") as Promise<string>),
-      );
-      const owner = (await admins[0]!.call("CLUSTER", "SLOTS") as [
-        number,
-        number,
-        [string, number, string],
-      ][]).find(([from, to]) => from <= Number(slot) && Number(slot) <= to)!;
-      const master = nodes.findIndex((node) => node.port === owner[2][1]);
-      const replica = await RedisServer.start([
-        "--cluster-enabled",
-        "yes",
-        "--cluster-node-timeout",
-        "2000",
-      ]);
+      const master = await masterOf(nodes, await slotOf(nodes[0]!, "default"));
+      const replica = await addReplica(master);
       nodes.push(replica);
-      const replicaAdmin = await replica.admin();
-      await replicaAdmin.call(
-        "CLUSTER",
-        "MEET",
-        "127.0.0.1",
-        String(nodes[master]!.port),
-      );
-      await until("the replica knows its master", 10_000, async () => {
-        try {
-          await replicaAdmin.call("CLUSTER", "REPLICATE", ids[master]!);
-          return true;
-        } catch {
-          return undefined;
-        }
-      });
-      await until(
-        "the replica in sync",
-        10_000,
-        async () =>
-          (await replicaAdmin.info("replication")).includes(
-            "master_link_status:up",
-          ) || undefined,
-      );
 
       for (let i = 0; i < 5; i++) {
         drivers.push(
@@ -753,19 +634,7 @@ redisTest(
       await sleep(INTERVAL * 2);
 
       // Freeze the master, and let its replica take over without it.
-      stopped = nodes[master]!.pid!;
-      Deno.kill(stopped, "SIGSTOP");
-      await replicaAdmin.call("CLUSTER", "FAILOVER", "TAKEOVER");
-      await until(
-        "the replica is master",
-        10_000,
-        async () =>
-          (await replicaAdmin.info("replication")).includes("role:master") ||
-          undefined,
-      );
-      await sleep(2_000);
-      Deno.kill(stopped, "SIGCONT");
-      stopped = undefined;
+      await takeOver(master, replica, 2_000);
 
       const listed = await until(
         "all listed again",
@@ -789,7 +658,6 @@ redisTest(
       watching.abort();
       await seen.done;
     } finally {
-      if (stopped) Deno.kill(stopped, "SIGCONT");
       for (const registry of registries) await registry.stop();
       for (const driver of drivers) await driver.close();
       for (const node of nodes) await node[Symbol.asyncDispose]();
