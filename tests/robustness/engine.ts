@@ -17,6 +17,8 @@ export interface EngineConnection {
   url?: string;
   /** Where listings read, when not from `url`: a replica. */
   readUrl?: string;
+  /** A Redis Cluster's seed nodes as `host:port`, in place of `url`. */
+  clusterNodes?: string[];
   /** Each command's timeout, in ms. */
   commandTimeout?: number;
 }
@@ -56,6 +58,13 @@ export async function connectEngineDriver(
         commandTimeout: connection.commandTimeout,
         connectTimeout: 1_000,
       });
+    if (connection.clusterNodes) {
+      return await RedisDriver.connect({
+        clusterNodes: connection.clusterNodes,
+        commandTimeout: connection.commandTimeout,
+        connectTimeout: 1_000,
+      });
+    }
     if (!connection.readUrl) return await connect(connection.url);
     return new ReplicaReadsDriver(
       await connect(connection.url),

@@ -17,12 +17,14 @@ import { type RunResult, runSchedule } from "./harness.ts";
 import type { RobustnessEngine } from "./engine.ts";
 import { memoryEngine } from "./memory_engine.ts";
 import { redisEngine } from "./redis_engine.ts";
+import { redisClusterEngine } from "./redis_cluster_engine.ts";
 import { writeReport } from "./report.ts";
 
 const ENGINES: Record<string, (timeout: number) => Promise<RobustnessEngine>> =
   {
     memory: () => Promise.resolve(memoryEngine()),
     redis: (timeout) => redisEngine("robust", timeout),
+    "redis-cluster": (timeout) => redisClusterEngine("robust", timeout),
   };
 
 const { values } = parseArgs({

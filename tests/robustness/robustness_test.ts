@@ -9,6 +9,7 @@ import { redisTest } from "../_redis_server.ts";
 import { type RunOptions, runSchedule } from "./harness.ts";
 import { memoryEngine } from "./memory_engine.ts";
 import { redisEngine } from "./redis_engine.ts";
+import { redisClusterEngine } from "./redis_cluster_engine.ts";
 
 const SETTINGS: RunOptions["settings"] = {
   ttl: 600,
@@ -51,5 +52,16 @@ redisTest(
   async () => {
     await using engine = await redisEngine("robust", SETTINGS.heartbeatTimeout);
     assertKept(await runSchedule(engine, schedule(11, 30_000)));
+  },
+);
+
+redisTest(
+  "robustness: a Redis Cluster keeps the promise through slot migrations, failovers and process faults",
+  async () => {
+    await using engine = await redisClusterEngine(
+      "robust",
+      SETTINGS.heartbeatTimeout,
+    );
+    assertKept(await runSchedule(engine, schedule(3, 30_000)));
   },
 );
