@@ -142,6 +142,47 @@ redisTest(
 );
 
 redisTest(
+  "every key the driver uses, lost alone and in every pair: every live instance is listed again within two intervals, with its seq",
+  async (t) => {
+    const KEYS = ["ids", "meta", "log", "purge", "p:api", "b:api"];
+    const cases: string[][] = [];
+    for (const [i, first] of KEYS.entries()) {
+      cases.push([first]);
+      for (const second of KEYS.slice(i + 1)) cases.push([first, second]);
+    }
+    await using server = await RedisServer.start();
+    await using fleet = await members(server.url, 5);
+    const admin = await server.admin();
+    const seqs = fleet.list.map((m) => `${m.instance.id}:${m.instance.seq}`);
+    for (const lost of cases) {
+      await t.step(lost.join(" and "), async () => {
+        await admin.del(...lost.map((key) => `roster:{default}:${key}`));
+        await eventually(
+          "all five listed with their seqs",
+          async () => {
+            const listed = await RedisDriver.connect({
+              url: server.url,
+              commandTimeout: 100,
+            }).then(async (driver) => {
+              try {
+                return await driver.list({ env: "default" });
+              } finally {
+                await driver.close();
+              }
+            });
+            return listed.map((i) => `${i.id}:${i.seq}`).sort().join() ===
+              [...seqs].sort().join();
+          },
+          INTERVAL * 2 + 200,
+        );
+      });
+    }
+    await sleep(TTL);
+    for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
   "a restore from an older snapshot: a running watcher reports a crash that follows, and no live instance leaves",
   async () => {
     await using server = await RedisServer.start();

@@ -24,8 +24,9 @@
  * grace's end (13 digits).
  *
  * - A heartbeat that finds its slot as it left it (its seq, its owner, no
- *   flag, not expired, same status) rewrites the slot's expiry and returns:
- *   `TIME`, `GETRANGE`, `SETRANGE`. Everything else takes the full path.
+ *   flag, not expired, same status, and meta is there) rewrites the slot's
+ *   expiry and returns: `TIME`, `GETRANGE`, `EXISTS`, `SETRANGE`.
+ *   Everything else takes the full path.
  * - A listing is one read-only script that returns each service's two
  *   strings; it shows an entry only while its slot's expiry, written only by
  *   heartbeats, is ahead of Redis's clock. A grace never changes it.
@@ -404,6 +405,10 @@ if slot and (ARGV[6] == '' or
     local id, service = string.match(ARGV[7], '^([^\\t]*)\\t([^\\t]*)\\t')
     fast = redis.call('HGET', KEYS[2], 'L:' .. service) ==
       id .. '\\t' .. string.format('%.0f', tonumber(seq)) .. '\\t' .. term
+  elseif fast then
+    -- meta lost (its services list with it): the full path writes it again,
+    -- and the id index, which listings need to find anything.
+    fast = redis.call('EXISTS', KEYS[2]) == 1
   end
   if fast then
     local expires = now + ttl
