@@ -183,6 +183,39 @@ redisTest(
 );
 
 redisTest(
+  "a crash a while after a restart from disk reaches a running watcher as an expired leave within ttl + 1 s",
+  async () => {
+    await using server = await RedisServer.start();
+    await using fleet = await members(server.url, 4);
+    await using w = await watcher(server.url);
+    await server.restartFromDisk(300);
+    // Everyone beats again; nothing has changed since the restart.
+    await eventually(
+      "all four listed again",
+      async () => (await coldList(server.url).catch(() => [])).length === 4,
+      TTL * 4,
+    );
+    await sleep(TTL * 2);
+    const crashed = fleet.list[0]!;
+    await crashed.driver.close();
+    const crashedAt = Date.now();
+    const leave = await eventually(
+      "the crash's leave",
+      () => w.leaves().find((e) => e.instance.id === crashed.instance.id),
+      TTL + 1_000 + 500,
+    );
+    // The restart began the log's next epoch while nothing changed, so the
+    // leave is the purge's own, not a resync's held for a ttl.
+    assert.equal(leave.reason, "expired");
+    assert.ok(
+      Date.now() - crashedAt <= TTL + 1_000,
+      `the leave came ${Date.now() - crashedAt} ms after the crash`,
+    );
+    for (const m of fleet.list.slice(1)) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
   "a restore from an older snapshot: a running watcher reports a crash that follows, and no live instance leaves",
   async () => {
     await using server = await RedisServer.start();

@@ -660,6 +660,11 @@ ${HELPERS}
 local out_from, out_to = outage_of(ARGV[1], ${PURGE_STALL_MS})
 if out_from then report(KEYS[2], out_from, out_to) end
 local stalled = out_from ~= nil
+-- A restarted Redis begins the log's next epoch now (see NEW_EPOCH), so
+-- watchers take their fresh snapshot while nothing is changing, not at
+-- the next change, which may be a crash's leave.
+local recorded = redis.call('HGET', KEYS[2], 'rid')
+if recorded and this_run() ~= '' and recorded ~= this_run() then begin_epoch(KEYS[2], KEYS[3]) end
 local lines_left, budget = ${PURGE_LINES}, ${PURGE_LIMIT}
 local soonest = -1
 
