@@ -16,6 +16,8 @@ import { RedisDriver } from "../drivers/redis/mod.ts";
 import { PURGE_LIMIT, PURGE_LINES } from "../drivers/redis/_scripts.ts";
 import { registration } from "./_registration.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import { eventually } from "./discovery/_discovery_suite.ts";
+import { AlreadyRegisteredError } from "../mod.ts";
 
 const TTL = 400;
 
@@ -214,6 +216,188 @@ redisTest(
         listed.map((i) => [i.id, i.seq]).sort(),
         staying.map((r) => [r.id, seqs.get(r.id)]).sort(),
       );
+    } finally {
+      await driver.close();
+    }
+  },
+);
+
+/** Runs purges for `ms`. */
+async function purgeFor(driver: RedisDriver, env: string, ms: number) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    await driver.purge(env);
+    await sleep(20);
+  }
+}
+
+/** The change log as `kind reason service id` lines. */
+async function changeLog(admin: Redis, env: string): Promise<string[]> {
+  return (await admin.xrange(`roster:{${env}}:log`, "-", "+")).map((
+    [, fields],
+  ) => (fields[1] ?? "").split("\t").slice(0, 4).join(" "));
+}
+
+// The cases below came from a review that tried to break the bounded
+// purge; each failed before its fix.
+
+redisTest(
+  "a record written again after the beat slots were lost sits beside its old copy: a crash still leaves once",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "dup";
+      const a = registration({ env, id: "a", ttl: TTL });
+      await driver.register(a);
+      await driver.register(registration({ env, id: "other", ttl: 60_000 }));
+      await admin.del(`roster:{${env}}:b:api`);
+      // Rebuilt from ids: the record is appended a second time.
+      await driver.heartbeat(a);
+      assert.equal(
+        (await records(admin, env, "api")).filter((id) => id === "a").length,
+        2,
+      );
+      // a crashes.
+      await sleep(TTL + 700);
+      await purgeFor(driver, env, 1_500);
+      assert.equal((await leaves(admin, env)).get("a"), 1);
+      const free = await admin.hget(`roster:{${env}}:meta`, "f:api") ?? "";
+      const slots = free.split(",").filter(Boolean);
+      assert.equal(new Set(slots).size, slots.length, `free list ${free}`);
+    } finally {
+      await driver.close();
+    }
+  },
+);
+
+redisTest(
+  "an id registered in another service after ids was lost: the old service's lapse still leaves",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "moved";
+      await driver.register(
+        registration({ env, id: "a", service: "api", ttl: TTL }),
+      );
+      await admin.del(`roster:{${env}}:ids`);
+      await driver.register(
+        registration({ env, id: "a", service: "web", ttl: 60_000 }),
+      );
+      await sleep(TTL + 800);
+      await purgeFor(driver, env, 1_500);
+      assert.ok((await changeLog(admin, env)).includes("l e api a"));
+      assert.deepEqual(
+        (await driver.list({ env })).map((i) => `${i.service}/${i.id}`),
+        ["web/a"],
+      );
+    } finally {
+      await driver.close();
+    }
+  },
+);
+
+redisTest(
+  "an id whose lapsed entry sits deep in a big service registers in another service: the purge of that service goes on as long as its pass",
+  async () => {
+    await using redis = await RedisServer.start();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "deep";
+      await registerAll(
+        driver,
+        Array.from(
+          { length: PURGE_LINES + 50 },
+          (_, i) =>
+            registration({ env, id: `big-${i}`, service: "big", ttl: 60_000 }),
+        ),
+      );
+      await driver.register(
+        registration({ env, id: "x", service: "big", ttl: TTL }),
+      );
+      await sleep(TTL + 1_000);
+      await driver.register(
+        registration({ env, id: "x", service: "small", ttl: 60_000 }),
+      );
+      assert.ok(
+        (await driver.list({ env })).some((i) =>
+          i.id === "x" && i.service === "small"
+        ),
+      );
+      // A live entry in another service is still a conflict.
+      await assert.rejects(
+        driver.register(
+          registration({ env, id: "big-1", service: "small", ttl: 60_000 }),
+        ),
+        AlreadyRegisteredError,
+      );
+    } finally {
+      await driver.close();
+    }
+  },
+);
+
+redisTest(
+  "records lost, written again by the beats, then a crash: it leaves within a bounded time",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "plost";
+      const a = registration({ env, id: "a", ttl: TTL });
+      const b = registration({ env, id: "b", ttl: TTL });
+      await driver.register(a);
+      await driver.register(b);
+      await admin.del(`roster:{${env}}:p:api`);
+      for (const end = Date.now() + 1_000; Date.now() < end;) {
+        await driver.heartbeat(a);
+        await driver.heartbeat(b);
+        await driver.purge(env);
+        await sleep(100);
+      }
+      // a crashes; b beats on.
+      const crashed = Date.now();
+      await eventually("a's leave", async () => {
+        await driver.heartbeat(b);
+        await driver.purge(env);
+        return (await changeLog(admin, env)).includes("l e api a");
+      }, 3_000);
+      assert.ok(Date.now() - crashed < 3_000);
+    } finally {
+      await driver.close();
+    }
+  },
+);
+
+redisTest(
+  "a graced instance whose records were lost writes its record again and is listed",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "graced";
+      const a = registration({ env, id: "a", ttl: TTL });
+      await driver.register(a);
+      await driver.purge(env);
+      // A pause past the ttl: the purge sent during it reports the outage
+      // and graces a.
+      await admin.call("CLIENT", "PAUSE", "700", "ALL");
+      await driver.purge(env);
+      const slot = await admin.getrange(`roster:{${env}}:b:api`, 0, 59);
+      assert.equal(slot[46], "g", slot);
+      // The records are lost and a purge scans before a's next beat.
+      await admin.del(`roster:{${env}}:p:api`);
+      await admin.hset(`roster:{${env}}:meta`, "d:api", "0");
+      await driver.purge(env);
+      await eventually("a listed again", async () => {
+        await driver.heartbeat(a);
+        return (await driver.list({ env })).some((i) => i.id === "a");
+      }, 2_000);
     } finally {
       await driver.close();
     }

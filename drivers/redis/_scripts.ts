@@ -93,6 +93,11 @@ local function read_slot(K_B, slot)
   return parse_slot(redis.call('GETRANGE', K_B, slot * W, slot * W + W - 1))
 end
 
+-- Graced once already ('g'; 'R' is graced and its record must be written
+-- again), and whether its record must be written again ('r', 'R').
+local function graced(flag) return flag == 'g' or flag == 'R' end
+local function record_needed(flag) return flag == 'r' or flag == 'R' end
+
 local function slot_text(expires, status, seq, digest, flag, grace)
   return string.format('%013.0f', expires) .. status .. string.format('%016.0f', seq) ..
     digest .. (flag or '-') .. (grace and string.format('%013.0f', grace) or NO_GRACE)
@@ -213,7 +218,7 @@ end
 -- flagged 'g' gets no other.
 local function lease(K_META, s, ttl)
   if s.exp > now then return s.exp, false, false end
-  if s.flag == 'g' then
+  if graced(s.flag) then
     if s.grace > now then return s.grace, false, false end
     return nil, false, false
   end
@@ -248,7 +253,7 @@ local function drop_service(K_META, service)
   end
   redis.call('HSET', K_META, 'svcs', table.concat(kept, ','))
   redis.call('HDEL', K_META, 'd:' .. service, 'h:' .. service, 'f:' .. service,
-    'c:' .. service, 'g:' .. service, 'q:' .. service)
+    'c:' .. service, 'g:' .. service, 'q:' .. service, 'k:' .. service, 'x:' .. service)
 end
 
 -- Every key of a service's writes lives on while anything beats or
@@ -263,14 +268,16 @@ local function keep(K)
 end
 
 -- The packed records were lost: flag every occupied slot, so each live
--- instance writes its record again with its next beat.
+-- instance writes its record again with its next beat: 'r', or 'R' for a
+-- slot that was graced ('g'), which keeps its grace.
 local function mark_records_lost(K_B)
   local beats = redis.call('GET', K_B) or ''
   local parts, changed = {}, false
   for off = 1, #beats, W do
     local part = string.sub(beats, off, off + W - 1)
-    if #part == W and string.sub(part, 47, 47) == '-' and tonumber(string.sub(part, 15, 30)) ~= 0 then
-      part = string.sub(part, 1, 46) .. 'r' .. string.sub(part, 48)
+    local flag = string.sub(part, 47, 47)
+    if #part == W and (flag == '-' or flag == 'g') and tonumber(string.sub(part, 15, 30)) ~= 0 then
+      part = string.sub(part, 1, 46) .. (flag == 'g' and 'R' or 'r') .. string.sub(part, 48)
       changed = true
     end
     parts[#parts + 1] = part
@@ -480,14 +487,17 @@ if s then
   if until_ then
     if s.digest ~= digest then return {'conflict', 0, now} end
     local records_lost = redis.call('EXISTS', K.p) == 0
-    if (s.flag == 'r' or records_lost) and body == '' then return {'body', 0, now} end
+    if (record_needed(s.flag) or records_lost) and body == '' then return {'body', 0, now} end
     local expires = now + ttl
     local reg = h_reg or prev_reg or now
     if records_lost then mark_records_lost(K.b) end
     write_slot(K.b, e_slot, slot_text(expires, status, s.seq, digest))
-    if s.flag == 'r' or records_lost then
+    if record_needed(s.flag) or records_lost then
       append_record(K.p, id, s.seq, reg, ttl, e_slot, body)
       redis.call('HINCRBY', K.meta, 'g:' .. service, 1)
+      -- A purge that found no records set no due time from them.
+      local due = tonumber(redis.call('HGET', K.meta, 'd:' .. service))
+      if not due or expires < due then redis.call('HSET', K.meta, 'd:' .. service, expires) end
     end
     if not held then
       redis.call('HSET', K.ids, id, service .. '\\t' .. e_slot .. '\\t' .. digest .. '\\t' ..
@@ -649,8 +659,8 @@ return out
  *
  * KEYS: ids, meta, log, then p:S, b:S, n:S for each service.
  * ARGV: since when this client last knew Redis to answer (or empty), then
- * the services. Returns the earliest next due time (-1 for none; now while
- * a pass goes on).
+ * the services. Returns `{next, unfinished}`: the earliest next due time
+ * (-1 for none; now while a pass goes on), and 1 while a pass goes on.
  */
 export const PURGE = `#!lua
 local t = redis.call('TIME')
@@ -722,7 +732,10 @@ end
 local function drop(K, service, e, freed)
   local held = redis.call('HGET', K.ids, e.id)
   local h_service, h_slot, h_seq = string.match(held or '', '^([^\\t]+)\\t(%d+)\\t%x+\\t(%d+)\\t')
-  local own = not held or (h_service == service and tonumber(h_slot) == e.slot and tonumber(h_seq) == e.seq)
+  -- Its own unless ids names another entry of this service for the id (a
+  -- copy a restore left behind). One in another service is a new
+  -- registration after ids was lost: this one still leaves.
+  local own = not held or h_service ~= service or (tonumber(h_slot) == e.slot and tonumber(h_seq) == e.seq)
   if h_service == service and tonumber(h_slot) == e.slot then redis.call('HDEL', K.ids, e.id) end
   redis.call('SETRANGE', K.b, e.slot * W, ZERO_SLOT)
   freed[#freed + 1] = e.slot
@@ -733,19 +746,34 @@ end
 
 local function scan(K, service)
   if redis.call('EXISTS', K.p) == 0 then
+    -- The owners' next beats write their records again (and p:S with the
+    -- first), each lowering the due time; until then there is nothing to
+    -- read.
     mark_records_lost(K.b)
-    redis.call('SET', K.p, fmt(now_us) .. '\\n')
+    redis.call('HDEL', K.meta, 'k:' .. service)
+    if slots_empty(K.b) then
+      redis.call('DEL', K.b, K.n)
+      drop_service(K.meta, service)
+      return
+    end
+    redis.call('HSET', K.meta, 'c:' .. service, 0, 'd:' .. service, fmt(now + ${MAX_TTL_MS}))
+    keep(K)
+    return
   end
   local gen = string.match(redis.call('GETRANGE', K.p, 0, 63), '^(%d+)\\n') or '0'
   local pass = pass_of(K, service, gen, #gen + 1)
   -- The records from the pass's place on, as far as this call goes: first
   -- those that still match their slot, and the latest beat among them.
   local items = next_lines(K.p, pass.offset)
+  -- A slot is judged once: a record written again after data loss may sit
+  -- beside its old copy (a later call finds the slot freed or kept).
+  local taken = {}
   for _, item in ipairs(items) do
     local id, seq, ttl, slot = string.match(item.text, '^([^\\t]+)\\t(%d+)\\t%d+\\t(%d+)\\t(%d+)\\t')
-    if id then
+    if id and not taken[tonumber(slot)] then
       local e = read_slot(K.b, tonumber(slot))
       if e and e.seq == tonumber(seq) then
+        taken[tonumber(slot)] = true
         e.id, e.ttl, e.slot = id, tonumber(ttl), tonumber(slot)
         item.entry = e
         if e.exp - e.ttl > pass.freshest then pass.freshest = e.exp - e.ttl end
@@ -768,7 +796,7 @@ local function scan(K, service)
         -- This call could not reach Redis a while: neither could the
         -- owner, whose beat, which reports what it saw, comes first.
         until_ = now + ${PURGE_SETTLE_MS}
-      elseif not until_ and e.flag ~= 'g' and freshest < e.exp and
+      elseif not until_ and not graced(e.flag) and freshest < e.exp and
         now < settled_from + e.ttl + math.min(e.ttl / 2, 500) then
         -- (Not one that was graced already and never beat again.) A
         -- caller that saw nothing of a pause may purge first after it: a
@@ -776,7 +804,7 @@ local function scan(K, service)
         -- for a beat, so a whole service that crashed still goes within a
         -- second.
         until_ = math.min(settled_from + e.ttl + math.min(e.ttl / 2, 500), now + ${PURGE_SETTLE_MS})
-      elseif not until_ and e.flag ~= 'g' and e.exp > last_end and e.exp <= last_end + e.ttl / 2 and
+      elseif not until_ and not graced(e.flag) and e.exp > last_end and e.exp <= last_end + e.ttl / 2 and
         now < last_end + e.ttl then
         -- Lapsed just after an outage ended, as its reporter saw it (its
         -- last failed call; Redis came back a little later): the owner may
@@ -825,7 +853,6 @@ local function scan(K, service)
   if pass.kept == 0 and slots_empty(K.b) then
     -- Its last instance is gone: so are its keys.
     redis.call('DEL', K.p, K.b, K.n)
-    redis.call('HDEL', K.meta, 'x:' .. service)
     drop_service(K.meta, service)
     return
   end
@@ -841,16 +868,19 @@ local function scan(K, service)
   keep(K)
 end
 
+local unfinished = 0
 for i = 2, #ARGV do
   if lines_left <= 0 or budget <= 0 then
     -- Out of budget: the services not reached stay due.
-    soonest = now
+    unfinished = 1
     break
   end
   scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[3 * i - 2], b = KEYS[3 * i - 1],
     n = KEYS[3 * i]}, ARGV[i])
 end
-return soonest
+if soonest == now then unfinished = 1 end
+if unfinished == 1 then soonest = now end
+return {soonest, unfinished}
 `;
 
 /**
@@ -881,7 +911,7 @@ local function live_healthy(an_id, want_seq)
   if s_ ~= service or (want_seq and tonumber(seq) ~= want_seq) then return nil end
   local s = read_slot(K.b, tonumber(slot))
   if not s or s.seq ~= tonumber(seq) or not takes_work(s.status) then return nil end
-  if s.exp <= now and not (s.flag == 'g' and s.grace > now) then return nil end
+  if s.exp <= now and not (graced(s.flag) and s.grace > now) then return nil end
   return s, digest
 end
 

@@ -129,6 +129,11 @@ const SCRIPTS = {
 const MAX_BLOCK_MS = 5_000;
 /** The most changes read at once. */
 const CHANGES_PER_READ = 1_000;
+/**
+ * How many purge calls a registration makes over the service its id's
+ * lapsed entry sits in before it gives up (each reads a bounded piece).
+ */
+const MAX_MOVED_SCANS = 1_000;
 /** How long a won purge token keeps everyone else from purging the env. */
 const PURGE_TOKEN_MS = 250;
 /** A clock offset this much below the best seen means Redis's clock went back. */
@@ -311,7 +316,7 @@ export class RedisDriver implements Driver {
     // A beat leaves the body out: the script asks for it (`body`) only when
     // the record must be written again.
     let withBody = reason === "r" || held === undefined;
-    let moved = false;
+    let movedScans = 0;
     // What it saw of an outage, said once for every try of this beat (the
     // first try's answer clears it).
     const since = this.#answeredSince(beatsOf(env));
@@ -344,10 +349,15 @@ export class RedisDriver implements Driver {
       }
       if (kind === "moved") {
         // The id's lapsed entry sits under another service, whose keys this
-        // script could not name: purge that service, then try again.
-        if (moved) throw new AlreadyRegisteredError(id, env);
-        moved = true;
-        await this.#scan(env, [String(expiresAt)]);
+        // script could not name: purge that service, then try again. One
+        // scan call covers a bounded piece of it: as many as its pass needs
+        // (a live entry there is a conflict), within a bound.
+        if (movedScans < 0) throw new AlreadyRegisteredError(id, env);
+        let unfinished = true;
+        while (unfinished && ++movedScans <= MAX_MOVED_SCANS) {
+          ({ unfinished } = await this.#scan(env, [String(expiresAt)]));
+        }
+        movedScans = -1;
         continue;
       }
       const times = kind === "refreshed" && held && !seq
@@ -667,7 +677,7 @@ export class RedisDriver implements Driver {
     this.#learnClock(now);
     let next = nextDue;
     if (won && due.length > 0) {
-      const scanned = await this.#scan(env, due, since);
+      const scanned = (await this.#scan(env, due, since)).next;
       if (scanned >= 0 && (next < 0 || scanned < next)) next = scanned;
     }
     const untilDue = next < 0 ? MAX_PURGE_WAIT_MS : next - now;
@@ -678,29 +688,31 @@ export class RedisDriver implements Driver {
     return Math.min(MAX_PURGE_WAIT_MS, Math.max(MIN_PURGE_WAIT_MS, wait));
   }
 
-  /** Scans services for lapsed entries; returns when the next falls due. */
+  /**
+   * Scans services for lapsed entries, one bounded piece; returns when the
+   * next falls due, and whether a pass goes on (call again).
+   */
   async #scan(
     env: string,
     services: string[],
     since = this.#answeredSince(env),
-  ): Promise<number> {
-    return Number(
-      await this.#write(
-        SCRIPTS.purge,
-        env,
-        [
-          `${this.#base(env)}ids`,
-          `${this.#base(env)}meta`,
-          `${this.#base(env)}log`,
-          ...services.flatMap((service) => [
-            `${this.#base(env)}p:${service}`,
-            `${this.#base(env)}b:${service}`,
-            `${this.#base(env)}n:${service}`,
-          ]),
-        ],
-        [since, ...services],
-      ),
-    );
+  ): Promise<{ next: number; unfinished: boolean }> {
+    const [next, unfinished] = await this.#write(
+      SCRIPTS.purge,
+      env,
+      [
+        `${this.#base(env)}ids`,
+        `${this.#base(env)}meta`,
+        `${this.#base(env)}log`,
+        ...services.flatMap((service) => [
+          `${this.#base(env)}p:${service}`,
+          `${this.#base(env)}b:${service}`,
+          `${this.#base(env)}n:${service}`,
+        ]),
+      ],
+      [since, ...services],
+    ) as [number, number];
+    return { next: Number(next), unfinished: unfinished === 1 };
   }
 
   /**
