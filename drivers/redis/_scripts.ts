@@ -20,7 +20,7 @@
  *
  * A beat slot is 60 bytes: `expiresAt` (13 digits), status (`h`, `w`, `u`, `d`, `m`: see STATUS_CODES), seq
  * (16 digits), 16 hex digits of the owner token's SHA-1, a flag (`-`; `g`
- * graced after an outage; `r` its record must be written again) and the
+ * graced after an outage; `r` its record must be written again; `R` both) and the
  * grace's end (13 digits).
  *
  * - A heartbeat that finds its slot as it left it (its seq, its owner, no
