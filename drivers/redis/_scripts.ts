@@ -10,7 +10,7 @@
  * | key          | type   | holds                                                      |
  * | ------------ | ------ | ---------------------------------------------------------- |
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
- * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `rid`: the change log's count, epoch and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw) |
+ * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `eb`, `rid`: the change log's count, epoch, the count it began after, and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:probe` | string | a listing's test write (`SET PX 1000`), see the driver     |
@@ -292,8 +292,8 @@ end
 -- older snapshot whose numbers readers have already read past.
 local function begin_epoch(K_META, K_LOG)
   local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
-  redis.call('HSET', K_META, 'n', last and tonumber(string.match(last[1], '^(%d+)')) or 0,
-    'ep', fmt(now_us), 'rid', this_run())
+  local base = last and tonumber(string.match(last[1], '^(%d+)')) or 0
+  redis.call('HSET', K_META, 'n', base, 'eb', base, 'ep', fmt(now_us), 'rid', this_run())
 end
 
 local epoch_checked = false
@@ -1063,14 +1063,16 @@ return out
  * Reads the change log after a position.
  *
  * KEYS: meta, log. ARGV: the change number to read after, the most to
- * return. Returns `{epoch, n, entries}`: the log's epoch, how many changes
- * it ever numbered, and the entries as `XRANGE` gives them.
+ * return. Returns `{epoch, n, entries, base}`: the log's epoch, how many
+ * changes it ever numbered, the entries as `XRANGE` gives them, and the
+ * number the epoch began after (-1 when unknown).
  */
 export const READ_CHANGES = `#!lua flags=no-writes
 ${LOG_POSITION}
 local epoch, n = log_position(KEYS[1], KEYS[2])
 return {epoch, n,
-  redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])}
+  redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2]),
+  tonumber(redis.call('HGET', KEYS[1], 'eb')) or -1}
 `;
 
 /**

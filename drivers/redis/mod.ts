@@ -36,7 +36,7 @@
  */
 
 import { createHash, randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { logger } from "../../_logger.ts";
 import type {
   BackendStatus,
@@ -787,21 +787,27 @@ export class RedisDriver implements Driver {
       throw new ChangeLogGapError(env, cursor, { dataLost: true });
     }
     const base = this.#base(env);
-    const [current, recorded, entries] = await this.#call(
+    const [current, recorded, entries, began] = await this.#call(
       this.client,
       SCRIPTS.readChanges,
       [`${base}meta`, `${base}log`],
       [known, CHANGES_PER_READ],
-    ) as [string, number, [string, string[]][]];
+    ) as [string, number, [string, string[]][], number];
     const firstNumber = entries.length
       ? Number(entries[0]![0].split("-")[0])
       : undefined;
     if (current !== epoch) {
-      // A log that had no epoch yet may begin one; any other change of
-      // epoch means the backend lost the changes (and maybe more).
+      // A log that had no epoch yet may begin one. A new epoch that began
+      // right after this reader's last change (a restart, a failover or a
+      // slot moved to another node, with nothing lost before it) goes on
+      // from there; any other change of epoch means the backend lost
+      // changes (and maybe more).
       const begun = epoch === "" && known === 0 &&
         (firstNumber === undefined ? recorded === 0 : firstNumber === 1);
-      if (!begun) throw new ChangeLogGapError(env, cursor, { dataLost: true });
+      const continues = epoch !== "" && Number(began) === known;
+      if (!begun && !continues) {
+        throw new ChangeLogGapError(env, cursor, { dataLost: true });
+      }
     }
     if (firstNumber === undefined) {
       if (recorded !== known) {
@@ -1199,6 +1205,12 @@ export class RedisDriver implements Driver {
         "A command timed out; reconnecting to drop what waits behind it",
       );
       owned.disconnect(true);
+    }
+    // A Cluster master that stopped answering may have been replaced by
+    // its replica (a failover): ask for the slot map now rather than at
+    // the next periodic refresh, so beats reach the new master soon.
+    if (owned instanceof Cluster && /timed? ?out/i.test(message)) {
+      owned.refreshSlotsCache();
     }
   }
 }
