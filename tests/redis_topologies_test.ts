@@ -413,6 +413,93 @@ redisTest(
 );
 
 /**
+ * `count` instances of `api` beating through five Cluster clients, and a
+ * watcher: what the Cluster fault tests break, and how they check that
+ * nothing was lost. Dispose to stop them.
+ */
+async function clusterFleet(seeds: string[], count: number, interval: number) {
+  const drivers: RedisDriver[] = [];
+  const registries: Registry[] = [];
+  const reregistered: string[] = [];
+  const seqs = new Map<string, number>();
+  const watching = new AbortController();
+  const stop = async () => {
+    watching.abort();
+    for (const registry of registries) await registry.stop();
+    for (const driver of drivers) await driver.close();
+  };
+  try {
+    for (let i = 0; i < 5; i++) {
+      drivers.push(
+        await RedisDriver.connect({
+          clusterNodes: seeds,
+          commandTimeout: interval / 2,
+        }),
+      );
+    }
+    for (let i = 0; i < count; i++) {
+      const registry = new Registry({
+        driver: drivers[i % 5]!,
+        service: "api",
+        id: `api-${i}`,
+        heartbeatInterval: interval,
+        ttl: interval * 5,
+      });
+      registry.on(
+        "reregistered",
+        ({ instance }) => reregistered.push(instance.id),
+      );
+      registries.push(registry);
+      seqs.set(`api-${i}`, (await registry.start()).seq);
+    }
+    const watcher = new Registry({
+      driver: drivers[0]!,
+      heartbeatInterval: interval,
+      ttl: interval * 5,
+    });
+    registries.push(watcher);
+    const seen = collect(
+      watcher.watch("api", { current: true, signal: watching.signal }),
+    );
+    await until(
+      "watching",
+      5_000,
+      () => Promise.resolve(seen.events.length === count || undefined),
+    );
+    return {
+      /** Waits until all are listed again, then checks that nothing was lost. */
+      async assertNothingLost(): Promise<void> {
+        const listed = await until(
+          "all listed again",
+          15_000,
+          async () => {
+            const all = await drivers[1]!.list({ env: "default" });
+            return all.length === count ? all : undefined;
+          },
+        );
+        await sleep(interval * 5);
+        for (const instance of listed) {
+          assert.equal(instance.seq, seqs.get(instance.id), "no new seq");
+        }
+        assert.deepEqual(reregistered, []);
+        assert.deepEqual(
+          seen.events.filter((e) => e.type !== "join" || e.reason !== "current")
+            .map((e) => `${e.type} ${e.reason} ${e.instance.id}`),
+          [],
+          "no leave, and no join after the first",
+        );
+        watching.abort();
+        await seen.done;
+      },
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
  * Moves the slot of {default} the way redis-cli --cluster reshard does,
  * `keysPerMigrate` keys at a time with `pauseMs` between, while 50
  * instances beat and a watcher runs; a cold observer lists all along.
@@ -427,49 +514,8 @@ async function moveSlotWhileBeating(
     const INTERVAL = 200;
     const nodes = await startCluster();
     const seeds = nodes.map((node) => `127.0.0.1:${node.port}`);
-    const drivers: RedisDriver[] = [];
-    const registries: Registry[] = [];
-    const reregistered: string[] = [];
     try {
-      for (let i = 0; i < 5; i++) {
-        drivers.push(
-          await RedisDriver.connect({
-            clusterNodes: seeds,
-            commandTimeout: INTERVAL / 2,
-          }),
-        );
-      }
-      const seqs = new Map<string, number>();
-      for (let i = 0; i < 50; i++) {
-        const registry = new Registry({
-          driver: drivers[i % 5]!,
-          service: "api",
-          id: `api-${i}`,
-          heartbeatInterval: INTERVAL,
-          ttl: INTERVAL * 5,
-        });
-        registry.on(
-          "reregistered",
-          ({ instance }) => reregistered.push(instance.id),
-        );
-        registries.push(registry);
-        seqs.set(`api-${i}`, (await registry.start()).seq);
-      }
-      const watcher = new Registry({
-        driver: drivers[0]!,
-        heartbeatInterval: INTERVAL,
-        ttl: INTERVAL * 5,
-      });
-      registries.push(watcher);
-      const watching = new AbortController();
-      const seen = collect(
-        watcher.watch("api", { current: true, signal: watching.signal }),
-      );
-      await until(
-        "watching",
-        5_000,
-        () => Promise.resolve(seen.events.length === 50 || undefined),
-      );
+      await using fleet = await clusterFleet(seeds, 50, INTERVAL);
 
       // Move the slot of {default} to another master while everyone keeps
       // beating.
@@ -539,29 +585,8 @@ async function moveSlotWhileBeating(
           0,
       );
 
-      await sleep(INTERVAL * 5);
-      // The client may still be taking in the new slot map for a moment.
-      const listed = await until(
-        "a listing after the move",
-        5_000,
-        () => drivers[1]!.list({ env: "default" }),
-      );
-      assert.equal(listed.length, 50, "nothing lost");
-      for (const instance of listed) {
-        assert.equal(instance.seq, seqs.get(instance.id), "no new seq");
-      }
-      assert.deepEqual(reregistered, []);
-      assert.deepEqual(
-        seen.events.filter((e) => e.type !== "join" || e.reason !== "current")
-          .map((e) => `${e.type} ${e.reason} ${e.instance.id}`),
-        [],
-        "no leave, and no join after the first",
-      );
-      watching.abort();
-      await seen.done;
+      await fleet.assertNothingLost();
     } finally {
-      for (const registry of registries) await registry.stop();
-      for (const driver of drivers) await driver.close();
       for (const node of nodes) await node[Symbol.asyncDispose]();
     }
   }
@@ -583,83 +608,18 @@ redisTest(
     const INTERVAL = 200;
     const nodes = await startCluster();
     const seeds = nodes.map((node) => `127.0.0.1:${node.port}`);
-    const drivers: RedisDriver[] = [];
-    const registries: Registry[] = [];
-    const reregistered: string[] = [];
     try {
       // A replica of the master that holds the env's slot.
       const master = await masterOf(nodes, await slotOf(nodes[0]!, "default"));
       const replica = await addReplica(master);
       nodes.push(replica);
-
-      for (let i = 0; i < 5; i++) {
-        drivers.push(
-          await RedisDriver.connect({
-            clusterNodes: seeds,
-            commandTimeout: INTERVAL / 2,
-          }),
-        );
-      }
-      const seqs = new Map<string, number>();
-      for (let i = 0; i < 20; i++) {
-        const registry = new Registry({
-          driver: drivers[i % 5]!,
-          service: "api",
-          id: `api-${i}`,
-          heartbeatInterval: INTERVAL,
-          ttl: INTERVAL * 5,
-        });
-        registry.on(
-          "reregistered",
-          ({ instance }) => reregistered.push(instance.id),
-        );
-        registries.push(registry);
-        seqs.set(`api-${i}`, (await registry.start()).seq);
-      }
-      const watcher = new Registry({
-        driver: drivers[0]!,
-        heartbeatInterval: INTERVAL,
-        ttl: INTERVAL * 5,
-      });
-      registries.push(watcher);
-      const watching = new AbortController();
-      const seen = collect(
-        watcher.watch("api", { current: true, signal: watching.signal }),
-      );
-      await until(
-        "watching",
-        5_000,
-        () => Promise.resolve(seen.events.length === 20 || undefined),
-      );
+      await using fleet = await clusterFleet(seeds, 20, INTERVAL);
       await sleep(INTERVAL * 2);
 
       // Freeze the master, and let its replica take over without it.
       await takeOver(master, replica, 2_000);
-
-      const listed = await until(
-        "all listed again",
-        15_000,
-        async () => {
-          const all = await drivers[1]!.list({ env: "default" });
-          return all.length === 20 ? all : undefined;
-        },
-      );
-      await sleep(INTERVAL * 5);
-      for (const instance of listed) {
-        assert.equal(instance.seq, seqs.get(instance.id), "no new seq");
-      }
-      assert.deepEqual(reregistered, []);
-      assert.deepEqual(
-        seen.events.filter((e) => e.type !== "join" || e.reason !== "current")
-          .map((e) => `${e.type} ${e.reason} ${e.instance.id}`),
-        [],
-        "no leave, and no join after the first",
-      );
-      watching.abort();
-      await seen.done;
+      await fleet.assertNothingLost();
     } finally {
-      for (const registry of registries) await registry.stop();
-      for (const driver of drivers) await driver.close();
       for (const node of nodes) await node[Symbol.asyncDispose]();
     }
   },
