@@ -19,7 +19,7 @@ import type {
   RunSettings,
   WatchRecord,
 } from "./history.ts";
-import { type NodeSpec, seededRandom } from "./node_program.ts";
+import { between, type NodeSpec, seededRandom } from "./node_program.ts";
 
 /** How a run goes. */
 export interface RunOptions {
@@ -48,10 +48,6 @@ export interface RunResult {
   actions: Record<string, number>;
   /** Writes the fenced register refused: stale leaders it stopped. */
   fenced: number;
-}
-
-function between(random: () => number, min: number, max: number): number {
-  return Math.round(min + random() * (max - min));
 }
 
 function sleep(ms: number): Promise<void> {

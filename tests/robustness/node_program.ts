@@ -58,6 +58,15 @@ export interface NodeControl {
   state(): string[];
 }
 
+/** A whole number from `min` to `max`, drawn from `random`. */
+export function between(
+  random: () => number,
+  min: number,
+  max: number,
+): number {
+  return Math.round(min + random() * (max - min));
+}
+
 /** A small seeded generator (mulberry32), so a run can be replayed. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

@@ -21,10 +21,7 @@ import {
 } from "../_redis_cluster.ts";
 import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
 import type { Fault, RobustnessEngine } from "./engine.ts";
-
-function between(random: () => number, min: number, max: number): number {
-  return Math.round(min + random() * (max - min));
-}
+import { between } from "./node_program.ts";
 
 /**
  * Starts the Cluster and returns the engine around it.

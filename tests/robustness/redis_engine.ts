@@ -14,13 +14,10 @@ import { RedisServer, sleep } from "../_redis_server.ts";
 import { TcpProxy } from "../_tcp_proxy.ts";
 import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
 import type { Fault, RobustnessEngine } from "./engine.ts";
+import { between } from "./node_program.ts";
 
 /** The env's keys a fault may delete, by the names the driver gives them. */
 const KEYS = ["ids", "meta", "log", "purge", "p:svc", "b:svc"];
-
-function between(random: () => number, min: number, max: number): number {
-  return Math.round(min + random() * (max - min));
-}
 
 /**
  * Starts a redis-server and returns the engine around it.
