@@ -112,13 +112,7 @@ export async function addReplica(master: RedisServer): Promise<RedisServer> {
     await admin.call("CLUSTER", "REPLICATE", id);
     return true;
   });
-  await until(
-    "the replica in sync",
-    10_000,
-    async () =>
-      (await admin.info("replication")).includes("master_link_status:up") ||
-      undefined,
-  );
+  await replica.replicaInSync();
   return replica;
 }
 
@@ -198,12 +192,6 @@ export async function takeOver(
   } finally {
     Deno.kill(master.pid!, "SIGCONT");
   }
-  await until(
-    "the old master follows the new one",
-    15_000,
-    async () =>
-      (await (await master.admin()).info("replication")).includes(
-        "master_link_status:up",
-      ) || undefined,
-  );
+  // The old master comes back as the new one's replica.
+  await master.replicaInSync(15_000);
 }

@@ -150,6 +150,26 @@ export class RedisServer implements AsyncDisposable {
     await waitForPort(this.port);
   }
 
+  /**
+   * Waits until this server, a replica, has its link to its master up (in
+   * sync), or throws after `limitMs`.
+   */
+  async replicaInSync(limitMs = 10_000): Promise<void> {
+    const deadline = Date.now() + limitMs;
+    while (true) {
+      try {
+        const info = await (await this.admin()).info("replication");
+        if (info.includes("master_link_status:up")) return;
+      } catch { /* not answering yet */ }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `the replica on ${this.port} did not sync within ${limitMs}ms`,
+        );
+      }
+      await sleep(25);
+    }
+  }
+
   /** An admin connection for FLUSHALL, CLIENT PAUSE, INFO and the like. */
   async admin(): Promise<Redis> {
     if (!this.#admin || this.#admin.status === "end") {

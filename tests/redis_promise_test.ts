@@ -328,14 +328,7 @@ redisTest(
       "127.0.0.1",
       String(link.port),
     ]);
-    await eventually(
-      "replica in sync",
-      async () =>
-        (await (await replica.admin()).info("replication")).includes(
-          "master_link_status:up",
-        ),
-      10_000,
-    );
+    await replica.replicaInSync();
     await using fleet = await members(master.url, 10);
     const leaver = fleet.list[9]!;
     const replicaList = async (): Promise<string[]> => {

@@ -14,7 +14,6 @@ import {
   redisTest,
   sleep,
 } from "./_redis_server.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
 
 function commandCalls(info: string): Map<string, number> {
   const calls = new Map<string, number>();
@@ -92,14 +91,7 @@ redisTest(
       "127.0.0.1",
       String(master.port),
     ]);
-    await eventually(
-      "replica in sync",
-      async () =>
-        (await (await replica.admin()).info("replication")).includes(
-          "master_link_status:up",
-        ),
-      10_000,
-    );
+    await replica.replicaInSync();
     const sentinelPort = freePort();
     await using _sentinel = await RedisServer.start(["--sentinel"], {
       port: sentinelPort,

@@ -84,14 +84,7 @@ redisTest(
       "127.0.0.1",
       String(master.port),
     ]);
-    await until(
-      "replica in sync",
-      10_000,
-      async () =>
-        ((await (await replica.admin()).info("replication")).includes(
-          "master_link_status:up",
-        )) || undefined,
-    );
+    await replica.replicaInSync();
     const sentinelPort = freePort();
     await using sentinel = await RedisServer.start(["--sentinel"], {
       port: sentinelPort,

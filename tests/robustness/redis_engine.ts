@@ -37,14 +37,7 @@ export async function redisEngine(
     "127.0.0.1",
     String(link.port),
   ]);
-  const admin = await replica.admin();
-  const deadline = Date.now() + 10_000;
-  while (
-    !(await admin.info("replication")).includes("master_link_status:up")
-  ) {
-    if (Date.now() > deadline) throw new Error("the replica never synced");
-    await sleep(50);
-  }
+  await replica.replicaInSync();
   const connection = {
     engine: "redis",
     url: server.url,
