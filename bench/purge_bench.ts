@@ -41,7 +41,7 @@ const INSTANCES = Number(values.instances);
 const SERVICES = Number(values.services);
 // Long enough that the live phases, SLOWLOG reads included, end before
 // anything lapses.
-const TTL_MS = 15_000;
+const TTL_MS = 30_000;
 const ENV = "bench";
 
 /** SLOWLOG keeps the calls that took at least this long (µs). */
@@ -162,8 +162,33 @@ try {
     if (await driver.purge(ENV) > 100) break;
   }
   report.push(await measured(admin, "scan a live fleet"));
+  // The eldest campaigns: no older instance stops it early, so it reads
+  // every piece of its service's slots.
   await driver.campaign(all[0]!);
   report.push(await measured(admin, "campaign"));
+
+  // One service's records lost: the purge flags its slots a piece per call,
+  // then each instance writes its record again with its next beat.
+  const meta = `roster:{${ENV}}:meta`;
+  await admin.del(`roster:{${ENV}}:p:svc-0`);
+  await admin.hset(meta, "d:svc-0", "0");
+  await reset(admin);
+  do await driver.purge(ENV); while (await admin.hexists(meta, "m:svc-0"));
+  const svc0 = all.filter((r) => r.service === "svc-0");
+  for (let i = 0; i < svc0.length; i += 500) {
+    await Promise.all(svc0.slice(i, i + 500).map((r) => driver.heartbeat(r)));
+  }
+  report.push(await measured(admin, "records lost: flag, write again"));
+
+  // The id index lost: a listing finds it short, and repairs it a piece per
+  // call.
+  await admin.del(`roster:{${ENV}}:ids`);
+  await reset(admin);
+  await driver.list({ env: ENV });
+  while (Number(await admin.hlen(`roster:{${ENV}}:ids`)) < INSTANCES) {
+    await sleep(20);
+  }
+  report.push(await measured(admin, "id index lost: repair"));
 
   // The whole fleet lapses at once: purge until nothing is left.
   await sleep(TTL_MS + 1_500);

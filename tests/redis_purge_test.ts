@@ -14,7 +14,7 @@ import type { Redis } from "ioredis";
 import type { Registration } from "../driver/driver.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { PURGE_LIMIT, PURGE_LINES } from "../drivers/redis/_scripts.ts";
-import { registration } from "./_registration.ts";
+import { registerAll, registration } from "./_registration.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { eventually } from "./discovery/_discovery_suite.ts";
 import { AlreadyRegisteredError } from "../mod.ts";
@@ -41,19 +41,6 @@ async function records(
   const packed = await admin.get(`roster:{${env}}:p:${service}`) ?? "";
   return packed.split("\n").slice(1).filter((line) => line !== "")
     .map((line) => line.split("\t")[0] ?? "");
-}
-
-async function registerAll(
-  driver: RedisDriver,
-  registrations: Registration[],
-): Promise<Map<string, number>> {
-  const seqs = new Map<string, number>();
-  for (let i = 0; i < registrations.length; i += 200) {
-    const batch = registrations.slice(i, i + 200);
-    const instances = await Promise.all(batch.map((r) => driver.register(r)));
-    for (const instance of instances) seqs.set(instance.id, instance.seq);
-  }
-  return seqs;
 }
 
 /** Beats the live ones and purges, until `done` or the deadline. */

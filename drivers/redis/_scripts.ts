@@ -10,7 +10,7 @@
  * | key          | type   | holds                                                      |
  * | ------------ | ------ | ---------------------------------------------------------- |
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
- * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `eb`, `rid`: the change log's count, epoch, the count it began after, and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw) |
+ * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `eb`, `rid`: the change log's count, epoch, the count it began after, and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw), `m:S` (where flagging slots after lost records stands) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:probe` | string | a listing's test write (`SET PX 1000`), see the driver     |
@@ -53,6 +53,15 @@ export const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 export const PURGE_LIMIT = 50;
 /** How many records one purge call reads at most. */
 export const PURGE_LINES = 400;
+/** How many beat slots one campaign call reads at most. */
+export const CAMPAIGN_SLOTS = 2_000;
+/**
+ * How many beat slots one call flags at most after the packed records were
+ * lost.
+ */
+export const MARK_SLOTS = 2_000;
+/** How many records (and about as many ids) one repair call reads. */
+export const REPAIR_LINES = 100;
 /**
  * A call that reaches Redis this much later than it was sent reports an
  * outage, at most: a heartbeat scales it down with its ttl (a sixth), so a
@@ -253,7 +262,8 @@ local function drop_service(K_META, service)
   end
   redis.call('HSET', K_META, 'svcs', table.concat(kept, ','))
   redis.call('HDEL', K_META, 'd:' .. service, 'h:' .. service, 'f:' .. service,
-    'c:' .. service, 'g:' .. service, 'q:' .. service, 'k:' .. service, 'x:' .. service)
+    'c:' .. service, 'g:' .. service, 'q:' .. service, 'k:' .. service, 'x:' .. service,
+    'm:' .. service)
 end
 
 -- Every key of a service's writes lives on while anything beats or
@@ -267,22 +277,49 @@ local function keep(K)
   redis.call('PEXPIRE', K.b, ${IDLE_EXPIRY_MS})
 end
 
--- The packed records were lost: flag every occupied slot, so each live
--- instance writes its record again with its next beat: 'r', or 'R' for a
--- slot that was graced ('g'), which keeps its grace.
-local function mark_records_lost(K_B)
-  local beats = redis.call('GET', K_B) or ''
-  local parts, changed = {}, false
-  for off = 1, #beats, W do
-    local part = string.sub(beats, off, off + W - 1)
-    local flag = string.sub(part, 47, 47)
-    if #part == W and (flag == '-' or flag == 'g') and tonumber(string.sub(part, 15, 30)) ~= 0 then
-      part = string.sub(part, 1, 46) .. (flag == 'g' and 'R' or 'r') .. string.sub(part, 48)
-      changed = true
+-- Flags the next piece of slots (at most ${MARK_SLOTS}) of a marking that
+-- 'm:S' says goes on (the next slot, and the last seq it flags: entries
+-- that came after the loss wrote their records into the new string): each
+-- entry writes its record again with its next beat, 'r', or 'R' for a
+-- graced slot ('g'), which keeps its grace. Returns true once done.
+local function mark_records(K, service)
+  local state = redis.call('HGET', K.meta, 'm:' .. service)
+  local from, last = string.match(state or '', '^(%d+):(%d+)$')
+  if not from then return true end
+  from, last = tonumber(from), tonumber(last)
+  local slots = math.floor(redis.call('STRLEN', K.b) / W)
+  local stop = math.min(slots, from + ${MARK_SLOTS})
+  if stop > from then
+    local beats = redis.call('GETRANGE', K.b, from * W, stop * W - 1)
+    local parts, changed = {}, false
+    for off = 1, #beats, W do
+      local part = string.sub(beats, off, off + W - 1)
+      local flag = string.sub(part, 47, 47)
+      local seq = tonumber(string.sub(part, 15, 30)) or 0
+      if (flag == '-' or flag == 'g') and seq ~= 0 and seq <= last then
+        part = string.sub(part, 1, 46) .. (flag == 'g' and 'R' or 'r') .. string.sub(part, 48)
+        changed = true
+      end
+      parts[#parts + 1] = part
     end
-    parts[#parts + 1] = part
+    if changed then redis.call('SETRANGE', K.b, from * W, table.concat(parts)) end
   end
-  if changed then redis.call('SET', K_B, table.concat(parts)) end
+  if stop >= slots then
+    redis.call('HDEL', K.meta, 'm:' .. service)
+    return true
+  end
+  -- The purge goes on with it.
+  redis.call('HSET', K.meta, 'm:' .. service, stop .. ':' .. fmt(last), 'd:' .. service, fmt(now))
+  return false
+end
+
+-- The packed records were lost: every entry there is now must write its
+-- record again, a piece of the slots now and the rest in the purge's
+-- next calls (see mark_records), so no call reads them all.
+local function mark_records_lost(K, service)
+  local last = math.max(tonumber(redis.call('HGET', K.meta, 'seq')) or 0, now_us)
+  redis.call('HSET', K.meta, 'm:' .. service, '0:' .. fmt(last))
+  return mark_records(K, service)
 end
 
 -- Appends a change to the env's capped log, numbered without gaps. A new
@@ -321,6 +358,25 @@ local function append_record(K_P, id, seq, reg, ttl, slot, body)
   if redis.call('EXISTS', K_P) == 0 then redis.call('SET', K_P, fmt(now_us) .. '\\n') end
   redis.call('APPEND', K_P, id .. '\\t' .. fmt(seq) .. '\\t' .. fmt(reg) .. '\\t' .. ttl ..
     '\\t' .. slot .. '\\t' .. body .. '\\n')
+end
+
+-- The next whole lines of the packed records from 'offset' (at least one,
+-- however long; at most 'max'), each with the offset just past it.
+local function next_lines(K_P, offset, max)
+  local size, chunk = 16384, ''
+  repeat
+    chunk = redis.call('GETRANGE', K_P, offset, offset + size - 1)
+    if string.find(chunk, '\\n', 1, true) or #chunk < size then break end
+    size = size * 4
+  until false
+  local out, pos = {}, 1
+  while #out < max do
+    local nl = string.find(chunk, '\\n', pos, true)
+    if not nl then break end
+    out[#out + 1] = {text = string.sub(chunk, pos, nl - 1), stop = offset + nl}
+    pos = nl + 1
+  end
+  return out
 end
 
 -- Writes a whole slot. A slot past the string's end is reached through
@@ -490,7 +546,7 @@ if s then
     if (record_needed(s.flag) or records_lost) and body == '' then return {'body', 0, now} end
     local expires = now + ttl
     local reg = h_reg or prev_reg or now
-    if records_lost then mark_records_lost(K.b) end
+    if records_lost then mark_records_lost(K, service) end
     write_slot(K.b, e_slot, slot_text(expires, status, s.seq, digest))
     if record_needed(s.flag) or records_lost then
       append_record(K.p, id, s.seq, reg, ttl, e_slot, body)
@@ -555,7 +611,7 @@ if not new_slot then
 end
 
 local expires = now + ttl
-if redis.call('EXISTS', K.p) == 0 then mark_records_lost(K.b) end
+if redis.call('EXISTS', K.p) == 0 then mark_records_lost(K, service) end
 append_record(K.p, id, new_seq, reg, ttl, new_slot, body)
 if kind == 'restored' then redis.call('HINCRBY', K.meta, 'g:' .. service, 1) end
 write_slot(K.b, new_slot, slot_text(expires, status, new_seq, digest))
@@ -684,25 +740,6 @@ for _, w in ipairs(windows(KEYS[2])) do
   if w[2] > last_end then last_end = w[2] end
 end
 
--- The next whole lines of the packed records from 'offset' (at least one,
--- however long), each with the offset just past it.
-local function next_lines(K_P, offset)
-  local size, chunk = 16384, ''
-  repeat
-    chunk = redis.call('GETRANGE', K_P, offset, offset + size - 1)
-    if string.find(chunk, '\\n', 1, true) or #chunk < size then break end
-    size = size * 4
-  until false
-  local out, pos = {}, 1
-  while #out < lines_left do
-    local nl = string.find(chunk, '\\n', pos, true)
-    if not nl then break end
-    out[#out + 1] = {text = string.sub(chunk, pos, nl - 1), stop = offset + nl}
-    pos = nl + 1
-  end
-  return out
-end
-
 -- Where this service's pass stands: the records' generation and the Redis
 -- run it began under (either changed: start again), the offset reached,
 -- the latest beat seen, the records kept and read, the earliest due time,
@@ -749,14 +786,28 @@ local function scan(K, service)
     -- The owners' next beats write their records again (and p:S with the
     -- first), each lowering the due time; until then there is nothing to
     -- read.
-    mark_records_lost(K.b)
     redis.call('HDEL', K.meta, 'k:' .. service)
     if slots_empty(K.b) then
       redis.call('DEL', K.b, K.n)
       drop_service(K.meta, service)
       return
     end
-    redis.call('HSET', K.meta, 'c:' .. service, 0, 'd:' .. service, fmt(now + ${MAX_TTL_MS}))
+    local done
+    if redis.call('HEXISTS', K.meta, 'm:' .. service) == 1 then
+      done = mark_records(K, service)
+    else
+      done = mark_records_lost(K, service)
+    end
+    redis.call('HSET', K.meta, 'c:' .. service, 0, 'd:' .. service,
+      fmt(done and now + ${MAX_TTL_MS} or now))
+    if not done then soonest, lines_left = now, 0 end
+    keep(K)
+    return
+  end
+  -- A marking after lost records goes on before any pass reads them, and
+  -- takes this call.
+  if not mark_records(K, service) then
+    soonest, lines_left = now, 0
     keep(K)
     return
   end
@@ -764,7 +815,7 @@ local function scan(K, service)
   local pass = pass_of(K, service, gen, #gen + 1)
   -- The records from the pass's place on, as far as this call goes: first
   -- those that still match their slot, and the latest beat among them.
-  local items = next_lines(K.p, pass.offset)
+  local items = next_lines(K.p, pass.offset, lines_left)
   -- A slot is judged once: a record written again after data loss may sit
   -- beside its old copy (a later call finds the slot freed or kept).
   local taken = {}
@@ -888,11 +939,21 @@ return {soonest, unfinished}
  * healthy instance, and the last leader's lease must be over (it resigned,
  * or its entry lapsed, left, was replaced or turned unhealthy). The term is
  * one more than the service's last, and never below Redis's time in µs, so
- * it rises even after meta was lost. Scans the service's records: O(n), and
- * only instances that believe they are the oldest ask.
+ * it rises even after meta was lost.
  *
- * KEYS: ids, meta, log, p:S, b:S. ARGV: owner, id, service.
- * Returns `{1, term}` when granted, else `{0}`.
+ * Whether an older instance takes work is read from the beat slots, a
+ * bounded piece (${CAMPAIGN_SLOTS} slots) per call: a call that has not reached
+ * the last slot returns where to go on, and only the call that reaches it
+ * may grant, after checking the last leader's lease. So no call blocks
+ * Redis for long, whatever the service's size; an older instance that
+ * turns healthy in a piece already read does not stop the grant (the
+ * lease rule, which keeps two leaders apart, is checked atomically in the
+ * last call).
+ *
+ * KEYS: ids, meta, log, p:S, b:S. ARGV: owner, id, service, the slot to go
+ * on from (0 to begin).
+ * Returns `{1, term}` when granted, `{2, slot}` to ask again from that
+ * slot, else `{0}`.
  */
 export const CAMPAIGN = `#!lua
 local t = redis.call('TIME')
@@ -900,7 +961,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
 local K = {ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[4], b = KEYS[5]}
-local owner, id, service = ARGV[1], ARGV[2], ARGV[3]
+local owner, id, service, from = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]) or 0
 
 -- Healthy or warning: the statuses that take work (see STATUS_CODES).
 local function takes_work(status) return status == 'h' or status == 'w' end
@@ -920,16 +981,21 @@ if not me or digest ~= string.sub(redis.sha1hex(owner), 1, 16) then return {0} e
 -- Entries came back from lost data lately: a leader's record may have gone
 -- with it, and its lease may still run.
 if now < (tonumber(redis.call('HGET', K.meta, 'q:' .. service)) or 0) then return {0} end
-local beats = redis.call('GET', K.b) or ''
-local packed = redis.call('GET', K.p) or ''
-for line in string.gmatch(packed, '([^\\n]*)\\n') do
-  local seq, slot = string.match(line, '^[^\\t]+\\t(%d+)\\t%d+\\t%d+\\t(%d+)\\t')
-  if seq and tonumber(seq) < me.seq then
-    local off = tonumber(slot) * W
-    local s = parse_slot(string.sub(beats, off + 1, off + W))
-    if s and s.seq == tonumber(seq) and takes_work(s.status) and s.exp > now then return {0} end
+-- An older entry that takes work, in this call's piece of the slots: an
+-- expiry still ahead (13 digits compare as text), status h or w, a lower seq.
+local slots = math.floor(redis.call('STRLEN', K.b) / W)
+local stop = math.min(slots, from + ${CAMPAIGN_SLOTS})
+if stop > from then
+  local beats = redis.call('GETRANGE', K.b, from * W, stop * W - 1)
+  local mark = string.format('%013.0f', now)
+  for off = 1, #beats, W do
+    if string.sub(beats, off, off + 12) > mark and takes_work(string.sub(beats, off + 13, off + 13)) and
+      tonumber(string.sub(beats, off + 14, off + 29)) < me.seq then
+      return {0}
+    end
   end
 end
+if stop < slots then return {2, stop} end
 local last = redis.call('HGET', K.meta, 'L:' .. service)
 local last_id, last_seq = string.match(last or '', '^([^\\t]+)\\t(%d+)\\t')
 if last_id and last_id ~= id and live_healthy(last_id, tonumber(last_seq)) then return {0} end
@@ -1076,11 +1142,17 @@ return {epoch, n,
 `;
 
 /**
- * Puts back what a listing found lost: the services list (from the id
- * index), and the id index (from the records and slots of the named
- * services). Only runs after data loss; listings stay reads otherwise.
+ * Puts back what a listing found lost: the id index (from the records and
+ * slots of the named services), and the services list (from the id
+ * index). Only runs after data loss; listings stay reads otherwise. Each
+ * call reads a bounded piece (${REPAIR_LINES} records, and about as many ids)
+ * and returns where to go on, so no call blocks Redis for long.
  *
- * KEYS: ids, meta, then p:S, b:S for each service. ARGV: the services.
+ * KEYS: ids, meta, then p:S, b:S for each service.
+ * ARGV: where the scan of the id index stands (`HSCAN`'s cursor: `0` to
+ * begin, empty once done), the services, then where each one's records
+ * stand (0 to begin, -1 once done).
+ * Returns `{cursor, ...offsets}`: where to go on, as in ARGV.
  */
 export const REPAIR = `#!lua
 local t = redis.call('TIME')
@@ -1088,28 +1160,53 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
 local K_IDS, K_META = KEYS[1], KEYS[2]
-for i, service in ipairs(ARGV) do
-  local packed = redis.call('GET', KEYS[1 + 2 * i]) or ''
-  local beats = redis.call('GET', KEYS[2 + 2 * i]) or ''
-  for line in string.gmatch(packed, '([^\\n]*)\\n') do
-    local id, seq, reg, slot = string.match(line, '^([^\\t]+)\\t(%d+)\\t(%d+)\\t%d+\\t(%d+)\\t')
-    if id then
-      local off = tonumber(slot) * W
-      local e = parse_slot(string.sub(beats, off + 1, off + W))
-      if e and e.seq == tonumber(seq) and e.exp > now then
-        redis.call('HSET', K_IDS, id, service .. '\\t' .. slot .. '\\t' .. e.digest .. '\\t' .. seq ..
-          '\\t' .. reg)
-        add_service(K_META, service)
+local count = (#ARGV - 1) / 2
+local lines_left = ${REPAIR_LINES}
+local out = {ARGV[1]}
+for i = 1, count do
+  local service, offset = ARGV[1 + i], tonumber(ARGV[1 + count + i]) or -1
+  local K_P, K_B = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  -- An offset that no longer begins a line (the records were compacted
+  -- meanwhile) starts the service again.
+  if offset > 0 and redis.call('GETRANGE', K_P, offset - 1, offset - 1) ~= '\\n' then offset = 0 end
+  if offset == 0 then
+    local gen = string.match(redis.call('GETRANGE', K_P, 0, 63), '^(%d+)\\n')
+    offset = gen and #gen + 1 or -1
+  end
+  if offset >= 0 and lines_left > 0 then
+    local items, live = next_lines(K_P, offset, lines_left), false
+    for _, item in ipairs(items) do
+      local id, seq, reg, slot = string.match(item.text, '^([^\\t]+)\\t(%d+)\\t(%d+)\\t%d+\\t(%d+)\\t')
+      if id then
+        local e = read_slot(K_B, tonumber(slot))
+        if e and e.seq == tonumber(seq) and e.exp > now then
+          redis.call('HSET', K_IDS, id, service .. '\\t' .. slot .. '\\t' .. e.digest .. '\\t' .. seq ..
+            '\\t' .. reg)
+          live = true
+        end
       end
+      offset = item.stop
+      lines_left = lines_left - 1
+    end
+    if live then add_service(K_META, service) end
+    if #items == 0 or offset >= redis.call('STRLEN', K_P) then offset = -1 end
+  end
+  out[1 + i] = offset
+end
+if ARGV[1] ~= '' and lines_left > 0 then
+  local reply = redis.call('HSCAN', K_IDS, ARGV[1], 'COUNT', ${REPAIR_LINES})
+  local seen = {}
+  for j = 2, #reply[2], 2 do
+    local service = string.match(reply[2][j], '^([^\\t]+)\\t')
+    if service and not seen[service] then
+      seen[service] = true
+      add_service(K_META, service)
     end
   end
-end
-for _, value in ipairs(redis.call('HVALS', K_IDS)) do
-  local service = string.match(value, '^([^\\t]+)\\t')
-  if service then add_service(K_META, service) end
+  out[1] = reply[1] == '0' and '' or reply[1]
 end
 -- What it wrote expires like the rest, once nothing beats.
 redis.call('PEXPIRE', K_IDS, ${IDLE_EXPIRY_MS})
 redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
-return 1
+return out
 `;

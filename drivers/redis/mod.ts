@@ -134,6 +134,8 @@ const CHANGES_PER_READ = 1_000;
  * lapsed entry sits in before it gives up (each reads a bounded piece).
  */
 const MAX_MOVED_SCANS = 1_000;
+/** The most calls one repair makes (each reads a bounded piece). */
+const MAX_REPAIR_CALLS = 100_000;
 /** How long a won purge token keeps everyone else from purging the env. */
 const PURGE_TOKEN_MS = 250;
 /** A clock offset this much below the best seen means Redis's clock went back. */
@@ -586,14 +588,33 @@ export class RedisDriver implements Driver {
       !strings[2 * i] && /[1-9]/.test(strings[2 * i + 1] ?? "")
     );
     if (recordsLost) this.#inBackground(this.#scan(env, services));
-    if (entries < live) {
-      this.#inBackground(
-        this.#write(SCRIPTS.repair, env, [
-          `${this.#base(env)}ids`,
-          `${this.#base(env)}meta`,
-          ...this.#listKeys(env, services),
-        ], services),
-      );
+    if (entries < live) this.#inBackground(this.#repair(env, services));
+  }
+
+  /**
+   * Puts back the id index from the named services' records, and the
+   * services list from the id index, a bounded piece per call (see
+   * REPAIR).
+   */
+  async #repair(env: string, services: string[]): Promise<void> {
+    const keys = [
+      `${this.#base(env)}ids`,
+      `${this.#base(env)}meta`,
+      ...this.#listKeys(env, services),
+    ];
+    let cursor = "0";
+    let offsets = services.map(() => "0");
+    // Each call moves on; a bound all the same, should compactions keep
+    // sending a service back to its start.
+    for (let call = 0; call < MAX_REPAIR_CALLS; call++) {
+      if (cursor === "" && offsets.every((offset) => offset === "-1")) return;
+      const [next, ...rest] = await this.#write(SCRIPTS.repair, env, keys, [
+        cursor,
+        ...services,
+        ...offsets,
+      ]) as (string | number)[];
+      cursor = String(next);
+      offsets = rest.map(String);
     }
   }
 
@@ -724,13 +745,19 @@ export class RedisDriver implements Driver {
    * @returns The term, or undefined when refused.
    */
   async campaign(registration: Registration): Promise<number | undefined> {
-    const [granted, term] = await this.#write(
-      SCRIPTS.campaign,
-      registration.env,
-      this.#keys(registration.env, registration.service),
-      [registration.owner, registration.id, registration.service],
-    ) as [number, string?];
-    return granted === 1 ? Number(term) : undefined;
+    const keys = this.#keys(registration.env, registration.service);
+    // A big service's slots are read a bounded piece per call; the slot to
+    // go on from only rises, so this ends.
+    for (let from = "0";;) {
+      const [answer, value] = await this.#write(
+        SCRIPTS.campaign,
+        registration.env,
+        keys,
+        [registration.owner, registration.id, registration.service, from],
+      ) as [number, (string | number)?];
+      if (answer !== 2) return answer === 1 ? Number(value) : undefined;
+      from = String(value);
+    }
   }
 
   /**
@@ -1038,8 +1065,7 @@ export class RedisDriver implements Driver {
       throw withoutArguments(error);
     }
     // A write, but only after data loss; a listing still answers if it fails.
-    await this.#write(SCRIPTS.repair, env, [`${base}ids`, `${base}meta`], [])
-      .catch(() => {});
+    await this.#repair(env, []).catch(() => {});
     return await read().catch(() => []);
   }
 
