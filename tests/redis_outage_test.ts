@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { registration } from "./_registration.ts";
@@ -190,39 +191,48 @@ redisTest(
   },
 );
 
+/** The grace flag of an entry's slot, or null once it is no longer stored. */
+async function graceFlag(admin: Redis, id: string): Promise<string | null> {
+  const held = await admin.hget("roster:{default}:ids", id);
+  if (!held) return null;
+  const slot = Number(held.split("\t")[1]);
+  return await admin.getrange(
+    "roster:{default}:b:api",
+    slot * 60 + 46,
+    slot * 60 + 46,
+  );
+}
+
+/**
+ * Purges through a `CLIENT PAUSE` and after it; the first purge that gets
+ * through reports the outage as this client saw it.
+ */
+async function purgeThrough(
+  admin: Redis,
+  client: RedisDriver,
+  pause: number,
+): Promise<void> {
+  await admin.call("CLIENT", "PAUSE", String(pause), "ALL");
+  const until = Date.now() + pause;
+  while (Date.now() < until) {
+    await client.purge("default").catch(() => {});
+    await sleep(50);
+  }
+  await eventually("a purge after the outage", async () => {
+    await sleep(250);
+    return await client.purge("default").then(() => true, () => false);
+  });
+}
+
 redisTest(
   "an entry that fell due in an outage is graced once, not again by a later report that covers it",
   async () => {
     const ttl = 1_000;
     await using server = await RedisServer.start();
     const admin = await server.admin();
-    // The dead entry's grace flag and whether it is still stored.
-    const flag = async () => {
-      const held = await admin.hget("roster:{default}:ids", "api-dead");
-      if (!held) return null;
-      const slot = Number(held.split("\t")[1]);
-      return await admin.getrange(
-        "roster:{default}:b:api",
-        slot * 60 + 46,
-        slot * 60 + 46,
-      );
-    };
+    const flag = () => graceFlag(admin, "api-dead");
     const connect = () =>
       RedisDriver.connect({ url: server.url, commandTimeout: 100 });
-    // Purges through an outage and after it; the first purge that gets
-    // through reports the outage as this client saw it.
-    const purgeThrough = async (client: RedisDriver, pause: number) => {
-      await admin.call("CLIENT", "PAUSE", String(pause), "ALL");
-      const until = Date.now() + pause;
-      while (Date.now() < until) {
-        await client.purge("default").catch(() => {});
-        await sleep(50);
-      }
-      await eventually("a purge after the outage", async () => {
-        await sleep(250);
-        return await client.purge("default").then(() => true, () => false);
-      });
-    };
     const a = await connect();
     const b = await connect();
     try {
@@ -230,7 +240,7 @@ redisTest(
       // b last heard from Redis now, before either outage.
       await b.purge("default");
       // The first outage covers the expiry: graced, and marked as graced.
-      await purgeThrough(a, ttl * 1.5);
+      await purgeThrough(admin, a, ttl * 1.5);
       // (A purge queued in the pause may hold the token a moment.)
       await eventually("marked graced", async () => {
         await a.purge("default").catch(() => {});
@@ -240,7 +250,7 @@ redisTest(
       // b fails through a second outage and then reports one long outage,
       // from before the expiry until now. It covers the expiry again, but
       // the grace is not given twice: the entry goes at once.
-      await purgeThrough(b, ttl * 1.5);
+      await purgeThrough(admin, b, ttl * 1.5);
       const resumed = Date.now();
       await eventually("purged after the second outage", async () => {
         await b.purge("default").catch(() => {});
@@ -250,6 +260,48 @@ redisTest(
     } finally {
       await a.close();
       await b.close();
+    }
+  },
+);
+
+redisTest(
+  "a crash that lapsed before an outage began is not graced, though a quiet client last heard from Redis before the lapse",
+  async () => {
+    const ttl = 600;
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    const connect = () =>
+      RedisDriver.connect({ url: server.url, commandTimeout: 100 });
+    const quiet = await connect();
+    const owner = await connect();
+    try {
+      // The quiet client's last answer comes before the crash's lapse.
+      await quiet.purge("default");
+      const { expiresAt } = await owner.register(
+        registration({ id: "api-dead", ttl }),
+      );
+      // The owner crashed: nothing beats, and nobody purges, until after
+      // the lapse.
+      await eventually("the lapse", async () => {
+        const [seconds, micros] = await admin.time();
+        return Number(seconds) * 1000 + Number(micros) / 1000 >
+          expiresAt + 100;
+      }, ttl * 3);
+      // An outage begins after the lapse; the quiet client's calls fail
+      // in it, and it reports the outage from its first failed call, not
+      // from its last answer before the lapse.
+      await purgeThrough(admin, quiet, ttl * 1.5);
+      const flags = new Set<string | null>();
+      await eventually("the crash purged", async () => {
+        await quiet.purge("default").catch(() => {});
+        const flag = await graceFlag(admin, "api-dead");
+        flags.add(flag);
+        return flag === null;
+      }, ttl * 4);
+      assert.ok(!flags.has("g"), "the crash was graced as if live");
+    } finally {
+      await quiet.close();
+      await owner.close();
     }
   },
 );

@@ -1199,7 +1199,11 @@ export class RedisDriver implements Driver {
   }
 
   /**
-   * Records a failed call as an outage, from the last write that landed.
+   * Records a failed call as an outage, from when the call was sent: Redis
+   * answered everything before it, so the outage began no earlier than
+   * about then. (Not from the last write that landed: a process that
+   * writes seldom, a watcher that purges every few seconds, would claim
+   * those seconds, and a crash that lapsed in them would be graced.)
    * A call that timed out far later than its timeout says that this process
    * was not running (paused, SIGSTOPped), not that Redis was away: only
    * its timeout counts then, so a process frozen past its lease does not
@@ -1211,9 +1215,10 @@ export class RedisDriver implements Driver {
       .options?.commandTimeout;
     const frozen = started !== undefined && timeout !== undefined &&
       now - started > timeout * 2 + FROZEN_SLACK_MS;
+    const lastOk = this.#lastWriteOkAt ?? this.#lastOkAt ?? now;
     const since = frozen
       ? now - timeout
-      : this.#lastWriteOkAt ?? this.#lastOkAt ?? now;
+      : Math.max(lastOk, started ?? lastOk);
     for (const [env, known] of this.#outages) {
       this.#outages.set(env, { from: known?.from ?? since, to: now });
     }

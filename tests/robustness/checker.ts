@@ -8,7 +8,9 @@
  *   ttl + 1 s, nor a seq its process had replaced that long ago. A watcher's
  *   view may keep an instance whose expiry fell inside a backend fault
  *   until one ttl + 1 s after the fault ended: during a fault nobody can
- *   tell a crash from the fault.
+ *   tell a crash from the fault. One that lapsed just before a fault (its
+ *   leave not yet recorded, within the 1 s) it may keep until 1 s after
+ *   the fault ended, not a ttl: the lapse came before the fault.
  * - **Never evict the living.** A process that runs is never reported
  *   `leave`, and keeps its seq, unless it was itself paused past its lease.
  *   A complete listing (`list`) shows every running member that takes work,
@@ -215,6 +217,16 @@ function checkDeadListed(
         const faultEnd = faultEndWithin(history.faults, died, died + ttl);
         if (faultEnd !== undefined) {
           until = Math.max(until, faultEnd + ttl + SHOWN_SLACK_MS);
+        }
+        // A fault that began after the lapse, in the moment before the
+        // leave could be recorded, holds the leave back until it ends.
+        const lateEnd = faultEndWithin(
+          history.faults,
+          died + ttl,
+          died + ttl + SHOWN_SLACK_MS,
+        );
+        if (lateEnd !== undefined) {
+          until = Math.max(until, lateEnd + SHOWN_SLACK_MS);
         }
       }
       if (obs.sentAt > until) {

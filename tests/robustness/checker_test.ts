@@ -344,3 +344,38 @@ Deno.test("checker: an excerpt names what happened around a violation", () => {
   const lines = excerpt(history, violation!);
   assert.ok(lines.some((line) => line.includes("svc-3 reregistered 12")));
 });
+
+Deno.test("checker: a view keeps a crash that lapsed just before a fault until 1 s after the fault, no longer", () => {
+  const history = cleanHistory();
+  // svc-1 died at 5 s and lapsed at 5.6 s; a freeze from 5.8 s to 8 s held
+  // its leave back.
+  history.faults.push({
+    name: "freeze",
+    from: T0 + 5_800,
+    to: T0 + 8_000,
+    excusesMissing: true,
+  });
+  history.observations.push({
+    node: "watch",
+    op: "view",
+    sentAt: T0 + 8_900,
+    t: T0 + 8_900,
+    ok: true,
+    seen: [{ id: "svc-1", seq: 1 }, { id: "svc-2", seq: 2 }, {
+      id: "svc-3",
+      seq: 3,
+    }],
+    complete: false,
+    fromView: true,
+  });
+  assert.deepEqual(rules(history), []);
+  // A ttl after the fault (a grace as if the lapse fell in it) is too late.
+  history.observations.at(-1)!.sentAt = T0 + 8_000 + 600 + 500;
+  assert.deepEqual(rules(history), ["dead-listed"]);
+  // And a cold listing has no such slack.
+  const cold = history.observations.at(-1)!;
+  cold.sentAt = T0 + 8_900;
+  cold.fromView = false;
+  cold.op = "list";
+  assert.deepEqual(rules(history), ["dead-listed"]);
+});
