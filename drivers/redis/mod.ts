@@ -1216,9 +1216,7 @@ export class RedisDriver implements Driver {
     const frozen = started !== undefined && timeout !== undefined &&
       now - started > timeout * 2 + FROZEN_SLACK_MS;
     const lastOk = this.#lastWriteOkAt ?? this.#lastOkAt ?? now;
-    const since = frozen
-      ? now - timeout
-      : Math.max(lastOk, started ?? lastOk);
+    const since = frozen ? now - timeout : Math.max(lastOk, started ?? lastOk);
     for (const [env, known] of this.#outages) {
       this.#outages.set(env, { from: known?.from ?? since, to: now });
     }
