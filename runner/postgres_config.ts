@@ -9,6 +9,7 @@
 import type { PostgresConnectOptions } from "../drivers/postgres/mod.ts";
 import { SCHEMA_NAME } from "../drivers/postgres/_schema.ts";
 import { TableReader } from "./_table_reader.ts";
+import { redactUrl } from "../driver/_redact_url.ts";
 
 const KEYS = ["url", "schema"] as const;
 
@@ -32,6 +33,14 @@ export function parsePostgresConfig(
     read.fail(
       "url",
       "Invalid 'postgres.url': it must start with postgres:// or postgresql://, such as \"postgres://roster@127.0.0.1:5432/app\"",
+    );
+  }
+  if (url !== undefined && !URL.canParse(url)) {
+    read.fail(
+      "url",
+      `Invalid 'postgres.url': '${
+        redactUrl(url)
+      }' cannot be parsed; write it as postgres://user:password@host:5432/db, with a port from 1 to 65535 and an IPv6 host in brackets`,
     );
   }
   const schema = read.text("schema");

@@ -69,6 +69,12 @@ export class EtcdServer implements AsyncDisposable {
     return server;
   }
 
+  /** The etcd process's id, while it runs. */
+  get pid(): number {
+    if (!this.#process) throw new Error("etcd is not running");
+    return this.#process.pid;
+  }
+
   /** The client URL. */
   get url(): string {
     return `http://127.0.0.1:${this.port}`;

@@ -184,6 +184,30 @@ export class PostgresServer implements AsyncDisposable {
     }
   }
 
+  /**
+   * Sends a signal to every process of this server, the postmaster and its
+   * children (backends, checkpointer, WAL writer): SIGSTOP and SIGCONT
+   * freeze and thaw it whole.
+   */
+  async signalAll(signal: "SIGSTOP" | "SIGCONT"): Promise<void> {
+    const pid = Number(
+      (await Deno.readTextFile(`${this.#dir}/data/postmaster.pid`)).split(
+        "\n",
+      )[0],
+    );
+    const name = signal.slice(3);
+    // Children first on a stop, the postmaster first on a continue, so
+    // none forks or reaps while the others are in the other state.
+    const steps = [
+      ["pkill", `-${name}`, "-P", String(pid)],
+      ["kill", `-${name}`, String(pid)],
+    ];
+    if (signal === "SIGCONT") steps.reverse();
+    for (const [cmd, ...args] of steps) {
+      await new Deno.Command(cmd!, { args }).output();
+    }
+  }
+
   /** Restarts with its data, after `downtimeMs` down. */
   async restart(downtimeMs = 0): Promise<void> {
     await this.stop();

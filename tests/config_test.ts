@@ -476,3 +476,28 @@ Deno.test("[cluster.protection] sets the eviction safety valve, or turns it off"
   const byDefault = parseConfig(`[cluster]\nservice = "api"`, "c.toml");
   assert.equal(byDefault.resolved.protection?.threshold, 0.5);
 });
+
+Deno.test("a postgres.url that cannot be parsed is a config error that never shows its password", () => {
+  for (
+    const url of [
+      "postgres://roster:S3cretPW@127.0.0.1:99999/app",
+      "postgres://roster:S3cretPW@[::1/app",
+    ]
+  ) {
+    try {
+      parseConfig(
+        `[cluster]\nservice = "api"\ndriver = "postgres"\n[cluster.postgres]\nurl = "${url}"\n`,
+        "cluster.toml",
+      );
+      assert.fail("accepted");
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.match(
+        error.message,
+        /'postgres\.url': '.*\*\*\*@.*' cannot be parsed/,
+      );
+      assert.ok(!error.message.includes("S3cretPW"), error.message);
+      assert.equal(error.field, "postgres.url");
+    }
+  }
+});

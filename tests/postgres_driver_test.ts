@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PostgresDriver } from "../drivers/postgres/mod.ts";
-import { MessageTooLargeError } from "../mod.ts";
+import { ConfigError, MessageTooLargeError } from "../mod.ts";
 import { testDriverConformance } from "../testing/mod.ts";
 import { sleep } from "./_redis_server.ts";
 import { registration } from "./_registration.ts";
@@ -132,3 +132,24 @@ postgresTest(
     }
   },
 );
+
+Deno.test("a URL that cannot be parsed fails in one line that never shows its password", async () => {
+  for (
+    const url of [
+      "postgres://postgres:S3cretPW@127.0.0.1:99999/db",
+      "postgres://postgres:S3cretPW@[::1/db",
+    ]
+  ) {
+    const error = await PostgresDriver.connect({ url }).then(
+      () => assert.fail(`connected to ${url}`),
+      (error: Error) => error,
+    );
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.match(error.message, /postgres:\*\*\*@.* cannot be parsed/);
+    for (
+      const text of [error.message, String(error.stack), String(error.cause)]
+    ) {
+      assert.ok(!text.includes("S3cretPW"), text);
+    }
+  }
+});

@@ -23,7 +23,7 @@
  */
 
 import { ownerDigest } from "../../driver/_owner_digest.ts";
-import { redactUrl } from "../../driver/_redact_url.ts";
+import { redactUrl, withoutPassword } from "../../driver/_redact_url.ts";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/pg"
 import pg from "pg";
@@ -83,6 +83,12 @@ export interface PostgresConnectOptions extends PostgresDriverOptions {
   max?: number;
   /** How long a connection attempt may take, in ms. Default 5,000. */
   connectTimeout?: number;
+  /**
+   * How long one query may take before the client gives up on it, in ms
+   * (node-postgres's `query_timeout`). Default 5,000. A heartbeat that
+   * times out is retried, and counts as evidence of an outage.
+   */
+  queryTimeout?: number;
 }
 
 type Row = Record<string, unknown>;
@@ -194,10 +200,21 @@ export class PostgresDriver implements Driver {
     options: PostgresConnectOptions = {},
   ): Promise<PostgresDriver> {
     const url = options.url ?? "postgres://localhost:5432/postgres";
+    try {
+      new URL(url);
+    } catch {
+      // No cause: the parser's error quotes the URL, password and all.
+      throw new ConfigError(
+        `Cannot connect to PostgreSQL: the URL '${
+          redactUrl(url)
+        }' cannot be parsed; write it as postgres://user:password@host:5432/db, with a port from 1 to 65535 and an IPv6 host in brackets`,
+      );
+    }
     const pool = new pg.Pool({
       connectionString: url,
       max: options.max ?? 4,
       connectionTimeoutMillis: options.connectTimeout ?? 5_000,
+      query_timeout: options.queryTimeout ?? 5_000,
     });
     // An idle connection the server dropped is replaced on next use; the
     // error must not go unhandled.
@@ -216,7 +233,7 @@ export class PostgresDriver implements Driver {
       await pool.end().catch(() => {});
       throw new Error(
         `Cannot connect to PostgreSQL at ${redactUrl(url)}: ${
-          (error as Error)?.message ?? error
+          withoutPassword(String((error as Error)?.message ?? error), url)
         }`,
         { cause: error },
       );

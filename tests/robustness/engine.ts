@@ -9,7 +9,10 @@
 import type { Driver } from "../../driver/driver.ts";
 import type { HealthStatus } from "../../instance.ts";
 import { RedisDriver } from "../../drivers/redis/mod.ts";
+import { PostgresDriver } from "../../drivers/postgres/mod.ts";
+import { EtcdDriver } from "../../drivers/etcd/mod.ts";
 import type { NodeSpec } from "./node_program.ts";
+import type { RunSettings } from "./history.ts";
 
 /** How a process of its own connects to the engine's backend. */
 export interface EngineConnection {
@@ -71,6 +74,19 @@ export async function connectEngineDriver(
       await connect(connection.readUrl),
     );
   }
+  if (connection.engine === "postgres") {
+    return await PostgresDriver.connect({
+      url: connection.url,
+      connectTimeout: 1_000,
+      queryTimeout: connection.commandTimeout,
+    });
+  }
+  if (connection.engine === "etcd") {
+    return await EtcdDriver.connect({
+      endpoints: [connection.url!],
+      requestTimeout: connection.commandTimeout,
+    });
+  }
   throw new Error(
     `No process driver for engine '${connection.engine}'; it runs its nodes in the harness`,
   );
@@ -117,6 +133,11 @@ export interface Fault {
 /** An engine under test. */
 export interface RobustnessEngine extends AsyncDisposable {
   readonly name: string;
+  /**
+   * Settings this engine needs in place of the run's (etcd's leases are
+   * whole seconds, 2 at least).
+   */
+  readonly settings?: Partial<RunSettings>;
   /** What this engine cannot break, for the report. */
   readonly limits: string[];
   /** The faults it can inject. */

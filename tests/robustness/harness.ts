@@ -65,7 +65,8 @@ export async function runSchedule(
   engine: RobustnessEngine,
   options: RunOptions,
 ): Promise<RunResult> {
-  const { settings, seed } = options;
+  const settings = { ...options.settings, ...engine.settings };
+  const { seed } = options;
   const random = seededRandom(seed);
   const log = options.log ?? (() => {});
   const env = "robust";

@@ -18,6 +18,8 @@ import type { RobustnessEngine } from "./engine.ts";
 import { memoryEngine } from "./memory_engine.ts";
 import { redisEngine } from "./redis_engine.ts";
 import { redisClusterEngine } from "./redis_cluster_engine.ts";
+import { postgresEngine } from "./postgres_engine.ts";
+import { etcdEngine } from "./etcd_engine.ts";
 import { writeReport } from "./report.ts";
 
 const ENGINES: Record<string, (timeout: number) => Promise<RobustnessEngine>> =
@@ -25,6 +27,8 @@ const ENGINES: Record<string, (timeout: number) => Promise<RobustnessEngine>> =
     memory: () => Promise.resolve(memoryEngine()),
     redis: (timeout) => redisEngine("robust", timeout),
     "redis-cluster": (timeout) => redisClusterEngine("robust", timeout),
+    postgres: (timeout) => postgresEngine("robust", timeout),
+    etcd: () => etcdEngine("robust"),
   };
 
 const { values } = parseArgs({

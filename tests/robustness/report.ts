@@ -82,6 +82,7 @@ export function renderReport(
       ),
       "",
       ...runs[0]!.limits.map((limit) => `- Not covered: ${limit}`),
+      ...settingsLine(runs[0]!.history.settings, context.settings),
       "",
       "| what was checked | count |",
       "| --- | ---: |",
@@ -110,4 +111,15 @@ export function renderReport(
     }
   }
   return lines.join("\n");
+}
+
+/** The settings an engine ran with, where they differ from the run's. */
+function settingsLine(own: RunSettings, run: RunSettings): string[] {
+  if (
+    own.ttl === run.ttl && own.interval === run.interval &&
+    own.heartbeatTimeout === run.heartbeatTimeout
+  ) return [];
+  return [
+    `- Settings here: ttl ${own.ttl} ms, heartbeat interval ${own.interval} ms, heartbeat timeout ${own.heartbeatTimeout} ms`,
+  ];
 }

@@ -1,0 +1,92 @@
+/**
+ * The etcd engine for the robustness harness: a real etcd on free loopback
+ * ports, nodes as processes of their own, and the faults an operations team
+ * meets: freezes (SIGSTOP), restarts with and without data, and keys the
+ * driver uses lost. etcd's leases are whole seconds, 2 at least, so this
+ * engine runs with a 2 s ttl.
+ *
+ * @module
+ */
+
+import { EtcdServer } from "../_etcd_server.ts";
+import { sleep } from "../_redis_server.ts";
+import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
+import type { Fault, RobustnessEngine } from "./engine.ts";
+import { between } from "./node_program.ts";
+
+/**
+ * Starts etcd and returns the engine around it.
+ *
+ * @param env The env the run uses, whose keys the faults delete.
+ */
+export async function etcdEngine(env: string): Promise<RobustnessEngine> {
+  const server = await EtcdServer.start();
+  const settings = { ttl: 2_000, interval: 650, heartbeatTimeout: 300 };
+  const connection = {
+    engine: "etcd",
+    url: server.url,
+    commandTimeout: settings.heartbeatTimeout,
+  };
+  const process = () => server.pid;
+  const freeze =
+    (min: number, max: number): Fault["run"] => async (random, window) => {
+      const ms = between(random, min, max);
+      const from = Date.now();
+      Deno.kill(process(), "SIGSTOP");
+      await sleep(ms);
+      Deno.kill(process(), "SIGCONT");
+      window(from, Date.now());
+    };
+  // What a "lose keys" fault may delete: the env's instances, the epoch.
+  const losses = [`roster/${env}/i/`, "roster/epoch", `roster/${env}/`];
+  const faults: Fault[] = [
+    { name: "freeze", excusesMissing: true, run: freeze(2_500, 6_000) },
+    { name: "short freeze", excusesMissing: true, run: freeze(900, 1_400) },
+    {
+      name: "restart with data",
+      excusesMissing: true,
+      async run(random, window) {
+        const from = Date.now();
+        await server.restart(between(random, 100, 600));
+        window(from, Date.now());
+      },
+    },
+    {
+      name: "restart without data",
+      excusesMissing: true,
+      async run(random, window) {
+        const from = Date.now();
+        await server.restart(between(random, 0, 300), false);
+        window(from, Date.now());
+      },
+    },
+    {
+      name: "lose keys",
+      excusesMissing: true,
+      async run(random, window) {
+        const key = losses[Math.floor(random() * losses.length)]!;
+        const client = server.client();
+        try {
+          const from = Date.now();
+          if (key.endsWith("/")) await client.delete().prefix(key).exec();
+          else await client.delete().key(key).exec();
+          window(from, Date.now());
+        } finally {
+          client.close();
+        }
+      },
+    },
+  ];
+  return {
+    name: "etcd",
+    limits: ["one member: no quorum loss, no leader election among members"],
+    settings,
+    faults,
+    connect: () => connectEngineDriver(connection),
+    spawn: (spec, sink, fence) =>
+      spawnNodeProcess(spec, connection, fence.url, sink),
+    async [Symbol.asyncDispose]() {
+      await server[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The PostgreSQL engine for the robustness harness: a real postgres on a
+ * free loopback port (initdb into a temp dir), nodes as processes of their
+ * own, and the faults an operations team meets: every postgres process
+ * frozen (SIGSTOP, long and short), a lock that stalls the writes (as an
+ * `ALTER TABLE` queued behind a long reader does), restarts, and rows or
+ * tables the driver uses lost.
+ *
+ * @module
+ */
+
+import { PostgresServer } from "../_postgres_server.ts";
+import { sleep } from "../_redis_server.ts";
+import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
+import type { Fault, RobustnessEngine } from "./engine.ts";
+import { between } from "./node_program.ts";
+
+/** What a "lose rows" fault may delete, in the driver's schema. */
+const LOSSES = [
+  "DELETE FROM roster.instances WHERE env = $1",
+  "DELETE FROM roster.envs WHERE env = $1",
+  "DELETE FROM roster.changes WHERE env = $1",
+  "DELETE FROM roster.leaders WHERE env = $1",
+];
+
+/**
+ * Starts a postgres and returns the engine around it.
+ *
+ * @param env The env the run uses, whose rows the faults delete.
+ * @param commandTimeout Each node's statement timeout, in ms.
+ */
+export async function postgresEngine(
+  env: string,
+  commandTimeout: number,
+): Promise<RobustnessEngine> {
+  const server = await PostgresServer.start();
+  const connection = { engine: "postgres", url: server.url, commandTimeout };
+  const freeze =
+    (min: number, max: number): Fault["run"] => async (random, window) => {
+      const ms = between(random, min, max);
+      const from = Date.now();
+      await server.signalAll("SIGSTOP");
+      await sleep(ms);
+      await server.signalAll("SIGCONT");
+      window(from, Date.now());
+    };
+  const faults: Fault[] = [
+    { name: "freeze", excusesMissing: true, run: freeze(800, 2_500) },
+    { name: "short freeze", excusesMissing: true, run: freeze(300, 450) },
+    {
+      // Writes wait; reads go on. A listing must fail or be complete.
+      name: "lock that stalls writes",
+      excusesMissing: false,
+      async run(random, window) {
+        const ms = between(random, 500, 1_500);
+        const from = Date.now();
+        await server.query(
+          `DO $$ BEGIN
+             LOCK TABLE roster.instances IN EXCLUSIVE MODE;
+             PERFORM pg_sleep(${ms / 1000});
+           END $$`,
+        );
+        window(from, Date.now());
+      },
+    },
+    {
+      name: "restart with data",
+      excusesMissing: true,
+      async run(random, window) {
+        const from = Date.now();
+        await server.restart(between(random, 100, 600));
+        window(from, Date.now());
+      },
+    },
+    {
+      name: "lose rows",
+      excusesMissing: true,
+      async run(random, window) {
+        const first = LOSSES[Math.floor(random() * LOSSES.length)]!;
+        const second = LOSSES[Math.floor(random() * LOSSES.length)]!;
+        const from = Date.now();
+        for (const statement of new Set([first, second])) {
+          await server.query(statement, [env]);
+        }
+        window(from, Date.now());
+      },
+    },
+  ];
+  return {
+    name: "postgres",
+    limits: [
+      "one server: no replica, no failover; fsync off, as in the tests",
+    ],
+    faults,
+    connect: () => connectEngineDriver(connection),
+    spawn: (spec, sink, fence) =>
+      spawnNodeProcess(spec, connection, fence.url, sink),
+    async [Symbol.asyncDispose]() {
+      await server[Symbol.asyncDispose]();
+    },
+  };
+}
