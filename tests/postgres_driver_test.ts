@@ -54,6 +54,7 @@ postgresTest(
         "envs",
         "instances",
         "leaders",
+        "schema_version",
       ]);
       const [stored] = await server.query(
         "select owner from svc_registry.instances",

@@ -9,15 +9,28 @@
  * | `instances` | one row per registration; `owner` is a digest of the token     |
  * | `changes`   | the change log, `(env, pos)`, capped per env                   |
  * | `leaders`   | per service: the last term, and who holds it                   |
+ * | `schema_version` | one row: the version of these tables                      |
  *
+ * A process that finds the tables at {@linkcode SCHEMA_VERSION} runs no DDL
+ * at all, so a steady start needs only DML rights and never queues for a
+ * table lock; one that finds them behind (or missing) brings them up to
+ * date; one that finds them ahead refuses.
  * @module
  */
+
+/**
+ * The version of the tables this release reads and writes. A new column or
+ * table is a new version, with its statements in
+ * {@linkcode schemaStatements} (each idempotent).
+ */
+export const SCHEMA_VERSION = 1;
 
 /** A schema name: lower-case, safe to quote and to use in channel names. */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
 
 /**
- * The statements that create the schema; each is idempotent.
+ * The statements that bring the schema to {@linkcode SCHEMA_VERSION} from
+ * any earlier state, nothing included; each is idempotent.
  *
  * @param schema The schema name, already checked against {@linkcode SCHEMA_NAME}.
  * @returns The statements, in order.
@@ -71,5 +84,6 @@ export function schemaStatements(schema: string): string[] {
       seq int8,
       PRIMARY KEY (env, service)
     )`,
+    `CREATE TABLE IF NOT EXISTS ${s}.schema_version (version int4 NOT NULL)`,
   ];
 }

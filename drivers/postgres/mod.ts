@@ -51,7 +51,7 @@ import {
   takesWork,
 } from "../../instance.ts";
 import { MessageTooLargeError } from "../../messaging/message.ts";
-import { SCHEMA_NAME, schemaStatements } from "./_schema.ts";
+import { SCHEMA_NAME, SCHEMA_VERSION, schemaStatements } from "./_schema.ts";
 
 const log = logger("postgres");
 
@@ -63,6 +63,13 @@ const LOG_LENGTH = 10_000;
 const PURGE_BATCH = 500;
 /** The most changes one read returns. */
 const READ_BATCH = 1_000;
+/** How long a migration waits for a table lock before it gives up. */
+const MIGRATION_LOCK_TIMEOUT_MS = 500;
+/** PostgreSQL's codes for a missing table and a missing schema. */
+const UNDEFINED_TABLE = "42P01";
+const INVALID_SCHEMA = "3F000";
+/** The change log is trimmed to LOG_LENGTH every this many changes. */
+const TRIM_EVERY = 256;
 /** The longest wait before a dropped LISTEN connection is opened again. */
 const MAX_RELISTEN_MS = 5_000;
 
@@ -147,10 +154,13 @@ export class PostgresDriver implements Driver {
     instances: string;
     changes: string;
     leaders: string;
+    schemaVersion: string;
   };
   readonly #changesChannel: string;
   readonly #messagesChannel: string;
   #ready: Promise<void> | undefined;
+  /** A call found a table or the schema missing: migrate whatever the version says. */
+  #tablesLost = false;
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #handlers = new Map<string, Set<(payload: string) => void>>();
   #listener: pg.Client | undefined;
@@ -182,6 +192,7 @@ export class PostgresDriver implements Driver {
       instances: `"${schema}".instances`,
       changes: `"${schema}".changes`,
       leaders: `"${schema}".leaders`,
+      schemaVersion: `"${schema}".schema_version`,
     };
     this.#changesChannel = `${schema}_changes`;
     this.#messagesChannel = `${schema}_messages`;
@@ -267,20 +278,95 @@ export class PostgresDriver implements Driver {
     }
   }
 
+  /**
+   * Makes sure the tables are at {@linkcode SCHEMA_VERSION}: one read when
+   * they are, so a steady start runs no DDL; migrations only when they are
+   * behind or missing, under an advisory lock and a lock timeout, so a long
+   * reader fails the migration rather than stall every heartbeat behind it.
+   */
   #schemaReady(): Promise<void> {
-    this.#ready ??= this.#transaction(async (db) => {
-      // Many processes may start at once; one creates, the others wait.
-      await db.query("select pg_advisory_xact_lock(hashtext($1))", [
-        this.schema,
-      ]);
-      for (const statement of schemaStatements(this.schema)) {
-        await db.query(statement);
-      }
-    }).catch((error) => {
+    this.#ready ??= this.#ensureSchema().catch((error) => {
       this.#ready = undefined;
       throw error;
     });
     return this.#ready;
+  }
+
+  async #ensureSchema(): Promise<void> {
+    if (
+      !this.#tablesLost &&
+      await this.#schemaVersion(this.pool) === SCHEMA_VERSION
+    ) return;
+    await this.#transaction(async (db) => {
+      // Many processes may start at once; one migrates, the others wait.
+      await db.query("select pg_advisory_xact_lock(hashtext($1))", [
+        this.schema,
+      ]);
+      const version = await this.#schemaVersion(db);
+      if (version === SCHEMA_VERSION && !this.#tablesLost) return;
+      await db.query(`set local lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
+      try {
+        for (const statement of schemaStatements(this.schema)) {
+          await db.query(statement);
+        }
+      } catch (error) {
+        throw new Error(
+          `Cannot bring schema '${this.schema}' from version ${version} to ${SCHEMA_VERSION}: ${
+            (error as Error)?.message ?? error
+          }; a long query may hold a table it changes: try again when it ends`,
+          { cause: error },
+        );
+      }
+      await db.query(`delete from ${this.#t.schemaVersion}`);
+      await db.query(
+        `insert into ${this.#t.schemaVersion} (version) values ($1)`,
+        [SCHEMA_VERSION],
+      );
+    });
+    this.#tablesLost = false;
+  }
+
+  /**
+   * The tables' version: 0 when they are missing (or were made before
+   * versions were kept). Throws for a version this release does not read.
+   */
+  async #schemaVersion(db: Queryable): Promise<number> {
+    const [present] = await rows(
+      db,
+      "select to_regclass($1) is not null as ok",
+      [this.#t.schemaVersion],
+    );
+    if (!present?.ok) return 0;
+    const [row] = await rows(
+      db,
+      `select max(version) as version from ${this.#t.schemaVersion}`,
+    );
+    const version = Number(row?.version ?? 0);
+    if (version > SCHEMA_VERSION) {
+      throw new ConfigError(
+        `Cannot use schema '${this.schema}': its tables are at version ${version}, newer than this release of roster reads (${SCHEMA_VERSION}); upgrade roster on this host`,
+        { field: "schema" },
+      );
+    }
+    return version;
+  }
+
+  /**
+   * Runs a public call; a table or the schema found missing (dropped by
+   * hand, restored without it) is put back by the next call.
+   */
+  async #guarded<T>(work: () => Promise<T>): Promise<T> {
+    await this.#schemaReady();
+    try {
+      return await work();
+    } catch (error) {
+      const code = (error as { code?: unknown })?.code;
+      if (code === UNDEFINED_TABLE || code === INVALID_SCHEMA) {
+        this.#tablesLost = true;
+        this.#ready = undefined;
+      }
+      throw error;
+    }
   }
 
   /**
@@ -289,9 +375,15 @@ export class PostgresDriver implements Driver {
    * clock (so it still only rises).
    */
   async #ensureEnv(db: Queryable, env: string): Promise<void> {
+    // A lost row comes back past every change position and seq still
+    // stored, so neither collides with what is left.
     await db.query(
-      `insert into ${this.#t.envs} (env, epoch, seq)
-       values ($1, $2, ${NOW_MS}) on conflict (env) do nothing`,
+      `insert into ${this.#t.envs} (env, epoch, seq, log_pos)
+       values ($1, $2,
+         greatest(${NOW_MS},
+           (select coalesce(max(seq), 0) + 1 from ${this.#t.instances} where env = $1)),
+         (select coalesce(max(pos), 0) from ${this.#t.changes} where env = $1))
+       on conflict (env) do nothing`,
       [env, crypto.randomUUID().slice(0, 8)],
     );
   }
@@ -312,14 +404,23 @@ export class PostgresDriver implements Driver {
     reason: ChangeReason,
     instance: Instance,
   ): Promise<void> {
-    await db.query(
+    const [recorded] = await rows(
+      db,
       `with p as (
          update ${this.#t.envs} set log_pos = log_pos + 1 where env = $1
          returning log_pos)
        insert into ${this.#t.changes} (env, pos, type, reason, instance)
-       select $1, log_pos, $2, $3, $4 from p`,
+       select $1, log_pos, $2, $3, $4 from p returning pos`,
       [env, type, reason, JSON.stringify(instance)],
     );
+    // Capped under any churn, not only when something expires.
+    const pos = Number(recorded?.pos ?? 0);
+    if (pos % TRIM_EVERY === 0) {
+      await db.query(
+        `delete from ${this.#t.changes} where env = $1 and pos <= $2::int8`,
+        [env, pos - LOG_LENGTH],
+      );
+    }
     // Delivered at commit; readers only use it to wake up.
     await db.query("select pg_notify($1, $2)", [this.#changesChannel, env]);
   }
@@ -345,126 +446,128 @@ export class PostgresDriver implements Driver {
    * @throws {AlreadyRegisteredError} When another live owner holds the id.
    */
   async heartbeat(registration: Registration): Promise<HeartbeatResult> {
-    await this.#schemaReady();
-    const { env, id, status } = registration;
-    const [row] = await rows(
-      this.pool,
-      `update ${this.#t.instances} set
-         heartbeat_at = n.now, expires_at = n.now + ttl, grace_until = 0
-       from (select ${NOW_MS} as now) n
-       where env = $1 and id = $2 and owner = $3 and status = $4
-         and expires_at > n.now
-       returning seq, registered_at, heartbeat_at, expires_at`,
-      [env, id, ownerDigest(registration.owner), status],
-    );
-    if (row) {
-      return {
-        instance: {
-          id,
-          service: registration.service,
-          env,
-          version: registration.version,
-          addr: registration.addr,
-          meta: { ...registration.meta },
-          hostname: registration.hostname,
-          pid: registration.pid,
-          status,
-          seq: Number(row.seq),
-          registeredAt: Number(row.registered_at),
-          heartbeatAt: Number(row.heartbeat_at),
-          expiresAt: Number(row.expires_at),
-          heartbeatInterval: registration.heartbeatInterval,
-          weight: registration.weight ?? 100,
-        },
-        reregistered: false,
-      };
-    }
-    return await this.#upsert(registration, "reregistered");
+    return await this.#guarded(async () => {
+      const { env, id, status } = registration;
+      const [row] = await rows(
+        this.pool,
+        `update ${this.#t.instances} set
+           heartbeat_at = n.now, expires_at = n.now + ttl, grace_until = 0
+         from (select ${NOW_MS} as now) n
+         where env = $1 and id = $2 and owner = $3 and status = $4
+           and expires_at > n.now
+         returning seq, registered_at, heartbeat_at, expires_at`,
+        [env, id, ownerDigest(registration.owner), status],
+      );
+      if (row) {
+        return {
+          instance: {
+            id,
+            service: registration.service,
+            env,
+            version: registration.version,
+            addr: registration.addr,
+            meta: { ...registration.meta },
+            hostname: registration.hostname,
+            pid: registration.pid,
+            status,
+            seq: Number(row.seq),
+            registeredAt: Number(row.registered_at),
+            heartbeatAt: Number(row.heartbeat_at),
+            expiresAt: Number(row.expires_at),
+            heartbeatInterval: registration.heartbeatInterval,
+            weight: registration.weight ?? 100,
+          },
+          reregistered: false,
+        };
+      }
+      return await this.#upsert(registration, "reregistered");
+    });
   }
 
   async #upsert(
     registration: Registration,
     reason: "registered" | "reregistered",
   ): Promise<HeartbeatResult> {
-    await this.#schemaReady();
-    const { env, id } = registration;
-    const owner = ownerDigest(registration.owner);
-    return await this.#transaction(async (db) => {
-      // The env row's lock orders the env's changes: positions commit in order.
-      await this.#lockEnv(db, env);
-      const [clock] = await rows(db, `select ${NOW_MS} as now`);
-      const now = Number(clock!.now);
-      const [row] = await rows(
-        db,
-        `select * from ${this.#t.instances} where env = $1 and id = $2 for update`,
-        [env, id],
-      );
-      if (row) {
-        const live = Number(row.expires_at) > now;
-        const graced = Number(row.grace_until) > now ||
-          (!live && await this.#fellDueInOutage(db, env, row, now));
-        if (row.owner === owner && (live || graced)) {
-          // Live, or held through an outage the database went through:
-          // the same registration goes on, under its seq.
-          const [updated] = await rows(
-            db,
-            `update ${this.#t.instances} set
-               heartbeat_at = $3::int8, expires_at = $3::int8 + ttl, grace_until = 0,
-               status = $4
-             where env = $1 and id = $2 returning *`,
-            [env, id, now, registration.status],
-          );
-          const instance = instanceOfRow(updated!, env);
-          if (row.status !== registration.status) {
-            await this.#record(db, env, "update", "health", instance);
-          }
-          return { instance, reregistered: false };
-        }
-        if (live) throw new AlreadyRegisteredError(id, env);
-        await db.query(
-          `delete from ${this.#t.instances} where env = $1 and id = $2`,
+    return await this.#guarded(async () => {
+      const { env, id } = registration;
+      const owner = ownerDigest(registration.owner);
+      return await this.#transaction(async (db) => {
+        // The env row's lock orders the env's changes: positions commit in order.
+        await this.#lockEnv(db, env);
+        const [clock] = await rows(db, `select ${NOW_MS} as now`);
+        const now = Number(clock!.now);
+        const [row] = await rows(
+          db,
+          `select * from ${this.#t.instances} where env = $1 and id = $2 for update`,
           [env, id],
         );
-        await this.#record(
+        if (row) {
+          const live = Number(row.expires_at) > now;
+          const graced = Number(row.grace_until) > now ||
+            (!live && await this.#fellDueInOutage(db, env, row, now));
+          if (row.owner === owner && (live || graced)) {
+            // Live, or held through an outage the database went through:
+            // the same registration goes on, under its seq.
+            const [updated] = await rows(
+              db,
+              `update ${this.#t.instances} set
+                 heartbeat_at = $3::int8, expires_at = $3::int8 + ttl, grace_until = 0,
+                 status = $4
+               where env = $1 and id = $2 returning *`,
+              [env, id, now, registration.status],
+            );
+            const instance = instanceOfRow(updated!, env);
+            if (row.status !== registration.status) {
+              await this.#record(db, env, "update", "health", instance);
+            }
+            return { instance, reregistered: false };
+          }
+          if (live) throw new AlreadyRegisteredError(id, env);
+          await db.query(
+            `delete from ${this.#t.instances} where env = $1 and id = $2`,
+            [env, id],
+          );
+          await this.#record(
+            db,
+            env,
+            "leave",
+            "expired",
+            instanceOfRow(row, env),
+          );
+        }
+        const [created] = await rows(
           db,
-          env,
-          "leave",
-          "expired",
-          instanceOfRow(row, env),
+          `with s as (
+             update ${this.#t.envs} set seq = seq + 1 where env = $1 returning seq)
+           insert into ${this.#t.instances} (
+             env, id, service, owner, seq, registered_at, heartbeat_at,
+             expires_at, ttl, heartbeat_interval, status, version, addr,
+             hostname, pid, meta, weight)
+           select $1, $2, $3, $4, s.seq, $5::int8, $5::int8, $5::int8 + $6::int4,
+             $6::int4, $7, $8, $9, $10,
+             $11, $12, $13, $14 from s
+           returning *`,
+          [
+            env,
+            id,
+            registration.service,
+            owner,
+            now,
+            registration.ttl,
+            registration.heartbeatInterval,
+            registration.status,
+            registration.version,
+            registration.addr,
+            registration.hostname,
+            registration.pid,
+            JSON.stringify(registration.meta),
+            registration.weight ?? 100,
+          ],
         );
-      }
-      const [created] = await rows(
-        db,
-        `with s as (
-           update ${this.#t.envs} set seq = seq + 1 where env = $1 returning seq)
-         insert into ${this.#t.instances} (
-           env, id, service, owner, seq, registered_at, heartbeat_at,
-           expires_at, ttl, heartbeat_interval, status, version, addr,
-           hostname, pid, meta, weight)
-         select $1, $2, $3, $4, s.seq, $5::int8, $5::int8, $5::int8 + $6::int4,
-           $6::int4, $7, $8, $9, $10,
-           $11, $12, $13, $14 from s
-         returning *`,
-        [
-          env,
-          id,
-          registration.service,
-          owner,
-          now,
-          registration.ttl,
-          registration.heartbeatInterval,
-          registration.status,
-          registration.version,
-          registration.addr,
-          registration.hostname,
-          registration.pid,
-          JSON.stringify(registration.meta),
-          registration.weight ?? 100,
-        ],
-      );
-      const instance = instanceOfRow(created!, env);
-      await this.#record(db, env, "join", reason, instance);
-      return { instance, reregistered: reason === "reregistered" };
+        const instance = instanceOfRow(created!, env);
+        await this.#record(db, env, "join", reason, instance);
+        return { instance, reregistered: reason === "reregistered" };
+      });
     });
   }
 
@@ -512,24 +615,25 @@ export class PostgresDriver implements Driver {
    * @returns Whether an entry was removed.
    */
   async deregister(key: RegistrationKey): Promise<boolean> {
-    await this.#schemaReady();
-    return await this.#transaction(async (db) => {
-      await this.#lockEnv(db, key.env);
-      const [row] = await rows(
-        db,
-        `delete from ${this.#t.instances}
-         where env = $1 and id = $2 and owner = $3 returning *`,
-        [key.env, key.id, ownerDigest(key.owner)],
-      );
-      if (!row) return false;
-      await this.#record(
-        db,
-        key.env,
-        "leave",
-        "deregistered",
-        instanceOfRow(row, key.env),
-      );
-      return true;
+    return await this.#guarded(async () => {
+      return await this.#transaction(async (db) => {
+        await this.#lockEnv(db, key.env);
+        const [row] = await rows(
+          db,
+          `delete from ${this.#t.instances}
+           where env = $1 and id = $2 and owner = $3 returning *`,
+          [key.env, key.id, ownerDigest(key.owner)],
+        );
+        if (!row) return false;
+        await this.#record(
+          db,
+          key.env,
+          "leave",
+          "deregistered",
+          instanceOfRow(row, key.env),
+        );
+        return true;
+      });
     });
   }
 
@@ -541,8 +645,9 @@ export class PostgresDriver implements Driver {
    * @returns The live instances.
    */
   async list(query: ListQuery): Promise<Instance[]> {
-    await this.#schemaReady();
-    return await this.#list(this.pool, query);
+    return await this.#guarded(async () => {
+      return await this.#list(this.pool, query);
+    });
   }
 
   async #list(db: Queryable, query: ListQuery): Promise<Instance[]> {
@@ -565,14 +670,15 @@ export class PostgresDriver implements Driver {
    * @returns Sorted names.
    */
   async services(env: string): Promise<string[]> {
-    await this.#schemaReady();
-    const found = await rows(
-      this.pool,
-      `select distinct service from ${this.#t.instances}
-       where env = $1 and expires_at > ${NOW_MS} order by service`,
-      [env],
-    );
-    return found.map((row) => String(row.service));
+    return await this.#guarded(async () => {
+      const found = await rows(
+        this.pool,
+        `select distinct service from ${this.#t.instances}
+         where env = $1 and expires_at > ${NOW_MS} order by service`,
+        [env],
+      );
+      return found.map((row) => String(row.service));
+    });
   }
 
   /**
@@ -585,59 +691,54 @@ export class PostgresDriver implements Driver {
    * @returns When the next entry falls due, in ms from now.
    */
   async purge(env: string): Promise<number | undefined> {
-    await this.#schemaReady();
-    return await this.#transaction(async (db) => {
-      const [lock] = await rows(
-        db,
-        "select pg_try_advisory_xact_lock(hashtext($1)) as ok",
-        [`${this.schema}/${env}`],
-      );
-      if (!lock?.ok) return undefined;
-      const { now, started, lastBeat } = await this.#outageEvidence(db, env);
-      await db.query(
-        `update ${this.#t.instances} set grace_until = $3::int8 + ttl
-         where env = $1 and expires_at <= $2::int8 and grace_until = 0
-           and $3::int8 + ttl > $2::int8 and expires_at > $4::int8`,
-        [env, now, started, lastBeat],
-      );
-      const gone = await rows(
-        db,
-        `delete from ${this.#t.instances}
-         where (env, id) in (
-           select env, id from ${this.#t.instances}
-           where env = $1 and expires_at <= $2 and grace_until <= $2
-           order by seq limit ${PURGE_BATCH} for update skip locked)
-         returning *`,
-        [env, now],
-      );
-      if (gone.length) {
-        await this.#lockEnv(db, env);
-        gone.sort((a, b) => Number(a.seq) - Number(b.seq));
-        for (const row of gone) {
-          await this.#record(
-            db,
-            env,
-            "leave",
-            "expired",
-            instanceOfRow(row, env),
-          );
-        }
+    return await this.#guarded(async () => {
+      return await this.#transaction(async (db) => {
+        const [lock] = await rows(
+          db,
+          "select pg_try_advisory_xact_lock(hashtext($1)) as ok",
+          [`${this.schema}/${env}`],
+        );
+        if (!lock?.ok) return undefined;
+        const { now, started, lastBeat } = await this.#outageEvidence(db, env);
         await db.query(
-          `delete from ${this.#t.changes}
-           where env = $1 and pos <= (
-             select log_pos from ${this.#t.envs} where env = $1) - ${LOG_LENGTH}`,
+          `update ${this.#t.instances} set grace_until = $3::int8 + ttl
+           where env = $1 and expires_at <= $2::int8 and grace_until = 0
+             and $3::int8 + ttl > $2::int8 and expires_at > $4::int8`,
+          [env, now, started, lastBeat],
+        );
+        const gone = await rows(
+          db,
+          `delete from ${this.#t.instances}
+           where (env, id) in (
+             select env, id from ${this.#t.instances}
+             where env = $1 and expires_at <= $2 and grace_until <= $2
+             order by seq limit ${PURGE_BATCH} for update skip locked)
+           returning *`,
+          [env, now],
+        );
+        if (gone.length) {
+          await this.#lockEnv(db, env);
+          gone.sort((a, b) => Number(a.seq) - Number(b.seq));
+          for (const row of gone) {
+            await this.#record(
+              db,
+              env,
+              "leave",
+              "expired",
+              instanceOfRow(row, env),
+            );
+          }
+        }
+        const [next] = await rows(
+          db,
+          `select min(greatest(expires_at, grace_until)) as due
+           from ${this.#t.instances} where env = $1`,
           [env],
         );
-      }
-      const [next] = await rows(
-        db,
-        `select min(greatest(expires_at, grace_until)) as due
-         from ${this.#t.instances} where env = $1`,
-        [env],
-      );
-      return next?.due == null
-        ? undefined
-        : Math.max(0, Number(next.due) - now) + 1;
+        return next?.due == null
+          ? undefined
+          : Math.max(0, Number(next.due) - now) + 1;
+      });
     });
   }
 
@@ -648,17 +749,18 @@ export class PostgresDriver implements Driver {
    * @returns The instances and the cursor.
    */
   async snapshot(env: string): Promise<Snapshot> {
-    await this.#schemaReady();
-    await this.#ensureEnv(this.pool, env);
-    return await this.#transaction(async (db) => {
-      const [row] = await rows(
-        db,
-        `select epoch, log_pos from ${this.#t.envs} where env = $1`,
-        [env],
-      );
-      const instances = await this.#list(db, { env });
-      return { instances, cursor: `${row!.epoch}:${row!.log_pos}` };
-    }, "begin isolation level repeatable read read only");
+    return await this.#guarded(async () => {
+      await this.#ensureEnv(this.pool, env);
+      return await this.#transaction(async (db) => {
+        const [row] = await rows(
+          db,
+          `select epoch, log_pos from ${this.#t.envs} where env = $1`,
+          [env],
+        );
+        const instances = await this.#list(db, { env });
+        return { instances, cursor: `${row!.epoch}:${row!.log_pos}` };
+      }, "begin isolation level repeatable read read only");
+    });
   }
 
   /**
@@ -677,32 +779,33 @@ export class PostgresDriver implements Driver {
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
-    await this.#schemaReady();
-    const [epoch, positionText] = cursor.split(":");
-    const position = Number(positionText);
-    if (!epoch || !Number.isInteger(position) || position < 0) {
-      throw new ChangeLogGapError(env, cursor);
-    }
-    // LISTEN first: a change committed after the read below then wakes us.
-    if (options.waitMs > 0) await this.#listen();
-    let waited = false;
-    for (;;) {
-      const wake = waited || options.waitMs <= 0
-        ? undefined
-        : this.#waitForChange(env, options.waitMs, options.signal);
-      const batch = await this.#read(env, cursor, epoch, position).catch(
-        (error) => {
-          wake?.cancel();
-          throw error;
-        },
-      );
-      if (batch.changes.length || !wake) {
-        wake?.cancel();
-        return batch;
+    return await this.#guarded(async () => {
+      const [epoch, positionText] = cursor.split(":");
+      const position = Number(positionText);
+      if (!epoch || !Number.isInteger(position) || position < 0) {
+        throw new ChangeLogGapError(env, cursor);
       }
-      await wake.done;
-      waited = true;
-    }
+      // LISTEN first: a change committed after the read below then wakes us.
+      if (options.waitMs > 0) await this.#listen();
+      let waited = false;
+      for (;;) {
+        const wake = waited || options.waitMs <= 0
+          ? undefined
+          : this.#waitForChange(env, options.waitMs, options.signal);
+        const batch = await this.#read(env, cursor, epoch, position).catch(
+          (error) => {
+            wake?.cancel();
+            throw error;
+          },
+        );
+        if (batch.changes.length || !wake) {
+          wake?.cancel();
+          return batch;
+        }
+        await wake.done;
+        waited = true;
+      }
+    });
   }
 
   async #read(
@@ -904,58 +1007,59 @@ export class PostgresDriver implements Driver {
    * @returns The term, or undefined.
    */
   async campaign(registration: Registration): Promise<number | undefined> {
-    await this.#schemaReady();
-    const { env, service, id } = registration;
-    return await this.#transaction(async (db) => {
-      await db.query(
-        `insert into ${this.#t.leaders} (env, service, term)
-         values ($1, $2, 0) on conflict do nothing`,
-        [env, service],
-      );
-      const [leader] = await rows(
-        db,
-        `select term, id, seq from ${this.#t.leaders}
-         where env = $1 and service = $2 for update`,
-        [env, service],
-      );
-      const [clock] = await rows(db, `select ${NOW_MS} as now`);
-      const now = Number(clock!.now);
-      const [self] = await rows(
-        db,
-        `select seq, status, owner from ${this.#t.instances}
-         where env = $1 and id = $2 and expires_at > $3`,
-        [env, id, now],
-      );
-      if (
-        !self || self.owner !== ownerDigest(registration.owner) ||
-        !takesWork({ status: parseInstanceStatus(self.status) })
-      ) return undefined;
-      const [older] = await rows(
-        db,
-        `select 1 from ${this.#t.instances}
-         where env = $1 and service = $2 and status in ('healthy', 'warning')
-           and expires_at > $3 and seq < $4 limit 1`,
-        [env, service, now, self.seq],
-      );
-      if (older) return undefined;
-      if (leader!.id != null && leader!.id !== id) {
-        const [holder] = await rows(
+    return await this.#guarded(async () => {
+      const { env, service, id } = registration;
+      return await this.#transaction(async (db) => {
+        await db.query(
+          `insert into ${this.#t.leaders} (env, service, term)
+           values ($1, $2, 0) on conflict do nothing`,
+          [env, service],
+        );
+        const [leader] = await rows(
+          db,
+          `select term, id, seq from ${this.#t.leaders}
+           where env = $1 and service = $2 for update`,
+          [env, service],
+        );
+        const [clock] = await rows(db, `select ${NOW_MS} as now`);
+        const now = Number(clock!.now);
+        const [self] = await rows(
+          db,
+          `select seq, status, owner from ${this.#t.instances}
+           where env = $1 and id = $2 and expires_at > $3`,
+          [env, id, now],
+        );
+        if (
+          !self || self.owner !== ownerDigest(registration.owner) ||
+          !takesWork({ status: parseInstanceStatus(self.status) })
+        ) return undefined;
+        const [older] = await rows(
           db,
           `select 1 from ${this.#t.instances}
-           where env = $1 and id = $2 and seq = $3
-             and status in ('healthy', 'warning')
-             and expires_at > $4`,
-          [env, leader!.id, leader!.seq, now],
+           where env = $1 and service = $2 and status in ('healthy', 'warning')
+             and expires_at > $3 and seq < $4 limit 1`,
+          [env, service, now, self.seq],
         );
-        if (holder) return undefined;
-      }
-      const term = Math.max(Number(leader!.term) + 1, now * 1000);
-      await db.query(
-        `update ${this.#t.leaders} set term = $3, id = $4, seq = $5
-         where env = $1 and service = $2`,
-        [env, service, term, id, self.seq],
-      );
-      return term;
+        if (older) return undefined;
+        if (leader!.id != null && leader!.id !== id) {
+          const [holder] = await rows(
+            db,
+            `select 1 from ${this.#t.instances}
+             where env = $1 and id = $2 and seq = $3
+               and status in ('healthy', 'warning')
+               and expires_at > $4`,
+            [env, leader!.id, leader!.seq, now],
+          );
+          if (holder) return undefined;
+        }
+        const term = Math.max(Number(leader!.term) + 1, now * 1000);
+        await db.query(
+          `update ${this.#t.leaders} set term = $3, id = $4, seq = $5
+           where env = $1 and service = $2`,
+          [env, service, term, id, self.seq],
+        );
+        return term;
+      });
     });
   }
 
@@ -966,21 +1070,22 @@ export class PostgresDriver implements Driver {
    * @param term Its term.
    */
   async resign(registration: Registration, term: number): Promise<void> {
-    await this.#schemaReady();
-    await this.pool.query(
-      `update ${this.#t.leaders} l set id = null, seq = null
-       where l.env = $1 and l.service = $2 and l.id = $3 and l.term = $4
-         and not exists (
-           select 1 from ${this.#t.instances} i
-           where i.env = l.env and i.id = l.id and i.owner <> $5)`,
-      [
-        registration.env,
-        registration.service,
-        registration.id,
-        term,
-        ownerDigest(registration.owner),
-      ],
-    );
+    return await this.#guarded(async () => {
+      await this.pool.query(
+        `update ${this.#t.leaders} l set id = null, seq = null
+         where l.env = $1 and l.service = $2 and l.id = $3 and l.term = $4
+           and not exists (
+             select 1 from ${this.#t.instances} i
+             where i.env = l.env and i.id = l.id and i.owner <> $5)`,
+        [
+          registration.env,
+          registration.service,
+          registration.id,
+          term,
+          ownerDigest(registration.owner),
+        ],
+      );
+    });
   }
 
   /**
@@ -990,24 +1095,25 @@ export class PostgresDriver implements Driver {
    * @returns The version, clock, entries and change-log length.
    */
   async status(env: string): Promise<BackendStatus> {
-    await this.#schemaReady();
-    const [row] = await rows(
-      this.pool,
-      `select current_setting('server_version') as version, ${NOW_MS} as now,
-         (select count(*) from ${this.#t.instances} where env = $1) as entries,
-         (select count(*) from ${this.#t.changes} where env = $1) as changes,
-         inet_server_addr()::text as host, inet_server_port() as port`,
-      [env],
-    );
-    return {
-      server: `postgresql ${row!.version}`,
-      target: row!.host
-        ? `${String(row!.host).replace(/\/\d+$/, "")}:${row!.port}`
-        : "a local socket",
-      time: Number(row!.now),
-      entries: Number(row!.entries),
-      changeLogLength: Number(row!.changes),
-    };
+    return await this.#guarded(async () => {
+      const [row] = await rows(
+        this.pool,
+        `select current_setting('server_version') as version, ${NOW_MS} as now,
+           (select count(*) from ${this.#t.instances} where env = $1) as entries,
+           (select count(*) from ${this.#t.changes} where env = $1) as changes,
+           inet_server_addr()::text as host, inet_server_port() as port`,
+        [env],
+      );
+      return {
+        server: `postgresql ${row!.version}`,
+        target: row!.host
+          ? `${String(row!.host).replace(/\/\d+$/, "")}:${row!.port}`
+          : "a local socket",
+        time: Number(row!.now),
+        entries: Number(row!.entries),
+        changeLogLength: Number(row!.changes),
+      };
+    });
   }
 
   /** Stops listening, and ends the pool if the driver opened it. */
