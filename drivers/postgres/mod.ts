@@ -13,9 +13,12 @@
  * await registry.start();
  * ```
  *
- * The tables (see `_schema.ts`) are created on first use under `schema`
- * (default `roster`); the role needs `CREATE` on the database the first
- * time, then `SELECT`, `INSERT`, `UPDATE`, `DELETE` on them. It works
+ * The tables (see `_schema.ts`) are versioned: created or brought up to
+ * date under `schema` (default `roster`) only when they are missing or
+ * behind, so the role needs `CREATE` on the database the first time (and
+ * at an upgrade), and otherwise only `USAGE` on the schema and `SELECT`,
+ * `INSERT`, `UPDATE`, `DELETE` on its tables; a steady start runs no DDL.
+ * It works
  * through PgBouncer in session mode; transaction mode breaks `LISTEN`, so
  * watchers fall back to polling every wait, and messages are not delivered.
  *
