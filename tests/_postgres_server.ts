@@ -202,7 +202,15 @@ export class PostgresServer implements AsyncDisposable {
       ["pkill", `-${name}`, "-P", String(pid)],
       ["kill", `-${name}`, String(pid)],
     ];
-    if (signal === "SIGCONT") steps.reverse();
+    if (signal === "SIGCONT") {
+      steps.reverse();
+      // runuser (as root) stops itself when its child stops, and would
+      // never reap the postmaster again: it takes the SIGCONT too.
+      const wrapper = this.#process?.pid;
+      if (wrapper !== undefined && wrapper !== pid) {
+        steps.unshift(["kill", "-CONT", String(wrapper)]);
+      }
+    }
     for (const [cmd, ...args] of steps) {
       await new Deno.Command(cmd!, { args }).output();
     }

@@ -59,8 +59,10 @@ postgresTest(
     await using server = await PostgresServer.start();
     const first = await PostgresDriver.connect({ url: server.url });
     await first.close();
-    // An older schema (no version yet), and a reader that holds the table.
+    // An older schema (no version yet, and a column missing), and a reader
+    // that holds the table the migration must change.
     await server.query("drop table roster.schema_version");
+    await server.query("alter table roster.instances drop column weight");
     const reader = new pg.Client({ connectionString: server.url });
     await reader.connect();
     try {

@@ -5,7 +5,7 @@
  *
  * | table       | holds                                                          |
  * | ----------- | -------------------------------------------------------------- |
- * | `envs`      | per env: `epoch` (new when the row is lost), `seq` and `log_pos` counters; the row lock orders an env's changes |
+ * | `envs`      | per env: `epoch` (new when the row is lost), `seq` and `log_pos` counters, the last outage clients reported (`out_from`, `out_to`); the row lock orders an env's changes |
  * | `instances` | one row per registration; `owner` is a digest of the token     |
  * | `changes`   | the change log, `(env, pos)`, capped per env                   |
  * | `leaders`   | per service: the last term, and who holds it                   |
@@ -23,7 +23,7 @@
  * table is a new version, with its statements in
  * {@linkcode schemaStatements} (each idempotent).
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** A schema name: lower-case, safe to quote and to use in channel names. */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,40}$/;
@@ -66,8 +66,13 @@ export function schemaStatements(schema: string): string[] {
       PRIMARY KEY (env, id)
     )`,
     // Added after the first release: tables made before it gain it here.
-    `ALTER TABLE ${s}.instances ADD COLUMN IF NOT EXISTS weight int4 NOT NULL DEFAULT 100`,
-    `CREATE INDEX IF NOT EXISTS instances_by_expiry ON ${s}.instances (env, expires_at)`,
+    addColumn(schema, "instances", "weight int4 NOT NULL DEFAULT 100"),
+    // (CREATE INDEX IF NOT EXISTS locks the table before it looks.)
+    `DO $$ BEGIN
+       IF to_regclass('${s}.instances_by_expiry') IS NULL THEN
+         CREATE INDEX instances_by_expiry ON ${s}.instances (env, expires_at);
+       END IF;
+     END $$`,
     `CREATE TABLE IF NOT EXISTS ${s}.changes (
       env text NOT NULL,
       pos int8 NOT NULL,
@@ -85,5 +90,24 @@ export function schemaStatements(schema: string): string[] {
       PRIMARY KEY (env, service)
     )`,
     `CREATE TABLE IF NOT EXISTS ${s}.schema_version (version int4 NOT NULL)`,
+    // Version 2: the outage clients report (see the driver's evidence).
+    addColumn(schema, "envs", "out_from int8 NOT NULL DEFAULT 0"),
+    addColumn(schema, "envs", "out_to int8 NOT NULL DEFAULT 0"),
   ];
+}
+
+/**
+ * Adds a column where it is missing. Only then does it take the table's
+ * lock: `ADD COLUMN IF NOT EXISTS` takes it even when the column is there,
+ * and would queue behind a long reader for nothing.
+ */
+function addColumn(schema: string, table: string, column: string): string {
+  const name = column.split(" ")[0]!;
+  return `DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+      WHERE table_schema = '${schema}' AND table_name = '${table}'
+        AND column_name = '${name}') THEN
+      ALTER TABLE "${schema}".${table} ADD COLUMN ${column};
+    END IF;
+  END $$`;
 }

@@ -66,6 +66,8 @@ const LOG_LENGTH = 10_000;
 const PURGE_BATCH = 500;
 /** The most changes one read returns. */
 const READ_BATCH = 1_000;
+/** How long a process waits for another's migration, and each DDL statement may take, in ms. */
+const MIGRATION_WAIT_MS = 30_000;
 /** How long a migration waits for a table lock before it gives up. */
 const MIGRATION_LOCK_TIMEOUT_MS = 500;
 /** PostgreSQL's codes for a missing table and a missing schema. */
@@ -73,6 +75,22 @@ const UNDEFINED_TABLE = "42P01";
 const INVALID_SCHEMA = "3F000";
 /** The change log is trimmed to LOG_LENGTH every this many changes. */
 const TRIM_EVERY = 256;
+/**
+ * How long a purge that saw an outage of its own holds back lapses no beat
+ * came after, in ms: time for the owners' held beats to land.
+ */
+const PURGE_SETTLE_MS = 250;
+/** How long a listing's test write waits for a lock, in ms. */
+const PROBE_LOCK_TIMEOUT_MS = 250;
+/** How soon a purge that held a lapse back asks again, in ms. */
+const HELD_RETRY_MS = 50;
+/** A clock offset this much below the best seen means the clock went back. */
+const CLOCK_JUMP_MS = 60_000;
+/**
+ * How far back a listing looks for entries that lapsed with no beat after
+ * them (see #list), in ms: the longest ttl.
+ */
+const DOUBT_WINDOW_MS = 3_600_000;
 /** The longest wait before a dropped LISTEN connection is opened again. */
 const MAX_RELISTEN_MS = 5_000;
 
@@ -102,6 +120,36 @@ export interface PostgresConnectOptions extends PostgresDriverOptions {
 }
 
 type Row = Record<string, unknown>;
+
+/** What a purge and a late beat judge a lapse by (see #outageEvidence). */
+interface OutageEvidence {
+  now: number;
+  started: number;
+  lastBeat: number;
+  freshest: number;
+  outFrom: number;
+  outTo: number;
+}
+
+/**
+ * Whether a failed call says the database could not be reached or did
+ * not answer in time (a freeze, a restart, a lock that stalls writes),
+ * rather than refusing the call.
+ */
+function isOutage(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
+    // Connection exceptions, shutdowns, a lock or statement timeout.
+    return code.startsWith("08") || code.startsWith("57P") ||
+      code === "55P03" || code === "57014";
+  }
+  if (error instanceof AlreadyRegisteredError || error instanceof ConfigError) {
+    return false;
+  }
+  return /timeout|terminat|ECONNREFUSED|ECONNRESET|Connection/i.test(
+    String((error as Error)?.message ?? error),
+  );
+}
 type Queryable = Pick<pg.PoolClient, "query">;
 
 /** The database's clock in ms, as SQL. */
@@ -164,6 +212,15 @@ export class PostgresDriver implements Driver {
   #ready: Promise<void> | undefined;
   /** A call found a table or the schema missing: migrate whatever the version says. */
   #tablesLost = false;
+  /** The database's clock less this process's monotonic clock. */
+  #offset: number | undefined;
+  /**
+   * Since when calls failed (the first failed call's start) until the last
+   * failure, by this process's monotonic clock: not yet reported.
+   */
+  #outage: { from: number; to: number; reported?: boolean } | undefined;
+  /** Until then (monotonic) a purge removes only lapses beats came after. */
+  #settleUntil = 0;
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #handlers = new Map<string, Set<(payload: string) => void>>();
   #listener: pg.Client | undefined;
@@ -301,16 +358,25 @@ export class PostgresDriver implements Driver {
       await this.#schemaVersion(this.pool) === SCHEMA_VERSION
     ) return;
     await this.#transaction(async (db) => {
-      // Many processes may start at once; one migrates, the others wait.
-      await db.query("select pg_advisory_xact_lock(hashtext($1))", [
-        this.schema,
-      ]);
+      // Many processes may start at once; one migrates, the others wait,
+      // longer than a heartbeat's query timeout (the lock timeout bounds
+      // what the migration itself waits for).
+      await db.query({
+        text: "select pg_advisory_xact_lock(hashtext($1))",
+        values: [this.schema],
+        query_timeout: MIGRATION_WAIT_MS,
+      } as pg.QueryConfig);
       const version = await this.#schemaVersion(db);
       if (version === SCHEMA_VERSION && !this.#tablesLost) return;
       await db.query(`set local lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
       try {
         for (const statement of schemaStatements(this.schema)) {
-          await db.query(statement);
+          await db.query(
+            {
+              text: statement,
+              query_timeout: MIGRATION_WAIT_MS,
+            } as pg.QueryConfig,
+          );
         }
       } catch (error) {
         throw new Error(
@@ -334,14 +400,17 @@ export class PostgresDriver implements Driver {
    * versions were kept). Throws for a version this release does not read.
    */
   async #schemaVersion(db: Queryable): Promise<number> {
-    const [present] = await rows(
-      db,
+    // At start, many processes at once: longer than a heartbeat may wait.
+    const query = (text: string, values: unknown[] = []) =>
+      db.query(
+        { text, values, query_timeout: MIGRATION_WAIT_MS } as pg.QueryConfig,
+      ).then((result) => result.rows as Row[]);
+    const [present] = await query(
       "select to_regclass($1) is not null as ok",
       [this.#t.schemaVersion],
     );
     if (!present?.ok) return 0;
-    const [row] = await rows(
-      db,
+    const [row] = await query(
       `select max(version) as version from ${this.#t.schemaVersion}`,
     );
     const version = Number(row?.version ?? 0);
@@ -359,17 +428,69 @@ export class PostgresDriver implements Driver {
    * hand, restored without it) is put back by the next call.
    */
   async #guarded<T>(work: () => Promise<T>): Promise<T> {
-    await this.#schemaReady();
+    const started = performance.now();
     try {
-      return await work();
+      await this.#schemaReady();
+      const result = await work();
+      // Reported, and a call got through after: the outage is over. (Not
+      // at the report itself, which may land while beats still fail, so
+      // that every report runs from the first failure.)
+      if (this.#outage?.reported) this.#outage = undefined;
+      return result;
     } catch (error) {
       const code = (error as { code?: unknown })?.code;
       if (code === UNDEFINED_TABLE || code === INVALID_SCHEMA) {
         this.#tablesLost = true;
         this.#ready = undefined;
       }
+      if (isOutage(error)) {
+        this.#outage = {
+          from: this.#outage?.from ?? started,
+          to: performance.now(),
+          reported: this.#outage?.reported,
+        };
+      }
       throw error;
     }
+  }
+
+  /** Learns the database's clock from a reply's `now`. */
+  #learnClock(now: number): void {
+    const offset = now - performance.now();
+    if (
+      this.#offset === undefined || offset > this.#offset ||
+      offset < this.#offset - CLOCK_JUMP_MS
+    ) this.#offset = offset;
+  }
+
+  /** Now by the database's clock, as far as this process knows it. */
+  #dbNow(): number | null {
+    return this.#offset === undefined
+      ? null
+      : Math.round(performance.now() + this.#offset);
+  }
+
+  /**
+   * Reports this process's failed calls to the env, as a window by the
+   * database's clock, merged with the one stored: the evidence on which
+   * rows that fell due meanwhile are graced.
+   */
+  async #reportOutage(env: string): Promise<void> {
+    const outage = this.#outage;
+    if (!outage || this.#offset === undefined) return;
+    await this.pool.query(
+      `update ${this.#t.envs} set
+         out_from = case when out_to >= $2::int8 then least(out_from, $2::int8)
+                    else $2::int8 end,
+         out_to = greatest(out_to, $3::int8)
+       where env = $1`,
+      [
+        env,
+        Math.round(outage.from + this.#offset),
+        Math.round(outage.to + this.#offset),
+      ],
+    );
+    outage.reported = true;
   }
 
   /**
@@ -451,17 +572,31 @@ export class PostgresDriver implements Driver {
   async heartbeat(registration: Registration): Promise<HeartbeatResult> {
     return await this.#guarded(async () => {
       const { env, id, status } = registration;
+      // This owner's own outage, by the database's clock: its lapse in it
+      // is no crash (see #upsert).
+      const own = this.#outage && this.#offset !== undefined
+        ? this.#outage.from + this.#offset
+        : null;
+      if (this.#outage) await this.#reportOutage(env);
+      const sent = this.#dbNow();
+      // Live, or sent before its lease ran out and held up on the way (a
+      // lock, a freeze): it goes on under its seq, as it would have. A
+      // beat that itself waited (a sixth of its ttl, at most 500 ms) is the
+      // evidence of the stall, however long it was.
       const [row] = await rows(
         this.pool,
         `update ${this.#t.instances} set
            heartbeat_at = n.now, expires_at = n.now + ttl, grace_until = 0
          from (select ${NOW_MS} as now) n
          where env = $1 and id = $2 and owner = $3 and status = $4
-           and expires_at > n.now
+           and (expires_at > n.now or ($5::int8 is not null
+             and expires_at >= $5::int8 and (n.now < expires_at + ttl
+               or n.now - $5::int8 >= least(500, greatest(20, ttl / 6)))))
          returning seq, registered_at, heartbeat_at, expires_at`,
-        [env, id, ownerDigest(registration.owner), status],
+        [env, id, ownerDigest(registration.owner), status, sent],
       );
       if (row) {
+        this.#learnClock(Number(row.heartbeat_at));
         return {
           instance: {
             id,
@@ -483,13 +618,17 @@ export class PostgresDriver implements Driver {
           reregistered: false,
         };
       }
-      return await this.#upsert(registration, "reregistered");
+      return await this.#upsert(registration, "reregistered", { sent, own });
     });
   }
 
   async #upsert(
     registration: Registration,
     reason: "registered" | "reregistered",
+    beat: { sent: number | null; own: number | null } = {
+      sent: null,
+      own: null,
+    },
   ): Promise<HeartbeatResult> {
     return await this.#guarded(async () => {
       const { env, id } = registration;
@@ -506,8 +645,18 @@ export class PostgresDriver implements Driver {
         );
         if (row) {
           const live = Number(row.expires_at) > now;
+          // A beat sent before the lease ran out keeps it, however late it
+          // landed (the database was frozen or its table locked).
+          // So does one whose lapse fell while its owner could not reach
+          // the database (until it sent this beat).
+          const expires = Number(row.expires_at);
+          const { sent, own } = beat;
+          const sentInTime = sent !== null &&
+            now < expires + Number(row.ttl) &&
+            (sent <= expires || (own !== null && own <= expires));
           const graced = Number(row.grace_until) > now ||
-            (!live && await this.#fellDueInOutage(db, env, row, now));
+            (!live &&
+              (sentInTime || await this.#fellDueInOutage(db, env, row, now)));
           if (row.owner === owner && (live || graced)) {
             // Live, or held through an outage the database went through:
             // the same registration goes on, under its seq.
@@ -575,28 +724,41 @@ export class PostgresDriver implements Driver {
   }
 
   /**
-   * The only evidence of an outage this driver trusts, the server's own:
-   * when it last started, and the env's last beat accepted before that. A
-   * row that expired after that beat, less than its ttl after the start,
-   * fell due while no one could beat.
+   * The evidence of an outage: the server's own (when it last started, and
+   * the env's last beat accepted before that: a row that expired after
+   * that beat, less than its ttl after the start, fell due while no one
+   * could beat), and the window clients reported (their calls failed from
+   * `outFrom` to `outTo`). Also the env's freshest beat.
    */
   async #outageEvidence(
     db: Queryable,
     env: string,
-  ): Promise<{ now: number; started: number; lastBeat: number }> {
+  ): Promise<OutageEvidence> {
     const [facts] = await rows(
       db,
       `select ${NOW_MS} as now,
-         (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started`,
+         (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started,
+         e.out_from, e.out_to
+       from (select 1) one
+       left join ${this.#t.envs} e on e.env = $1`,
+      [env],
     );
     const started = Number(facts!.started);
     const [last] = await rows(
       db,
-      `select coalesce(max(heartbeat_at), 0) as at from ${this.#t.instances}
-       where env = $1 and heartbeat_at < $2`,
+      `select coalesce(max(heartbeat_at) filter (where heartbeat_at < $2), 0) as at,
+         coalesce(max(heartbeat_at), 0) as freshest
+       from ${this.#t.instances} where env = $1`,
       [env, started],
     );
-    return { now: Number(facts!.now), started, lastBeat: Number(last!.at) };
+    return {
+      now: Number(facts!.now),
+      started,
+      lastBeat: Number(last!.at),
+      freshest: Number(last!.freshest),
+      outFrom: Number(facts!.out_from ?? 0),
+      outTo: Number(facts!.out_to ?? 0),
+    };
   }
 
   /** Whether an expired row fell due in an outage, by that evidence. */
@@ -606,9 +768,14 @@ export class PostgresDriver implements Driver {
     row: Row,
     now: number,
   ): Promise<boolean> {
-    const { started, lastBeat } = await this.#outageEvidence(db, env);
-    return started + Number(row.ttl) > now &&
-      Number(row.expires_at) > lastBeat;
+    const { started, lastBeat, outFrom, outTo } = await this.#outageEvidence(
+      db,
+      env,
+    );
+    const expires = Number(row.expires_at);
+    const ttl = Number(row.ttl);
+    return (started + ttl > now && expires > lastBeat) ||
+      (outFrom <= expires && expires <= outTo && now < outTo + ttl);
   }
 
   /**
@@ -649,21 +816,72 @@ export class PostgresDriver implements Driver {
    */
   async list(query: ListQuery): Promise<Instance[]> {
     return await this.#guarded(async () => {
-      return await this.#list(this.pool, query);
+      const { instances, doubtful } = await this.#list(this.pool, query);
+      if (doubtful !== undefined) {
+        await this.#confirmWrites(query.env, doubtful);
+      }
+      return instances;
     });
   }
 
-  async #list(db: Queryable, query: ListQuery): Promise<Instance[]> {
+  /**
+   * The live instances, and one that lapsed with no beat of the env landing
+   * after it, if any: a crash, or beats held back by a lock or a freeze
+   * (see #confirmWrites).
+   */
+  async #list(
+    db: Queryable,
+    query: ListQuery,
+  ): Promise<{ instances: Instance[]; doubtful: string | undefined }> {
     const services = query.services?.length ? [...query.services] : null;
     const found = await rows(
       db,
-      `select * from ${this.#t.instances}
-       where env = $1 and expires_at > ${NOW_MS}
-         and ($2::text[] is null or service = any($2::text[]))
-       order by seq`,
+      `with n as (select ${NOW_MS} as now),
+         f as (select coalesce(max(heartbeat_at), 0) as freshest
+               from ${this.#t.instances} where env = $1)
+       select i.*, i.expires_at <= n.now as lapsed
+       from ${this.#t.instances} i, n, f
+       where i.env = $1
+         and ($2::text[] is null or i.service = any($2::text[]))
+         and (i.expires_at > n.now or (i.grace_until = 0
+           and i.expires_at > f.freshest
+           and i.expires_at > n.now - ${DOUBT_WINDOW_MS}))
+       order by i.seq`,
       [query.env, services],
     );
-    return found.map((row) => instanceOfRow(row, query.env));
+    const instances: Instance[] = [];
+    let doubtful: string | undefined;
+    for (const row of found) {
+      if (row.lapsed) doubtful ??= String(row.id);
+      else instances.push(instanceOfRow(row, query.env));
+    }
+    return { instances, doubtful };
+  }
+
+  /**
+   * A listing that found a lapse no beat came after writes to that row
+   * (changing nothing) before it answers: where a lock holds the beats
+   * back, the write waits too, and the listing fails rather than answer
+   * short. After a crash it lands at once.
+   */
+  async #confirmWrites(env: string, id: string): Promise<void> {
+    try {
+      await this.#transaction(async (db) => {
+        await db.query(`set local lock_timeout = ${PROBE_LOCK_TIMEOUT_MS}`);
+        await db.query(
+          `update ${this.#t.instances} set heartbeat_at = heartbeat_at
+           where env = $1 and id = $2`,
+          [env, id],
+        );
+      });
+    } catch (error) {
+      throw new Error(
+        `Cannot list env '${env}': instances lapsed with no heartbeat reaching PostgreSQL since, and a test write did not land (${
+          (error as Error)?.message ?? error
+        }); writes may be stalled (a lock, a freeze), so the answer would be short`,
+        { cause: error },
+      );
+    }
   }
 
   /**
@@ -702,22 +920,47 @@ export class PostgresDriver implements Driver {
           [`${this.schema}/${env}`],
         );
         if (!lock?.ok) return undefined;
-        const { now, started, lastBeat } = await this.#outageEvidence(db, env);
+        if (this.#outage) {
+          // This process could not reach the database a while: neither
+          // could the owners, whose beats, which report theirs, come first.
+          await this.#reportOutage(env);
+          this.#settleUntil = performance.now() + PURGE_SETTLE_MS;
+        }
+        const settling = performance.now() < this.#settleUntil;
+        const evidence = await this.#outageEvidence(db, env);
+        const { now, started, lastBeat, freshest, outFrom, outTo } = evidence;
+        this.#learnClock(now);
         await db.query(
           `update ${this.#t.instances} set grace_until = $3::int8 + ttl
            where env = $1 and expires_at <= $2::int8 and grace_until = 0
              and $3::int8 + ttl > $2::int8 and expires_at > $4::int8`,
           [env, now, started, lastBeat],
         );
+        // Fell due inside a window clients reported: a ttl after its end.
+        await db.query(
+          `update ${this.#t.instances} set grace_until = $4::int8 + ttl
+           where env = $1 and expires_at <= $2::int8 and grace_until = 0
+             and expires_at between $3::int8 and $4::int8
+             and $4::int8 + ttl > $2::int8`,
+          [env, now, outFrom, outTo],
+        );
+        // A lapse no beat came after may be a freeze or a lock that ended a
+        // moment ago, the owners' beats still on their way: it waits for
+        // one, or for a ttl and a half-ttl (at most 500 ms) from the
+        // freshest beat or the reported outage's end, so a whole env that
+        // crashed still goes within a second of its lapse.
         const gone = await rows(
           db,
           `delete from ${this.#t.instances}
            where (env, id) in (
              select env, id from ${this.#t.instances}
              where env = $1 and expires_at <= $2 and grace_until <= $2
+               and (grace_until > 0 or expires_at <= $3::int8
+                 or (not $5::boolean and
+                   $2 > greatest($3::int8, $4::int8) + ttl + least(ttl / 2, 500)))
              order by seq limit ${PURGE_BATCH} for update skip locked)
            returning *`,
-          [env, now],
+          [env, now, freshest, outTo, settling],
         );
         if (gone.length) {
           await this.#lockEnv(db, env);
@@ -738,9 +981,10 @@ export class PostgresDriver implements Driver {
            from ${this.#t.instances} where env = $1`,
           [env],
         );
-        return next?.due == null
-          ? undefined
-          : Math.max(0, Number(next.due) - now) + 1;
+        if (next?.due == null) return undefined;
+        // Due already: a lapse held back until its owner's beat may land.
+        const wait = Number(next.due) - now;
+        return wait > 0 ? wait + 1 : HELD_RETRY_MS;
       });
     });
   }
@@ -760,7 +1004,7 @@ export class PostgresDriver implements Driver {
           `select epoch, log_pos from ${this.#t.envs} where env = $1`,
           [env],
         );
-        const instances = await this.#list(db, { env });
+        const { instances } = await this.#list(db, { env });
         return { instances, cursor: `${row!.epoch}:${row!.log_pos}` };
       }, "begin isolation level repeatable read read only");
     });

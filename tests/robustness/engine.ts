@@ -185,7 +185,7 @@ export async function spawnNodeProcess(
     ],
     stdin: "piped",
     stdout: "piped",
-    stderr: "null",
+    stderr: Deno.env.get("ROBUSTNESS_STDERR") ? "inherit" : "null",
   }).spawn();
   const stdin = child.stdin.getWriter();
   const waiting: ((report: NodeReport) => boolean)[] = [];

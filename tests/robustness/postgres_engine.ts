@@ -34,7 +34,13 @@ export async function postgresEngine(
   commandTimeout: number,
 ): Promise<RobustnessEngine> {
   const server = await PostgresServer.start();
-  const connection = { engine: "postgres", url: server.url, commandTimeout };
+  // A heartbeat is one statement, a registration a transaction of several:
+  // nodes starting at once need more than the beat's timeout.
+  const connection = {
+    engine: "postgres",
+    url: server.url,
+    commandTimeout: Math.max(commandTimeout, 250),
+  };
   const freeze =
     (min: number, max: number): Fault["run"] => async (random, window) => {
       const ms = between(random, min, max);
