@@ -122,15 +122,22 @@ postgresTest(
     }, 10_000);
     assert.deepEqual(await listed(), ["a"]);
 
-    // The row deleted by hand: the next beat registers again.
+    // The row deleted by hand while its lease ran: the next beat puts it
+    // back under the same seq, as on Redis.
     const seqBefore = registry!.instance()!.seq;
     await server.query("delete from roster.instances where id = 'a'");
-    // The registry learns of it when the beat's answer arrives.
-    await eventually(
-      "re-created",
-      () => (registry!.instance()?.seq ?? 0) > seqBefore,
-    );
+    await eventually("put back", async () => {
+      const [row] = await server.query(
+        "select seq from roster.instances where id = 'a'",
+      );
+      return row !== undefined;
+    });
     assert.deepEqual(await listed(), ["a"]);
+    assert.equal(registry!.instance()!.seq, seqBefore, "the same seq");
+    const [row] = await server.query(
+      "select seq from roster.instances where id = 'a'",
+    );
+    assert.equal(Number(row!.seq), seqBefore);
 
     // Every session of the registry's killed.
     await server.query(

@@ -219,6 +219,15 @@ export class PostgresDriver implements Driver {
    * failure, by this process's monotonic clock: not yet reported.
    */
   #outage: { from: number; to: number; reported?: boolean } | undefined;
+  /**
+   * Each registration's last lease this process saw, so that a row lost
+   * while its lease ran (deleted by hand, restored from an older backup)
+   * comes back under the same seq.
+   */
+  readonly #leases = new WeakMap<
+    Registration,
+    { seq: number; registeredAt: number; expiresAt: number; ttl: number }
+  >();
   /** Until then (monotonic) a purge removes only lapses beats came after. */
   #settleUntil = 0;
   readonly #waiters = new Map<string, Set<() => void>>();
@@ -597,6 +606,12 @@ export class PostgresDriver implements Driver {
       );
       if (row) {
         this.#learnClock(Number(row.heartbeat_at));
+        this.#leases.set(registration, {
+          seq: Number(row.seq),
+          registeredAt: Number(row.registered_at),
+          expiresAt: Number(row.expires_at),
+          ttl: registration.ttl,
+        });
         return {
           instance: {
             id,
@@ -633,7 +648,7 @@ export class PostgresDriver implements Driver {
     return await this.#guarded(async () => {
       const { env, id } = registration;
       const owner = ownerDigest(registration.owner);
-      return await this.#transaction(async (db) => {
+      const result = await this.#transaction(async (db) => {
         // The env row's lock orders the env's changes: positions commit in order.
         await this.#lockEnv(db, env);
         const [clock] = await rows(db, `select ${NOW_MS} as now`);
@@ -687,15 +702,32 @@ export class PostgresDriver implements Driver {
             instanceOfRow(row, env),
           );
         }
+        // No row (or a lapsed one just removed): one this process held a
+        // lease on, lost while it ran or in an outage, comes back under
+        // its seq; anything else is new.
+        const lease = row || reason === "registered"
+          ? undefined
+          : this.#leases.get(registration);
+        const restored = lease !== undefined &&
+          now < lease.expiresAt + lease.ttl &&
+          (lease.expiresAt > now ||
+            (beat.sent !== null && beat.sent <= lease.expiresAt) ||
+            (beat.own !== null && beat.own <= lease.expiresAt) ||
+            await this.#fellDueInOutage(db, env, {
+              expires_at: lease.expiresAt,
+              ttl: lease.ttl,
+            }, now));
         const [created] = await rows(
           db,
           `with s as (
-             update ${this.#t.envs} set seq = seq + 1 where env = $1 returning seq)
+             update ${this.#t.envs} set seq = greatest(seq + 1, $15::int8)
+             where env = $1 returning seq)
            insert into ${this.#t.instances} (
              env, id, service, owner, seq, registered_at, heartbeat_at,
              expires_at, ttl, heartbeat_interval, status, version, addr,
              hostname, pid, meta, weight)
-           select $1, $2, $3, $4, s.seq, $5::int8, $5::int8, $5::int8 + $6::int4,
+           select $1, $2, $3, $4, coalesce($15::int8, s.seq),
+             coalesce($16::int8, $5::int8), $5::int8, $5::int8 + $6::int4,
              $6::int4, $7, $8, $9, $10,
              $11, $12, $13, $14 from s
            returning *`,
@@ -714,12 +746,30 @@ export class PostgresDriver implements Driver {
             registration.pid,
             JSON.stringify(registration.meta),
             registration.weight ?? 100,
+            restored ? lease.seq : null,
+            restored ? lease.registeredAt : null,
           ],
         );
         const instance = instanceOfRow(created!, env);
-        await this.#record(db, env, "join", reason, instance);
-        return { instance, reregistered: reason === "reregistered" };
+        await this.#record(
+          db,
+          env,
+          "join",
+          restored ? "reregistered" : reason,
+          instance,
+        );
+        return {
+          instance,
+          reregistered: !restored && reason === "reregistered",
+        };
       });
+      this.#leases.set(registration, {
+        seq: result.instance.seq,
+        registeredAt: result.instance.registeredAt,
+        expiresAt: result.instance.expiresAt,
+        ttl: registration.ttl,
+      });
+      return result;
     });
   }
 
@@ -785,6 +835,7 @@ export class PostgresDriver implements Driver {
    * @returns Whether an entry was removed.
    */
   async deregister(key: RegistrationKey): Promise<boolean> {
+    this.#leases.delete(key as Registration);
     return await this.#guarded(async () => {
       return await this.#transaction(async (db) => {
         await this.#lockEnv(db, key.env);
@@ -955,12 +1006,13 @@ export class PostgresDriver implements Driver {
            where (env, id) in (
              select env, id from ${this.#t.instances}
              where env = $1 and expires_at <= $2 and grace_until <= $2
-               and (grace_until > 0 or expires_at <= $3::int8
-                 or (not $5::boolean and
-                   $2 > greatest($3::int8, $4::int8) + ttl + least(ttl / 2, 500)))
+               and (grace_until > 0
+                 or ($5::boolean and expires_at <= $6::int8 - ttl / 2)
+                 or (not $5::boolean and (expires_at <= $3::int8
+                   or $2 > greatest($3::int8, $4::int8) + ttl + least(ttl / 2, 500))))
              order by seq limit ${PURGE_BATCH} for update skip locked)
            returning *`,
-          [env, now, freshest, outTo, settling],
+          [env, now, freshest, outTo, settling, outFrom],
         );
         if (gone.length) {
           await this.#lockEnv(db, env);
