@@ -196,11 +196,11 @@ export class PostgresServer implements AsyncDisposable {
       )[0],
     );
     const name = signal.slice(3);
-    // Children first on a stop, the postmaster first on a continue, so
-    // none forks or reaps while the others are in the other state.
+    // The postmaster first on a stop, so it forks no backend that the
+    // stop of its children would miss; last on a continue.
     const steps = [
-      ["pkill", `-${name}`, "-P", String(pid)],
       ["kill", `-${name}`, String(pid)],
+      ["pkill", `-${name}`, "-P", String(pid)],
     ];
     if (signal === "SIGCONT") {
       steps.reverse();

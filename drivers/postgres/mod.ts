@@ -653,6 +653,7 @@ export class PostgresDriver implements Driver {
         await this.#lockEnv(db, env);
         const [clock] = await rows(db, `select ${NOW_MS} as now`);
         const now = Number(clock!.now);
+        this.#learnClock(now);
         const [row] = await rows(
           db,
           `select * from ${this.#t.instances} where env = $1 and id = $2 for update`,
