@@ -878,8 +878,8 @@ export class PostgresDriver implements Driver {
 
   /**
    * The live instances, and one that lapsed with no beat of the env landing
-   * after it, if any: a crash, or beats held back by a lock or a freeze
-   * (see #confirmWrites).
+   * after it, or that an outage graced, if any: a crash, or beats held back
+   * by a lock or a freeze (see #confirmWrites).
    */
   async #list(
     db: Queryable,
@@ -895,9 +895,9 @@ export class PostgresDriver implements Driver {
        from ${this.#t.instances} i, n, f
        where i.env = $1
          and ($2::text[] is null or i.service = any($2::text[]))
-         and (i.expires_at > n.now or (i.grace_until = 0
-           and i.expires_at > f.freshest
-           and i.expires_at > n.now - ${DOUBT_WINDOW_MS}))
+         and (i.expires_at > n.now or (i.expires_at > n.now - ${DOUBT_WINDOW_MS}
+           and ((i.grace_until = 0 and i.expires_at > f.freshest)
+             or i.grace_until > n.now)))
        order by i.seq`,
       [query.env, services],
     );
