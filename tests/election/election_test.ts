@@ -1,6 +1,6 @@
 /**
- * Elections through registries, on the memory driver and on a real Redis
- * (one driver, so one connection, per registry, as separate processes
+ * Elections through registries, on the memory driver, a real Redis and a
+ * real PostgreSQL (one driver, so one connection, per registry, as separate processes
  * have): terms only rise across health flaps and data loss, at most one
  * leader at any instant (checked on a history of grants and aborts), a
  * clean hand-over on stop(), and a lease that the clock, not a timer,
@@ -21,6 +21,8 @@ import { MemoryDriver } from "../../testing/mod.ts";
 import { RedisDriver } from "../../drivers/redis/mod.ts";
 import { eventually, sleep } from "../discovery/_discovery_suite.ts";
 import { RedisServer, redisTest } from "../_redis_server.ts";
+import { PostgresDriver } from "../../drivers/postgres/mod.ts";
+import { PostgresServer, postgresTest } from "../_postgres_server.ts";
 
 const OPTIONS = { service: "cron", heartbeatInterval: 50, ttl: 300 } as const;
 
@@ -262,6 +264,18 @@ redisTest("elections on Redis", async (t) => {
     driver: () => RedisDriver.connect({ url: server.url, commandTimeout: 500 }),
     loseData: async () => {
       await admin.flushall();
+    },
+  });
+});
+
+postgresTest("elections on PostgreSQL", async (t) => {
+  await using server = await PostgresServer.start();
+  await testElection(t, {
+    driver: () => PostgresDriver.connect({ url: server.url }),
+    loseData: async () => {
+      await server.query(
+        "truncate roster.instances, roster.envs, roster.changes, roster.leaders",
+      );
     },
   });
 });
