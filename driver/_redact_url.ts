@@ -5,6 +5,14 @@
  */
 
 /**
+ * A URL's scheme and user (1) and password (2), found as text, so that
+ * even a URL that cannot be parsed (a port out of range, an unclosed '[')
+ * has its password masked: whatever sits between the user's ':' and the
+ * last '@' before the host.
+ */
+const PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)([^/]*)@/i;
+
+/**
  * Masks the password in a connection URL.
  *
  * @param url A URL such as `redis://user:secret@host:6379`.
@@ -25,9 +33,7 @@ export function redactUrl(url: string): string {
     if (parsed.password) parsed.password = "***";
     return parsed.toString();
   } catch {
-    // Unparsable (a port out of range, an unclosed '['): mask whatever
-    // sits between the user's ':' and the last '@' before the host.
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^/]*@/i, "$1***@");
+    return url.replace(PASSWORD, "$1***@");
   }
 }
 
@@ -51,6 +57,6 @@ export function redactUrl(url: string): string {
  * ```
  */
 export function withoutPassword(message: string, url: string): string {
-  const password = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]*:([^/]*)@/i.exec(url)?.[1];
+  const password = PASSWORD.exec(url)?.[2];
   return password ? message.replaceAll(password, "***") : message;
 }

@@ -175,8 +175,16 @@ function instanceOfRow(row: Row, env: string): Instance {
   };
 }
 
-async function rows(db: Queryable, text: string, values: unknown[] = []) {
-  return (await db.query(text, values)).rows as Row[];
+async function rows(
+  db: Queryable,
+  text: string,
+  values: unknown[] = [],
+  timeoutMs?: number,
+) {
+  const query = timeoutMs === undefined
+    ? db.query(text, values)
+    : db.query({ text, values, query_timeout: timeoutMs } as pg.QueryConfig);
+  return (await query).rows as Row[];
 }
 
 /**
@@ -370,22 +378,18 @@ export class PostgresDriver implements Driver {
       // Many processes may start at once; one migrates, the others wait,
       // longer than a heartbeat's query timeout (the lock timeout bounds
       // what the migration itself waits for).
-      await db.query({
-        text: "select pg_advisory_xact_lock(hashtext($1))",
-        values: [this.schema],
-        query_timeout: MIGRATION_WAIT_MS,
-      } as pg.QueryConfig);
+      await rows(
+        db,
+        "select pg_advisory_xact_lock(hashtext($1))",
+        [this.schema],
+        MIGRATION_WAIT_MS,
+      );
       const version = await this.#schemaVersion(db);
       if (version === SCHEMA_VERSION && !this.#tablesLost) return;
       await db.query(`set local lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
       try {
         for (const statement of schemaStatements(this.schema)) {
-          await db.query(
-            {
-              text: statement,
-              query_timeout: MIGRATION_WAIT_MS,
-            } as pg.QueryConfig,
-          );
+          await rows(db, statement, [], MIGRATION_WAIT_MS);
         }
       } catch (error) {
         throw new Error(
@@ -410,17 +414,18 @@ export class PostgresDriver implements Driver {
    */
   async #schemaVersion(db: Queryable): Promise<number> {
     // At start, many processes at once: longer than a heartbeat may wait.
-    const query = (text: string, values: unknown[] = []) =>
-      db.query(
-        { text, values, query_timeout: MIGRATION_WAIT_MS } as pg.QueryConfig,
-      ).then((result) => result.rows as Row[]);
-    const [present] = await query(
+    const [present] = await rows(
+      db,
       "select to_regclass($1) is not null as ok",
       [this.#t.schemaVersion],
+      MIGRATION_WAIT_MS,
     );
     if (!present?.ok) return 0;
-    const [row] = await query(
+    const [row] = await rows(
+      db,
       `select max(version) as version from ${this.#t.schemaVersion}`,
+      [],
+      MIGRATION_WAIT_MS,
     );
     const version = Number(row?.version ?? 0);
     if (version > SCHEMA_VERSION) {
@@ -461,6 +466,16 @@ export class PostgresDriver implements Driver {
       }
       throw error;
     }
+  }
+
+  /** Keeps the lease a call saw, for a row lost while it runs. */
+  #remember(registration: Registration, instance: Instance): void {
+    this.#leases.set(registration, {
+      seq: instance.seq,
+      registeredAt: instance.registeredAt,
+      expiresAt: instance.expiresAt,
+      ttl: registration.ttl,
+    });
   }
 
   /** Learns the database's clock from a reply's `now`. */
@@ -606,32 +621,25 @@ export class PostgresDriver implements Driver {
       );
       if (row) {
         this.#learnClock(Number(row.heartbeat_at));
-        this.#leases.set(registration, {
+        const instance: Instance = {
+          id,
+          service: registration.service,
+          env,
+          version: registration.version,
+          addr: registration.addr,
+          meta: { ...registration.meta },
+          hostname: registration.hostname,
+          pid: registration.pid,
+          status,
           seq: Number(row.seq),
           registeredAt: Number(row.registered_at),
+          heartbeatAt: Number(row.heartbeat_at),
           expiresAt: Number(row.expires_at),
-          ttl: registration.ttl,
-        });
-        return {
-          instance: {
-            id,
-            service: registration.service,
-            env,
-            version: registration.version,
-            addr: registration.addr,
-            meta: { ...registration.meta },
-            hostname: registration.hostname,
-            pid: registration.pid,
-            status,
-            seq: Number(row.seq),
-            registeredAt: Number(row.registered_at),
-            heartbeatAt: Number(row.heartbeat_at),
-            expiresAt: Number(row.expires_at),
-            heartbeatInterval: registration.heartbeatInterval,
-            weight: registration.weight ?? 100,
-          },
-          reregistered: false,
+          heartbeatInterval: registration.heartbeatInterval,
+          weight: registration.weight ?? 100,
         };
+        this.#remember(registration, instance);
+        return { instance, reregistered: false };
       }
       return await this.#upsert(registration, "reregistered", { sent, own });
     });
@@ -661,18 +669,16 @@ export class PostgresDriver implements Driver {
         );
         if (row) {
           const live = Number(row.expires_at) > now;
-          // A beat sent before the lease ran out keeps it, however late it
-          // landed (the database was frozen or its table locked).
-          // So does one whose lapse fell while its owner could not reach
-          // the database (until it sent this beat).
-          const expires = Number(row.expires_at);
-          const { sent, own } = beat;
-          const sentInTime = sent !== null &&
-            now < expires + Number(row.ttl) &&
-            (sent <= expires || (own !== null && own <= expires));
           const graced = Number(row.grace_until) > now ||
             (!live &&
-              (sentInTime || await this.#fellDueInOutage(db, env, row, now)));
+              await this.#lapseExplained(
+                db,
+                env,
+                Number(row.expires_at),
+                Number(row.ttl),
+                now,
+                beat,
+              ));
           if (row.owner === owner && (live || graced)) {
             // Live, or held through an outage the database went through:
             // the same registration goes on, under its seq.
@@ -710,14 +716,15 @@ export class PostgresDriver implements Driver {
           ? undefined
           : this.#leases.get(registration);
         const restored = lease !== undefined &&
-          now < lease.expiresAt + lease.ttl &&
           (lease.expiresAt > now ||
-            (beat.sent !== null && beat.sent <= lease.expiresAt) ||
-            (beat.own !== null && beat.own <= lease.expiresAt) ||
-            await this.#fellDueInOutage(db, env, {
-              expires_at: lease.expiresAt,
-              ttl: lease.ttl,
-            }, now));
+            await this.#lapseExplained(
+              db,
+              env,
+              lease.expiresAt,
+              lease.ttl,
+              now,
+              beat,
+            ));
         const [created] = await rows(
           db,
           `with s as (
@@ -764,12 +771,7 @@ export class PostgresDriver implements Driver {
           reregistered: !restored && reason === "reregistered",
         };
       });
-      this.#leases.set(registration, {
-        seq: result.instance.seq,
-        registeredAt: result.instance.registeredAt,
-        expiresAt: result.instance.expiresAt,
-        ttl: registration.ttl,
-      });
+      this.#remember(registration, result.instance);
       return result;
     });
   }
@@ -812,19 +814,30 @@ export class PostgresDriver implements Driver {
     };
   }
 
-  /** Whether an expired row fell due in an outage, by that evidence. */
-  async #fellDueInOutage(
+  /**
+   * Whether a lease that ran out at `expires` is no crash: the beat was
+   * sent before it ran out, however late it landed (the database was
+   * frozen or its table locked), or it ran out while its owner could not
+   * reach the database (until it sent this beat), or in an outage the
+   * evidence shows.
+   */
+  async #lapseExplained(
     db: Queryable,
     env: string,
-    row: Row,
+    expires: number,
+    ttl: number,
     now: number,
+    beat: { sent: number | null; own: number | null },
   ): Promise<boolean> {
+    const { sent, own } = beat;
+    if (
+      sent !== null && now < expires + ttl &&
+      (sent <= expires || (own !== null && own <= expires))
+    ) return true;
     const { started, lastBeat, outFrom, outTo } = await this.#outageEvidence(
       db,
       env,
     );
-    const expires = Number(row.expires_at);
-    const ttl = Number(row.ttl);
     return (started + ttl > now && expires > lastBeat) ||
       (outFrom <= expires && expires <= outTo && now < outTo + ttl);
   }

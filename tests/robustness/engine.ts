@@ -13,6 +13,7 @@ import { PostgresDriver } from "../../drivers/postgres/mod.ts";
 import { EtcdDriver } from "../../drivers/etcd/mod.ts";
 import type { NodeSpec } from "./node_program.ts";
 import type { RunSettings } from "./history.ts";
+import { between } from "./node_program.ts";
 
 /** How a process of its own connects to the engine's backend. */
 export interface EngineConnection {
@@ -275,5 +276,46 @@ export async function spawnNodeProcess(
       await send("state");
       return (await answer).state as string[];
     },
+  };
+}
+
+/**
+ * A fault whose window is the time `act` took: the backend was broken from
+ * its start to its end.
+ *
+ * @param act Breaks the backend and mends it.
+ * @returns The fault's `run`.
+ */
+export function timedFault(
+  act: (random: () => number) => Promise<unknown>,
+): Fault["run"] {
+  return async (random, window) => {
+    const from = Date.now();
+    await act(random);
+    window(from, Date.now());
+  };
+}
+
+/**
+ * A freeze of the backend's processes for a random time between `min` and
+ * `max` ms.
+ *
+ * @param min The shortest freeze, in ms.
+ * @param max The longest freeze, in ms.
+ * @param signal Sends SIGSTOP or SIGCONT to every process of the backend.
+ * @returns The fault's `run`.
+ */
+export function freezeFault(
+  min: number,
+  max: number,
+  signal: (name: "SIGSTOP" | "SIGCONT") => unknown,
+): Fault["run"] {
+  return async (random, window) => {
+    const ms = between(random, min, max);
+    const from = Date.now();
+    await signal("SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await signal("SIGCONT");
+    window(from, Date.now());
   };
 }

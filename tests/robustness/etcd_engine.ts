@@ -9,8 +9,12 @@
  */
 
 import { EtcdServer } from "../_etcd_server.ts";
-import { sleep } from "../_redis_server.ts";
-import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
+import {
+  connectEngineDriver,
+  freezeFault,
+  spawnNodeProcess,
+  timedFault,
+} from "./engine.ts";
 import type { Fault, RobustnessEngine } from "./engine.ts";
 import { between } from "./node_program.ts";
 
@@ -27,16 +31,8 @@ export async function etcdEngine(env: string): Promise<RobustnessEngine> {
     url: server.url,
     commandTimeout: settings.heartbeatTimeout,
   };
-  const process = () => server.pid;
-  const freeze =
-    (min: number, max: number): Fault["run"] => async (random, window) => {
-      const ms = between(random, min, max);
-      const from = Date.now();
-      Deno.kill(process(), "SIGSTOP");
-      await sleep(ms);
-      Deno.kill(process(), "SIGCONT");
-      window(from, Date.now());
-    };
+  const freeze = (min: number, max: number) =>
+    freezeFault(min, max, (name) => Deno.kill(server.pid, name));
   // What a "lose keys" fault may delete: the env's instances, the epoch.
   const losses = [`roster/${env}/i/`, "roster/epoch", `roster/${env}/`];
   const faults: Fault[] = [
@@ -45,20 +41,14 @@ export async function etcdEngine(env: string): Promise<RobustnessEngine> {
     {
       name: "restart with data",
       excusesMissing: true,
-      async run(random, window) {
-        const from = Date.now();
-        await server.restart(between(random, 100, 600));
-        window(from, Date.now());
-      },
+      run: timedFault((random) => server.restart(between(random, 100, 600))),
     },
     {
       name: "restart without data",
       excusesMissing: true,
-      async run(random, window) {
-        const from = Date.now();
-        await server.restart(between(random, 0, 300), false);
-        window(from, Date.now());
-      },
+      run: timedFault((random) =>
+        server.restart(between(random, 0, 300), false)
+      ),
     },
     {
       name: "lose keys",
@@ -67,10 +57,11 @@ export async function etcdEngine(env: string): Promise<RobustnessEngine> {
         const key = losses[Math.floor(random() * losses.length)]!;
         const client = server.client();
         try {
-          const from = Date.now();
-          if (key.endsWith("/")) await client.delete().prefix(key).exec();
-          else await client.delete().key(key).exec();
-          window(from, Date.now());
+          await timedFault(() =>
+            key.endsWith("/")
+              ? client.delete().prefix(key).exec()
+              : client.delete().key(key).exec()
+          )(random, window);
         } finally {
           client.close();
         }

@@ -10,8 +10,12 @@
  */
 
 import { PostgresServer } from "../_postgres_server.ts";
-import { sleep } from "../_redis_server.ts";
-import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
+import {
+  connectEngineDriver,
+  freezeFault,
+  spawnNodeProcess,
+  timedFault,
+} from "./engine.ts";
 import type { Fault, RobustnessEngine } from "./engine.ts";
 import { between } from "./node_program.ts";
 
@@ -41,15 +45,8 @@ export async function postgresEngine(
     url: server.url,
     commandTimeout: Math.max(commandTimeout, 250),
   };
-  const freeze =
-    (min: number, max: number): Fault["run"] => async (random, window) => {
-      const ms = between(random, min, max);
-      const from = Date.now();
-      await server.signalAll("SIGSTOP");
-      await sleep(ms);
-      await server.signalAll("SIGCONT");
-      window(from, Date.now());
-    };
+  const freeze = (min: number, max: number) =>
+    freezeFault(min, max, (name) => server.signalAll(name));
   const faults: Fault[] = [
     { name: "freeze", excusesMissing: true, run: freeze(800, 2_500) },
     { name: "short freeze", excusesMissing: true, run: freeze(300, 450) },
@@ -57,26 +54,19 @@ export async function postgresEngine(
       // Writes wait; reads go on. A listing must fail or be complete.
       name: "lock that stalls writes",
       excusesMissing: false,
-      async run(random, window) {
-        const ms = between(random, 500, 1_500);
-        const from = Date.now();
-        await server.query(
+      run: timedFault((random) =>
+        server.query(
           `DO $$ BEGIN
              LOCK TABLE roster.instances IN EXCLUSIVE MODE;
-             PERFORM pg_sleep(${ms / 1000});
+             PERFORM pg_sleep(${between(random, 500, 1_500) / 1000});
            END $$`,
-        );
-        window(from, Date.now());
-      },
+        )
+      ),
     },
     {
       name: "restart with data",
       excusesMissing: true,
-      async run(random, window) {
-        const from = Date.now();
-        await server.restart(between(random, 100, 600));
-        window(from, Date.now());
-      },
+      run: timedFault((random) => server.restart(between(random, 100, 600))),
     },
     {
       name: "lose rows",
@@ -84,11 +74,11 @@ export async function postgresEngine(
       async run(random, window) {
         const first = LOSSES[Math.floor(random() * LOSSES.length)]!;
         const second = LOSSES[Math.floor(random() * LOSSES.length)]!;
-        const from = Date.now();
-        for (const statement of new Set([first, second])) {
-          await server.query(statement, [env]);
-        }
-        window(from, Date.now());
+        await timedFault(async () => {
+          for (const statement of new Set([first, second])) {
+            await server.query(statement, [env]);
+          }
+        })(random, window);
       },
     },
   ];

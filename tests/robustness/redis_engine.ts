@@ -12,7 +12,11 @@
 
 import { RedisServer, sleep } from "../_redis_server.ts";
 import { TcpProxy } from "../_tcp_proxy.ts";
-import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
+import {
+  connectEngineDriver,
+  freezeFault,
+  spawnNodeProcess,
+} from "./engine.ts";
 import type { Fault, RobustnessEngine } from "./engine.ts";
 import { between } from "./node_program.ts";
 
@@ -44,15 +48,8 @@ export async function redisEngine(
     readUrl: replica.url,
     commandTimeout,
   };
-  const freeze =
-    (min: number, max: number): Fault["run"] => async (random, window) => {
-      const ms = between(random, min, max);
-      const from = Date.now();
-      Deno.kill(server.pid!, "SIGSTOP");
-      await sleep(ms);
-      Deno.kill(server.pid!, "SIGCONT");
-      window(from, Date.now());
-    };
+  const freeze = (min: number, max: number) =>
+    freezeFault(min, max, (name) => Deno.kill(server.pid!, name));
   const pause =
     (min: number, max: number, mode: string): Fault["run"] =>
     async (random, window) => {
