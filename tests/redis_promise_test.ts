@@ -33,7 +33,12 @@ interface Member extends AsyncDisposable {
 async function member(
   url: string,
   id: string,
-  options: { env?: string; meta?: Record<string, string> } = {},
+  options: {
+    env?: string;
+    meta?: Record<string, string>;
+    interval?: number;
+    ttl?: number;
+  } = {},
 ): Promise<Member> {
   const driver = await RedisDriver.connect({ url, commandTimeout: 100 });
   const registry = new Registry({
@@ -42,8 +47,8 @@ async function member(
     service: "api",
     id,
     meta: options.meta,
-    heartbeatInterval: INTERVAL,
-    ttl: TTL,
+    heartbeatInterval: options.interval ?? INTERVAL,
+    ttl: options.ttl ?? TTL,
     heartbeatTimeout: 100,
     protection: false,
   });
@@ -68,9 +73,17 @@ async function member(
   };
 }
 
-async function members(url: string, count: number, env = "default") {
+async function members(
+  url: string,
+  count: number,
+  env = "default",
+  timing: { interval?: number; ttl?: number } = {},
+) {
   const list = await Promise.all(
-    Array.from({ length: count }, (_, i) => member(url, `api-${i}`, { env })),
+    Array.from(
+      { length: count },
+      (_, i) => member(url, `api-${i}`, { env, ...timing }),
+    ),
   );
   return {
     list,
@@ -314,6 +327,65 @@ redisTest(
     assert.ok(failed > 0, `${complete} complete, ${failed} failed`);
     await sleep(300);
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
+  "a cold listing sent late in a write pause that outlasts the ttl waits for the beats it held back, which come back spread over half an interval",
+  async () => {
+    await using server = await RedisServer.start();
+    // The owners' beats time out during the pause and try again up to half
+    // an interval (300 ms) later: they land spread over that after it.
+    await using fleet = await members(server.url, 10, "default", {
+      interval: 600,
+      ttl: 1_800,
+    });
+    const admin = await server.admin();
+    await admin.call("CLIENT", "PAUSE", 2_400, "WRITE");
+    // Every lease has lapsed by now; the listing's test write waits out the
+    // rest of the pause.
+    await sleep(2_200);
+    const driver = await RedisDriver.connect({
+      url: server.url,
+      commandTimeout: 2_000,
+    });
+    try {
+      const listed = (await driver.list({ env: "default" })).map((i) => i.id);
+      assert.equal(listed.length, 10, `listed ${listed.join(" ")}`);
+    } finally {
+      await driver.close();
+    }
+    for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
+  },
+);
+
+redisTest(
+  "a cold listing after a whole service crashed answers at once, without it",
+  async () => {
+    await using server = await RedisServer.start();
+    const fleet = await members(server.url, 3, "default", {
+      interval: 1_000,
+      ttl: 3_000,
+    });
+    // Crashed: their leases lapse with no beat after, like a pause's.
+    for (const m of fleet.list) await m.driver.close();
+    await sleep(3_100);
+    const driver = await RedisDriver.connect({ url: server.url });
+    const monitor = await monitorCommands(await server.admin());
+    try {
+      assert.deepEqual(await driver.list({ env: "default" }), []);
+    } finally {
+      await monitor.stop();
+      await driver.close();
+      await fleet[Symbol.asyncDispose]();
+    }
+    // It read, tested a write, and read once more: no settle reads (for
+    // half an interval, 500 ms), since nothing was held back.
+    const reads = monitor.seen.filter(({ args, fromLua }) =>
+      !fromLua && args[0]?.toLowerCase() === "get" &&
+      (args[1] ?? "").endsWith(":p:api")
+    );
+    assert.equal(reads.length, 2);
   },
 );
 

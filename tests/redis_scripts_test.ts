@@ -85,6 +85,34 @@ Deno.test("a listing pairs each record with its slot, and shows only live ones",
   assert.equal(a.pid, 7);
 });
 
+Deno.test("a listing names the lapses no beat of their service came after, with their intervals", () => {
+  const body = (interval: number) =>
+    `1.0\thttp://a\thost\t7\t{}\t${interval}\t100`;
+  const packed = [
+    "gen",
+    `a\t10\t1000\t3000\t0\t${body(300)}`,
+    `b\t11\t1000\t3000\t1\t${body(0)}`, // written before intervals were kept
+    "",
+  ].join("\n");
+  // Both lapsed at 1500 with a ttl of 3000 (the one without an interval
+  // counts a third of it): a pause or crashes.
+  const beats = slot(1500, "h", 10) + slot(1500, "h", 11);
+  const found = new Map<string, Instance>();
+  assert.deepEqual(
+    readService(found, "default", "api", packed, beats, 2000),
+    [{ id: "a", heartbeatInterval: 300 }, { id: "b", heartbeatInterval: 1000 }],
+  );
+  // A beat of the service after their halfway (at 1000) explains them as
+  // crashes.
+  const fresher = beats + slot(4000, "h", 12);
+  const withC = packed + `c\t12\t1000\t3000\t2\t${body(300)}\n`;
+  assert.deepEqual(
+    readService(found, "default", "api", withC, fresher, 2000),
+    [],
+  );
+  assert.deepEqual([...found.keys()], ["c"]);
+});
+
 Deno.test("change-log entries read back; a foreign one is skipped", () => {
   const body = "1.0\t\th\t1\t{}";
   const join = readChange(

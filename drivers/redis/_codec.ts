@@ -146,10 +146,10 @@ function skip(env: string, where: string, reason: unknown): void {
  * @param packed The service's packed records (`p:S`).
  * @param beats The service's beat slots (`b:S`).
  * @param now Redis's time, in ms.
- * @returns How many of its lapsed entries no beat of any of its instances
- *   reached Redis after, from half a ttl before the lapse on: lapses that
- *   writes paused (`CLIENT PAUSE WRITE`) or a lagging replica explain as
- *   well as crashes do. (Once purged, crashed entries count no more.)
+ * @returns Its lapsed entries no beat of any of its instances reached
+ *   Redis after, from half a ttl before the lapse on: lapses that writes
+ *   paused (`CLIENT PAUSE WRITE`) or a lagging replica explain as well as
+ *   crashes do. (Once purged, crashed entries count no more.)
  */
 export function readService(
   into: Map<string, Instance>,
@@ -158,11 +158,12 @@ export function readService(
   packed: string,
   beats: string,
   now: number,
-): number {
+): DoubtfulLapse[] {
   let start = packed.indexOf("\n") + 1;
-  if (start === 0) return 0;
+  if (start === 0) return [];
   let freshest = -Infinity;
-  const lapses: number[] = [];
+  const lapses: { halfway: number; line: number; end: number; ttl: number }[] =
+    [];
   while (start < packed.length) {
     let end = packed.indexOf("\n", start);
     if (end < 0) end = packed.length;
@@ -186,7 +187,7 @@ export function readService(
     const ttl = digits(packed, t3 + 1, t4);
     if (expiresAt - ttl > freshest) freshest = expiresAt - ttl;
     if (!(expiresAt > now)) {
-      lapses.push(expiresAt - ttl / 2);
+      lapses.push({ halfway: expiresAt - ttl / 2, line, end, ttl });
       continue;
     }
     const seq = Number(packed.slice(t1 + 1, t2));
@@ -216,7 +217,35 @@ export function readService(
       skip(env, `service ${service}, id ${id}`, error);
     }
   }
-  return lapses.filter((halfway) => halfway > freshest).length;
+  return lapses.filter((lapse) => lapse.halfway > freshest).map(
+    ({ line, end, ttl }) => {
+      const t1 = packed.indexOf("\t", line);
+      let heartbeatInterval = ttl / 3;
+      try {
+        const t5 = nthTab(packed, t1, 4);
+        heartbeatInterval = decodeBody(packed.slice(t5 + 1, end))
+          .heartbeatInterval || heartbeatInterval;
+      } catch {
+        // A corrupt body: the usual interval for its ttl.
+      }
+      return { id: packed.slice(line, t1), heartbeatInterval };
+    },
+  );
+}
+
+/** A lapse that a pause of writes explains as well as a crash. */
+export interface DoubtfulLapse {
+  /** The instance's id. */
+  id: string;
+  /** Its heartbeat interval, in ms: it beats again within half of it after a failed beat. */
+  heartbeatInterval: number;
+}
+
+/** The index of the `n`th tab after the one at `from`. */
+function nthTab(text: string, from: number, n: number): number {
+  let at = from;
+  for (let i = 0; i < n; i++) at = text.indexOf("\t", at + 1);
+  return at;
 }
 
 /**

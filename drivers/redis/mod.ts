@@ -52,7 +52,13 @@ import type {
 import { instanceOf } from "../../driver/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
 import type { Instance } from "../../instance.ts";
-import { encodeBody, readChange, readService, STATUS_CODES } from "./_codec.ts";
+import {
+  type DoubtfulLapse,
+  encodeBody,
+  readChange,
+  readService,
+  STATUS_CODES,
+} from "./_codec.ts";
 import {
   CAMPAIGN,
   DEREGISTER,
@@ -61,7 +67,6 @@ import {
   PROBE,
   PURGE,
   PURGE_SCAN,
-  PURGE_STALL_MS,
   READ_CHANGES,
   READ_STATE,
   REPAIR,
@@ -141,12 +146,20 @@ const PURGE_TOKEN_MS = 250;
 /** A clock offset this much below the best seen means Redis's clock went back. */
 const CLOCK_JUMP_MS = 5_000;
 /**
- * After writes were found paused, how often and how far apart a listing
- * reads again while lapses no beat came after remain: the beats the pause
- * held back land a moment after it ends.
+ * After writes were found paused, how far apart a listing reads again
+ * while owners whose lapses no beat came after are missing: the beats the
+ * pause held back land a moment after it ends, and an owner whose beat
+ * failed tries again within half its interval. It waits that, and this
+ * much more for the beat's own way, at most `MAX_SETTLE_MS` in all.
  */
-const SETTLE_READS = 3;
 const SETTLE_READ_MS = 40;
+const SETTLE_SLACK_MS = 100;
+const MAX_SETTLE_MS = 3_000;
+/**
+ * A listing's test write that took this long waited out a pause: well
+ * above a round trip, well below any command timeout.
+ */
+const SETTLE_STALL_MS = 25;
 /** How much later than twice its timeout a call may fail before this process counts as frozen. */
 const FROZEN_SLACK_MS = 100;
 /** The bounds of the wait until purging is next worth trying. */
@@ -528,17 +541,35 @@ export class RedisDriver implements Driver {
    * again from the master once a write lands, and after a pause while the
    * beats it held back land (a few short reads).
    */
-  async #readSettled<T extends { doubtful: number }>(
+  async #readSettled<
+    T extends { doubtful: DoubtfulLapse[]; instances: Instance[] },
+  >(
     env: string,
     services: string[],
     read: (client: RedisClient) => Promise<T>,
     first: RedisClient,
   ): Promise<T> {
     let answer = await read(first);
-    if (answer.doubtful === 0) return answer;
-    const paused = await this.#confirmWrites(env, services);
+    const held = answer.doubtful;
+    if (held.length === 0) return answer;
+    const waited = await this.#confirmWrites(env, services);
     answer = await read(this.client);
-    for (let i = 0; paused && answer.doubtful > 0 && i < SETTLE_READS; i++) {
+    const missing = (listed: Instance[]) => {
+      const ids = new Set(listed.map((instance) => instance.id));
+      return held.some((lapse) => !ids.has(lapse.id));
+    };
+    // Writes were held back, not those owners crashed, when the test write
+    // waited or some of them beat since: the rest beat within half their
+    // interval of their last failed beat (see the heartbeat loop's backoff).
+    const paused = waited >= SETTLE_STALL_MS ||
+      answer.instances.some((instance) =>
+        held.some((lapse) => lapse.id === instance.id)
+      );
+    if (!paused) return answer;
+    const longest = Math.max(...held.map((lapse) => lapse.heartbeatInterval));
+    const until = performance.now() +
+      Math.min(longest / 2 + SETTLE_SLACK_MS, MAX_SETTLE_MS);
+    while (missing(answer.instances) && performance.now() < until) {
       await sleep(SETTLE_READ_MS);
       answer = await read(this.client);
     }
@@ -993,24 +1024,24 @@ export class RedisDriver implements Driver {
     this.#owned = [];
   }
 
-  /** The live instances, oldest first, and how many lapses are doubtful. */
+  /** The live instances, oldest first, and the doubtful lapses. */
   #instances(
     env: string,
     services: string[],
     strings: string[],
     now: number,
-  ): [Instance[], number] {
+  ): [Instance[], DoubtfulLapse[]] {
     const found = new Map<string, Instance>();
-    let doubtful = 0;
+    const doubtful: DoubtfulLapse[] = [];
     services.forEach((service, i) => {
-      doubtful += readService(
+      doubtful.push(...readService(
         found,
         env,
         service,
         strings[2 * i] ?? "",
         strings[2 * i + 1] ?? "",
         now,
-      );
+      ));
     });
     return [[...found.values()].sort((a, b) => a.seq - b.seq), doubtful];
   }
@@ -1022,9 +1053,9 @@ export class RedisDriver implements Driver {
    * back too. Throws when it does not land within the command timeout,
    * rather than let a listing answer short.
    *
-   * @returns Whether it was held back a while (writes were paused).
+   * @returns How long it took to land, in ms.
    */
-  async #confirmWrites(env: string, services: string[]): Promise<boolean> {
+  async #confirmWrites(env: string, services: string[]): Promise<number> {
     const sent = performance.now();
     const base = this.#base(env);
     try {
@@ -1044,7 +1075,7 @@ export class RedisDriver implements Driver {
         { cause: withoutArguments(error) },
       );
     }
-    return performance.now() - sent >= PURGE_STALL_MS;
+    return performance.now() - sent;
   }
 
   /**
