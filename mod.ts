@@ -49,6 +49,7 @@ export type {
   ChangeBatch,
   ChangeReason,
   Driver,
+  DriverLimitations,
   HeartbeatResult,
   ListQuery,
   Registration,

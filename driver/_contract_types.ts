@@ -12,6 +12,7 @@ export type {
   ChangeBatch,
   ChangeReason,
   Driver,
+  DriverLimitations,
   HeartbeatResult,
   ListQuery,
   Registration,

@@ -105,10 +105,35 @@ export interface ListQuery {
   services?: readonly string[];
 }
 
+/**
+ * What a backend cannot promise, where it differs from the rest. Absent, or
+ * a flag left out: the backend keeps that part of the promise.
+ */
+export interface DriverLimitations {
+  /**
+   * The backend records no beat times (a heartbeat writes nothing): a
+   * listing's `heartbeatAt` is when it read the instance alive, and its
+   * `expiresAt` that time plus the lease, the latest it could run.
+   */
+  readonly beatTimesUnrecorded?: boolean;
+  /**
+   * A freeze of the server longer than the ttl expires live instances as
+   * the server resumes, before their owners' next beats land (etcd's lessor
+   * revokes such leases and refuses to renew them). Each owner that kept
+   * running puts its instance back within one interval, under the same
+   * `seq`; meanwhile listings leave it out, and a watcher sees a `leave`
+   * (`expired`) and then a `join` (`reregistered`), or nothing at all while
+   * eviction protection holds the instance.
+   */
+  readonly freezeExpiresLiving?: boolean;
+}
+
 /** A storage backend for the registry. */
 export interface Driver {
   /** A short name for logs, such as `memory` or `redis`. */
   readonly name: string;
+  /** What this backend cannot promise; absent where it keeps it all. */
+  readonly limitations?: DriverLimitations;
   /**
    * Stores a registration. Registering again with the same owner refreshes it.
    *
@@ -120,7 +145,8 @@ export interface Driver {
   /**
    * Extends a registration by its ttl, re-creating it (with a new `seq`) when
    * it is missing or has expired, and records a changed `status` as an
-   * `update`. A backend that lost the entry while its lease still ran may
+   * `update`. A backend that lost the entry while its lease still ran, or
+   * expired it while its owner kept trying to beat (a frozen server), may
    * put it back under the same `seq`.
    *
    * @param registration The registration to refresh.

@@ -33,6 +33,7 @@ export {
   type ChangeBatch,
   type ChangeReason,
   type Driver,
+  type DriverLimitations,
   type HeartbeatResult,
   instanceOf,
   type ListQuery,

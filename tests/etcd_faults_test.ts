@@ -36,7 +36,7 @@ async function open(url: string, options: { service?: string; id?: string }) {
 }
 
 etcdTest(
-  "etcd restarted with its data: no leave; restarted without it: the instance registers again and watchers resync",
+  "etcd restarted with its data: no leave; restarted without it: the instance is put back under its seq and watchers resync",
   async () => {
     await using server = await EtcdServer.start();
     await using a = await open(server.url, { service: "api", id: "a" });
@@ -72,18 +72,18 @@ etcdTest(
             "a",
         15_000,
       );
-      await eventually(
-        "a registered again, with a higher seq than before the loss",
-        () => (a.registry.instance()?.seq ?? 0) > seq,
-        15_000,
+      // It kept running: etcd has it back under the same seq.
+      assert.equal(a.registry.instance()?.seq, seq, "kept its seq");
+      assert.deepEqual(
+        (await observer.registry.instances("api")).map((i) => i.seq),
+        [seq],
       );
       await eventually(
-        "the watcher has it again",
-        () => {
-          return seen.lines().some((l) =>
-            / a$/.test(l) && l !== "join current a"
-          );
-        },
+        "the watcher holds it again",
+        () =>
+          !(seen.lines().findLast((l) => / a$/.test(l)) ?? "").startsWith(
+            "leave",
+          ),
         15_000,
       );
     } finally {

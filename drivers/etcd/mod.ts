@@ -21,10 +21,22 @@
  *   to that, and an instance's `expiresAt` reports it. etcd's leader revokes
  *   expired leases about twice a second, so a crashed instance is listed at
  *   most about 0.5 s past its ttl.
- * - **A heartbeat** is a lease keep-alive and, sent at the same time, a
- *   transaction that puts the beat time only if the key is still held by
- *   that lease: one round trip of time, two requests. A key deleted by hand
- *   fails the compare, and the registration is created again.
+ * - **A heartbeat writes nothing**: a lease keep-alive and, sent at the
+ *   same time, a read of the key (is it still held by that lease?), as
+ *   etcd's own `concurrency.Session` keeps a lease. etcd's history, and its
+ *   watchers, see a registration, a status change and a removal, never a
+ *   beat. So etcd records no beat time: a listing reports the time it read
+ *   an instance alive as its `heartbeatAt` (`limitations.beatTimesUnrecorded`).
+ * - **A freeze of etcd longer than the ttl expires the living**: as it
+ *   resumes, etcd revokes the leases it did not hear from, and refuses to
+ *   renew them. Each owner that kept running puts its key back within an
+ *   interval under the same `seq` (`limitations.freezeExpiresLiving`).
+ * - **`seq` and terms** are etcd revisions plus an epoch. Each key keeps the
+ *   epoch it was written under (and a key put back keeps its `seq`), so a
+ *   deleted or raised epoch changes no `seq`. A driver never sets an epoch
+ *   below the highest `seq` or term it has seen: terms rise across data
+ *   loss and a restore from an old snapshot while any process that saw the
+ *   old ones runs.
  * - **Changes** are etcd's history, read from a revision with a watch. A
  *   compacted revision, or one ahead of a restarted-empty etcd, is a gap
  *   that the change feed resolves with a snapshot. A deregistration writes a
@@ -101,6 +113,17 @@ interface Stored {
   weight?: number;
   /** Why the key was created: `registered` or `reregistered`. */
   why: "registered" | "reregistered";
+  /** The epoch it was created under: `seq` is it plus the create revision. */
+  epoch?: number;
+  /** Its `seq`, where it was put back after etcd dropped it. */
+  seq?: number;
+}
+
+/** What a leader key holds: the term is `epoch` plus its mod revision. */
+interface TermHolder {
+  id: string | null;
+  seq: number | null;
+  epoch?: number;
 }
 
 /** What this process holds for a registration it wrote. */
@@ -112,10 +135,27 @@ interface Held {
   seq: number;
   registeredAt: number;
   status: Registration["status"];
+  /** When this process last tried to beat, by its monotonic clock. */
+  triedAt: number;
+  /** Deregistered: a beat after it registers anew. */
+  removed?: boolean;
 }
 
 function leaseSeconds(ttl: number): number {
   return Math.max(MIN_LEASE_SECONDS, Math.ceil(ttl / 1000));
+}
+
+function termHolder(kv: IKeyValue): TermHolder | undefined {
+  try {
+    return JSON.parse(kv.value.toString()) as TermHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A leader key's term: its epoch (`legacy` if it kept none) plus its mod revision. */
+function termOf(kv: IKeyValue, holder: TermHolder, legacy: number): number {
+  return (holder.epoch ?? legacy) + Number(kv.mod_revision);
 }
 
 function decode(kv: IKeyValue): Stored | undefined {
@@ -126,11 +166,20 @@ function decode(kv: IKeyValue): Stored | undefined {
   }
 }
 
+/**
+ * A key's `seq`: the one it was put back with, or its epoch (`legacy` for a
+ * key written before keys kept theirs) plus its create revision.
+ */
+function seqOf(kv: IKeyValue, stored: Stored, legacy: number): number {
+  return stored.seq ?? (stored.epoch ?? legacy) + Number(kv.create_revision);
+}
+
 function instanceOf(
   env: string,
   id: string,
   stored: Stored,
   seq: number,
+  beatAt = stored.beatAt,
 ): Instance {
   return {
     id,
@@ -144,8 +193,8 @@ function instanceOf(
     status: parseInstanceStatus(stored.status),
     seq,
     registeredAt: stored.registeredAt,
-    heartbeatAt: stored.beatAt,
-    expiresAt: stored.beatAt + leaseSeconds(stored.ttl) * 1000,
+    heartbeatAt: beatAt,
+    expiresAt: beatAt + leaseSeconds(stored.ttl) * 1000,
     heartbeatInterval: stored.interval,
     weight: stored.weight ?? 100,
   };
@@ -166,12 +215,19 @@ function instanceOf(
 export class EtcdDriver implements Driver {
   /** Always `"etcd"`. */
   readonly name = "etcd";
+  /** See the module's documentation. */
+  readonly limitations = {
+    beatTimesUnrecorded: true,
+    freezeExpiresLiving: true,
+  } as const;
   /** The client this driver talks through. */
   readonly client: EtcdClient;
   /** The key prefix. */
   readonly prefix: string;
   #owned = false;
   #epoch: Promise<number> | undefined;
+  /** The highest `seq` or term this driver has seen: no epoch goes below. */
+  #highest = 0;
   readonly #held = new WeakMap<Registration, Held>();
   readonly #leases = new Map<string, Held>();
 
@@ -231,23 +287,45 @@ export class EtcdDriver implements Driver {
   }
 
   /**
-   * The epoch added to revisions to make `seq` and terms: microseconds
-   * since 1970 when this etcd's data began. etcd restarted without its data
-   * counts revisions from 1 again; a new, later epoch keeps `seq` and terms
-   * rising anyway.
+   * The epoch added to revisions to make `seq` and terms. A new one (etcd
+   * lost its data, or the key was deleted) is microseconds since 1970, or
+   * the highest `seq` or term this driver has seen if that is higher; one
+   * that would give terms below that is raised to it.
    */
   #epochValue(): Promise<number> {
     this.#epoch ??= (async () => {
       const key = `${this.prefix}epoch`;
+      const floor = Math.max(Date.now() * 1000, this.#highest);
       await this.client.if(key, "Version", "==", 0)
-        .then(this.client.put(key).value(String(Date.now() * 1000)))
+        .then(this.client.put(key).value(String(floor)))
         .commit();
-      return Number(await this.client.get(key).string());
+      const answer = await this.client.get(key).exec();
+      const [kv] = answer.kvs;
+      const epoch = Number(kv?.value.toString());
+      if (!kv || !Number.isSafeInteger(epoch)) {
+        throw new Error(`etcd's '${key}' holds no epoch; try again`);
+      }
+      if (epoch + Number(answer.header.revision) >= this.#highest) return epoch;
+      // An old snapshot came back (revisions went back), or a client with a
+      // slow clock began the epoch: raise it above what was granted before.
+      const raised = await this.client.if(key, "Mod", "==", kv.mod_revision)
+        .then(this.client.put(key).value(String(this.#highest)))
+        .commit();
+      if (!raised.succeeded) {
+        throw new Error(`etcd's '${key}' moved; try again`);
+      }
+      return this.#highest;
     })().catch((error) => {
       this.#epoch = undefined;
       throw error;
     });
     return this.#epoch;
+  }
+
+  /** Notes a `seq` or term seen, so no later epoch goes below it. */
+  #saw(value: number): number {
+    if (value > this.#highest) this.#highest = value;
+    return value;
   }
 
   /**
@@ -262,8 +340,9 @@ export class EtcdDriver implements Driver {
   }
 
   /**
-   * Keeps the lease alive and, at the same time, puts the beat time if the
-   * key is still held by that lease.
+   * Keeps the lease alive and, at the same time, reads the key: no write.
+   * A lease etcd revoked, or a key gone or held by another lease, is
+   * written again.
    *
    * @param registration The registration.
    * @returns The instance, and whether it was created again.
@@ -271,35 +350,65 @@ export class EtcdDriver implements Driver {
    */
   async heartbeat(registration: Registration): Promise<HeartbeatResult> {
     const held = this.#held.get(registration);
+    // Tried within a ttl of the last try: this process kept running, and
+    // a lease etcd dropped meanwhile is put back under its seq.
+    const triedAt = performance.now();
+    const keptBeating = held !== undefined && !held.removed &&
+      triedAt - held.triedAt < registration.ttl;
+    if (held) held.triedAt = triedAt;
     if (!held || held.status !== registration.status) {
-      return await this.#create(registration, "reregistered");
+      return await this.#create(registration, "reregistered", keptBeating);
     }
     const key = this.#key(registration.env, "i", registration.id);
     const beatAt = Date.now();
-    const stored = this.#stored(
-      registration,
-      held.owner,
-      held.registeredAt,
-      beatAt,
-      "registered",
-    );
-    const value = JSON.stringify(stored);
-    const [alive, put] = await Promise.all([
+    const { term } = registration;
+    const [alive, [kv], termHeld] = await Promise.all([
       held.lease.keepaliveOnce().then(
         (answer) => Number(answer.TTL) > 0,
         () => false,
       ),
-      this.client.if(key, "Lease", "==", held.leaseId)
-        .then(this.client.put(key).value(value).ignoreLease())
-        .commit(),
+      this.client.get(key).exec().then((answer) => answer.kvs),
+      term === undefined ? undefined : this.#holds(registration, held, term),
     ]);
-    if (!alive || !put.succeeded) {
-      return await this.#create(registration, "reregistered");
+    const stored = kv && decode(kv);
+    if (!alive || !stored || String(kv.lease) !== held.leaseId) {
+      const result = await this.#create(
+        registration,
+        "reregistered",
+        keptBeating,
+      );
+      return term === undefined ? result : { ...result, termHeld: false };
     }
     return {
-      instance: instanceOf(registration.env, registration.id, stored, held.seq),
+      instance: instanceOf(
+        registration.env,
+        registration.id,
+        stored,
+        held.seq,
+        beatAt,
+      ),
       reregistered: false,
+      ...(termHeld === undefined ? {} : { termHeld }),
     };
+  }
+
+  /**
+   * Whether etcd still names this registration leader of `term`. A leader
+   * key lost with etcd's data names no one: the leadership ends, and the
+   * next grant takes a higher term.
+   */
+  async #holds(
+    registration: Registration,
+    held: Held,
+    term: number,
+  ): Promise<boolean> {
+    const termKey = this.#key(registration.env, "t", registration.service);
+    const [last] = (await this.client.get(termKey).exec()).kvs;
+    const holder = last && termHolder(last);
+    if (!last || !holder) return false;
+    const legacy = holder.epoch ?? await this.#epochValue();
+    return holder.id === registration.id && holder.seq === held.seq &&
+      termOf(last, holder, legacy) === term;
   }
 
   /** What the key holds for `registration`; `owner` is its digest. */
@@ -330,15 +439,20 @@ export class EtcdDriver implements Driver {
 
   /**
    * Creates the key under a new lease, or, when this owner already holds
-   * it, moves it to the new lease keeping its create revision (its `seq`).
+   * it, moves it to the new lease keeping its `seq`. A key etcd dropped
+   * while this process kept beating (a freeze, lost data) is put back under
+   * its `seq`; one dropped while this process was paused past its ttl gets
+   * a new one.
    */
   async #create(
     registration: Registration,
     why: Stored["why"],
+    keptBeating = false,
   ): Promise<HeartbeatResult> {
     const { env, id } = registration;
     const key = this.#key(env, "i", id);
     const owner = ownerDigest(registration.owner);
+    const previous = this.#held.get(registration);
     const lease = this.client.lease(leaseSeconds(registration.ttl), {
       autoKeepAlive: false,
     });
@@ -350,28 +464,38 @@ export class EtcdDriver implements Driver {
         const epoch = await this.#epochValue();
         const [current] = (await this.client.get(key).exec()).kvs;
         const stored = current && decode(current);
-        if (
-          current && stored && stored.owner !== owner
-        ) {
+        if (current && stored && stored.owner !== owner) {
           throw new AlreadyRegisteredError(id, env);
         }
-        const registeredAt = current && stored ? stored.registeredAt : now;
-        const fresh = this.#stored(registration, owner, registeredAt, now, why);
-        const value = JSON.stringify(fresh);
+        const putBack = !current && keptBeating ? previous : undefined;
+        const registeredAt = current && stored
+          ? stored.registeredAt
+          : putBack?.registeredAt ?? now;
+        const fresh = {
+          ...this.#stored(registration, owner, registeredAt, now, why),
+          epoch: stored?.epoch ?? epoch,
+          ...(stored?.seq !== undefined ? { seq: stored.seq } : {}),
+          ...(putBack ? { seq: putBack.seq } : {}),
+        };
         const result = await this.client
           .if(key, "Mod", "==", current ? current.mod_revision : 0)
           .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
-          .then(this.client.put(key).value(value).lease(leaseId))
+          .then(
+            this.client.put(key).value(JSON.stringify(fresh)).lease(leaseId),
+          )
           .commit();
         if (!result.succeeded) {
           // The key moved, or etcd lost its data (and its epoch) meanwhile.
           this.#epoch = undefined;
           continue;
         }
-        const seq = epoch + Number(
-          current ? current.create_revision : result.header.revision,
+        const seq = this.#saw(
+          fresh.seq ??
+            fresh.epoch +
+              Number(
+                current ? current.create_revision : result.header.revision,
+              ),
         );
-        const previous = this.#held.get(registration);
         if (previous && previous.leaseId !== leaseId) {
           this.#leases.delete(previous.leaseId);
           previous.lease.revoke().catch(() => {});
@@ -383,6 +507,7 @@ export class EtcdDriver implements Driver {
           seq,
           registeredAt,
           status: registration.status,
+          triedAt: performance.now(),
         };
         this.#held.set(registration, held);
         this.#leases.set(leaseId, held);
@@ -424,34 +549,50 @@ export class EtcdDriver implements Driver {
     await this.client.delete().key(tombstone).exec().catch(() => {});
     const held = this.#leases.get(String(current.lease));
     if (held) {
+      held.removed = true;
       this.#leases.delete(String(current.lease));
       await held.lease.revoke().catch(() => {});
     }
     return true;
   }
 
+  /**
+   * The env's live instances; each one's owner and create revision, for a
+   * campaign's compare; and the revision they were read at. Read alive now:
+   * each instance's `heartbeatAt` is this read's time.
+   */
   async #read(
     env: string,
-  ): Promise<
-    { instances: Instance[]; owners: Map<string, string>; revision: string }
-  > {
-    const [answer, epoch] = await Promise.all([
-      this.client.getAll().prefix(this.#key(env, "i")).exec(),
-      this.#epochValue(),
-    ]);
+  ): Promise<{
+    instances: Instance[];
+    owners: Map<string, string>;
+    created: Map<string, string>;
+    revision: string;
+  }> {
+    const answer = await this.client.getAll().prefix(this.#key(env, "i"))
+      .exec();
+    const readAt = Date.now();
     const instances: Instance[] = [];
     const owners = new Map<string, string>();
+    const created = new Map<string, string>();
     for (const kv of answer.kvs) {
       const stored = decode(kv);
       if (!stored) continue;
       const id = kv.key.toString().slice(this.#key(env, "i").length);
       owners.set(id, stored.owner);
-      instances.push(
-        instanceOf(env, id, stored, epoch + Number(kv.create_revision)),
-      );
+      created.set(id, kv.create_revision);
+      const seq = this.#saw(seqOf(kv, stored, await this.#legacyEpoch(stored)));
+      instances.push(instanceOf(env, id, stored, seq, readAt));
     }
     instances.sort((a, b) => a.seq - b.seq);
-    return { instances, owners, revision: answer.header.revision };
+    return { instances, owners, created, revision: answer.header.revision };
+  }
+
+  /** The epoch for a key written before keys kept theirs (read once). */
+  async #legacyEpoch(stored: Stored): Promise<number> {
+    return stored.seq === undefined && stored.epoch === undefined
+      ? await this.#epochValue()
+      : 0;
   }
 
   /**
@@ -611,7 +752,7 @@ export class EtcdDriver implements Driver {
           env,
           id,
           stored,
-          epoch + Number(event.kv.create_revision),
+          this.#saw(seqOf(event.kv, stored, epoch)),
         );
         if (event.kv.version === "1") {
           into.push({ type: "join", reason: stored.why, instance });
@@ -636,7 +777,7 @@ export class EtcdDriver implements Driver {
           env,
           id,
           before,
-          epoch + Number(event.prev_kv.create_revision),
+          seqOf(event.prev_kv, before, epoch),
         ),
       });
     }
@@ -645,7 +786,9 @@ export class EtcdDriver implements Driver {
   /**
    * Grants leadership of its service to `registration`, if it is the
    * oldest live, healthy instance and no other leader still holds it. The
-   * term is the revision of the write that grants it, so terms only rise.
+   * term is the revision of the write that grants it plus the epoch, which
+   * is first raised above the last term if that is higher: terms only
+   * rise.
    *
    * @param registration The registration that asks to lead.
    * @returns The term, or undefined.
@@ -653,37 +796,51 @@ export class EtcdDriver implements Driver {
   async campaign(registration: Registration): Promise<number | undefined> {
     const { env, service, id } = registration;
     const termKey = this.#key(env, "t", service);
-    const [{ instances, owners }, [last], epoch] = await Promise.all([
-      this.#read(env),
-      this.client.get(termKey).exec().then((answer) => answer.kvs),
-      this.#epochValue(),
-    ]);
+    const [{ instances, owners, created, revision }, [last], cached] =
+      await Promise.all([
+        this.#read(env),
+        this.client.get(termKey).exec().then((answer) => answer.kvs),
+        this.#epochValue(),
+      ]);
     const self = instances.find((i) => i.id === id);
+    const createdAt = created.get(id);
     if (
-      !self || owners.get(id) !== ownerDigest(registration.owner) ||
+      !self || !createdAt ||
+      owners.get(id) !== ownerDigest(registration.owner) ||
       !takesWork(self) || self.service !== service
     ) return undefined;
     const oldest = instances.find((i) => i.service === service && takesWork(i));
     if (oldest?.id !== id) return undefined;
-    const holder = last
-      ? JSON.parse(last.value.toString()) as { id: string | null; seq: number }
-      : undefined;
+    const holder = last ? termHolder(last) : undefined;
+    let epoch = cached;
+    if (
+      last && holder &&
+      epoch + Number(revision) < this.#saw(termOf(last, holder, epoch))
+    ) {
+      // The epoch went below the last term (deleted, and begun again by a
+      // slow clock): read it again, raised above the last term.
+      this.#epoch = undefined;
+      epoch = await this.#epochValue();
+    }
     if (holder?.id && holder.id !== id) {
       const other = instances.find((i) => i.id === holder.id);
       if (other && other.seq === holder.seq && takesWork(other)) {
         return undefined;
       }
     }
+    const granted: TermHolder = { id, seq: self.seq, epoch };
     const result = await this.client
       .if(termKey, "Mod", "==", last ? last.mod_revision : 0)
-      .and(this.#key(env, "i", id), "Create", "==", String(self.seq - epoch))
-      .then(
-        this.client.put(termKey).value(JSON.stringify({ id, seq: self.seq })),
-      )
+      .and(this.#key(env, "i", id), "Create", "==", createdAt)
+      .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
+      .then(this.client.put(termKey).value(JSON.stringify(granted)))
       .commit();
-    return result.succeeded
-      ? epoch + Number(result.header.revision)
-      : undefined;
+    if (!result.succeeded) {
+      // Another grant, a lost key, or a changed epoch: read afresh next time.
+      this.#epoch = undefined;
+      return undefined;
+    }
+    return this.#saw(epoch + Number(result.header.revision));
   }
 
   /**
@@ -698,14 +855,13 @@ export class EtcdDriver implements Driver {
       this.client.get(termKey).exec().then((answer) => answer.kvs),
       this.#epochValue(),
     ]);
-    if (!last || epoch + Number(last.mod_revision) !== term) return;
-    const holder = JSON.parse(last.value.toString()) as { id: string | null };
+    const holder = last && termHolder(last);
+    if (!last || !holder || termOf(last, holder, epoch) !== term) return;
     if (holder.id !== registration.id) return;
+    const ended: TermHolder = { id: null, seq: null, epoch: holder.epoch };
     await this.client
       .if(termKey, "Mod", "==", last.mod_revision)
-      .then(
-        this.client.put(termKey).value(JSON.stringify({ id: null, seq: null })),
-      )
+      .then(this.client.put(termKey).value(JSON.stringify(ended)))
       .commit();
   }
 

@@ -1,0 +1,216 @@
+/**
+ * The cases an operations team found by breaking etcd under roster, each
+ * from the side that breaks the promise: a heartbeat that writes, a freeze
+ * longer than the ttl, the epoch key deleted, and an epoch begun again by a
+ * slow clock after etcd lost its data.
+ */
+
+import assert from "node:assert/strict";
+import { EtcdDriver } from "../drivers/etcd/mod.ts";
+import { Registry } from "../mod.ts";
+import { collect, eventually } from "./discovery/_discovery_suite.ts";
+import { EtcdServer, etcdTest } from "./_etcd_server.ts";
+import { sleep } from "./_redis_server.ts";
+
+const INTERVAL = 400;
+const TTL = 2_000;
+
+async function open(
+  url: string,
+  options: { service?: string; id?: string; protection?: false } = {},
+) {
+  const driver = await EtcdDriver.connect({
+    endpoints: [url],
+    requestTimeout: 300,
+  });
+  const registry = new Registry({
+    driver,
+    heartbeatInterval: INTERVAL,
+    ttl: TTL,
+    ...options,
+  });
+  return {
+    driver,
+    registry,
+    async [Symbol.asyncDispose]() {
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
+
+/** A signal that aborts after `ms`, its timer cleared on dispose. */
+function within(ms: number): { signal: AbortSignal } & Disposable {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  return {
+    signal: controller.signal,
+    [Symbol.dispose]: () => clearTimeout(timer),
+  };
+}
+
+async function revision(admin: ReturnType<EtcdServer["client"]>) {
+  return (await admin.get("roster/").exec()).header.revision;
+}
+
+etcdTest(
+  "a heartbeat writes nothing: etcd's revision stays put while instances beat",
+  async () => {
+    await using server = await EtcdServer.start();
+    const admin = server.client();
+    try {
+      await using a = await open(server.url, { service: "api", id: "a" });
+      await using b = await open(server.url, { service: "api", id: "b" });
+      await a.registry.start();
+      await b.registry.start();
+      let beats = 0;
+      a.registry.on("heartbeat", () => beats++);
+      const before = await revision(admin);
+      await eventually("four beats", () => beats >= 4, 10_000);
+      assert.equal(await revision(admin), before, "no write since");
+      // The listing still tells the truth: both, read alive now.
+      const listed = await a.driver.list({ env: "default" });
+      assert.deepEqual(listed.map((i) => i.id), ["a", "b"]);
+    } finally {
+      admin.close();
+    }
+  },
+);
+
+etcdTest(
+  "a freeze of etcd past the ttl: each owner that kept running is back within an interval under its seq; a watcher sees a leave and a join, or nothing, as the driver's limitations say",
+  async () => {
+    await using server = await EtcdServer.start();
+    await using a = await open(server.url, { service: "api", id: "a" });
+    await using bare = await open(server.url, { protection: false });
+    await using held = await open(server.url, {});
+    assert.equal(a.driver.limitations.freezeExpiresLiving, true);
+    await a.registry.start();
+    const seq = a.registry.instance()!.seq;
+    const controller = new AbortController();
+    const watch = (registry: Registry) =>
+      collect(
+        registry.watch("api", { current: true, signal: controller.signal }),
+      );
+    const seenBare = watch(bare.registry);
+    const seenHeld = watch(held.registry);
+    try {
+      await eventually(
+        "both watchers hold a",
+        () =>
+          seenBare.lines().includes("join current a") &&
+          seenHeld.lines().includes("join current a"),
+      );
+      Deno.kill(server.pid, "SIGSTOP");
+      await sleep(TTL * 2);
+      Deno.kill(server.pid, "SIGCONT");
+      // Back within an interval and its own retry after etcd resumes (the
+      // deadline allows etcd a second to answer again).
+      await eventually(
+        "a listed again",
+        async () =>
+          (await bare.driver.list({ env: "default" }).catch(() => []))
+            .some((i) => i.id === "a"),
+        INTERVAL * 2 + 1_000,
+      );
+      await eventually(
+        "the owner beating again",
+        () => a.registry.heartbeatState === "healthy",
+      );
+      assert.equal(a.registry.instance()?.seq, seq, "the same seq");
+      const [listed] = await bare.driver.list({ env: "default" });
+      assert.equal(listed?.seq, seq);
+      // Without protection: a leave (expired) then a join (reregistered), as
+      // documented, or nothing where the keep-alive landed first; never a
+      // leave last.
+      await eventually("the bare watcher settles", () => {
+        const after = seenBare.lines().slice(1);
+        return after.length === 0 ||
+          after.at(-1) === "join reregistered a";
+      }, 10_000);
+      const after = seenBare.lines().slice(1);
+      for (let i = 0; i < after.length; i += 2) {
+        assert.deepEqual(after.slice(i, i + 2), [
+          "leave expired a",
+          "join reregistered a",
+        ]);
+      }
+      for (const event of seenBare.events) {
+        assert.equal(event.instance.seq, seq);
+      }
+      // With eviction protection (the default) the watcher sees no leave.
+      assert.ok(
+        !seenHeld.lines().some((l) => l.startsWith("leave")),
+        seenHeld.lines().join("\n"),
+      );
+    } finally {
+      controller.abort();
+      await Promise.all([seenBare.done, seenHeld.done]).catch(() => {});
+    }
+  },
+);
+
+etcdTest(
+  "the epoch key deleted: seqs stay, views agree, and a leader appears again after the leader dies",
+  async () => {
+    await using server = await EtcdServer.start();
+    const admin = server.client();
+    try {
+      const a = await open(server.url, { service: "cron", id: "a" });
+      await using b = await open(server.url, { service: "cron", id: "b" });
+      await a.registry.start();
+      await b.registry.start();
+      const first = await a.registry.standby();
+      const seqs = (await b.driver.list({ env: "default" })).map((i) => i.seq);
+      await admin.delete().key("roster/epoch").exec();
+      // A driver that starts now reads the same seqs.
+      await using cold = await open(server.url);
+      assert.deepEqual(
+        (await cold.driver.list({ env: "default" })).map((i) => i.seq),
+        seqs,
+      );
+      // The leader crashes: it stops beating and never resigns.
+      await a.driver.close();
+      await eventually(
+        "b leads",
+        async () => (await cold.registry.leader("cron"))?.id === "b",
+        TTL + 3_000,
+      );
+      using deadline = within(TTL * 3);
+      const second = await b.registry.standby({ signal: deadline.signal });
+      assert.ok(second.term > first.term, `${second.term} > ${first.term}`);
+      await a.registry.stop().catch(() => {});
+    } finally {
+      admin.close();
+    }
+  },
+);
+
+etcdTest(
+  "etcd lost its data and a slow clock began the epoch again: a process that saw the old terms raises it, and terms still rise",
+  async () => {
+    await using server = await EtcdServer.start();
+    const admin = server.client();
+    try {
+      await using a = await open(server.url, { service: "cron", id: "a" });
+      await a.registry.start();
+      const first = await a.registry.standby();
+      await server.restart(0, false);
+      // As from a client one hour slow, before anyone else wrote.
+      const slow = (Date.now() - 3_600_000) * 1000;
+      await admin.put("roster/epoch").value(String(slow)).exec();
+      await eventually(
+        "the old term ends",
+        () => first.signal.aborted,
+        TTL * 4,
+      );
+      using deadline = within(TTL * 5);
+      const second = await a.registry.standby({ signal: deadline.signal });
+      assert.ok(second.term > first.term, `${second.term} > ${first.term}`);
+      const epoch = Number(await admin.get("roster/epoch").string());
+      assert.ok(epoch >= first.term, `the epoch ${epoch} was raised`);
+    } finally {
+      admin.close();
+    }
+  },
+);
