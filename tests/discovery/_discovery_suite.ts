@@ -12,6 +12,7 @@ import {
   RandomPicker,
   Registry,
   type RegistryOptions,
+  RegistryStateError,
   RoundRobinPicker,
   WaitForTimeoutError,
   type WatchEvent,
@@ -22,10 +23,9 @@ export interface DiscoveryBackend {
   driver(): Promise<Driver>;
   /** Drops the env's recorded changes, as a trimmed log would. */
   trimChanges(env: string): Promise<void>;
+  /** The registrations' ttl and interval, where the backend needs longer ones (etcd's leases are whole seconds). */
+  timing?: { ttl: number; interval: number };
 }
-
-const INTERVAL = 100;
-const TTL = 400;
 
 /** A driver that forwards to `inner`, with some methods replaced. */
 function wrap(inner: Driver, overrides: Partial<Driver>): Driver {
@@ -141,6 +141,8 @@ export async function testDiscovery(
   t: Deno.TestContext,
   backend: DiscoveryBackend,
 ): Promise<void> {
+  const TTL = backend.timing?.ttl ?? 400;
+  const INTERVAL = backend.timing?.interval ?? 100;
   const { driver, member, observer, track, close } = registryFactory(
     backend.driver,
     TTL,
@@ -468,6 +470,29 @@ export async function testDiscovery(
         assert.ok(states.every((state, i) => state !== states[i - 1]));
       },
     );
+
+    const probe = await backend.driver();
+    const messaging = probe.publish !== undefined;
+    await probe.close();
+    if (!messaging) {
+      await t.step(
+        "without pub/sub, sending and receiving messages fail naming the driver",
+        async () => {
+          const env = newEnv();
+          const a = await member(env, "a");
+          const sender = await observer(env);
+          await assert.rejects(
+            sender.broadcast("api", { reload: true }),
+            RegistryStateError,
+          );
+          await assert.rejects(
+            a.onMessage(() => {}),
+            new RegExp(`the ${probe.name} driver has no pub/sub`),
+          );
+        },
+      );
+      return;
+    }
 
     await t.step("messages reach exactly the intended instances", async () => {
       const env = newEnv();

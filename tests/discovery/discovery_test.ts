@@ -4,6 +4,8 @@ import { testDiscovery } from "./_discovery_suite.ts";
 import { RedisServer, redisTest, trimLog } from "../_redis_server.ts";
 import { PostgresDriver } from "../../drivers/postgres/mod.ts";
 import { PostgresServer, postgresTest } from "../_postgres_server.ts";
+import { EtcdDriver } from "../../drivers/etcd/mod.ts";
+import { EtcdServer, etcdTest } from "../_etcd_server.ts";
 
 Deno.test("discovery on the memory driver", async (t) => {
   const driver = new MemoryDriver();
@@ -37,4 +39,24 @@ postgresTest("discovery on PostgreSQL", async (t) => {
       );
     },
   });
+});
+
+etcdTest("discovery on etcd", async (t) => {
+  await using server = await EtcdServer.start();
+  const admin = server.client();
+  try {
+    await testDiscovery(t, {
+      driver: () =>
+        EtcdDriver.connect({ endpoints: [server.url], requestTimeout: 500 }),
+      // Compaction drops etcd's history up to now, as a trimmed log would.
+      trimChanges: async () => {
+        const revision = (await admin.get("roster/").exec()).header.revision;
+        await admin.kv.compact({ revision, physical: true });
+      },
+      // etcd's leases are whole seconds, at least two.
+      timing: { ttl: 2_000, interval: 300 },
+    });
+  } finally {
+    admin.close();
+  }
 });

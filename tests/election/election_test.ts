@@ -1,7 +1,7 @@
 /**
- * Elections through registries, on the memory driver, a real Redis and a
- * real PostgreSQL (one driver, so one connection, per registry, as separate processes
- * have): terms only rise across health flaps and data loss, at most one
+ * Elections through registries, on the memory driver, a real Redis, a
+ * real PostgreSQL and a real etcd (one driver, so one connection, per
+ * registry, as separate processes have): terms only rise across health flaps and data loss, at most one
  * leader at any instant (checked on a history of grants and aborts), a
  * clean hand-over on stop(), and a lease that the clock, not a timer,
  * decides.
@@ -23,6 +23,8 @@ import { eventually, sleep } from "../discovery/_discovery_suite.ts";
 import { RedisServer, redisTest } from "../_redis_server.ts";
 import { PostgresDriver } from "../../drivers/postgres/mod.ts";
 import { PostgresServer, postgresTest } from "../_postgres_server.ts";
+import { EtcdDriver } from "../../drivers/etcd/mod.ts";
+import { EtcdServer, etcdTest } from "../_etcd_server.ts";
 
 const OPTIONS = { service: "cron", heartbeatInterval: 50, ttl: 300 } as const;
 
@@ -86,6 +88,8 @@ interface ElectionBackend {
   driver(): Promise<Driver>;
   /** Loses every key, as a restart without persistence does. */
   loseData?(): Promise<void>;
+  /** The registrations' ttl and interval, where the backend needs longer ones (etcd's leases are whole seconds). */
+  timing?: { ttl: number; heartbeatInterval: number };
 }
 
 /** Registries with their own drivers, all closed on dispose. */
@@ -99,7 +103,9 @@ async function fleet(
   for (const id of ids) {
     const driver = await backend.driver();
     drivers.push(driver);
-    registries.push(new Registry({ ...OPTIONS, ...options, driver, id }));
+    registries.push(
+      new Registry({ ...OPTIONS, ...backend.timing, ...options, driver, id }),
+    );
   }
   return {
     registries,
@@ -111,6 +117,8 @@ async function fleet(
 }
 
 async function testElection(t: Deno.TestContext, backend: ElectionBackend) {
+  const interval = backend.timing?.heartbeatInterval ??
+    OPTIONS.heartbeatInterval;
   await t.step(
     "a health flap moves leadership and back, each time under a higher term",
     async () => {
@@ -158,12 +166,12 @@ async function testElection(t: Deno.TestContext, backend: ElectionBackend) {
           const leading = history.find((t) => t.endedAt === undefined)?.id;
           const current = registries.find((r) => r.id === leading);
           current?.setStatus("unhealthy");
-          await sleep(OPTIONS.heartbeatInterval * 3);
+          await sleep(interval * 3);
           current?.setStatus("healthy");
-          await sleep(OPTIONS.heartbeatInterval * 3);
+          await sleep(interval * 3);
         }
         await (registries[0] as Registry).stop();
-        await sleep(OPTIONS.heartbeatInterval * 4);
+        await sleep(interval * 4);
         assert.ok(history.length >= 5, `${history.length} terms`);
         assertOneLeaderAtATime(history);
       } finally {
@@ -236,7 +244,7 @@ async function testElection(t: Deno.TestContext, backend: ElectionBackend) {
         await eventually("a leads", () => history.length === 1);
         await loseData();
         // Both re-register from their beats; a stays the oldest.
-        await sleep(OPTIONS.heartbeatInterval * 3);
+        await sleep(interval * 3);
         await a.stop();
         await eventually("b leads", () => history.at(-1)?.id === "b");
         const terms = history.map((t) => t.term);
@@ -277,6 +285,17 @@ postgresTest("elections on PostgreSQL", async (t) => {
         "truncate roster.instances, roster.envs, roster.changes, roster.leaders",
       );
     },
+  });
+});
+
+etcdTest("elections on etcd", async (t) => {
+  await using server = await EtcdServer.start();
+  await testElection(t, {
+    driver: () =>
+      EtcdDriver.connect({ endpoints: [server.url], requestTimeout: 500 }),
+    loseData: () => server.restart(0, false),
+    // etcd's leases are whole seconds, at least two.
+    timing: { ttl: 2_000, heartbeatInterval: 300 },
   });
 });
 
