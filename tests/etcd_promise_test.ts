@@ -214,3 +214,50 @@ etcdTest(
     }
   },
 );
+
+etcdTest(
+  "etcd restarted without its data, whose new revisions pass a watcher's cursor: the watcher still drops an instance that died meanwhile",
+  async () => {
+    await using server = await EtcdServer.start();
+    await using a = await open(server.url, { service: "api", id: "a" });
+    const c = await open(server.url, { service: "api", id: "c" });
+    await using watcher = await open(server.url, { protection: false });
+    await a.registry.start();
+    await c.registry.start();
+    const controller = new AbortController();
+    const seen = collect(
+      watcher.registry.watch("api", {
+        current: true,
+        signal: controller.signal,
+      }),
+    );
+    const late: Awaited<ReturnType<typeof open>>[] = [];
+    try {
+      await eventually("c seen", () => seen.lines().includes("join current c"));
+      // c crashes; etcd loses everything before its lease runs out.
+      await c.driver.close();
+      await server.restart(0, false);
+      // Enough writes that the new revisions pass the watcher's cursor.
+      for (let i = 0; i < 8; i++) {
+        const member = await open(server.url, { service: "api", id: `n${i}` });
+        late.push(member);
+        await member.registry.start();
+      }
+      await eventually(
+        "the watcher drops c",
+        () => seen.lines().some((l) => /^leave \S+ c$/.test(l)),
+        TTL + 1_000,
+      );
+      // a kept running: if it left the watcher's view, it came back.
+      await eventually(
+        "the watcher holds a",
+        () => seen.lines().findLast((l) => / a$/.test(l))?.startsWith("join"),
+      );
+    } finally {
+      controller.abort();
+      await seen.done.catch(() => {});
+      for (const member of late) await member[Symbol.asyncDispose]();
+      await c.registry.stop().catch(() => {});
+    }
+  },
+);

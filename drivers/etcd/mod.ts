@@ -84,6 +84,11 @@ export type EtcdClient = Etcd3;
 export interface EtcdDriverOptions {
   /** Prepended to every key. Default `roster/`. */
   prefix?: string;
+  /**
+   * How long one request may take, in ms; a lease keep-alive too, which
+   * etcd3 sends on a stream without a deadline. Default 5,000.
+   */
+  requestTimeout?: number;
 }
 
 /** Options for {@linkcode EtcdDriver.connect}. */
@@ -92,8 +97,6 @@ export interface EtcdConnectOptions extends EtcdDriverOptions {
   endpoints?: string[];
   /** A user and password, when etcd's auth is on. */
   auth?: { username: string; password: string };
-  /** How long one request may take, in ms. Default 5,000. */
-  requestTimeout?: number;
 }
 
 /** What a registration's key holds. */
@@ -225,6 +228,7 @@ export class EtcdDriver implements Driver {
   /** The key prefix. */
   readonly prefix: string;
   #owned = false;
+  readonly #requestTimeout: number;
   #epoch: Promise<number> | undefined;
   /** The highest `seq` or term this driver has seen: no epoch goes below. */
   #highest = 0;
@@ -236,11 +240,12 @@ export class EtcdDriver implements Driver {
    * open.
    *
    * @param client An `Etcd3` client.
-   * @param options The key prefix.
+   * @param options The key prefix and the request timeout.
    */
   constructor(client: EtcdClient, options: EtcdDriverOptions = {}) {
     this.client = client;
     this.prefix = options.prefix ?? "roster/";
+    this.#requestTimeout = options.requestTimeout ?? 5_000;
   }
 
   /**
@@ -363,10 +368,7 @@ export class EtcdDriver implements Driver {
     const beatAt = Date.now();
     const { term } = registration;
     const [alive, [kv], termHeld] = await Promise.all([
-      held.lease.keepaliveOnce().then(
-        (answer) => Number(answer.TTL) > 0,
-        () => false,
-      ),
+      this.#keepAlive(held.lease),
       this.client.get(key).exec().then((answer) => answer.kvs),
       term === undefined ? undefined : this.#holds(registration, held, term),
     ]);
@@ -390,6 +392,28 @@ export class EtcdDriver implements Driver {
       reregistered: false,
       ...(termHeld === undefined ? {} : { termHeld }),
     };
+  }
+
+  /**
+   * Renews a lease once: whether etcd still holds it. A keep-alive rides a
+   * stream without a deadline: one that does not answer within the
+   * request timeout counts as not renewed, so the next beat is not held up
+   * behind it.
+   */
+  async #keepAlive(lease: Lease): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        lease.keepaliveOnce().then((answer) => Number(answer.TTL) > 0),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), this.#requestTimeout);
+        }),
+      ]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -637,8 +661,27 @@ export class EtcdDriver implements Driver {
    * @returns The instances and the cursor.
    */
   async snapshot(env: string): Promise<Snapshot> {
+    // The epoch first: data lost between the two reads then shows as a
+    // changed epoch at the next read of changes.
+    const epoch = await this.#epochMark();
     const { instances, revision } = await this.#read(env);
-    return { instances, cursor: revision };
+    return { instances, cursor: `${epoch}:${revision}` };
+  }
+
+  /**
+   * Which epoch key there is now: its value and create revision, begun
+   * where it is missing. etcd restarted without its data has a new one
+   * (its revisions may have passed a cursor's again by then).
+   */
+  async #epochMark(): Promise<string> {
+    const key = `${this.prefix}epoch`;
+    let [kv] = (await this.client.get(key).exec()).kvs;
+    if (!kv) {
+      this.#epoch = undefined;
+      await this.#epochValue();
+      [kv] = (await this.client.get(key).exec()).kvs;
+    }
+    return kv ? `${kv.value.toString()}@${kv.create_revision}` : "";
   }
 
   /**
@@ -646,27 +689,36 @@ export class EtcdDriver implements Driver {
    * for the first.
    *
    * @param env The env.
-   * @param cursor A revision from `snapshot` or an earlier `changes`.
+   * @param cursor From `snapshot` or an earlier `changes`: the epoch it was
+   *   read under, and a revision.
    * @param options The wait, and a signal that ends it.
    * @returns The changes and the revision to read on from.
    * @throws {ChangeLogGapError} When the history after `cursor` was
-   *   compacted, or etcd restarted without it.
+   *   compacted, or etcd restarted without it (a revision ahead of etcd's,
+   *   or another epoch).
    */
   async changes(
     env: string,
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
-    if (!/^\d+$/.test(cursor)) throw new ChangeLogGapError(env, cursor);
+    const [, mark = "", revision = ""] = /^(.*):(\d+)$/.exec(cursor) ?? [];
+    if (!revision) throw new ChangeLogGapError(env, cursor);
     // Reading at the cursor's revision says whether its history is still
     // there: compacted, or ahead of an etcd that restarted without data.
     let head: bigint;
     try {
-      head = BigInt(
-        (await this.client.get(`${this.prefix}${env}/`).revision(cursor)
-          .exec()).header.revision,
-      );
+      const [answer, epoch] = await Promise.all([
+        this.client.get(`${this.prefix}${env}/`).revision(revision).exec(),
+        this.#epochMark(),
+      ]);
+      if (epoch !== mark) {
+        this.#epoch = undefined;
+        throw new ChangeLogGapError(env, cursor, { dataLost: true });
+      }
+      head = BigInt(answer.header.revision);
     } catch (error) {
+      if (error instanceof ChangeLogGapError) throw error;
       const message = (error as Error)?.message ?? "";
       if (/compacted/i.test(message)) throw new ChangeLogGapError(env, cursor);
       if (/future revision/i.test(message)) {
@@ -675,7 +727,7 @@ export class EtcdDriver implements Driver {
       }
       throw error;
     }
-    const from = BigInt(cursor);
+    const from = BigInt(revision);
     if (from === head && options.waitMs <= 0) return { changes: [], cursor };
     const epoch = await this.#epochValue();
     const watcher = this.client.watch()
@@ -705,7 +757,7 @@ export class EtcdDriver implements Driver {
       watcher.on("data", (answer) => {
         this.#decodeEvents(env, epoch, answer.events, changes);
         const last = answer.events.at(-1);
-        if (last) next = last.kv.mod_revision;
+        if (last) next = `${mark}:${last.kv.mod_revision}`;
         if (changes.length) finish();
       });
       watcher.on("error", (error: Error) =>
