@@ -126,6 +126,14 @@ export interface DriverLimitations {
    * eviction protection holds the instance.
    */
   readonly freezeExpiresLiving?: boolean;
+  /**
+   * A restart of the server renews every lease by its ttl as it comes back
+   * (etcd's leader does on election, so that no lease runs out for the
+   * downtime): an instance that died within a ttl before the restart is
+   * listed until a ttl after the server is back, for every observer (etcd
+   * adds its election timeout, 1 s by default).
+   */
+  readonly restartRenewsLeases?: boolean;
 }
 
 /** A storage backend for the registry. */

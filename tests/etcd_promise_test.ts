@@ -87,6 +87,11 @@ etcdTest(
     assert.equal(a.driver.limitations.freezeExpiresLiving, true);
     await a.registry.start();
     const seq = a.registry.instance()!.seq;
+    const reregistered: number[] = [];
+    a.registry.on(
+      "reregistered",
+      ({ instance }) => reregistered.push(instance.seq),
+    );
     const controller = new AbortController();
     const watch = (registry: Registry) =>
       collect(
@@ -118,6 +123,7 @@ etcdTest(
         () => a.registry.heartbeatState === "healthy",
       );
       assert.equal(a.registry.instance()?.seq, seq, "the same seq");
+      assert.deepEqual(reregistered, [], "put back, not registered anew");
       const [listed] = await bare.driver.list({ env: "default" });
       assert.equal(listed?.seq, seq);
       // Without protection: a leave (expired) then a join (reregistered), as
@@ -259,5 +265,29 @@ etcdTest(
       for (const member of late) await member[Symbol.asyncDispose]();
       await c.registry.stop().catch(() => {});
     }
+  },
+);
+
+etcdTest(
+  "a restart of etcd renews every lease, as the driver's limitations say: an instance that died just before is listed after etcd is back, and gone by a ttl, etcd's election timeout and a second",
+  async () => {
+    await using server = await EtcdServer.start();
+    const c = await open(server.url, { service: "api", id: "c" });
+    await using observer = await open(server.url);
+    assert.equal(observer.driver.limitations.restartRenewsLeases, true);
+    await c.registry.start();
+    // c crashes, and etcd restarts with its data before c's lease runs out.
+    await c.driver.close();
+    await server.restart(0, true);
+    const listed = await observer.driver.list({ env: "default" });
+    assert.deepEqual(listed.map((i) => i.id), ["c"], "renewed, still listed");
+    await eventually(
+      "c gone",
+      async () => (await observer.driver.list({ env: "default" })).length === 0,
+      // A ttl, etcd's election timeout (1 s) that its leader adds, and a
+      // second.
+      TTL + 2_000,
+    );
+    await c.registry.stop().catch(() => {});
   },
 );

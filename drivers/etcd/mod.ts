@@ -31,6 +31,9 @@
  *   resumes, etcd revokes the leases it did not hear from, and refuses to
  *   renew them. Each owner that kept running puts its key back within an
  *   interval under the same `seq` (`limitations.freezeExpiresLiving`).
+ * - **A restart of etcd renews every lease** by its ttl as it comes back:
+ *   an instance that died within a ttl before is listed until a ttl after
+ *   etcd is back (`limitations.restartRenewsLeases`).
  * - **`seq` and terms** are etcd revisions plus an epoch. Each key keeps the
  *   epoch it was written under (and a key put back keeps its `seq`), so a
  *   deleted or raised epoch changes no `seq`. A driver never sets an epoch
@@ -222,6 +225,7 @@ export class EtcdDriver implements Driver {
   readonly limitations = {
     beatTimesUnrecorded: true,
     freezeExpiresLiving: true,
+    restartRenewsLeases: true,
   } as const;
   /** The client this driver talks through. */
   readonly client: EtcdClient;
@@ -264,6 +268,12 @@ export class EtcdDriver implements Driver {
       // feed retry with backoff of their own, and a breaker would keep
       // failing calls for seconds after etcd is back.
       faultHandling: { host: () => noop, global: noop },
+      // gRPC waits up to 120 s between reconnections by default: an etcd
+      // that came back is tried again within a request timeout instead.
+      grpcOptions: {
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": options.requestTimeout ?? 5_000,
+      },
       dialTimeout: options.requestTimeout ?? 5_000,
       // Unary calls get a deadline; a watch stream lasts as long as needed.
       defaultCallOptions: (context) =>
@@ -537,7 +547,7 @@ export class EtcdDriver implements Driver {
         this.#leases.set(leaseId, held);
         return {
           instance: instanceOf(env, id, fresh, seq),
-          reregistered: !current && why === "reregistered",
+          reregistered: !current && !putBack && why === "reregistered",
         };
       }
       throw new Error(`'${id}' changed under every attempt to write it`);
@@ -766,6 +776,10 @@ export class EtcdDriver implements Driver {
             ? new ChangeLogGapError(env, cursor)
             : error,
         ));
+      // etcd went away: it may come back without its data, and a watch
+      // from a revision ahead of it waits in silence, so return now and
+      // let the next read check the cursor again.
+      watcher.on("disconnected", () => finish());
       options.signal?.addEventListener("abort", stop, { once: true });
       if (options.signal?.aborted) stop();
     });

@@ -5,14 +5,22 @@
  *
  * - **Never list the dead.** No successful observation shows an instance
  *   whose process had been killed, stopped or paused for longer than
- *   ttl + 1 s, nor a seq its process had replaced that long ago. A watcher's
+ *   ttl + 1 s, nor a seq its process had replaced that long ago; where the
+ *   driver declares the backend renews leases as it comes back from a
+ *   fault (`FaultWindow.renewsLeases`), one whose lease ran when the fault
+ *   began may be shown until ttl + 2 s after the fault ended (etcd adds
+ *   its election timeout, 1 s, to the ttl). A watcher's
  *   view may keep an instance whose expiry fell inside a backend fault
  *   until one ttl + 1 s after the fault ended: during a fault nobody can
  *   tell a crash from the fault. One that lapsed just before a fault (its
  *   leave not yet recorded, within the 1 s) it may keep until 1 s after
  *   the fault ended, not a ttl: the lapse came before the fault.
  * - **Never evict the living.** A process that runs is never reported
- *   `leave`, and keeps its seq, unless it was itself paused past its lease.
+ *   `leave`, and keeps its seq, unless it was itself paused past its lease,
+ *   or a fault its driver declares it expires the living through
+ *   (`FaultWindow.expiresLiving`) explains the leave and the same watcher
+ *   sees it join again, under the same seq, within one interval (plus a
+ *   heartbeat timeout and a second) of the fault's end.
  *   A complete listing (`list`) shows every running member that takes work,
  *   except within one interval (plus a heartbeat timeout) of the end of a
  *   fault that excuses it; a fault that does not (a write pause) must leave
@@ -50,6 +58,8 @@ export interface Violation {
 
 /** How long past its death an instance may still be shown, beyond the ttl. */
 const SHOWN_SLACK_MS = 1_000;
+/** What a backend that renews leases as it comes back adds to a ttl (etcd: its election timeout). */
+const RENEWAL_EXTRA_MS = 1_000;
 /** A pause this much shorter than the lease still lets the lease run. */
 const PAUSE_SLACK_MS = 50;
 
@@ -213,6 +223,17 @@ function checkDeadListed(
       );
       if (died === Infinity || (bornAt ?? -Infinity) > died) continue;
       let until = died + ttl + SHOWN_SLACK_MS;
+      const renewedEnd = faultEndWithin(
+        history.faults.filter((fault) => fault.renewsLeases),
+        died,
+        died + ttl,
+      );
+      if (renewedEnd !== undefined) {
+        until = Math.max(
+          until,
+          renewedEnd + ttl + RENEWAL_EXTRA_MS + SHOWN_SLACK_MS,
+        );
+      }
       if (obs.fromView) {
         const faultEnd = faultEndWithin(history.faults, died, died + ttl);
         if (faultEnd !== undefined) {
@@ -265,6 +286,7 @@ function checkFalseLeaves(
     const since = line.seqs.find((s) => s.seq === event.seq)?.t ??
       line.started;
     if (pausedPastLease(line, since, event.t, leaseOf(history))) continue;
+    if (documentedLeave(history, event)) continue;
     out.push({
       rule: "false-leave",
       message:
@@ -274,6 +296,28 @@ function checkFalseLeaves(
     });
   }
   return out;
+}
+
+/**
+ * Whether a leave is what the driver documents for a fault it declares it
+ * expires the living through: in the fault or just after it, and followed
+ * by a join of the same seq at the same watcher soon after the fault.
+ */
+function documentedLeave(
+  history: History,
+  leave: History["watches"][number],
+): boolean {
+  const { interval, heartbeatTimeout } = history.settings;
+  const back = interval + heartbeatTimeout + SHOWN_SLACK_MS;
+  return history.faults.some((fault) =>
+    fault.expiresLiving && leave.t >= fault.from &&
+    leave.t <= fault.to + back &&
+    history.watches.some((join) =>
+      join.type === "join" && join.node === leave.node &&
+      join.id === leave.id && join.seq === leave.seq && join.t >= leave.t &&
+      join.t <= fault.to + back
+    )
+  );
 }
 
 function checkNewSeqs(

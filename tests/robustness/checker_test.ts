@@ -211,6 +211,66 @@ Deno.test("checker: a false leave is caught, a leave after a long pause is not",
   assert.ok(rules(history).includes("false-leave"));
 });
 
+Deno.test("checker: a leave in a fault the driver says expires the living is excused only if the same seq joins again soon after", () => {
+  const history = cleanHistory();
+  const leave = {
+    node: "watch",
+    t: T0 + 8_000,
+    type: "leave" as const,
+    reason: "expired" as const,
+    id: "svc-3",
+    seq: 3,
+    status: "healthy" as const,
+  };
+  history.watches.push(leave);
+  history.faults.push({
+    name: "freeze",
+    from: T0 + 7_000,
+    to: T0 + 7_990,
+    excusesMissing: true,
+  });
+  // A fault without the flag excuses no leave.
+  assert.ok(rules(history).includes("false-leave"));
+  history.faults[0]!.expiresLiving = true;
+  // No join again: still a false leave.
+  assert.ok(rules(history).includes("false-leave"));
+  // A join under a new seq is no excuse either.
+  history.watches.push({ ...leave, t: T0 + 8_200, type: "join", seq: 13 });
+  assert.ok(rules(history).includes("false-leave"));
+  // Too late: past one interval, a heartbeat timeout and a second.
+  history.watches.push({ ...leave, t: T0 + 9_400, type: "join" });
+  assert.ok(rules(history).includes("false-leave"));
+  history.watches.push({ ...leave, t: T0 + 8_250, type: "join" });
+  assert.ok(!rules(history).includes("false-leave"));
+});
+
+Deno.test("checker: a dead instance listed after a fault that renews leases is excused for a ttl and the renewal's extra after it, no longer", () => {
+  const history = cleanHistory();
+  // svc-1 was killed at 5 s; a restart from 5.5 s to 6 s renewed its lease.
+  history.faults.push({
+    name: "restart with data",
+    from: T0 + 5_500,
+    to: T0 + 6_000,
+    excusesMissing: true,
+  });
+  const listing = (ms: number) => ({
+    node: "cold",
+    op: "list",
+    sentAt: T0 + ms,
+    t: T0 + ms + 5,
+    ok: true,
+    fromView: false,
+    complete: true,
+    seen: [{ id: "svc-1", seq: 1 }],
+  });
+  history.observations.push(listing(7_000));
+  assert.ok(rules(history).includes("dead-listed"));
+  history.faults[0]!.renewsLeases = true;
+  assert.ok(!rules(history).includes("dead-listed"));
+  history.observations.push(listing(8_700));
+  assert.ok(rules(history).includes("dead-listed"));
+});
+
 Deno.test("checker: a new seq for a process that ran is caught", () => {
   const history = cleanHistory();
   history.members.push({

@@ -121,6 +121,10 @@ export interface Fault {
   name: string;
   /** See `FaultWindow.excusesMissing`. */
   excusesMissing: boolean;
+  /** See `FaultWindow.expiresLiving`. */
+  expiresLiving?: boolean;
+  /** See `FaultWindow.renewsLeases`. */
+  renewsLeases?: boolean;
   /**
    * Breaks the backend and mends it. Calls `window` with the moments the
    * backend was broken (from, to) before it resolves.

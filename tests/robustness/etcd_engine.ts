@@ -36,11 +36,21 @@ export async function etcdEngine(env: string): Promise<RobustnessEngine> {
   // What a "lose keys" fault may delete: the env's instances, the epoch.
   const losses = [`roster/${env}/i/`, "roster/epoch", `roster/${env}/`];
   const faults: Fault[] = [
-    { name: "freeze", excusesMissing: true, run: freeze(2_500, 6_000) },
+    // etcd's lessor revokes, as it resumes, the leases it did not hear
+    // from (the driver's limitations.freezeExpiresLiving).
+    {
+      name: "freeze",
+      excusesMissing: true,
+      expiresLiving: true,
+      run: freeze(2_500, 6_000),
+    },
     { name: "short freeze", excusesMissing: true, run: freeze(900, 1_400) },
     {
       name: "restart with data",
       excusesMissing: true,
+      // etcd's leader renews every lease as it comes back (the driver's
+      // limitations.restartRenewsLeases).
+      renewsLeases: true,
       run: timedFault((random) => server.restart(between(random, 100, 600))),
     },
     {

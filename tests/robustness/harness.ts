@@ -235,6 +235,8 @@ export async function runSchedule(
           from,
           to,
           excusesMissing: fault.excusesMissing,
+          ...(fault.expiresLiving ? { expiresLiving: true } : {}),
+          ...(fault.renewsLeases ? { renewsLeases: true } : {}),
         }));
     } else {
       const name = processNames[Math.floor(random() * processNames.length)]!;

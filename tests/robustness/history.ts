@@ -44,6 +44,22 @@ export interface FaultWindow {
    * fail or be complete.
    */
   excusesMissing: boolean;
+  /**
+   * The driver declares that the backend expires live instances through
+   * this fault (`limitations.freezeExpiresLiving`, etcd's freeze): a
+   * running process may be reported `leave` in it or just after, provided
+   * the same watcher sees it join again under the same seq within one
+   * interval (plus a heartbeat timeout and a second) of its end.
+   */
+  expiresLiving?: boolean;
+  /**
+   * The driver declares that the backend renews every lease by its ttl as
+   * it comes back from this fault (`limitations.restartRenewsLeases`,
+   * etcd's restart): an instance whose lease ran when the fault began may
+   * be shown, by any observer, until a ttl, the renewal's extra (etcd's
+   * election timeout, 1 s) and a second after its end.
+   */
+  renewsLeases?: boolean;
 }
 
 /** What a member process reported of itself. */
