@@ -117,15 +117,16 @@ export interface DriverLimitations {
    */
   readonly beatTimesUnrecorded?: boolean;
   /**
-   * A freeze of the server longer than the ttl expires live instances as
-   * the server resumes, before their owners' next beats land (etcd's lessor
-   * revokes such leases and refuses to renew them). Each owner that kept
-   * running puts its instance back within one interval, under the same
-   * `seq`; meanwhile listings leave it out, and a watcher sees a `leave`
-   * (`expired`) and then a `join` (`reregistered`), or nothing at all while
-   * eviction protection holds the instance.
+   * Some faults drop live entries, and watchers see it: a freeze of the
+   * server longer than the ttl (etcd's lessor revokes, as it resumes, the
+   * leases it did not hear from, and refuses to renew them), and an entry
+   * deleted by hand. Each owner that kept running puts its instance back
+   * within one interval, under the same `seq`; meanwhile listings leave it
+   * out, and a watcher sees a `leave` (`expired`) and then a `join`
+   * (`reregistered`), or nothing at all while eviction protection holds
+   * the instance.
    */
-  readonly freezeExpiresLiving?: boolean;
+  readonly dropsLiveEntries?: boolean;
   /**
    * A restart of the server renews every lease by its ttl as it comes back
    * (etcd's leader does on election, so that no lease runs out for the

@@ -84,7 +84,7 @@ etcdTest(
     await using a = await open(server.url, { service: "api", id: "a" });
     await using bare = await open(server.url, { protection: false });
     await using held = await open(server.url, {});
-    assert.equal(a.driver.limitations.freezeExpiresLiving, true);
+    assert.equal(a.driver.limitations.dropsLiveEntries, true);
     await a.registry.start();
     const seq = a.registry.instance()!.seq;
     const reregistered: number[] = [];

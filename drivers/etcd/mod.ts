@@ -29,8 +29,9 @@
  *   an instance alive as its `heartbeatAt` (`limitations.beatTimesUnrecorded`).
  * - **A freeze of etcd longer than the ttl expires the living**: as it
  *   resumes, etcd revokes the leases it did not hear from, and refuses to
- *   renew them. Each owner that kept running puts its key back within an
- *   interval under the same `seq` (`limitations.freezeExpiresLiving`).
+ *   renew them. A key deleted by hand is gone at once too. Either reaches
+ *   watchers as a leave; each owner that kept running puts its key back
+ *   within an interval under the same `seq` (`limitations.dropsLiveEntries`).
  * - **A restart of etcd renews every lease** by its ttl as it comes back:
  *   an instance that died within a ttl before is listed until a ttl after
  *   etcd is back (`limitations.restartRenewsLeases`).
@@ -224,7 +225,7 @@ export class EtcdDriver implements Driver {
   /** See the module's documentation. */
   readonly limitations = {
     beatTimesUnrecorded: true,
-    freezeExpiresLiving: true,
+    dropsLiveEntries: true,
     restartRenewsLeases: true,
   } as const;
   /** The client this driver talks through. */

@@ -222,20 +222,20 @@ function checkDeadListed(
         replaced ?? Infinity,
       );
       if (died === Infinity || (bornAt ?? -Infinity) > died) continue;
-      let until = died + ttl + SHOWN_SLACK_MS;
+      // When the lease ran out, as the backend saw it: later where it
+      // renewed every lease as it came back from a fault.
+      let lapse = died + ttl;
       const renewedEnd = faultEndWithin(
         history.faults.filter((fault) => fault.renewsLeases),
         died,
-        died + ttl,
+        lapse,
       );
       if (renewedEnd !== undefined) {
-        until = Math.max(
-          until,
-          renewedEnd + ttl + RENEWAL_EXTRA_MS + SHOWN_SLACK_MS,
-        );
+        lapse = Math.max(lapse, renewedEnd + ttl + RENEWAL_EXTRA_MS);
       }
+      let until = lapse + SHOWN_SLACK_MS;
       if (obs.fromView) {
-        const faultEnd = faultEndWithin(history.faults, died, died + ttl);
+        const faultEnd = faultEndWithin(history.faults, died, lapse);
         if (faultEnd !== undefined) {
           until = Math.max(until, faultEnd + ttl + SHOWN_SLACK_MS);
         }
@@ -243,8 +243,8 @@ function checkDeadListed(
         // leave could be recorded, holds the leave back until it ends.
         const lateEnd = faultEndWithin(
           history.faults,
-          died + ttl,
-          died + ttl + SHOWN_SLACK_MS,
+          lapse,
+          lapse + SHOWN_SLACK_MS,
         );
         if (lateEnd !== undefined) {
           until = Math.max(until, lateEnd + SHOWN_SLACK_MS);

@@ -37,7 +37,7 @@ export async function etcdEngine(env: string): Promise<RobustnessEngine> {
   const losses = [`roster/${env}/i/`, "roster/epoch", `roster/${env}/`];
   const faults: Fault[] = [
     // etcd's lessor revokes, as it resumes, the leases it did not hear
-    // from (the driver's limitations.freezeExpiresLiving).
+    // from (the driver's limitations.dropsLiveEntries).
     {
       name: "freeze",
       excusesMissing: true,
@@ -63,6 +63,8 @@ export async function etcdEngine(env: string): Promise<RobustnessEngine> {
     {
       name: "lose keys",
       excusesMissing: true,
+      // Deleted keys reach watchers as leaves (limitations.dropsLiveEntries).
+      expiresLiving: true,
       async run(random, window) {
         const key = losses[Math.floor(random() * losses.length)]!;
         const client = server.client();

@@ -45,8 +45,8 @@ export interface FaultWindow {
    */
   excusesMissing: boolean;
   /**
-   * The driver declares that the backend expires live instances through
-   * this fault (`limitations.freezeExpiresLiving`, etcd's freeze): a
+   * The driver declares that the backend drops live entries in this fault
+   * (`limitations.dropsLiveEntries`, etcd's freeze and lost keys): a
    * running process may be reported `leave` in it or just after, provided
    * the same watcher sees it join again under the same seq within one
    * interval (plus a heartbeat timeout and a second) of its end.
