@@ -291,3 +291,45 @@ etcdTest(
     await c.registry.stop().catch(() => {});
   },
 );
+
+etcdTest(
+  "a key deleted by hand: its owner puts it back within an interval under its seq, and a watcher sees a leave and a join, as the driver's limitations say",
+  async () => {
+    await using server = await EtcdServer.start();
+    await using a = await open(server.url, { service: "api", id: "a" });
+    await using bare = await open(server.url, { protection: false });
+    const admin = server.client();
+    await a.registry.start();
+    const seq = a.registry.instance()!.seq;
+    const controller = new AbortController();
+    const seen = collect(
+      bare.registry.watch("api", { current: true, signal: controller.signal }),
+    );
+    try {
+      await eventually("a seen", () => seen.lines().includes("join current a"));
+      await admin.delete().key("roster/default/i/a").exec();
+      await eventually(
+        "a back",
+        async () =>
+          (await bare.driver.list({ env: "default" })).some((i) =>
+            i.id === "a" && i.seq === seq
+          ),
+        INTERVAL * 2 + 1_000,
+      );
+      await eventually(
+        "the watcher sees it come back",
+        () => seen.lines().at(-1) === "join reregistered a",
+      );
+      assert.deepEqual(seen.lines(), [
+        "join current a",
+        "leave expired a",
+        "join reregistered a",
+      ]);
+      assert.ok(seen.events.every((event) => event.instance.seq === seq));
+    } finally {
+      controller.abort();
+      await seen.done.catch(() => {});
+      admin.close();
+    }
+  },
+);
