@@ -299,9 +299,11 @@ function checkFalseLeaves(
 }
 
 /**
- * Whether a leave is what the driver documents for a fault it declares it
- * expires the living through: in the fault or just after it, and followed
- * by a join of the same seq at the same watcher soon after the fault.
+ * Whether a leave is what the driver documents for a fault it declares
+ * drops live entries: in the fault or just after it, and followed by a
+ * join of the same seq at the same watcher within one interval (plus a
+ * heartbeat timeout and a second) of the fault's end, or of the end of the
+ * faults that followed before the owner could put it back.
  */
 function documentedLeave(
   history: History,
@@ -309,15 +311,21 @@ function documentedLeave(
 ): boolean {
   const { interval, heartbeatTimeout } = history.settings;
   const back = interval + heartbeatTimeout + SHOWN_SLACK_MS;
-  return history.faults.some((fault) =>
-    fault.expiresLiving && leave.t >= fault.from &&
-    leave.t <= fault.to + back &&
-    history.watches.some((join) =>
+  return history.faults.some((fault) => {
+    if (!fault.expiresLiving || leave.t < fault.from) return false;
+    if (leave.t > fault.to + back) return false;
+    let deadline = fault.to + back;
+    for (const next of history.faults) {
+      if (next.from >= fault.from && next.from <= deadline) {
+        deadline = Math.max(deadline, next.to + back);
+      }
+    }
+    return history.watches.some((join) =>
       join.type === "join" && join.node === leave.node &&
       join.id === leave.id && join.seq === leave.seq && join.t >= leave.t &&
-      join.t <= fault.to + back
-    )
-  );
+      join.t <= deadline
+    );
+  });
 }
 
 function checkNewSeqs(

@@ -242,6 +242,17 @@ Deno.test("checker: a leave in a fault the driver says expires the living is exc
   assert.ok(rules(history).includes("false-leave"));
   history.watches.push({ ...leave, t: T0 + 8_250, type: "join" });
   assert.ok(!rules(history).includes("false-leave"));
+  // A fault that began before it could come back moves the deadline.
+  history.watches.pop();
+  history.watches.pop();
+  history.faults.push({
+    name: "freeze",
+    from: T0 + 9_000,
+    to: T0 + 10_000,
+    excusesMissing: true,
+  });
+  history.watches.push({ ...leave, t: T0 + 10_500, type: "join" });
+  assert.ok(!rules(history).includes("false-leave"));
 });
 
 Deno.test("checker: a dead instance listed after a fault that renews leases is excused for a ttl and the renewal's extra after it, no longer", () => {

@@ -10,6 +10,8 @@ import { type RunOptions, runSchedule } from "./harness.ts";
 import { memoryEngine } from "./memory_engine.ts";
 import { redisEngine } from "./redis_engine.ts";
 import { redisClusterEngine } from "./redis_cluster_engine.ts";
+import { etcdEngine } from "./etcd_engine.ts";
+import { etcdTest } from "../_etcd_server.ts";
 
 const SETTINGS: RunOptions["settings"] = {
   ttl: 600,
@@ -63,5 +65,14 @@ redisTest(
       SETTINGS.heartbeatTimeout,
     );
     assertKept(await runSchedule(engine, schedule(3, 30_000)));
+  },
+);
+
+etcdTest(
+  "robustness: etcd keeps the promise, as its driver's limitations state it, under backend and process faults",
+  async () => {
+    // The engine's own settings: etcd's leases are whole seconds.
+    await using engine = await etcdEngine("robust");
+    assertKept(await runSchedule(engine, schedule(1, 30_000)));
   },
 );
