@@ -147,6 +147,24 @@ export class EtcdServer implements AsyncDisposable {
     await this.#spawn();
   }
 
+  /**
+   * Saves a copy of etcd's data (stopped for the copy, then started
+   * again), for {@linkcode EtcdServer.restoreSnapshot}.
+   */
+  async saveSnapshot(): Promise<void> {
+    await this.stop();
+    await copyDir(`${this.#dir}/data`, `${this.#dir}/snapshot`);
+    await this.#spawn();
+  }
+
+  /** Restarts etcd from the copy the last `saveSnapshot` made. */
+  async restoreSnapshot(): Promise<void> {
+    await this.stop();
+    await Deno.remove(`${this.#dir}/data`, { recursive: true });
+    await copyDir(`${this.#dir}/snapshot`, `${this.#dir}/data`);
+    await this.#spawn();
+  }
+
   /** A client for the test's own requests; close it. */
   client(): Etcd3 {
     return new Etcd3({ hosts: this.url });
@@ -156,4 +174,11 @@ export class EtcdServer implements AsyncDisposable {
     await this.stop("SIGKILL");
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
   }
+}
+
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.remove(to, { recursive: true }).catch(() => {});
+  const copied = await new Deno.Command("cp", { args: ["-a", from, to] })
+    .output();
+  if (!copied.success) throw new Error(`cp -a ${from} ${to} failed`);
 }

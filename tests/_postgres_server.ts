@@ -61,16 +61,24 @@ export function postgresTest(
 export class PostgresServer implements AsyncDisposable {
   readonly port: number;
   readonly #dir: string;
+  readonly #durable: boolean;
   #process: Deno.ChildProcess | undefined;
   #admin: pg.Pool | undefined;
 
-  private constructor(dir: string, port: number) {
+  private constructor(dir: string, port: number, durable: boolean) {
     this.#dir = dir;
     this.port = port;
+    this.#durable = durable;
   }
 
-  /** Creates a cluster in a temp dir and starts it. */
-  static async start(): Promise<PostgresServer> {
+  /**
+   * Creates a cluster in a temp dir and starts it: with `fsync`,
+   * `synchronous_commit` and `full_page_writes` off (fast, for tests),
+   * or with PostgreSQL's durable defaults when `durable` is set.
+   */
+  static async start(
+    options: { durable?: boolean } = {},
+  ): Promise<PostgresServer> {
     const dir = await Deno.makeTempDir({ prefix: "roster-pg-" });
     if (AS_ROOT) {
       await new Deno.Command("chown", { args: ["postgres", dir] }).output();
@@ -90,7 +98,11 @@ export class PostgresServer implements AsyncDisposable {
         `initdb failed: ${new TextDecoder().decode(init.stderr)}`,
       );
     }
-    const server = new PostgresServer(dir, freePort());
+    const server = new PostgresServer(
+      dir,
+      freePort(),
+      options.durable ?? false,
+    );
     await server.#spawn();
     return server;
   }
@@ -110,12 +122,14 @@ export class PostgresServer implements AsyncDisposable {
       "127.0.0.1",
       "-k",
       this.#dir,
-      "-c",
-      "fsync=off",
-      "-c",
-      "synchronous_commit=off",
-      "-c",
-      "full_page_writes=off",
+      ...(this.#durable ? [] : [
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+      ]),
       "-c",
       "max_connections=200",
     ]).spawn();

@@ -333,3 +333,41 @@ etcdTest(
     }
   },
 );
+
+etcdTest(
+  "etcd restarted from an older snapshot: its revisions went back, yet terms still rise and no new seq repeats one seen before",
+  async () => {
+    await using server = await EtcdServer.start();
+    await using a = await open(server.url, { service: "cron", id: "a" });
+    await a.registry.start();
+    const first = await a.registry.standby();
+    await server.saveSnapshot();
+    // More history after the snapshot: registrations and a new term.
+    const seen = new Set<number>([a.registry.instance()!.seq]);
+    await using b = await open(server.url, { service: "cron", id: "b" });
+    await b.registry.start();
+    seen.add(b.registry.instance()!.seq);
+    await a.registry.stop();
+    using deadline = within(TTL * 3);
+    const second = await b.registry.standby({ signal: deadline.signal });
+    assert.ok(second.term > first.term);
+    for (let i = 0; i < 5; i++) {
+      const extra = await open(server.url, { service: "api", id: `x${i}` });
+      await extra.registry.start();
+      seen.add(extra.registry.instance()!.seq);
+      await extra[Symbol.asyncDispose]();
+    }
+    await server.restoreSnapshot();
+    // b kept running: it is put back, and leads again under a higher term.
+    await eventually("b's term ends", () => second.signal.aborted, TTL * 3);
+    using again = within(TTL * 5);
+    const third = await b.registry.standby({ signal: again.signal });
+    assert.ok(third.term > second.term, `${third.term} > ${second.term}`);
+    assert.equal(b.registry.instance()?.seq, [...seen][1], "b kept its seq");
+    // A new registration takes a seq no one had.
+    await using c = await open(server.url, { service: "api", id: "c" });
+    await c.registry.start();
+    assert.ok(!seen.has(c.registry.instance()!.seq));
+    assert.ok(c.registry.instance()!.seq > Math.max(...seen));
+  },
+);

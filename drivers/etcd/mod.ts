@@ -338,6 +338,18 @@ export class EtcdDriver implements Driver {
     return this.#epoch;
   }
 
+  /**
+   * Whether `epoch` would give `seq`s and terms at or below ones seen
+   * already: etcd's revisions went back (an old snapshot came back), or
+   * the epoch was begun again by a slow clock. Then the epoch is read
+   * again, and raised.
+   */
+  #belowSeen(epoch: number, revision: string): boolean {
+    if (epoch + Number(revision) >= this.#highest) return false;
+    this.#epoch = undefined;
+    return true;
+  }
+
   /** Notes a `seq` or term seen, so no later epoch goes below it. */
   #saw(value: number): number {
     if (value > this.#highest) this.#highest = value;
@@ -497,7 +509,9 @@ export class EtcdDriver implements Driver {
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
         const epoch = await this.#epochValue();
-        const [current] = (await this.client.get(key).exec()).kvs;
+        const answer = await this.client.get(key).exec();
+        if (this.#belowSeen(epoch, answer.header.revision)) continue;
+        const [current] = answer.kvs;
         const stored = current && decode(current);
         if (current && stored && stored.owner !== owner) {
           throw new AlreadyRegisteredError(id, env);
@@ -879,16 +893,9 @@ export class EtcdDriver implements Driver {
     const oldest = instances.find((i) => i.service === service && takesWork(i));
     if (oldest?.id !== id) return undefined;
     const holder = last ? termHolder(last) : undefined;
+    if (last && holder) this.#saw(termOf(last, holder, cached));
     let epoch = cached;
-    if (
-      last && holder &&
-      epoch + Number(revision) < this.#saw(termOf(last, holder, epoch))
-    ) {
-      // The epoch went below the last term (deleted, and begun again by a
-      // slow clock): read it again, raised above the last term.
-      this.#epoch = undefined;
-      epoch = await this.#epochValue();
-    }
+    if (this.#belowSeen(epoch, revision)) epoch = await this.#epochValue();
     if (holder?.id && holder.id !== id) {
       const other = instances.find((i) => i.id === holder.id);
       if (other && other.seq === holder.seq && takesWork(other)) {
