@@ -80,6 +80,8 @@ const TRIM_EVERY = 256;
  * came after, in ms: time for the owners' held beats to land.
  */
 const PURGE_SETTLE_MS = 250;
+/** A purge that reached the database this much later than sent waited out an outage itself. */
+const PURGE_STALL_MS = 100;
 /** How long a listing's test write waits for a lock, in ms. */
 const PROBE_LOCK_TIMEOUT_MS = 250;
 /** How soon a purge that held a lapse back asks again, in ms. */
@@ -236,8 +238,12 @@ export class PostgresDriver implements Driver {
     Registration,
     { seq: number; registeredAt: number; expiresAt: number; ttl: number }
   >();
-  /** Until then (monotonic) a purge removes only lapses beats came after. */
+  /**
+   * Until then (monotonic) a purge removes only lapses well before
+   * `#settleFrom` (by the database's clock): the outage it saw began then.
+   */
   #settleUntil = 0;
+  #settleFrom = 0;
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #handlers = new Map<string, Set<(payload: string) => void>>();
   #listener: pg.Client | undefined;
@@ -817,9 +823,11 @@ export class PostgresDriver implements Driver {
   /**
    * Whether a lease that ran out at `expires` is no crash: the beat was
    * sent before it ran out, however late it landed (the database was
-   * frozen or its table locked), or it ran out while its owner could not
-   * reach the database (until it sent this beat), or in an outage the
-   * evidence shows.
+   * frozen or its table locked: it landed within a ttl, or it waited
+   * itself, as the heartbeat's update judges), or it ran out while its
+   * owner could not reach the database (until it sent this beat, however
+   * long that was: the owner ran all along), or in an outage the evidence
+   * shows.
    */
   async #lapseExplained(
     db: Queryable,
@@ -830,10 +838,11 @@ export class PostgresDriver implements Driver {
     beat: { sent: number | null; own: number | null },
   ): Promise<boolean> {
     const { sent, own } = beat;
-    if (
-      sent !== null && now < expires + ttl &&
-      (sent <= expires || (own !== null && own <= expires))
-    ) return true;
+    if (sent !== null) {
+      const waited = now - sent >= Math.min(500, Math.max(20, ttl / 6));
+      if (sent <= expires && (now < expires + ttl || waited)) return true;
+      if (own !== null && own <= expires) return true;
+    }
     const { started, lastBeat, outFrom, outTo } = await this.#outageEvidence(
       db,
       env,
@@ -977,6 +986,7 @@ export class PostgresDriver implements Driver {
    * @returns When the next entry falls due, in ms from now.
    */
   async purge(env: string): Promise<number | undefined> {
+    const sent = this.#dbNow();
     return await this.#guarded(async () => {
       return await this.#transaction(async (db) => {
         const [lock] = await rows(
@@ -991,9 +1001,20 @@ export class PostgresDriver implements Driver {
           await this.#reportOutage(env);
           this.#settleUntil = performance.now() + PURGE_SETTLE_MS;
         }
-        const settling = performance.now() < this.#settleUntil;
         const evidence = await this.#outageEvidence(db, env);
         const { now, started, lastBeat, freshest, outFrom, outTo } = evidence;
+        if (sent !== null && now - sent >= PURGE_STALL_MS) {
+          // This purge itself waited out a freeze or a lock: the owners'
+          // beats, held the same way, land a moment after it.
+          this.#settleFrom = sent;
+          this.#settleUntil = performance.now() + PURGE_SETTLE_MS;
+        }
+        const settling = performance.now() < this.#settleUntil;
+        // While settling, only lapses well before the outage began go.
+        const heldFrom = Math.min(
+          outFrom || Infinity,
+          this.#settleFrom || Infinity,
+        );
         this.#learnClock(now);
         await db.query(
           `update ${this.#t.instances} set grace_until = $3::int8 + ttl
@@ -1026,7 +1047,14 @@ export class PostgresDriver implements Driver {
                    or $2 > greatest($3::int8, $4::int8) + ttl + least(ttl / 2, 500))))
              order by seq limit ${PURGE_BATCH} for update skip locked)
            returning *`,
-          [env, now, freshest, outTo, settling, outFrom],
+          [
+            env,
+            now,
+            freshest,
+            outTo,
+            settling,
+            Number.isFinite(heldFrom) ? heldFrom : 0,
+          ],
         );
         if (gone.length) {
           await this.#lockEnv(db, env);
