@@ -220,3 +220,50 @@ postgresTest(
     }
   },
 );
+
+postgresTest(
+  "a cold listing sent late in a write lock that outlasts the ttl waits for the beats it held back, which come back spread over half an interval",
+  async () => {
+    await using server = await PostgresServer.start();
+    const drivers: PostgresDriver[] = [];
+    const registries: Registry[] = [];
+    for (let i = 0; i < 8; i++) {
+      const driver = await PostgresDriver.connect({
+        url: server.url,
+        queryTimeout: 100,
+      });
+      drivers.push(driver);
+      // Beats time out under the lock and try again up to half an interval
+      // (300 ms) later: they land spread over that after it.
+      const registry = new Registry({
+        driver,
+        service: "api",
+        id: `m${i}`,
+        heartbeatInterval: 600,
+        ttl: 1_200,
+        heartbeatTimeout: 100,
+      });
+      registries.push(registry);
+      await registry.start();
+    }
+    const cold = await PostgresDriver.connect({ url: server.url });
+    try {
+      const lock = server.query(
+        `DO $$ BEGIN
+           LOCK TABLE roster.instances IN EXCLUSIVE MODE;
+           PERFORM pg_sleep(1.6);
+         END $$`,
+      );
+      // Every lease has lapsed by now; the listing's test write waits out
+      // the rest of the lock.
+      await sleep(1_450);
+      const listed = (await cold.list({ env: "default" })).map((i) => i.id);
+      assert.equal(listed.length, 8, `listed ${listed.join(" ")}`);
+      await lock;
+    } finally {
+      await cold.close();
+      for (const registry of registries) await registry.stop();
+      for (const driver of drivers) await driver.close();
+    }
+  },
+);

@@ -26,6 +26,11 @@
  */
 
 import { ownerDigest } from "../../driver/_owner_digest.ts";
+import {
+  type DoubtfulLapse,
+  type ListingRead,
+  settledListing,
+} from "../../driver/_settled_listing.ts";
 import { redactUrl, withoutPassword } from "../../driver/_redact_url.ts";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/pg"
@@ -890,23 +895,30 @@ export class PostgresDriver implements Driver {
    */
   async list(query: ListQuery): Promise<Instance[]> {
     return await this.#guarded(async () => {
-      const { instances, doubtful } = await this.#list(this.pool, query);
-      if (doubtful !== undefined) {
-        await this.#confirmWrites(query.env, doubtful);
-      }
-      return instances;
+      let doubtful = "";
+      const read = async () => {
+        const answer = await this.#list(this.pool, query);
+        doubtful ||= answer.doubtful[0]?.id ?? "";
+        return answer;
+      };
+      const listed = await settledListing(
+        read,
+        read,
+        () => this.#confirmWrites(query.env, doubtful),
+      );
+      return listed.instances;
     });
   }
 
   /**
-   * The live instances, and one that lapsed with no beat of the env landing
-   * after it, or that an outage graced, if any: a crash, or beats held back
-   * by a lock or a freeze (see #confirmWrites).
+   * The live instances, and those that lapsed with no beat of the env
+   * landing after them, or that an outage graced: a crash, or beats held
+   * back by a lock or a freeze (see #confirmWrites).
    */
   async #list(
     db: Queryable,
     query: ListQuery,
-  ): Promise<{ instances: Instance[]; doubtful: string | undefined }> {
+  ): Promise<ListingRead> {
     const services = query.services?.length ? [...query.services] : null;
     const found = await rows(
       db,
@@ -924,10 +936,15 @@ export class PostgresDriver implements Driver {
       [query.env, services],
     );
     const instances: Instance[] = [];
-    let doubtful: string | undefined;
+    const doubtful: DoubtfulLapse[] = [];
     for (const row of found) {
-      if (row.lapsed) doubtful ??= String(row.id);
-      else instances.push(instanceOfRow(row, query.env));
+      const instance = instanceOfRow(row, query.env);
+      if (row.lapsed) {
+        doubtful.push({
+          id: instance.id,
+          heartbeatInterval: instance.heartbeatInterval || Number(row.ttl) / 3,
+        });
+      } else instances.push(instance);
     }
     return { instances, doubtful };
   }
@@ -937,8 +954,11 @@ export class PostgresDriver implements Driver {
    * (changing nothing) before it answers: where a lock holds the beats
    * back, the write waits too, and the listing fails rather than answer
    * short. After a crash it lands at once.
+   *
+   * @returns How long the write took to land, in ms.
    */
-  async #confirmWrites(env: string, id: string): Promise<void> {
+  async #confirmWrites(env: string, id: string): Promise<number> {
+    const sent = performance.now();
     try {
       await this.#transaction(async (db) => {
         await db.query(`set local lock_timeout = ${PROBE_LOCK_TIMEOUT_MS}`);
@@ -956,6 +976,7 @@ export class PostgresDriver implements Driver {
         { cause: error },
       );
     }
+    return performance.now() - sent;
   }
 
   /**

@@ -14,6 +14,7 @@ import type {
 } from "../../driver/driver.ts";
 import type { Instance, InstanceStatus } from "../../instance.ts";
 import { SLOT_WIDTH } from "./_scripts.ts";
+import type { DoubtfulLapse } from "../../driver/_settled_listing.ts";
 
 const log = logger("redis");
 
@@ -231,14 +232,6 @@ export function readService(
       return { id: packed.slice(line, t1), heartbeatInterval };
     },
   );
-}
-
-/** A lapse that a pause of writes explains as well as a crash. */
-export interface DoubtfulLapse {
-  /** The instance's id. */
-  id: string;
-  /** Its heartbeat interval, in ms: it beats again within half of it after a failed beat. */
-  heartbeatInterval: number;
 }
 
 /** The index of the `n`th tab after the one at `from`. */

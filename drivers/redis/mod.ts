@@ -52,13 +52,12 @@ import type {
 import { instanceOf } from "../../driver/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
 import type { Instance } from "../../instance.ts";
+import { encodeBody, readChange, readService, STATUS_CODES } from "./_codec.ts";
 import {
   type DoubtfulLapse,
-  encodeBody,
-  readChange,
-  readService,
-  STATUS_CODES,
-} from "./_codec.ts";
+  type ListingRead,
+  settledListing,
+} from "../../driver/_settled_listing.ts";
 import {
   CAMPAIGN,
   DEREGISTER,
@@ -145,21 +144,6 @@ const MAX_REPAIR_CALLS = 100_000;
 const PURGE_TOKEN_MS = 250;
 /** A clock offset this much below the best seen means Redis's clock went back. */
 const CLOCK_JUMP_MS = 5_000;
-/**
- * After writes were found paused, how far apart a listing reads again
- * while owners whose lapses no beat came after are missing: the beats the
- * pause held back land a moment after it ends, and an owner whose beat
- * failed tries again within half its interval. It waits that, and this
- * much more for the beat's own way, at most `MAX_SETTLE_MS` in all.
- */
-const SETTLE_READ_MS = 40;
-const SETTLE_SLACK_MS = 100;
-const MAX_SETTLE_MS = 3_000;
-/**
- * A listing's test write that took this long waited out a pause: well
- * above a round trip, well below any command timeout.
- */
-const SETTLE_STALL_MS = 25;
 /** How much later than twice its timeout a call may fail before this process counts as frozen. */
 const FROZEN_SLACK_MS = 100;
 /** The bounds of the wait until purging is next worth trying. */
@@ -541,39 +525,17 @@ export class RedisDriver implements Driver {
    * again from the master once a write lands, and after a pause while the
    * beats it held back land (a few short reads).
    */
-  async #readSettled<
-    T extends { doubtful: DoubtfulLapse[]; instances: Instance[] },
-  >(
+  async #readSettled<T extends ListingRead>(
     env: string,
     services: string[],
     read: (client: RedisClient) => Promise<T>,
     first: RedisClient,
   ): Promise<T> {
-    let answer = await read(first);
-    const held = answer.doubtful;
-    if (held.length === 0) return answer;
-    const waited = await this.#confirmWrites(env, services);
-    answer = await read(this.client);
-    const missing = (listed: Instance[]) => {
-      const ids = new Set(listed.map((instance) => instance.id));
-      return held.some((lapse) => !ids.has(lapse.id));
-    };
-    // Writes were held back, not those owners crashed, when the test write
-    // waited or some of them beat since: the rest beat within half their
-    // interval of their last failed beat (see the heartbeat loop's backoff).
-    const paused = waited >= SETTLE_STALL_MS ||
-      answer.instances.some((instance) =>
-        held.some((lapse) => lapse.id === instance.id)
-      );
-    if (!paused) return answer;
-    const longest = Math.max(...held.map((lapse) => lapse.heartbeatInterval));
-    const until = performance.now() +
-      Math.min(longest / 2 + SETTLE_SLACK_MS, MAX_SETTLE_MS);
-    while (missing(answer.instances) && performance.now() < until) {
-      await sleep(SETTLE_READ_MS);
-      answer = await read(this.client);
-    }
-    return answer;
+    return await settledListing(
+      () => read(first),
+      () => read(this.client),
+      () => this.#confirmWrites(env, services),
+    );
   }
 
   /**
@@ -1294,8 +1256,4 @@ export type * from "../../driver/_contract_types.ts";
 /** The key of an env's beats' own outage record. */
 function beatsOf(env: string): string {
   return `beats\t${env}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
