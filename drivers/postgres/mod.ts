@@ -87,6 +87,15 @@ const TRIM_EVERY = 256;
 const PURGE_SETTLE_MS = 250;
 /** A purge that reached the database this much later than sent waited out an outage itself. */
 const PURGE_STALL_MS = 100;
+/**
+ * How much later than sent a beat must land to be evidence of a stall
+ * (a freeze, a lock): a sixth of its ttl, from 20 to 500 ms. The SQL form
+ * judges a row by its own ttl.
+ */
+function stallOf(ttl: number): number {
+  return Math.min(500, Math.max(20, ttl / 6));
+}
+const STALL_SQL = "least(500, greatest(20, ttl / 6))";
 /** How long a listing's test write waits for a lock, in ms. */
 const PROBE_LOCK_TIMEOUT_MS = 250;
 /** How soon a purge that held a lapse back asks again, in ms. */
@@ -513,19 +522,26 @@ export class PostgresDriver implements Driver {
   async #reportOutage(env: string): Promise<void> {
     const outage = this.#outage;
     if (!outage || this.#offset === undefined) return;
+    await this.#reportWindow(
+      env,
+      Math.round(outage.from + this.#offset),
+      Math.round(outage.to + this.#offset),
+    );
+    outage.reported = true;
+  }
+
+  /**
+   * Merges an outage window, by the database's clock, into the env's.
+   */
+  async #reportWindow(env: string, from: number, to: number): Promise<void> {
     await this.pool.query(
       `update ${this.#t.envs} set
          out_from = case when out_to >= $2::int8 then least(out_from, $2::int8)
                     else $2::int8 end,
          out_to = greatest(out_to, $3::int8)
        where env = $1`,
-      [
-        env,
-        Math.round(outage.from + this.#offset),
-        Math.round(outage.to + this.#offset),
-      ],
+      [env, from, to],
     );
-    outage.reported = true;
   }
 
   /**
@@ -626,12 +642,18 @@ export class PostgresDriver implements Driver {
          where env = $1 and id = $2 and owner = $3 and status = $4
            and (expires_at > n.now or ($5::int8 is not null
              and expires_at >= $5::int8 and (n.now < expires_at + ttl
-               or n.now - $5::int8 >= least(500, greatest(20, ttl / 6)))))
+               or n.now - $5::int8 >= ${STALL_SQL})))
          returning seq, registered_at, heartbeat_at, expires_at`,
         [env, id, ownerDigest(registration.owner), status, sent],
       );
       if (row) {
-        this.#learnClock(Number(row.heartbeat_at));
+        const landed = Number(row.heartbeat_at);
+        this.#learnClock(landed);
+        if (sent !== null && landed - sent >= stallOf(registration.ttl)) {
+          // This beat waited out a freeze or a lock itself: others' leases
+          // may have run out meanwhile, their beats held the same way.
+          await this.#reportWindow(env, sent, landed);
+        }
         const instance: Instance = {
           id,
           service: registration.service,
@@ -844,7 +866,7 @@ export class PostgresDriver implements Driver {
   ): Promise<boolean> {
     const { sent, own } = beat;
     if (sent !== null) {
-      const waited = now - sent >= Math.min(500, Math.max(20, ttl / 6));
+      const waited = now - sent >= stallOf(ttl);
       if (sent <= expires && (now < expires + ttl || waited)) return true;
       if (own !== null && own <= expires) return true;
     }

@@ -11,6 +11,8 @@ import { memoryEngine } from "./memory_engine.ts";
 import { redisEngine } from "./redis_engine.ts";
 import { redisClusterEngine } from "./redis_cluster_engine.ts";
 import { etcdEngine } from "./etcd_engine.ts";
+import { postgresEngine } from "./postgres_engine.ts";
+import { postgresTest } from "../_postgres_server.ts";
 import { etcdTest } from "../_etcd_server.ts";
 
 const SETTINGS: RunOptions["settings"] = {
@@ -74,5 +76,16 @@ etcdTest(
     // The engine's own settings: etcd's leases are whole seconds.
     await using engine = await etcdEngine("robust");
     assertKept(await runSchedule(engine, schedule(1, 30_000)));
+  },
+);
+
+postgresTest(
+  "robustness: PostgreSQL keeps the promise under freezes, write locks, restarts, lost rows and process faults",
+  async () => {
+    await using engine = await postgresEngine(
+      "robust",
+      SETTINGS.heartbeatTimeout,
+    );
+    assertKept(await runSchedule(engine, schedule(2, 30_000)));
   },
 );
