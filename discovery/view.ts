@@ -18,8 +18,13 @@ import {
 
 const log = logger("watch");
 
-/** The longest wait between attempts to reach a backend that failed. */
-const MAX_RETRY_MS = 1_000;
+/**
+ * The longest wait between attempts to reach a backend that failed: a
+ * watcher must learn what happened while the backend was away (a crash
+ * just before it) within a second of its return, so the wait stays well
+ * under that.
+ */
+const MAX_RETRY_MS = 250;
 
 /** A change in the set of live instances, as a watcher sees it. */
 export interface WatchEvent {

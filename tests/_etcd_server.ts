@@ -7,6 +7,8 @@
 
 import { Etcd3 } from "etcd3";
 import { freePort, sleep } from "./_redis_server.ts";
+import { EtcdDriver } from "../drivers/etcd/mod.ts";
+import { Registry, type RegistryOptions } from "../mod.ts";
 
 const CI = Deno.env.get("CI") === "true";
 
@@ -181,4 +183,25 @@ async function copyDir(from: string, to: string): Promise<void> {
   const copied = await new Deno.Command("cp", { args: ["-a", from, to] })
     .output();
   if (!copied.success) throw new Error(`cp -a ${from} ${to} failed`);
+}
+
+/**
+ * A registry on a driver of its own, for a test that treats it as a
+ * process: disposing stops the registry and closes the driver.
+ */
+export async function etcdRegistry(
+  url: string,
+  options: Omit<RegistryOptions, "driver"> & { requestTimeout: number },
+): Promise<{ driver: EtcdDriver; registry: Registry } & AsyncDisposable> {
+  const { requestTimeout, ...registryOptions } = options;
+  const driver = await EtcdDriver.connect({ endpoints: [url], requestTimeout });
+  const registry = new Registry({ driver, ...registryOptions });
+  return {
+    driver,
+    registry,
+    async [Symbol.asyncDispose]() {
+      await registry.stop();
+      await driver.close();
+    },
+  };
 }

@@ -5,34 +5,20 @@
  */
 
 import assert from "node:assert/strict";
-import { EtcdDriver } from "../drivers/etcd/mod.ts";
-import { Registry } from "../mod.ts";
 import { collect, eventually } from "./discovery/_discovery_suite.ts";
 import { sleep } from "./_redis_server.ts";
-import { EtcdServer, etcdTest } from "./_etcd_server.ts";
+import { etcdRegistry, EtcdServer, etcdTest } from "./_etcd_server.ts";
 
 const INTERVAL = 500;
 const TTL = 3_000;
 
-async function open(url: string, options: { service?: string; id?: string }) {
-  const driver = await EtcdDriver.connect({
-    endpoints: [url],
-    requestTimeout: 1_000,
-  });
-  const registry = new Registry({
-    driver,
+function open(url: string, options: { service?: string; id?: string }) {
+  return etcdRegistry(url, {
     heartbeatInterval: INTERVAL,
     ttl: TTL,
+    requestTimeout: 1_000,
     ...options,
   });
-  return {
-    driver,
-    registry,
-    async [Symbol.asyncDispose]() {
-      await registry.stop();
-      await driver.close();
-    },
-  };
 }
 
 etcdTest(

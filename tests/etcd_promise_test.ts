@@ -6,37 +6,24 @@
  */
 
 import assert from "node:assert/strict";
-import { EtcdDriver } from "../drivers/etcd/mod.ts";
-import { Registry } from "../mod.ts";
+import type { Registry } from "../mod.ts";
 import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { EtcdServer, etcdTest } from "./_etcd_server.ts";
+import { etcdRegistry, EtcdServer, etcdTest } from "./_etcd_server.ts";
 import { sleep } from "./_redis_server.ts";
 
 const INTERVAL = 400;
 const TTL = 2_000;
 
-async function open(
+function open(
   url: string,
   options: { service?: string; id?: string; protection?: false } = {},
 ) {
-  const driver = await EtcdDriver.connect({
-    endpoints: [url],
-    requestTimeout: 300,
-  });
-  const registry = new Registry({
-    driver,
+  return etcdRegistry(url, {
     heartbeatInterval: INTERVAL,
     ttl: TTL,
+    requestTimeout: 300,
     ...options,
   });
-  return {
-    driver,
-    registry,
-    async [Symbol.asyncDispose]() {
-      await registry.stop();
-      await driver.close();
-    },
-  };
 }
 
 /** A signal that aborts after `ms`, its timer cleared on dispose. */

@@ -18,19 +18,35 @@ import { PostgresServer, postgresTest } from "./_postgres_server.ts";
 const INTERVAL = 200;
 const TTL = 900;
 
-async function fleet(url: string, ids: string[]) {
+/**
+ * Registries of service `api` with drivers of their own; `timing` sets a
+ * query timeout short enough that beats fail (and back off) in an outage.
+ */
+async function fleet(
+  url: string,
+  ids: string[],
+  timing: { interval: number; ttl: number; queryTimeout?: number } = {
+    interval: INTERVAL,
+    ttl: TTL,
+  },
+) {
   const drivers: PostgresDriver[] = [];
   const registries: Registry[] = [];
   for (const id of ids) {
-    const driver = await PostgresDriver.connect({ url, connectTimeout: 1_000 });
+    const driver = await PostgresDriver.connect({
+      url,
+      connectTimeout: 1_000,
+      queryTimeout: timing.queryTimeout,
+    });
     drivers.push(driver);
     registries.push(
       new Registry({
         driver,
         service: "api",
         id,
-        heartbeatInterval: INTERVAL,
-        ttl: TTL,
+        heartbeatInterval: timing.interval,
+        ttl: timing.ttl,
+        heartbeatTimeout: timing.queryTimeout,
       }),
     );
   }
@@ -157,95 +173,16 @@ postgresTest(
 );
 
 postgresTest(
-  "every postgres process frozen past the ttl, three times, while the owners' beats time out and back off: no leave, no new seq",
-  async () => {
-    await using server = await PostgresServer.start();
-    const drivers: PostgresDriver[] = [];
-    const registries: Registry[] = [];
-    const reregistered: string[] = [];
-    for (let i = 0; i < 6; i++) {
-      const driver = await PostgresDriver.connect({
-        url: server.url,
-        queryTimeout: 100,
-      });
-      drivers.push(driver);
-      const registry = new Registry({
-        driver,
-        service: "api",
-        id: `m${i}`,
-        heartbeatInterval: 200,
-        ttl: 600,
-        heartbeatTimeout: 100,
-        protection: false,
-      });
-      registry.on("reregistered", () => reregistered.push(`m${i}`));
-      registries.push(registry);
-      await registry.start();
-    }
-    const observerDriver = await PostgresDriver.connect({ url: server.url });
-    const observer = new Registry({
-      driver: observerDriver,
-      protection: false,
-    });
-    const controller = new AbortController();
-    const seen = collect(
-      observer.watch("api", { current: true, signal: controller.signal }),
-    );
-    try {
-      await eventually("all seen", () => seen.lines().length === 6);
-      for (let round = 0; round < 3; round++) {
-        await server.signalAll("SIGSTOP");
-        await sleep(1_500);
-        await server.signalAll("SIGCONT");
-        await eventually(
-          "all beating again",
-          () => registries.every((r) => r.heartbeatState === "healthy"),
-          5_000,
-        );
-      }
-      await sleep(600 * 2);
-      assert.deepEqual(
-        seen.lines().filter((l) => !l.startsWith("join current")),
-        [],
-        "no live instance left or came back",
-      );
-      assert.deepEqual(reregistered, []);
-    } finally {
-      controller.abort();
-      await seen.done.catch(() => {});
-      await observer.stop();
-      await observerDriver.close();
-      for (const registry of registries) await registry.stop();
-      for (const driver of drivers) await driver.close();
-    }
-  },
-);
-
-postgresTest(
   "a cold listing sent late in a write lock that outlasts the ttl waits for the beats it held back, which come back spread over half an interval",
   async () => {
     await using server = await PostgresServer.start();
-    const drivers: PostgresDriver[] = [];
-    const registries: Registry[] = [];
-    for (let i = 0; i < 8; i++) {
-      const driver = await PostgresDriver.connect({
-        url: server.url,
-        queryTimeout: 100,
-      });
-      drivers.push(driver);
-      // Beats time out under the lock and try again up to half an interval
-      // (300 ms) later: they land spread over that after it.
-      const registry = new Registry({
-        driver,
-        service: "api",
-        id: `m${i}`,
-        heartbeatInterval: 600,
-        ttl: 1_200,
-        heartbeatTimeout: 100,
-      });
-      registries.push(registry);
-      await registry.start();
-    }
+    // Beats time out under the lock and try again up to half an interval
+    // (300 ms) later: they land spread over that after it.
+    await using _members = await fleet(
+      server.url,
+      ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"],
+      { interval: 600, ttl: 1_200, queryTimeout: 100 },
+    );
     const cold = await PostgresDriver.connect({ url: server.url });
     try {
       const lock = server.query(
@@ -262,8 +199,6 @@ postgresTest(
       await lock;
     } finally {
       await cold.close();
-      for (const registry of registries) await registry.stop();
-      for (const driver of drivers) await driver.close();
     }
   },
 );

@@ -152,22 +152,15 @@ function leaseSeconds(ttl: number): number {
   return Math.max(MIN_LEASE_SECONDS, Math.ceil(ttl / 1000));
 }
 
-function termHolder(kv: IKeyValue): TermHolder | undefined {
-  try {
-    return JSON.parse(kv.value.toString()) as TermHolder;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A leader key's term: its epoch (`legacy` if it kept none) plus its mod revision. */
 function termOf(kv: IKeyValue, holder: TermHolder, legacy: number): number {
   return (holder.epoch ?? legacy) + Number(kv.mod_revision);
 }
 
-function decode(kv: IKeyValue): Stored | undefined {
+/** A key's JSON value: a registration's or a leader key's; undefined if foreign. */
+function decode<T = Stored>(kv: IKeyValue): T | undefined {
   try {
-    return JSON.parse(kv.value.toString()) as Stored;
+    return JSON.parse(kv.value.toString()) as T;
   } catch {
     return undefined;
   }
@@ -451,7 +444,7 @@ export class EtcdDriver implements Driver {
   ): Promise<boolean> {
     const termKey = this.#key(registration.env, "t", registration.service);
     const [last] = (await this.client.get(termKey).exec()).kvs;
-    const holder = last && termHolder(last);
+    const holder = last && decode<TermHolder>(last);
     if (!last || !holder) return false;
     const legacy = holder.epoch ?? await this.#epochValue();
     return holder.id === registration.id && holder.seq === held.seq &&
@@ -892,7 +885,7 @@ export class EtcdDriver implements Driver {
     ) return undefined;
     const oldest = instances.find((i) => i.service === service && takesWork(i));
     if (oldest?.id !== id) return undefined;
-    const holder = last ? termHolder(last) : undefined;
+    const holder = last ? decode<TermHolder>(last) : undefined;
     if (last && holder) this.#saw(termOf(last, holder, cached));
     let epoch = cached;
     if (this.#belowSeen(epoch, revision)) epoch = await this.#epochValue();
@@ -929,7 +922,7 @@ export class EtcdDriver implements Driver {
       this.client.get(termKey).exec().then((answer) => answer.kvs),
       this.#epochValue(),
     ]);
-    const holder = last && termHolder(last);
+    const holder = last && decode<TermHolder>(last);
     if (!last || !holder || termOf(last, holder, epoch) !== term) return;
     if (holder.id !== registration.id) return;
     const ended: TermHolder = { id: null, seq: null, epoch: holder.epoch };

@@ -235,7 +235,10 @@ function checkDeadListed(
       }
       let until = lapse + SHOWN_SLACK_MS;
       if (obs.fromView) {
-        const faultEnd = faultEndWithin(history.faults, died, lapse);
+        // The backend may expire it a little after the ttl: a fault that
+        // began meanwhile began before the expiry.
+        const expired = lapse + (history.settings.expiryLagMs ?? 0);
+        const faultEnd = faultEndWithin(history.faults, died, expired);
         if (faultEnd !== undefined) {
           until = Math.max(until, faultEnd + ttl + SHOWN_SLACK_MS);
         }
@@ -243,8 +246,8 @@ function checkDeadListed(
         // leave could be recorded, holds the leave back until it ends.
         const lateEnd = faultEndWithin(
           history.faults,
-          lapse,
-          lapse + SHOWN_SLACK_MS,
+          expired,
+          expired + SHOWN_SLACK_MS,
         );
         if (lateEnd !== undefined) {
           until = Math.max(until, lateEnd + SHOWN_SLACK_MS);

@@ -282,6 +282,31 @@ Deno.test("checker: a dead instance listed after a fault that renews leases is e
   assert.ok(rules(history).includes("dead-listed"));
 });
 
+Deno.test("checker: a view keeps a dead instance through a fault that began within the backend's expiry lag, for a ttl after it", () => {
+  const history = cleanHistory();
+  // svc-1 was killed at 5 s: its lease ran out at 5.6 s; a fault began at
+  // 5.8 s, before a backend that expires up to 0.5 s late expired it.
+  history.faults.push({
+    name: "restart without data",
+    from: T0 + 5_800,
+    to: T0 + 6_000,
+    excusesMissing: true,
+  });
+  history.observations.push({
+    node: "watch",
+    op: "view",
+    sentAt: T0 + 7_300,
+    t: T0 + 7_300,
+    ok: true,
+    fromView: true,
+    complete: true,
+    seen: [{ id: "svc-1", seq: 1 }],
+  });
+  assert.ok(rules(history).includes("dead-listed"));
+  history.settings.expiryLagMs = 500;
+  assert.ok(!rules(history).includes("dead-listed"));
+});
+
 Deno.test("checker: a new seq for a process that ran is caught", () => {
   const history = cleanHistory();
   history.members.push({

@@ -25,7 +25,13 @@ import { between } from "./node_program.ts";
  */
 export async function etcdEngine(env: string): Promise<RobustnessEngine> {
   const server = await EtcdServer.start();
-  const settings = { ttl: 2_000, interval: 650, heartbeatTimeout: 300 };
+  // etcd revokes expired leases about twice a second.
+  const settings = {
+    ttl: 2_000,
+    interval: 650,
+    heartbeatTimeout: 300,
+    expiryLagMs: 500,
+  };
   const connection = {
     engine: "etcd",
     url: server.url,

@@ -18,6 +18,12 @@ export interface RunSettings {
   heartbeatTimeout: number;
   /** The service the members register as. */
   service: string;
+  /**
+   * How much after its ttl the backend may expire an entry, in ms (etcd
+   * revokes expired leases about twice a second): a fault that began
+   * within it began before the backend expired the entry.
+   */
+  expiryLagMs?: number;
 }
 
 /** What the harness did to a process, and when. */
