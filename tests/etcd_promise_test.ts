@@ -338,12 +338,16 @@ etcdTest(
     using deadline = within(TTL * 3);
     const second = await b.registry.standby({ signal: deadline.signal });
     assert.ok(second.term > first.term);
+    const extras = [];
     for (let i = 0; i < 5; i++) {
       const extra = await open(server.url, { service: "api", id: `x${i}` });
+      extras.push(extra);
       await extra.registry.start();
       seen.add(extra.registry.instance()!.seq);
-      await extra[Symbol.asyncDispose]();
     }
+    // b saw them: the promise holds while a process that saw a seq runs.
+    assert.equal((await b.driver.list({ env: "default" })).length, 6);
+    for (const extra of extras) await extra[Symbol.asyncDispose]();
     await server.restoreSnapshot();
     // b kept running: it is put back, and leads again under a higher term.
     await eventually("b's term ends", () => second.signal.aborted, TTL * 3);
