@@ -534,11 +534,14 @@ export class PostgresDriver implements Driver {
    * Merges an outage window, by the database's clock, into the env's.
    */
   async #reportWindow(env: string, from: number, to: number): Promise<void> {
+    // It ends when the report lands, at the earliest: a report sent while
+    // the database was frozen lands as it resumes, and the failures after
+    // it was sent belong to the same window.
     await this.pool.query(
       `update ${this.#t.envs} set
          out_from = case when out_to >= $2::int8 then least(out_from, $2::int8)
                     else $2::int8 end,
-         out_to = greatest(out_to, $3::int8)
+         out_to = greatest(out_to, $3::int8, ${NOW_MS})
        where env = $1`,
       [env, from, to],
     );
