@@ -8,26 +8,15 @@ import {
   type ListingRead,
   settledListing,
 } from "../driver/_settled_listing.ts";
-import type { Instance } from "../mod.ts";
+import { type Instance, instanceOf } from "../driver/mod.ts";
+import { registration } from "./_registration.ts";
 
 function instance(id: string): Instance {
-  return {
-    id,
-    service: "api",
-    env: "default",
-    version: "",
-    addr: "",
-    meta: {},
-    hostname: "h",
-    pid: 1,
-    status: "healthy",
+  return instanceOf(registration({ id }), {
     seq: 1,
     registeredAt: 0,
-    heartbeatAt: 0,
     expiresAt: 1,
-    heartbeatInterval: 100,
-    weight: 100,
-  };
+  });
 }
 
 /** Reads that answer from a script, one answer per call, the last repeated. */

@@ -617,24 +617,26 @@ export class EtcdDriver implements Driver {
     const instances: Instance[] = [];
     const owners = new Map<string, string>();
     const created = new Map<string, string>();
-    for (const kv of answer.kvs) {
+    const read = answer.kvs.flatMap((kv) => {
       const stored = decode(kv);
-      if (!stored) continue;
+      return stored ? [{ kv, stored }] : [];
+    });
+    // The shared epoch only for keys written before keys kept theirs.
+    const legacy =
+      read.some(({ stored }) =>
+          stored.seq === undefined && stored.epoch === undefined
+        )
+        ? await this.#epochValue()
+        : 0;
+    for (const { kv, stored } of read) {
       const id = kv.key.toString().slice(this.#key(env, "i").length);
       owners.set(id, stored.owner);
       created.set(id, kv.create_revision);
-      const seq = this.#saw(seqOf(kv, stored, await this.#legacyEpoch(stored)));
+      const seq = this.#saw(seqOf(kv, stored, legacy));
       instances.push(instanceOf(env, id, stored, seq, readAt));
     }
     instances.sort((a, b) => a.seq - b.seq);
     return { instances, owners, created, revision: answer.header.revision };
-  }
-
-  /** The epoch for a key written before keys kept theirs (read once). */
-  async #legacyEpoch(stored: Stored): Promise<number> {
-    return stored.seq === undefined && stored.epoch === undefined
-      ? await this.#epochValue()
-      : 0;
   }
 
   /**
