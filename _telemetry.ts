@@ -132,3 +132,84 @@ export function traced<T>(
       ),
   );
 }
+
+/** What a registry records: each of its events, on its instruments. */
+export class RegistryMetrics {
+  readonly #instruments = registryInstruments();
+  readonly #attributes: Attributes;
+  #viewState: string | undefined;
+
+  /**
+   * Creates the recorder of one registry.
+   *
+   * @param attributes The registry's attributes (env, driver, service).
+   */
+  constructor(attributes: Attributes) {
+    this.#attributes = attributes;
+  }
+
+  /**
+   * Records an accepted heartbeat.
+   *
+   * @param latency Its round trip, in ms.
+   */
+  heartbeat(latency: number): void {
+    this.#instruments.heartbeats.add(1, this.#attributes);
+    this.#instruments.heartbeatDuration.record(
+      latency / 1000,
+      this.#attributes,
+    );
+  }
+
+  /** Records a failed heartbeat. */
+  heartbeatFailed(): void {
+    this.#instruments.heartbeatFailures.add(1, this.#attributes);
+  }
+
+  /** Records a registration created again. */
+  reregistered(): void {
+    this.#instruments.reregistrations.add(1, this.#attributes);
+  }
+
+  /**
+   * Moves the view's count from its last state to `state`.
+   *
+   * @param state The view's state, or undefined once it closed.
+   */
+  view(state: string | undefined): void {
+    if (state === this.#viewState) return;
+    const { views } = this.#instruments;
+    if (this.#viewState) {
+      views.add(-1, { ...this.#attributes, state: this.#viewState });
+    }
+    if (state) views.add(1, { ...this.#attributes, state });
+    this.#viewState = state;
+  }
+
+  /**
+   * Records a leadership gained or lost.
+   *
+   * @param service The service led.
+   * @param change Gained or lost.
+   */
+  leaderChange(service: string, change: "gained" | "lost"): void {
+    this.#instruments.leaderChanges.add(1, {
+      ...this.#attributes,
+      "roster.service": service,
+      change,
+    });
+  }
+
+  /**
+   * Records the safety valve holding a service (`on`) or releasing it.
+   *
+   * @param service The service.
+   * @param on Whether it holds now.
+   */
+  protection(service: string, on: boolean): void {
+    this.#instruments.protections.add(on ? 1 : -1, {
+      ...this.#attributes,
+      "roster.service": service,
+    });
+  }
+}

@@ -22,6 +22,17 @@ const PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
 // written the way the parser reads it, so the message can quote it.
 const MAX_MS = 24 * 3_600_000;
 
+/** How {@linkcode parseDuration} reads a value. */
+export interface ParseDurationOptions {
+  /**
+   * What a bare number means: `"ms"` (the API's default) or `"s"` (config
+   * files and the command line).
+   */
+  numberUnit?: "ms" | "s";
+  /** Whether 0 (`0`, `"0s"`) is allowed, as for a linger. */
+  allowZero?: boolean;
+}
+
 /**
  * Parses a duration into whole milliseconds.
  *
@@ -30,8 +41,9 @@ const MAX_MS = 24 * 3_600_000;
  *
  * @param value The duration to parse.
  * @param field The option or key it came from, named in errors.
- * @param numberUnit What a bare number means: `"ms"` (the API) or `"s"` (config files).
- * @param allowZero Whether 0 (`0`, `"0s"`) is allowed, as for a linger.
+ * @param options What a bare number means, and whether 0 is allowed. The
+ *   older form, a unit and then `allowZero`, is deprecated.
+ * @param legacyAllowZero Deprecated: pass `{ allowZero }` instead.
  * @returns The duration in milliseconds, greater than zero unless allowed.
  * @throws {ConfigError} When the value is not a positive duration.
  *
@@ -42,16 +54,19 @@ const MAX_MS = 24 * 3_600_000;
  *
  * assert.equal(parseDuration("1m30s", "ttl"), 90_000);
  * assert.equal(parseDuration(250, "ttl"), 250);
- * assert.equal(parseDuration(5, "ttl", "s"), 5000);
- * assert.equal(parseDuration("0s", "linger", "ms", true), 0);
+ * assert.equal(parseDuration(5, "ttl", { numberUnit: "s" }), 5000);
+ * assert.equal(parseDuration("0s", "linger", { allowZero: true }), 0);
  * ```
  */
 export function parseDuration(
   value: unknown,
   field: string,
-  numberUnit: "ms" | "s" = "ms",
-  allowZero = false,
+  options: ParseDurationOptions | "ms" | "s" = {},
+  legacyAllowZero?: boolean,
 ): number {
+  const { numberUnit = "ms", allowZero = false } = typeof options === "string"
+    ? { numberUnit: options, allowZero: legacyAllowZero }
+    : options;
   let ms: number;
   if (typeof value === "number") {
     ms = value * (numberUnit === "s" ? 1000 : 1);

@@ -55,8 +55,13 @@ export type {
   Registration,
   RegistrationKey,
   Snapshot,
-} from "./driver/driver.ts";
-export { type Duration, formatDuration, parseDuration } from "./duration.ts";
+} from "./contract/driver.ts";
+export {
+  type Duration,
+  formatDuration,
+  parseDuration,
+  type ParseDurationOptions,
+} from "./duration.ts";
 export {
   AlreadyRegisteredError,
   ChangeLogGapError,
@@ -121,6 +126,7 @@ export {
   Registry,
   type RegistryEvents,
   type RegistryState,
+  type SessionEvents,
   type StreamOptions,
 } from "./registry.ts";
 export { selectInstances, type Selector } from "./discovery/select.ts";

@@ -1,53 +1,35 @@
 /**
- * The registry: registers this process, keeps it alive, removes it on stop,
- * and lists the live instances of any service.
+ * The registry: the facade a process uses. It composes the session (this
+ * process's registration and its life), discovery (the live instances of an
+ * env), the election and messaging, each in its own folder.
  *
  * @module
  */
 
 import type { Attributes } from "@opentelemetry/api";
-import { sleepUnlessAborted, withDeadline } from "./_deadline.ts";
+import { withDeadline } from "./_deadline.ts";
 import { EventEmitter } from "./_event_emitter.ts";
-import { errorMessage, logger } from "./_logger.ts";
-import { registryInstruments, traced } from "./_telemetry.ts";
-import { type Clock, monotonicNow, systemClock } from "./clock.ts";
-import type { Picker } from "./discovery/pickers.ts";
-import {
-  quorumChanges,
-  type QuorumState,
-  quorumState,
-} from "./discovery/quorum.ts";
-import { selectInstances, type Selector } from "./discovery/select.ts";
-import { ChangeFeed, sortedView, type ViewState } from "./discovery/view.ts";
+import { RegistryMetrics } from "./_telemetry.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Driver } from "./contract/driver.ts";
+import { Discovery } from "./discovery/discovery.ts";
+import type { Selector } from "./discovery/select.ts";
 import type { ProtectionChange } from "./discovery/eviction_protection.ts";
-import { waitForInstances, type WaitForOptions } from "./discovery/wait_for.ts";
-import {
-  type WatchEvent,
-  watchFeed,
-  type WatchOptions,
-} from "./discovery/watch.ts";
-import type { Driver, Registration } from "./driver/driver.ts";
-import { type Duration, formatDuration, parseDuration } from "./duration.ts";
+import type { Picker } from "./discovery/pickers.ts";
+import type { QuorumState } from "./discovery/quorum.ts";
+import type { ViewState } from "./discovery/view.ts";
+import type { WaitForOptions } from "./discovery/wait_for.ts";
+import type { WatchEvent, WatchOptions } from "./discovery/watch.ts";
+import { type Duration, parseDuration } from "./duration.ts";
 import { Election } from "./election/election.ts";
 import type { LeaderChange, Leadership } from "./election/leadership.ts";
 import { ConfigError, RegistryStateError, TimeoutError } from "./errors.ts";
-import {
-  attachHealth,
-  HealthCheck,
-  type HealthCheckEvents,
-  type HealthCheckOptions,
-} from "./heartbeat/health_check.ts";
-import {
-  type HeartbeatEvents,
-  HeartbeatLoop,
-  type HeartbeatState,
-} from "./heartbeat/heartbeat_loop.ts";
+import type { HeartbeatState } from "./heartbeat/heartbeat_loop.ts";
 import {
   defaultInstanceId,
   type HealthStatus,
   type Instance,
   type InstanceStatus,
-  takesWork,
   validateName,
 } from "./instance.ts";
 import type { Message } from "./messaging/message.ts";
@@ -56,39 +38,32 @@ import {
   type RegistryOptions,
   type ResolvedOptions,
   resolveRegistryOptions,
-  validateStatus,
 } from "./registry_options.ts";
+import type { DrainOptions } from "./session/drain.ts";
+import type { MaintenanceOptions } from "./session/maintenance.ts";
+import {
+  type RegistryState,
+  Session,
+  type SessionEvents,
+} from "./session/session.ts";
 
-const log = logger("registry");
-
-/** Where a registry is in its life. */
-export type RegistryState =
-  | "idle"
-  | "starting"
-  | "running"
-  | "stopping"
-  | "stopped";
+export type { DrainOptions } from "./session/drain.ts";
+export {
+  DEFAULT_MAINTENANCE_TTL_MS,
+  type MaintenanceOptions,
+} from "./session/maintenance.ts";
+export type { RegistryState, SessionEvents } from "./session/session.ts";
 
 /** Every event a registry reports, by name. */
-export interface RegistryEvents extends HeartbeatEvents {
-  /** `start()` registered this instance. */
-  registered: { instance: Instance };
-  /** `drain()` began: the instance is `draining`, and leaves after `linger` ms. */
-  draining: { linger: number };
-  /** Maintenance turned on (until `until`, by this process's clock) or off. */
-  maintenance: { on: boolean; until?: number; reason?: string };
+export interface RegistryEvents extends SessionEvents {
   /**
    * The eviction safety valve of this registry's view held a service's
    * expiries (`on`), or stopped holding them: its instances beat again, or
    * the bound passed and `held` expired.
    */
   protection: ProtectionChange;
-  /** `stop()` finished; `removed` tells whether the backend entry was deleted. */
-  deregistered: { removed: boolean; error?: unknown };
   /** The local view went `live` or `stale` (only while watching or caching). */
   view: { state: ViewState; error?: unknown };
-  /** The `health` check ran; `warning` says why it warns, `error` why it failed. */
-  health_check: HealthCheckEvents["check"];
 }
 
 /** Options for the streams of changes a registry offers. */
@@ -108,30 +83,6 @@ let defaultDriver: (() => Driver) | undefined;
  */
 export function setDefaultDriver(factory: () => Driver): void {
   defaultDriver = factory;
-}
-
-/** How long maintenance lasts when `setMaintenance` is given no ttl. */
-export const DEFAULT_MAINTENANCE_TTL_MS = 3_600_000;
-
-/** Options for {@linkcode Registry.drain}. */
-export interface DrainOptions {
-  /**
-   * How long the instance stays listed as `draining` before it deregisters
-   * (or, with `stop: false`, before `drain()` returns): the time clients
-   * need to notice and send it no new work. 0 by default.
-   */
-  linger?: Duration;
-  /** Whether to stop (deregister) once the linger is over; true by default. */
-  stop?: boolean;
-}
-
-/** Options for {@linkcode Registry.setMaintenance}. */
-export interface MaintenanceOptions {
-  /**
-   * How long maintenance lasts unless turned off before: a tool that
-   * crashed cannot leave it on for ever. One hour by default.
-   */
-  ttl?: Duration;
 }
 
 /**
@@ -180,32 +131,13 @@ export class Registry implements AsyncDisposable {
   readonly #options: ResolvedOptions;
   readonly #clock: Clock;
   readonly #signal: AbortSignal | undefined;
-  readonly #healthOptions: HealthCheckOptions | undefined;
   readonly #events = new EventEmitter<RegistryEvents>();
-  #state: RegistryState = "idle";
-  #registration: Registration | undefined;
-  #instance: Instance | undefined;
-  #loop: HeartbeatLoop | undefined;
-  #starting: Promise<Instance> | undefined;
-  #stopping: Promise<void> | undefined;
-  #feed: ChangeFeed | undefined;
-  #health: HealthCheck | undefined;
-  #detachHealth: (() => void) | undefined;
-  /** When the last heartbeat the backend accepted was sent. */
-  #beatSentAt = 0;
-  /** What the health check (or `setStatus`) says of this process. */
-  #healthStatus: HealthStatus;
-  /** Set by `drain()` or `setMaintenance()`; it outranks the health. */
-  #override: "draining" | "maintenance" | undefined;
-  #maintenanceTimer: unknown;
-  #draining: Promise<void> | undefined;
-  /** Aborted when `stop()` is called, to cut a drain's linger short. */
-  readonly #stopCalled = new AbortController();
+  readonly #session: Session;
+  readonly #discovery: Discovery;
   readonly #election: Election;
   readonly #messenger: Messenger;
-  readonly #instruments = registryInstruments();
-  readonly #attributes: Attributes;
-  #viewState: ViewState | undefined;
+  readonly #metrics: RegistryMetrics;
+  #stopping: Promise<void> | undefined;
 
   /**
    * Creates a registry. Every option is validated here, so a bad value fails
@@ -215,7 +147,7 @@ export class Registry implements AsyncDisposable {
    * @throws {ConfigError} When an option is invalid.
    */
   constructor(options: RegistryOptions = {}) {
-    this.#options = resolveRegistryOptions(options);
+    const resolved = this.#options = resolveRegistryOptions(options);
     const driver = options.driver ?? defaultDriver?.();
     if (!driver) {
       throw new ConfigError(
@@ -224,68 +156,93 @@ export class Registry implements AsyncDisposable {
       );
     }
     this.driver = driver;
-    this.#clock = options.clock ?? systemClock;
+    const clock = this.#clock = options.clock ?? systemClock;
     this.#signal = options.signal;
-    this.#healthOptions = options.health;
-    this.#healthStatus = this.#options.status;
-    this.service = this.#options.service;
-    this.env = this.#options.env;
-    this.heartbeatInterval = this.#options.heartbeatInterval;
-    this.ttl = this.#options.ttl;
-    this.id = this.service === undefined ? undefined : this.#options.id ??
-      defaultInstanceId(this.service, this.#options.hostname);
-    this.#attributes = {
+    this.service = resolved.service;
+    this.env = resolved.env;
+    this.heartbeatInterval = resolved.heartbeatInterval;
+    this.ttl = resolved.ttl;
+    const id = this.id = this.service === undefined
+      ? undefined
+      : resolved.id ?? defaultInstanceId(this.service, resolved.hostname);
+    const attributes: Attributes = {
       "roster.env": this.env,
-      "roster.driver": this.driver.name,
+      "roster.driver": driver.name,
       ...(this.service === undefined ? {} : { "roster.service": this.service }),
     };
-    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    const metrics = this.#metrics = new RegistryMetrics(attributes);
+    const session = this.#session = new Session({
+      driver,
+      clock,
+      options: resolved,
+      id,
+      health: options.health,
+      events: this.#events,
+      attributes,
+      resign: (reason) => this.#election.resignAll(reason),
+      stopRegistry: () => this.stop(),
+    });
+    this.#discovery = new Discovery({
+      driver,
+      clock,
+      options: resolved,
+      id,
+      stopping: () => this.#stopping !== undefined,
+      viewChanged: (state, error) =>
+        this.#events.emit("view", { state, error }),
+      protectionChanged: (change) => {
+        metrics.protection(change.service, change.on);
+        this.#events.emit("protection", change);
+      },
+    });
     this.#election = new Election({
-      driver: this.driver,
-      clock: this.#clock,
-      leaseMs: this.ttl - this.#options.heartbeatTimeout,
+      driver,
+      clock,
+      leaseMs: this.ttl - resolved.heartbeatTimeout,
       retryMs: Math.min(250, this.heartbeatInterval),
-      feed: () => this.#watching(),
-      current: () =>
-        this.#state === "running" && this.#registration && this.#instance
+      feed: () => this.#discovery.feed(),
+      current: () => {
+        const { registration, instance } = session;
+        return registration && instance
           ? {
-            registration: this.#registration,
-            instance: this.#instance,
-            beatSentAt: this.#beatSentAt,
-            takesWork: takesWork({ status: this.#wantedStatus() }),
+            registration,
+            instance,
+            beatSentAt: session.beatSentAt,
+            takesWork: session.takesWork,
           }
-          : undefined,
+          : undefined;
+      },
       on: (type, listener) => this.on(type, listener as () => void),
       leadershipChanged: (service, change) =>
-        this.#instruments.leaderChanges.add(1, {
-          ...this.#attributes,
-          "roster.service": service,
-          change,
-        }),
+        metrics.leaderChange(service, change),
     });
-    this.#recordMetrics();
     this.#messenger = new Messenger({
-      driver: this.driver,
+      driver,
       env: this.env,
-      clock: this.#clock,
-      maxMessageBytes: this.#options.maxMessageBytes,
-      id: this.id,
+      clock,
+      maxMessageBytes: resolved.maxMessageBytes,
+      id,
       self: () =>
-        this.#state === "running" && this.id && this.service
-          ? { id: this.id, service: this.service }
+        session.state === "running" && id && this.service
+          ? { id, service: this.service }
           : undefined,
-      state: () => this.#state,
+      state: () => session.state,
     });
+    this.on("heartbeat", ({ latency }) => metrics.heartbeat(latency));
+    this.on("heartbeat_failed", () => metrics.heartbeatFailed());
+    this.on("reregistered", () => metrics.reregistered());
+    this.on("view", ({ state }) => metrics.view(state));
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   /** Where the registry is in its life. */
   get state(): RegistryState {
-    return this.#state;
+    return this.#session.state;
   }
 
   /** How the heartbeat fares; `healthy` before start and after stop. */
   get heartbeatState(): HeartbeatState {
-    return this.#loop?.state ?? "healthy";
+    return this.#session.heartbeatState;
   }
 
   /**
@@ -333,131 +290,11 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   start(): Promise<Instance> {
-    if (this.#state !== "idle") {
-      return Promise.reject(
-        new RegistryStateError(
-          `Cannot start: the registry is ${this.#state}; create a new Registry to register again`,
-        ),
-      );
-    }
-    if (this.service === undefined || this.id === undefined) {
-      return Promise.reject(
-        new ConfigError(
-          "Cannot start: no 'service' was given; pass one, such as { service: \"api\" }, to register this process",
-          { field: "service" },
-        ),
-      );
-    }
-    if (this.#signal?.aborted) {
-      this.#state = "stopped";
+    if (this.#signal?.aborted && this.#session.state === "idle") {
+      this.#session.refuseStart();
       return Promise.reject(this.#signal.reason);
     }
-    this.#state = "starting";
-    const registration: Registration = {
-      id: this.id,
-      service: this.service,
-      env: this.env,
-      version: this.#options.version,
-      addr: this.#options.addr,
-      meta: this.#options.meta,
-      hostname: this.#options.hostname,
-      pid: this.#options.pid,
-      status: this.status,
-      owner: crypto.randomUUID(),
-      ttl: this.ttl,
-      heartbeatInterval: this.heartbeatInterval,
-      weight: this.#options.weight,
-    };
-    this.#registration = registration;
-    this.#starting = this.#register(registration);
-    return this.#starting;
-  }
-
-  async #register(registration: Registration): Promise<Instance> {
-    let instance: Instance;
-    try {
-      // Registering happens once and may be a connection's first command
-      // (a script to load): it gets up to a ttl, within five seconds, and
-      // never less than two heartbeat timeouts.
-      const timeout = Math.max(
-        this.#options.heartbeatTimeout * 2,
-        Math.min(this.ttl, 5_000),
-      );
-      this.#beatSentAt = monotonicNow(this.#clock);
-      instance = await withDeadline(
-        traced(
-          "roster.register",
-          this.#spanAttributes(),
-          () => this.driver.register(registration),
-        ),
-        timeout,
-        this.#clock,
-        () => new TimeoutError("register", timeout),
-      );
-    } catch (error) {
-      this.#state = "stopped";
-      // A register that timed out may still land; remove it so nothing
-      // stays half-registered. The owner token makes this safe.
-      this.driver.deregister(registration).catch(() => {});
-      throw error;
-    }
-    this.#instance = instance;
-    if (this.#stopping) return instance;
-    this.#state = "running";
-    this.#loop = new HeartbeatLoop({
-      driver: this.driver,
-      registration,
-      instance,
-      interval: this.heartbeatInterval,
-      timeout: this.#options.heartbeatTimeout,
-      clock: this.#clock,
-      emit: <K extends keyof HeartbeatEvents>(
-        type: K,
-        event: HeartbeatEvents[K],
-      ) => {
-        if (type === "reregistered") {
-          this.#instance = (event as RegistryEvents["reregistered"]).instance;
-        } else if (type === "heartbeat") {
-          const beat = event as RegistryEvents["heartbeat"];
-          this.#instance = beat.instance;
-          this.#beatSentAt = monotonicNow(this.#clock) - beat.latency;
-        }
-        this.#events.emit(type, event as RegistryEvents[K]);
-      },
-    });
-    this.#loop.start();
-    if (this.#healthOptions) {
-      this.#health = new HealthCheck({
-        ...this.#healthOptions,
-        clock: this.#clock,
-      });
-      const detach = attachHealth(
-        this.#health,
-        (status) => this.setStatus(status),
-      );
-      const offCheck = this.#health.on(
-        "check",
-        (check) => this.#events.emit("health_check", check),
-      );
-      this.#detachHealth = () => {
-        detach();
-        offCheck();
-      };
-      this.#health.start();
-    }
-    log.info(
-      "Registered {id} (service {service}, env {env}) on {driver}; heartbeat every {interval}, ttl {ttl}",
-      {
-        id: instance.id,
-        service: instance.service,
-        env: instance.env,
-        driver: this.driver.name,
-        interval: formatDuration(this.heartbeatInterval),
-        ttl: formatDuration(this.ttl),
-      },
-    );
-    this.#events.emit("registered", { instance });
-    return instance;
+    return this.#session.start();
   }
 
   /**
@@ -478,7 +315,7 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   instance(): Instance | undefined {
-    return this.#instance;
+    return this.#session.instance;
   }
 
   /**
@@ -498,14 +335,8 @@ export class Registry implements AsyncDisposable {
    * assert.ok(Array.isArray(await discovery.instances("api", "worker")));
    * ```
    */
-  async instances(...services: string[]): Promise<Instance[]> {
-    if (this.#options.cache && services.length <= 1) {
-      for (const service of services) validateName("service", service);
-      const feed = this.#watching();
-      await feed.ready();
-      return sortedView(feed, services[0]);
-    }
-    return (await this.allInstances(...services)).filter(takesWork);
+  instances(...services: string[]): Promise<Instance[]> {
+    return this.#discovery.instances(services);
   }
 
   /**
@@ -525,34 +356,8 @@ export class Registry implements AsyncDisposable {
    * assert.equal((await registry.allInstances("api")).length, 1);
    * ```
    */
-  async allInstances(...services: string[]): Promise<Instance[]> {
-    for (const service of services) validateName("service", service);
-    if (!this.#options.cache) {
-      const listed = await this.driver.list({ env: this.env, services });
-      return this.#withProtected(listed, services);
-    }
-    const feed = this.#watching();
-    await feed.ready();
-    const wanted = new Set(services);
-    return sortedView(feed, undefined, true).filter((i) =>
-      !wanted.size || wanted.has(i.service)
-    );
-  }
-
-  /**
-   * Adds to a listing the instances the view's eviction safety valve holds:
-   * the backend expired them, but the view keeps them for a while.
-   */
-  #withProtected(listed: Instance[], services: string[]): Instance[] {
-    const held = this.#feed?.protectedInstances() ?? [];
-    if (held.length === 0) return listed;
-    const ids = new Set(listed.map((i) => i.id));
-    const added = held.filter((i) =>
-      !ids.has(i.id) && (services.length === 0 || services.includes(i.service))
-    );
-    return added.length === 0
-      ? listed
-      : [...listed, ...added].sort((a, b) => a.seq - b.seq);
+  allInstances(...services: string[]): Promise<Instance[]> {
+    return this.#discovery.allInstances(services);
   }
 
   /**
@@ -576,64 +381,12 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   setStatus(status: HealthStatus): void {
-    this.#healthStatus = validateStatus("status", status);
-    this.#publishStatus();
+    this.#session.setStatus(status);
   }
 
   /** The status this instance registers and beats with. */
   get status(): InstanceStatus {
-    return this.#registration?.status ?? this.#wantedStatus();
-  }
-
-  #wantedStatus(): InstanceStatus {
-    return this.#override ?? this.#healthStatus;
-  }
-
-  /**
-   * Puts the status in the registration and beats at once. An instance that
-   * no longer takes work stops leading first, and the backend hears of the
-   * new status only once leadership is released (after the leader's work
-   * returned, with `releaseTimeout`): never two leaders at once.
-   */
-  #publishStatus(): void {
-    const status = this.#wantedStatus();
-    const resigned = takesWork({ status })
-      ? Promise.resolve()
-      : this.#election.resignAll(
-        status === "unhealthy"
-          ? "the instance turned unhealthy"
-          : `the instance is ${
-            status === "draining" ? "draining" : "in maintenance"
-          }`,
-      );
-    resigned.then(() => {
-      // The latest wish, should it have changed meanwhile.
-      if (this.#registration) {
-        this.#registration.status = this.#wantedStatus();
-      }
-      this.#loop?.beatNow();
-    });
-  }
-
-  /**
-   * Resolves once a heartbeat recorded `status`, the registry stopped, or a
-   * ttl passed (the backend may be down; the beat goes on being retried).
-   */
-  #statusRecorded(status: InstanceStatus): Promise<boolean> {
-    if (this.#state !== "running") return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (recorded: boolean) => {
-        offBeat();
-        offStop();
-        this.#clock.clearTimeout(timer);
-        resolve(recorded);
-      };
-      const offBeat = this.on("heartbeat", ({ instance }) => {
-        if (instance.status === status) done(true);
-      });
-      const offStop = this.on("deregistered", () => done(false));
-      const timer = this.#clock.setTimeout(() => done(false), this.ttl);
-    });
+    return this.#session.status;
   }
 
   /**
@@ -664,37 +417,7 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   drain(options: DrainOptions = {}): Promise<void> {
-    let linger: number;
-    try {
-      linger = parseDuration(options.linger ?? 0, "linger", "ms", true);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#stopping) return this.#stopping;
-    if (this.#state !== "running") {
-      return Promise.reject(
-        new RegistryStateError(
-          `Cannot drain: the registry is ${this.#state}; call start() first`,
-        ),
-      );
-    }
-    this.#draining ??= this.#drain(linger, options.stop ?? true);
-    return this.#draining;
-  }
-
-  async #drain(linger: number, stop: boolean): Promise<void> {
-    this.#endMaintenanceTimer();
-    this.#override = "draining";
-    log.info("Draining {id}: it takes no new work and leaves in {linger}", {
-      id: this.id,
-      linger: formatDuration(linger),
-    });
-    const recorded = this.#statusRecorded("draining");
-    this.#publishStatus();
-    this.#events.emit("draining", { linger });
-    await recorded;
-    await sleepUnlessAborted(this.#clock, linger, this.#stopCalled.signal);
-    if (stop) await this.stop();
+    return this.#stopping ?? this.#session.drain(options);
   }
 
   /**
@@ -725,70 +448,8 @@ export class Registry implements AsyncDisposable {
    * assert.equal(registry.status, "healthy");
    * ```
    */
-  async setMaintenance(
-    on: boolean,
-    options: MaintenanceOptions = {},
-  ): Promise<void> {
-    const ttl = parseDuration(
-      options.ttl ?? DEFAULT_MAINTENANCE_TTL_MS,
-      "ttl",
-    );
-    if (this.#state !== "running") {
-      throw new RegistryStateError(
-        `Cannot ${
-          on ? "enter" : "leave"
-        } maintenance: the registry is ${this.#state}; call start() first`,
-      );
-    }
-    if (this.#override === "draining") {
-      if (!on) return;
-      throw new RegistryStateError(
-        "Cannot enter maintenance: the instance is draining and about to leave",
-      );
-    }
-    this.#endMaintenanceTimer();
-    if (on) {
-      const until = this.#clock.now() + ttl;
-      this.#maintenanceTimer = this.#clock.setTimeout(() => {
-        this.#maintenanceTimer = undefined;
-        log.info("Maintenance of {id} ended: its ttl ({ttl}) passed", {
-          id: this.id,
-          ttl: formatDuration(ttl),
-        });
-        this.#setOverride(undefined, "its ttl passed");
-      }, ttl);
-      log.info("{id} is in maintenance for {ttl}", {
-        id: this.id,
-        ttl: formatDuration(ttl),
-      });
-      await this.#setOverride("maintenance", undefined, until);
-    } else if (this.#override === "maintenance") {
-      log.info("{id} left maintenance", { id: this.id });
-      await this.#setOverride(undefined, "turned off");
-    }
-  }
-
-  async #setOverride(
-    override: "maintenance" | undefined,
-    reason?: string,
-    until?: number,
-  ): Promise<void> {
-    if (this.#override === "draining") return;
-    this.#override = override;
-    const recorded = this.#statusRecorded(this.#wantedStatus());
-    this.#publishStatus();
-    this.#events.emit("maintenance", {
-      on: override !== undefined,
-      ...(until === undefined ? {} : { until }),
-      ...(reason === undefined ? {} : { reason }),
-    });
-    await recorded;
-  }
-
-  #endMaintenanceTimer(): void {
-    if (this.#maintenanceTimer === undefined) return;
-    this.#clock.clearTimeout(this.#maintenanceTimer);
-    this.#maintenanceTimer = undefined;
+  setMaintenance(on: boolean, options: MaintenanceOptions = {}): Promise<void> {
+    return this.#session.setMaintenance(on, options);
   }
 
   /**
@@ -829,103 +490,29 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   stop(): Promise<void> {
-    this.#stopCalled.abort();
-    this.#endMaintenanceTimer();
+    this.#session.beginStop();
     this.#stopping ??= this.#stop();
     return this.#stopping;
   }
 
   async #stop(): Promise<void> {
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    const { stopTimeout } = this.#options;
     try {
       // Leadership ends, and the backend hears of it, before the
       // registration is released: never two leaders at once.
       await withDeadline(
         this.#election.resignAll("the registry stopped"),
-        this.#options.stopTimeout,
+        stopTimeout,
         this.#clock,
-        () => new TimeoutError("resign", this.#options.stopTimeout),
+        () => new TimeoutError("resign", stopTimeout),
       ).catch(() => {});
-      this.#detachHealth?.();
-      await this.#health?.stop();
-      await this.#deregister();
+      await this.#session.close();
     } finally {
       await this.#messenger.close();
-      await this.#feed?.close();
-      this.#setViewState(undefined);
+      await this.#discovery.close();
+      this.#metrics.view(undefined);
     }
-  }
-
-  async #deregister(): Promise<void> {
-    if (this.#state === "idle" || this.#state === "stopped") {
-      this.#state = "stopped";
-      return;
-    }
-    this.#state = "stopping";
-    const registration = this.#registration as Registration;
-    let removed = false;
-    let error: unknown;
-    try {
-      removed = await withDeadline(
-        (async () => {
-          await this.#starting?.catch(() => {});
-          await this.#loop?.stop();
-          return await traced(
-            "roster.deregister",
-            this.#spanAttributes(),
-            () => this.driver.deregister(registration),
-          );
-        })(),
-        this.#options.stopTimeout,
-        this.#clock,
-        () => new TimeoutError("stop", this.#options.stopTimeout),
-      );
-    } catch (caught) {
-      error = caught;
-      this.#loop?.stop();
-      log.warn(
-        "Could not deregister {id}: {error}; the entry expires within its ttl ({ttl})",
-        {
-          id: registration.id,
-          error: errorMessage(error),
-          ttl: formatDuration(this.ttl),
-        },
-      );
-    }
-    this.#state = "stopped";
-    if (removed) log.info("Deregistered {id}", { id: registration.id });
-    this.#events.emit("deregistered", { removed, error });
-  }
-
-  #spanAttributes(): Attributes {
-    return { ...this.#attributes, "roster.instance.id": this.id ?? "" };
-  }
-
-  #recordMetrics(): void {
-    const {
-      heartbeats,
-      heartbeatFailures,
-      heartbeatDuration,
-      reregistrations,
-    } = this.#instruments;
-    const attributes = this.#attributes;
-    this.on("heartbeat", ({ latency }) => {
-      heartbeats.add(1, attributes);
-      heartbeatDuration.record(latency / 1000, attributes);
-    });
-    this.on("heartbeat_failed", () => heartbeatFailures.add(1, attributes));
-    this.on("reregistered", () => reregistrations.add(1, attributes));
-    this.on("view", ({ state }) => this.#setViewState(state));
-  }
-
-  #setViewState(state: ViewState | undefined): void {
-    if (state === this.#viewState) return;
-    const { views } = this.#instruments;
-    if (this.#viewState) {
-      views.add(-1, { ...this.#attributes, state: this.#viewState });
-    }
-    if (state) views.add(1, { ...this.#attributes, state });
-    this.#viewState = state;
   }
 
   /**
@@ -934,7 +521,7 @@ export class Registry implements AsyncDisposable {
    * Undefined until something watches (or `cache` is on and something lists).
    */
   get viewState(): ViewState | undefined {
-    return this.#feed?.state;
+    return this.#discovery.viewState;
   }
 
   /**
@@ -965,8 +552,7 @@ export class Registry implements AsyncDisposable {
     service?: string,
     options: WatchOptions = {},
   ): AsyncGenerator<WatchEvent, void, undefined> {
-    if (service !== undefined) validateName("service", service);
-    return watchFeed(this.#watching(), service, options);
+    return this.#discovery.watch(service, options);
   }
 
   /**
@@ -1002,7 +588,10 @@ export class Registry implements AsyncDisposable {
     service?: string,
     options: StreamOptions = {},
   ): AsyncGenerator<LeaderChange, void, undefined> {
-    return this.#election.observe(this.#serviceName(service), options.signal);
+    return this.#election.leaderChanges(
+      this.#serviceName(service),
+      options.signal,
+    );
   }
 
   /**
@@ -1039,22 +628,20 @@ export class Registry implements AsyncDisposable {
    * leadership.assertValid(); // just before leader-only work
    * ```
    */
-  async standby(
+  standby(
     options: StreamOptions & { releaseTimeout?: Duration } = {},
   ): Promise<Leadership> {
-    if (this.#state !== "running" || !this.service || !this.id) {
-      throw new RegistryStateError(
-        `Cannot stand by for leadership: the registry is ${this.#state}; call start() first`,
-      );
+    try {
+      const service = this.#runningService("stand by for leadership");
+      return this.#election.standby(service, {
+        signal: options.signal,
+        releaseTimeout: options.releaseTimeout === undefined
+          ? undefined
+          : parseDuration(options.releaseTimeout, "releaseTimeout"),
+      });
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const bound = options.releaseTimeout === undefined
-      ? undefined
-      : parseDuration(options.releaseTimeout, "releaseTimeout");
-    const leadership = await this.#election.campaign(this.service, options);
-    if (bound !== undefined) {
-      this.#election.holdUntilReleased(leadership, bound);
-    }
-    return leadership;
   }
 
   /**
@@ -1088,19 +675,20 @@ export class Registry implements AsyncDisposable {
    * assert.equal(ran, "done");
    * ```
    */
-  async lead<T>(
+  lead<T>(
     work: (leadership: Leadership) => Promise<T>,
     options: StreamOptions & { releaseTimeout?: Duration } = {},
   ): Promise<T> {
-    const leadership = await this.standby({
-      ...options,
-      releaseTimeout: options.releaseTimeout ?? this.ttl,
-    });
     try {
-      return await work(leadership);
-    } finally {
-      // Done leading: release now, so a standby need not wait for a lease.
-      await leadership.release();
+      const service = this.#runningService("stand by for leadership");
+      return this.#election.lead(service, work, {
+        signal: options.signal,
+        releaseTimeout: options.releaseTimeout === undefined
+          ? this.ttl
+          : parseDuration(options.releaseTimeout, "releaseTimeout"),
+      });
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 
@@ -1128,14 +716,7 @@ export class Registry implements AsyncDisposable {
     service: string,
     options: WaitForOptions = {},
   ): Promise<Instance[]> {
-    validateName("service", service);
-    return waitForInstances(
-      this.#watching(),
-      service,
-      options,
-      this.#clock,
-      () => new RegistryStateError("waitFor ended: the registry stopped"),
-    );
+    return this.#discovery.waitFor(service, options);
   }
 
   /**
@@ -1156,16 +737,11 @@ export class Registry implements AsyncDisposable {
    * assert.equal((await registry.select("api", { excludeSelf: true })).length, 0);
    * ```
    */
-  async select(
+  select(
     service: string,
     selector: Selector & { excludeSelf?: boolean } = {},
   ): Promise<Instance[]> {
-    const exclude = [...selector.exclude ?? []];
-    if (selector.excludeSelf && this.id) exclude.push(this.id);
-    return selectInstances(await this.instances(service), {
-      ...selector,
-      exclude,
-    });
+    return this.#discovery.select(service, selector);
   }
 
   /**
@@ -1188,12 +764,12 @@ export class Registry implements AsyncDisposable {
    * assert.equal((await registry.pick("api", picker))?.id, me.id);
    * ```
    */
-  async pick(
+  pick(
     service: string,
     picker: Picker,
     selector: Selector & { excludeSelf?: boolean } = {},
   ): Promise<Instance | undefined> {
-    return picker.pick(await this.select(service, selector));
+    return this.#discovery.pick(service, picker, selector);
   }
 
   /**
@@ -1214,11 +790,8 @@ export class Registry implements AsyncDisposable {
    * assert.equal((await registry.quorum("db", 1)).reached, true);
    * ```
    */
-  async quorum(service: string, expected: number): Promise<QuorumState> {
-    this.#checkExpected(expected);
-    const feed = this.#watching();
-    await feed.ready();
-    return quorumState(service, expected, sortedView(feed, service).length);
+  quorum(service: string, expected: number): Promise<QuorumState> {
+    return this.#discovery.quorum(service, expected);
   }
 
   /**
@@ -1235,9 +808,7 @@ export class Registry implements AsyncDisposable {
     expected: number,
     options: StreamOptions = {},
   ): AsyncGenerator<QuorumState, void, undefined> {
-    validateName("service", service);
-    this.#checkExpected(expected);
-    return quorumChanges(this.#watching(), service, expected, options.signal);
+    return this.#discovery.quorumChanges(service, expected, options.signal);
   }
 
   /**
@@ -1321,13 +892,15 @@ export class Registry implements AsyncDisposable {
     return this.#messenger.dropped;
   }
 
-  #checkExpected(expected: number): void {
-    if (!Number.isInteger(expected) || expected < 1) {
-      throw new ConfigError(
-        `Invalid 'expected': ${expected} must be a whole number of at least 1`,
-        { field: "expected" },
+  /** This registry's service, while it runs; throws otherwise. */
+  #runningService(action: string): string {
+    const state = this.#session.state;
+    if (state !== "running" || !this.service) {
+      throw new RegistryStateError(
+        `Cannot ${action}: the registry is ${state}; call start() first`,
       );
     }
+    return this.service;
   }
 
   #serviceName(service: string | undefined): string {
@@ -1339,47 +912,6 @@ export class Registry implements AsyncDisposable {
       );
     }
     return validateName("service", name);
-  }
-
-  /** The registry's one change feed, started on first use. */
-  #watching(): ChangeFeed {
-    if (this.#stopping) {
-      throw new RegistryStateError(
-        "Cannot watch: the registry is stopped; create a new Registry",
-      );
-    }
-    if (!this.#feed) {
-      const feed = this.#feed = new ChangeFeed(
-        this.driver,
-        this.env,
-        this.#clock,
-        {
-          purgeEvery: this.#options.purgeInterval,
-          pollWait: 5_000,
-          protection: this.#options.protection,
-          onProtection: (change) => {
-            const attributes = {
-              ...this.#attributes,
-              "roster.service": change.service,
-            };
-            this.#instruments.protections.add(change.on ? 1 : -1, attributes);
-            this.#events.emit("protection", change);
-          },
-        },
-      );
-      feed.subscribe((message) => {
-        if (
-          message.kind === "state" &&
-          (message.state === "live" || message.state === "stale")
-        ) {
-          this.#events.emit("view", {
-            state: message.state,
-            error: message.error,
-          });
-        }
-      });
-    }
-    return this.#feed;
   }
 
   /**

@@ -13,7 +13,7 @@ import { hostname as osHostname } from "node:os";
 import process from "node:process";
 import { logger } from "./_logger.ts";
 import type { Clock } from "./clock.ts";
-import { type Driver, MAX_TTL_MS, MIN_TTL_MS } from "./driver/driver.ts";
+import { type Driver, MAX_TTL_MS, MIN_TTL_MS } from "./contract/driver.ts";
 import type { HealthCheckOptions } from "./heartbeat/health_check.ts";
 import { type Duration, formatDuration, parseDuration } from "./duration.ts";
 import { describe } from "./_describe.ts";

@@ -6,7 +6,7 @@
  */
 
 import { RedisDriver } from "../drivers/redis/mod.ts";
-import type { Registration } from "../driver/driver.ts";
+import type { Registration } from "../contract/driver.ts";
 import { Registry } from "../registry.ts";
 import type { RedisServer } from "../tests/_redis_server.ts";
 import { UPSERT } from "../drivers/redis/_scripts.ts";

@@ -6,7 +6,7 @@
  * Writes bench/results/engines.{md,json}.
  */
 
-import type { Driver, Registration } from "../driver/driver.ts";
+import type { Driver, Registration } from "../contract/driver.ts";
 import { EtcdDriver } from "../drivers/etcd/mod.ts";
 import { PostgresDriver } from "../drivers/postgres/mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";

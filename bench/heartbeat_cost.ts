@@ -7,7 +7,7 @@
  */
 
 import type { Redis } from "ioredis";
-import type { Registration } from "../driver/driver.ts";
+import type { Registration } from "../contract/driver.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import type { RedisServer } from "../tests/_redis_server.ts";
 import { UPSERT as V2_UPSERT } from "./_v2_upsert.ts";

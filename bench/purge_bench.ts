@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import type { Redis } from "ioredis";
 import { RedisDriver } from "../drivers/redis/mod.ts";
-import type { Registration } from "../driver/driver.ts";
+import type { Registration } from "../contract/driver.ts";
 import { RedisServer, sleep } from "../tests/_redis_server.ts";
 import { createHash } from "node:crypto";
 import * as scripts from "../drivers/redis/_scripts.ts";

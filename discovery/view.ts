@@ -7,7 +7,7 @@ import type {
   ChangeReason,
   Driver,
   Snapshot,
-} from "../driver/driver.ts";
+} from "../contract/driver.ts";
 import { ChangeLogGapError } from "../errors.ts";
 import { type Instance, takesWork } from "../instance.ts";
 import {
@@ -447,14 +447,15 @@ const sortedViews = new WeakMap<
 
 /**
  * The feed's instances that take work (healthy or warning) of one service
- * (or all), oldest first; with `all`, every one. Sorted once per change of the view, so a
+ * (or all), oldest first; with `"all"`, every one. Sorted once per change of the view, so a
  * cached listing costs a copy, not a sort.
  */
 export function sortedView(
   feed: ChangeFeed,
   service?: string,
-  all = false,
+  which: "working" | "all" = "working",
 ): Instance[] {
+  const all = which === "all";
   let cache = sortedViews.get(feed);
   if (!cache || cache.version !== feed.version) {
     cache = { version: feed.version, lists: new Map() };

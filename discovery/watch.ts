@@ -70,7 +70,7 @@ export async function* watchFeed(
   try {
     await Promise.race([feed.ready().catch(() => {}), wakeup.wait()]);
     if (signal?.aborted || feed.state === "closed") return;
-    for (const instance of sortedView(feed, service, true)) {
+    for (const instance of sortedView(feed, service, "all")) {
       reported.set(instance.id, instance);
       if (options.current) {
         yield { type: "join", reason: "current", instance };
@@ -80,7 +80,7 @@ export async function* watchFeed(
       if (overflowed) {
         overflowed = false;
         queue.length = 0;
-        yield* catchUp(reported, sortedView(feed, service, true));
+        yield* catchUp(reported, sortedView(feed, service, "all"));
         continue;
       }
       const event = queue.shift();

@@ -32,7 +32,7 @@ import {
   type Registration,
   type RegistrationKey,
   type Snapshot,
-} from "../driver/driver.ts";
+} from "../contract/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
 import { type Instance, takesWork } from "../instance.ts";
 
@@ -514,4 +514,4 @@ function copy(instance: Instance): Instance {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type * from "../driver/_contract_types.ts";
+export type * from "../contract/contract_types.ts";

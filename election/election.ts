@@ -12,12 +12,23 @@ import { errorMessage, logger } from "../_logger.ts";
 import { Wakeup } from "../_wakeup.ts";
 import { type Clock, monotonicNow } from "../clock.ts";
 import { type ChangeFeed, observeView, sortedView } from "../discovery/view.ts";
-import type { Driver, Registration } from "../driver/driver.ts";
+import type { Driver, Registration } from "../contract/driver.ts";
 import { LeadershipLostError, RegistryStateError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
 import type { LeaderChange, Leadership } from "./leadership.ts";
 
 const log = logger("election");
+
+/** Options for {@linkcode Election.standby}. */
+export interface StandbyOptions {
+  /** Ends the wait to lead. */
+  signal?: AbortSignal;
+  /**
+   * How long, in ms, a leadership that ended early may wait for
+   * `leadership.release()` before the backend hears of it.
+   */
+  releaseTimeout?: number;
+}
 
 /** This instance as it runs, for an election. */
 export interface ElectionSelf {
@@ -120,7 +131,7 @@ export class Election {
    * @param signal Ends the stream.
    * @returns The changes.
    */
-  observe(
+  leaderChanges(
     service: string,
     signal: AbortSignal | undefined,
   ): AsyncGenerator<LeaderChange, void, undefined> {
@@ -141,17 +152,58 @@ export class Election {
    * run; a refusal is asked again on the next change, beat, or after a
    * short wait.
    *
+   * With `releaseTimeout`, a leadership that ends early reaches the
+   * backend only once `leadership.release()` is called or the timeout
+   * passed (see {@linkcode Election.holdUntilReleased}).
+   *
    * @param service This instance's service.
-   * @param options A signal that ends the wait early.
+   * @param options A signal that ends the wait early, and how long a lost
+   *   leadership's release may wait for `release()`, in ms.
    * @returns The leadership.
    * @throws {RegistryStateError} When the registry stops first.
    */
-  async campaign(
+  async standby(
     service: string,
-    options: { signal?: AbortSignal } = {},
+    options: StandbyOptions = {},
+  ): Promise<Leadership> {
+    const leadership = await this.#campaign(service, options.signal);
+    if (options.releaseTimeout !== undefined) {
+      this.holdUntilReleased(leadership, options.releaseTimeout);
+    }
+    return leadership;
+  }
+
+  /**
+   * Leads, runs `work`, and releases leadership once `work` returns: the
+   * same as `standby()` with a `releaseTimeout`, then `work`, then
+   * `leadership.release()`.
+   *
+   * @param service This instance's service.
+   * @param work The leader's work; it watches `leadership.signal`.
+   * @param options A signal that ends the wait to lead, and the longest the
+   *   release waits for `work`, in ms.
+   * @returns What `work` returns.
+   */
+  async lead<T>(
+    service: string,
+    work: (leadership: Leadership) => Promise<T>,
+    options: StandbyOptions & { releaseTimeout: number },
+  ): Promise<T> {
+    const leadership = await this.standby(service, options);
+    try {
+      return await work(leadership);
+    } finally {
+      // Done leading: release now, so a standby need not wait for a lease.
+      await leadership.release();
+    }
+  }
+
+  /** Asks the backend for a term whenever this instance should lead. */
+  async #campaign(
+    service: string,
+    signal: AbortSignal | undefined,
   ): Promise<Leadership> {
     const session = this.#session;
-    const { signal } = options;
     const feed = session.feed();
     const wakeup = new Wakeup();
     const offs = [

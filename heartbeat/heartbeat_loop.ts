@@ -14,7 +14,7 @@ import type {
   Driver,
   HeartbeatResult,
   Registration,
-} from "../driver/driver.ts";
+} from "../contract/driver.ts";
 import { AlreadyRegisteredError, TimeoutError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
 

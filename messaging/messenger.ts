@@ -9,7 +9,7 @@
 import { errorMessage, logger } from "../_logger.ts";
 import { Wakeup } from "../_wakeup.ts";
 import type { Clock } from "../clock.ts";
-import type { Driver } from "../driver/driver.ts";
+import type { Driver } from "../contract/driver.ts";
 import { RegistryStateError } from "../errors.ts";
 import { validateName } from "../instance.ts";
 import { decodeMessage, encodeMessage, type Message } from "./message.ts";

@@ -75,7 +75,9 @@ export class TableReader {
         ? Number(value)
         : value;
     try {
-      return parseDuration(seconds, `${this.#name}.${key}`, "s");
+      return parseDuration(seconds, `${this.#name}.${key}`, {
+        numberUnit: "s",
+      });
     } catch (error) {
       this.fail(key, (error as Error).message);
     }

@@ -405,7 +405,7 @@ function configDuration(
     ? Number(value)
     : value;
   try {
-    return parseDuration(seconds, key, "s", allowZero);
+    return parseDuration(seconds, key, { numberUnit: "s", allowZero });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new ConfigError(`'${file}': ${error.message}${where}`, {

@@ -9,7 +9,7 @@
 import type { PostgresConnectOptions } from "../drivers/postgres/mod.ts";
 import { SCHEMA_NAME } from "../drivers/postgres/_schema.ts";
 import { TableReader } from "./_table_reader.ts";
-import { redactUrl } from "../driver/_redact_url.ts";
+import { redactUrl } from "../contract/redact_url.ts";
 
 const KEYS = ["url", "schema"] as const;
 

@@ -7,7 +7,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { redactUrl } from "../driver/_redact_url.ts";
+import { redactUrl } from "../contract/redact_url.ts";
 import { describe } from "./_describe.ts";
 import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
 import { HOST_PORT, TableReader } from "./_table_reader.ts";

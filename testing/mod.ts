@@ -29,8 +29,8 @@ export {
   type ConformanceHarness,
   type ConformanceTest,
   testDriverConformance,
-} from "../driver/conformance.ts";
+} from "../contract/conformance.ts";
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type * from "../driver/_contract_types.ts";
+export type * from "../contract/contract_types.ts";

@@ -6,7 +6,7 @@ import type {
   Registration,
   RegistrationKey,
   Snapshot,
-} from "../driver/driver.ts";
+} from "../contract/driver.ts";
 import type { Instance } from "../instance.ts";
 import { MemoryDriver } from "../drivers/memory.ts";
 import type { Clock } from "../clock.ts";

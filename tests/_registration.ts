@@ -1,4 +1,4 @@
-import type { Driver, Registration } from "../driver/driver.ts";
+import type { Driver, Registration } from "../contract/driver.ts";
 
 /** A registration for tests that talk to a driver directly: a fresh owner each time. */
 export function registration(

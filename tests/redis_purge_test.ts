@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import type { Registration } from "../driver/driver.ts";
+import type { Registration } from "../contract/driver.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { PURGE_LIMIT, PURGE_LINES } from "../drivers/redis/_scripts.ts";
 import { registerAll, registration } from "./_registration.ts";

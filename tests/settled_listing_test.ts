@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import {
   type ListingRead,
   settledListing,
-} from "../driver/_settled_listing.ts";
-import { type Instance, instanceOf } from "../driver/mod.ts";
+} from "../contract/settled_listing.ts";
+import { type Instance, instanceOf } from "../contract/mod.ts";
 import { registration } from "./_registration.ts";
 
 function instance(id: string): Instance {

@@ -52,7 +52,7 @@
  * @module
  */
 
-import { ownerDigest } from "../../driver/_owner_digest.ts";
+import { ownerDigest } from "../../contract/owner_digest.ts";
 import { noop } from "cockatiel";
 import { Etcd3, type IKeyValue, type Lease } from "etcd3";
 import type {
@@ -66,7 +66,7 @@ import type {
   Registration,
   RegistrationKey,
   Snapshot,
-} from "../../driver/driver.ts";
+} from "../../contract/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
 import {
   type Instance,
@@ -964,4 +964,4 @@ export class EtcdDriver implements Driver {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type * from "../../driver/_contract_types.ts";
+export type * from "../../contract/contract_types.ts";

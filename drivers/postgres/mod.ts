@@ -25,13 +25,13 @@
  * @module
  */
 
-import { ownerDigest } from "../../driver/_owner_digest.ts";
+import { ownerDigest } from "../../contract/owner_digest.ts";
 import {
   type DoubtfulLapse,
   type ListingRead,
   settledListing,
-} from "../../driver/_settled_listing.ts";
-import { redactUrl, withoutPassword } from "../../driver/_redact_url.ts";
+} from "../../contract/settled_listing.ts";
+import { redactUrl, withoutPassword } from "../../contract/redact_url.ts";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/pg"
 import pg from "pg";
@@ -47,7 +47,7 @@ import type {
   Registration,
   RegistrationKey,
   Snapshot,
-} from "../../driver/driver.ts";
+} from "../../contract/driver.ts";
 import {
   AlreadyRegisteredError,
   ChangeLogGapError,
@@ -1521,4 +1521,4 @@ export class PostgresDriver implements Driver {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type * from "../../driver/_contract_types.ts";
+export type * from "../../contract/contract_types.ts";

@@ -11,10 +11,10 @@ import type {
   Change,
   ChangeReason,
   Registration,
-} from "../../driver/driver.ts";
+} from "../../contract/driver.ts";
 import type { Instance, InstanceStatus } from "../../instance.ts";
 import { SLOT_WIDTH } from "./_scripts.ts";
-import type { DoubtfulLapse } from "../../driver/_settled_listing.ts";
+import type { DoubtfulLapse } from "../../contract/settled_listing.ts";
 
 const log = logger("redis");
 

@@ -41,7 +41,7 @@
  * @module
  */
 
-import { MAX_TTL_MS } from "../../driver/driver.ts";
+import { MAX_TTL_MS } from "../../contract/driver.ts";
 
 /** How many changes each env's log keeps, roughly (trimming is lazy). */
 export const CHANGE_LOG_LENGTH = 10_000;

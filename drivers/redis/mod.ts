@@ -48,8 +48,8 @@ import type {
   Registration,
   RegistrationKey,
   Snapshot,
-} from "../../driver/driver.ts";
-import { instanceOf } from "../../driver/driver.ts";
+} from "../../contract/driver.ts";
+import { instanceOf } from "../../contract/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
 import type { Instance } from "../../instance.ts";
 import { encodeBody, readChange, readService, STATUS_CODES } from "./_codec.ts";
@@ -57,7 +57,7 @@ import {
   type DoubtfulLapse,
   type ListingRead,
   settledListing,
-} from "../../driver/_settled_listing.ts";
+} from "../../contract/settled_listing.ts";
 import {
   CAMPAIGN,
   DEREGISTER,
@@ -1251,7 +1251,7 @@ function withoutArguments(error: unknown): unknown {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type * from "../../driver/_contract_types.ts";
+export type * from "../../contract/contract_types.ts";
 
 /** The key of an env's beats' own outage record. */
 function beatsOf(env: string): string {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { redactUrl } from "../../driver/_redact_url.ts";
+import { redactUrl } from "../../contract/redact_url.ts";
 
 /**
  * What the driver needs of a client: an ioredis `Redis` (standalone or

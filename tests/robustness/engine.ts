@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Driver } from "../../driver/driver.ts";
+import type { Driver } from "../../contract/driver.ts";
 import type { HealthStatus } from "../../instance.ts";
 import { RedisDriver } from "../../drivers/redis/mod.ts";
 import { PostgresDriver } from "../../drivers/postgres/mod.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Driver } from "../../driver/driver.ts";
+import type { Driver } from "../../contract/driver.ts";
 import { checkHistory, excerpt, type Violation } from "./checker.ts";
 import type { NodeHandle, NodeReport, RobustnessEngine } from "./engine.ts";
 import { FencedRegister } from "./fenced_register.ts";

@@ -9,7 +9,7 @@
  */
 
 import { MemoryDriver } from "../../drivers/memory.ts";
-import type { Driver } from "../../driver/driver.ts";
+import type { Driver } from "../../contract/driver.ts";
 import type { NodeHandle, NodeReport, RobustnessEngine } from "./engine.ts";
 import { type NodeSpec, startNode } from "./node_program.ts";
 import type { FenceRequest } from "./node_program.ts";

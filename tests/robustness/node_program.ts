@@ -11,7 +11,7 @@
  */
 
 import { Registry } from "../../mod.ts";
-import type { Driver } from "../../driver/driver.ts";
+import type { Driver } from "../../contract/driver.ts";
 import type { HealthStatus } from "../../instance.ts";
 
 /** Which process, and its settings. */

@@ -20,7 +20,7 @@ const PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)([^/]*)@/i;
  *
  * @example
  * ```ts
- * import { redactUrl } from "./_redact_url.ts";
+ * import { redactUrl } from "./redact_url.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(redactUrl("redis://:pw@h:1"), "redis://:***@h:1");
@@ -47,7 +47,7 @@ export function redactUrl(url: string): string {
  *
  * @example
  * ```ts
- * import { withoutPassword } from "./_redact_url.ts";
+ * import { withoutPassword } from "./redact_url.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(

@@ -51,4 +51,4 @@ export {
 } from "./conformance.ts";
 // The contract's types (the instance's among them), so this module
 // documents completely on its own.
-export type * from "./_contract_types.ts";
+export type * from "./contract_types.ts";

@@ -56,7 +56,7 @@ export const SETTLE_STALL_MS = 25;
  *
  * @example
  * ```ts
- * import { settledListing } from "./_settled_listing.ts";
+ * import { settledListing } from "./settled_listing.ts";
  * import assert from "node:assert/strict";
  *
  * const read = () => Promise.resolve({ instances: [], doubtful: [] });
