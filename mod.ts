@@ -33,7 +33,7 @@
  * @module
  */
 
-import { MemoryDriver } from "./drivers/memory.ts";
+import { MemoryDriver } from "./drivers/memory/mod.ts";
 import { setDefaultDriver } from "./registry.ts";
 
 // A registry with no driver shares this process's memory driver.

@@ -20,7 +20,7 @@
  */
 
 import { Registry, RoundRobinPicker, WeightedPicker } from "../mod.ts";
-import { MemoryDriver } from "../drivers/memory.ts";
+import { MemoryDriver } from "../drivers/memory/mod.ts";
 
 const driver = new MemoryDriver();
 const start = async (id: string) => {

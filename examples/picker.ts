@@ -7,7 +7,7 @@
  */
 
 import { Registry, RoundRobinPicker } from "../mod.ts";
-import { MemoryDriver } from "../drivers/memory.ts";
+import { MemoryDriver } from "../drivers/memory/mod.ts";
 
 const driver = new MemoryDriver();
 const started: Registry[] = [];

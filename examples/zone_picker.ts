@@ -7,7 +7,7 @@
  */
 
 import { Registry, ZoneAwarePicker } from "../mod.ts";
-import { MemoryDriver } from "../drivers/memory.ts";
+import { MemoryDriver } from "../drivers/memory/mod.ts";
 
 const driver = new MemoryDriver();
 const fleet = new Map<string, Registry>();

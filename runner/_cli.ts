@@ -1,6 +1,6 @@
 import process from "node:process";
 import { type Driver, Registry } from "../mod.ts";
-import type { RunnerConfig } from "./config.ts";
+import type { RunnerConfig } from "./config/config.ts";
 import { createDriver } from "./create_driver.ts";
 
 import { fail } from "./_output.ts";

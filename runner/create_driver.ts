@@ -1,14 +1,12 @@
 /**
- * Builds the driver a config names. Each driver validates its own table, so
- * backend details stay with the driver; the Redis, PostgreSQL and etcd
- * drivers (and their client libraries) are loaded only when a config asks for them.
+ * Builds the driver a config names, through that driver's own config entry
+ * (`drivers/<name>/config.ts`), which loads its client library only then.
  *
  * @module
  */
 
 import type { Driver } from "../mod.ts";
-import { MemoryDriver } from "../drivers/memory.ts";
-import type { RunnerConfig } from "./config.ts";
+import type { RunnerConfig } from "./config/config.ts";
 
 /**
  * Creates the driver for a validated config.
@@ -17,34 +15,10 @@ import type { RunnerConfig } from "./config.ts";
  * @returns A connected driver; close it when done.
  * @throws {Error} When the backend cannot be reached.
  */
-export async function createDriver(config: RunnerConfig): Promise<Driver> {
-  switch (config.driver) {
-    case "memory":
-      return new MemoryDriver();
-    case "redis": {
-      const { RedisDriver } = await import("../drivers/redis/mod.ts");
-      return await RedisDriver.connect({
-        ...config.redis,
-        // A command may take no longer than a heartbeat may.
-        commandTimeout: config.resolved.heartbeatTimeout,
-      });
-    }
-    case "postgres": {
-      const { PostgresDriver } = await import("../drivers/postgres/mod.ts");
-      return await PostgresDriver.connect({
-        ...config.postgres,
-        connectTimeout: Math.max(config.resolved.heartbeatTimeout, 1_000),
-      });
-    }
-    case "etcd": {
-      // etcd3 pulls in gRPC: loaded only when chosen.
-      const { EtcdDriver } = await import("../drivers/etcd/mod.ts");
-      return await EtcdDriver.connect({
-        ...config.etcd,
-        requestTimeout: Math.max(config.resolved.heartbeatTimeout, 1_000),
-      });
-    }
-  }
+export function createDriver(config: RunnerConfig): Promise<Driver> {
+  return config.driverConfig.connect(config.driverOptions, {
+    heartbeatTimeout: config.resolved.heartbeatTimeout,
+  });
 }
 
 /**
@@ -60,5 +34,5 @@ export async function createDiscoveryDriver(
   config: RunnerConfig,
   driver: Driver,
 ): Promise<Driver> {
-  return config.driver === "memory" ? driver : await createDriver(config);
+  return config.driverConfig.shared ? await createDriver(config) : driver;
 }

@@ -18,9 +18,9 @@ import { createDriver } from "./create_driver.ts";
 import { fail, note, out, report, terminalSafe, useColor } from "./_output.ts";
 import { isLate } from "./status_view.ts";
 import process from "node:process";
-import type { RunnerConfig } from "./config.ts";
+import type { RunnerConfig } from "./config/config.ts";
 import { formatInstanceTable } from "./format_instances.ts";
-import type { HttpConfig } from "./http_config.ts";
+import type { HttpConfig } from "./config/http_config.ts";
 import { RunnerMetrics } from "./metrics.ts";
 import type { StatusServer } from "./status_server.ts";
 
@@ -36,9 +36,9 @@ export async function discover(
   config: RunnerConfig,
   body: (registry: Registry, driver: Driver) => Promise<number>,
 ): Promise<number> {
-  if (config.driver === "memory") {
+  if (!config.driverConfig.shared) {
     note(
-      'note: the memory driver lives inside one process, so this command sees no other process; use driver = "redis" to share a registry',
+      `note: the ${config.driver} driver lives inside one process, so this command sees no other process; use driver = "redis" to share a registry`,
     );
   }
   const driver = await connect(config);

@@ -8,7 +8,7 @@
 import { formatDuration, type Instance, type InstanceStatus } from "../mod.ts";
 import { discover } from "./discovery_commands.ts";
 import { fail, out, report } from "./_output.ts";
-import type { RunnerConfig } from "./config.ts";
+import type { RunnerConfig } from "./config/config.ts";
 
 /** The longest linger or maintenance a request may ask for (a day), in ms. */
 const MAX_REQUEST_MS = 86_400_000;

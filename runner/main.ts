@@ -17,15 +17,14 @@
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { VERSION } from "../version.ts";
+import { ConfigError, formatDuration, resolveRegistryOptions } from "../mod.ts";
 import {
-  ConfigError,
-  formatDuration,
-  parseDuration,
-  resolveRegistryOptions,
-} from "../mod.ts";
-import { suggestion } from "./_suggestion.ts";
+  didYouMean as suggestion,
+  parseConfigDuration,
+} from "../contract/config_table.ts";
 import { fail, out, report, setJsonLines } from "./_output.ts";
-import { DRIVER_NAMES, loadConfig, type RunnerConfig } from "./config.ts";
+import { loadConfig, type RunnerConfig } from "./config/config.ts";
+import { DRIVER_NAMES } from "./config/drivers.ts";
 import {
   leaderCommand,
   listCommand,
@@ -511,29 +510,15 @@ export async function main(args: string[]): Promise<number> {
       }
     }
     if (values.timeout !== undefined) {
-      const text = values.timeout as string;
-      timeout = parseDuration(
-        /^\d+(\.\d+)?$/.test(text) ? Number(text) : text,
-        "--timeout",
-        "s",
-      );
+      timeout = parseConfigDuration(values.timeout as string, "--timeout");
     }
     if (values.linger !== undefined) {
-      const text = values.linger as string;
-      linger = parseDuration(
-        /^\d+(\.\d+)?$/.test(text) ? Number(text) : text,
-        "--linger",
-        "s",
-        true,
-      );
+      linger = parseConfigDuration(values.linger as string, "--linger", {
+        allowZero: true,
+      });
     }
     if (values.ttl !== undefined) {
-      const text = values.ttl as string;
-      ttl = parseDuration(
-        /^\d+(\.\d+)?$/.test(text) ? Number(text) : text,
-        "--ttl",
-        "s",
-      );
+      ttl = parseConfigDuration(values.ttl as string, "--ttl");
     }
     if (id !== undefined) resolveRegistryOptions({ id }, { id: "ID" });
     config = await readConfig(name, values);

@@ -25,7 +25,7 @@ import { fail, report } from "./_output.ts";
 import { readInstanceRequest } from "./instance_requests.ts";
 import type { ChildGroup } from "./child_group.ts";
 import { createDiscoveryDriver, createDriver } from "./create_driver.ts";
-import type { RunnerConfig } from "./config.ts";
+import type { RunnerConfig } from "./config/config.ts";
 import { RunnerMetrics } from "./metrics.ts";
 import type { StatusServer } from "./status_server.ts";
 

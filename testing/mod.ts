@@ -24,7 +24,10 @@
  */
 
 export { FakeClock } from "./fake_clock.ts";
-export { MemoryDriver, type MemoryDriverOptions } from "../drivers/memory.ts";
+export {
+  MemoryDriver,
+  type MemoryDriverOptions,
+} from "../drivers/memory/mod.ts";
 export {
   type ConformanceHarness,
   type ConformanceTest,

@@ -8,7 +8,7 @@ import type {
   Snapshot,
 } from "../contract/driver.ts";
 import type { Instance } from "../instance.ts";
-import { MemoryDriver } from "../drivers/memory.ts";
+import { MemoryDriver } from "../drivers/memory/mod.ts";
 import type { Clock } from "../clock.ts";
 
 /**

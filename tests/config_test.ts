@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { loadConfig, parseConfig } from "../runner/config.ts";
-import { suggestion } from "../runner/_suggestion.ts";
+import { loadConfig, parseConfig } from "../runner/config/config.ts";
+import { didYouMean as suggestion } from "../contract/config_table.ts";
 import { ConfigError } from "../errors.ts";
 import { captureLogs } from "./_log_capture.ts";
 

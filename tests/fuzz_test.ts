@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ConfigError, parseDuration, Registry } from "../mod.ts";
 import { validateMeta, validateName } from "../instance.ts";
-import { parseConfig } from "../runner/config.ts";
+import { parseConfig } from "../runner/config/config.ts";
 import { MemoryDriver } from "../testing/mod.ts";
 
 const RUNS = Deno.env.get("CI") === "true" ? 300 : 200;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MemoryDriver } from "../drivers/memory.ts";
+import { MemoryDriver } from "../drivers/memory/mod.ts";
 import { type Instance, Registry } from "../mod.ts";
 import {
   isLate,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { MemoryDriver } from "../../drivers/memory.ts";
+import { MemoryDriver } from "../../drivers/memory/mod.ts";
 import type { Driver } from "../../contract/driver.ts";
 import type { NodeHandle, NodeReport, RobustnessEngine } from "./engine.ts";
 import { type NodeSpec, startNode } from "./node_program.ts";

@@ -8,47 +8,40 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import { parse, TomlError } from "smol-toml";
-import { suggestion } from "./_suggestion.ts";
-import { parseRedisConfig } from "./redis_config.ts";
-import { parseProtectionConfig } from "./protection_config.ts";
-import { parsePostgresConfig } from "./postgres_config.ts";
-import { parseEtcdConfig } from "./etcd_config.ts";
-import { parseHealthConfig } from "./health_config.ts";
-import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
+import {
+  ConfigTable,
+  describeValue as describe,
+  didYouMean as suggestion,
+  numeric,
+  parseConfigDuration,
+} from "../../contract/config_table.ts";
+import type { DriverConfig } from "../../contract/driver_config.ts";
 import {
   ConfigError,
   type HealthCheckOptions,
-  parseDuration,
   type RegistryOptions,
   type ResolvedOptions,
   resolveRegistryOptions,
-} from "../mod.ts";
-import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
-import type { PostgresConnectOptions } from "../drivers/postgres/mod.ts";
-import type { EtcdConnectOptions } from "../drivers/etcd/mod.ts";
-import { describe } from "./_describe.ts";
-
-/** The drivers the runner can build, by the name `driver` takes. */
-export const DRIVER_NAMES = ["memory", "redis", "postgres", "etcd"] as const;
-/** A driver name. */
-export type DriverName = typeof DRIVER_NAMES[number];
+} from "../../mod.ts";
+import { DRIVER_CONFIGS, DRIVER_NAMES, driverConfig } from "./drivers.ts";
+import { parseHealthConfig } from "./health_config.ts";
+import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
+import { parseProtectionConfig } from "./protection_config.ts";
 
 /** A config file after validation. */
 export interface RunnerConfig {
   /** The file it came from. */
   file: string;
-  /** The driver to use. */
-  driver: DriverName;
+  /** The driver's name, as `driver` gave it. */
+  driver: string;
+  /** The driver's config entry: how it connects. */
+  driverConfig: DriverConfig;
+  /** The driver's validated `[cluster.<driver>]` table. */
+  driverOptions: unknown;
   /** The registry options, validated. */
   options: RegistryOptions;
   /** The same options with defaults applied. */
   resolved: ResolvedOptions;
-  /** The validated `[cluster.redis]` table, when the driver is Redis. */
-  redis?: RedisConnectOptions;
-  /** The validated `[cluster.postgres]` table, when the driver is PostgreSQL. */
-  postgres?: PostgresConnectOptions;
-  /** The validated `[cluster.etcd]` table, when the driver is etcd. */
-  etcd?: EtcdConnectOptions;
   /** The validated `[cluster.health]` table, when there is one. */
   health?: HealthCheckOptions;
   /** The validated `[cluster.http]` table, when there is one. */
@@ -65,8 +58,13 @@ export interface RunnerConfig {
   sources: Map<string, string>;
 }
 
+/** The drivers that take a `[cluster.<name>]` table. */
+const DRIVER_TABLES = DRIVER_CONFIGS.filter((d) => d.keys.length > 0).map((
+  d,
+) => d.name);
+
 /** Keys of `[cluster]` and what they map to in {@linkcode RegistryOptions}. */
-const KEYS = {
+const REGISTRY_KEYS = {
   driver: undefined,
   id: "id",
   service: "service",
@@ -80,32 +78,39 @@ const KEYS = {
   stop_timeout: "stopTimeout",
   hostname: "hostname",
   meta: "meta",
-  redis: undefined,
-  postgres: undefined,
-  etcd: undefined,
   health: undefined,
   http: undefined,
   kill_timeout: undefined,
   drain_timeout: undefined,
   protection: undefined,
 } as const satisfies Record<string, keyof RegistryOptions | undefined>;
-type Key = keyof typeof KEYS;
-const DURATION_KEYS = new Set<Key>([
+/** Every key of `[cluster]`: the registry's, the runner's and the drivers'. */
+const KEYS: Record<string, string | undefined> = {
+  ...REGISTRY_KEYS,
+  ...Object.fromEntries(DRIVER_TABLES.map((name) => [name, undefined])),
+};
+const DURATION_KEYS = new Set<string>([
   "heartbeat_interval",
   "ttl",
   "heartbeat_timeout",
   "stop_timeout",
 ]);
 /** Nested tables whose keys environment variables may set one by one. */
-const TABLE_KEYS = new Set<Key>([
+const TABLE_KEYS = new Set<string>([
   "meta",
-  "redis",
-  "postgres",
-  "etcd",
+  ...DRIVER_TABLES,
   "health",
   "http",
   "protection",
 ]);
+/** The command-line flag that set a driver's key, by `<driver>.<key>`. */
+const FLAG_NAMES = new Map<string, string>(
+  DRIVER_CONFIGS.flatMap((d) =>
+    Object.entries(d.flags ?? {}).map((
+      [key, flag],
+    ) => [`${d.name}.${key}`, flag])
+  ),
+);
 
 /** The prefix of every environment variable the runner reads. */
 export const ENV_PREFIX = "ROSTER_";
@@ -219,7 +224,7 @@ export function parseConfig(
       const nested = raw[table!] ?? {};
       if (isTable(nested)) raw[table!] = { ...nested, [key]: value };
     }
-    sources.set(path, `--${path === "redis.url" ? "redis-url" : path}`);
+    sources.set(path, `--${FLAG_NAMES.get(path) ?? path}`);
   }
   return validate(raw, file, sources);
 }
@@ -242,16 +247,17 @@ function applyEnv(
       sources.set(`${table}.${path.slice(table.length + 1)}`, name);
       continue;
     }
-    if (!(path in KEYS) || TABLE_KEYS.has(path as Key)) {
-      const names = Object.keys(KEYS).filter((key) =>
-        !TABLE_KEYS.has(key as Key)
-      ).map((key) => ENV_PREFIX + key.toUpperCase());
+    if (!(path in KEYS) || TABLE_KEYS.has(path)) {
+      const names = Object.keys(KEYS).filter((key) => !TABLE_KEYS.has(key))
+        .map((key) => ENV_PREFIX + key.toUpperCase());
       throw new ConfigError(
         `'${file}': Unknown environment variable '${name}'${
           suggestion(name, names)
-        }; roster reads ${
-          names.join(", ")
-        }, and ${ENV_PREFIX}META_<KEY>, ${ENV_PREFIX}REDIS_<KEY>, ${ENV_PREFIX}POSTGRES_<KEY>, ${ENV_PREFIX}ETCD_<KEY>, ${ENV_PREFIX}HEALTH_<KEY>, ${ENV_PREFIX}HTTP_<KEY>`,
+        }; roster reads ${names.join(", ")}, and ${
+          [...TABLE_KEYS].map((table) =>
+            `${ENV_PREFIX}${table.toUpperCase()}_<KEY>`
+          ).join(", ")
+        }`,
         { file, field: name },
       );
     }
@@ -271,15 +277,66 @@ function validate(
     const source = sources.get(key);
     return source && !source.startsWith("'") ? ` (set by ${source})` : "";
   };
-  const driver = raw.driver ?? "memory";
-  if (!DRIVER_NAMES.includes(driver as DriverName)) {
+  const table = (name: string): Record<string, unknown> | undefined => {
+    const value = raw[name];
+    if (value === undefined || isTable(value)) return value;
+    throw new ConfigError(
+      `'${file}': Invalid 'cluster.${name}'${
+        where(name)
+      }: expected a table, got ${
+        describe(value)
+      }; write it as a [cluster.${name}] section`,
+      { file, field: name },
+    );
+  };
+  const driver = chosenDriver(raw, file, where);
+  const { options, resolved } = registryOptions(raw, file, where, sources);
+  const duration = (key: string, fallback: number, allowZero = false) =>
+    raw[key] === undefined
+      ? fallback
+      : configDuration(raw[key], key, file, where(key), { allowZero });
+  const driverTable = new ConfigTable(
+    table(driver.name) ?? {},
+    file,
+    driver.name,
+    driver.keys,
+    sources,
+  );
+  return {
+    file,
+    driver: driver.name,
+    driverConfig: driver,
+    driverOptions: driver.parse(driverTable),
+    options,
+    resolved,
+    health: raw.health === undefined
+      ? undefined
+      : parseHealthConfig(table("health")!, file, sources),
+    http: raw.http === undefined
+      ? undefined
+      : parseHttpConfig(table("http")!, file, sources),
+    killTimeout: duration("kill_timeout", 10_000),
+    drainTimeout: duration("drain_timeout", 0, true),
+    sources,
+  };
+}
+
+/** The driver the config names, with no other driver's table beside it. */
+function chosenDriver(
+  raw: Record<string, unknown>,
+  file: string,
+  where: (key: string) => string,
+): DriverConfig {
+  const name = raw.driver ?? DRIVER_NAMES[0];
+  const driver = typeof name === "string" ? driverConfig(name) : undefined;
+  if (!driver) {
     throw new ConfigError(
       `'${file}': Invalid 'driver'${where("driver")}: ${
-        describe(driver)
+        describe(name)
       } is not a driver${
-        typeof driver === "string" ? suggestion(driver, [...DRIVER_NAMES]) : ""
+        typeof name === "string" ? suggestion(name, DRIVER_NAMES) : ""
       }; use ${
-        DRIVER_NAMES.map((name) => `"${name}"`).join(", ").replace(
+        DRIVER_NAMES.map((n) => `"${n}"`).join(", ").replace(
           /, ([^,]*)$/,
           " or $1",
         )
@@ -287,36 +344,37 @@ function validate(
       { file, field: "driver" },
     );
   }
-  const driverTable = raw[driver as string] ?? {};
-  if (!isTable(driverTable)) {
-    throw new ConfigError(
-      `'${file}': Invalid 'cluster.${driver}'${
-        where(String(driver))
-      }: expected a table, got ${describe(driverTable)}`,
-      { file, field: String(driver) },
-    );
-  }
-  for (const other of DRIVER_NAMES) {
-    if (other !== driver && raw[other] !== undefined) {
+  for (const other of DRIVER_TABLES) {
+    if (other !== driver.name && raw[other] !== undefined) {
       throw new ConfigError(
         `'${file}': 'cluster.${other}'${where(other)} is set, but 'driver' is ${
-          describe(driver)
+          describe(driver.name)
         }; set driver = "${other}" or remove the [cluster.${other}] table`,
         { file, field: other },
       );
     }
   }
+  return driver;
+}
+
+/** The registry's options from `[cluster]`, validated as the library does. */
+function registryOptions(
+  raw: Record<string, unknown>,
+  file: string,
+  where: (key: string) => string,
+  sources: Map<string, string>,
+): { options: RegistryOptions; resolved: ResolvedOptions } {
   const options: RegistryOptions = {};
   const names: Record<string, string> = {};
-  for (const [key, option] of Object.entries(KEYS)) {
+  for (const [key, option] of Object.entries(REGISTRY_KEYS)) {
     if (option === undefined) continue;
     names[option] = key;
     const value = raw[key];
     if (value === undefined) continue;
-    (options as Record<string, unknown>)[option] = DURATION_KEYS.has(key as Key)
+    (options as Record<string, unknown>)[option] = DURATION_KEYS.has(key)
       ? configDuration(value, key, file, where(key))
-      : key === "weight" && typeof value === "string" && /^\d+$/.test(value)
-      ? Number(value) // from an environment variable
+      : key === "weight"
+      ? numeric(value) // from an environment variable
       : isTable(value)
       ? { ...value }
       : value;
@@ -332,9 +390,8 @@ function validate(
     }
     options.protection = parseProtectionConfig(raw.protection, file, sources);
   }
-  let resolved: ResolvedOptions;
   try {
-    resolved = resolveRegistryOptions(options, names);
+    return { options, resolved: resolveRegistryOptions(options, names) };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const key = error.field?.split(".")[0] ?? "";
@@ -343,69 +400,18 @@ function validate(
       { file, field: error.field, cause: error },
     );
   }
-  const table = (value: unknown, name: string): Record<string, unknown> => {
-    if (!isTable(value)) {
-      throw new ConfigError(
-        `'${file}': Invalid 'cluster.${name}'${
-          where(name)
-        }: expected a table, got ${
-          describe(value)
-        }; write it as a [cluster.${name}] section`,
-        { file, field: name },
-      );
-    }
-    return value;
-  };
-  return {
-    file,
-    driver: driver as DriverName,
-    options,
-    resolved,
-    redis: driver === "redis"
-      ? parseRedisConfig(driverTable, file, sources)
-      : undefined,
-    postgres: driver === "postgres"
-      ? parsePostgresConfig(driverTable, file, sources)
-      : undefined,
-    etcd: driver === "etcd"
-      ? parseEtcdConfig(driverTable, file, sources)
-      : undefined,
-    health: raw.health === undefined
-      ? undefined
-      : parseHealthConfig(table(raw.health, "health"), file, sources),
-    http: raw.http === undefined
-      ? undefined
-      : parseHttpConfig(table(raw.http, "http"), file, sources),
-    killTimeout: raw.kill_timeout === undefined ? 10_000 : configDuration(
-      raw.kill_timeout,
-      "kill_timeout",
-      file,
-      where("kill_timeout"),
-    ),
-    drainTimeout: raw.drain_timeout === undefined ? 0 : configDuration(
-      raw.drain_timeout,
-      "drain_timeout",
-      file,
-      where("drain_timeout"),
-      true,
-    ),
-    sources,
-  };
 }
 
-/** In a config file a bare number is seconds, and so is a numeric env value. */
+/** A duration of `[cluster]`; a bare number is seconds. */
 function configDuration(
   value: unknown,
   key: string,
   file: string,
   where: string,
-  allowZero = false,
+  options: { allowZero?: boolean } = {},
 ): number {
-  const seconds = typeof value === "string" && /^\s*\d+(\.\d+)?\s*$/.test(value)
-    ? Number(value)
-    : value;
   try {
-    return parseDuration(seconds, key, { numberUnit: "s", allowZero });
+    return parseConfigDuration(value, key, options);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new ConfigError(`'${file}': ${error.message}${where}`, {

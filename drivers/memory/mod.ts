@@ -19,7 +19,7 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, systemClock } from "../../clock.ts";
 import {
   type BackendStatus,
   type Change,
@@ -32,9 +32,9 @@ import {
   type Registration,
   type RegistrationKey,
   type Snapshot,
-} from "../contract/driver.ts";
-import { AlreadyRegisteredError, ChangeLogGapError } from "../errors.ts";
-import { type Instance, takesWork } from "../instance.ts";
+} from "../../contract/driver.ts";
+import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
+import { type Instance, takesWork } from "../../instance.ts";
 
 /** Options for {@linkcode MemoryDriver}. */
 export interface MemoryDriverOptions {
@@ -514,4 +514,4 @@ function copy(instance: Instance): Instance {
 
 // The contract's types this module's API names, so its documentation is
 // complete on its own.
-export type * from "../contract/contract_types.ts";
+export type * from "../../contract/contract_types.ts";

@@ -6,29 +6,39 @@
  * @module
  */
 
-import type { PostgresConnectOptions } from "../drivers/postgres/mod.ts";
-import { SCHEMA_NAME } from "../drivers/postgres/_schema.ts";
-import { TableReader } from "./_table_reader.ts";
-import { redactUrl } from "../contract/redact_url.ts";
+import type { ConfigTable } from "../../contract/config_table.ts";
+import type { DriverConfig } from "../../contract/driver_config.ts";
+import type { Driver } from "../../contract/driver.ts";
+import { redactUrl } from "../../contract/redact_url.ts";
+import type { PostgresConnectOptions } from "./mod.ts";
+import { SCHEMA_NAME } from "./_schema.ts";
 
 const KEYS = ["url", "schema"] as const;
+
+/** The PostgreSQL driver's entry in the runner's driver table. */
+export const postgresConfig: DriverConfig<PostgresConnectOptions> = {
+  name: "postgres",
+  shared: true,
+  keys: KEYS,
+  parse: parsePostgresTable,
+  async connect(options, timing): Promise<Driver> {
+    const { PostgresDriver } = await import("./mod.ts");
+    return await PostgresDriver.connect({
+      ...options,
+      connectTimeout: Math.max(timing.heartbeatTimeout, 1_000),
+    });
+  },
+};
 
 /**
  * Validates a `[cluster.postgres]` table.
  *
- * @param table The table, with environment overrides merged in.
- * @param file The config file, named in errors.
- * @param sources Where each `postgres.<key>` came from, for errors.
+ * @param read The table, with environment overrides merged in.
  * @returns Connection options for `PostgresDriver.connect`.
  * @throws {ConfigError} Naming the key and the fix.
  */
-export function parsePostgresConfig(
-  table: Record<string, unknown>,
-  file: string,
-  sources: Map<string, string> = new Map(),
-): PostgresConnectOptions {
-  const read = new TableReader(table, file, "postgres", KEYS, sources);
-  const url = read.text("url", true);
+function parsePostgresTable(read: ConfigTable): PostgresConnectOptions {
+  const url = read.text("url", { secret: true });
   if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
     read.fail(
       "url",

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { HealthCheckOptions } from "../mod.ts";
-import { HOST_PORT, TableReader } from "./_table_reader.ts";
+import type { HealthCheckOptions } from "../../mod.ts";
+import { ConfigTable, HOST_PORT } from "../../contract/config_table.ts";
 
 const KEYS = [
   "http",
@@ -32,7 +32,7 @@ export function parseHealthConfig(
   file: string,
   sources: Map<string, string> = new Map(),
 ): HealthCheckOptions {
-  const read = new TableReader(table, file, "health", KEYS, sources);
+  const read = new ConfigTable(table, file, "health", KEYS, sources);
   const kinds = ["http", "tcp", "command"].filter((key) => read.has(key));
   if (kinds.length !== 1) {
     read.fail(

@@ -6,29 +6,42 @@
  * @module
  */
 
-import type { EtcdConnectOptions } from "../drivers/etcd/mod.ts";
-import { describe } from "./_describe.ts";
-import { TableReader } from "./_table_reader.ts";
+import {
+  type ConfigTable,
+  describeValue as describe,
+} from "../../contract/config_table.ts";
+import type { DriverConfig } from "../../contract/driver_config.ts";
+import type { Driver } from "../../contract/driver.ts";
+import type { EtcdConnectOptions } from "./mod.ts";
 
 const KEYS = ["endpoints", "username", "password", "prefix"] as const;
 const ENDPOINT = /^https?:\/\/[^\s/]+(:\d{1,5})?\/?$/;
 
+/** The etcd driver's entry in the runner's driver table. */
+export const etcdConfig: DriverConfig<EtcdConnectOptions> = {
+  name: "etcd",
+  shared: true,
+  keys: KEYS,
+  parse: parseEtcdTable,
+  async connect(options, timing): Promise<Driver> {
+    // etcd3 pulls in gRPC: loaded only when chosen.
+    const { EtcdDriver } = await import("./mod.ts");
+    return await EtcdDriver.connect({
+      ...options,
+      requestTimeout: Math.max(timing.heartbeatTimeout, 1_000),
+    });
+  },
+};
+
 /**
  * Validates a `[cluster.etcd]` table.
  *
- * @param table The table, with environment overrides merged in.
- * @param file The config file, named in errors.
- * @param sources Where each `etcd.<key>` came from, for errors.
+ * @param read The table, with environment overrides merged in.
  * @returns Connection options for `EtcdDriver.connect`.
  * @throws {ConfigError} Naming the key and the fix.
  */
-export function parseEtcdConfig(
-  table: Record<string, unknown>,
-  file: string,
-  sources: Map<string, string> = new Map(),
-): EtcdConnectOptions {
-  const read = new TableReader(table, file, "etcd", KEYS, sources);
-  const value = table.endpoints;
+function parseEtcdTable(read: ConfigTable): EtcdConnectOptions {
+  const value = read.raw.endpoints;
   // From an environment variable a list is comma-separated.
   const endpoints = typeof value === "string"
     ? value.split(",").map((s) => s.trim()).filter(Boolean)
@@ -46,7 +59,7 @@ export function parseEtcdConfig(
     );
   }
   const username = read.text("username");
-  const password = read.text("password", true);
+  const password = read.text("password", { secret: true });
   if ((username === undefined) !== (password === undefined)) {
     read.fail(
       username === undefined ? "username" : "password",

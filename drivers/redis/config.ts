@@ -7,10 +7,15 @@
  */
 
 import { readFileSync } from "node:fs";
-import { redactUrl } from "../contract/redact_url.ts";
-import { describe } from "./_describe.ts";
-import type { RedisConnectOptions } from "../drivers/redis/mod.ts";
-import { HOST_PORT, TableReader } from "./_table_reader.ts";
+import {
+  type ConfigTable,
+  describeValue as describe,
+  HOST_PORT,
+} from "../../contract/config_table.ts";
+import type { DriverConfig } from "../../contract/driver_config.ts";
+import type { Driver } from "../../contract/driver.ts";
+import { redactUrl } from "../../contract/redact_url.ts";
+import type { RedisConnectOptions } from "./options.ts";
 
 const KEYS = [
   "url",
@@ -24,24 +29,35 @@ const KEYS = [
   "replica_reads",
 ] as const;
 
+/** The Redis driver's entry in the runner's driver table. */
+export const redisConfig: DriverConfig<RedisConnectOptions> = {
+  name: "redis",
+  shared: true,
+  keys: KEYS,
+  flags: { url: "redis-url" },
+  parse: parseRedisTable,
+  async connect(options, timing): Promise<Driver> {
+    const { RedisDriver } = await import("./mod.ts");
+    // A command may take no longer than a heartbeat may.
+    return await RedisDriver.connect({
+      ...options,
+      commandTimeout: timing.heartbeatTimeout,
+    });
+  },
+};
+
 /**
  * Validates a `[cluster.redis]` table.
  *
- * @param table The table, with environment overrides merged in.
- * @param file The config file, named in errors.
- * @param sources Where each `redis.<key>` came from, for errors.
+ * @param read The table, with environment overrides merged in.
  * @returns Connection options for `RedisDriver.connect`.
  * @throws {ConfigError} Naming the key and the fix.
  */
-export function parseRedisConfig(
-  table: Record<string, unknown>,
-  file: string,
-  sources: Map<string, string> = new Map(),
-): RedisConnectOptions {
-  const read = new TableReader(table, file, "redis", KEYS, sources);
+function parseRedisTable(read: ConfigTable): RedisConnectOptions {
+  const table = read.raw;
   const fail = (key: string, message: string): never => read.fail(key, message);
   const text = (key: typeof KEYS[number]): string | undefined =>
-    read.text(key, key === "password" || key === "url");
+    read.text(key, { secret: key === "password" || key === "url" });
   const nodes = (key: "sentinels" | "cluster_nodes"): string[] | undefined => {
     const value = table[key];
     if (value === undefined) return undefined;

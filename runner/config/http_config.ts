@@ -6,7 +6,7 @@
  */
 
 import { isIP } from "node:net";
-import { TableReader } from "./_table_reader.ts";
+import { ConfigTable } from "../../contract/config_table.ts";
 
 /** Where the status server listens. */
 export interface HttpConfig {
@@ -46,7 +46,7 @@ export function parseHttpConfig(
   file: string,
   sources: Map<string, string> = new Map(),
 ): HttpConfig {
-  const read = new TableReader(
+  const read = new ConfigTable(
     table,
     file,
     "http",
@@ -73,7 +73,7 @@ export function parseHttpConfig(
       `Invalid 'http.listen': '${hostname}' in '${listen}' is not a valid IPv${wantIp} address; use one such as "127.0.0.1:9090"`,
     );
   }
-  const token = read.text("token", true);
+  const token = read.text("token", { secret: true });
   if (token !== undefined && token.trim() !== token) {
     read.fail(
       "token",

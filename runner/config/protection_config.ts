@@ -9,8 +9,8 @@ import {
   ConfigError,
   type EvictionProtectionOptions,
   resolveProtectionOptions,
-} from "../mod.ts";
-import { TableReader } from "./_table_reader.ts";
+} from "../../mod.ts";
+import { ConfigTable, numeric } from "../../contract/config_table.ts";
 
 const KEYS = ["enabled", "threshold", "min_instances", "max_ttls"] as const;
 
@@ -28,14 +28,10 @@ export function parseProtectionConfig(
   file: string,
   sources: Map<string, string> = new Map(),
 ): EvictionProtectionOptions | false {
-  const read = new TableReader(table, file, "protection", KEYS, sources);
+  const read = new ConfigTable(table, file, "protection", KEYS, sources);
   if (!read.flag("enabled", true)) return false;
-  const number = (key: string) => {
-    const value = table[key];
-    return typeof value === "string" && /^\s*\d+(\.\d+)?\s*$/.test(value)
-      ? Number(value) // from an environment variable
-      : value as number | undefined;
-  };
+  // From an environment variable a number is a string.
+  const number = (key: string) => numeric(table[key]) as number | undefined;
   const options: EvictionProtectionOptions = {
     ...(table.threshold === undefined
       ? {}
