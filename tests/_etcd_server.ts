@@ -5,12 +5,11 @@
  * server can be started.
  */
 
+import { serverTest } from "./_server_test.ts";
 import { Etcd3 } from "etcd3";
 import { freePort, sleep } from "./_redis_server.ts";
 import { EtcdDriver } from "../drivers/etcd/mod.ts";
 import { Registry, type RegistryOptions } from "../mod.ts";
-
-const CI = Deno.env.get("CI") === "true";
 
 function findEtcd(): boolean {
   try {
@@ -31,21 +30,9 @@ export const HAS_ETCD: boolean = findEtcd();
 export function etcdTest(
   name: string,
   fn: (t: Deno.TestContext) => Promise<void>,
-): void {
-  Deno.test({
-    name,
-    ignore: !HAS_ETCD && !CI,
-    // etcd3's gRPC channels close on their own schedule.
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: (t) => {
-      if (!HAS_ETCD) {
-        throw new Error(
-          "etcd is not installed; under CI=true etcd tests fail rather than skip",
-        );
-      }
-      return fn(t);
-    },
+): Deno.TestDefinition {
+  return serverTest(HAS_ETCD ? undefined : "etcd is not installed", name, fn, {
+    leaky: true,
   });
 }
 

@@ -6,11 +6,10 @@
  * never skips, when no server can be started.
  */
 
+import { serverTest } from "./_server_test.ts";
 // @ts-types="@types/pg"
 import pg from "pg";
 import { freePort, sleep } from "./_redis_server.ts";
-
-const CI = Deno.env.get("CI") === "true";
 
 function findBin(): string | undefined {
   for (const version of ["17", "16", "15", "14", "13"]) {
@@ -42,19 +41,12 @@ function command(program: string, args: string[]): Deno.Command {
 export function postgresTest(
   name: string,
   fn: (t: Deno.TestContext) => Promise<void>,
-): void {
-  Deno.test({
+): Deno.TestDefinition {
+  return serverTest(
+    POSTGRES_BIN ? undefined : "PostgreSQL (initdb, postgres) is not installed",
     name,
-    ignore: !POSTGRES_BIN && !CI,
-    fn: (t) => {
-      if (!POSTGRES_BIN) {
-        throw new Error(
-          "PostgreSQL (initdb, postgres) is not installed; under CI=true its tests fail rather than skip",
-        );
-      }
-      return fn(t);
-    },
-  });
+    fn,
+  );
 }
 
 /** A PostgreSQL server of a test's own. */

@@ -4,9 +4,8 @@
  * fails, never skips, when no server can be started.
  */
 
+import { serverTest } from "./_server_test.ts";
 import { type Cluster, Redis } from "ioredis";
-
-const CI = Deno.env.get("CI") === "true";
 
 function findBinary(): string | undefined {
   try {
@@ -28,19 +27,12 @@ export const REDIS_BINARY: string | undefined = findBinary();
 export function redisTest(
   name: string,
   fn: (t: Deno.TestContext) => Promise<void>,
-): void {
-  Deno.test({
+): Deno.TestDefinition {
+  return serverTest(
+    REDIS_BINARY ? undefined : "redis-server is not installed",
     name,
-    ignore: !REDIS_BINARY && !CI,
-    fn: (t) => {
-      if (!REDIS_BINARY) {
-        throw new Error(
-          "redis-server is not installed; under CI=true Redis tests fail rather than skip",
-        );
-      }
-      return fn(t);
-    },
-  });
+    fn,
+  );
 }
 
 export function freePort(): number {

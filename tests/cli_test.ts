@@ -103,7 +103,7 @@ Deno.test("ROSTER_CONFIG names the file, and check accepts a config that only re
   assert.match(none.stderr, /missing --config FILE; .*or set ROSTER_CONFIG/);
 });
 
-redisTest(
+Deno.test(redisTest(
   "list, watch, leader and status take --redis-url without a config file; -o wide adds meta",
   async () => {
     await using server = await RedisServer.start();
@@ -201,9 +201,9 @@ redisTest(
       1,
     );
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "values from the registry cannot drive the terminal: escapes and newlines print as text",
   async () => {
     await using server = await RedisServer.start();
@@ -249,9 +249,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "wait shows progress on a terminal and exits 130 on Ctrl-C",
   async () => {
     await using server = await RedisServer.start();
@@ -294,7 +294,7 @@ redisTest(
       /interrupted before 1 instance of 'api' were live/,
     );
   },
-);
+));
 
 Deno.test("a port that is not Redis is named as such, not as EPIPE", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -21,7 +21,7 @@ function open(url: string, options: { service?: string; id?: string }) {
   });
 }
 
-etcdTest(
+Deno.test(etcdTest(
   "etcd restarted with its data: no leave; restarted without it: the instance is put back under its seq and watchers resync",
   async () => {
     await using server = await EtcdServer.start();
@@ -77,9 +77,9 @@ etcdTest(
       await seen.done.catch(() => {});
     }
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "etcd: a leader whose lease is revoked by hand loses leadership and comes back with a higher term; compaction past a watcher loses no join",
   async () => {
     await using server = await EtcdServer.start();
@@ -120,4 +120,4 @@ etcdTest(
       admin.close();
     }
   },
-);
+));

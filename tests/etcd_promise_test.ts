@@ -40,7 +40,7 @@ async function revision(admin: ReturnType<EtcdServer["client"]>) {
   return (await admin.get("roster/").exec()).header.revision;
 }
 
-etcdTest(
+Deno.test(etcdTest(
   "a heartbeat writes nothing: etcd's revision stays put while instances beat",
   async () => {
     await using server = await EtcdServer.start();
@@ -62,9 +62,9 @@ etcdTest(
       admin.close();
     }
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "a freeze of etcd past the ttl: each owner that kept running is back within an interval under its seq; a watcher sees a leave and a join, or nothing, as the driver's limitations say",
   async () => {
     await using server = await EtcdServer.start();
@@ -141,9 +141,9 @@ etcdTest(
       await Promise.all([seenBare.done, seenHeld.done]).catch(() => {});
     }
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "the epoch key deleted: seqs stay, views agree, and a leader appears again after the leader dies",
   async () => {
     await using server = await EtcdServer.start();
@@ -177,9 +177,9 @@ etcdTest(
       admin.close();
     }
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "etcd lost its data and a slow clock began the epoch again: a process that saw the old terms raises it, and terms still rise",
   async () => {
     await using server = await EtcdServer.start();
@@ -206,9 +206,9 @@ etcdTest(
       admin.close();
     }
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "etcd restarted without its data, whose new revisions pass a watcher's cursor: the watcher still drops an instance that died meanwhile",
   async () => {
     await using server = await EtcdServer.start();
@@ -253,9 +253,9 @@ etcdTest(
       await c.registry.stop().catch(() => {});
     }
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "a restart of etcd renews every lease, as the driver's limitations say: an instance that died just before is listed after etcd is back, and gone by a ttl, etcd's election timeout and a second",
   async () => {
     await using server = await EtcdServer.start();
@@ -277,9 +277,9 @@ etcdTest(
     );
     await c.registry.stop().catch(() => {});
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "a key deleted by hand: its owner puts it back within an interval under its seq, and a watcher sees a leave and a join, as the driver's limitations say",
   async () => {
     await using server = await EtcdServer.start();
@@ -319,9 +319,9 @@ etcdTest(
       admin.close();
     }
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "etcd restarted from an older snapshot: its revisions went back, yet terms still rise and no new seq repeats one seen before",
   async () => {
     await using server = await EtcdServer.start();
@@ -361,4 +361,4 @@ etcdTest(
     assert.ok(!seen.has(c.registry.instance()!.seq));
     assert.ok(c.registry.instance()!.seq > Math.max(...seen));
   },
-);
+));

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
 import { EtcdServer, etcdTest } from "./_etcd_server.ts";
 
-etcdTest(
+Deno.test(etcdTest(
   "runner on etcd: run, list from another process, stop; bad tables exit 2",
   async () => {
     await using server = await EtcdServer.start();
@@ -54,4 +54,4 @@ endpoints = ["${server.url}"]
       assert.match(result.stderr, message);
     }
   },
-);
+));

@@ -54,7 +54,7 @@ Deno.test("a request is read from a message; anything else is not one", () => {
   assert.equal(read(null), undefined);
 });
 
-redisTest(
+Deno.test(redisTest(
   "roster drain ID: the runner drains for the asked linger, then deregisters; a sidecar's command gets SIGTERM and its code passes through",
   async () => {
     await using server = await RedisServer.start();
@@ -113,9 +113,9 @@ redisTest(
       /passing SIGTERM to the command[\s\S]*got-term[\s\S]*exited with 9; id=side deregistered/,
     );
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "roster drain refuses what it cannot do: no id, an id not live, an instance no runner listens for",
   async () => {
     await using server = await RedisServer.start();
@@ -147,9 +147,9 @@ redisTest(
     await library.stop();
     await driver.close();
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "roster maintenance ID on|off: the runner enters maintenance until turned off, or until its ttl passes",
   async () => {
     await using server = await RedisServer.start();
@@ -201,4 +201,4 @@ redisTest(
     runner.child.kill("SIGTERM");
     assert.equal((await runner.status).code, 0);
   },
-);
+));

@@ -1,23 +1,6 @@
 import assert from "node:assert/strict";
 import { ChangeLogGapError } from "../errors.ts";
-import {
-  FakeClock,
-  MemoryDriver,
-  testDriverConformance,
-} from "../testing/mod.ts";
-
-Deno.test("memory driver passes the conformance suite", async (t) => {
-  const clock = new FakeClock();
-  const driver = new MemoryDriver({ clock });
-  await testDriverConformance((name, fn) => t.step(name, fn), {
-    driver,
-    peer: driver,
-    ttl: 1000,
-    advance: (ms) => clock.tickAsync(ms),
-    stored: (env) => Promise.resolve(driver.stored(env)),
-    trimChanges: (env) => Promise.resolve(driver.trimChanges(env)),
-  });
-});
+import { MemoryDriver } from "../testing/mod.ts";
 
 Deno.test("the memory change log keeps its newest changes and reports a gap past them", async () => {
   const driver = new MemoryDriver({ changeLogLength: 3 });

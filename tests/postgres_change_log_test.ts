@@ -11,7 +11,7 @@ import { ChangeLogGapError } from "../mod.ts";
 import { registration } from "./_registration.ts";
 import { PostgresServer, postgresTest } from "./_postgres_server.ts";
 
-postgresTest(
+Deno.test(postgresTest(
   "6,000 register and deregister cycles leave the change log at its cap",
   async () => {
     await using server = await PostgresServer.start();
@@ -40,9 +40,9 @@ postgresTest(
       await driver.close();
     }
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "a lost env row: registers, deregisters and status changes go on, and an old cursor reads as a gap",
   async () => {
     await using server = await PostgresServer.start();
@@ -80,4 +80,4 @@ postgresTest(
       await driver.close();
     }
   },
-);
+));

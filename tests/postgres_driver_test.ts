@@ -1,39 +1,10 @@
 import assert from "node:assert/strict";
 import { PostgresDriver } from "../drivers/postgres/mod.ts";
 import { ConfigError, MessageTooLargeError } from "../mod.ts";
-import { testDriverConformance } from "../testing/mod.ts";
-import { sleep } from "./_redis_server.ts";
 import { registration } from "./_registration.ts";
 import { PostgresServer, postgresTest } from "./_postgres_server.ts";
 
-postgresTest("postgres driver passes the conformance suite", async (t) => {
-  await using server = await PostgresServer.start();
-  const driver = await PostgresDriver.connect({ url: server.url });
-  const peer = await PostgresDriver.connect({ url: server.url });
-  try {
-    await testDriverConformance((name, fn) => t.step(name, fn), {
-      driver,
-      peer,
-      ttl: 300,
-      advance: (ms) => sleep(ms),
-      stored: async (env) =>
-        Number(
-          (await server.query(
-            "select count(*) as n from roster.instances where env = $1",
-            [env],
-          ))[0]!.n,
-        ),
-      trimChanges: async (env) => {
-        await server.query("delete from roster.changes where env = $1", [env]);
-      },
-    });
-  } finally {
-    await driver.close();
-    await peer.close();
-  }
-});
-
-postgresTest(
+Deno.test(postgresTest(
   "postgres: the schema is created under its own name, only a digest of the owner is stored, messages over NOTIFY's limit fail, a bad schema name is refused",
   async () => {
     await using server = await PostgresServer.start();
@@ -89,9 +60,9 @@ postgresTest(
       await driver.close();
     }
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "postgres: concurrent writers' changes reach a reader all, once, in order (positions cannot be skipped)",
   async () => {
     await using server = await PostgresServer.start();
@@ -132,7 +103,7 @@ postgresTest(
       await reader.close();
     }
   },
-);
+));
 
 Deno.test("a URL that cannot be parsed fails in one line that never shows its password", async () => {
   for (

@@ -60,7 +60,7 @@ async function fleet(
   };
 }
 
-postgresTest(
+Deno.test(postgresTest(
   "postgres restarted with its data, down longer than the ttl: no live instance leaves, the dead one does",
   async () => {
     await using server = await PostgresServer.start();
@@ -111,9 +111,9 @@ postgresTest(
       await observerDriver.close();
     }
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "postgres: a cut connection, a row deleted by hand and killed sessions each heal within about an interval",
   async () => {
     await using server = await PostgresServer.start();
@@ -170,9 +170,9 @@ postgresTest(
     assert.equal(registry!.instance()!.seq, seqAfterKill, "not re-registered");
     assert.deepEqual(await listed(), ["a"]);
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "a cold listing sent late in a write lock that outlasts the ttl waits for the beats it held back, which come back spread over half an interval",
   async () => {
     await using server = await PostgresServer.start();
@@ -201,9 +201,9 @@ postgresTest(
       await cold.close();
     }
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "every postgres process frozen past the ttl, three times, while the owners' beats time out and back off: no leave, no new seq",
   async () => {
     await using server = await PostgresServer.start();
@@ -266,4 +266,4 @@ postgresTest(
       for (const driver of drivers) await driver.close();
     }
   },
-);
+));

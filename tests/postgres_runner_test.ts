@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
 import { PostgresServer, postgresTest } from "./_postgres_server.ts";
 
-postgresTest(
+Deno.test(postgresTest(
   "runner on postgres: run, list from another process, status, stop; secrets stay out of errors",
   async () => {
     await using server = await PostgresServer.start();
@@ -76,4 +76,4 @@ schema = "ops"
       assert.match(result.stderr, message);
     }
   },
-);
+));

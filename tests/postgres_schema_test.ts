@@ -15,7 +15,7 @@ import { eventually } from "./discovery/_discovery_suite.ts";
 // @ts-types="@types/pg"
 import pg from "pg";
 
-postgresTest(
+Deno.test(postgresTest(
   "a steady start runs no DDL: behind a long reader of the tables, a new process connects and beats at once",
   async () => {
     await using server = await PostgresServer.start();
@@ -51,9 +51,9 @@ postgresTest(
       await first.close();
     }
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "a migration that cannot get its lock gives up within the lock timeout, with a message that says why",
   async () => {
     await using server = await PostgresServer.start();
@@ -84,9 +84,9 @@ postgresTest(
     );
     assert.equal(row!.version, SCHEMA_VERSION);
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "tables newer than this release are refused with a clear message, not misread",
   async () => {
     await using server = await PostgresServer.start();
@@ -103,9 +103,9 @@ postgresTest(
       /schema 'roster': its tables are at version 99, newer than this release of roster reads \(\d+\); upgrade roster/,
     );
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "a schema dropped by hand is put back by the running processes: beats and listings work again",
   async () => {
     await using server = await PostgresServer.start();
@@ -139,9 +139,9 @@ postgresTest(
       await driver.close();
     }
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "steady operation needs only the DML rights the README names",
   async () => {
     await using server = await PostgresServer.start();
@@ -194,4 +194,4 @@ postgresTest(
       await watcher.close();
     }
   },
-);
+));

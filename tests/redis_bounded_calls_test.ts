@@ -22,7 +22,7 @@ import { eventually } from "./discovery/_discovery_suite.ts";
 // Long enough that nothing lapses while a test runs.
 const TTL = 120_000;
 
-redisTest(
+Deno.test(redisTest(
   "a campaign reads a big service's slots a piece per call: an older healthy instance in a later piece refuses it, and once that one leaves, the youngest is granted",
   async () => {
     await using redis = await RedisServer.start();
@@ -59,9 +59,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "records lost in a big service: the slots are flagged a piece per purge call, and after one beat each, every instance is listed again with its seq",
   async () => {
     await using redis = await RedisServer.start();
@@ -107,9 +107,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "an id index and a services list lost in a big env are put back a piece per call, and a listing finds everyone",
   async () => {
     await using redis = await RedisServer.start();
@@ -160,4 +160,4 @@ redisTest(
       await driver.close();
     }
   },
-);
+));

@@ -60,7 +60,7 @@ async function fresh<T>(
   }
 }
 
-redisTest(
+Deno.test(redisTest(
   "deleting any one of an env's keys hides no one for longer than an interval and reports no leave",
   async (t) => {
     await using server = await RedisServer.start();
@@ -138,9 +138,9 @@ redisTest(
       });
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "through FLUSHALL a cached view never drops every instance, and leadership does not move",
   async () => {
     await using server = await RedisServer.start();
@@ -193,9 +193,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a key of the wrong type gives one clear line from list and leader, never a trace",
   async () => {
     await using server = await RedisServer.start();
@@ -230,9 +230,9 @@ url = "${server.url}"
       await Deno.remove(file);
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "out of memory: listings and leader still answer, and a failing heartbeat logs one line without its owner token",
   async () => {
     await using logs = await captureLogs();
@@ -302,4 +302,4 @@ url = "${server.url}"
       await Deno.remove(file);
     }
   },
-);
+));

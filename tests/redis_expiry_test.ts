@@ -83,7 +83,7 @@ async function coldObserver(url: string, env: string) {
   };
 }
 
-redisTest(
+Deno.test(redisTest(
   "a crashed instance beside live ones and shorter ttls is not listed, counted or leader for a cold observer after idleness",
   async () => {
     await using server = await RedisServer.start();
@@ -123,9 +123,9 @@ redisTest(
       await raw.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "with only listings and a watcher running, a crashed instance leaves within ttl + 1s",
   async () => {
     await using server = await RedisServer.start();
@@ -159,9 +159,9 @@ redisTest(
       await raw.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a standby leads within ttl + 1s of its crashed leader's last beat",
   async () => {
     await using server = await RedisServer.start();
@@ -183,9 +183,9 @@ redisTest(
       await raw.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "expiry work stays the same however many processes watch: one purge per env per period",
   async () => {
     await using server = await RedisServer.start();
@@ -217,9 +217,9 @@ redisTest(
       for (const w of watchers) await w[Symbol.asyncDispose]();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "three SIGKILLed runners: wait, leader and list tell the truth after idleness",
   async () => {
     await using server = await RedisServer.start();
@@ -272,9 +272,9 @@ url = "${server.url}"
     assert.deepEqual(JSON.parse(list.stdout), []);
     for (const runner of runners) await runner[Symbol.asyncDispose]();
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a watcher started after the crash reports the leave, and a lingering cached view drops the dead",
   async () => {
     await using server = await RedisServer.start();
@@ -305,4 +305,4 @@ redisTest(
       await raw.close();
     }
   },
-);
+));

@@ -105,7 +105,7 @@ function commandStats(info: string): Map<string, number> {
   return stats;
 }
 
-redisTest(
+Deno.test(redisTest(
   "a heartbeat is exactly one Redis command, and survives a lost script cache",
   async () => {
     await using server = await RedisServer.start();
@@ -151,9 +151,9 @@ redisTest(
     assert.equal(after.get("eval"), 1);
     assert.equal(after.get("evalsha"), 2);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "after FLUSHALL every live instance is back within one heartbeat interval, under its seq, and no watcher sees a leave",
   async () => {
     await using server = await RedisServer.start();
@@ -193,9 +193,9 @@ redisTest(
     await using c = await member(server.url, "api-c");
     assert.ok(c.instance.seq > b.instance.seq);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "after a Redis restart with data lost every live instance is back within one heartbeat interval",
   async () => {
     await using server = await RedisServer.start();
@@ -230,37 +230,39 @@ redisTest(
       events: w.seen.events,
     });
   },
+));
+
+Deno.test(
+  redisTest("a client clock off by an hour changes nothing", async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    for (const skew of [3_600_000, -3_600_000]) {
+      const skewed: Clock = { ...systemClock, now: () => Date.now() + skew };
+      const env = `skew${skew > 0 ? "ahead" : "behind"}`;
+      await using m = await member(server.url, `api-${env}`, {
+        clock: skewed,
+        env,
+      });
+      const [seconds] = await admin.time();
+      const redisNow = Number(seconds) * 1000;
+      assert.ok(
+        Math.abs(m.instance.registeredAt - redisNow) < 2_000,
+        "times come from Redis",
+      );
+      await using peer = await member(server.url, "peer", { env });
+      await sleep(TTL * 1.5);
+      const listed = (await peer.driver.list({ env })).map((i) => i.id);
+      assert.deepEqual(
+        listed,
+        [`api-${env}`, "peer"],
+        "still live, oldest first",
+      );
+      assert.equal(m.reregistered.length, 0);
+    }
+  }),
 );
 
-redisTest("a client clock off by an hour changes nothing", async () => {
-  await using server = await RedisServer.start();
-  const admin = await server.admin();
-  for (const skew of [3_600_000, -3_600_000]) {
-    const skewed: Clock = { ...systemClock, now: () => Date.now() + skew };
-    const env = `skew${skew > 0 ? "ahead" : "behind"}`;
-    await using m = await member(server.url, `api-${env}`, {
-      clock: skewed,
-      env,
-    });
-    const [seconds] = await admin.time();
-    const redisNow = Number(seconds) * 1000;
-    assert.ok(
-      Math.abs(m.instance.registeredAt - redisNow) < 2_000,
-      "times come from Redis",
-    );
-    await using peer = await member(server.url, "peer", { env });
-    await sleep(TTL * 1.5);
-    const listed = (await peer.driver.list({ env })).map((i) => i.id);
-    assert.deepEqual(
-      listed,
-      [`api-${env}`, "peer"],
-      "still live, oldest first",
-    );
-    assert.equal(m.reregistered.length, 0);
-  }
-});
-
-redisTest(
+Deno.test(redisTest(
   "Redis frozen longer than the ttl: live instances are not evicted when it thaws",
   async () => {
     await using server = await RedisServer.start();
@@ -313,9 +315,9 @@ redisTest(
       events: w.seen.events,
     });
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "an ACL user limited to the prefix works; a wrong password or too narrow rights fail clearly",
   async () => {
     await using server = await RedisServer.start();
@@ -373,9 +375,9 @@ redisTest(
       await narrow.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "corrupt or foreign values in the registry's keys are skipped with a warning, not a crash",
   async () => {
     await using logs = await captureLogs();
@@ -414,9 +416,9 @@ redisTest(
     assert.deepEqual(batch.changes, []);
     assert.notEqual(batch.cursor, cursor, "the reader moves past it");
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "100 concurrent registrations of one id from four connections: exactly one owner",
   async () => {
     await using server = await RedisServer.start();
@@ -453,4 +455,4 @@ redisTest(
       for (const driver of drivers) await driver.close();
     }
   },
-);
+));

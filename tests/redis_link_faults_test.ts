@@ -22,7 +22,7 @@ import { figure } from "./_figures.ts";
 const INTERVAL = 200;
 const TTL = 800;
 
-redisTest(
+Deno.test(redisTest(
   "dropped, delayed and blackholed links heal with the invariants intact",
   async (t) => {
     await using server = await RedisServer.start();
@@ -130,4 +130,4 @@ redisTest(
       await direct.close();
     }
   },
-);
+));

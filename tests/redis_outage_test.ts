@@ -149,27 +149,36 @@ async function survives(
   }
 }
 
-redisTest("CLIENT PAUSE for ten ttls evicts no live instance", async () => {
-  await using server = await RedisServer.start();
-  await survives(server, "CLIENT PAUSE 10 ttl", async () => {
-    await (await server.admin()).call("CLIENT", "PAUSE", String(OUTAGE), "ALL");
-    await sleep(OUTAGE);
-  });
-});
+Deno.test(
+  redisTest("CLIENT PAUSE for ten ttls evicts no live instance", async () => {
+    await using server = await RedisServer.start();
+    await survives(server, "CLIENT PAUSE 10 ttl", async () => {
+      await (await server.admin()).call(
+        "CLIENT",
+        "PAUSE",
+        String(OUTAGE),
+        "ALL",
+      );
+      await sleep(OUTAGE);
+    });
+  }),
+);
 
-redisTest("DEBUG SLEEP for ten ttls evicts no live instance", async () => {
-  await using server = await RedisServer.start([
-    "--enable-debug-command",
-    "yes",
-  ]);
-  await survives(server, "DEBUG SLEEP 10 ttl", async () => {
-    const sleeper = (await server.admin()).duplicate();
-    await sleeper.call("DEBUG", "SLEEP", String(OUTAGE / 1000));
-    sleeper.disconnect();
-  });
-});
+Deno.test(
+  redisTest("DEBUG SLEEP for ten ttls evicts no live instance", async () => {
+    await using server = await RedisServer.start([
+      "--enable-debug-command",
+      "yes",
+    ]);
+    await survives(server, "DEBUG SLEEP 10 ttl", async () => {
+      const sleeper = (await server.admin()).duplicate();
+      await sleeper.call("DEBUG", "SLEEP", String(OUTAGE / 1000));
+      sleeper.disconnect();
+    });
+  }),
+);
 
-redisTest(
+Deno.test(redisTest(
   "SIGSTOP and SIGCONT of redis-server ten ttls apart evict no live instance",
   async () => {
     await using server = await RedisServer.start();
@@ -179,9 +188,9 @@ redisTest(
       Deno.kill(server.pid as number, "SIGCONT");
     });
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a restart from disk after ten ttls down evicts no live instance",
   async () => {
     await using server = await RedisServer.start(["--appendonly", "yes"]);
@@ -189,7 +198,7 @@ redisTest(
       await server.restartFromDisk(OUTAGE);
     });
   },
-);
+));
 
 /** The grace flag of an entry's slot, or null once it is no longer stored. */
 async function graceFlag(admin: Redis, id: string): Promise<string | null> {
@@ -224,7 +233,7 @@ async function purgeThrough(
   });
 }
 
-redisTest(
+Deno.test(redisTest(
   "an entry that fell due in an outage is graced once, not again by a later report that covers it",
   async () => {
     const ttl = 1_000;
@@ -262,9 +271,9 @@ redisTest(
       await b.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a crash that lapsed before an outage began is not graced, though a quiet client last heard from Redis before the lapse",
   async () => {
     const ttl = 600;
@@ -304,4 +313,4 @@ redisTest(
       await owner.close();
     }
   },
-);
+));

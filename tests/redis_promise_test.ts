@@ -133,7 +133,7 @@ async function coldList(url: string, env = "default"): Promise<string[]> {
   }
 }
 
-redisTest(
+Deno.test(redisTest(
   "p:S and b:S lost together while ids survives: every instance is listed again within two intervals",
   async () => {
     await using server = await RedisServer.start();
@@ -152,9 +152,9 @@ redisTest(
     assert.equal((await coldList(server.url)).length, 10);
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "every key the driver uses, lost alone and in every pair: every live instance is listed again within two intervals, with its seq",
   async (t) => {
     const KEYS = ["ids", "meta", "log", "purge", "p:api", "b:api"];
@@ -193,9 +193,9 @@ redisTest(
     await sleep(TTL);
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a crash a while after a restart from disk reaches a running watcher as an expired leave within ttl + 1 s",
   async () => {
     await using server = await RedisServer.start();
@@ -226,9 +226,9 @@ redisTest(
     );
     for (const m of fleet.list.slice(1)) assert.deepEqual(m.reregistered, []);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a restore from an older snapshot: a running watcher reports a crash that follows, and no live instance leaves",
   async () => {
     await using server = await RedisServer.start();
@@ -262,9 +262,9 @@ redisTest(
     for (const m of fleet.list.slice(1)) assert.deepEqual(m.reregistered, []);
     assert.deepEqual(await coldList(server.url), live.sort());
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "CLIENT PAUSE 450 ALL, eight times, with ttl 600 and interval 200: no leave, no new seq",
   async () => {
     await using server = await RedisServer.start();
@@ -280,9 +280,9 @@ redisTest(
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
     assert.equal((await coldList(server.url)).length, 10);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "restarts without data give no live instance a new seq",
   async () => {
     await using server = await RedisServer.start();
@@ -299,9 +299,9 @@ redisTest(
     }
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a cold listing during CLIENT PAUSE WRITE fails or lists every live instance",
   async () => {
     await using server = await RedisServer.start();
@@ -328,9 +328,9 @@ redisTest(
     await sleep(300);
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a cold listing sent late in a write pause that outlasts the ttl waits for the beats it held back, which come back spread over half an interval",
   async () => {
     await using server = await RedisServer.start();
@@ -357,9 +357,9 @@ redisTest(
     }
     for (const m of fleet.list) assert.deepEqual(m.reregistered, []);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a cold listing after a whole service crashed answers at once, without it",
   async () => {
     await using server = await RedisServer.start();
@@ -387,9 +387,9 @@ redisTest(
     );
     assert.equal(reads.length, 2);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a lagging replica under replica reads: a cold listing fails or lists every live instance, and a deregistered one goes within its lease",
   async () => {
     await using master = await RedisServer.start();
@@ -469,9 +469,9 @@ redisTest(
       } ms after it left (ttl ${TTL} ms)`,
     );
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "an env whose processes all crashed leaves no key without an expiry",
   async () => {
     await using server = await RedisServer.start();
@@ -491,9 +491,9 @@ redisTest(
       assert.ok(ttl > 0, `${key} has no expiry (${ttl})`);
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a heartbeat carries no meta: 8 KB of meta, a beat of a few hundred bytes",
   async () => {
     await using server = await RedisServer.start();
@@ -518,9 +518,9 @@ redisTest(
     const [listed] = await m.driver.list({ env: "default" });
     assert.equal(listed?.meta.k7?.length, 1_000);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a leader across a restart without data: never two valid leaders, terms only rise",
   async () => {
     await using server = await RedisServer.start();
@@ -564,4 +564,4 @@ redisTest(
       }
     }
   },
-);
+));

@@ -63,7 +63,7 @@ async function purgeUntil(
   return calls;
 }
 
-redisTest(
+Deno.test(redisTest(
   "a purge pass bigger than one call removes every lapsed entry once, over several calls, and keeps every live one with its seq",
   async () => {
     await using redis = await RedisServer.start();
@@ -108,9 +108,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a compacting pass spread over calls keeps records appended and drops records left in between",
   async () => {
     await using redis = await RedisServer.start();
@@ -165,9 +165,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a pass whose records were lost between its calls starts again and never renames a stale copy over them",
   async () => {
     await using redis = await RedisServer.start();
@@ -207,7 +207,7 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
 /** Runs purges for `ms`. */
 async function purgeFor(driver: RedisDriver, env: string, ms: number) {
@@ -228,7 +228,7 @@ async function changeLog(admin: Redis, env: string): Promise<string[]> {
 // The cases below came from a review that tried to break the bounded
 // purge; each failed before its fix.
 
-redisTest(
+Deno.test(redisTest(
   "a record written again after the beat slots were lost sits beside its old copy: a crash still leaves once",
   async () => {
     await using redis = await RedisServer.start();
@@ -257,9 +257,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "an id registered in another service after ids was lost: the old service's lapse still leaves",
   async () => {
     await using redis = await RedisServer.start();
@@ -285,9 +285,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "an id whose lapsed entry sits deep in a big service registers in another service: the purge of that service goes on as long as its pass",
   async () => {
     await using redis = await RedisServer.start();
@@ -325,9 +325,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "records lost, written again by the beats, then a crash: it leaves within a bounded time",
   async () => {
     await using redis = await RedisServer.start();
@@ -358,9 +358,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a graced instance whose records were lost writes its record again and is listed",
   async () => {
     await using redis = await RedisServer.start();
@@ -389,4 +389,4 @@ redisTest(
       await driver.close();
     }
   },
-);
+));

@@ -23,7 +23,7 @@ function commandCalls(info: string): Map<string, number> {
   return calls;
 }
 
-redisTest(
+Deno.test(redisTest(
   "list, services and snapshot write nothing: only read-only scripts and reads reach Redis",
   async () => {
     await using server = await RedisServer.start();
@@ -53,9 +53,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "the first listing after the script cache was lost is complete",
   async () => {
     await using server = await RedisServer.start();
@@ -80,9 +80,9 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "with replicaReads under Sentinel, listings are served by the replica",
   async () => {
     await using master = await RedisServer.start();
@@ -123,9 +123,9 @@ redisTest(
       await sleep(1_200);
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a process that can list cannot refresh or deregister another's instance",
   async () => {
     await using server = await RedisServer.start();
@@ -168,9 +168,9 @@ redisTest(
       await lister.close();
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "an env's change log and meta expire once idle, and a leave does not copy the instance",
   async () => {
     await using server = await RedisServer.start();
@@ -205,4 +205,4 @@ redisTest(
       await driver.close();
     }
   },
-);
+));

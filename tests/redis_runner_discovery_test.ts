@@ -16,7 +16,7 @@ url = "${url}"
 `);
 }
 
-redisTest(
+Deno.test(redisTest(
   "a watcher process sees another process join, deregister and crash",
   async () => {
     await using server = await RedisServer.start();
@@ -73,9 +73,9 @@ redisTest(
     watcher.child.kill("SIGINT");
     assert.equal((await watcher.status).code, 0);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "leader names the oldest instance; wait exits 0 when enough are live and 1 on timeout",
   async () => {
     await using server = await RedisServer.start();
@@ -172,9 +172,9 @@ redisTest(
     assert.equal(badMin.code, 2);
     assert.match(badMin.stderr, /Invalid '--min': 'zero'/);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "roster watch tells when eviction protection holds a crashed fleet, and when its bound passes",
   async () => {
     await using server = await RedisServer.start();
@@ -236,4 +236,4 @@ redisTest(
       await watcher.status;
     }
   },
-);
+));

@@ -31,7 +31,7 @@ async function listIds(
   return (JSON.parse(stdout) as { id: string }[]).map((i) => i.id);
 }
 
-redisTest(
+Deno.test(redisTest(
   "two runners sharing one Redis see each other; SIGTERM removes one at once",
   async () => {
     await using server = await RedisServer.start();
@@ -59,33 +59,38 @@ redisTest(
       "gone at once, not after the ttl",
     );
   },
+));
+
+Deno.test(
+  redisTest(
+    "a SIGKILLed runner is gone from list within ttl + 1s",
+    async () => {
+      await using server = await RedisServer.start();
+      const survivor = await config(server.url, "api-survivor");
+      const victim = await config(server.url, "api-victim");
+      await using runnerA = spawnRunner(["--config", survivor]);
+      await runnerA.waitForLine(/^roster: registered/);
+      await using runnerB = spawnRunner(["--config", victim]);
+      await runnerB.waitForLine(/^roster: registered/);
+      assert.deepEqual(await listIds(survivor), ["api-survivor", "api-victim"]);
+      runnerB.child.kill("SIGKILL");
+      const killedAt = Date.now();
+      await runnerB.status;
+      let gone = false;
+      while (Date.now() - killedAt < TTL_MS + 1000) {
+        if (!(await listIds(survivor)).includes("api-victim")) {
+          gone = true;
+          break;
+        }
+        await sleep(50);
+      }
+      assert.ok(gone, "the killed runner was still listed after ttl + 1s");
+      assert.deepEqual(await listIds(survivor), ["api-survivor"]);
+    },
+  ),
 );
 
-redisTest("a SIGKILLed runner is gone from list within ttl + 1s", async () => {
-  await using server = await RedisServer.start();
-  const survivor = await config(server.url, "api-survivor");
-  const victim = await config(server.url, "api-victim");
-  await using runnerA = spawnRunner(["--config", survivor]);
-  await runnerA.waitForLine(/^roster: registered/);
-  await using runnerB = spawnRunner(["--config", victim]);
-  await runnerB.waitForLine(/^roster: registered/);
-  assert.deepEqual(await listIds(survivor), ["api-survivor", "api-victim"]);
-  runnerB.child.kill("SIGKILL");
-  const killedAt = Date.now();
-  await runnerB.status;
-  let gone = false;
-  while (Date.now() - killedAt < TTL_MS + 1000) {
-    if (!(await listIds(survivor)).includes("api-victim")) {
-      gone = true;
-      break;
-    }
-    await sleep(50);
-  }
-  assert.ok(gone, "the killed runner was still listed after ttl + 1s");
-  assert.deepEqual(await listIds(survivor), ["api-survivor"]);
-});
-
-redisTest(
+Deno.test(redisTest(
   "a second runner with the same id exits 1 and the first keeps it",
   async () => {
     await using server = await RedisServer.start();
@@ -100,9 +105,9 @@ redisTest(
     );
     assert.deepEqual(await listIds(file), ["api-dup"]);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "an unreachable Redis fails run and list with exit 1 and never prints the password",
   async () => {
     await using server = await RedisServer.start();
@@ -119,9 +124,9 @@ redisTest(
       assert.doesNotMatch(result.stderr + result.stdout, /hunter2secret/);
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "the Redis URL and password can come from the environment",
   async () => {
     await using server = await RedisServer.start([
@@ -146,9 +151,9 @@ redisTest(
     assert.match(wrong.stderr, /WRONGPASS|invalid username-password/);
     assert.doesNotMatch(wrong.stderr, /nope-wrong|s3cret-pw/);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "check validates [cluster.redis] and exits 2 on a bad table",
   async (t) => {
     const cases: [string, string, RegExp][] = [
@@ -201,4 +206,4 @@ redisTest(
       });
     }
   },
-);
+));

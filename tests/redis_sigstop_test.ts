@@ -23,7 +23,7 @@ function start(url: string, id: string) {
   return { child, lines, done };
 }
 
-redisTest(
+Deno.test(redisTest(
   "a leader stopped with SIGSTOP past its ttl does no leader work on SIGCONT, steps down, and its successor's term is higher",
   async () => {
     await using server = await RedisServer.start();
@@ -106,4 +106,4 @@ redisTest(
       }
     }
   },
-);
+));

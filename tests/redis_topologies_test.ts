@@ -2,15 +2,7 @@ import assert from "node:assert/strict";
 import { Cluster, Redis } from "ioredis";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
-import { testDriverConformance } from "../testing/mod.ts";
-import {
-  freePort,
-  RedisServer,
-  redisTest,
-  sleep,
-  storedEntries,
-  trimLog,
-} from "./_redis_server.ts";
+import { freePort, RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { figure } from "./_figures.ts";
 import { assertInvariants } from "./_invariants.ts";
 import { collect } from "./discovery/_discovery_suite.ts";
@@ -24,57 +16,7 @@ import {
   until,
 } from "./_redis_cluster.ts";
 
-redisTest(
-  "a Redis Cluster of three masters passes the conformance suite",
-  async (t) => {
-    const nodes = await startCluster();
-    const clients: Cluster[] = [];
-    const drivers: RedisDriver[] = [];
-    try {
-      const cluster = () => {
-        const client = new Cluster(
-          nodes.map((n) => ({ host: "127.0.0.1", port: n.port })),
-          {
-            enableOfflineQueue: true,
-            // Nothing of ioredis's may outlive the test (leak sanitizer).
-            redisOptions: { maxRetriesPerRequest: 1, disconnectTimeout: 0 },
-          },
-        );
-        clients.push(client);
-        return client;
-      };
-      const admin = cluster();
-      drivers.push(new RedisDriver(cluster()), new RedisDriver(cluster()));
-      await testDriverConformance((name, fn) => t.step(name, fn), {
-        driver: drivers[0]!,
-        peer: drivers[1]!,
-        ttl: 300,
-        advance: sleep,
-        stored: (env) => storedEntries(admin, env),
-        trimChanges: async (env) => {
-          await trimLog(admin, env);
-        },
-      });
-      // The envs of the suite landed on more than one master.
-      const used = await Promise.all(
-        nodes.map(async (n) => (await (await n.admin()).dbsize()) > 0),
-      );
-      assert.ok(
-        used.filter(Boolean).length >= 2,
-        `keys on ${used.filter(Boolean).length} node(s)`,
-      );
-    } finally {
-      for (const driver of drivers) await driver.close();
-      for (const client of clients) {
-        await client.quit().catch(() => client.disconnect());
-      }
-      await sleep(10);
-      for (const node of nodes) await node[Symbol.asyncDispose]();
-    }
-  },
-);
-
-redisTest(
+Deno.test(redisTest(
   "Sentinel: registrations are back within two intervals of a failover",
   async () => {
     const INTERVAL = 400;
@@ -205,9 +147,9 @@ redisTest(
       await sleep(1_200);
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "TLS: the driver works over rediss with the server's CA",
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "roster-tls-" });
@@ -306,9 +248,9 @@ redisTest(
       await Deno.remove(dir, { recursive: true });
     }
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "Redis Cluster: a master restarted without its data gets its registrations back",
   async () => {
     const INTERVAL = 200;
@@ -403,7 +345,7 @@ redisTest(
       for (const node of nodes) await node[Symbol.asyncDispose]();
     }
   },
-);
+));
 
 /**
  * `count` instances of `api` beating through five Cluster clients, and a
@@ -585,17 +527,17 @@ async function moveSlotWhileBeating(
   }
 }
 
-redisTest(
+Deno.test(redisTest(
   "Redis Cluster: the env's slot moves to another master while 50 instances beat and a watcher runs; nothing is lost",
   () => moveSlotWhileBeating(2, 100),
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "Redis Cluster: a slow reshard, one key at a time 700 ms apart (longer than the ttl in all), loses nothing and no listing lies",
   () => moveSlotWhileBeating(1, 700),
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "Redis Cluster: a TAKEOVER failover while the env's master is frozen loses nothing",
   async () => {
     const INTERVAL = 200;
@@ -616,4 +558,4 @@ redisTest(
       for (const node of nodes) await node[Symbol.asyncDispose]();
     }
   },
-);
+));

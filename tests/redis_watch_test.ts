@@ -9,7 +9,7 @@ import { collect, eventually } from "./discovery/_discovery_suite.ts";
 const INTERVAL = 100;
 const TTL = 400;
 
-redisTest(
+Deno.test(redisTest(
   "a watcher whose connection is cut and restored reports exactly the changes meanwhile",
   async () => {
     await using server = await RedisServer.start();
@@ -82,4 +82,4 @@ redisTest(
       await direct.close();
     }
   },
-);
+));

@@ -32,7 +32,7 @@ async function listed(
   return JSON.parse(stdout);
 }
 
-redisTest(
+Deno.test(redisTest(
   "sidecar: SIGTERM drains, then signals the child, waits for it, and deregisters; the exit code passes through",
   async () => {
     await using server = await RedisServer.start();
@@ -82,9 +82,9 @@ redisTest(
     await Deno.remove(dir, { recursive: true });
     assert.deepEqual(await listed(file, true), []);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "sidecar: a child that exits or crashes by itself is deregistered, with its code",
   async () => {
     await using server = await RedisServer.start();
@@ -121,9 +121,9 @@ redisTest(
     assert.equal(missing.code, 127);
     assert.match(missing.stderr, /cannot start '\/nonexistent\/program'/);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "sidecar: registers once healthy, and an unhealthy child is left out of default listings",
   async () => {
     await using server = await RedisServer.start();
@@ -172,7 +172,7 @@ redisTest(
     await sidecar.status;
     await Deno.remove(dir, { recursive: true });
   },
-);
+));
 
 Deno.test("sidecar usage errors exit 2", async () => {
   const file = await writeConfig(`[cluster]\nservice = "api"\n`);
@@ -206,7 +206,7 @@ async function readPid(path: string): Promise<number> {
   });
 }
 
-redisTest(
+Deno.test(redisTest(
   "sidecar: SIGHUP drains and is passed on; SIGTERM reaches grandchildren through the process group",
   async () => {
     await using server = await RedisServer.start();
@@ -246,9 +246,9 @@ redisTest(
     await eventually("the grandchild gone", () => !alive(grandchild));
     await Deno.remove(dir, { recursive: true });
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "sidecar: a second signal kills a child that ignores SIGTERM; a SIGKILLed runner's child is stopped by the guard",
   async () => {
     await using server = await RedisServer.start();
@@ -303,9 +303,9 @@ redisTest(
     await eventually("expired", async () => (await listed(file)).length === 0);
     await Deno.remove(dir, { recursive: true });
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "sidecar: a child that exits at once is never registered",
   async () => {
     await using server = await RedisServer.start();
@@ -328,9 +328,9 @@ redisTest(
       "never written",
     );
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "sidecar: with Redis down the child starts anyway, and is registered once Redis answers",
   async () => {
     await using server = await RedisServer.start();
@@ -362,4 +362,4 @@ redisTest(
     sidecar.child.kill("SIGTERM");
     await sidecar.status;
   },
-);
+));

@@ -17,7 +17,7 @@ const SECONDS = Number(Deno.env.get("SOAK_SECONDS") ?? 10);
 const INTERVAL = Number(Deno.env.get("SOAK_INTERVAL_MS") ?? 250);
 const TTL = INTERVAL * 4;
 
-redisTest(
+Deno.test(redisTest(
   `soak: ${INSTANCES} instances for ${SECONDS}s lose nothing and report no spurious leave`,
   async () => {
     await using server = await RedisServer.start();
@@ -92,4 +92,4 @@ redisTest(
       for (const driver of drivers) await driver.close();
     }
   },
-);
+));

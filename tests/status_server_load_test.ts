@@ -61,7 +61,7 @@ async function openStream(port: number, read: boolean) {
   };
 }
 
-redisTest(
+Deno.test(redisTest(
   "300 event streams held for 30 s: no heartbeat fails and the runner's memory stays flat",
   async () => {
     await using server = await RedisServer.start();
@@ -165,4 +165,4 @@ max_streams = ${READERS + IDLE}
     runner.child.kill("SIGTERM");
     assert.equal((await runner.status).code, 0);
   },
-);
+));

@@ -13,7 +13,7 @@ import { RunnerMetrics } from "../runner/metrics.ts";
 import { startStatusServer } from "../runner/status_server.ts";
 import { RedisServer, redisTest } from "./_redis_server.ts";
 
-redisTest(
+Deno.test(redisTest(
   "with Redis stopped, /metrics answers 200 from the last known state and /instances 503 with it",
   async () => {
     await using server = await RedisServer.start();
@@ -74,7 +74,7 @@ redisTest(
       await driver.close();
     }
   },
-);
+));
 
 Deno.test("event streams are capped, and a closed stream frees its place", async () => {
   await using registry = new Registry({

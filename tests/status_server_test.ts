@@ -31,7 +31,7 @@ async function startRunner(file: string) {
   return { runner, base };
 }
 
-redisTest(
+Deno.test(redisTest(
   "the status server serves instances, health, metrics, the dashboard and its event stream",
   async () => {
     await using server = await RedisServer.start();
@@ -96,9 +96,9 @@ redisTest(
     runner.child.kill("SIGTERM");
     assert.equal((await runner.status).code, 0);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "a token is required when set, and off loopback the server refuses to start without one",
   async () => {
     await using server = await RedisServer.start();
@@ -167,9 +167,9 @@ redisTest(
     assert.match(tooShort.stderr, /shorter than 16 characters/);
     assert.doesNotMatch(tooShort.stderr, /short"/);
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "serve runs the status server and dashboard without registering anything",
   async () => {
     await using server = await RedisServer.start();
@@ -196,4 +196,4 @@ redisTest(
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /'serve' needs a \[cluster\.http\] table/);
   },
-);
+));

@@ -1,7 +1,7 @@
 /**
- * Elections through registries, on the memory driver, a real Redis, a
- * real PostgreSQL and a real etcd (one driver, so one connection, per
- * registry, as separate processes have): terms only rise across health flaps and data loss, at most one
+ * Elections through registries, on every engine of `tests/_engines.ts`
+ * (one driver, so one connection, per registry, as separate processes
+ * have): terms only rise across health flaps and data loss, at most one
  * leader at any instant (checked on a history of grants and aborts), a
  * clean hand-over on stop(), and a lease that the clock, not a timer,
  * decides.
@@ -18,13 +18,8 @@ import {
   systemClock,
 } from "../../mod.ts";
 import { MemoryDriver } from "../../testing/mod.ts";
-import { RedisDriver } from "../../drivers/redis/mod.ts";
 import { eventually, sleep } from "../discovery/_discovery_suite.ts";
-import { RedisServer, redisTest } from "../_redis_server.ts";
-import { PostgresDriver } from "../../drivers/postgres/mod.ts";
-import { PostgresServer, postgresTest } from "../_postgres_server.ts";
-import { EtcdDriver } from "../../drivers/etcd/mod.ts";
-import { EtcdServer, etcdTest } from "../_etcd_server.ts";
+import { ENGINES, engineTest } from "../_engines.ts";
 
 const OPTIONS = { service: "cron", heartbeatInterval: 50, ttl: 300 } as const;
 
@@ -258,46 +253,21 @@ async function testElection(t: Deno.TestContext, backend: ElectionBackend) {
   }
 }
 
-Deno.test("elections on the memory driver", async (t) => {
-  const driver = new MemoryDriver();
-  await testElection(t, {
-    driver: () => Promise.resolve(driver),
-  });
-});
-
-redisTest("elections on Redis", async (t) => {
-  await using server = await RedisServer.start();
-  const admin = await server.admin();
-  await testElection(t, {
-    driver: () => RedisDriver.connect({ url: server.url, commandTimeout: 500 }),
-    loseData: async () => {
-      await admin.flushall();
-    },
-  });
-});
-
-postgresTest("elections on PostgreSQL", async (t) => {
-  await using server = await PostgresServer.start();
-  await testElection(t, {
-    driver: () => PostgresDriver.connect({ url: server.url }),
-    loseData: async () => {
-      await server.query(
-        "truncate roster.instances, roster.envs, roster.changes, roster.leaders",
-      );
-    },
-  });
-});
-
-etcdTest("elections on etcd", async (t) => {
-  await using server = await EtcdServer.start();
-  await testElection(t, {
-    driver: () =>
-      EtcdDriver.connect({ endpoints: [server.url], requestTimeout: 500 }),
-    loseData: () => server.restart(0, false),
-    // etcd's leases are whole seconds, at least two.
-    timing: { ttl: 2_000, heartbeatInterval: 300 },
-  });
-});
+for (const engine of ENGINES) {
+  Deno.test(
+    engineTest(engine, `elections on ${engine.name}`, async (t) => {
+      await using backend = await engine.start();
+      await testElection(t, {
+        driver: () => backend.driver(),
+        loseData: backend.loseData,
+        timing: {
+          ttl: backend.timing.ttl,
+          heartbeatInterval: backend.timing.interval,
+        },
+      });
+    }),
+  );
+}
 
 Deno.test("valid() answers from the clock right now: a process paused past its lease knows before any timer runs", async () => {
   let skew = 0;

@@ -51,15 +51,15 @@ Deno.test("robustness: memory keeps the promise under process faults", async () 
   assertKept(await runSchedule(engine, schedule(7, 12_000)));
 });
 
-redisTest(
+Deno.test(redisTest(
   "robustness: Redis keeps the promise under backend and process faults",
   async () => {
     await using engine = await redisEngine("robust", SETTINGS.heartbeatTimeout);
     assertKept(await runSchedule(engine, schedule(11, 30_000)));
   },
-);
+));
 
-redisTest(
+Deno.test(redisTest(
   "robustness: a Redis Cluster keeps the promise through slot migrations, failovers and process faults",
   async () => {
     await using engine = await redisClusterEngine(
@@ -68,18 +68,18 @@ redisTest(
     );
     assertKept(await runSchedule(engine, schedule(3, 30_000)));
   },
-);
+));
 
-etcdTest(
+Deno.test(etcdTest(
   "robustness: etcd keeps the promise, as its driver's limitations state it, under backend and process faults",
   async () => {
     // The engine's own settings: etcd's leases are whole seconds.
     await using engine = await etcdEngine("robust");
     assertKept(await runSchedule(engine, schedule(1, 30_000)));
   },
-);
+));
 
-postgresTest(
+Deno.test(postgresTest(
   "robustness: PostgreSQL keeps the promise under freezes, write locks, restarts, lost rows and process faults",
   async () => {
     await using engine = await postgresEngine(
@@ -88,4 +88,4 @@ postgresTest(
     );
     assertKept(await runSchedule(engine, schedule(2, 30_000)));
   },
-);
+));
