@@ -10,6 +10,9 @@ import process from "node:process";
 
 let jsonLines = false;
 
+/** How commands print: a table, a wide one with meta, or JSON. */
+export type OutputFormat = "table" | "wide" | "json";
+
 /**
  * Makes every line the runner writes, stdout and stderr, a JSON object.
  *

@@ -8,7 +8,7 @@
 
 import type { Instance } from "../mod.ts";
 import { paint, terminalSafe } from "./_output.ts";
-import { isLate } from "./status_view.ts";
+import { isLate } from "./http/status_view.ts";
 
 /** How to print a table. */
 export interface TableOptions {

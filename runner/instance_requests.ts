@@ -1,14 +1,12 @@
 /**
- * Requests to a running instance, sent as messages: `roster drain ID` and
- * `roster maintenance ID on|off`; and how a runner reads them.
+ * Requests to a running instance, sent as messages by `roster drain ID`
+ * and `roster maintenance ID on|off`: what they carry, and how a runner
+ * reads them.
  *
  * @module
  */
 
-import { formatDuration, type Instance, type InstanceStatus } from "../mod.ts";
-import { discover } from "./discovery_commands.ts";
-import { fail, out, report } from "./_output.ts";
-import type { RunnerConfig } from "./config/config.ts";
+import type { InstanceStatus } from "../mod.ts";
 
 /** The longest linger or maintenance a request may ask for (a day), in ms. */
 const MAX_REQUEST_MS = 86_400_000;
@@ -58,119 +56,26 @@ export function readInstanceRequest(
   return undefined;
 }
 
-/** The message that carries a request. */
-function messageOf(request: InstanceRequest): Record<string, unknown> {
+/**
+ * The message that carries a request.
+ *
+ * @param request The request.
+ * @returns The message's data.
+ */
+export function messageOf(request: InstanceRequest): Record<string, unknown> {
   const { kind, ...rest } = request;
   return { roster: kind, ...rest };
 }
 
-/** The status the backend shows once a request took effect. */
-function statusAfter(request: InstanceRequest): InstanceStatus | undefined {
+/**
+ * The status the backend shows once a request took effect.
+ *
+ * @param request The request.
+ * @returns The status, or undefined for "out of maintenance".
+ */
+export function statusAfter(
+  request: InstanceRequest,
+): InstanceStatus | undefined {
   if (request.kind === "drain") return "draining";
   return request.on ? "maintenance" : undefined;
-}
-
-/**
- * Sends `request` to the runner of instance `id`, then waits until the
- * backend shows it took effect: `draining`, `maintenance`, or out of
- * maintenance.
- *
- * @param config The config: where to find the instance.
- * @param id The instance.
- * @param request What to ask.
- * @param options How long to wait, and JSON output.
- * @returns 0 once it took effect; 1 when the instance is not live, its
- *   backend carries no messages, no runner of it listens, or it did not
- *   take effect in time.
- */
-export function requestCommand(
-  config: RunnerConfig,
-  id: string,
-  request: InstanceRequest,
-  options: { timeout: number; json: boolean },
-): Promise<number> {
-  const env = config.resolved.env;
-  const wanted = statusAfter(request);
-  const done = (instance: Instance | undefined) =>
-    instance === undefined ||
-    (wanted === undefined
-      ? instance.status !== "maintenance"
-      : instance.status === wanted);
-  return discover(config, async (registry) => {
-    const find = async () =>
-      (await registry.allInstances()).find((i) => i.id === id);
-    let instance = await find();
-    if (!instance) {
-      fail(`no live instance '${id}' in env '${env}'; see roster list --all`);
-      return 1;
-    }
-    if (!done(instance)) {
-      let reached: number;
-      try {
-        reached = await registry.send(id, messageOf(request));
-      } catch (error) {
-        fail(
-          `${(error as Error).message}; ${
-            request.kind === "drain"
-              ? `stop '${id}' with SIGTERM on ${instance.hostname} (pid ${instance.pid}) instead, and it drains for its drain_timeout`
-              : `call registry.setMaintenance() in '${id}' instead`
-          }`,
-        );
-        return 1;
-      }
-      if (reached === 0) {
-        fail(
-          `no runner of '${id}' listens for requests (a library registry calls ${
-            request.kind === "drain"
-              ? "registry.drain()"
-              : "registry.setMaintenance()"
-          } itself)${
-            request.kind === "drain"
-              ? `; send SIGTERM to pid ${instance.pid} on ${instance.hostname} instead`
-              : ""
-          }`,
-        );
-        return 1;
-      }
-      const deadline = Date.now() + options.timeout;
-      while (!done(instance) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        instance = await find();
-      }
-      if (!done(instance)) {
-        fail(
-          `'${id}' was asked but is still ${instance?.status} after ${
-            formatDuration(options.timeout)
-          }; is a roster runner of it listening?`,
-        );
-        return 1;
-      }
-    }
-    const { kind: _, ...asked } = request;
-    if (options.json) {
-      out(JSON.stringify({
-        id,
-        env,
-        status: instance?.status ?? "gone",
-        ...asked,
-      }));
-    } else {
-      report(
-        request.kind === "drain" ? "draining" : "maintenance",
-        request.kind === "drain"
-          ? `'${id}' is draining: it takes no new work and leaves after ${
-            request.linger === undefined
-              ? "its drain_timeout"
-              : formatDuration(request.linger)
-          }`
-          : request.on
-          ? `'${id}' is in maintenance: it takes no work until turned off or ${
-            request.ttl === undefined ? "1h" : formatDuration(request.ttl)
-          } pass`
-          : `'${id}' is out of maintenance`,
-        { id, env },
-      );
-    }
-    return 0;
-  });
 }

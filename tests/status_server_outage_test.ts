@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { MemoryDriver } from "../testing/mod.ts";
-import { RunnerMetrics } from "../runner/metrics.ts";
-import { startStatusServer } from "../runner/status_server.ts";
+import { RunnerMetrics } from "../runner/http/metrics.ts";
+import { startStatusServer } from "../runner/http/status_server.ts";
 import { RedisServer, redisTest } from "./_redis_server.ts";
 
 Deno.test(redisTest(

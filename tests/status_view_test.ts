@@ -5,10 +5,10 @@ import {
   isLate,
   type StatusSnapshot,
   StatusView,
-} from "../runner/status_view.ts";
+} from "../runner/http/status_view.ts";
 import { eventually } from "./discovery/_discovery_suite.ts";
 import { registration } from "./_registration.ts";
-import { RunnerMetrics } from "../runner/metrics.ts";
+import { RunnerMetrics } from "../runner/http/metrics.ts";
 
 Deno.test("an instance is late once its beat is 1.5 of its own intervals overdue", () => {
   const instance = { heartbeatAt: 1_000, heartbeatInterval: 200 } as Instance;

@@ -1,9 +1,17 @@
-import process from "node:process";
-import { type Driver, Registry } from "../mod.ts";
-import type { RunnerConfig } from "./config/config.ts";
-import { createDriver } from "./create_driver.ts";
+/**
+ * What the reading commands share: connecting, a registry that only
+ * discovers, the stop signals, and printing instances.
+ *
+ * @module
+ */
 
-import { fail } from "./_output.ts";
+import process from "node:process";
+import { type Driver, type Instance, Registry } from "../../mod.ts";
+import type { RunnerConfig } from "../config/config.ts";
+import { createDriver } from "../create_driver.ts";
+import { fail, note, out, type OutputFormat, useColor } from "../_output.ts";
+import { formatInstanceTable } from "../format_instances.ts";
+import { isLate } from "../http/status_view.ts";
 
 /** Connects the config's driver, or reports why it cannot and returns nothing. */
 export async function connect(
@@ -106,4 +114,66 @@ export function discoveryRegistry(
  */
 export function hostForUrl(hostname: string): string {
   return hostname.includes(":") ? `[${hostname}]` : hostname;
+}
+
+/**
+ * Runs `body` with a discovery-only registry, closing everything after; a
+ * failure is one line on stderr and exit code 1.
+ *
+ * @param config The config: where to read.
+ * @param body What to do.
+ * @returns The exit code.
+ */
+export async function discover(
+  config: RunnerConfig,
+  body: (registry: Registry, driver: Driver) => Promise<number>,
+): Promise<number> {
+  if (!config.driverConfig.shared) {
+    note(
+      `note: the ${config.driver} driver lives inside one process, so this command sees no other process; use driver = "redis" to share a registry`,
+    );
+  }
+  const driver = await connect(config);
+  if (!driver) return 1;
+  const registry = discoveryRegistry(config, driver);
+  try {
+    return await body(registry, driver);
+  } catch (error) {
+    // One line, never a trace: a refused command (a wrong-type key, an
+    // out-of-memory reply) is the operator's to fix, not a crash.
+    fail((error as Error)?.message ?? String(error));
+    return 1;
+  } finally {
+    await registry.stop();
+    await driver.close();
+  }
+}
+
+/**
+ * Prints instances as a table, a wide table or JSON.
+ *
+ * @param instances The instances.
+ * @param format How.
+ */
+export function printInstances(
+  instances: Instance[],
+  format: OutputFormat,
+): void {
+  const now = Date.now();
+  if (format === "json") {
+    out(JSON.stringify(
+      instances.map((i) => ({ ...i, late: isLate(i, now) })),
+      null,
+      2,
+    ));
+  } else if (instances.length === 0) out("no live instances");
+  else {
+    out(
+      formatInstanceTable(instances, {
+        now,
+        wide: format === "wide",
+        color: useColor(),
+      }).trimEnd(),
+    );
+  }
 }

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { HealthCheckEvents, Instance, Registry } from "../mod.ts";
-import { HEARTBEAT_SECONDS_BUCKETS } from "../_telemetry.ts";
+import type { HealthCheckEvents, Instance, Registry } from "../../mod.ts";
+import { HEARTBEAT_SECONDS_BUCKETS } from "../../_telemetry.ts";
 import type { SelfDetail } from "./status_view.ts";
 
 const BUCKETS = HEARTBEAT_SECONDS_BUCKETS;

@@ -7,9 +7,9 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Registry } from "../mod.ts";
+import type { Registry } from "../../mod.ts";
 import { DASHBOARD_CSP, DASHBOARD_HTML, FAVICON_SVG } from "./dashboard.ts";
-import type { HttpConfig } from "./config/http_config.ts";
+import type { HttpConfig } from "../config/http_config.ts";
 import { serveHttp } from "./_http_server.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import {

@@ -8,26 +8,28 @@
 import {
   AlreadyRegisteredError,
   attachHealth,
+  ConfigError,
   type Driver,
   formatDuration,
   HealthCheck,
   type Instance,
   Registry,
-} from "../mod.ts";
+} from "../../mod.ts";
 import {
   connect,
   discoveryRegistry,
   hostForUrl,
   type StopSignals,
   stopSignals,
-} from "./_cli.ts";
-import { fail, report } from "./_output.ts";
-import { readInstanceRequest } from "./instance_requests.ts";
+} from "./_discover.ts";
+import { fail, report } from "../_output.ts";
+import { readInstanceRequest } from "../instance_requests.ts";
 import type { ChildGroup } from "./child_group.ts";
-import { createDiscoveryDriver, createDriver } from "./create_driver.ts";
-import type { RunnerConfig } from "./config/config.ts";
-import { RunnerMetrics } from "./metrics.ts";
-import type { StatusServer } from "./status_server.ts";
+import { createDiscoveryDriver, createDriver } from "../create_driver.ts";
+import type { RunnerConfig } from "../config/config.ts";
+import { RunnerMetrics } from "../http/metrics.ts";
+import type { StatusServer } from "../http/status_server.ts";
+import type { Command } from "./command.ts";
 
 /**
  * Without a health check, a sidecar's child must stay up this long before
@@ -52,7 +54,7 @@ const MAX_RETRY_MS = 5_000;
  * @param command The child command and its arguments, in sidecar mode.
  * @returns The exit code.
  */
-export async function runCommand(
+async function run(
   config: RunnerConfig,
   command?: string[],
 ): Promise<number> {
@@ -116,7 +118,7 @@ export async function runCommand(
   try {
     if (config.http) {
       const { describeListenError, startStatusServer } = await import(
-        "./status_server.ts"
+        "../http/status_server.ts"
       );
       try {
         reader = await createDiscoveryDriver(config, driver);
@@ -423,3 +425,23 @@ async function runSidecar(
     await health?.stop();
   }
 }
+
+/** `roster run` (the default command). */
+export const runCommand: Command = {
+  usage: "roster [run] --config FILE [-- COMMAND [ARGS...]]",
+  summary:
+    "register this process and heartbeat until SIGTERM, SIGINT, SIGHUP or a roster drain request, then drain for drain_timeout and deregister; with a COMMAND, run it as a sidecar: register it once healthy; on a stop drain, pass the signal on, wait for it, deregister, and exit with its code",
+  flags: [],
+  example: "roster run --config cluster.toml -- node server.js",
+  needsFile: true,
+  takesCommand: true,
+  check({ config }) {
+    if (config.resolved.service === undefined) {
+      throw new ConfigError(
+        `'${config.file}': 'service' is required to register; add service = "api" to [cluster]`,
+        { file: config.file, field: "service" },
+      );
+    }
+  },
+  run: (o) => run(o.config, o.command),
+};

@@ -12,7 +12,7 @@ import {
   type Registry,
   takesWork,
   type WatchEvent,
-} from "../mod.ts";
+} from "../../mod.ts";
 
 /** How often the view is read again while anyone follows it. */
 const REFRESH_MS = 1_000;
