@@ -11,6 +11,7 @@ import {
   type Attributes,
   type Counter,
   type Histogram,
+  type Meter,
   metrics,
   SpanKind,
   SpanStatusCode,
@@ -19,6 +20,7 @@ import {
   type UpDownCounter,
 } from "@opentelemetry/api";
 import { errorMessage } from "./_logger.ts";
+import type { MeterProvider } from "./registry_options.ts";
 import { VERSION } from "./version.ts";
 
 const SCOPE = "roster";
@@ -59,10 +61,13 @@ export interface RegistryInstruments {
 /**
  * Makes the instruments for one registry.
  *
+ * @param provider Where they record; the global provider by default.
  * @returns The instruments, no-ops when no provider is installed.
  */
-export function registryInstruments(): RegistryInstruments {
-  const meter = metrics.getMeter(SCOPE, VERSION);
+export function registryInstruments(
+  provider: MeterProvider = metrics.getMeterProvider(),
+): RegistryInstruments {
+  const meter = provider.getMeter(SCOPE, VERSION) as Meter;
   return {
     heartbeats: meter.createCounter("roster.heartbeats", {
       description: "Heartbeats the backend accepted.",
@@ -135,7 +140,7 @@ export function traced<T>(
 
 /** What a registry records: each of its events, on its instruments. */
 export class RegistryMetrics {
-  readonly #instruments = registryInstruments();
+  readonly #instruments: RegistryInstruments;
   readonly #attributes: Attributes;
   #viewState: string | undefined;
 
@@ -143,8 +148,10 @@ export class RegistryMetrics {
    * Creates the recorder of one registry.
    *
    * @param attributes The registry's attributes (env, driver, service).
+   * @param provider Where it records; the global provider by default.
    */
-  constructor(attributes: Attributes) {
+  constructor(attributes: Attributes, provider?: MeterProvider) {
+    this.#instruments = registryInstruments(provider);
     this.#attributes = attributes;
   }
 

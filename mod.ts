@@ -133,6 +133,7 @@ export { selectInstances, type Selector } from "./discovery/select.ts";
 export type { WaitForOptions } from "./discovery/wait_for.ts";
 export type { ViewState, WatchEvent, WatchOptions } from "./discovery/watch.ts";
 export {
+  type MeterProvider,
   type OptionNames,
   type RegistryOptions,
   type ResolvedOptions,

@@ -170,7 +170,10 @@ export class Registry implements AsyncDisposable {
       "roster.driver": driver.name,
       ...(this.service === undefined ? {} : { "roster.service": this.service }),
     };
-    const metrics = this.#metrics = new RegistryMetrics(attributes);
+    const metrics = this.#metrics = new RegistryMetrics(
+      attributes,
+      options.meterProvider,
+    );
     const session = this.#session = new Session({
       driver,
       clock,

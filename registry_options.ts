@@ -27,6 +27,21 @@ import {
   validateWeight,
 } from "./instance.ts";
 
+/**
+ * OpenTelemetry's `MeterProvider`, as far as a registry uses it: an SDK's
+ * provider fits, and so does the runner's.
+ */
+export interface MeterProvider {
+  /**
+   * A meter of OpenTelemetry's API (`Meter` of `@opentelemetry/api`).
+   *
+   * @param name The instrumentation scope: `roster`.
+   * @param version roster's version.
+   * @returns The meter.
+   */
+  getMeter(name: string, version?: string): object;
+}
+
 /** Options for creating a {@linkcode Registry}. */
 export interface RegistryOptions {
   /** The backend; the process-wide memory driver when not given. */
@@ -66,6 +81,12 @@ export interface RegistryOptions {
   signal?: AbortSignal;
   /** The clock for timers; inject a `FakeClock` in tests. */
   clock?: Clock;
+  /**
+   * Where the registry's OpenTelemetry metrics go: the global meter
+   * provider by default (a no-op until one is installed). The runner passes
+   * the provider its `/metrics` renders.
+   */
+  meterProvider?: MeterProvider;
   /** The host name recorded; the machine's when not given. */
   hostname?: string;
   /** The status to register with; `healthy` by default. */

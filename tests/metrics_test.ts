@@ -31,6 +31,8 @@ Deno.test({
       );
     }
     const driver = new MemoryDriver();
+    const metrics = new RunnerMetrics();
+    // The registry records into the runner's provider: one pipeline.
     await using registry = new Registry({
       driver,
       service: "api",
@@ -38,8 +40,10 @@ Deno.test({
       meta: { zone: 'eu "1"\\' },
       heartbeatInterval: 20,
       ttl: 200,
+      meterProvider: metrics.provider,
     });
-    const metrics = new RunnerMetrics();
+    let beats = 0;
+    registry.on("heartbeat", () => beats++);
     metrics.follow(registry);
     metrics.served = true;
     await registry.start();
@@ -51,10 +55,13 @@ Deno.test({
       reader,
       metrics,
     );
-    await eventually("a few heartbeats", () => metrics.heartbeats >= 3);
+    await eventually("a few heartbeats", () => beats >= 3);
     const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`))
       .text();
     assert.match(text, /^roster_up 1$/m);
+    // The library's instruments, under the names the runner has served.
+    assert.match(text, /^roster_heartbeats_total [3-9]|[1-9]\d+$/m);
+    assert.match(text, /^roster_heartbeat_latency_seconds_count [1-9]/m);
     const check = new Deno.Command(PROMTOOL, {
       args: ["check", "metrics"],
       stdin: "piped",

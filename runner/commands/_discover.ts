@@ -6,6 +6,7 @@
  */
 
 import process from "node:process";
+import type { MeterProvider } from "@opentelemetry/api";
 import { type Driver, type Instance, Registry } from "../../mod.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import { createDriver } from "../create_driver.ts";
@@ -91,14 +92,17 @@ export function stopSignals(
  *
  * @param config The runner config.
  * @param driver The driver to read through.
+ * @param meterProvider Where its metrics go (the runner's /metrics).
  * @returns The registry; stop it when done.
  */
 export function discoveryRegistry(
   config: RunnerConfig,
   driver: Driver,
+  meterProvider?: MeterProvider,
 ): Registry {
   return new Registry({
     driver,
+    meterProvider,
     env: config.resolved.env,
     ttl: config.resolved.ttl,
     heartbeatInterval: config.resolved.heartbeatInterval,

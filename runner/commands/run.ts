@@ -110,6 +110,7 @@ async function run(
     ...config.options,
     driver,
     health: sidecar ? undefined : config.health,
+    meterProvider: metrics.provider,
   });
   metrics.follow(registry);
   let server: StatusServer | undefined;
@@ -124,7 +125,7 @@ async function run(
         reader = await createDiscoveryDriver(config, driver);
         server = await startStatusServer(
           config.http,
-          discovery = discoveryRegistry(config, reader),
+          discovery = discoveryRegistry(config, reader, metrics.provider),
           metrics,
           metrics.self,
         );
@@ -246,7 +247,7 @@ async function register(
   // `roster drain` and `roster maintenance` reach the runner by a message;
   // a backend without pub/sub has none, and they say so.
   await registry.onMessage((message) => {
-    metrics.messagesReceived++;
+    metrics.messageReceived();
     const request = readInstanceRequest(message.data);
     if (request?.kind === "drain") stop.onDrain(request.linger);
     else if (request?.kind === "maintenance") {

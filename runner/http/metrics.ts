@@ -1,14 +1,22 @@
 /**
- * The runner's metrics in the Prometheus text format.
+ * The runner's metrics in the Prometheus text format, rendered from the
+ * OpenTelemetry instruments the library and the runner record with.
  *
  * @module
  */
 
+import {
+  type Counter,
+  metrics,
+  type ObservableResult,
+} from "@opentelemetry/api";
 import type { HealthCheckEvents, Instance, Registry } from "../../mod.ts";
-import { HEARTBEAT_SECONDS_BUCKETS } from "../../_telemetry.ts";
+import { VERSION } from "../../version.ts";
+import {
+  type Exposition,
+  PrometheusMeterProvider,
+} from "./prometheus_meter_provider.ts";
 import type { SelfDetail } from "./status_view.ts";
-
-const BUCKETS = HEARTBEAT_SECONDS_BUCKETS;
 
 /** Whether the backend answered, for `roster_up` and the view's age. */
 export interface ViewHealth {
@@ -22,38 +30,162 @@ export interface ViewHealth {
   protected?: readonly string[];
 }
 
-/** Counters fed by a registry's events, rendered for `GET /metrics`. */
+/**
+ * How each instrument shows on `/metrics`: the library's under the names
+ * the runner has always served, the view's own and the runner's. Any other
+ * instrument shows under its own name.
+ */
+const EXPOSITIONS: Readonly<Record<string, Exposition>> = {
+  "roster.heartbeats": { name: "roster_heartbeats_total", labels: {} },
+  "roster.heartbeat.failures": {
+    name: "roster_heartbeat_failures_total",
+    labels: {},
+  },
+  "roster.heartbeat.duration": {
+    name: "roster_heartbeat_latency_seconds",
+    labels: {},
+  },
+  "roster.reregistrations": {
+    name: "roster_reregistrations_total",
+    labels: {},
+  },
+  "roster.leader.changes": {
+    name: "roster_leader_changes_total",
+    labels: { "roster.service": "service", change: "change" },
+  },
+  // The served view's state and protection are shown below, from the view.
+  "roster.views": { name: "roster_views", hidden: true },
+  "roster.protections": { name: "roster_protections", hidden: true },
+  "roster.runner.up": { name: "roster_up", labels: {} },
+  "roster.runner.view.state": {
+    name: "roster_view_state",
+    labels: { state: "state" },
+  },
+  "roster.runner.view.age": { name: "roster_view_age_seconds", labels: {} },
+  "roster.runner.protection": {
+    name: "roster_protection",
+    labels: { service: "service" },
+  },
+  "roster.runner.messages.received": {
+    name: "roster_messages_received_total",
+    labels: {},
+  },
+  "roster.runner.watch.events": {
+    name: "roster_watch_events_total",
+    labels: { type: "type" },
+  },
+  "roster.runner.instances": {
+    name: "roster_instances",
+    labels: { service: "service", status: "status" },
+  },
+};
+
+/**
+ * The runner's metrics: one OpenTelemetry pipeline. The library's
+ * registries record into `provider` (pass it as their `meterProvider`), the
+ * runner adds its own instruments and the served view's gauges, and
+ * `render()` is the Prometheus text of them all. Every measurement also
+ * reaches the provider installed before (an OTel SDK, or Deno's).
+ */
 export class RunnerMetrics {
   /** Whether a status server exposes these, so they are worth collecting. */
   served = false;
-  heartbeats = 0;
-  heartbeatFailures = 0;
-  reregistrations = 0;
-  watchEvents = new Map<string, number>();
-  messagesReceived = 0;
   /** This process's own instance, as the dashboard details it. */
   self: SelfDetail | undefined;
-  readonly #latency = new Array<number>(BUCKETS.length).fill(0);
-  #latencyCount = 0;
-  #latencySum = 0;
+  /** Where registries record; `render()` reads it. */
+  readonly provider: PrometheusMeterProvider = new PrometheusMeterProvider(
+    metrics.getMeterProvider(),
+  );
+  readonly #messages: Counter;
+  readonly #watchEvents: Counter;
+  /** What the gauges observe at the next render. */
+  #view: { instances: readonly Instance[]; health: ViewHealth } = {
+    instances: [],
+    health: { up: true, view: "live", ageSeconds: 0 },
+  };
+
+  /** Creates the runner's instruments. */
+  constructor() {
+    const meter = this.provider.getMeter("roster.runner", VERSION);
+    this.#messages = meter.createCounter("roster.runner.messages.received", {
+      description: "Messages received.",
+    });
+    this.#watchEvents = meter.createCounter("roster.runner.watch.events", {
+      description: "Watch events seen, by type.",
+    });
+    for (const type of ["join", "update", "leave"]) {
+      this.#watchEvents.add(0, { type });
+    }
+    const gauge = (
+      name: string,
+      description: string,
+      observe: (result: ObservableResult) => void,
+    ) =>
+      meter.createObservableGauge(name, { description }).addCallback(observe);
+    gauge(
+      "roster.runner.up",
+      "Whether the backend answered the last read (1) or not (0).",
+      (r) => r.observe(this.#view.health.up ? 1 : 0),
+    );
+    gauge(
+      "roster.runner.view.state",
+      "The state of the view the instances come from.",
+      (r) => {
+        for (const state of ["live", "stale"]) {
+          r.observe(this.#view.health.view === state ? 1 : 0, { state });
+        }
+      },
+    );
+    gauge(
+      "roster.runner.view.age",
+      "Seconds since the instances were last read from the backend.",
+      (r) => r.observe(Math.max(0, this.#view.health.ageSeconds)),
+    );
+    gauge(
+      "roster.runner.protection",
+      "Whether the eviction safety valve holds a service's expiries (1).",
+      (r) => {
+        for (const service of this.#view.health.protected ?? []) {
+          r.observe(1, { service });
+        }
+      },
+    );
+    gauge(
+      "roster.runner.instances",
+      "Live instances, by service and status.",
+      (r) => {
+        const counts = new Map<
+          string,
+          { service: string; status: string; n: number }
+        >();
+        for (const { service, status } of this.#view.instances) {
+          const key = `${service}\n${status}`;
+          const count = counts.get(key) ?? { service, status, n: 0 };
+          count.n++;
+          counts.set(key, count);
+        }
+        for (const { service, status, n } of counts.values()) {
+          r.observe(n, { service, status });
+        }
+      },
+    );
+  }
 
   /**
-   * Counts what a registry reports.
+   * Follows a registry for the dashboard's detail of this process: its
+   * last heartbeat latency and health check. (Counting is the registry's
+   * own, into `provider`.)
    *
    * @param registry The registry to follow.
-   * @returns A function that stops counting.
+   * @returns A function that stops following.
    */
   follow(registry: Registry): () => void {
     const self = this.self = { id: registry.id } as SelfDetail;
     const offs = [
       registry.on("heartbeat", ({ latency }) => {
-        this.heartbeats++;
         self.heartbeatLatency = latency;
-        this.#observe(latency / 1000);
       }),
       registry.on("health_check", (check) => this.recordCheck(check)),
-      registry.on("heartbeat_failed", () => this.heartbeatFailures++),
-      registry.on("reregistered", () => this.reregistrations++),
     ];
     return () => offs.forEach((off) => off());
   }
@@ -76,21 +208,18 @@ export class RunnerMetrics {
     };
   }
 
+  /** Counts one message received. */
+  messageReceived(): void {
+    this.#messages.add(1);
+  }
+
   /**
    * Counts one watch event.
    *
    * @param type `join`, `update` or `leave`.
    */
   watchEvent(type: string): void {
-    this.watchEvents.set(type, (this.watchEvents.get(type) ?? 0) + 1);
-  }
-
-  #observe(seconds: number): void {
-    this.#latencyCount++;
-    this.#latencySum += seconds;
-    for (const [i, bound] of BUCKETS.entries()) {
-      if (seconds <= bound) this.#latency[i]!++;
-    }
+    this.#watchEvents.add(1, { type });
   }
 
   /**
@@ -104,95 +233,7 @@ export class RunnerMetrics {
     instances: readonly Instance[],
     view: ViewHealth = { up: true, view: "live", ageSeconds: 0 },
   ): string {
-    const lines: string[] = [
-      "# HELP roster_up Whether the backend answered the last read (1) or not (0).",
-      "# TYPE roster_up gauge",
-      `roster_up ${view.up ? 1 : 0}`,
-      "# HELP roster_view_state The state of the view the instances come from.",
-      "# TYPE roster_view_state gauge",
-      `roster_view_state{state="live"} ${view.view === "live" ? 1 : 0}`,
-      `roster_view_state{state="stale"} ${view.view === "stale" ? 1 : 0}`,
-      "# HELP roster_view_age_seconds Seconds since the instances were last read from the backend.",
-      "# TYPE roster_view_age_seconds gauge",
-      `roster_view_age_seconds ${Math.max(0, view.ageSeconds)}`,
-      "# HELP roster_protection Whether the eviction safety valve holds a service's expiries (1).",
-      "# TYPE roster_protection gauge",
-      ...(view.protected ?? []).map((service) =>
-        `roster_protection{service="${escape(service)}"} 1`
-      ),
-    ];
-    const counter = (name: string, help: string, value: number) =>
-      lines.push(
-        `# HELP ${name} ${help}`,
-        `# TYPE ${name} counter`,
-        `${name} ${value}`,
-      );
-    counter(
-      "roster_heartbeats_total",
-      "Heartbeats the backend accepted.",
-      this.heartbeats,
-    );
-    counter(
-      "roster_heartbeat_failures_total",
-      "Heartbeats that failed.",
-      this.heartbeatFailures,
-    );
-    counter(
-      "roster_reregistrations_total",
-      "Times the backend had lost this registration and it was created again.",
-      this.reregistrations,
-    );
-    counter(
-      "roster_messages_received_total",
-      "Messages received.",
-      this.messagesReceived,
-    );
-    lines.push(
-      "# HELP roster_heartbeat_latency_seconds Heartbeat round trip.",
-      "# TYPE roster_heartbeat_latency_seconds histogram",
-    );
-    for (const [i, bound] of BUCKETS.entries()) {
-      lines.push(
-        `roster_heartbeat_latency_seconds_bucket{le="${bound}"} ${
-          this.#latency[i]
-        }`,
-      );
-    }
-    lines.push(
-      `roster_heartbeat_latency_seconds_bucket{le="+Inf"} ${this.#latencyCount}`,
-      `roster_heartbeat_latency_seconds_sum ${this.#latencySum}`,
-      `roster_heartbeat_latency_seconds_count ${this.#latencyCount}`,
-      "# HELP roster_watch_events_total Watch events seen, by type.",
-      "# TYPE roster_watch_events_total counter",
-    );
-    for (const type of ["join", "update", "leave"]) {
-      lines.push(
-        `roster_watch_events_total{type="${type}"} ${
-          this.watchEvents.get(type) ?? 0
-        }`,
-      );
-    }
-    lines.push(
-      "# HELP roster_instances Live instances, by service and status.",
-      "# TYPE roster_instances gauge",
-    );
-    const counts = new Map<string, number>();
-    for (const instance of instances) {
-      const key = `service="${
-        escape(instance.service)
-      }",status="${instance.status}"`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-    for (const [labels, count] of [...counts].sort()) {
-      lines.push(`roster_instances{${labels}} ${count}`);
-    }
-    return lines.join("\n") + "\n";
+    this.#view = { instances, health: view };
+    return this.provider.render(EXPOSITIONS);
   }
-}
-
-function escape(value: string): string {
-  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll(
-    "\n",
-    "\\n",
-  );
 }
