@@ -178,23 +178,25 @@ const encoder = new TextEncoder();
 export const MAX_WEIGHT = 10_000;
 
 /**
- * Checks a weight: a whole number from 0 to {@linkcode MAX_WEIGHT}.
+ * Reads a weight: a whole number from 0 to {@linkcode MAX_WEIGHT}. Like
+ * {@linkcode parseDuration}, it takes the value first, then the field its
+ * errors name.
  *
- * @param field The field name, quoted in the error.
  * @param value The value to check; undefined means 100.
+ * @param field The field name, quoted in the error.
  * @returns The weight.
  * @throws {ConfigError} When the value is not such a number.
  *
  * @example
  * ```ts
- * import { validateWeight } from "@roster/roster";
+ * import { parseWeight } from "@roster/roster";
  * import assert from "node:assert/strict";
  *
- * assert.equal(validateWeight("weight", undefined), 100);
- * assert.throws(() => validateWeight("weight", 2.5), /whole number/);
+ * assert.equal(parseWeight(undefined, "weight"), 100);
+ * assert.throws(() => parseWeight(2.5, "weight"), /whole number/);
  * ```
  */
-export function validateWeight(field: string, value: unknown): number {
+export function parseWeight(value: unknown, field: string): number {
   if (value === undefined) return 100;
   if (
     typeof value !== "number" || !Number.isInteger(value) || value < 0 ||
@@ -208,6 +210,28 @@ export function validateWeight(field: string, value: unknown): number {
     );
   }
   return value;
+}
+
+/**
+ * Checks a weight, field first.
+ *
+ * @deprecated Use {@linkcode parseWeight}, which takes the value first as
+ *   `parseDuration` does.
+ * @param field The field name, quoted in the error.
+ * @param value The value to check; undefined means 100.
+ * @returns The weight.
+ * @throws {ConfigError} When the value is not such a number.
+ *
+ * @example
+ * ```ts
+ * import { validateWeight } from "@roster/roster";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(validateWeight("weight", undefined), 100);
+ * ```
+ */
+export function validateWeight(field: string, value: unknown): number {
+  return parseWeight(value, field);
 }
 
 /**

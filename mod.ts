@@ -92,6 +92,7 @@ export {
   MAX_META_TOTAL_BYTES,
   MAX_META_VALUE_BYTES,
   MAX_WEIGHT,
+  parseWeight,
   takesWork,
   validateWeight,
   WARNING_WEIGHT_SHARE,

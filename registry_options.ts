@@ -21,10 +21,10 @@ import { ConfigError } from "./errors.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./messaging/message.ts";
 import {
   type HealthStatus,
+  parseWeight,
   validateMeta,
   validateName,
   validateText,
-  validateWeight,
 } from "./instance.ts";
 
 /**
@@ -269,7 +269,7 @@ export function resolveRegistryOptions(
       options.status ?? (options.health ? "unhealthy" : undefined),
     ),
     heartbeatInterval,
-    weight: validateWeight(name("weight"), options.weight),
+    weight: parseWeight(options.weight, name("weight")),
     ttl,
     heartbeatTimeout,
     stopTimeout: parseDuration(

@@ -108,7 +108,7 @@ export class ChangeFeed {
    * register again or had a ttl to do so: the backend's silence about them
    * is no evidence that they died.
    */
-  readonly #held = new Map<string, number>();
+  readonly #keptAfterLoss = new Map<string, number>();
   readonly #protection: EvictionProtection | undefined;
   /** How many instances of each service the view holds. */
   readonly #perService = new Map<string, number>();
@@ -156,7 +156,7 @@ export class ChangeFeed {
     let failures = 0;
     while (!this.#abort.signal.aborted) {
       try {
-        this.#releaseHeld();
+        this.#releaseDue();
         if (this.#cursor === undefined) {
           this.#resync(await this.#driver.snapshot(this.#env));
         }
@@ -233,10 +233,10 @@ export class ChangeFeed {
       for (const [id, instance] of this.view) {
         if (fresh.has(id) || this.#protection?.isHeld(instance)) continue;
         // Held after an earlier loss, with time left to come back.
-        if ((this.#held.get(id) ?? -Infinity) > now) continue;
+        if ((this.#keptAfterLoss.get(id) ?? -Infinity) > now) continue;
         if (hold) {
-          if (!this.#held.has(id)) {
-            this.#held.set(id, this.#clock.now() + leaseOf(instance));
+          if (!this.#keptAfterLoss.has(id)) {
+            this.#keptAfterLoss.set(id, this.#clock.now() + leaseOf(instance));
           }
           continue;
         }
@@ -245,7 +245,7 @@ export class ChangeFeed {
     }
     for (const instance of snapshot.instances) {
       const known = this.view.get(instance.id);
-      this.#held.delete(instance.id);
+      this.#keptAfterLoss.delete(instance.id);
       this.#unprotect(instance);
       this.#put(instance, known);
       if (first) continue;
@@ -257,8 +257,8 @@ export class ChangeFeed {
       }
     }
     // The held whose time passed were decided by this snapshot.
-    for (const [id, until] of this.#held) {
-      if (until <= now) this.#held.delete(id);
+    for (const [id, until] of this.#keptAfterLoss) {
+      if (until <= now) this.#keptAfterLoss.delete(id);
     }
     this.#cursor = snapshot.cursor;
     this.#setState("live");
@@ -270,7 +270,7 @@ export class ChangeFeed {
    * come back, and ends the protections whose bound passed: their held
    * instances expire.
    */
-  #releaseHeld(): void {
+  #releaseDue(): void {
     const now = this.#clock.now();
     for (const change of this.#protection?.due(now) ?? []) {
       log.warn(
@@ -286,7 +286,7 @@ export class ChangeFeed {
     // A held instance that had its time is not dropped on the clock's
     // word: a fresh snapshot decides (the backend may have been paused, its
     // beats on their way), and drops it only if it is still missing.
-    for (const until of this.#held.values()) {
+    for (const until of this.#keptAfterLoss.values()) {
       if (until <= now) {
         this.#cursor = undefined;
         break;
@@ -297,7 +297,7 @@ export class ChangeFeed {
   #remove(instance: Instance, reason: ChangeReason): void {
     this.view.delete(instance.id);
     this.#count(instance.service, -1);
-    this.#held.delete(instance.id);
+    this.#keptAfterLoss.delete(instance.id);
     this.version++;
     this.#emit({ type: "leave", reason, instance });
   }
@@ -310,7 +310,7 @@ export class ChangeFeed {
     const { instance } = change;
     const known = this.view.get(instance.id);
     if (change.type === "join") {
-      this.#held.delete(instance.id);
+      this.#keptAfterLoss.delete(instance.id);
       this.#unprotect(instance);
       // It may fall due before the next purge the backend asked for.
       this.#nextPurge = Math.min(

@@ -88,7 +88,8 @@ export interface ElectionSession {
   leadershipChanged?(service: string, change: "gained" | "lost"): void;
 }
 
-interface Held {
+/** A leadership this process holds, as the election tracks it. */
+interface Lead {
   end(reason: string): void;
   resigned(): Promise<void>;
   /** Work whose return the release waits for, at most `boundMs`. */
@@ -98,8 +99,8 @@ interface Held {
 /** Elects one leader per service among a registry's peers. */
 export class Election {
   readonly #session: ElectionSession;
-  readonly #held = new Set<Held>();
-  readonly #heldBy = new WeakMap<Leadership, Held>();
+  readonly #leads = new Set<Lead>();
+  readonly #leadOf = new WeakMap<Leadership, Lead>();
 
   /**
    * Creates the election of a registry.
@@ -274,11 +275,11 @@ export class Election {
    * @param boundMs The longest the release waits for `release()`.
    */
   holdUntilReleased(leadership: Leadership, boundMs: number): void {
-    const held = this.#heldBy.get(leadership);
-    if (!held) return;
+    const lead = this.#leadOf.get(leadership);
+    if (!lead) return;
     let done!: () => void;
     const work = new Promise<void>((resolve) => done = resolve);
-    held.until = { work, boundMs, done };
+    lead.until = { work, boundMs, done };
   }
 
   /**
@@ -289,9 +290,9 @@ export class Election {
    * @returns A promise that resolves once the backend was told.
    */
   end(leadership: Leadership, reason: string): Promise<void> {
-    const held = this.#heldBy.get(leadership);
-    held?.end(reason);
-    return held?.resigned() ?? Promise.resolve();
+    const lead = this.#leadOf.get(leadership);
+    lead?.end(reason);
+    return lead?.resigned() ?? Promise.resolve();
   }
 
   /**
@@ -303,9 +304,9 @@ export class Election {
    * @returns A promise that resolves once the backend was told.
    */
   resignAll(reason: string): Promise<void> {
-    const held = [...this.#held];
-    for (const leadership of held) leadership.end(reason);
-    return Promise.all(held.map((leadership) => leadership.resigned())).then(
+    const lead = [...this.#leads];
+    for (const leadership of lead) leadership.end(reason);
+    return Promise.all(lead.map((leadership) => leadership.resigned())).then(
       () => {},
     );
   }
@@ -324,7 +325,7 @@ export class Election {
     };
     // Every heartbeat now carries the term, and the backend confirms it.
     registration.term = term;
-    const held: Held = {
+    const lead: Lead = {
       end: (reason) => {
         if (controller.signal.aborted) return;
         if (registration.term === term) delete registration.term;
@@ -343,7 +344,7 @@ export class Election {
         session.leadershipChanged?.(service, "lost");
         const release = () =>
           session.driver.resign(registration, term).catch(() => {});
-        const until = held.until;
+        const until = lead.until;
         if (!until) {
           resigned = release();
           return;
@@ -361,16 +362,16 @@ export class Election {
       },
       resigned: () => resigned,
     };
-    this.#held.add(held);
+    this.#leads.add(lead);
     controller.signal.addEventListener("abort", () => {
-      this.#held.delete(held);
+      this.#leads.delete(lead);
       for (const cleanup of cleanups) cleanup();
     }, { once: true });
     const feed = session.feed();
     cleanups.push(feed.subscribe(() => {
       const oldest = eldest(feed, service);
       if (oldest?.id !== instance.id || oldest.seq !== instance.seq) {
-        held.end(
+        lead.end(
           oldest
             ? `'${oldest.id}' is now the oldest instance that takes work`
             : "the instance left the view",
@@ -379,11 +380,11 @@ export class Election {
     }));
     cleanups.push(
       session.on("reregistered", () =>
-        held.end(
+        lead.end(
           "its lease was lost and it registered again with a new seq",
         )),
-      session.on("conflict", () => held.end("another owner holds the id")),
-      session.on("deregistered", () => held.end("the registry stopped")),
+      session.on("conflict", () => lead.end("another owner holds the id")),
+      session.on("deregistered", () => lead.end("the registry stopped")),
     );
     // The lease timer, re-armed by every accepted beat, ends leadership
     // before the lease can run out without waiting for a failed beat.
@@ -391,7 +392,7 @@ export class Election {
     const arm = () => {
       session.clock.clearTimeout(timer);
       timer = session.clock.setTimeout(
-        () => held.end("heartbeats failed for longer than the lease can last"),
+        () => lead.end("heartbeats failed for longer than the lease can last"),
         Math.max(0, deadline() - monotonicNow(session.clock)),
       );
     };
@@ -402,7 +403,7 @@ export class Election {
     let confirmed = true;
     cleanups.push(session.on("heartbeat", ({ termHeld }) => {
       if (termHeld === false) {
-        held.end(`the backend no longer names it leader of term ${term}`);
+        lead.end(`the backend no longer names it leader of term ${term}`);
         return;
       }
       confirmed = true;
@@ -428,17 +429,17 @@ export class Election {
       assertValid() {
         if (valid()) return;
         if (!controller.signal.aborted) {
-          held.end("its lease may have run out");
+          lead.end("its lease may have run out");
         }
         throw controller.signal.reason;
       },
       release() {
-        held.until?.done();
-        held.end("it was released");
-        return held.resigned();
+        lead.until?.done();
+        lead.end("it was released");
+        return lead.resigned();
       },
     };
-    this.#heldBy.set(leadership, held);
+    this.#leadOf.set(leadership, lead);
     return leadership;
   }
 }

@@ -7,7 +7,7 @@
  */
 
 import type { Instance } from "../mod.ts";
-import { paint, terminalSafe } from "./_output.ts";
+import { paint, terminalSafe } from "./output.ts";
 import { isLate } from "./http/status_view.ts";
 
 /** How to print a table. */

@@ -26,7 +26,7 @@ import {
 import { type CommandOptions, UsageError } from "./commands/command.ts";
 import { ALIASES, COMMANDS } from "./commands/commands.ts";
 import { configureRunnerLogging } from "./logging.ts";
-import { fail, out, setJsonLines } from "./_output.ts";
+import { fail, out, setJsonLines } from "./output.ts";
 
 /**
  * Runs the runner with command-line arguments.

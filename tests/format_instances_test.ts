@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Instance } from "../mod.ts";
-import { terminalSafe } from "../runner/_output.ts";
+import { terminalSafe } from "../runner/output.ts";
 import {
   displayStatus,
   formatAge,

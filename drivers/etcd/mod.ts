@@ -134,7 +134,7 @@ interface TermHolder {
 }
 
 /** What this process holds for a registration it wrote. */
-interface Held {
+interface KeptLease {
   lease: Lease;
   leaseId: string;
   /** The owner token's digest, as the key holds it. */
@@ -230,8 +230,8 @@ export class EtcdDriver implements Driver {
   #epoch: Promise<number> | undefined;
   /** The highest `seq` or term this driver has seen: no epoch goes below. */
   #highest = 0;
-  readonly #held = new WeakMap<Registration, Held>();
-  readonly #leases = new Map<string, Held>();
+  readonly #kept = new WeakMap<Registration, KeptLease>();
+  readonly #leases = new Map<string, KeptLease>();
 
   /**
    * Wraps an etcd3 client you already have; closing the driver leaves it
@@ -370,26 +370,28 @@ export class EtcdDriver implements Driver {
    * @throws {AlreadyRegisteredError} When another live owner holds the id.
    */
   async heartbeat(registration: Registration): Promise<HeartbeatResult> {
-    const held = this.#held.get(registration);
+    const kept = this.#kept.get(registration);
     // Tried within a ttl of the last try: this process kept running, and
     // a lease etcd dropped meanwhile is put back under its seq.
     const triedAt = performance.now();
-    const keptBeating = held !== undefined && !held.removed &&
-      triedAt - held.triedAt < registration.ttl;
-    if (held) held.triedAt = triedAt;
-    if (!held || held.status !== registration.status) {
+    const keptBeating = kept !== undefined && !kept.removed &&
+      triedAt - kept.triedAt < registration.ttl;
+    if (kept) kept.triedAt = triedAt;
+    if (!kept || kept.status !== registration.status) {
       return await this.#create(registration, "reregistered", keptBeating);
     }
     const key = this.#key(registration.env, "i", registration.id);
     const beatAt = Date.now();
     const { term } = registration;
     const [alive, [kv], termHeld] = await Promise.all([
-      this.#keepAlive(held.lease),
+      this.#keepAlive(kept.lease),
       this.client.get(key).exec().then((answer) => answer.kvs),
-      term === undefined ? undefined : this.#holds(registration, held, term),
+      term === undefined
+        ? undefined
+        : this.#leadsTerm(registration, kept, term),
     ]);
     const stored = kv && decode(kv);
-    if (!alive || !stored || String(kv.lease) !== held.leaseId) {
+    if (!alive || !stored || String(kv.lease) !== kept.leaseId) {
       const result = await this.#create(
         registration,
         "reregistered",
@@ -402,7 +404,7 @@ export class EtcdDriver implements Driver {
         registration.env,
         registration.id,
         stored,
-        held.seq,
+        kept.seq,
         beatAt,
       ),
       reregistered: false,
@@ -413,7 +415,7 @@ export class EtcdDriver implements Driver {
   /**
    * Renews a lease once: whether etcd still holds it. A keep-alive rides a
    * stream without a deadline: one that does not answer within the
-   * request timeout counts as not renewed, so the next beat is not held up
+   * request timeout counts as not renewed, so the next beat is not kept up
    * behind it.
    */
   async #keepAlive(lease: Lease): Promise<boolean> {
@@ -437,9 +439,9 @@ export class EtcdDriver implements Driver {
    * key lost with etcd's data names no one: the leadership ends, and the
    * next grant takes a higher term.
    */
-  async #holds(
+  async #leadsTerm(
     registration: Registration,
-    held: Held,
+    kept: KeptLease,
     term: number,
   ): Promise<boolean> {
     const termKey = this.#key(registration.env, "t", registration.service);
@@ -447,7 +449,7 @@ export class EtcdDriver implements Driver {
     const holder = last && decode<TermHolder>(last);
     if (!last || !holder) return false;
     const legacy = holder.epoch ?? await this.#epochValue();
-    return holder.id === registration.id && holder.seq === held.seq &&
+    return holder.id === registration.id && holder.seq === kept.seq &&
       termOf(last, holder, legacy) === term;
   }
 
@@ -492,7 +494,7 @@ export class EtcdDriver implements Driver {
     const { env, id } = registration;
     const key = this.#key(env, "i", id);
     const owner = ownerDigest(registration.owner);
-    const previous = this.#held.get(registration);
+    const previous = this.#kept.get(registration);
     const lease = this.client.lease(leaseSeconds(registration.ttl), {
       autoKeepAlive: false,
     });
@@ -542,7 +544,7 @@ export class EtcdDriver implements Driver {
           this.#leases.delete(previous.leaseId);
           previous.lease.revoke().catch(() => {});
         }
-        const held = {
+        const kept = {
           lease,
           leaseId,
           owner,
@@ -551,8 +553,8 @@ export class EtcdDriver implements Driver {
           status: registration.status,
           triedAt: performance.now(),
         };
-        this.#held.set(registration, held);
-        this.#leases.set(leaseId, held);
+        this.#kept.set(registration, kept);
+        this.#leases.set(leaseId, kept);
         return {
           instance: instanceOf(env, id, fresh, seq),
           reregistered: !current && !putBack && why === "reregistered",
@@ -589,11 +591,11 @@ export class EtcdDriver implements Driver {
       .commit();
     if (!result.succeeded) return false;
     await this.client.delete().key(tombstone).exec().catch(() => {});
-    const held = this.#leases.get(String(current.lease));
-    if (held) {
-      held.removed = true;
+    const kept = this.#leases.get(String(current.lease));
+    if (kept) {
+      kept.removed = true;
       this.#leases.delete(String(current.lease));
-      await held.lease.revoke().catch(() => {});
+      await kept.lease.revoke().catch(() => {});
     }
     return true;
   }

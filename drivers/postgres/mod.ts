@@ -35,7 +35,7 @@ import { redactUrl, withoutPassword } from "../../contract/redact_url.ts";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { logger } from "../../_logger.ts";
+import { getLogger } from "@logtape/logtape";
 import type {
   BackendStatus,
   Change,
@@ -61,7 +61,7 @@ import {
 import { MessageTooLargeError } from "../../messaging/message.ts";
 import { SCHEMA_NAME, SCHEMA_VERSION, schemaStatements } from "./_schema.ts";
 
-const log = logger("postgres");
+const log = getLogger(["roster", "postgres"]);
 
 /** NOTIFY's payload limit, less one byte. */
 export const MAX_NOTIFY_BYTES = 7_999;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { logger } from "../../_logger.ts";
+import { getLogger } from "@logtape/logtape";
 import type {
   Change,
   ChangeReason,
@@ -16,7 +16,7 @@ import type { Instance, InstanceStatus } from "../../instance.ts";
 import { SLOT_WIDTH } from "./_scripts.ts";
 import type { DoubtfulLapse } from "../../contract/settled_listing.ts";
 
-const log = logger("redis");
+const log = getLogger(["roster", "redis"]);
 
 /**
  * The one character a status takes in a beat slot and the change log. The

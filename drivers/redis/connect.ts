@@ -5,14 +5,14 @@
  */
 
 import { Cluster, Redis, type RedisOptions } from "ioredis";
-import { logger } from "../../_logger.ts";
+import { getLogger } from "@logtape/logtape";
 import {
   describeTarget,
   redactSecrets,
   type RedisConnectOptions,
 } from "./options.ts";
 
-const log = logger("redis");
+const log = getLogger(["roster", "redis"]);
 
 /** A client the driver made: standalone, Sentinel-managed, or Cluster. */
 export type IoRedisClient = Redis | Cluster;

@@ -37,7 +37,7 @@
 
 import { createHash, randomUUID } from "node:crypto";
 import { Cluster, Redis } from "ioredis";
-import { logger } from "../../_logger.ts";
+import { getLogger } from "@logtape/logtape";
 import type {
   BackendStatus,
   Change,
@@ -95,7 +95,7 @@ export {
   type RedisDriverOptions,
 } from "./options.ts";
 
-const log = logger("redis");
+const log = getLogger(["roster", "redis"]);
 
 /** Clients that `RedisDriver.connect` created, and so `close()` closes. */
 const OWNED_CLIENTS = new WeakMap<RedisClient, IoRedisClient>();

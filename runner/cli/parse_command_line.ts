@@ -13,7 +13,7 @@ import {
   parseConfigDuration,
 } from "../../contract/config_table.ts";
 import { loadConfig, type RunnerConfig } from "../config/config.ts";
-import type { OutputFormat } from "../_output.ts";
+import type { OutputFormat } from "../output.ts";
 import {
   type Command,
   type CommandArguments,

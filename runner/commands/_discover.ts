@@ -10,7 +10,7 @@ import type { MeterProvider } from "@opentelemetry/api";
 import { type Driver, type Instance, Registry } from "../../mod.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import { createDriver } from "../create_driver.ts";
-import { fail, note, out, type OutputFormat, useColor } from "../_output.ts";
+import { fail, note, out, type OutputFormat, useColor } from "../output.ts";
 import { formatInstanceTable } from "../format_instances.ts";
 import { isLate } from "../http/status_view.ts";
 

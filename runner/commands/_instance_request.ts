@@ -12,7 +12,7 @@ import {
   messageOf,
   statusAfter,
 } from "../instance_requests.ts";
-import { fail, out, report } from "../_output.ts";
+import { fail, out, report } from "../output.ts";
 import { discover } from "./_discover.ts";
 
 /**

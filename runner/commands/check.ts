@@ -7,7 +7,7 @@
 
 import { formatDuration } from "../../mod.ts";
 import type { RunnerConfig } from "../config/config.ts";
-import { out, report } from "../_output.ts";
+import { out, report } from "../output.ts";
 import type { Command } from "./command.ts";
 
 /** `roster check`. */

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import process from "node:process";
 import { formatDuration } from "../../mod.ts";
-import { fail } from "../_output.ts";
+import { fail } from "../output.ts";
 
 /** A running child and its process group. */
 export interface ChildGroup {

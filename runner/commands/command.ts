@@ -7,7 +7,7 @@
 
 import type { FlagName } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
-import type { OutputFormat } from "../_output.ts";
+import type { OutputFormat } from "../output.ts";
 
 /** A usage mistake: exit 2 with this message. */
 export class UsageError extends Error {}

@@ -7,7 +7,7 @@
 import { ConfigError, formatDuration } from "../../mod.ts";
 import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
-import { fail, out, terminalSafe } from "../_output.ts";
+import { fail, out, terminalSafe } from "../output.ts";
 import type { Command } from "./command.ts";
 import { discover } from "./_discover.ts";
 

@@ -6,7 +6,7 @@
 
 import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
-import type { OutputFormat } from "../_output.ts";
+import type { OutputFormat } from "../output.ts";
 import type { Command } from "./command.ts";
 import { discover, printInstances } from "./_discover.ts";
 

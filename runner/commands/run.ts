@@ -22,7 +22,7 @@ import {
   type StopSignals,
   stopSignals,
 } from "./_discover.ts";
-import { fail, report } from "../_output.ts";
+import { fail, report } from "../output.ts";
 import { readInstanceRequest } from "../instance_requests.ts";
 import type { ChildGroup } from "./child_group.ts";
 import { createDiscoveryDriver, createDriver } from "../create_driver.ts";

@@ -10,7 +10,7 @@ import type { RunnerConfig } from "../config/config.ts";
 import type { HttpConfig } from "../config/http_config.ts";
 import { RunnerMetrics } from "../http/metrics.ts";
 import type { StatusServer } from "../http/status_server.ts";
-import { fail, report } from "../_output.ts";
+import { fail, report } from "../output.ts";
 import type { Command } from "./command.ts";
 import { discover, hostForUrl, stopSignals } from "./_discover.ts";
 

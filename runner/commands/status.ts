@@ -8,7 +8,7 @@ import { type Driver, formatDuration } from "../../mod.ts";
 import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import { createDriver } from "../create_driver.ts";
-import { fail, out, terminalSafe } from "../_output.ts";
+import { fail, out, terminalSafe } from "../output.ts";
 import type { Command } from "./command.ts";
 
 /** A clock offset beyond this makes `status` fail: lateness is judged across clocks. */

@@ -8,7 +8,7 @@ import process from "node:process";
 import { ConfigError, type Registry, WaitForTimeoutError } from "../../mod.ts";
 import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
-import { fail, type OutputFormat } from "../_output.ts";
+import { fail, type OutputFormat } from "../output.ts";
 import type { Command } from "./command.ts";
 import { discover, printInstances, stopSignals } from "./_discover.ts";
 

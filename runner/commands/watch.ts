@@ -7,7 +7,7 @@
 import type { ProtectionChange } from "../../mod.ts";
 import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
-import { note, out, terminalSafe } from "../_output.ts";
+import { note, out, terminalSafe } from "../output.ts";
 import type { Command } from "./command.ts";
 import { discover, stopSignals } from "./_discover.ts";
 
