@@ -8,38 +8,20 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Registry } from "../../mod.ts";
-import { DASHBOARD_CSP, DASHBOARD_HTML, FAVICON_SVG } from "./dashboard.ts";
+import { DASHBOARD_HTML, FAVICON_SVG } from "./dashboard.ts";
+import { EventStreams } from "./event_streams.ts";
+import { authorized, namesThisServer } from "./_request_guard.ts";
+import { headOf, json, SECURITY_HEADERS } from "./_responses.ts";
 import type { HttpConfig } from "../config/http_config.ts";
 import { serveHttp } from "./_http_server.ts";
 import type { RunnerMetrics } from "./metrics.ts";
-import {
-  type SelfDetail,
-  type StatusSnapshot,
-  StatusView,
-} from "./status_view.ts";
+import { type SelfDetail, StatusView } from "./status_view.ts";
 
 const log = getLogger(["roster", "http"]);
-const encoder = new TextEncoder();
-
-/** How many snapshots a stream may leave unread before it is dropped. */
-const STREAM_BACKLOG = 8;
-
 /** The default bound on open event streams. */
 export const DEFAULT_MAX_STREAMS = 100;
 
 const SERVICE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
-
-const encoded = new WeakMap<StatusSnapshot, Uint8Array>();
-
-/** One server-sent event per snapshot, encoded once for every stream. */
-function encodeEvent(snapshot: StatusSnapshot): Uint8Array {
-  let bytes = encoded.get(snapshot);
-  if (bytes === undefined) {
-    bytes = encoder.encode(`data: ${JSON.stringify(snapshot)}\n\n`);
-    encoded.set(snapshot, bytes);
-  }
-  return bytes;
-}
 
 /** A running status server. */
 export interface StatusServer extends AsyncDisposable {
@@ -47,61 +29,6 @@ export interface StatusServer extends AsyncDisposable {
   port: number;
   /** Stops it, ending every open event stream. */
   shutdown(): Promise<void>;
-}
-
-async function digest(text: string): Promise<Uint8Array> {
-  return new Uint8Array(
-    await crypto.subtle.digest("SHA-256", encoder.encode(text)),
-  );
-}
-
-/** Compares two secrets without leaking, by timing, where they differ. */
-async function sameSecret(given: string, expected: string): Promise<boolean> {
-  // Hashing first makes the comparison length-independent.
-  const [a, b] = await Promise.all([digest(given), digest(expected)]);
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
-  return difference === 0;
-}
-
-/**
- * Whether a `Host` header names this server: the address it is bound to, or
- * a loopback name. Without a token this is what stops DNS rebinding, where a
- * web page on `evil.example` resolves its own name to 127.0.0.1 and reads
- * the tokenless server from the victim's browser.
- */
-function namesThisServer(host: string | null, bound: string): boolean {
-  if (host === null) return false;
-  const name = host.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1")
-    .toLowerCase();
-  return name === bound.toLowerCase() || name === "localhost" ||
-    name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
-}
-
-/** Headers every answer carries. */
-const SECURITY_HEADERS = {
-  "content-security-policy": DASHBOARD_CSP,
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-};
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body, null, 2) + "\n", {
-    status,
-    headers: {
-      ...SECURITY_HEADERS,
-      "content-type": "application/json; charset=utf-8",
-    },
-  });
-}
-
-/** The same answer without its body, for `HEAD`. */
-async function headOf(response: Response): Promise<Response> {
-  await response.body?.cancel();
-  return new Response(null, {
-    status: response.status,
-    headers: response.headers,
-  });
 }
 
 /**
@@ -142,195 +69,31 @@ export async function startStatusServer(
   metrics: RunnerMetrics,
   self?: SelfDetail,
 ): Promise<StatusServer> {
-  const maxStreams = config.maxStreams ?? DEFAULT_MAX_STREAMS;
   const view = new StatusView(registry, {
     onEvent: (type) => metrics.watchEvent(type),
   });
   if (self) view.showSelf(self);
-  let streams = 0;
-  const closing = new AbortController();
-
-  const authorized = async (request: Request, url: URL) => {
-    if (config.token === undefined) return true;
-    const header = request.headers.get("authorization") ?? "";
-    // A token in the URL opens the page only: URLs end up in logs and
-    // histories, so the APIs and the stream take the header alone.
-    const given = header.startsWith("Bearer ")
-      ? header.slice(7)
-      : url.pathname === "/"
-      ? url.searchParams.get("token") ?? ""
-      : "";
-    return given !== "" && await sameSecret(given, config.token);
+  const pages: Pages = {
+    config,
+    view,
+    metrics,
+    streams: new EventStreams(
+      view,
+      config.maxStreams ?? DEFAULT_MAX_STREAMS,
+    ),
   };
-
-  const events = (): Response => {
-    if (streams >= maxStreams) {
-      return json({
-        error: `${streams} event ${
-          streams === 1 ? "stream is" : "streams are"
-        } open, the most this server keeps; try again later`,
-      }, 503);
-    }
-    streams++;
-    let unfollow: (() => void) | undefined;
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      streams--;
-      unfollow?.();
-      closing.signal.removeEventListener("abort", close);
-    };
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const close = () => {
-      end();
-      try {
-        controller.close();
-      } catch { /* closed already */ }
-    };
-    const body = new ReadableStream<Uint8Array>({
-      start(c) {
-        controller = c;
-        // Every stream gets the same encoded snapshot; a client that lets
-        // STREAM_BACKLOG of them pile up unread is dropped, not buffered.
-        unfollow = view.follow((snapshot) => {
-          if ((controller.desiredSize ?? 0) <= 0) {
-            log.info("Dropped a dashboard stream that stopped reading");
-            close();
-            return;
-          }
-          controller.enqueue(encodeEvent(snapshot));
-        });
-      },
-      cancel: end,
-    }, new CountQueuingStrategy({ highWaterMark: STREAM_BACKLOG }));
-    closing.signal.addEventListener("abort", close, { once: true });
-    return new Response(body, {
-      headers: {
-        ...SECURITY_HEADERS,
-        "content-type": "text/event-stream",
-        "cache-control": "no-store",
-      },
-    });
-  };
-
-  const unparsable = () =>
-    json({ error: "the request's Host or path cannot be parsed" }, 400);
-  const handle = async (request: Request): Promise<Response> => {
-    if (
-      config.token === undefined &&
-      !namesThisServer(request.headers.get("host"), config.hostname)
-    ) {
-      return json({
-        error: "this server answers only requests addressed to " +
-          `'${config.hostname}' or localhost; set 'http.token' to serve others`,
-      }, 421);
-    }
-    let url: URL;
-    try {
-      url = new URL(request.url);
-    } catch {
-      return json(
-        { error: "the request's Host or path cannot be parsed" },
-        400,
-      );
-    }
-    if (request.method === "HEAD") {
-      return await headOf(await answer(request, url, true));
-    }
-    if (request.method !== "GET") {
-      const refused = json({ error: "only GET and HEAD are served" }, 405);
-      refused.headers.set("allow", "GET, HEAD");
-      return refused;
-    }
-    return await answer(request, url, false);
-  };
-
-  const answer = async (
-    request: Request,
-    url: URL,
-    head: boolean,
-  ): Promise<Response> => {
-    if (url.pathname !== "/healthz" && !(await authorized(request, url))) {
-      return json({ error: "send 'Authorization: Bearer <token>'" }, 401);
-    }
-    switch (url.pathname) {
-      case "/":
-        return new Response(DASHBOARD_HTML, {
-          headers: {
-            ...SECURITY_HEADERS,
-            "content-type": "text/html; charset=utf-8",
-          },
-        });
-      case "/favicon.svg":
-      case "/favicon.ico":
-        return new Response(FAVICON_SVG, {
-          headers: {
-            ...SECURITY_HEADERS,
-            "content-type": "image/svg+xml",
-            "cache-control": "max-age=86400",
-          },
-        });
-      case "/events":
-        return head
-          ? new Response(null, {
-            headers: {
-              ...SECURITY_HEADERS,
-              "content-type": "text/event-stream",
-            },
-          })
-          : events();
-      case "/healthz":
-        return json({ status: "ok", view: view.state });
-      case "/instances": {
-        const service = url.searchParams.get("service");
-        if (service !== null && !SERVICE_NAME.test(service)) {
-          return json({
-            error:
-              `'service' (${service}) must be 1 to 128 letters, digits, '.', '_' or '-'`,
-          }, 400);
-        }
-        const snapshot = await view.refresh();
-        const instances = service === null
-          ? snapshot.instances
-          : snapshot.instances.filter((i) => i.service === service);
-        return snapshot.view === "live" ? json(instances) : json({
-          error: snapshot.error,
-          since: snapshot.staleSince,
-          instances,
-        }, 503);
-      }
-      case "/metrics": {
-        const snapshot = await view.refresh();
-        return new Response(
-          metrics.render(snapshot.instances, {
-            up: snapshot.view === "live",
-            view: snapshot.view,
-            ageSeconds: snapshot.readAt === 0
-              ? 0
-              : (snapshot.now - snapshot.readAt) / 1000,
-            protected: Object.keys(snapshot.protection),
-          }),
-          {
-            headers: {
-              ...SECURITY_HEADERS,
-              "content-type": "text/plain; version=0.0.4",
-            },
-          },
-        );
-      }
-      default:
-        return json({ error: `no such page: ${url.pathname}` }, 404);
-    }
-  };
-  const server = await serveHttp(config, handle, unparsable);
+  const server = await serveHttp(
+    config,
+    (request) => handle(pages, request),
+    () => json({ error: "the request's Host or path cannot be parsed" }, 400),
+  );
   view.start();
   log.info("Status server on http://{host}:{port}/", {
     host: config.hostname,
     port: server.port,
   });
   const shutdown = async () => {
-    closing.abort();
+    pages.streams.closeAll();
     view.close();
     await server.close();
   };
@@ -339,4 +102,126 @@ export async function startStatusServer(
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
+}
+
+/** What the pages answer from. */
+interface Pages {
+  config: HttpConfig;
+  view: StatusView;
+  metrics: RunnerMetrics;
+  streams: EventStreams;
+}
+
+/** Checks where a request is addressed and its method, then answers it. */
+async function handle(pages: Pages, request: Request): Promise<Response> {
+  const { config } = pages;
+  if (
+    config.token === undefined &&
+    !namesThisServer(request.headers.get("host"), config.hostname)
+  ) {
+    return json({
+      error: "this server answers only requests addressed to " +
+        `'${config.hostname}' or localhost; set 'http.token' to serve others`,
+    }, 421);
+  }
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    return json({ error: "the request's Host or path cannot be parsed" }, 400);
+  }
+  if (request.method === "HEAD") {
+    return await headOf(await answer(pages, request, url, true));
+  }
+  if (request.method !== "GET") {
+    const refused = json({ error: "only GET and HEAD are served" }, 405);
+    refused.headers.set("allow", "GET, HEAD");
+    return refused;
+  }
+  return await answer(pages, request, url, false);
+}
+
+/** The page a path names, once the request is authorized. */
+async function answer(
+  pages: Pages,
+  request: Request,
+  url: URL,
+  head: boolean,
+): Promise<Response> {
+  if (
+    url.pathname !== "/healthz" &&
+    !(await authorized(pages.config, request, url))
+  ) {
+    return json({ error: "send 'Authorization: Bearer <token>'" }, 401);
+  }
+  switch (url.pathname) {
+    case "/":
+      return page(DASHBOARD_HTML, "text/html; charset=utf-8");
+    case "/favicon.svg":
+    case "/favicon.ico":
+      return page(FAVICON_SVG, "image/svg+xml", "max-age=86400");
+    case "/events":
+      return head ? page(null, "text/event-stream") : pages.streams.open();
+    case "/healthz":
+      return json({ status: "ok", view: pages.view.state });
+    case "/instances":
+      return await instancesPage(pages.view, url);
+    case "/metrics":
+      return await metricsPage(pages.view, pages.metrics);
+    default:
+      return json({ error: `no such page: ${url.pathname}` }, 404);
+  }
+}
+
+function page(
+  body: string | null,
+  type: string,
+  cache?: string,
+): Response {
+  return new Response(body, {
+    headers: {
+      ...SECURITY_HEADERS,
+      "content-type": type,
+      ...(cache === undefined ? {} : { "cache-control": cache }),
+    },
+  });
+}
+
+/** `GET /instances[?service=S]`: 503 with the last known ones when stale. */
+async function instancesPage(view: StatusView, url: URL): Promise<Response> {
+  const service = url.searchParams.get("service");
+  if (service !== null && !SERVICE_NAME.test(service)) {
+    return json({
+      error:
+        `'service' (${service}) must be 1 to 128 letters, digits, '.', '_' or '-'`,
+    }, 400);
+  }
+  const snapshot = await view.refresh();
+  const instances = service === null
+    ? snapshot.instances
+    : snapshot.instances.filter((i) => i.service === service);
+  return snapshot.view === "live" ? json(instances) : json({
+    error: snapshot.error,
+    since: snapshot.staleSince,
+    instances,
+  }, 503);
+}
+
+/** `GET /metrics`: always answers, with `roster_up 0` during an outage. */
+async function metricsPage(
+  view: StatusView,
+  metrics: RunnerMetrics,
+): Promise<Response> {
+  const snapshot = await view.refresh();
+  return page(
+    metrics.render(snapshot.instances, {
+      up: snapshot.view === "live",
+      view: snapshot.view,
+      ageSeconds: snapshot.readAt === 0
+        ? 0
+        : (snapshot.now - snapshot.readAt) / 1000,
+      protected: Object.keys(snapshot.protection),
+    }),
+    "text/plain; version=0.0.4",
+  );
 }
