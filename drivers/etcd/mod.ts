@@ -68,70 +68,31 @@ import type {
   Snapshot,
 } from "../../contract/driver.ts";
 import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
+import { type Instance, takesWork } from "../../instance.ts";
 import {
-  type Instance,
-  type InstanceStatus,
-  parseInstanceStatus,
-  takesWork,
-} from "../../instance.ts";
+  decode,
+  instanceOf,
+  leaseSeconds,
+  seqOf,
+  type Stored,
+  type TermHolder,
+  termOf,
+} from "./_codec.ts";
+import type {
+  EtcdClient,
+  EtcdConnectOptions,
+  EtcdDriverOptions,
+} from "./options.ts";
+
+export {
+  type EtcdClient,
+  type EtcdConnectOptions,
+  type EtcdDriverOptions,
+  MIN_LEASE_SECONDS,
+} from "./options.ts";
 
 /** How long a read gives the history after its cursor to arrive, in ms. */
 const HISTORY_MS = 200;
-
-/** etcd's smallest lease, in seconds, with its default election timeout. */
-export const MIN_LEASE_SECONDS = 2;
-
-/** An etcd3 client. */
-export type EtcdClient = Etcd3;
-
-/** Options for {@linkcode EtcdDriver}. */
-export interface EtcdDriverOptions {
-  /** Prepended to every key. Default `roster/`. */
-  prefix?: string;
-  /**
-   * How long one request may take, in ms; a lease keep-alive too, which
-   * etcd3 sends on a stream without a deadline. Default 5,000.
-   */
-  requestTimeout?: number;
-}
-
-/** Options for {@linkcode EtcdDriver.connect}. */
-export interface EtcdConnectOptions extends EtcdDriverOptions {
-  /** The client URLs, such as `["http://127.0.0.1:2379"]`. */
-  endpoints?: string[];
-  /** A user and password, when etcd's auth is on. */
-  auth?: { username: string; password: string };
-}
-
-/** What a registration's key holds. */
-interface Stored {
-  service: string;
-  owner: string;
-  registeredAt: number;
-  beatAt: number;
-  ttl: number;
-  interval: number;
-  status: InstanceStatus;
-  version: string;
-  addr: string;
-  hostname: string;
-  pid: number;
-  meta: Record<string, string>;
-  weight?: number;
-  /** Why the key was created: `registered` or `reregistered`. */
-  why: "registered" | "reregistered";
-  /** The epoch it was created under: `seq` is it plus the create revision. */
-  epoch?: number;
-  /** Its `seq`, where it was put back after etcd dropped it. */
-  seq?: number;
-}
-
-/** What a leader key holds: the term is `epoch` plus its mod revision. */
-interface TermHolder {
-  id: string | null;
-  seq: number | null;
-  epoch?: number;
-}
 
 /** What this process holds for a registration it wrote. */
 interface KeptLease {
@@ -146,58 +107,6 @@ interface KeptLease {
   triedAt: number;
   /** Deregistered: a beat after it registers anew. */
   removed?: boolean;
-}
-
-function leaseSeconds(ttl: number): number {
-  return Math.max(MIN_LEASE_SECONDS, Math.ceil(ttl / 1000));
-}
-
-/** A leader key's term: its epoch (`legacy` if it kept none) plus its mod revision. */
-function termOf(kv: IKeyValue, holder: TermHolder, legacy: number): number {
-  return (holder.epoch ?? legacy) + Number(kv.mod_revision);
-}
-
-/** A key's JSON value: a registration's or a leader key's; undefined if foreign. */
-function decode<T = Stored>(kv: IKeyValue): T | undefined {
-  try {
-    return JSON.parse(kv.value.toString()) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A key's `seq`: the one it was put back with, or its epoch (`legacy` for a
- * key written before keys kept theirs) plus its create revision.
- */
-function seqOf(kv: IKeyValue, stored: Stored, legacy: number): number {
-  return stored.seq ?? (stored.epoch ?? legacy) + Number(kv.create_revision);
-}
-
-function instanceOf(
-  env: string,
-  id: string,
-  stored: Stored,
-  seq: number,
-  beatAt = stored.beatAt,
-): Instance {
-  return {
-    id,
-    service: stored.service,
-    env,
-    version: stored.version,
-    addr: stored.addr,
-    meta: { ...stored.meta },
-    hostname: stored.hostname,
-    pid: stored.pid,
-    status: parseInstanceStatus(stored.status),
-    seq,
-    registeredAt: stored.registeredAt,
-    heartbeatAt: beatAt,
-    expiresAt: beatAt + leaseSeconds(stored.ttl) * 1000,
-    heartbeatInterval: stored.interval,
-    weight: stored.weight ?? 100,
-  };
 }
 
 /**

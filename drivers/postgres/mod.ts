@@ -58,6 +58,18 @@ import {
   parseInstanceStatus,
   takesWork,
 } from "../../instance.ts";
+import { instanceOfRow, NOW_MS, type Queryable, rows } from "./_codec.ts";
+import type {
+  PostgresConnectOptions,
+  PostgresDriverOptions,
+  PostgresPool,
+} from "./options.ts";
+
+export type {
+  PostgresConnectOptions,
+  PostgresDriverOptions,
+  PostgresPool,
+} from "./options.ts";
 import { MessageTooLargeError } from "../../messaging/message.ts";
 import { SCHEMA_NAME, SCHEMA_VERSION, schemaStatements } from "./_schema.ts";
 
@@ -98,8 +110,8 @@ function stallOf(ttl: number): number {
 const STALL_SQL = "least(500, greatest(20, ttl / 6))";
 /** How long a listing's test write waits for a lock, in ms. */
 const PROBE_LOCK_TIMEOUT_MS = 250;
-/** How soon a purge that held a lapse back asks again, in ms. */
-const HELD_RETRY_MS = 50;
+/** How soon a purge that deferred a lapse asks again, in ms. */
+const DEFERRED_PURGE_RETRY_MS = 50;
 /** A clock offset this much below the best seen means the clock went back. */
 const CLOCK_JUMP_MS = 60_000;
 /**
@@ -109,33 +121,6 @@ const CLOCK_JUMP_MS = 60_000;
 const DOUBT_WINDOW_MS = 3_600_000;
 /** The longest wait before a dropped LISTEN connection is opened again. */
 const MAX_RELISTEN_MS = 5_000;
-
-/** A node-postgres pool, or anything with its `connect()` and `query()`. */
-export type PostgresPool = pg.Pool;
-
-/** Options for {@linkcode PostgresDriver}. */
-export interface PostgresDriverOptions {
-  /** The schema the tables live in. Default `roster`. */
-  schema?: string;
-}
-
-/** Options for {@linkcode PostgresDriver.connect}. */
-export interface PostgresConnectOptions extends PostgresDriverOptions {
-  /** A connection URL, such as `postgres://user:secret@host:5432/db`. */
-  url?: string;
-  /** The most connections to open. Default 4. */
-  max?: number;
-  /** How long a connection attempt may take, in ms. Default 5,000. */
-  connectTimeout?: number;
-  /**
-   * How long one query may take before the client gives up on it, in ms
-   * (node-postgres's `query_timeout`). Default 5,000. A heartbeat that
-   * times out is retried, and counts as evidence of an outage.
-   */
-  queryTimeout?: number;
-}
-
-type Row = Record<string, unknown>;
 
 /** What a purge and a late beat judge a lapse by (see #outageEvidence). */
 interface OutageEvidence {
@@ -166,43 +151,6 @@ function isOutage(error: unknown): boolean {
     String((error as Error)?.message ?? error),
   );
 }
-type Queryable = Pick<pg.PoolClient, "query">;
-
-/** The database's clock in ms, as SQL. */
-const NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::int8";
-
-function instanceOfRow(row: Row, env: string): Instance {
-  return {
-    id: String(row.id),
-    service: String(row.service),
-    env,
-    version: String(row.version),
-    addr: String(row.addr),
-    meta: (row.meta ?? {}) as Record<string, string>,
-    hostname: String(row.hostname),
-    pid: Number(row.pid),
-    status: parseInstanceStatus(row.status),
-    seq: Number(row.seq),
-    registeredAt: Number(row.registered_at),
-    heartbeatAt: Number(row.heartbeat_at),
-    expiresAt: Number(row.expires_at),
-    heartbeatInterval: Number(row.heartbeat_interval),
-    weight: row.weight == null ? 100 : Number(row.weight),
-  };
-}
-
-async function rows(
-  db: Queryable,
-  text: string,
-  values: unknown[] = [],
-  timeoutMs?: number,
-) {
-  const query = timeoutMs === undefined
-    ? db.query(text, values)
-    : db.query({ text, values, query_timeout: timeoutMs } as pg.QueryConfig);
-  return (await query).rows as Row[];
-}
-
 /**
  * A registry backend on PostgreSQL.
  *
@@ -1124,7 +1072,7 @@ export class PostgresDriver implements Driver {
         if (next?.due == null) return undefined;
         // Due already: a lapse held back until its owner's beat may land.
         const wait = Number(next.due) - now;
-        return wait > 0 ? wait + 1 : HELD_RETRY_MS;
+        return wait > 0 ? wait + 1 : DEFERRED_PURGE_RETRY_MS;
       });
     });
   }

@@ -311,10 +311,10 @@ export class RedisDriver implements Driver {
       tail = encodeBody(registration);
       this.#tails.set(registration, tail);
     }
-    const held = this.#leases.get(registration);
+    const lease = this.#leases.get(registration);
     // A beat leaves the body out: the script asks for it (`body`) only when
     // the record must be written again.
-    let withBody = reason === "r" || held === undefined;
+    let withBody = reason === "r" || lease === undefined;
     let movedScans = 0;
     // What it saw of an outage, said once for every try of this beat (the
     // first try's answer clears it).
@@ -326,13 +326,13 @@ export class RedisDriver implements Driver {
         this.#keys(env, service),
         [
           registration.owner,
-          held?.slot ?? "",
-          held ? String(held.seq).padStart(16, "0") : "",
+          lease?.slot ?? "",
+          lease ? String(lease.seq).padStart(16, "0") : "",
           registration.ttl,
           STATUS_CODES[registration.status],
           since,
-          `${id}\t${service}\t${reason}\t${held?.registeredAt ?? ""}\t${
-            held?.expiresAt ?? ""
+          `${id}\t${service}\t${reason}\t${lease?.registeredAt ?? ""}\t${
+            lease?.expiresAt ?? ""
           }`,
           registration.term ?? "",
           withBody ? tail : "",
@@ -359,11 +359,11 @@ export class RedisDriver implements Driver {
         movedScans = -1;
         continue;
       }
-      const times = kind === "refreshed" && held && !seq
-        ? { ...held, expiresAt: Number(expiresAt) }
+      const times = kind === "refreshed" && lease && !seq
+        ? { ...lease, expiresAt: Number(expiresAt) }
         : {
-          seq: Number(seq ?? held?.seq),
-          registeredAt: Number(registeredAt ?? held?.registeredAt ?? now),
+          seq: Number(seq ?? lease?.seq),
+          registeredAt: Number(registeredAt ?? lease?.registeredAt ?? now),
           expiresAt: Number(expiresAt),
         };
       this.#leases.set(registration, {
