@@ -13,8 +13,9 @@ import { Wakeup } from "../_wakeup.ts";
 import { type Clock, monotonicNow } from "../clock.ts";
 import { type ChangeFeed, observeView, sortedView } from "../discovery/view.ts";
 import type { Driver, Registration } from "../contract/driver.ts";
-import { LeadershipLostError, RegistryStateError } from "../errors.ts";
+import { RegistryStateError } from "../errors.ts";
 import type { Instance } from "../instance.ts";
+import { Lead } from "./lead.ts";
 import type { LeaderChange, Leadership } from "./leadership.ts";
 
 const log = logger("election");
@@ -86,14 +87,6 @@ export interface ElectionSession {
   ): () => void;
   /** Told when this process gains or loses leadership of a service. */
   leadershipChanged?(service: string, change: "gained" | "lost"): void;
-}
-
-/** A leadership this process holds, as the election tracks it. */
-interface Lead {
-  end(reason: string): void;
-  resigned(): Promise<void>;
-  /** Work whose return the release waits for, at most `boundMs`. */
-  until?: { work: Promise<unknown>; boundMs: number; done: () => void };
 }
 
 /** Elects one leader per service among a registry's peers. */
@@ -312,133 +305,17 @@ export class Election {
   }
 
   #lead(service: string, self: ElectionSelf, term: number): Leadership {
-    const session = this.#session;
-    const { registration, instance } = self;
-    const controller = new AbortController();
-    const cleanups: (() => void)[] = [];
-    let resigned = Promise.resolve();
-    const deadline = () => {
-      const current = session.current();
-      return current?.instance.seq === instance.seq
-        ? current.beatSentAt + session.leaseMs
-        : -Infinity;
-    };
-    // Every heartbeat now carries the term, and the backend confirms it.
-    registration.term = term;
-    const lead: Lead = {
-      end: (reason) => {
-        if (controller.signal.aborted) return;
-        if (registration.term === term) delete registration.term;
-        log.info(
-          "{id} is no longer leader of {service} (term {term}): {reason}",
-          {
-            id: instance.id,
-            service,
-            term,
-            reason,
-          },
-        );
-        controller.abort(
-          new LeadershipLostError(instance.id, service, term, reason),
-        );
-        session.leadershipChanged?.(service, "lost");
-        const release = () =>
-          session.driver.resign(registration, term).catch(() => {});
-        const until = lead.until;
-        if (!until) {
-          resigned = release();
-          return;
-        }
-        let timer: unknown;
-        resigned = Promise.race([
-          until.work.then(() => {}, () => {}),
-          new Promise<void>((resolve) => {
-            timer = session.clock.setTimeout(resolve, until.boundMs);
-          }),
-        ]).then(() => {
-          session.clock.clearTimeout(timer);
-          return release();
-        });
-      },
-      resigned: () => resigned,
-    };
-    this.#leads.add(lead);
-    controller.signal.addEventListener("abort", () => {
-      this.#leads.delete(lead);
-      for (const cleanup of cleanups) cleanup();
-    }, { once: true });
-    const feed = session.feed();
-    cleanups.push(feed.subscribe(() => {
-      const oldest = eldest(feed, service);
-      if (oldest?.id !== instance.id || oldest.seq !== instance.seq) {
-        lead.end(
-          oldest
-            ? `'${oldest.id}' is now the oldest instance that takes work`
-            : "the instance left the view",
-        );
-      }
-    }));
-    cleanups.push(
-      session.on("reregistered", () =>
-        lead.end(
-          "its lease was lost and it registered again with a new seq",
-        )),
-      session.on("conflict", () => lead.end("another owner holds the id")),
-      session.on("deregistered", () => lead.end("the registry stopped")),
-    );
-    // The lease timer, re-armed by every accepted beat, ends leadership
-    // before the lease can run out without waiting for a failed beat.
-    let timer: unknown;
-    const arm = () => {
-      session.clock.clearTimeout(timer);
-      timer = session.clock.setTimeout(
-        () => lead.end("heartbeats failed for longer than the lease can last"),
-        Math.max(0, deadline() - monotonicNow(session.clock)),
-      );
-    };
-    arm();
-    // After a failed beat (a fault, or one that looks the same from here)
-    // the term holds only once a beat has the backend confirm it again: the
-    // backend may have lost the leadership's record meanwhile.
-    let confirmed = true;
-    cleanups.push(session.on("heartbeat", ({ termHeld }) => {
-      if (termHeld === false) {
-        lead.end(`the backend no longer names it leader of term ${term}`);
-        return;
-      }
-      confirmed = true;
-      arm();
-    }));
-    cleanups.push(session.on("heartbeat_failed", () => confirmed = false));
-    cleanups.push(() => session.clock.clearTimeout(timer));
-    log.info("{id} leads {service} with term {term}", {
-      id: instance.id,
+    const feed = this.#session.feed();
+    const lead = new Lead(
+      this.#session,
       service,
+      self,
       term,
-    });
-    session.leadershipChanged?.(service, "gained");
-    const valid = () =>
-      !controller.signal.aborted && confirmed &&
-      monotonicNow(session.clock) < deadline();
-    const leadership: Leadership = {
-      instance,
-      term,
-      fencing: term,
-      signal: controller.signal,
-      valid,
-      assertValid() {
-        if (valid()) return;
-        if (!controller.signal.aborted) {
-          lead.end("its lease may have run out");
-        }
-        throw controller.signal.reason;
-      },
-      release() {
-        lead.until?.done();
-        lead.end("it was released");
-        return lead.resigned();
-      },
-    };
+      () => eldest(feed, service),
+    );
+    this.#leads.add(lead);
+    lead.onEnd(() => this.#leads.delete(lead));
+    const leadership = lead.leadership();
     this.#leadOf.set(leadership, lead);
     return leadership;
   }
