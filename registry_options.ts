@@ -200,59 +200,10 @@ export function resolveRegistryOptions(
   const id = options.id === undefined
     ? undefined
     : validateName(name("id"), options.id);
-  const heartbeatInterval = parseDuration(
-    options.heartbeatInterval ?? 5_000,
-    name("heartbeatInterval"),
+  const { heartbeatInterval, ttl, heartbeatTimeout } = resolveTiming(
+    options,
+    name,
   );
-  const ttl = parseDuration(options.ttl ?? 15_000, name("ttl"));
-  if (ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) {
-    throw new ConfigError(
-      `Invalid '${name("ttl")}': ${formatDuration(ttl)} must be between ${
-        formatDuration(MIN_TTL_MS)
-      } and ${
-        formatDuration(MAX_TTL_MS)
-      }; a ttl of three heartbeat intervals, such as "15s", is a good choice`,
-      { field: name("ttl") },
-    );
-  }
-  if (ttl <= heartbeatInterval) {
-    throw new ConfigError(
-      `Cannot start: '${name("ttl")}' (${
-        formatDuration(ttl)
-      }) must be greater than '${name("heartbeatInterval")}' (${
-        formatDuration(heartbeatInterval)
-      }); a ttl of three intervals is a good choice`,
-      { field: name("ttl") },
-    );
-  }
-  if (ttl < 2 * heartbeatInterval) {
-    log.warn(
-      "'{ttl}' ({ttlValue}) is less than twice '{interval}' ({intervalValue}): one late heartbeat will expire the instance; a ttl of three intervals is safer",
-      {
-        ttl: name("ttl"),
-        ttlValue: formatDuration(ttl),
-        interval: name("heartbeatInterval"),
-        intervalValue: formatDuration(heartbeatInterval),
-      },
-    );
-  }
-  const maxTimeout = Math.max(
-    1,
-    Math.floor(Math.min(heartbeatInterval / 2, ttl / 3)),
-  );
-  const heartbeatTimeout = options.heartbeatTimeout === undefined
-    ? maxTimeout
-    : parseDuration(options.heartbeatTimeout, name("heartbeatTimeout"));
-  if (heartbeatTimeout > maxTimeout) {
-    throw new ConfigError(
-      `Invalid '${name("heartbeatTimeout")}': ${
-        formatDuration(heartbeatTimeout)
-      } must be at most ${
-        formatDuration(maxTimeout)
-      } (half the interval and a third of the ttl), so beats never pile up`,
-      { field: name("heartbeatTimeout") },
-    );
-  }
   return {
     service,
     env,
@@ -287,6 +238,75 @@ export function resolveRegistryOptions(
     ),
     protection: resolveProtectionOptions(options.protection),
   };
+}
+
+/** Timings warned of already, so a warning is logged once per process. */
+const warned = new Set<string>();
+
+/** The interval, ttl and heartbeat timeout, checked against each other. */
+function resolveTiming(
+  options: RegistryOptions,
+  name: (key: keyof RegistryOptions) => string,
+): { heartbeatInterval: number; ttl: number; heartbeatTimeout: number } {
+  const heartbeatInterval = parseDuration(
+    options.heartbeatInterval ?? 5_000,
+    name("heartbeatInterval"),
+  );
+  const ttl = parseDuration(options.ttl ?? 15_000, name("ttl"));
+  if (ttl < MIN_TTL_MS || ttl > MAX_TTL_MS) {
+    throw new ConfigError(
+      `Invalid '${name("ttl")}': ${formatDuration(ttl)} must be between ${
+        formatDuration(MIN_TTL_MS)
+      } and ${
+        formatDuration(MAX_TTL_MS)
+      }; a ttl of three heartbeat intervals, such as "15s", is a good choice`,
+      { field: name("ttl") },
+    );
+  }
+  if (ttl <= heartbeatInterval) {
+    throw new ConfigError(
+      `Cannot start: '${name("ttl")}' (${
+        formatDuration(ttl)
+      }) must be greater than '${name("heartbeatInterval")}' (${
+        formatDuration(heartbeatInterval)
+      }); a ttl of three intervals is a good choice`,
+      { field: name("ttl") },
+    );
+  }
+  if (
+    ttl < 2 * heartbeatInterval && !warned.has(`${ttl}/${heartbeatInterval}`)
+  ) {
+    // Once per process: the runner's config and its registry read the
+    // same timing, and the first names the config's keys.
+    warned.add(`${ttl}/${heartbeatInterval}`);
+    log.warn(
+      "'{ttl}' ({ttlValue}) is less than twice '{interval}' ({intervalValue}): one late heartbeat will expire the instance; a ttl of three intervals is safer",
+      {
+        ttl: name("ttl"),
+        ttlValue: formatDuration(ttl),
+        interval: name("heartbeatInterval"),
+        intervalValue: formatDuration(heartbeatInterval),
+      },
+    );
+  }
+  const maxTimeout = Math.max(
+    1,
+    Math.floor(Math.min(heartbeatInterval / 2, ttl / 3)),
+  );
+  const heartbeatTimeout = options.heartbeatTimeout === undefined
+    ? maxTimeout
+    : parseDuration(options.heartbeatTimeout, name("heartbeatTimeout"));
+  if (heartbeatTimeout > maxTimeout) {
+    throw new ConfigError(
+      `Invalid '${name("heartbeatTimeout")}': ${
+        formatDuration(heartbeatTimeout)
+      } must be at most ${
+        formatDuration(maxTimeout)
+      } (half the interval and a third of the ttl), so beats never pile up`,
+      { field: name("heartbeatTimeout") },
+    );
+  }
+  return { heartbeatInterval, ttl, heartbeatTimeout };
 }
 
 /**

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { loadConfig, parseConfig } from "../runner/config/config.ts";
 import { didYouMean as suggestion } from "../contract/config_table.ts";
 import { ConfigError } from "../errors.ts";
+import { Registry } from "../mod.ts";
+import { MemoryDriver } from "../testing/mod.ts";
 import { captureLogs } from "./_log_capture.ts";
 
 const VALID = `
@@ -261,6 +263,22 @@ Deno.test("a ttl under twice the interval is accepted with a warning naming conf
     warning ?? "",
     /'ttl' \(6s\) is less than twice 'heartbeat_interval' \(4s\)/,
   );
+});
+
+Deno.test("the runner's registry does not warn again of the timing its config warned of", async () => {
+  await using logs = await captureLogs();
+  const config = parseConfig(
+    `[cluster]\nservice = "api"\nheartbeat_interval = "5s"\nttl = "7s"`,
+    "c.toml",
+  );
+  const registry = new Registry({
+    ...config.options,
+    driver: new MemoryDriver(),
+  });
+  await registry.stop();
+  const warnings = logs.messages().filter((m) => m.startsWith("warning"));
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0]!, /'heartbeat_interval'/);
 });
 
 Deno.test("suggestion finds the closest name, or nothing", () => {
