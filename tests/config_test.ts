@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { loadConfig, parseConfig } from "../runner/config/config.ts";
-import { didYouMean as suggestion } from "../contract/config_table.ts";
 import { ConfigError } from "../errors.ts";
 import { Registry } from "../mod.ts";
 import { MemoryDriver } from "../testing/mod.ts";
@@ -279,14 +278,6 @@ Deno.test("the runner's registry does not warn again of the timing its config wa
   const warnings = logs.messages().filter((m) => m.startsWith("warning"));
   assert.equal(warnings.length, 1, warnings.join("\n"));
   assert.match(warnings[0]!, /'heartbeat_interval'/);
-});
-
-Deno.test("suggestion finds the closest name, or nothing", () => {
-  assert.equal(
-    suggestion("servce", ["service", "env"]),
-    " (did you mean 'service'?)",
-  );
-  assert.equal(suggestion("zzzzzz", ["service", "env"]), "");
 });
 
 Deno.test("[cluster.health], [cluster.http] and kill_timeout are validated like the rest", async (t) => {

@@ -6,8 +6,8 @@ import {
   RegistryStateError,
   RoundRobinPicker,
   WeightedPicker,
-} from "../mod.ts";
-import { FakeClock, MemoryDriver } from "../testing/mod.ts";
+} from "../../mod.ts";
+import { FakeClock, MemoryDriver } from "../../testing/mod.ts";
 
 function fixture() {
   const clock = new FakeClock();
