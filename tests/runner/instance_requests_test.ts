@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { readInstanceRequest } from "../runner/instance_requests.ts";
-import { RedisServer, redisTest } from "./_redis_server.ts";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import { readInstanceRequest } from "../../runner/instance_requests.ts";
+import { RedisServer, redisTest } from "../_redis_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "../_runner_process.ts";
 
 function config(url: string, id: string, extra = ""): Promise<string> {
   return writeConfig(`[cluster]
@@ -130,8 +130,8 @@ Deno.test(redisTest(
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no live instance 'ghost' in env 'default'/);
     // A registry in a library, not a runner: live, but nobody takes requests.
-    const { RedisDriver } = await import("../drivers/redis/mod.ts");
-    const { Registry } = await import("../mod.ts");
+    const { RedisDriver } = await import("../../drivers/redis/mod.ts");
+    const { Registry } = await import("../../mod.ts");
     const driver = await RedisDriver.connect({ url: server.url });
     await using library = new Registry({
       driver,

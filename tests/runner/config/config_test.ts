@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { loadConfig, parseConfig } from "../runner/config/config.ts";
-import { ConfigError } from "../errors.ts";
-import { Registry } from "../mod.ts";
-import { MemoryDriver } from "../testing/mod.ts";
-import { captureLogs } from "./_log_capture.ts";
+import { loadConfig, parseConfig } from "../../../runner/config/config.ts";
+import { ConfigError } from "../../../errors.ts";
+import { Registry } from "../../../mod.ts";
+import { MemoryDriver } from "../../../testing/mod.ts";
+import { captureLogs } from "../../_log_capture.ts";
 
 const VALID = `
 [cluster]

@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { Registry } from "../mod.ts";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { spawnRunner, writeConfig } from "./_runner_process.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { Registry } from "../../../mod.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { spawnRunner, writeConfig } from "../../_runner_process.ts";
 
 const READERS = 300;
 const IDLE = 10;

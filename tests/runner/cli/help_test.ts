@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { Registry } from "../mod.ts";
-import { RedisServer, redisTest } from "./_redis_server.ts";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { Registry } from "../../../mod.ts";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
 
 /** What a terminal would obey: ESC, BEL, a right-to-left override. */
 const UNSAFE = ["\x1b", "\x07", "\u202e"];
@@ -256,7 +256,7 @@ Deno.test(redisTest(
   async () => {
     await using server = await RedisServer.start();
     // `script` gives the runner a terminal; its output is the terminal's.
-    const main = new URL("../runner/main.ts", import.meta.url).pathname;
+    const main = new URL("../../../runner/main.ts", import.meta.url).pathname;
     const wait = new Deno.Command("script", {
       args: [
         "-qefc",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { RedisServer, redisTest } from "./_redis_server.ts";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
 
 function config(url: string, id: string, http: string): Promise<string> {
   return writeConfig(`[cluster]

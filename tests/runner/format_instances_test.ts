@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import type { Instance } from "../mod.ts";
-import { terminalSafe } from "../runner/output.ts";
+import type { Instance } from "../../mod.ts";
+import { terminalSafe } from "../../runner/output.ts";
 import {
   displayStatus,
   formatAge,
   formatInstanceTable,
-} from "../runner/format_instances.ts";
+} from "../../runner/format_instances.ts";
 
 const base: Instance = {
   id: "a",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { MeterProvider } from "@opentelemetry/api";
-import { PrometheusMeterProvider } from "../runner/http/prometheus_meter_provider.ts";
+import { PrometheusMeterProvider } from "../../../runner/http/prometheus_meter_provider.ts";
 
 Deno.test("what instruments record renders as Prometheus text, named and labelled as the exposition says", () => {
   const provider = new PrometheusMeterProvider();

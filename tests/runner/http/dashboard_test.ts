@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { REDIS_BINARY, RedisServer } from "./_redis_server.ts";
-import { spawnRunner, writeConfig } from "./_runner_process.ts";
+import { REDIS_BINARY, RedisServer } from "../../_redis_server.ts";
+import { spawnRunner, writeConfig } from "../../_runner_process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CI = Deno.env.get("CI") === "true";
@@ -152,8 +152,8 @@ browserTest(
   async () => {
     await using server = await RedisServer.start();
     // Ids are [A-Za-z0-9._-] by validation; every free-text field is hostile.
-    const { RedisDriver } = await import("../drivers/redis/mod.ts");
-    const { Registry } = await import("../mod.ts");
+    const { RedisDriver } = await import("../../../drivers/redis/mod.ts");
+    const { Registry } = await import("../../../mod.ts");
     const driver = await RedisDriver.connect({ url: server.url });
     const hostile = new Registry({
       driver,
@@ -201,8 +201,8 @@ browserTest(
   "the dashboard shows counts, a filter, late beats, the event log, an outage and its end, and fits a phone",
   async () => {
     await using server = await RedisServer.start();
-    const { RedisDriver } = await import("../drivers/redis/mod.ts");
-    const { Registry } = await import("../mod.ts");
+    const { RedisDriver } = await import("../../../drivers/redis/mod.ts");
+    const { Registry } = await import("../../../mod.ts");
     const driver = await RedisDriver.connect({ url: server.url });
     const registry = (service: string, id: string, zone: string) =>
       new Registry({
@@ -351,8 +351,8 @@ browserTest(
   "the dashboard says when eviction protection holds a crashed fleet, marks the held rows, and clears when the bound passes",
   async () => {
     await using server = await RedisServer.start();
-    const { RedisDriver } = await import("../drivers/redis/mod.ts");
-    const { registration } = await import("./_registration.ts");
+    const { RedisDriver } = await import("../../../drivers/redis/mod.ts");
+    const { registration } = await import("../../_registration.ts");
     const driver = await RedisDriver.connect({ url: server.url });
     await driver.register(registration({ id: "stays", ttl: 60_000 }));
     await using dashboard = await serveDashboard(server.url);

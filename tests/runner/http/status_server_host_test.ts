@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { Registry } from "../mod.ts";
-import { MemoryDriver } from "../testing/mod.ts";
-import { RunnerMetrics } from "../runner/http/metrics.ts";
-import { startStatusServer } from "../runner/http/status_server.ts";
+import { Registry } from "../../../mod.ts";
+import { MemoryDriver } from "../../../testing/mod.ts";
+import { RunnerMetrics } from "../../../runner/http/metrics.ts";
+import { startStatusServer } from "../../../runner/http/status_server.ts";
 
 /** Sends one raw request, so the Host header is exactly what we say. */
 async function rawGet(port: number, path: string, host: string) {

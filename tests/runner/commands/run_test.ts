@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { RedisServer, redisTest } from "./_redis_server.ts";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 
 function config(url: string, id: string, extra = ""): Promise<string> {
   return writeConfig(`[cluster]
@@ -49,7 +49,7 @@ Deno.test(redisTest(
       "run",
       "-A",
       "--quiet",
-      new URL("../runner/main.ts", import.meta.url).pathname,
+      new URL("../../../runner/main.ts", import.meta.url).pathname,
       "list",
       "--config",
       file,

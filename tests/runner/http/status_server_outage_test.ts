@@ -6,12 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { MemoryDriver } from "../testing/mod.ts";
-import { RunnerMetrics } from "../runner/http/metrics.ts";
-import { startStatusServer } from "../runner/http/status_server.ts";
-import { RedisServer, redisTest } from "./_redis_server.ts";
+import { Registry } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { MemoryDriver } from "../../../testing/mod.ts";
+import { RunnerMetrics } from "../../../runner/http/metrics.ts";
+import { startStatusServer } from "../../../runner/http/status_server.ts";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
 
 Deno.test(redisTest(
   "with Redis stopped, /metrics answers 200 from the last known state and /instances 503 with it",

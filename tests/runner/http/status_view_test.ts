@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { MemoryDriver } from "../drivers/memory/mod.ts";
-import { type Instance, Registry } from "../mod.ts";
+import { MemoryDriver } from "../../../drivers/memory/mod.ts";
+import { type Instance, Registry } from "../../../mod.ts";
 import {
   isLate,
   type StatusSnapshot,
   StatusView,
-} from "../runner/http/status_view.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
-import { registration } from "./_registration.ts";
-import { RunnerMetrics } from "../runner/http/metrics.ts";
+} from "../../../runner/http/status_view.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
+import { registration } from "../../_registration.ts";
+import { RunnerMetrics } from "../../../runner/http/metrics.ts";
 
 Deno.test("an instance is late once its beat is 1.5 of its own intervals overdue", () => {
   const instance = { heartbeatAt: 1_000, heartbeatInterval: 200 } as Instance;

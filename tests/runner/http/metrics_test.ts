@@ -4,11 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import { MemoryDriver } from "../testing/mod.ts";
-import { Registry } from "../mod.ts";
-import { RunnerMetrics } from "../runner/http/metrics.ts";
-import { startStatusServer } from "../runner/http/status_server.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
+import { MemoryDriver } from "../../../testing/mod.ts";
+import { Registry } from "../../../mod.ts";
+import { RunnerMetrics } from "../../../runner/http/metrics.ts";
+import { startStatusServer } from "../../../runner/http/status_server.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 
 const CI = Deno.env.get("CI") === "true";
 const PROMTOOL = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find(

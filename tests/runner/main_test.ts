@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import denoJson from "../deno.json" with { type: "json" };
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { runRunner, spawnRunner, writeConfig } from "../_runner_process.ts";
 
 const CONFIG = `[cluster]
 service = "api"
