@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Cluster } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
 import type { Driver } from "../contract/driver.ts";
 import type { ConformanceHarness } from "../contract/conformance.ts";
 import { EtcdDriver } from "../drivers/etcd/mod.ts";
@@ -130,6 +130,31 @@ const memory: Engine = {
   },
 };
 
+/** A Redis engine's backend: the same checks whatever the topology. */
+function redisBackend(
+  admin: Redis | Cluster,
+  connect: () => Promise<Driver>,
+  loseData: () => Promise<void>,
+  dispose: () => Promise<void>,
+  conformanceConnect: () => Promise<Driver> = connect,
+): EngineBackend {
+  return {
+    driver: connect,
+    trimChanges: (env) => trimLog(admin, env),
+    loseData,
+    timing: SHORT,
+    shortestTtl: 400,
+    conformance: () =>
+      pairHarness(conformanceConnect, {
+        ttl: 300,
+        advance: sleep,
+        stored: (env) => storedEntries(admin, env),
+        trimChanges: (env) => trimLog(admin, env),
+      }),
+    [Symbol.asyncDispose]: dispose,
+  };
+}
+
 const REDIS_MISSING = REDIS_BINARY
   ? undefined
   : "redis-server is not installed";
@@ -142,23 +167,15 @@ const redis: Engine = {
     const admin = await server.admin();
     const connect = () =>
       RedisDriver.connect({ url: server.url, commandTimeout: 500 });
-    return {
-      driver: connect,
-      trimChanges: (env) => trimLog(admin, env),
-      loseData: async () => {
+    return redisBackend(
+      admin,
+      connect,
+      async () => {
         await admin.flushall();
       },
-      timing: SHORT,
-      shortestTtl: 400,
-      conformance: () =>
-        pairHarness(() => RedisDriver.connect({ url: server.url }), {
-          ttl: 300,
-          advance: sleep,
-          stored: (env) => storedEntries(admin, env),
-          trimChanges: (env) => trimLog(admin, env),
-        }),
-      [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
-    };
+      () => server[Symbol.asyncDispose](),
+      () => RedisDriver.connect({ url: server.url }),
+    );
   },
 };
 
@@ -183,26 +200,17 @@ const redisSentinel: Engine = {
         name: "mymaster",
         commandTimeout: 500,
       });
-    return {
-      driver: connect,
-      trimChanges: (env) => trimLog(admin, env),
-      loseData: async () => {
+    return redisBackend(
+      admin,
+      connect,
+      async () => {
         await admin.flushall();
       },
-      timing: SHORT,
-      shortestTtl: 400,
-      conformance: () =>
-        pairHarness(connect, {
-          ttl: 300,
-          advance: sleep,
-          stored: (env) => storedEntries(admin, env),
-          trimChanges: (env) => trimLog(admin, env),
-        }),
-      async [Symbol.asyncDispose]() {
+      async () => {
         await sentinel[Symbol.asyncDispose]();
         await master[Symbol.asyncDispose]();
       },
-    };
+    );
   },
 };
 
@@ -222,20 +230,17 @@ const redisCluster: Engine = {
         commandTimeout: 500,
       });
     return {
-      driver: connect,
-      trimChanges: (env) => trimLog(admin, env),
-      loseData: async () => {
-        for (const node of nodes) await (await node.admin()).flushall();
-      },
-      timing: SHORT,
-      shortestTtl: 400,
-      conformance: () =>
-        pairHarness(connect, {
-          ttl: 300,
-          advance: sleep,
-          stored: (env) => storedEntries(admin, env),
-          trimChanges: (env) => trimLog(admin, env),
-        }),
+      ...redisBackend(
+        admin,
+        connect,
+        async () => {
+          for (const node of nodes) await (await node.admin()).flushall();
+        },
+        async () => {
+          await admin.quit().catch(() => admin.disconnect());
+          for (const node of nodes) await node[Symbol.asyncDispose]();
+        },
+      ),
       async afterConformance() {
         // The suite's envs landed on more than one master.
         const used = await Promise.all(
@@ -245,10 +250,6 @@ const redisCluster: Engine = {
           used.filter(Boolean).length >= 2,
           `keys on ${used.filter(Boolean).length} node(s)`,
         );
-      },
-      async [Symbol.asyncDispose]() {
-        await admin.quit().catch(() => admin.disconnect());
-        for (const node of nodes) await node[Symbol.asyncDispose]();
       },
     };
   },
