@@ -224,6 +224,35 @@ export class ConfigTable {
   }
 
   /**
+   * A non-empty list of strings that each match `pattern`; from an
+   * environment variable, comma-separated.
+   *
+   * @param key The key.
+   * @param pattern What each item must match.
+   * @param example What a valid list looks like, for the error.
+   * @returns The list, or undefined when unset.
+   */
+  list(key: string, pattern: RegExp, example: string): string[] | undefined {
+    const value = this.#table[key];
+    if (value === undefined) return undefined;
+    const list = typeof value === "string"
+      ? value.split(",").map((item) => item.trim()).filter(Boolean)
+      : value;
+    if (
+      !Array.isArray(list) || list.length === 0 ||
+      !list.every((item) => typeof item === "string" && pattern.test(item))
+    ) {
+      this.fail(
+        key,
+        `Invalid '${this.#name}.${key}': ${
+          describe(value)
+        } must be a non-empty list of ${example}`,
+      );
+    }
+    return list as string[];
+  }
+
+  /**
    * `true` or `false` (from an environment variable, the same words).
    *
    * @param key The key.

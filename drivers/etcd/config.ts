@@ -6,10 +6,7 @@
  * @module
  */
 
-import {
-  type ConfigTable,
-  describeValue as describe,
-} from "../../contract/config_table.ts";
+import type { ConfigTable } from "../../contract/config_table.ts";
 import type { DriverConfig } from "../../contract/driver_config.ts";
 import type { Driver } from "../../contract/driver.ts";
 import type { EtcdConnectOptions } from "./mod.ts";
@@ -41,23 +38,11 @@ export const etcdConfig: DriverConfig<EtcdConnectOptions> = {
  * @throws {ConfigError} Naming the key and the fix.
  */
 function parseEtcdTable(read: ConfigTable): EtcdConnectOptions {
-  const value = read.raw.endpoints;
-  // From an environment variable a list is comma-separated.
-  const endpoints = typeof value === "string"
-    ? value.split(",").map((s) => s.trim()).filter(Boolean)
-    : value;
-  if (
-    endpoints !== undefined &&
-    (!Array.isArray(endpoints) || endpoints.length === 0 ||
-      !endpoints.every((e) => typeof e === "string" && ENDPOINT.test(e)))
-  ) {
-    read.fail(
-      "endpoints",
-      `Invalid 'etcd.endpoints': ${
-        describe(value)
-      } must be a non-empty list of URLs, such as ["http://127.0.0.1:2379"]`,
-    );
-  }
+  const endpoints = read.list(
+    "endpoints",
+    ENDPOINT,
+    'URLs, such as ["http://127.0.0.1:2379"]',
+  );
   const username = read.text("username");
   const password = read.text("password", { secret: true });
   if ((username === undefined) !== (password === undefined)) {
@@ -68,7 +53,7 @@ function parseEtcdTable(read: ConfigTable): EtcdConnectOptions {
   }
   const prefix = read.text("prefix");
   return {
-    ...(endpoints === undefined ? {} : { endpoints: endpoints as string[] }),
+    ...(endpoints === undefined ? {} : { endpoints }),
     ...(username && password ? { auth: { username, password } } : {}),
     ...(prefix === undefined ? {} : { prefix }),
   };

@@ -7,11 +7,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import {
-  type ConfigTable,
-  describeValue as describe,
-  HOST_PORT,
-} from "../../contract/config_table.ts";
+import { type ConfigTable, HOST_PORT } from "../../contract/config_table.ts";
 import type { DriverConfig } from "../../contract/driver_config.ts";
 import type { Driver } from "../../contract/driver.ts";
 import { redactUrl } from "../../contract/redact_url.ts";
@@ -54,118 +50,116 @@ export const redisConfig: DriverConfig<RedisConnectOptions> = {
  * @throws {ConfigError} Naming the key and the fix.
  */
 function parseRedisTable(read: ConfigTable): RedisConnectOptions {
-  const table = read.raw;
-  const fail = (key: string, message: string): never => read.fail(key, message);
-  const text = (key: typeof KEYS[number]): string | undefined =>
-    read.text(key, { secret: key === "password" || key === "url" });
-  const nodes = (key: "sentinels" | "cluster_nodes"): string[] | undefined => {
-    const value = table[key];
-    if (value === undefined) return undefined;
-    // From an environment variable a list is comma-separated.
-    const list = typeof value === "string"
-      ? value.split(",").map((s) => s.trim()).filter(Boolean)
-      : value;
-    if (
-      !Array.isArray(list) || list.length === 0 ||
-      !list.every((node) => typeof node === "string" && HOST_PORT.test(node))
-    ) {
-      fail(
-        key,
-        `Invalid 'redis.${key}': ${
-          describe(value)
-        } must be a non-empty list of "host:port" strings, such as ["10.0.0.1:26379"]`,
-      );
-    }
-    return list as string[];
-  };
-  const url = text("url");
-  if (url !== undefined) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch {
-      // Reported below without echoing a URL that may hold a password.
-    }
-    if (
-      !parsed || (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
-    ) {
-      fail(
-        "url",
-        `Invalid 'redis.url': ${
-          parsed ? `'${redactUrl(url)}'` : "the value"
-        } must look like redis://[user:password@]host[:port][/db], or rediss:// for TLS`,
-      );
-    } else if (
-      parsed.pathname.length > 1 && !/^\/\d{1,2}$/.test(parsed.pathname)
-    ) {
-      fail(
-        "url",
-        `Invalid 'redis.url': the database in '${
-          redactUrl(url)
-        }' must be a number, such as /0`,
-      );
-    }
-  }
-  const sentinels = nodes("sentinels");
-  const clusterNodes = nodes("cluster_nodes");
-  const name = text("name");
-  if (sentinels && clusterNodes) {
-    fail(
-      "sentinels",
-      "'redis.sentinels' and 'redis.cluster_nodes' are both set; a Redis is either Sentinel-managed or a Cluster, so keep one",
-    );
-  }
-  if (sentinels && !name) {
-    fail(
-      "name",
-      "'redis.sentinels' is set without 'redis.name'; add the master group name, such as name = \"mymaster\"",
-    );
-  }
-  if (name && !sentinels) {
-    fail(
-      "name",
-      "'redis.name' is set without 'redis.sentinels'; it names a Sentinel master group, so add the sentinels or remove it",
-    );
-  }
-  const prefix = text("prefix");
+  const secret = { secret: true };
+  const { sentinels, name, clusterNodes } = readTopology(read);
+  const prefix = read.text("prefix");
   if (prefix !== undefined && /[{}]/.test(prefix)) {
-    fail(
+    read.fail(
       "prefix",
       `Invalid 'redis.prefix': '${prefix}' must not contain '{' or '}', which roster uses for Cluster hash tags`,
     );
   }
-  const caFile = text("tls_ca_file");
-  let tlsCa: string | undefined;
-  if (caFile !== undefined) {
-    try {
-      tlsCa = readFileSync(caFile, "utf8");
-    } catch (cause) {
-      fail(
-        "tls_ca_file",
-        `Cannot read 'redis.tls_ca_file' '${caFile}': ${
-          (cause as { code?: string })?.code === "ENOENT"
-            ? "it does not exist"
-            : (cause as Error)?.message ?? String(cause)
-        }; point it at the PEM file of the CA that signed the Redis certificate`,
-      );
-    }
-  }
   const replicaReads = read.flag("replica_reads", false);
   if (replicaReads && !sentinels && !clusterNodes) {
-    fail(
+    read.fail(
       "replica_reads",
       "'redis.replica_reads' needs 'redis.sentinels' or 'redis.cluster_nodes', which find the replicas; remove it for a single Redis",
     );
   }
   return {
-    url,
-    tlsCa,
+    url: readUrl(read),
+    tlsCa: readCaFile(read),
     replicaReads: replicaReads || undefined,
-    username: text("username"),
-    password: text("password"),
+    username: read.text("username"),
+    password: read.text("password", secret),
     prefix,
     sentinels,
     name,
     clusterNodes,
   };
+}
+
+/** `url`: redis:// or rediss://, with a numeric database; never echoed whole. */
+function readUrl(read: ConfigTable): string | undefined {
+  const url = read.text("url", { secret: true });
+  if (url === undefined) return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Reported below without echoing a URL that may hold a password.
+  }
+  if (
+    !parsed || (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+  ) {
+    read.fail(
+      "url",
+      `Invalid 'redis.url': ${
+        parsed ? `'${redactUrl(url)}'` : "the value"
+      } must look like redis://[user:password@]host[:port][/db], or rediss:// for TLS`,
+    );
+  }
+  if (parsed.pathname.length > 1 && !/^\/\d{1,2}$/.test(parsed.pathname)) {
+    read.fail(
+      "url",
+      `Invalid 'redis.url': the database in '${
+        redactUrl(url)
+      }' must be a number, such as /0`,
+    );
+  }
+  return url;
+}
+
+/** Sentinel (`sentinels` and `name`) or Cluster (`cluster_nodes`), or neither. */
+function readTopology(read: ConfigTable): {
+  sentinels: string[] | undefined;
+  name: string | undefined;
+  clusterNodes: string[] | undefined;
+} {
+  const nodes = (key: string) =>
+    read.list(
+      key,
+      HOST_PORT,
+      '"host:port" strings, such as ["10.0.0.1:26379"]',
+    );
+  const sentinels = nodes("sentinels");
+  const clusterNodes = nodes("cluster_nodes");
+  const name = read.text("name");
+  if (sentinels && clusterNodes) {
+    read.fail(
+      "sentinels",
+      "'redis.sentinels' and 'redis.cluster_nodes' are both set; a Redis is either Sentinel-managed or a Cluster, so keep one",
+    );
+  }
+  if (sentinels && !name) {
+    read.fail(
+      "name",
+      "'redis.sentinels' is set without 'redis.name'; add the master group name, such as name = \"mymaster\"",
+    );
+  }
+  if (name && !sentinels) {
+    read.fail(
+      "name",
+      "'redis.name' is set without 'redis.sentinels'; it names a Sentinel master group, so add the sentinels or remove it",
+    );
+  }
+  return { sentinels, name, clusterNodes };
+}
+
+/** `tls_ca_file`: the PEM text of the CA that signed Redis's certificate. */
+function readCaFile(read: ConfigTable): string | undefined {
+  const caFile = read.text("tls_ca_file");
+  if (caFile === undefined) return undefined;
+  try {
+    return readFileSync(caFile, "utf8");
+  } catch (cause) {
+    read.fail(
+      "tls_ca_file",
+      `Cannot read 'redis.tls_ca_file' '${caFile}': ${
+        (cause as { code?: string })?.code === "ENOENT"
+          ? "it does not exist"
+          : (cause as Error)?.message ?? String(cause)
+      }; point it at the PEM file of the CA that signed the Redis certificate`,
+    );
+  }
 }
