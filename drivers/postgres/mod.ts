@@ -58,7 +58,13 @@ import {
   parseInstanceStatus,
   takesWork,
 } from "../../instance.ts";
-import { instanceOfRow, NOW_MS, type Queryable, rows } from "./_codec.ts";
+import {
+  instanceOfRow,
+  NOW_MS,
+  type Queryable,
+  type Row,
+  rows,
+} from "./_codec.ts";
 import type {
   PostgresConnectOptions,
   PostgresDriverOptions,
@@ -121,6 +127,9 @@ const CLOCK_JUMP_MS = 60_000;
 const DOUBT_WINDOW_MS = 3_600_000;
 /** The longest wait before a dropped LISTEN connection is opened again. */
 const MAX_RELISTEN_MS = 5_000;
+
+/** When a beat was sent, and when its owner's own outage began, if any. */
+type Beat = { sent: number | null; own: number | null };
 
 /** What a purge and a late beat judge a lapse by (see #outageEvidence). */
 interface OutageEvidence {
@@ -632,14 +641,10 @@ export class PostgresDriver implements Driver {
   async #upsert(
     registration: Registration,
     reason: "registered" | "reregistered",
-    beat: { sent: number | null; own: number | null } = {
-      sent: null,
-      own: null,
-    },
+    beat: Beat = { sent: null, own: null },
   ): Promise<HeartbeatResult> {
     return await this.#guarded(async () => {
       const { env, id } = registration;
-      const owner = ownerDigest(registration.owner);
       const result = await this.#transaction(async (db) => {
         // The env row's lock orders the env's changes: positions commit in order.
         await this.#lockEnv(db, env);
@@ -651,48 +656,9 @@ export class PostgresDriver implements Driver {
           `select * from ${this.#t.instances} where env = $1 and id = $2 for update`,
           [env, id],
         );
-        if (row) {
-          const live = Number(row.expires_at) > now;
-          const graced = Number(row.grace_until) > now ||
-            (!live &&
-              await this.#lapseExplained(
-                db,
-                env,
-                Number(row.expires_at),
-                Number(row.ttl),
-                now,
-                beat,
-              ));
-          if (row.owner === owner && (live || graced)) {
-            // Live, or held through an outage the database went through:
-            // the same registration goes on, under its seq.
-            const [updated] = await rows(
-              db,
-              `update ${this.#t.instances} set
-                 heartbeat_at = $3::int8, expires_at = $3::int8 + ttl, grace_until = 0,
-                 status = $4
-               where env = $1 and id = $2 returning *`,
-              [env, id, now, registration.status],
-            );
-            const instance = instanceOfRow(updated!, env);
-            if (row.status !== registration.status) {
-              await this.#record(db, env, "update", "health", instance);
-            }
-            return { instance, reregistered: false };
-          }
-          if (live) throw new AlreadyRegisteredError(id, env);
-          await db.query(
-            `delete from ${this.#t.instances} where env = $1 and id = $2`,
-            [env, id],
-          );
-          await this.#record(
-            db,
-            env,
-            "leave",
-            "expired",
-            instanceOfRow(row, env),
-          );
-        }
+        const renewed = row &&
+          await this.#renew(db, row, registration, now, beat);
+        if (renewed) return renewed;
         // No row (or a lapsed one just removed): one this process held a
         // lease on, lost while it ran or in an outage, comes back under
         // its seq; anything else is new.
@@ -709,40 +675,12 @@ export class PostgresDriver implements Driver {
               now,
               beat,
             ));
-        const [created] = await rows(
+        const instance = await this.#insert(
           db,
-          `with s as (
-             update ${this.#t.envs} set seq = greatest(seq + 1, $15::int8)
-             where env = $1 returning seq)
-           insert into ${this.#t.instances} (
-             env, id, service, owner, seq, registered_at, heartbeat_at,
-             expires_at, ttl, heartbeat_interval, status, version, addr,
-             hostname, pid, meta, weight)
-           select $1, $2, $3, $4, coalesce($15::int8, s.seq),
-             coalesce($16::int8, $5::int8), $5::int8, $5::int8 + $6::int4,
-             $6::int4, $7, $8, $9, $10,
-             $11, $12, $13, $14 from s
-           returning *`,
-          [
-            env,
-            id,
-            registration.service,
-            owner,
-            now,
-            registration.ttl,
-            registration.heartbeatInterval,
-            registration.status,
-            registration.version,
-            registration.addr,
-            registration.hostname,
-            registration.pid,
-            JSON.stringify(registration.meta),
-            registration.weight ?? 100,
-            restored ? lease.seq : null,
-            restored ? lease.registeredAt : null,
-          ],
+          registration,
+          now,
+          restored ? lease : undefined,
         );
-        const instance = instanceOfRow(created!, env);
         await this.#record(
           db,
           env,
@@ -758,6 +696,103 @@ export class PostgresDriver implements Driver {
       this.#remember(registration, result.instance);
       return result;
     });
+  }
+
+  /**
+   * Renews a registration's row when it is its owner's and live, or held
+   * through an outage the database went through (same seq). A lapsed row
+   * is removed as expired; a live row of another owner refuses the id.
+   *
+   * @returns The renewal, or undefined when a new row must be written.
+   */
+  async #renew(
+    db: Queryable,
+    row: Row,
+    registration: Registration,
+    now: number,
+    beat: Beat,
+  ): Promise<HeartbeatResult | undefined> {
+    const { env, id } = registration;
+    const live = Number(row.expires_at) > now;
+    const graced = Number(row.grace_until) > now ||
+      (!live &&
+        await this.#lapseExplained(
+          db,
+          env,
+          Number(row.expires_at),
+          Number(row.ttl),
+          now,
+          beat,
+        ));
+    if (row.owner === ownerDigest(registration.owner) && (live || graced)) {
+      const [updated] = await rows(
+        db,
+        `update ${this.#t.instances} set
+           heartbeat_at = $3::int8, expires_at = $3::int8 + ttl, grace_until = 0,
+           status = $4
+         where env = $1 and id = $2 returning *`,
+        [env, id, now, registration.status],
+      );
+      const instance = instanceOfRow(updated!, env);
+      if (row.status !== registration.status) {
+        await this.#record(db, env, "update", "health", instance);
+      }
+      return { instance, reregistered: false };
+    }
+    if (live) throw new AlreadyRegisteredError(id, env);
+    await db.query(
+      `delete from ${this.#t.instances} where env = $1 and id = $2`,
+      [env, id],
+    );
+    await this.#record(db, env, "leave", "expired", instanceOfRow(row, env));
+    return undefined;
+  }
+
+  /**
+   * Writes a registration's row: under the seq and registration time of
+   * `restored` (a lease this process held), or under the env's next seq.
+   */
+  async #insert(
+    db: Queryable,
+    registration: Registration,
+    now: number,
+    restored: { seq: number; registeredAt: number } | undefined,
+  ): Promise<Instance> {
+    const { env } = registration;
+    const [created] = await rows(
+      db,
+      `with s as (
+         update ${this.#t.envs} set seq = greatest(seq + 1, $15::int8)
+         where env = $1 returning seq)
+       insert into ${this.#t.instances} (
+         env, id, service, owner, seq, registered_at, heartbeat_at,
+         expires_at, ttl, heartbeat_interval, status, version, addr,
+         hostname, pid, meta, weight)
+       select $1, $2, $3, $4, coalesce($15::int8, s.seq),
+         coalesce($16::int8, $5::int8), $5::int8, $5::int8 + $6::int4,
+         $6::int4, $7, $8, $9, $10,
+         $11, $12, $13, $14 from s
+       returning *`,
+      [
+        env,
+        registration.id,
+        registration.service,
+        ownerDigest(registration.owner),
+        now,
+        registration.ttl,
+        registration.heartbeatInterval,
+        registration.status,
+        registration.version,
+        registration.addr,
+        registration.hostname,
+        registration.pid,
+        JSON.stringify(registration.meta),
+        registration.weight ?? 100,
+        restored?.seq ?? null,
+        restored?.registeredAt ?? null,
+      ],
+    );
+    return instanceOfRow(created!, env);
   }
 
   /**
@@ -813,7 +848,7 @@ export class PostgresDriver implements Driver {
     expires: number,
     ttl: number,
     now: number,
-    beat: { sent: number | null; own: number | null },
+    beat: Beat,
   ): Promise<boolean> {
     const { sent, own } = beat;
     if (sent !== null) {
