@@ -79,22 +79,8 @@ async function run(
     },
   };
   if (sidecar) {
-    try {
-      // Loaded only for a sidecar, as the status server only when served:
-      // a plain run keeps its footprint small.
-      const { startChildGroup } = await import("./child_group.ts");
-      child = await startChildGroup(command, config.killTimeout);
-    } catch (error) {
-      fail(`cannot start '${command[0]}': ${(error as Error).message}`);
-      return 127;
-    }
-    report(
-      "started",
-      `started '${
-        command.join(" ")
-      }' (pid ${child.pid}, its own process group)`,
-      { command, pid: child.pid },
-    );
+    child = await startChild(command, config);
+    if (!child) return 127;
   }
   const driver = sidecar
     ? await connectWhileRunning(config, child!, signals)
@@ -118,25 +104,12 @@ async function run(
   let discovery: Registry | undefined;
   try {
     if (config.http) {
-      const { describeListenError, startStatusServer } = await import(
-        "../http/status_server.ts"
-      );
-      try {
-        reader = await createDiscoveryDriver(config, driver);
-        server = await startStatusServer(
-          config.http,
-          discovery = discoveryRegistry(config, reader, metrics.provider),
-          metrics,
-          metrics.self,
-        );
-      } catch (error) {
-        fail(describeListenError(error, config.http));
+      const served = await serveStatus(config, driver, metrics);
+      if (!served) {
         await child?.terminate("SIGTERM");
         return 1;
       }
-      metrics.served = true;
-      const url = `http://${hostForUrl(config.http.hostname)}:${server.port}/`;
-      report("serving", `status server on ${url}`, { url });
+      ({ server, reader, discovery } = served);
     }
     return child
       ? await runSidecar(config, child, registry, driver, stop, metrics)
@@ -148,6 +121,67 @@ async function run(
     if (reader !== driver) await reader?.close();
     await driver.close();
     child?.release();
+  }
+}
+
+/** Starts a sidecar's command in its own process group; says why it cannot. */
+async function startChild(
+  command: string[],
+  config: RunnerConfig,
+): Promise<ChildGroup | undefined> {
+  let child: ChildGroup;
+  try {
+    // Loaded only for a sidecar, as the status server only when served:
+    // a plain run keeps its footprint small.
+    const { startChildGroup } = await import("./child_group.ts");
+    child = await startChildGroup(command, config.killTimeout);
+  } catch (error) {
+    fail(`cannot start '${command[0]}': ${(error as Error).message}`);
+    return undefined;
+  }
+  report(
+    "started",
+    `started '${command.join(" ")}' (pid ${child.pid}, its own process group)`,
+    { command, pid: child.pid },
+  );
+  return child;
+}
+
+/**
+ * Starts the status server on a discovery registry of its own (its own
+ * connection where the backend is shared); says why it cannot.
+ */
+async function serveStatus(
+  config: RunnerConfig,
+  driver: Driver,
+  metrics: RunnerMetrics,
+): Promise<
+  { server: StatusServer; reader: Driver; discovery: Registry } | undefined
+> {
+  const http = config.http!;
+  const { describeListenError, startStatusServer } = await import(
+    "../http/status_server.ts"
+  );
+  let reader: Driver | undefined;
+  let discovery: Registry | undefined;
+  try {
+    reader = await createDiscoveryDriver(config, driver);
+    discovery = discoveryRegistry(config, reader, metrics.provider);
+    const server = await startStatusServer(
+      http,
+      discovery,
+      metrics,
+      metrics.self,
+    );
+    metrics.served = true;
+    const url = `http://${hostForUrl(http.hostname)}:${server.port}/`;
+    report("serving", `status server on ${url}`, { url });
+    return { server, reader, discovery };
+  } catch (error) {
+    fail(describeListenError(error, http));
+    await discovery?.stop();
+    if (reader !== driver) await reader?.close();
+    return undefined;
   }
 }
 
@@ -381,30 +415,14 @@ async function runSidecar(
       ? await Promise.race([exited, stopped])
       : first;
     if ("signal" in outcome) {
-      // Drain first, so no one sends new work while the command finishes
-      // what it has; pass the signal on; deregister once it exited.
-      const signal = outcome.signal.startsWith("SIG")
-        ? outcome.signal
-        : "SIGTERM";
-      if (!instance) return await child.terminate(signal, config.killTimeout);
-      await drain(registry, instance, outcome.signal, stop.linger());
-      report(
-        "stopping",
-        `passing ${signal} to the command; id=${instance.id} stays listed as draining until it exits`,
-        { signal, id: instance.id },
+      return await stopSidecar(
+        config,
+        child,
+        registry,
+        instance,
+        stop,
+        outcome.signal,
       );
-      const code = await child.terminate(signal, config.killTimeout);
-      const removed = await stopRegistry(registry);
-      report(
-        "stopped",
-        `the command exited with ${code}; id=${instance.id} ${
-          removed
-            ? "deregistered"
-            : "not deregistered (it expires with its ttl)"
-        }`,
-        { code, id: instance.id, deregistered: removed },
-      );
-      return code;
     }
     await stopRegistry(registry);
     report(
@@ -425,6 +443,41 @@ async function runSidecar(
     clearTimeout(grace);
     await health?.stop();
   }
+}
+
+/**
+ * Stops a sidecar on a signal or a drain request: drains first, so no one
+ * sends new work while the command finishes what it has, passes the signal
+ * on, and deregisters once the command exited.
+ *
+ * @returns The command's exit code.
+ */
+async function stopSidecar(
+  config: RunnerConfig,
+  child: ChildGroup,
+  registry: Registry,
+  instance: Instance | undefined,
+  stop: Stop,
+  reason: string,
+): Promise<number> {
+  const signal = reason.startsWith("SIG") ? reason : "SIGTERM";
+  if (!instance) return await child.terminate(signal, config.killTimeout);
+  await drain(registry, instance, reason, stop.linger());
+  report(
+    "stopping",
+    `passing ${signal} to the command; id=${instance.id} stays listed as draining until it exits`,
+    { signal, id: instance.id },
+  );
+  const code = await child.terminate(signal, config.killTimeout);
+  const removed = await stopRegistry(registry);
+  report(
+    "stopped",
+    `the command exited with ${code}; id=${instance.id} ${
+      removed ? "deregistered" : "not deregistered (it expires with its ttl)"
+    }`,
+    { code, id: instance.id, deregistered: removed },
+  );
+  return code;
 }
 
 /** `roster run` (the default command). */
