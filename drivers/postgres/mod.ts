@@ -1031,7 +1031,7 @@ export class PostgresDriver implements Driver {
           this.#settleUntil = performance.now() + PURGE_SETTLE_MS;
         }
         const evidence = await this.#outageEvidence(db, env);
-        const { now, started, lastBeat, freshest, outFrom, outTo } = evidence;
+        const { now, freshest, outFrom, outTo } = evidence;
         if (sent !== null && now - sent >= PURGE_STALL_MS) {
           // This purge itself waited out a freeze or a lock: the owners'
           // beats, held the same way, land a moment after it.
@@ -1045,20 +1045,7 @@ export class PostgresDriver implements Driver {
           this.#settleFrom || Infinity,
         );
         this.#learnClock(now);
-        await db.query(
-          `update ${this.#t.instances} set grace_until = $3::int8 + ttl
-           where env = $1 and expires_at <= $2::int8 and grace_until = 0
-             and $3::int8 + ttl > $2::int8 and expires_at > $4::int8`,
-          [env, now, started, lastBeat],
-        );
-        // Fell due inside a window clients reported: a ttl after its end.
-        await db.query(
-          `update ${this.#t.instances} set grace_until = $4::int8 + ttl
-           where env = $1 and expires_at <= $2::int8 and grace_until = 0
-             and expires_at between $3::int8 and $4::int8
-             and $4::int8 + ttl > $2::int8`,
-          [env, now, outFrom, outTo],
-        );
+        await this.#grace(db, env, evidence);
         // A lapse no beat came after may be a freeze or a lock that ended a
         // moment ago, the owners' beats still on their way: it waits for
         // one, or for a ttl and a half-ttl (at most 500 ms) from the
@@ -1085,19 +1072,7 @@ export class PostgresDriver implements Driver {
             Number.isFinite(heldFrom) ? heldFrom : 0,
           ],
         );
-        if (gone.length) {
-          await this.#lockEnv(db, env);
-          gone.sort((a, b) => Number(a.seq) - Number(b.seq));
-          for (const row of gone) {
-            await this.#record(
-              db,
-              env,
-              "leave",
-              "expired",
-              instanceOfRow(row, env),
-            );
-          }
-        }
+        await this.#recordExpired(db, env, gone);
         const [next] = await rows(
           db,
           `select min(greatest(expires_at, grace_until)) as due
@@ -1110,6 +1085,42 @@ export class PostgresDriver implements Driver {
         return wait > 0 ? wait + 1 : DEFERRED_PURGE_RETRY_MS;
       });
     });
+  }
+
+  /**
+   * Graces the lapses an outage explains, until a ttl after it: those that
+   * fell due after the server's last start and the env's last beat before
+   * it, and those inside a window clients reported.
+   */
+  async #grace(
+    db: Queryable,
+    env: string,
+    { now, started, lastBeat, outFrom, outTo }: OutageEvidence,
+  ): Promise<void> {
+    await db.query(
+      `update ${this.#t.instances} set grace_until = $3::int8 + ttl
+       where env = $1 and expires_at <= $2::int8 and grace_until = 0
+         and $3::int8 + ttl > $2::int8 and expires_at > $4::int8`,
+      [env, now, started, lastBeat],
+    );
+    // Fell due inside a window clients reported: a ttl after its end.
+    await db.query(
+      `update ${this.#t.instances} set grace_until = $4::int8 + ttl
+       where env = $1 and expires_at <= $2::int8 and grace_until = 0
+         and expires_at between $3::int8 and $4::int8
+         and $4::int8 + ttl > $2::int8`,
+      [env, now, outFrom, outTo],
+    );
+  }
+
+  /** Records the purged rows as expired leaves, in seq order. */
+  async #recordExpired(db: Queryable, env: string, gone: Row[]): Promise<void> {
+    if (!gone.length) return;
+    await this.#lockEnv(db, env);
+    gone.sort((a, b) => Number(a.seq) - Number(b.seq));
+    for (const row of gone) {
+      await this.#record(db, env, "leave", "expired", instanceOfRow(row, env));
+    }
   }
 
   /**
