@@ -282,7 +282,10 @@ export class ConfigTable {
   count(key: string, fallback: number): number {
     const value = this.#table[key];
     if (value === undefined) return fallback;
-    const number = typeof value === "string" ? Number(value) : value;
+    // From a variable only digits count: not "0x10", "1e1" or "".
+    const number = typeof value === "string"
+      ? /^\s*\d+\s*$/.test(value) ? Number(value) : NaN
+      : value;
     if (typeof number !== "number" || !Number.isInteger(number) || number < 1) {
       this.fail(
         key,

@@ -60,7 +60,8 @@ export async function main(args: string[]): Promise<number> {
   // For run and serve, whose output is status lines, --json makes them JSON.
   setJsonLines(
     logFormat === "json" ||
-      (values.json === true && (name === "run" || name === "serve")),
+      ((values.json === true || values.output === "json") &&
+        (name === "run" || name === "serve")),
   );
   let options: CommandOptions;
   try {

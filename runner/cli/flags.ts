@@ -54,7 +54,7 @@ export const FLAGS = {
     type: "string",
     short: "o",
     value: "FORMAT",
-    help: "table, wide (with meta) or json",
+    help: "table, wide (with meta, for list and wait) or json",
   },
   json: { type: "boolean", help: "JSON output (the same as -o json)" },
   min: { type: "string", value: "N", help: "how many instances (default 1)" },
@@ -92,6 +92,7 @@ export type FlagName = keyof typeof FLAGS;
 /** Flags every command takes. */
 export const COMMON: FlagName[] = [
   "config",
+  "output",
   "json",
   "log-level",
   "log-format",

@@ -41,7 +41,7 @@ function list(
 export const listCommand: Command = {
   usage: "roster list [--service S] [--all] [-o wide|json]",
   summary: "list live instances, grouped by service",
-  flags: [...SOURCE, "service", "all", "output"],
+  flags: [...SOURCE, "service", "all"],
   example: "roster list --redis-url redis://127.0.0.1:6379 -s api -o wide",
   run: (o) => list(o.config, o.service, o.format, o.all),
 };

@@ -237,7 +237,17 @@ function applyEnv(
 ): void {
   for (const [name, value] of Object.entries(env)) {
     // ROSTER_CONFIG names the file; it is not a key.
-    if (!isRosterVariable(name) || name === `${ENV_PREFIX}CONFIG`) continue;
+    if (!name.startsWith(ENV_PREFIX) || name === `${ENV_PREFIX}CONFIG`) {
+      continue;
+    }
+    if (name === ENV_PREFIX || value === "") {
+      throw new ConfigError(
+        name === ENV_PREFIX
+          ? `'${file}': Unknown environment variable '${name}': it names no key; remove it`
+          : `'${file}': The environment variable '${name}' is empty; unset it, or give it a value`,
+        { file, field: name },
+      );
+    }
     const path = name.slice(ENV_PREFIX.length).toLowerCase();
     const table = [...TABLE_KEYS].find((key) => path.startsWith(`${key}_`));
     if (table) {

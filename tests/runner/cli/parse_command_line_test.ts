@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseCommandLine } from "../../../runner/cli/parse_command_line.ts";
 import { UsageError } from "../../../runner/commands/command.ts";
+import { COMMANDS } from "../../../runner/commands/commands.ts";
 
 Deno.test("the command line names the command, its flags and its arguments", () => {
   const list = parseCommandLine(["list", "-s", "api", "--all", "-o", "wide"]);
@@ -36,5 +37,18 @@ Deno.test("each usage mistake is a UsageError that says what to do", () => {
       assert.match((error as Error).message, message);
       return true;
     });
+  }
+});
+
+Deno.test("every command takes -o json and --json", () => {
+  const args: Record<string, string[]> = {
+    drain: ["api-7"],
+    maintenance: ["api-7", "on"],
+  };
+  for (const name of Object.keys(COMMANDS)) {
+    for (const flag of [["-o", "json"], ["--json"]]) {
+      const parsed = parseCommandLine([name, ...(args[name] ?? []), ...flag]);
+      assert.equal(parsed.name, name);
+    }
   }
 });

@@ -66,6 +66,43 @@ Deno.test("environment variables override file values, validated after merging",
   );
 });
 
+Deno.test("a variable that names no key, an empty one, or a count not in digits is refused, naming it", () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ ROSTER_: "x" }, /Unknown environment variable 'ROSTER_'/],
+    [{ ROSTER_META_ZONE: "" }, /'ROSTER_META_ZONE' is empty/],
+    [
+      {
+        ROSTER_HEALTH_HTTP: "http://127.0.0.1:1/",
+        ROSTER_HEALTH_FAILURES: "0x10",
+      },
+      /'health\.failures'.*'0x10'.*\(set by ROSTER_HEALTH_FAILURES\)/,
+    ],
+    [
+      {
+        ROSTER_HEALTH_HTTP: "http://127.0.0.1:1/",
+        ROSTER_HEALTH_FAILURES: "1e1",
+      },
+      /'health\.failures'.*'1e1'/,
+    ],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(
+      () => parseConfig(VALID, "cluster.toml", env),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(error.message, message);
+        return true;
+      },
+    );
+  }
+  // Digits still count, as they always did.
+  const config = parseConfig(VALID, "cluster.toml", {
+    ROSTER_HEALTH_HTTP: "http://127.0.0.1:1/",
+    ROSTER_HEALTH_FAILURES: "3",
+  });
+  assert.ok(config.health);
+});
+
 Deno.test("a config can come from the environment alone", () => {
   const config = parseConfig("", "empty.toml", { ROSTER_SERVICE: "api" });
   assert.equal(config.resolved.service, "api");
