@@ -37,16 +37,30 @@ export function sendInstanceRequest(
   const env = config.resolved.env;
   const wanted = statusAfter(request);
   const done = (instance: Instance | undefined) =>
-    instance === undefined ||
-    (wanted === undefined
+    // Gone: a drain ran its course; maintenance never ends that way.
+    instance === undefined
+      ? request.kind === "drain"
+      : wanted === undefined
       ? instance.status !== "maintenance"
-      : instance.status === wanted);
+      : instance.status === wanted;
+  // A draining instance refuses maintenance: it is about to leave.
+  const refused = (instance: Instance | undefined) =>
+    request.kind === "maintenance" &&
+    (instance === undefined || instance.status === "draining");
   return discover(config, async (registry) => {
     const find = async () =>
       (await registry.allInstances()).find((i) => i.id === id);
     let instance = await find();
     if (!instance) {
       fail(`no live instance '${id}' in env '${env}'; see roster list --all`);
+      return 1;
+    }
+    if (refused(instance)) {
+      fail(
+        `'${id}' is draining and about to leave; it cannot ${
+          request.kind === "maintenance" && request.on ? "enter" : "leave"
+        } maintenance`,
+      );
       return 1;
     }
     if (!done(instance)) {
@@ -81,6 +95,14 @@ export function sendInstanceRequest(
       while (!done(instance) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         instance = await find();
+        if (refused(instance)) {
+          fail(
+            instance
+              ? `'${id}' began draining, so its runner refused maintenance`
+              : `'${id}' left before it was in maintenance`,
+          );
+          return 1;
+        }
       }
       if (!done(instance)) {
         fail(

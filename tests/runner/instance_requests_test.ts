@@ -198,7 +198,28 @@ Deno.test(redisTest(
     const usage = await runRunner(["maintenance", "m", "maybe"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /'maybe' is neither/);
+    // A draining instance refuses maintenance, and the command says so.
+    const drain = await runRunner([
+      "drain",
+      "m",
+      "--linger",
+      "30",
+      "--config",
+      file,
+    ]);
+    assert.equal(drain.code, 0, drain.stderr);
+    const refused = await runRunner([
+      "maintenance",
+      "m",
+      "on",
+      "--config",
+      file,
+    ]);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, /'m' is draining and about to leave/);
+    // The drain was the first stop: SIGTERM now is the second, which
+    // deregisters at once and exits 130.
     runner.child.kill("SIGTERM");
-    assert.equal((await runner.status).code, 0);
+    assert.equal((await runner.status).code, 130);
   },
 ));
