@@ -98,6 +98,7 @@ async function run(
     health: sidecar ? undefined : config.health,
     meterProvider: metrics.provider,
   });
+  trackDeregistration(registry);
   metrics.follow(registry);
   let server: StatusServer | undefined;
   let reader: Driver | undefined;
@@ -315,12 +316,23 @@ async function register(
   return instance;
 }
 
+/** Whether each registry's stop removed its entry, whoever stopped it. */
+const deregistered = new WeakMap<Registry, boolean>();
+
+/** Records whether the registry's stop removed its entry. */
+function trackDeregistration(registry: Registry): void {
+  registry.on("deregistered", ({ removed }) => {
+    deregistered.set(registry, removed);
+  });
+}
+
+/**
+ * Stops the registry, or waits for the stop a second signal began, and
+ * says whether its entry was removed.
+ */
 async function stopRegistry(registry: Registry): Promise<boolean> {
-  let removed = false;
-  const off = registry.on("deregistered", (event) => removed = event.removed);
   await registry.stop();
-  off();
-  return removed;
+  return deregistered.get(registry) ?? false;
 }
 
 /**

@@ -42,6 +42,27 @@ Deno.test("run stops the same way on SIGINT", async () => {
   await Deno.remove(config);
 });
 
+Deno.test("a second SIGINT during the drain deregisters on the way out, and every line says so", async () => {
+  const config = await writeConfig(
+    CONFIG.replace('ttl = "1s"', 'ttl = "1s"\ndrain_timeout = "30s"'),
+  );
+  await using runner = spawnRunner([
+    "run",
+    "-c",
+    config,
+    "--log-level",
+    "info",
+  ]);
+  await runner.waitForLine(/^roster: registered/);
+  runner.child.kill("SIGINT");
+  await runner.waitForLine(/draining/);
+  runner.child.kill("SIGINT");
+  assert.equal((await runner.status).code, 130);
+  const said = [...runner.stdout, ...runner.stderr].join("\n");
+  assert.doesNotMatch(said, /not deregistered/);
+  await Deno.remove(config);
+});
+
 Deno.test("check validates and exits 0", async () => {
   const config = await writeConfig(CONFIG);
   const { code, stdout } = await runRunner(["check", "--config", config]);
