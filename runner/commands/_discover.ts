@@ -158,10 +158,12 @@ export async function discover(
  *
  * @param instances The instances.
  * @param format How.
+ * @param where The env (and service) read, named when none is live.
  */
 export function printInstances(
   instances: Instance[],
   format: OutputFormat,
+  where?: { env: string; service?: string },
 ): void {
   const now = Date.now();
   if (format === "json") {
@@ -170,8 +172,16 @@ export function printInstances(
       null,
       2,
     ));
-  } else if (instances.length === 0) out("no live instances");
-  else {
+  } else if (instances.length === 0) {
+    // Name what was read: the instances may well be in another env.
+    out(
+      where
+        ? `no live instances${
+          where.service ? ` of '${where.service}'` : ""
+        } in env '${where.env}'; another env is read with --env NAME`
+        : "no live instances",
+    );
+  } else {
     out(
       formatInstanceTable(instances, {
         now,

@@ -32,6 +32,7 @@ function list(
         ? await registry.allInstances(...services)
         : await registry.instances(...services),
       format,
+      { env: config.resolved.env, service },
     );
     return 0;
   });

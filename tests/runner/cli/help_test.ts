@@ -146,7 +146,10 @@ Deno.test(redisTest(
         "--env",
         "other",
       ]);
-      assert.match(other.stdout, /no live instances/);
+      assert.match(
+        other.stdout,
+        /no live instances in env 'other'; another env is read with --env NAME/,
+      );
       const leader = await runRunner([
         "leader",
         "--redis-url",
