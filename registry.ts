@@ -293,7 +293,11 @@ export class Registry implements AsyncDisposable {
    * ```
    */
   start(): Promise<Instance> {
-    if (this.#signal?.aborted && this.#session.state === "idle") {
+    // A state or service error first, as the session reports them.
+    if (
+      this.#signal?.aborted && this.#session.state === "idle" &&
+      this.service !== undefined
+    ) {
       this.#session.refuseStart();
       return Promise.reject(this.#signal.reason);
     }
