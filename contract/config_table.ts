@@ -12,15 +12,8 @@ import { describe } from "../_describe.ts";
 import { parseDuration } from "../duration.ts";
 import { ConfigError } from "../errors.ts";
 
-/**
- * Shows a value inside an error message: quoted, shortened, never huge.
- *
- * @param value The value.
- * @returns Its description, such as `'abc'`, `5` or `a table`.
- */
-export function describeValue(value: unknown): string {
-  return describe(value);
-}
+/** Shows a value inside an error message: quoted, shortened, never huge. */
+export { describe as describeValue } from "../_describe.ts";
 
 /**
  * Suggests the closest valid name for a misspelt one.
@@ -143,11 +136,6 @@ export class ConfigTable {
   /** The table as read, environment overrides included. */
   get raw(): Record<string, unknown> {
     return this.#table;
-  }
-
-  /** The table's name under `cluster`. */
-  get name(): string {
-    return this.#name;
   }
 
   /**

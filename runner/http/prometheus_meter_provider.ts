@@ -223,8 +223,16 @@ function zero(state: InstrumentState): Series {
     : { attributes: {}, value: 0 };
 }
 
+/** Keys of attribute sets already seen: a registry passes the same object each beat. */
+const keys = new WeakMap<Attributes, string>();
+
 function key(attributes: Attributes): string {
-  return JSON.stringify(Object.entries(attributes).sort());
+  let known = keys.get(attributes);
+  if (known === undefined) {
+    known = JSON.stringify(Object.entries(attributes).sort());
+    keys.set(attributes, known);
+  }
+  return known;
 }
 
 function record(
