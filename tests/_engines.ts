@@ -17,6 +17,13 @@ import { MemoryDriver } from "../drivers/memory/mod.ts";
 import { PostgresDriver } from "../drivers/postgres/mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { FakeClock } from "../testing/mod.ts";
+import type { RobustnessEngine } from "./robustness/engine.ts";
+import { etcdEngine } from "./robustness/etcd_engine.ts";
+import { memoryEngine } from "./robustness/memory_engine.ts";
+import { postgresEngine } from "./robustness/postgres_engine.ts";
+import { redisClusterEngine } from "./robustness/redis_cluster_engine.ts";
+import { redisEngine } from "./robustness/redis_engine.ts";
+import { redisSentinelEngine } from "./robustness/redis_sentinel_engine.ts";
 import { EtcdServer, HAS_ETCD } from "./_etcd_server.ts";
 import { serverTest } from "./_server_test.ts";
 import { POSTGRES_BIN, PostgresServer } from "./_postgres_server.ts";
@@ -62,6 +69,27 @@ export interface Engine {
   leaky?: boolean;
   /** Starts it. */
   start(): Promise<EngineBackend>;
+  /** The robustness harness on it: its processes and its faults. */
+  robustness: RobustnessOnEngine;
+}
+
+/** How the robustness harness runs on an engine. */
+export interface RobustnessOnEngine {
+  /** The engine's `--driver` name in `deno task robustness`. */
+  slug: string;
+  /** What CI's short schedule breaks, as its test name says it. */
+  faults: string;
+  /** The fixed seed of CI's short schedule. */
+  seed: number;
+  /** How long CI's short schedule runs, in ms. */
+  durationMs: number;
+  /**
+   * Starts the engine's servers for a run.
+   *
+   * @param env The env the run uses, whose keys or rows faults delete.
+   * @param commandTimeout Each node's command timeout, in ms.
+   */
+  start(env: string, commandTimeout: number): Promise<RobustnessEngine>;
 }
 
 /**
@@ -104,6 +132,13 @@ const SHORT = { ttl: 400, interval: 100 };
 const memory: Engine = {
   name: "the memory driver",
   missing: undefined,
+  robustness: {
+    slug: "memory",
+    faults: "process faults",
+    seed: 7,
+    durationMs: 12_000,
+    start: () => Promise.resolve(memoryEngine()),
+  },
   start(): Promise<EngineBackend> {
     const driver = new MemoryDriver();
     return Promise.resolve({
@@ -162,6 +197,13 @@ const REDIS_MISSING = REDIS_BINARY
 const redis: Engine = {
   name: "Redis",
   missing: REDIS_MISSING,
+  robustness: {
+    slug: "redis",
+    faults: "backend and process faults",
+    seed: 11,
+    durationMs: 30_000,
+    start: redisEngine,
+  },
   async start(): Promise<EngineBackend> {
     const server = await RedisServer.start();
     const admin = await server.admin();
@@ -182,6 +224,13 @@ const redis: Engine = {
 const redisSentinel: Engine = {
   name: "Redis Sentinel",
   missing: REDIS_MISSING,
+  robustness: {
+    slug: "redis-sentinel",
+    faults: "failovers, freezes and process faults",
+    seed: 5,
+    durationMs: 30_000,
+    start: (_env, commandTimeout) => redisSentinelEngine(commandTimeout),
+  },
   async start(): Promise<EngineBackend> {
     const master = await RedisServer.start();
     const sentinelPort = freePort();
@@ -217,6 +266,13 @@ const redisSentinel: Engine = {
 const redisCluster: Engine = {
   name: "Redis Cluster",
   missing: REDIS_MISSING,
+  robustness: {
+    slug: "redis-cluster",
+    faults: "slot migrations, failovers and process faults",
+    seed: 3,
+    durationMs: 30_000,
+    start: redisClusterEngine,
+  },
   async start(): Promise<EngineBackend> {
     const nodes = await startCluster();
     const admin = new Cluster(
@@ -260,6 +316,13 @@ const postgres: Engine = {
   missing: POSTGRES_BIN
     ? undefined
     : "PostgreSQL (initdb, postgres) is not installed",
+  robustness: {
+    slug: "postgres",
+    faults: "freezes, write locks, restarts, lost rows and process faults",
+    seed: 2,
+    durationMs: 30_000,
+    start: postgresEngine,
+  },
   async start(): Promise<EngineBackend> {
     const server = await PostgresServer.start();
     const connect = () => PostgresDriver.connect({ url: server.url });
@@ -305,6 +368,14 @@ const etcd: Engine = {
   name: "etcd",
   missing: HAS_ETCD ? undefined : "etcd is not installed",
   leaky: true,
+  robustness: {
+    slug: "etcd",
+    // The engine's own settings: etcd's leases are whole seconds.
+    faults: "backend and process faults, as its driver's limitations state it",
+    seed: 1,
+    durationMs: 30_000,
+    start: (env) => etcdEngine(env),
+  },
   async start(): Promise<EngineBackend> {
     const server = await EtcdServer.start();
     const admin = server.client();

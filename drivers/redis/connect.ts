@@ -63,6 +63,10 @@ export function createClient(
     disconnectTimeout: 0,
     connectTimeout: options.connectTimeout ?? 5_000,
     retryStrategy: (attempt) => Math.min(25 * 2 ** attempt, maxDelay),
+    // A master demoted to a replica answers writes with READONLY: connect
+    // again, to whichever node is master now (the failed command is not
+    // sent again; the caller retries with fresh arguments).
+    reconnectOnError: (error) => error.message.startsWith("READONLY"),
   };
   if (options.clusterNodes?.length) {
     return new Cluster(options.clusterNodes.map(hostPort), {
@@ -78,6 +82,10 @@ export function createClient(
       ...common,
       sentinels: options.sentinels.map(hostPort),
       name: options.name,
+      // Leave a master the Sentinels replaced at once: one frozen through
+      // its failover would otherwise take this connection's writes when it
+      // wakes, until the Sentinels demote it seconds later.
+      failoverDetector: true,
       role: role === "replica" ? "slave" : "master",
       sentinelUsername: auth.username,
       sentinelPassword: auth.password,

@@ -377,7 +377,7 @@ export class RedisDriver implements Driver {
       const last = this.#lastPurgeAt.get(env);
       if (last === undefined) this.#lastPurgeAt.set(env, performance.now());
       else if (performance.now() - last >= Math.max(registration.ttl, 5_000)) {
-        this.#inBackground(this.purge(env));
+        this.#inBackground(() => this.purge(env));
       }
       return {
         instance: instanceOf(registration, times),
@@ -580,8 +580,8 @@ export class RedisDriver implements Driver {
     const recordsLost = services.some((_, i) =>
       !strings[2 * i] && /[1-9]/.test(strings[2 * i + 1] ?? "")
     );
-    if (recordsLost) this.#inBackground(this.#scan(env, services));
-    if (entries < live) this.#inBackground(this.#repair(env, services));
+    if (recordsLost) this.#inBackground(() => this.#scan(env, services));
+    if (entries < live) this.#inBackground(() => this.#repair(env, services));
   }
 
   /**
@@ -867,9 +867,7 @@ export class RedisDriver implements Driver {
     let opening: Promise<IoRedisClient> | undefined;
     const cancel = () => {
       if (this.#blocking === opening) this.#blocking = undefined;
-      this.#inBackground(
-        opening!.then(closeClient, () => {}),
-      );
+      this.#inBackground(() => opening!.then(closeClient, () => {}));
     };
     try {
       opening = this.#blocking ??= this.#newConnection();
@@ -974,7 +972,10 @@ export class RedisDriver implements Driver {
   /** Waits for background purges, then disconnects the clients this driver created. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([...this.#background]);
+    // Work a call in flight started after this began is waited for too.
+    while (this.#background.size > 0) {
+      await Promise.allSettled([...this.#background]);
+    }
     const sides = [this.#blocking, this.#subscriber];
     this.#blocking = this.#subscriber = undefined;
     this.#handlers.clear();
@@ -1062,8 +1063,14 @@ export class RedisDriver implements Driver {
     return await read().catch(() => []);
   }
 
-  #inBackground(work: Promise<unknown>): void {
-    const tracked = work.catch(() => {}).finally(() =>
+  /**
+   * Runs work that no caller awaits, where `close()` waits for it. A closed
+   * driver starts none: a beat or listing that lands while it closes would
+   * otherwise leave work (and its timers) behind it.
+   */
+  #inBackground(start: () => Promise<unknown>): void {
+    if (this.#closed) return;
+    const tracked = start().catch(() => {}).finally(() =>
       this.#background.delete(tracked)
     );
     this.#background.add(tracked);

@@ -23,6 +23,10 @@ export interface EngineConnection {
   readUrl?: string;
   /** A Redis Cluster's seed nodes as `host:port`, in place of `url`. */
   clusterNodes?: string[];
+  /** Redis Sentinels as `host:port`, in place of `url`, with `name`. */
+  sentinels?: string[];
+  /** The master's name at the Sentinels. */
+  name?: string;
   /** Each command's timeout, in ms. */
   commandTimeout?: number;
 }
@@ -62,9 +66,11 @@ export async function connectEngineDriver(
         commandTimeout: connection.commandTimeout,
         connectTimeout: 1_000,
       });
-    if (connection.clusterNodes) {
+    if (connection.clusterNodes || connection.sentinels) {
       return await RedisDriver.connect({
         clusterNodes: connection.clusterNodes,
+        sentinels: connection.sentinels,
+        name: connection.name,
         commandTimeout: connection.commandTimeout,
         connectTimeout: 1_000,
       });

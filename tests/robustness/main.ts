@@ -14,22 +14,13 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { excerpt } from "./checker.ts";
 import { type RunResult, runSchedule } from "./harness.ts";
-import type { RobustnessEngine } from "./engine.ts";
-import { memoryEngine } from "./memory_engine.ts";
-import { redisEngine } from "./redis_engine.ts";
-import { redisClusterEngine } from "./redis_cluster_engine.ts";
-import { postgresEngine } from "./postgres_engine.ts";
-import { etcdEngine } from "./etcd_engine.ts";
+import { ENGINES as ALL_ENGINES } from "../_engines.ts";
 import { writeReport } from "./report.ts";
 
-const ENGINES: Record<string, (timeout: number) => Promise<RobustnessEngine>> =
-  {
-    memory: () => Promise.resolve(memoryEngine()),
-    redis: (timeout) => redisEngine("robust", timeout),
-    "redis-cluster": (timeout) => redisClusterEngine("robust", timeout),
-    postgres: (timeout) => postgresEngine("robust", timeout),
-    etcd: () => etcdEngine("robust"),
-  };
+/** The shared suites' engines, by their `--driver` names. */
+const ENGINES = Object.fromEntries(
+  ALL_ENGINES.map((engine) => [engine.robustness.slug, engine.robustness]),
+);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -69,7 +60,10 @@ const results: RunResult[] = [];
 for (const name of names) {
   for (let i = 0; i < Number(values.seeds); i++) {
     const seed = firstSeed + i;
-    await using engine = await ENGINES[name]!(settings.heartbeatTimeout);
+    await using engine = await ENGINES[name]!.start(
+      "robust",
+      settings.heartbeatTimeout,
+    );
     const result = await runSchedule(engine, {
       seed,
       durationMs: Number(values.minutes) * 60_000,

@@ -135,7 +135,7 @@ export async function redisEngine(
   return {
     name: "redis",
     limits: [
-      "a master and one replica here (listings read from the replica); Sentinel failover and Cluster slot migration are tested in tests/redis_topologies_test.ts, not in the schedule",
+      "a master and one replica here (listings read from the replica); Sentinel failovers and Cluster slot migrations are the redis-sentinel and redis-cluster engines' faults",
     ],
     faults,
     connect: () => connectEngineDriver(connection),

@@ -5,15 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { redisTest } from "../_redis_server.ts";
+import { ENGINES, engineTest } from "../_engines.ts";
 import { type RunOptions, runSchedule } from "./harness.ts";
-import { memoryEngine } from "./memory_engine.ts";
-import { redisEngine } from "./redis_engine.ts";
-import { redisClusterEngine } from "./redis_cluster_engine.ts";
-import { etcdEngine } from "./etcd_engine.ts";
-import { postgresEngine } from "./postgres_engine.ts";
-import { postgresTest } from "../_postgres_server.ts";
-import { etcdTest } from "../_etcd_server.ts";
 
 const SETTINGS: RunOptions["settings"] = {
   ttl: 600,
@@ -46,46 +39,22 @@ function schedule(seed: number, durationMs: number): RunOptions {
   };
 }
 
-Deno.test("robustness: memory keeps the promise under process faults", async () => {
-  await using engine = memoryEngine();
-  assertKept(await runSchedule(engine, schedule(7, 12_000)));
-});
-
-Deno.test(redisTest(
-  "robustness: Redis keeps the promise under backend and process faults",
-  async () => {
-    await using engine = await redisEngine("robust", SETTINGS.heartbeatTimeout);
-    assertKept(await runSchedule(engine, schedule(11, 30_000)));
-  },
-));
-
-Deno.test(redisTest(
-  "robustness: a Redis Cluster keeps the promise through slot migrations, failovers and process faults",
-  async () => {
-    await using engine = await redisClusterEngine(
-      "robust",
-      SETTINGS.heartbeatTimeout,
-    );
-    assertKept(await runSchedule(engine, schedule(3, 30_000)));
-  },
-));
-
-Deno.test(etcdTest(
-  "robustness: etcd keeps the promise, as its driver's limitations state it, under backend and process faults",
-  async () => {
-    // The engine's own settings: etcd's leases are whole seconds.
-    await using engine = await etcdEngine("robust");
-    assertKept(await runSchedule(engine, schedule(1, 30_000)));
-  },
-));
-
-Deno.test(postgresTest(
-  "robustness: PostgreSQL keeps the promise under freezes, write locks, restarts, lost rows and process faults",
-  async () => {
-    await using engine = await postgresEngine(
-      "robust",
-      SETTINGS.heartbeatTimeout,
-    );
-    assertKept(await runSchedule(engine, schedule(2, 30_000)));
-  },
-));
+for (const engine of ENGINES) {
+  const { robustness } = engine;
+  Deno.test(engineTest(
+    engine,
+    `robustness: ${engine.name} keeps the promise under ${robustness.faults}`,
+    async () => {
+      await using run = await robustness.start(
+        "robust",
+        SETTINGS.heartbeatTimeout,
+      );
+      assertKept(
+        await runSchedule(
+          run,
+          schedule(robustness.seed, robustness.durationMs),
+        ),
+      );
+    },
+  ));
+}
