@@ -160,11 +160,14 @@ local function this_run()
   return string.match(info(), 'run_id:(%x+)') or ''
 end
 
--- When this Redis process started, at the latest: from its uptime (whole
--- seconds of its cached clock, so the start may be up to a second later
--- than it says), and from the first call in this env that saw its run id
--- (kept in meta beside that id). Data it knows of from before then was
--- loaded from disk. Without INFO, -1: no such grace.
+-- When this Redis process began to hold this env's data as a master: the
+-- first call in this env that saw its run id (kept in meta beside that id).
+-- Data it knows of from before then came from elsewhere, and later writes
+-- to it may have been lost: loaded from disk by a restart, or replicated
+-- to a replica that a failover promoted while the old master still took
+-- writes. Where meta names no run id, its uptime (whole seconds of its
+-- cached clock, so the start may be up to a second later than it says).
+-- Without INFO, -1: no such grace.
 local boot_at
 local function boot(K_META)
   if not boot_at then
@@ -172,12 +175,14 @@ local function boot(K_META)
     if not up then
       boot_at = -1
     else
-      boot_at = now - math.max(up - 1, 0) * 1000
+      local started = now - math.max(up - 1, 0) * 1000
       local state = redis.call('HMGET', K_META, 'brid', 'bt')
       if state[1] == this_run() then
-        boot_at = math.min(boot_at, tonumber(state[2]) or boot_at)
+        boot_at = tonumber(state[2]) or started
       else
-        redis.call('HSET', K_META, 'brid', this_run(), 'bt', fmt(now))
+        -- Another process wrote here last: this one holds its data now.
+        boot_at = state[1] and now or started
+        redis.call('HSET', K_META, 'brid', this_run(), 'bt', fmt(boot_at))
       end
     end
   end

@@ -16,7 +16,9 @@
  * - An entry that fell due while a client could not reach Redis (which the
  *   client reports on its next call) is graced once, for one ttl after the
  *   outage ended, before the purge removes it; it is never listed while
- *   expired.
+ *   expired. So is one a Redis process holds from before the first call it
+ *   answered for the env: loaded from disk by a restart, or replicated to a
+ *   replica that a failover promoted while the old master took more beats.
  *
  * @example Use a Redis client you already have
  * ```ts ignore
