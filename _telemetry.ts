@@ -138,6 +138,18 @@ export function traced<T>(
   );
 }
 
+/** The registry events the metrics count, as a registry's `on` offers them. */
+export type RegistryEventSource = <
+  K extends "heartbeat" | "heartbeat_failed" | "reregistered" | "view",
+>(
+  type: K,
+  listener: (
+    event: K extends "heartbeat" ? { latency: number }
+      : K extends "view" ? { state: string }
+      : unknown,
+  ) => void,
+) => unknown;
+
 /** What a registry records: each of its events, on its instruments. */
 export class RegistryMetrics {
   readonly #instruments: RegistryInstruments;
@@ -153,6 +165,18 @@ export class RegistryMetrics {
   constructor(attributes: Attributes, provider?: MeterProvider) {
     this.#instruments = registryInstruments(provider);
     this.#attributes = attributes;
+  }
+
+  /**
+   * Records a registry's events as they happen.
+   *
+   * @param on Listens for a registry event.
+   */
+  follow(on: RegistryEventSource): void {
+    on("heartbeat", ({ latency }) => this.heartbeat(latency));
+    on("heartbeat_failed", () => this.heartbeatFailed());
+    on("reregistered", () => this.reregistered());
+    on("view", ({ state }) => this.view(state));
   }
 
   /**

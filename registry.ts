@@ -204,17 +204,7 @@ export class Registry implements AsyncDisposable {
       leaseMs: this.ttl - resolved.heartbeatTimeout,
       retryMs: Math.min(250, this.heartbeatInterval),
       feed: () => this.#discovery.feed(),
-      current: () => {
-        const { registration, instance } = session;
-        return registration && instance
-          ? {
-            registration,
-            instance,
-            beatSentAt: session.beatSentAt,
-            takesWork: session.takesWork,
-          }
-          : undefined;
-      },
+      current: () => session.electionSelf(),
       on: (type, listener) => this.on(type, listener as () => void),
       leadershipChanged: (service, change) =>
         metrics.leaderChange(service, change),
@@ -231,10 +221,9 @@ export class Registry implements AsyncDisposable {
           : undefined,
       state: () => session.state,
     });
-    this.on("heartbeat", ({ latency }) => metrics.heartbeat(latency));
-    this.on("heartbeat_failed", () => metrics.heartbeatFailed());
-    this.on("reregistered", () => metrics.reregistered());
-    this.on("view", ({ state }) => metrics.view(state));
+    metrics.follow((type, listener) =>
+      this.on(type, listener as (event: RegistryEvents[typeof type]) => void)
+    );
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 

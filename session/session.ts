@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { ElectionSelf } from "../election/election.ts";
 import type { Attributes } from "@opentelemetry/api";
 import { sleepUnlessAborted, withDeadline } from "../_deadline.ts";
 import { errorMessage, logger } from "../_logger.ts";
@@ -181,6 +182,25 @@ export class Session {
    */
   get takesWork(): boolean {
     return takesWork({ status: this.#wantedStatus() });
+  }
+
+  /**
+   * This instance as an election sees it, while it runs.
+   *
+   * @returns The registration, instance, last beat and intent, or undefined
+   *   when not running.
+   */
+  electionSelf(): ElectionSelf | undefined {
+    const registration = this.registration;
+    const instance = this.#instance;
+    return registration && instance
+      ? {
+        registration,
+        instance,
+        beatSentAt: this.#beatSentAt,
+        takesWork: this.takesWork,
+      }
+      : undefined;
   }
 
   /**

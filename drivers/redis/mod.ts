@@ -317,7 +317,7 @@ export class RedisDriver implements Driver {
     // A beat leaves the body out: the script asks for it (`body`) only when
     // the record must be written again.
     let withBody = reason === "r" || lease === undefined;
-    let movedScans = 0;
+    let purgedMoved = false;
     // What it saw of an outage, said once for every try of this beat (the
     // first try's answer clears it).
     const since = this.#answeredSince(beatsOf(env));
@@ -326,19 +326,7 @@ export class RedisDriver implements Driver {
         SCRIPTS.upsert,
         beatsOf(env),
         this.#keys(env, service),
-        [
-          registration.owner,
-          lease?.slot ?? "",
-          lease ? String(lease.seq).padStart(16, "0") : "",
-          registration.ttl,
-          STATUS_CODES[registration.status],
-          since,
-          `${id}\t${service}\t${reason}\t${lease?.registeredAt ?? ""}\t${
-            lease?.expiresAt ?? ""
-          }`,
-          registration.term ?? "",
-          withBody ? tail : "",
-        ],
+        upsertArgs(registration, reason, lease, since, withBody ? tail : ""),
       ) as UpsertReply;
       const [kind, expiresAt, now, slot, seq, registeredAt, termHeld] = reply;
       this.#learnClock(now);
@@ -350,15 +338,11 @@ export class RedisDriver implements Driver {
       }
       if (kind === "moved") {
         // The id's lapsed entry sits under another service, whose keys this
-        // script could not name: purge that service, then try again. One
-        // scan call covers a bounded piece of it: as many as its pass needs
-        // (a live entry there is a conflict), within a bound.
-        if (movedScans < 0) throw new AlreadyRegisteredError(id, env);
-        let unfinished = true;
-        while (unfinished && ++movedScans <= MAX_MOVED_SCANS) {
-          ({ unfinished } = await this.#scan(env, [String(expiresAt)]));
-        }
-        movedScans = -1;
+        // script could not name: purge that service, then try again once
+        // (a live entry there is a conflict).
+        if (purgedMoved) throw new AlreadyRegisteredError(id, env);
+        await this.#scanMoved(env, String(expiresAt));
+        purgedMoved = true;
         continue;
       }
       const times = kind === "refreshed" && lease && !seq
@@ -374,18 +358,36 @@ export class RedisDriver implements Driver {
         expiresAt: times.expiresAt,
         slot: Number(slot),
       });
-      // Where no process watches, beats keep expiry moving: now and then a
-      // beat offers to purge (the token lets one process per env do it).
-      const last = this.#lastPurgeAt.get(env);
-      if (last === undefined) this.#lastPurgeAt.set(env, performance.now());
-      else if (performance.now() - last >= Math.max(registration.ttl, 5_000)) {
-        this.#inBackground(() => this.purge(env));
-      }
+      this.#offerPurge(env, registration.ttl);
       return {
         instance: instanceOf(registration, times),
         reregistered: kind === "created" && reason === "R",
         termHeld: termHeld === 1 ? true : termHeld === 0 ? false : undefined,
       };
+    }
+  }
+
+  /**
+   * Purges the service another service's lapsed entry of an id sits under:
+   * one scan call covers a bounded piece of it, so as many as its pass
+   * needs, within a bound.
+   */
+  async #scanMoved(env: string, service: string): Promise<void> {
+    let unfinished = true;
+    for (let scans = 0; unfinished && scans < MAX_MOVED_SCANS; scans++) {
+      ({ unfinished } = await this.#scan(env, [service]));
+    }
+  }
+
+  /**
+   * Where no process watches, beats keep expiry moving: now and then a
+   * beat offers to purge (the token lets one process per env do it).
+   */
+  #offerPurge(env: string, ttl: number): void {
+    const last = this.#lastPurgeAt.get(env);
+    if (last === undefined) this.#lastPurgeAt.set(env, performance.now());
+    else if (performance.now() - last >= Math.max(ttl, 5_000)) {
+      this.#inBackground(() => this.purge(env));
     }
   }
 
@@ -1244,6 +1246,30 @@ export class RedisDriver implements Driver {
       owned.refreshSlotsCache();
     }
   }
+}
+
+/** The upsert script's arguments for a registration or a beat. */
+function upsertArgs(
+  registration: Registration,
+  reason: "r" | "R",
+  lease: HeldLease | undefined,
+  since: string,
+  body: string,
+): (string | number)[] {
+  const { id, service } = registration;
+  return [
+    registration.owner,
+    lease?.slot ?? "",
+    lease ? String(lease.seq).padStart(16, "0") : "",
+    registration.ttl,
+    STATUS_CODES[registration.status],
+    since,
+    `${id}\t${service}\t${reason}\t${lease?.registeredAt ?? ""}\t${
+      lease?.expiresAt ?? ""
+    }`,
+    registration.term ?? "",
+    body,
+  ];
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatDuration, type Instance } from "../../mod.ts";
+import { formatDuration, type Instance, type Registry } from "../../mod.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import {
   type InstanceRequest,
@@ -35,18 +35,7 @@ export function sendInstanceRequest(
   options: { timeout: number; json: boolean },
 ): Promise<number> {
   const env = config.resolved.env;
-  const wanted = statusAfter(request);
-  const done = (instance: Instance | undefined) =>
-    // Gone: a drain ran its course; maintenance never ends that way.
-    instance === undefined
-      ? request.kind === "drain"
-      : wanted === undefined
-      ? instance.status !== "maintenance"
-      : instance.status === wanted;
-  // A draining instance refuses maintenance: it is about to leave.
-  const refused = (instance: Instance | undefined) =>
-    request.kind === "maintenance" &&
-    (instance === undefined || instance.status === "draining");
+  const check = effectOf(request);
   return discover(config, async (registry) => {
     const find = async () =>
       (await registry.allInstances()).find((i) => i.id === id);
@@ -55,7 +44,7 @@ export function sendInstanceRequest(
       fail(`no live instance '${id}' in env '${env}'; see roster list --all`);
       return 1;
     }
-    if (refused(instance)) {
+    if (check.refused(instance)) {
       fail(
         `'${id}' is draining and about to leave; it cannot ${
           request.kind === "maintenance" && request.on ? "enter" : "leave"
@@ -63,81 +52,133 @@ export function sendInstanceRequest(
       );
       return 1;
     }
-    if (!done(instance)) {
-      let reached: number;
-      try {
-        reached = await registry.send(id, messageOf(request));
-      } catch (error) {
-        fail(
-          `${(error as Error).message}; ${
-            request.kind === "drain"
-              ? `stop '${id}' with SIGTERM on ${instance.hostname} (pid ${instance.pid}) instead, and it drains for its drain_timeout`
-              : `call registry.setMaintenance() in '${id}' instead`
-          }`,
-        );
+    if (!check.done(instance)) {
+      const undelivered = await deliver(registry, instance, request);
+      if (undelivered) {
+        fail(undelivered);
         return 1;
       }
-      if (reached === 0) {
-        fail(
-          `no runner of '${id}' listens for requests (a library registry calls ${
-            request.kind === "drain"
-              ? "registry.drain()"
-              : "registry.setMaintenance()"
-          } itself)${
-            request.kind === "drain"
-              ? `; send SIGTERM to pid ${instance.pid} on ${instance.hostname} instead`
-              : ""
-          }`,
-        );
+      const waited = await waitForEffect(id, find, check, options.timeout);
+      if (typeof waited === "string") {
+        fail(waited);
         return 1;
       }
-      const deadline = Date.now() + options.timeout;
-      while (!done(instance) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        instance = await find();
-        if (refused(instance)) {
-          fail(
-            instance
-              ? `'${id}' began draining, so its runner refused maintenance`
-              : `'${id}' left before it was in maintenance`,
-          );
-          return 1;
-        }
-      }
-      if (!done(instance)) {
-        fail(
-          `'${id}' was asked but is still ${instance?.status} after ${
-            formatDuration(options.timeout)
-          }; is a roster runner of it listening?`,
-        );
-        return 1;
-      }
+      instance = waited.instance;
     }
-    const { kind: _, ...asked } = request;
-    if (options.json) {
-      out(JSON.stringify({
-        id,
-        env,
-        status: instance?.status ?? "gone",
-        ...asked,
-      }));
-    } else {
-      report(
-        request.kind === "drain" ? "draining" : "maintenance",
-        request.kind === "drain"
-          ? `'${id}' is draining: it takes no new work and leaves after ${
-            request.linger === undefined
-              ? "its drain_timeout"
-              : formatDuration(request.linger)
-          }`
-          : request.on
-          ? `'${id}' is in maintenance: it takes no work until turned off or ${
-            request.ttl === undefined ? "1h" : formatDuration(request.ttl)
-          } pass`
-          : `'${id}' is out of maintenance`,
-        { id, env },
-      );
-    }
+    reportEffect(id, env, request, instance, options.json);
     return 0;
   });
+}
+
+/** How to tell that a request took effect, or that it was refused. */
+interface Effect {
+  done(instance: Instance | undefined): boolean;
+  refused(instance: Instance | undefined): boolean;
+}
+
+function effectOf(request: InstanceRequest): Effect {
+  const wanted = statusAfter(request);
+  return {
+    done: (instance) =>
+      // Gone: a drain ran its course; maintenance never ends that way.
+      instance === undefined
+        ? request.kind === "drain"
+        : wanted === undefined
+        ? instance.status !== "maintenance"
+        : instance.status === wanted,
+    // A draining instance refuses maintenance: it is about to leave.
+    refused: (instance) =>
+      request.kind === "maintenance" &&
+      (instance === undefined || instance.status === "draining"),
+  };
+}
+
+/**
+ * Sends the request to the instance's runner.
+ *
+ * @returns Why it could not be delivered, or undefined once a runner got it.
+ */
+async function deliver(
+  registry: Registry,
+  instance: Instance,
+  request: InstanceRequest,
+): Promise<string | undefined> {
+  const { id, hostname, pid } = instance;
+  const drain = request.kind === "drain";
+  let reached: number;
+  try {
+    reached = await registry.send(id, messageOf(request));
+  } catch (error) {
+    return `${(error as Error).message}; ${
+      drain
+        ? `stop '${id}' with SIGTERM on ${hostname} (pid ${pid}) instead, and it drains for its drain_timeout`
+        : `call registry.setMaintenance() in '${id}' instead`
+    }`;
+  }
+  if (reached > 0) return undefined;
+  return `no runner of '${id}' listens for requests (a library registry calls ${
+    drain ? "registry.drain()" : "registry.setMaintenance()"
+  } itself)${
+    drain ? `; send SIGTERM to pid ${pid} on ${hostname} instead` : ""
+  }`;
+}
+
+/**
+ * Reads the instance again until the request took effect or `timeout` ms
+ * passed.
+ *
+ * @returns The instance once it took effect, or why it did not.
+ */
+async function waitForEffect(
+  id: string,
+  find: () => Promise<Instance | undefined>,
+  check: Effect,
+  timeout: number,
+): Promise<{ instance: Instance | undefined } | string> {
+  const deadline = Date.now() + timeout;
+  let instance: Instance | undefined;
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    instance = await find();
+    if (check.refused(instance)) {
+      return instance
+        ? `'${id}' began draining, so its runner refused maintenance`
+        : `'${id}' left before it was in maintenance`;
+    }
+  } while (!check.done(instance) && Date.now() < deadline);
+  if (check.done(instance)) return { instance };
+  return `'${id}' was asked but is still ${instance?.status} after ${
+    formatDuration(timeout)
+  }; is a roster runner of it listening?`;
+}
+
+function reportEffect(
+  id: string,
+  env: string,
+  request: InstanceRequest,
+  instance: Instance | undefined,
+  json: boolean,
+): void {
+  if (json) {
+    const { kind: _, ...asked } = request;
+    out(
+      JSON.stringify({ id, env, status: instance?.status ?? "gone", ...asked }),
+    );
+    return;
+  }
+  report(
+    request.kind === "drain" ? "draining" : "maintenance",
+    request.kind === "drain"
+      ? `'${id}' is draining: it takes no new work and leaves after ${
+        request.linger === undefined
+          ? "its drain_timeout"
+          : formatDuration(request.linger)
+      }`
+      : request.on
+      ? `'${id}' is in maintenance: it takes no work until turned off or ${
+        request.ttl === undefined ? "1h" : formatDuration(request.ttl)
+      } pass`
+      : `'${id}' is out of maintenance`,
+    { id, env },
+  );
 }

@@ -76,29 +76,7 @@ async function status(
       );
     }
     if (json) out(JSON.stringify({ ok: true, ...facts }));
-    else {
-      const rows = [
-        ["backend", `${status.server} at ${status.target}: reachable`],
-        ["latency", `${latency.toFixed(2)}ms`],
-        [
-          "clock",
-          offset === 0
-            ? "in step with this machine"
-            : `${formatDuration(Math.abs(offset))} ${
-              offset > 0 ? "ahead of" : "behind"
-            } this machine`,
-        ],
-        [
-          "env",
-          `${env}: ${status.entries} ${
-            status.entries === 1 ? "entry" : "entries"
-          }, change log of ${status.changeLogLength}`,
-        ],
-      ];
-      out(
-        rows.map(([k, v]) => `${k!.padEnd(8)} ${terminalSafe(v!)}`).join("\n"),
-      );
-    }
+    else out(statusTable(facts, offset));
     return 0;
   } catch (error) {
     return problem(
@@ -110,6 +88,41 @@ async function status(
     clearTimeout(timer);
     await driver?.close();
   }
+}
+
+/** The rows `roster status` prints for a backend that is well. */
+function statusTable(
+  facts: {
+    server: string;
+    target: string;
+    latencyMs: number;
+    env: string;
+    entries: number;
+    changeLogLength: number;
+  },
+  offset: number,
+): string {
+  const rows = [
+    ["backend", `${facts.server} at ${facts.target}: reachable`],
+    ["latency", `${facts.latencyMs.toFixed(2)}ms`],
+    [
+      "clock",
+      offset === 0
+        ? "in step with this machine"
+        : `${formatDuration(Math.abs(offset))} ${
+          offset > 0 ? "ahead of" : "behind"
+        } this machine`,
+    ],
+    [
+      "env",
+      `${facts.env}: ${facts.entries} ${
+        facts.entries === 1 ? "entry" : "entries"
+      }, change log of ${facts.changeLogLength}`,
+    ],
+  ];
+  return rows.map(([k, v]) => `${k!.padEnd(8)} ${terminalSafe(v!)}`).join(
+    "\n",
+  );
 }
 
 /** `roster status`. */

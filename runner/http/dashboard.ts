@@ -153,6 +153,16 @@ export const DASHBOARD_HTML = `<!doctype html>
     }
     events.splice(0, Math.max(0, events.length - 200));
     const stale = snapshot.view === "stale";
+    renderBanner(snapshot, stale);
+    $("state").textContent =
+      \`env \${snapshot.env} · \${snapshot.instances.length} instances · view \${snapshot.view} · read \${snapshot.readAt ? time(snapshot.readAt) : "never"}\`;
+    renderCounts(snapshot);
+    renderServices(snapshot, stale);
+    renderDetail(snapshot);
+    renderLog();
+  }
+
+  function renderBanner(snapshot, stale) {
     const guarded = Object.entries(snapshot.protection ?? {});
     const banner = $("banner");
     banner.hidden = !stale && guarded.length === 0;
@@ -160,8 +170,9 @@ export const DASHBOARD_HTML = `<!doctype html>
       stale ? \`The registry cannot be reached: showing what was last known, stale since \${time(snapshot.staleSince)} (\${ago(snapshot.now - snapshot.staleSince)}). Last error: \${snapshot.error}\` : "",
       ...guarded.map(([service, p]) => \`Eviction protection for \${service}: more than half of it expired within one ttl, so its expired instances (marked held) stay listed until they beat again or \${time(p.until)}, since \${time(p.since)}.\`),
     ].filter(Boolean).join(" ");
-    $("state").textContent =
-      \`env \${snapshot.env} · \${snapshot.instances.length} instances · view \${snapshot.view} · read \${snapshot.readAt ? time(snapshot.readAt) : "never"}\`;
+  }
+
+  function renderCounts(snapshot) {
     const counts = $("counts");
     counts.replaceChildren();
     for (const [service, count] of Object.entries(snapshot.services)) {
@@ -169,9 +180,11 @@ export const DASHBOARD_HTML = `<!doctype html>
       li.dataset.service = service;
       counts.append(li);
     }
+  }
+
+  function renderServices(snapshot, stale) {
     const query = $("filter").value;
     const shown = snapshot.instances.filter((i) => matches(i, query));
-    const [, key] = COLUMNS[sort.column];
     const root = $("services");
     root.replaceChildren();
     const services = [...new Set(shown.map((i) => i.service))].sort();
@@ -180,45 +193,52 @@ export const DASHBOARD_HTML = `<!doctype html>
       root.firstChild.id = "empty";
     }
     for (const service of services) {
-      const table = el("table");
-      table.dataset.service = service;
-      const head = table.insertRow();
-      COLUMNS.forEach(([name, , cls], column) => {
-        const th = el("th", name, cls);
-        if (column === sort.column) th.setAttribute("aria-sort", sort.direction > 0 ? "ascending" : "descending");
-        th.onclick = () => {
-          sort = { column, direction: sort.column === column ? -sort.direction : 1 };
-          render(last);
-        };
-        head.append(th);
-      });
-      const rows = shown.filter((i) => i.service === service);
-      if (sort.column !== 0 || sort.direction !== 1) {
-        rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * sort.direction);
-      }
-      for (const i of rows) {
-        const row = table.insertRow();
-        row.dataset.id = i.id;
-        row.dataset.status = statusOf(i);
-        if (stale) row.className = "last-known";
-        row.onclick = () => { selected = i.id; renderDetail(last); };
-        const id = el("td", i.id);
-        if (snapshot.leaders[service] === i.id) id.append(el("span", "leader", "leader"));
-        row.append(
-          id,
-          el("td", statusOf(i) + (stale ? " (last known)" : ""), statusOf(i)),
-          el("td", ago(snapshot.now - i.registeredAt), "wide"),
-          el("td", \`\${ago(snapshot.now - i.heartbeatAt)} ago\`),
-          el("td", i.version || "-"),
-          el("td", i.addr || "-", "wide"),
-          el("td", COLUMNS[6][1](i) || "-", "wide"),
-        );
-      }
+      const table = serviceTable(snapshot, service, shown.filter((i) => i.service === service), stale);
       const scroll = el("div", undefined, "scroll");
       scroll.append(table);
       root.append(el("h2", service), scroll);
     }
-    renderDetail(snapshot);
+  }
+
+  function serviceTable(snapshot, service, rows, stale) {
+    const [, key] = COLUMNS[sort.column];
+    const table = el("table");
+    table.dataset.service = service;
+    const head = table.insertRow();
+    COLUMNS.forEach(([name, , cls], column) => {
+      const th = el("th", name, cls);
+      if (column === sort.column) th.setAttribute("aria-sort", sort.direction > 0 ? "ascending" : "descending");
+      th.onclick = () => {
+        sort = { column, direction: sort.column === column ? -sort.direction : 1 };
+        render(last);
+      };
+      head.append(th);
+    });
+    if (sort.column !== 0 || sort.direction !== 1) {
+      rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * sort.direction);
+    }
+    for (const i of rows) {
+      const row = table.insertRow();
+      row.dataset.id = i.id;
+      row.dataset.status = statusOf(i);
+      if (stale) row.className = "last-known";
+      row.onclick = () => { selected = i.id; renderDetail(last); };
+      const id = el("td", i.id);
+      if (snapshot.leaders[service] === i.id) id.append(el("span", "leader", "leader"));
+      row.append(
+        id,
+        el("td", statusOf(i) + (stale ? " (last known)" : ""), statusOf(i)),
+        el("td", ago(snapshot.now - i.registeredAt), "wide"),
+        el("td", \`\${ago(snapshot.now - i.heartbeatAt)} ago\`),
+        el("td", i.version || "-"),
+        el("td", i.addr || "-", "wide"),
+        el("td", COLUMNS[6][1](i) || "-", "wide"),
+      );
+    }
+    return table;
+  }
+
+  function renderLog() {
     const log = $("log");
     log.replaceChildren(...events.slice().reverse().map((e) => {
       const li = el("li");
