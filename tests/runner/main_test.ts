@@ -63,36 +63,6 @@ Deno.test("a second SIGINT during the drain deregisters on the way out, and ever
   await Deno.remove(config);
 });
 
-Deno.test("check validates and exits 0", async () => {
-  const config = await writeConfig(CONFIG);
-  const { code, stdout } = await runRunner(["check", "--config", config]);
-  assert.equal(code, 0);
-  assert.match(
-    stdout,
-    /is valid \(service=api env=default driver=memory interval=200ms ttl=1s\)/,
-  );
-  await Deno.remove(config);
-});
-
-Deno.test("list with the memory driver says only the current process is seen", async () => {
-  const config = await writeConfig(CONFIG);
-  const table = await runRunner(["list", "--config", config]);
-  assert.equal(table.code, 0);
-  assert.match(table.stderr, /memory driver lives inside one process/);
-  assert.match(table.stdout, /no live instances/);
-  const json = await runRunner([
-    "list",
-    "--config",
-    config,
-    "--service",
-    "api",
-    "--json",
-  ]);
-  assert.equal(json.code, 0);
-  assert.deepEqual(JSON.parse(json.stdout), []);
-  await Deno.remove(config);
-});
-
 Deno.test("every config error exits 2 with a message naming the key, and registers nothing", async (t) => {
   const cases: [string, string | null, RegExp][] = [
     ["missing file", null, /Cannot read config file '.*': it does not exist/],

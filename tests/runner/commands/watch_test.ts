@@ -1,26 +1,15 @@
 import assert from "node:assert/strict";
-import { RedisServer, redisTest } from "./_redis_server.ts";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
+import { spawnRunner } from "../../_runner_process.ts";
+import { redisRunnerConfig } from "./_redis_runner.ts";
 
 const TTL_MS = 1000;
-
-function config(url: string, id?: string): Promise<string> {
-  return writeConfig(`[cluster]
-driver = "redis"
-service = "api"
-${id ? `id = "${id}"` : ""}
-heartbeat_interval = "250ms"
-ttl = "1s"
-[cluster.redis]
-url = "${url}"
-`);
-}
 
 Deno.test(redisTest(
   "a watcher process sees another process join, deregister and crash",
   async () => {
     await using server = await RedisServer.start();
-    const watcherConfig = await config(server.url);
+    const watcherConfig = await redisRunnerConfig(server.url);
     await using watcher = spawnRunner([
       "watch",
       "--config",
@@ -36,7 +25,7 @@ Deno.test(redisTest(
       });
     await using clean = spawnRunner([
       "--config",
-      await config(server.url, "clean"),
+      await redisRunnerConfig(server.url, "clean"),
     ]);
     await clean.waitForLine(/registered/);
     await watcher.waitForLine(/"join".*"clean"/);
@@ -46,7 +35,7 @@ Deno.test(redisTest(
 
     await using crashed = spawnRunner([
       "--config",
-      await config(server.url, "crashed"),
+      await redisRunnerConfig(server.url, "crashed"),
     ]);
     await crashed.waitForLine(/registered/);
     await watcher.waitForLine(/"join".*"crashed"/);
@@ -76,105 +65,6 @@ Deno.test(redisTest(
 ));
 
 Deno.test(redisTest(
-  "leader names the oldest instance; wait exits 0 when enough are live and 1 on timeout",
-  async () => {
-    await using server = await RedisServer.start();
-    const file = await config(server.url);
-    const none = await runRunner([
-      "leader",
-      "--config",
-      file,
-      "--service",
-      "api",
-    ]);
-    assert.equal(none.code, 1);
-    assert.match(none.stdout, /api has no live instance, so no leader/);
-
-    await using first = spawnRunner([
-      "--config",
-      await config(server.url, "first"),
-    ]);
-    await first.waitForLine(/registered/);
-    const timedOut = await runRunner([
-      "wait",
-      "--config",
-      file,
-      "--service",
-      "api",
-      "--min",
-      "2",
-      "--timeout",
-      "300ms",
-    ]);
-    assert.equal(timedOut.code, 1);
-    assert.match(
-      timedOut.stderr,
-      /Timed out after 300ms waiting for 2 live instances of 'api' \(1 live\)/,
-    );
-
-    const waiting = runRunner([
-      "wait",
-      "--config",
-      file,
-      "--service",
-      "api",
-      "--min",
-      "2",
-      "--timeout",
-      "20s",
-      "--json",
-    ]);
-    await using second = spawnRunner([
-      "--config",
-      await config(server.url, "second"),
-    ]);
-    await second.waitForLine(/registered/);
-    const satisfied = await waiting;
-    assert.equal(satisfied.code, 0, satisfied.stderr);
-    assert.deepEqual(
-      JSON.parse(satisfied.stdout).map((i: { id: string }) => i.id),
-      ["first", "second"],
-    );
-
-    const leader = await runRunner([
-      "leader",
-      "--config",
-      file,
-      "--service",
-      "api",
-      "--json",
-    ]);
-    assert.equal(leader.code, 0);
-    assert.equal(JSON.parse(leader.stdout).leader.id, "first");
-    first.child.kill("SIGTERM");
-    await first.status;
-    const next = await runRunner([
-      "leader",
-      "--config",
-      file,
-      "--service",
-      "api",
-    ]);
-    assert.match(next.stdout, /^second leads api \(seq \d+, addr -\)/);
-
-    const usage = await runRunner(["leader", "--config", file]);
-    assert.equal(usage.code, 2);
-    assert.match(usage.stderr, /'leader' needs --service NAME/);
-    const badMin = await runRunner([
-      "wait",
-      "--config",
-      file,
-      "--service",
-      "api",
-      "--min",
-      "zero",
-    ]);
-    assert.equal(badMin.code, 2);
-    assert.match(badMin.stderr, /Invalid '--min': 'zero'/);
-  },
-));
-
-Deno.test(redisTest(
   "roster watch tells when eviction protection holds a crashed fleet, and when its bound passes",
   async () => {
     await using server = await RedisServer.start();
@@ -186,8 +76,8 @@ Deno.test(redisTest(
       "api",
       "--json",
     ]);
-    const { RedisDriver } = await import("../drivers/redis/mod.ts");
-    const { registration } = await import("./_registration.ts");
+    const { RedisDriver } = await import("../../../drivers/redis/mod.ts");
+    const { registration } = await import("../../_registration.ts");
     const driver = await RedisDriver.connect({ url: server.url });
     try {
       // One that stays: once the watcher reports it, it is watching.
