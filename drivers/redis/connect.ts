@@ -175,19 +175,45 @@ export async function connectClient(
 }
 
 /**
- * Opens an extra connection; one that cannot open is closed, not left
- * retrying.
+ * Opens an extra connection (a blocking reader, a subscriber); one that
+ * cannot open is closed, not left retrying. The wait is bounded: a Cluster
+ * client's `connect()` may never settle while slots move, and whatever
+ * waits for this connection (a watcher's stop, the driver's close) must
+ * not wait for ever.
  *
  * @param side The new client.
+ * @param timeoutMs How long it may take to open, in ms.
  * @returns It, connected.
+ * @throws {Error} When it cannot open in time.
  */
-export async function connectSide(side: IoRedisClient): Promise<IoRedisClient> {
+export async function connectSide(
+  side: IoRedisClient,
+  timeoutMs: number,
+): Promise<IoRedisClient> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    if (side.status === "wait") await side.connect();
+    if (side.status === "wait") {
+      await Promise.race([
+        side.connect(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `Cannot open another connection to Redis within ${timeoutMs}ms`,
+                ),
+              ),
+            timeoutMs,
+          );
+        }),
+      ]);
+    }
     return side;
   } catch (error) {
     await closeClient(side);
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

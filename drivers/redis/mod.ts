@@ -97,6 +97,8 @@ export {
   type RedisDriverOptions,
 } from "./options.ts";
 
+/** How long a side connection (blocking reads, pub/sub) may take to open. */
+const SIDE_CONNECT_TIMEOUT_MS = 5_000;
 const log = getLogger(["roster", "redis"]);
 
 /** Clients that `RedisDriver.connect` created, and so `close()` closes. */
@@ -237,7 +239,10 @@ export class RedisDriver implements Driver {
     this.prefix = options.prefix ?? "roster:";
     if (typeof client.duplicate === "function") {
       this.#newConnection = () =>
-        connectSide(client.duplicate!() as IoRedisClient);
+        connectSide(
+          client.duplicate!() as IoRedisClient,
+          SIDE_CONNECT_TIMEOUT_MS,
+        );
     }
   }
 
@@ -276,7 +281,10 @@ export class RedisDriver implements Driver {
         commandTimeout: MAX_BLOCK_MS + (options.commandTimeout ?? 2_000),
       });
       watchConnection(side, describeTarget(options));
-      return connectSide(side);
+      return connectSide(
+        side,
+        options.connectTimeout ?? SIDE_CONNECT_TIMEOUT_MS,
+      );
     };
     return driver;
   }
