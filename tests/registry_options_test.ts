@@ -1,22 +1,22 @@
 import assert from "node:assert/strict";
-import { ConfigError, Registry, resolveRegistryOptions } from "../mod.ts";
+import {
+  ConfigError,
+  type RegistryOptions,
+  resolveRegistryOptions,
+} from "../mod.ts";
 import { validateStatus } from "../registry_options.ts";
-import { FakeClock, MemoryDriver } from "../testing/mod.ts";
 import { captureLogs } from "./_log_capture.ts";
 
+/** Options as a registry of service `api` would resolve them. */
 function fixture() {
-  const clock = new FakeClock();
-  const driver = new MemoryDriver({ clock });
-  const make = (options: ConstructorParameters<typeof Registry>[0] = {}) =>
-    new Registry({
-      driver,
-      clock,
+  const make = (options: RegistryOptions = {}) =>
+    resolveRegistryOptions({
       service: "api",
       heartbeatInterval: "1s",
       ttl: "3s",
       ...options,
     });
-  return { clock, driver, make };
+  return { make };
 }
 
 Deno.test("defaults: env default, 5 s interval, 15 s ttl, a heartbeat timeout of min(interval / 2, ttl / 3), healthy", () => {
@@ -69,10 +69,10 @@ Deno.test("validateStatus takes the three health states and points draining and 
   );
 });
 
-Deno.test("options are validated at creation with errors that name the field and value", async (t) => {
+Deno.test("options are validated with errors that name the field and value", async (t) => {
   const cases: [
     string,
-    ConstructorParameters<typeof Registry>[0],
+    RegistryOptions,
     string,
     RegExp,
   ][] = [

@@ -236,6 +236,14 @@ Deno.test("on returns a function that removes the listener", async () => {
   assert.equal(beats, 1);
 });
 
+Deno.test("a bad option fails at creation, naming it", () => {
+  const { make } = fixture();
+  assert.throws(
+    () => make({ ttl: "5 parsecs" }),
+    (error: unknown) => error instanceof ConfigError && error.field === "ttl",
+  );
+});
+
 Deno.test("instances rejects a bad service name", async () => {
   const { make } = fixture();
   const registry = make();
