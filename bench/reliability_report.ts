@@ -22,7 +22,7 @@ const figures = `${dir}/figures.jsonl`;
 const started = Date.now();
 const run = await new Deno.Command(Deno.execPath(), {
   args: ["test", "-A", "--reporter=dot", `--junit-path=${junit}`, ...FILES],
-  env: { ROSTER_FIGURES: figures, NO_COLOR: "1" },
+  env: { RELIABILITY_FIGURES: figures, NO_COLOR: "1" },
   stdout: "inherit",
   stderr: "inherit",
 }).output();

@@ -1,9 +1,9 @@
 /**
  * Figures a fault test measured, for docs/RELIABILITY.md: appended as JSON
- * lines to the file `ROSTER_FIGURES` names, when it names one.
+ * lines to the file `RELIABILITY_FIGURES` names, when it names one.
  */
 
-const path = Deno.env.get("ROSTER_FIGURES");
+const path = Deno.env.get("RELIABILITY_FIGURES");
 
 export function figure(
   test: string,

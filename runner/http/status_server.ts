@@ -1,6 +1,6 @@
 /**
- * The runner's status server: `GET /instances`, `/healthz`, `/metrics`, and
- * a live dashboard at `/`. Off loopback it requires a bearer token, compared
+ * The runner's status server: `GET /instances`, `/healthz`, `/metrics`,
+ * Prometheus service discovery at `/sd`, and a live dashboard at `/`. Off loopback it requires a bearer token, compared
  * in constant time.
  *
  * @module
@@ -14,6 +14,7 @@ import { authorized, namesThisServer } from "./_request_guard.ts";
 import { headOf, json, SECURITY_HEADERS } from "./_responses.ts";
 import type { HttpConfig } from "../config/http_config.ts";
 import { serveHttp } from "./_http_server.ts";
+import { targetGroups } from "./service_discovery.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { type SelfDetail, StatusView } from "./status_view.ts";
 
@@ -168,6 +169,8 @@ async function answer(
       return await instancesPage(pages.view, url);
     case "/metrics":
       return await metricsPage(pages.view, pages.metrics);
+    case "/sd":
+      return await serviceDiscoveryPage(pages.view, url);
     default:
       return json({ error: `no such page: ${url.pathname}` }, 404);
   }
@@ -187,8 +190,8 @@ function page(
   });
 }
 
-/** `GET /instances[?service=S]`: 503 with the last known ones when stale. */
-async function instancesPage(view: StatusView, url: URL): Promise<Response> {
+/** The `service` a page's query names, or why it is not a service name. */
+function serviceParam(url: URL): string | null | Response {
   const service = url.searchParams.get("service");
   if (service !== null && !SERVICE_NAME.test(service)) {
     return json({
@@ -196,6 +199,13 @@ async function instancesPage(view: StatusView, url: URL): Promise<Response> {
         `'service' (${service}) must be 1 to 128 letters, digits, '.', '_' or '-'`,
     }, 400);
   }
+  return service;
+}
+
+/** `GET /instances[?service=S]`: 503 with the last known ones when stale. */
+async function instancesPage(view: StatusView, url: URL): Promise<Response> {
+  const service = serviceParam(url);
+  if (service instanceof Response) return service;
   const snapshot = await view.refresh();
   const instances = service === null
     ? snapshot.instances
@@ -205,6 +215,24 @@ async function instancesPage(view: StatusView, url: URL): Promise<Response> {
     since: snapshot.staleSince,
     instances,
   }, 503);
+}
+
+/**
+ * `GET /sd[?service=S]`: Prometheus HTTP service discovery. Always 200
+ * with JSON, as Prometheus asks of an SD endpoint: during an outage the
+ * last known targets, labelled `__meta_roster_stale="true"`.
+ */
+async function serviceDiscoveryPage(
+  view: StatusView,
+  url: URL,
+): Promise<Response> {
+  const service = serviceParam(url);
+  if (service instanceof Response) return service;
+  const snapshot = await view.refresh();
+  const instances = service === null
+    ? snapshot.instances
+    : snapshot.instances.filter((i) => i.service === service);
+  return json(targetGroups(instances, snapshot.view !== "live"));
 }
 
 /** `GET /metrics`: always answers, with `roster_up 0` during an outage. */
