@@ -16,17 +16,18 @@ Deno.test(redisTest(
       "--config",
       file,
       "--linger",
-      "600ms",
+      "3s",
     ]);
     assert.equal(asked.code, 0, asked.stderr);
     assert.match(asked.stdout + asked.stderr, /'plain' is draining/);
     // The request returns once the backend shows it draining, so the
-    // listing right after cannot miss it.
+    // listing right after cannot miss it (the linger outlasts a new
+    // process's start on a loaded machine).
     assert.deepEqual(await listedStatuses(file), [["plain", "draining"]]);
     assert.equal((await plain.status).code, 0);
     assert.match(
       plain.stdout.join("\n"),
-      /a drain request: id=plain is draining[^\n]*600ms[\s\S]*stopped on a drain request; id=plain deregistered/,
+      /a drain request: id=plain is draining[^\n]*3s[\s\S]*stopped on a drain request; id=plain deregistered/,
     );
     assert.deepEqual(await listedStatuses(file), []);
 

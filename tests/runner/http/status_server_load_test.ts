@@ -80,11 +80,13 @@ Deno.test(redisTest(
         }),
     );
     await Promise.all(fleet.map((r) => r.start()));
+    // A heartbeat timeout of 500 ms (half the interval): what fails a beat
+    // here is the pages, not a loaded machine's scheduling.
     const file = await writeConfig(`[cluster]
 driver = "redis"
 service = "runner"
-heartbeat_interval = "200ms"
-ttl = "2s"
+heartbeat_interval = "1s"
+ttl = "5s"
 [cluster.redis]
 url = "${server.url}"
 [cluster.http]
