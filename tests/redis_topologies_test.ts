@@ -374,19 +374,31 @@ async function clusterFleet(seeds: string[], count: number, interval: number) {
       );
     }
     for (let i = 0; i < count; i++) {
-      const registry = new Registry({
-        driver: drivers[i % 5]!,
-        service: "api",
-        id: `api-${i}`,
-        heartbeatInterval: interval,
-        ttl: interval * 5,
-      });
-      registry.on(
-        "reregistered",
-        ({ instance }) => reregistered.push(instance.id),
-      );
-      registries.push(registry);
-      seqs.set(`api-${i}`, (await registry.start()).seq);
+      // A start whose one call timed out on a loaded machine (the command
+      // timeout is short, for the faults) is tried again, as a process
+      // would start again: the fleet is the setup, not what is tested.
+      for (let attempt = 1;; attempt++) {
+        const registry = new Registry({
+          driver: drivers[i % 5]!,
+          service: "api",
+          id: `api-${i}`,
+          heartbeatInterval: interval,
+          ttl: interval * 5,
+        });
+        try {
+          seqs.set(`api-${i}`, (await registry.start()).seq);
+        } catch (error) {
+          await registry.stop();
+          if (attempt === 3) throw error;
+          continue;
+        }
+        registry.on(
+          "reregistered",
+          ({ instance }) => reregistered.push(instance.id),
+        );
+        registries.push(registry);
+        break;
+      }
     }
     const watcher = new Registry({
       driver: drivers[0]!,

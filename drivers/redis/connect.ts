@@ -193,8 +193,11 @@ export async function connectSide(
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     if (side.status === "wait") {
+      const connecting = side.connect();
+      // Once the timer wins, the connect may still fail: nobody awaits it.
+      connecting.catch(() => {});
       await Promise.race([
-        side.connect(),
+        connecting,
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () =>

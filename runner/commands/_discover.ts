@@ -92,17 +92,19 @@ export function stopSignals(
  *
  * @param config The runner config.
  * @param driver The driver to read through.
- * @param meterProvider Where its metrics go (the runner's /metrics).
+ * @param options Where its metrics go (the runner's /metrics), and whether
+ *   it answers from a local, watched view (`cache`).
  * @returns The registry; stop it when done.
  */
 export function discoveryRegistry(
   config: RunnerConfig,
   driver: Driver,
-  meterProvider?: MeterProvider,
+  options: { meterProvider?: MeterProvider; cache?: boolean } = {},
 ): Registry {
   return new Registry({
     driver,
-    meterProvider,
+    meterProvider: options.meterProvider,
+    cache: options.cache,
     env: config.resolved.env,
     ttl: config.resolved.ttl,
     heartbeatInterval: config.resolved.heartbeatInterval,

@@ -7,6 +7,7 @@
 
 import type { Command } from "./command.ts";
 import { checkCommand } from "./check.ts";
+import { dnsCommand } from "./dns.ts";
 import { drainCommand } from "./drain.ts";
 import { leaderCommand } from "./leader.ts";
 import { listCommand } from "./list.ts";
@@ -29,6 +30,7 @@ export const COMMANDS = {
   drain: drainCommand,
   maintenance: maintenanceCommand,
   serve: serveCommand,
+  dns: dnsCommand,
 } as const satisfies Record<string, Command>;
 
 /** A command's name. */

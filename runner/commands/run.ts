@@ -26,6 +26,7 @@ import { fail, report } from "../output.ts";
 import { readInstanceRequest } from "../instance_requests.ts";
 import type { ChildGroup } from "./child_group.ts";
 import { createDiscoveryDriver, createDriver } from "../create_driver.ts";
+import { serveDns } from "./dns.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import { RunnerMetrics } from "../http/metrics.ts";
 import type { StatusServer } from "../http/status_server.ts";
@@ -103,6 +104,7 @@ async function run(
   let server: StatusServer | undefined;
   let reader: Driver | undefined;
   let discovery: Registry | undefined;
+  let dns: { shutdown(): Promise<void> } | undefined;
   try {
     if (config.http) {
       const served = await serveStatus(config, driver, metrics);
@@ -112,12 +114,21 @@ async function run(
       }
       ({ server, reader, discovery } = served);
     }
+    if (config.dns) {
+      reader ??= await createDiscoveryDriver(config, driver);
+      dns = await serveDns(config, reader);
+      if (!dns) {
+        await child?.terminate("SIGTERM");
+        return 1;
+      }
+    }
     return child
       ? await runSidecar(config, child, registry, driver, stop, metrics)
       : await runSelf(registry, driver, stop, metrics);
   } finally {
     await registry.stop();
     await server?.shutdown();
+    await dns?.shutdown();
     await discovery?.stop();
     if (reader !== driver) await reader?.close();
     await driver.close();
@@ -167,7 +178,9 @@ async function serveStatus(
   let discovery: Registry | undefined;
   try {
     reader = await createDiscoveryDriver(config, driver);
-    discovery = discoveryRegistry(config, reader, metrics.provider);
+    discovery = discoveryRegistry(config, reader, {
+      meterProvider: metrics.provider,
+    });
     const server = await startStatusServer(
       http,
       discovery,

@@ -26,6 +26,7 @@ import {
 import { DRIVER_CONFIGS, DRIVER_NAMES, driverConfig } from "./drivers.ts";
 import { parseHealthConfig } from "./health_config.ts";
 import { type HttpConfig, parseHttpConfig } from "./http_config.ts";
+import { type DnsConfig, parseDnsConfig } from "./dns_config.ts";
 import { parseProtectionConfig } from "./protection_config.ts";
 
 /** A config file after validation. */
@@ -46,6 +47,8 @@ export interface RunnerConfig {
   health?: HealthCheckOptions;
   /** The validated `[cluster.http]` table, when there is one. */
   http?: HttpConfig;
+  /** The validated `[cluster.dns]` table, when there is one. */
+  dns?: DnsConfig;
   /** Sidecar mode: how long the child may take to exit after the signal. */
   killTimeout: number;
   /**
@@ -80,6 +83,7 @@ const REGISTRY_KEYS = {
   meta: "meta",
   health: undefined,
   http: undefined,
+  dns: undefined,
   kill_timeout: undefined,
   drain_timeout: undefined,
   protection: undefined,
@@ -101,6 +105,7 @@ const TABLE_KEYS = new Set<string>([
   ...DRIVER_TABLES,
   "health",
   "http",
+  "dns",
   "protection",
 ]);
 /** The command-line flag that set a driver's key, by `<driver>.<key>`. */
@@ -325,6 +330,9 @@ function validate(
     http: raw.http === undefined
       ? undefined
       : parseHttpConfig(table("http")!, file, sources),
+    dns: raw.dns === undefined
+      ? undefined
+      : parseDnsConfig(table("dns")!, file, sources),
     killTimeout: duration("kill_timeout", 10_000),
     drainTimeout: duration("drain_timeout", 0, true),
     sources,

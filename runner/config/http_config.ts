@@ -5,8 +5,8 @@
  * @module
  */
 
-import { isIP } from "node:net";
 import { ConfigTable } from "../../contract/config_table.ts";
+import { parseListenAddress } from "./listen_address.ts";
 
 /** Where the status server listens. */
 export interface HttpConfig {
@@ -53,26 +53,7 @@ export function parseHttpConfig(
     ["listen", "token", "max_streams"],
     sources,
   );
-  const listen = read.text("listen") ?? "127.0.0.1:9090";
-  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(listen);
-  const port = Number(match?.[2]);
-  if (!match || port > 65535) {
-    read.fail(
-      "listen",
-      `Invalid 'http.listen': '${listen}' must be host:port, such as "127.0.0.1:9090"`,
-    );
-  }
-  const host = match?.[1] as string;
-  const hostname = host.replace(/^\[|\]$/g, "");
-  // A name of digits and dots must be an IPv4 address, a bracketed one IPv6:
-  // '127.999.0.1' is a typo, not a host name to look up.
-  const wantIp = host.startsWith("[") ? 6 : /^[\d.]+$/.test(host) ? 4 : 0;
-  if (wantIp !== 0 && isIP(hostname) !== wantIp) {
-    read.fail(
-      "listen",
-      `Invalid 'http.listen': '${hostname}' in '${listen}' is not a valid IPv${wantIp} address; use one such as "127.0.0.1:9090"`,
-    );
-  }
+  const { hostname, port } = parseListenAddress(read, "http", "127.0.0.1:9090");
   const token = read.text("token", { secret: true });
   if (token !== undefined && token.trim() !== token) {
     read.fail(
@@ -89,7 +70,9 @@ export function parseHttpConfig(
   if (!isLoopback(hostname) && token === undefined) {
     read.fail(
       "token",
-      `The status server refuses to listen on '${listen}', which is not a loopback address, without a token; set 'http.token' or ROSTER_HTTP_TOKEN, or listen on 127.0.0.1`,
+      `The status server refuses to listen on '${
+        read.text("listen")
+      }', which is not a loopback address, without a token; set 'http.token' or ROSTER_HTTP_TOKEN, or listen on 127.0.0.1`,
     );
   }
   const maxStreams = read.count("max_streams", 100);
