@@ -19,6 +19,7 @@
 
 import { isIP } from "node:net";
 import type { Instance } from "../../mod.ts";
+import { parseInstanceAddress } from "../instance_address.ts";
 import {
   type Answer,
   FLAGS,
@@ -191,19 +192,9 @@ function srvWeight(instance: Instance): number {
 
 /** The host, port and SRV target of an instance, from its `addr`. */
 function endpointOf(instance: Instance, zone: DnsZone): Endpoint | undefined {
-  const { addr } = instance;
-  if (!addr) return undefined;
-  let url: URL;
-  try {
-    url = new URL(
-      /^[a-z][a-z0-9+.-]*:\/\//i.test(addr) ? addr : `http://${addr}`,
-    );
-  } catch {
-    return undefined;
-  }
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (!host) return undefined;
-  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const address = parseInstanceAddress(instance.addr);
+  if (!address) return undefined;
+  const { host, port } = address;
   const label = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(instance.id)
     ? instance.id
     : `seq-${instance.seq}`;

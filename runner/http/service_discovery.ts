@@ -12,6 +12,7 @@
  */
 
 import type { Instance } from "../../mod.ts";
+import { parseInstanceAddress } from "../instance_address.ts";
 
 /** One target group of Prometheus's HTTP service discovery format. */
 export interface TargetGroup {
@@ -86,22 +87,13 @@ export function targetGroups(
 
 /** `host:port` from the instance's `addr` and its `metrics_port`. */
 function targetOf(instance: Instance): string | undefined {
-  const { addr, meta } = instance;
-  if (!addr) return undefined;
-  let url: URL;
-  try {
-    // A bare `host:port` has no scheme: read it as HTTP.
-    url = new URL(
-      /^[a-z][a-z0-9+.-]*:\/\//i.test(addr) ? addr : `http://${addr}`,
-    );
-  } catch {
-    return undefined;
-  }
-  if (!url.hostname) return undefined;
-  const port = /^\d{1,5}$/.test(meta.metrics_port ?? "")
-    ? meta.metrics_port
-    : url.port || (url.protocol === "https:" ? "443" : "80");
-  return `${url.hostname}:${port}`;
+  const address = parseInstanceAddress(instance.addr);
+  if (!address) return undefined;
+  const port = /^\d{1,5}$/.test(instance.meta.metrics_port ?? "")
+    ? instance.meta.metrics_port
+    : address.port;
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return `${host}:${port}`;
 }
 
 /** A meta key as a label name: `[a-zA-Z0-9_]`, anything else `_`. */

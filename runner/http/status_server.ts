@@ -16,7 +16,12 @@ import type { HttpConfig } from "../config/http_config.ts";
 import { serveHttp } from "./_http_server.ts";
 import { targetGroups } from "./service_discovery.ts";
 import type { RunnerMetrics } from "./metrics.ts";
-import { type SelfDetail, StatusView } from "./status_view.ts";
+import {
+  type SelfDetail,
+  type StatusInstance,
+  type StatusSnapshot,
+  StatusView,
+} from "./status_view.ts";
 
 const log = getLogger(["roster", "http"]);
 /** The default bound on open event streams. */
@@ -190,8 +195,16 @@ function page(
   });
 }
 
-/** The `service` a page's query names, or why it is not a service name. */
-function serviceParam(url: URL): string | null | Response {
+/**
+ * The view, and its instances of the service the query names (all without
+ * one); a 400 for a query that names no valid service.
+ */
+async function serviceInstances(
+  view: StatusView,
+  url: URL,
+): Promise<
+  { snapshot: StatusSnapshot; instances: StatusInstance[] } | Response
+> {
   const service = url.searchParams.get("service");
   if (service !== null && !SERVICE_NAME.test(service)) {
     return json({
@@ -199,17 +212,18 @@ function serviceParam(url: URL): string | null | Response {
         `'service' (${service}) must be 1 to 128 letters, digits, '.', '_' or '-'`,
     }, 400);
   }
-  return service;
-}
-
-/** `GET /instances[?service=S]`: 503 with the last known ones when stale. */
-async function instancesPage(view: StatusView, url: URL): Promise<Response> {
-  const service = serviceParam(url);
-  if (service instanceof Response) return service;
   const snapshot = await view.refresh();
   const instances = service === null
     ? snapshot.instances
     : snapshot.instances.filter((i) => i.service === service);
+  return { snapshot, instances };
+}
+
+/** `GET /instances[?service=S]`: 503 with the last known ones when stale. */
+async function instancesPage(view: StatusView, url: URL): Promise<Response> {
+  const read = await serviceInstances(view, url);
+  if (read instanceof Response) return read;
+  const { snapshot, instances } = read;
   return snapshot.view === "live" ? json(instances) : json({
     error: snapshot.error,
     since: snapshot.staleSince,
@@ -226,13 +240,9 @@ async function serviceDiscoveryPage(
   view: StatusView,
   url: URL,
 ): Promise<Response> {
-  const service = serviceParam(url);
-  if (service instanceof Response) return service;
-  const snapshot = await view.refresh();
-  const instances = service === null
-    ? snapshot.instances
-    : snapshot.instances.filter((i) => i.service === service);
-  return json(targetGroups(instances, snapshot.view !== "live"));
+  const read = await serviceInstances(view, url);
+  if (read instanceof Response) return read;
+  return json(targetGroups(read.instances, read.snapshot.view !== "live"));
 }
 
 /** `GET /metrics`: always answers, with `roster_up 0` during an outage. */
