@@ -31,7 +31,13 @@ export interface ListenAddress {
  * import { parseListenAddress } from "./listen_address.ts";
  * import assert from "node:assert/strict";
  *
- * const read = new ConfigTable({ listen: "[::1]:8600" }, "c.toml", "dns", ["listen"]);
+ * const read = new ConfigTable(
+ *   { listen: "[::1]:8600" },
+ *   "c.toml",
+ *   "dns",
+ *   ["listen"],
+ *   new Map(),
+ * );
  * assert.deepEqual(parseListenAddress(read, "dns", "127.0.0.1:8600"), {
  *   hostname: "::1",
  *   port: 8600,
