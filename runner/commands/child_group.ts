@@ -27,8 +27,9 @@ export interface ChildGroup {
    */
   kill(signal: NodeJS.Signals): void;
   /**
-   * Sends `signal` to the group, waits up to `timeout` ms for the child to
-   * exit, then kills the group.
+   * Sends `signal` to the group, waits up to `timeout` ms for the child and
+   * every process of its group to exit, then kills the group. After the
+   * child exited by itself, it stops what the child left running.
    *
    * @param signal The signal to pass on.
    * @param timeout How long the child may take, in ms.
@@ -71,11 +72,20 @@ export async function startChildGroup(
     });
   });
   const guard = startGuard(pid, killTimeout);
+  // The group outlives its leader while any process it started runs: a
+  // signal goes to the group, not only to the command.
   const kill = (signal: NodeJS.Signals) => {
-    if (hasExited) return;
     try {
       process.kill(-pid, signal);
     } catch { /* the group is gone */ }
+  };
+  const groupAlive = () => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
   };
   return {
     pid,
@@ -90,16 +100,32 @@ export async function startChildGroup(
       const late = new Promise<"late">((resolve) => {
         timer = setTimeout(() => resolve("late"), timeout);
       });
+      const deadline = Date.now() + timeout;
       const result = await Promise.race([exited, late]);
       clearTimeout(timer);
-      if (result !== "late") return result;
-      fail(
-        `the command did not exit within ${
-          formatDuration(timeout)
-        }; killing its process group`,
-      );
-      kill("SIGKILL");
-      return await exited;
+      if (result === "late") {
+        fail(
+          `the command did not exit within ${
+            formatDuration(timeout)
+          }; killing its process group`,
+        );
+        kill("SIGKILL");
+        return await exited;
+      }
+      // The command exited; what it started in its group gets the rest of
+      // the time, then SIGKILL, so nothing is left running after us.
+      while (groupAlive() && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (groupAlive()) {
+        fail(
+          `processes the command started were still running ${
+            formatDuration(timeout)
+          } after the signal; killing its process group`,
+        );
+        kill("SIGKILL");
+      }
+      return result;
     },
     release() {
       try {

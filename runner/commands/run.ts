@@ -450,6 +450,8 @@ async function runSidecar(
       );
     }
     await stopRegistry(registry);
+    // What the command started and left behind stops with it.
+    await child.terminate("SIGTERM", config.killTimeout);
     report(
       "exited",
       `the command exited with ${outcome.code}${

@@ -363,3 +363,79 @@ Deno.test(redisTest(
     await sidecar.status;
   },
 ));
+
+/** Whether a process runs: it exists and is not a zombie awaiting its reaper. */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+Deno.test(redisTest(
+  "sidecar: nothing the command started outlives the runner, even a grandchild that ignores SIGTERM",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await config(server.url, "parent");
+    const pidFile = await Deno.makeTempFile();
+    // A grandchild that ignores SIGTERM, in the command's process group. It
+    // holds the runner's output pipes too, so the test waits on the runner
+    // process itself, and kills what is left before it leaves.
+    const grandchild =
+      `sh -c 'trap "" TERM; echo $$ > ${pidFile}; while true; do sleep 0.1; done' &`;
+    const grandchildPid = () =>
+      eventually(
+        "the grandchild's pid",
+        () => Number(Deno.readTextFileSync(pidFile).trim()) || undefined,
+      );
+    const leftovers: number[] = [];
+    try {
+      // On SIGTERM: the command exits at once, the grandchild stays.
+      const stopped = spawnRunner([
+        "--config",
+        file,
+        "--",
+        "sh",
+        "-c",
+        `${grandchild} trap 'exit 0' TERM; while true; do sleep 0.1; done`,
+      ]);
+      await stopped.waitForLine(/^roster: registered id=parent/);
+      const first = await grandchildPid();
+      leftovers.push(first);
+      assert.ok(running(first));
+      stopped.child.kill("SIGTERM");
+      assert.equal((await stopped.child.status).code, 0);
+      assert.equal(running(first), false, "the grandchild was killed");
+      await stopped.status;
+      assert.match(
+        stopped.stderr.join("\n"),
+        /processes the command started were still running 3s after the signal; killing its process group/,
+      );
+
+      // The command exits by itself and leaves the grandchild behind.
+      await Deno.writeTextFile(pidFile, "");
+      const left = spawnRunner([
+        "--config",
+        file,
+        "--",
+        "sh",
+        "-c",
+        `${grandchild} sleep 1.5; exit 4`,
+      ]);
+      const second = await grandchildPid();
+      leftovers.push(second);
+      assert.equal((await left.child.status).code, 4);
+      assert.equal(running(second), false, "the orphan was killed");
+      await left.status;
+    } finally {
+      for (const pid of leftovers) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone, as it should be */ }
+      }
+      await Deno.remove(pidFile);
+    }
+  },
+));
