@@ -1,4 +1,5 @@
 import type { Driver, Registration } from "../contract/driver.ts";
+import type { Registry } from "../mod.ts";
 
 /** A registration for tests that talk to a driver directly: a fresh owner each time. */
 export function registration(
@@ -33,4 +34,31 @@ export async function registerAll(
     for (const instance of instances) seqs.set(instance.id, instance.seq);
   }
   return seqs;
+}
+
+/**
+ * Starts a registry that a test's setup needs, trying again (with a new
+ * registry) when a start fails: the short command timeouts that fault tests
+ * use can fail a start on a loaded machine, as a process would start again.
+ * The fleet is the setup, not what such a test checks.
+ *
+ * @param make Makes the registry to start.
+ * @param attempts How many starts to try.
+ * @returns The started registry.
+ */
+export async function startForSetup(
+  make: () => Registry,
+  attempts = 3,
+): Promise<Registry> {
+  for (let attempt = 1;; attempt++) {
+    const registry = make();
+    try {
+      await registry.start();
+      return registry;
+    } catch (error) {
+      await registry.stop();
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { startForSetup } from "./_registration.ts";
 import { Cluster, Redis } from "ioredis";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
@@ -374,31 +375,21 @@ async function clusterFleet(seeds: string[], count: number, interval: number) {
       );
     }
     for (let i = 0; i < count; i++) {
-      // A start whose one call timed out on a loaded machine (the command
-      // timeout is short, for the faults) is tried again, as a process
-      // would start again: the fleet is the setup, not what is tested.
-      for (let attempt = 1;; attempt++) {
-        const registry = new Registry({
+      const registry = await startForSetup(() =>
+        new Registry({
           driver: drivers[i % 5]!,
           service: "api",
           id: `api-${i}`,
           heartbeatInterval: interval,
           ttl: interval * 5,
-        });
-        try {
-          seqs.set(`api-${i}`, (await registry.start()).seq);
-        } catch (error) {
-          await registry.stop();
-          if (attempt === 3) throw error;
-          continue;
-        }
-        registry.on(
-          "reregistered",
-          ({ instance }) => reregistered.push(instance.id),
-        );
-        registries.push(registry);
-        break;
-      }
+        })
+      );
+      seqs.set(`api-${i}`, registry.instance()!.seq);
+      registry.on(
+        "reregistered",
+        ({ instance }) => reregistered.push(instance.id),
+      );
+      registries.push(registry);
     }
     const watcher = new Registry({
       driver: drivers[0]!,

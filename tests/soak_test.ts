@@ -6,6 +6,7 @@
  * `deno task soak:full`) for the long run. Bounded: it stops by itself.
  */
 
+import { startForSetup } from "./_registration.ts";
 import assert from "node:assert/strict";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
@@ -44,16 +45,17 @@ Deno.test(redisTest(
     let reregistrations = 0;
     try {
       for (let i = 0; i < INSTANCES; i++) {
-        const registry = new Registry({
-          driver: drivers[i % drivers.length]!,
-          service: `svc-${i % 5}`,
-          id: `soak-${i}`,
-          heartbeatInterval: INTERVAL,
-          ttl: TTL,
-        });
+        const registry = await startForSetup(() =>
+          new Registry({
+            driver: drivers[i % drivers.length]!,
+            service: `svc-${i % 5}`,
+            id: `soak-${i}`,
+            heartbeatInterval: INTERVAL,
+            ttl: TTL,
+          })
+        );
         registry.on("reregistered", () => reregistrations++);
         registries.push(registry);
-        await registry.start();
       }
       const events = (async () => {
         for await (

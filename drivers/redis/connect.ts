@@ -147,6 +147,18 @@ export async function connectClient(
   let reason: unknown;
   const remember = (error: unknown) => reason ??= error;
   client.on("error", remember);
+  // Connecting (the handshake, the ready check's INFO) is bounded by the
+  // connect timeout, not by the command timeout meant for a heartbeat: a
+  // 100 ms heartbeat timeout would fail a start on a busy Redis.
+  const commandTimeout = client instanceof Redis
+    ? client.options.commandTimeout
+    : undefined;
+  if (client instanceof Redis && commandTimeout !== undefined) {
+    client.options.commandTimeout = Math.max(
+      commandTimeout,
+      options.connectTimeout ?? 5_000,
+    );
+  }
   try {
     await client.connect();
   } catch (cause) {
@@ -170,6 +182,7 @@ export async function connectClient(
     );
   } finally {
     client.off("error", remember);
+    if (client instanceof Redis) client.options.commandTimeout = commandTimeout;
   }
   return client;
 }
