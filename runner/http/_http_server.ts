@@ -27,6 +27,14 @@ function requestOf(incoming: IncomingMessage, signal: AbortSignal): Request {
     if (Array.isArray(value)) value.forEach((v) => headers.append(name, v));
     else if (value !== undefined) headers.set(name, value);
   }
+  // Node keeps the first of several Host headers; a request with more than
+  // one is ambiguous (RFC 9112 §3.2), and the Host check must not pass on
+  // the first alone.
+  const hosts =
+    incoming.rawHeaders.filter((value, i) =>
+      i % 2 === 0 && value.toLowerCase() === "host"
+    ).length;
+  if (hosts > 1) throw new TypeError("more than one Host header");
   // Throws on a Host or path that is not a URL; the caller answers 400.
   const url = new URL(
     incoming.url ?? "/",

@@ -62,10 +62,19 @@ export const DASHBOARD_HTML = `<!doctype html>
 <ol id="log" reversed></ol>
 <script>
   const params = new URLSearchParams(location.search);
-  const token = params.get("token");
-  // The token opened the page; keep it out of the address bar and history.
-  if (token !== null) history.replaceState(null, "", location.pathname);
+  // The token opened the page; keep it out of the address bar and history,
+  // and for this tab only, so a reload still reads.
+  let token = params.get("token") ?? sessionStorage.getItem("roster-token");
+  if (params.has("token")) {
+    sessionStorage.setItem("roster-token", token);
+    history.replaceState(null, "", location.pathname);
+  }
   const $ = (id) => document.getElementById(id);
+  // What a terminal or a browser would obey rather than show (controls,
+  // bidirectional overrides) is shown as an escape, as the CLI does.
+  const UNSAFE = /[\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]/g;
+  const safe = (text) => String(text).replace(UNSAFE, (c) =>
+    "\\\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
   const ago = (ms) => {
     const s = Math.max(0, Math.round(ms / 1000));
     return s < 60 ? \`\${s}s\` : s < 3600 ? \`\${Math.floor(s / 60)}m\${s % 60}s\` : \`\${Math.floor(s / 3600)}h\${Math.floor(s % 3600 / 60)}m\`;
@@ -73,7 +82,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   const time = (at) => new Date(at).toLocaleTimeString();
   const el = (tag, text, cls) => {
     const node = document.createElement(tag);
-    if (text !== undefined) node.textContent = text;
+    if (text !== undefined) node.textContent = safe(text);
     if (cls) node.className = cls;
     return node;
   };
@@ -261,7 +270,15 @@ export const DASHBOARD_HTML = `<!doctype html>
           headers: token ? { authorization: \`Bearer \${token}\` } : {},
           cache: "no-store",
         });
-        if (!response.ok) throw new Error(\`HTTP \${response.status}\`);
+        if (response.status === 401) {
+          askForToken();
+          return;
+        }
+        if (!response.ok) {
+          // Say why (too many open streams, an outage), not just "reconnecting".
+          const reason = await response.json().then((body) => body.error, () => "");
+          throw new Error(\`HTTP \${response.status}\${reason ? ": " + reason : ""}\`);
+        }
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
@@ -281,6 +298,25 @@ export const DASHBOARD_HTML = `<!doctype html>
       $("state").textContent = "reconnecting…";
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
+  }
+  // Opened without the token (a bookmark, a new tab): ask for it here
+  // rather than show a bare 401.
+  function askForToken() {
+    sessionStorage.removeItem("roster-token");
+    $("state").textContent = "This dashboard needs its token (http.token):";
+    const input = el("input");
+    input.type = "password";
+    input.id = "token";
+    input.setAttribute("aria-label", "token");
+    const button = el("button", "open");
+    button.onclick = () => {
+      token = input.value;
+      sessionStorage.setItem("roster-token", token);
+      input.remove();
+      button.remove();
+      follow();
+    };
+    $("state").append(" ", input, " ", button);
   }
   follow();
 </script>

@@ -28,6 +28,12 @@ const log = getLogger(["roster", "http"]);
 export const DEFAULT_MAX_STREAMS = 100;
 
 const SERVICE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+/**
+ * What anyone may fetch without the token: health for load balancers, the
+ * icon, and the dashboard page, which holds no data: it asks for the token
+ * and sends it on the stream it reads.
+ */
+const OPEN_PATHS = new Set(["/healthz", "/favicon.svg", "/favicon.ico", "/"]);
 
 /** A running status server. */
 export interface StatusServer extends AsyncDisposable {
@@ -155,7 +161,7 @@ async function answer(
   head: boolean,
 ): Promise<Response> {
   if (
-    url.pathname !== "/healthz" &&
+    !OPEN_PATHS.has(url.pathname) &&
     !(await authorized(pages.config, request, url))
   ) {
     return json({ error: "send 'Authorization: Bearer <token>'" }, 401);

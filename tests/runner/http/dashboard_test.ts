@@ -58,11 +58,15 @@ function launchChromium() {
 }
 
 /** `roster serve` on a free port; `base` is its dashboard's URL. */
-async function serveDashboard(url: string) {
+async function serveDashboard(url: string, http = "") {
   const runner = spawnRunner([
     "serve",
     "--config",
-    await config(url, "unused", `[cluster.http]\nlisten = "127.0.0.1:0"`),
+    await config(
+      url,
+      "unused",
+      `[cluster.http]\nlisten = "127.0.0.1:0"\n${http}`,
+    ),
   ]);
   const line = await runner.waitForLine(/^roster: status server on /);
   return Object.assign(runner, {
@@ -390,3 +394,66 @@ browserTest(
     await dashboard.status;
   },
 );
+
+browserTest(
+  "with a token, a reload keeps reading, a bookmark asks for the token, and controls in meta show as escapes",
+  async () => {
+    await using server = await RedisServer.start();
+    const { RedisDriver } = await import("../../../drivers/redis/mod.ts");
+    const { registration } = await import("../../_registration.ts");
+    const driver = await RedisDriver.connect({ url: server.url });
+    await driver.register(
+      registration({
+        id: "api-1",
+        ttl: 60_000,
+        meta: { note: "abc\u202Eexe.txt\u0007" },
+      }),
+    );
+    const token = "dashboard-token-0123456789";
+    await using dashboard = await serveDashboard(
+      server.url,
+      `token = "${token}"`,
+    );
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${dashboard.base}?token=${token}`);
+      await page.waitForSelector('tr[data-id="api-1"]', { timeout: 10_000 });
+      assert.equal(new URL(page.url()).search, "", "the token left the URL");
+      const row = await page.locator('tr[data-id="api-1"]').innerText();
+      assert.match(row, /abc\\u202eexe\.txt\\u0007/);
+      assert.doesNotMatch(row, /\u202E/);
+      // A reload in the same tab reads on.
+      await page.reload();
+      await page.waitForSelector('tr[data-id="api-1"]', { timeout: 10_000 });
+      // A bookmark in a new tab: the page, asking for the token.
+      const fresh = await (await browser.newContext()).newPage();
+      await fresh.goto(dashboard.base);
+      await fresh.locator("#token").waitFor({ timeout: 10_000 });
+      assert.match(
+        await fresh.locator("#state").innerText(),
+        /needs its token/,
+      );
+      await fresh.fill("#token", token);
+      await fresh.click("#state button");
+      await fresh.waitForSelector('tr[data-id="api-1"]', { timeout: 10_000 });
+    } finally {
+      await browser.close();
+      await driver.close();
+    }
+    dashboard.child.kill("SIGTERM");
+    await dashboard.status;
+  },
+);
+
+Deno.test("the page's inline script and style hold no control characters, so a browser hashes what the CSP names", async () => {
+  const { DASHBOARD_HTML } = await import("../../../runner/http/dashboard.ts");
+  for (const tag of ["script", "style"]) {
+    const text = DASHBOARD_HTML.match(
+      new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`),
+    )?.[1] ?? "";
+    assert.ok(text.length > 0, tag);
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f]/, tag);
+  }
+});

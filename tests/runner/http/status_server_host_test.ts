@@ -109,3 +109,53 @@ Deno.test("HEAD is answered without a body, every page carries a strict CSP, and
   assert.equal(post.headers.get("allow"), "GET, HEAD");
   await post.body?.cancel();
 });
+
+Deno.test("a request with two Host headers is refused, even when the first names the server", async () => {
+  await using registry = new Registry({ driver: new MemoryDriver() });
+  await using server = await startStatusServer(
+    { hostname: "127.0.0.1", port: 0, token: undefined },
+    registry,
+    new RunnerMetrics(),
+  );
+  const connection = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  let text = "";
+  try {
+    await connection.write(
+      new TextEncoder().encode(
+        "GET /instances HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    const buffer = new Uint8Array(65536);
+    while (true) {
+      const n = await connection.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  } finally {
+    connection.close();
+  }
+  assert.match(text, /^HTTP\/1\.1 400 /);
+});
+
+Deno.test("with a token, the icon and the health check need none; everything else does", async () => {
+  await using registry = new Registry({ driver: new MemoryDriver() });
+  await using server = await startStatusServer(
+    { hostname: "127.0.0.1", port: 0, token: "a-long-enough-token-1234" },
+    registry,
+    new RunnerMetrics(),
+  );
+  const base = `http://127.0.0.1:${server.port}`;
+  for (const path of ["/favicon.svg", "/favicon.ico", "/healthz"]) {
+    const response = await fetch(`${base}${path}`);
+    assert.equal(response.status, 200, path);
+    await response.body?.cancel();
+  }
+  for (const path of ["/instances", "/sd", "/metrics", "/events"]) {
+    const response = await fetch(`${base}${path}`);
+    assert.equal(response.status, 401, path);
+    await response.body?.cancel();
+  }
+});

@@ -110,7 +110,11 @@ Deno.test(redisTest(
     );
     const { runner, base } = await startRunner(file);
     await using _ = runner;
-    for (const path of ["/instances", "/metrics", "/", "/events"]) {
+    // The page itself holds no data: it asks for the token.
+    const bare = await fetch(`${base}/`);
+    assert.equal(bare.status, 200);
+    assert.doesNotMatch(await bare.text(), /api-t/);
+    for (const path of ["/instances", "/metrics", "/sd", "/events"]) {
       const denied = await fetch(`${base}${path}`);
       assert.equal(denied.status, 401, path);
       await denied.body?.cancel();
