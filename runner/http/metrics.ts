@@ -158,7 +158,12 @@ export class RunnerMetrics {
           string,
           { service: string; status: string; n: number }
         >();
-        for (const { service, status } of this.#view.instances) {
+        for (const instance of this.#view.instances) {
+          const { service } = instance;
+          // Held by eviction protection: expired, kept listed, not healthy.
+          const status = (instance as { held?: boolean }).held
+            ? "held"
+            : instance.status;
           const key = `${service}\n${status}`;
           const count = counts.get(key) ?? { service, status, n: 0 };
           count.n++;

@@ -301,10 +301,23 @@ export class StatusView {
     for (const follower of this.#followers) follower(snapshot);
   }
 
+  /**
+   * Whether eviction protection holds an instance: its service is under
+   * protection and it expired by its own times. It may only have lost its
+   * link, or be dead; either way it is not live.
+   */
+  #isHeld(instance: Instance, now: number): boolean {
+    return this.#protection.has(instance.service) && instance.expiresAt <= now;
+  }
+
   #leadersOf(instances: readonly Instance[]): Record<string, string> {
     const leaders: Record<string, string> = {};
+    const now = Date.now();
     for (const instance of instances) {
-      if (takesWork(instance) && !(instance.service in leaders)) {
+      if (
+        takesWork(instance) && !this.#isHeld(instance, now) &&
+        !(instance.service in leaders)
+      ) {
         leaders[instance.service] = instance.id;
       }
     }
@@ -354,10 +367,13 @@ export class StatusView {
     }
     const instances = this.#instances.map((instance) => {
       const count = services[instance.service] ??= { live: 0, healthy: 0 };
-      count.live++;
-      if (takesWork(instance)) count.healthy++;
-      const held = this.#protection.has(instance.service) &&
-        instance.expiresAt <= now;
+      const held = this.#isHeld(instance, now);
+      // A held instance is listed (marked held) but counts as neither live
+      // nor healthy: nobody may be live at all.
+      if (!held) {
+        count.live++;
+        if (takesWork(instance)) count.healthy++;
+      }
       return {
         ...instance,
         late: isLate(instance, now),
@@ -371,7 +387,7 @@ export class StatusView {
       readAt: this.#readAt,
       view: stale ? "stale" : "live",
       ...(stale ? { error: this.#error, staleSince: this.#staleSince } : {}),
-      leaders: this.#leaders ?? this.#leadersOf(this.#instances),
+      leaders: this.#leadersOf(this.#instances),
       protection: Object.fromEntries(this.#protection),
       services,
       instances,

@@ -117,6 +117,22 @@ Deno.test("the status view shows eviction protection: the service, its bound, th
       protected: Object.keys(snapshot.protection),
     });
     assert.match(metrics, /^roster_protection\{service="api"\} 1$/m);
+    // Held is not live: the counts, the leader and the metrics leave the
+    // held out (the other two have lapsed and gone).
+    const held = snapshot.instances.filter((i) => i.held).map((i) => i.id);
+    assert.deepEqual(snapshot.services.api, { live: 0, healthy: 0 });
+    assert.ok(
+      !held.includes(snapshot.leaders.api ?? ""),
+      `the leader ${snapshot.leaders.api} is not held`,
+    );
+    assert.match(
+      metrics,
+      /^roster_instances\{service="api",status="held"\} 2$/m,
+    );
+    assert.doesNotMatch(
+      metrics,
+      /^roster_instances\{service="api",status="healthy"\}/m,
+    );
     await eventually(
       "protection over",
       () => Object.keys(view.snapshot().protection).length === 0,
