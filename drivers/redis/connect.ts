@@ -100,6 +100,34 @@ export function createClient(
   });
 }
 
+/** Why each client's connection last failed, while it is down. */
+const LAST_CONNECTION_ERROR = new WeakMap<IoRedisClient, string>();
+
+/**
+ * Says why a command failed in the words of the connection's trouble: while
+ * disconnected, ioredis refuses commands with "Stream isn't writeable and
+ * enableOfflineQueue options is false", where the cause (`ECONNREFUSED`) is
+ * what an operator needs.
+ *
+ * @param client The client the command went to.
+ * @param error What the command failed with.
+ * @returns The error, or a clearer one with it as the cause.
+ */
+export function explainCommandError(
+  client: IoRedisClient,
+  error: unknown,
+): unknown {
+  const message = String((error as Error)?.message);
+  if (!/Stream isn't writeable|Connection is closed/.test(message)) {
+    return error;
+  }
+  const cause = LAST_CONNECTION_ERROR.get(client);
+  return new Error(
+    `Not connected to Redis${cause ? `: ${cause}` : ""}; reconnecting`,
+    { cause: error },
+  );
+}
+
 /**
  * Logs connection trouble once per change of state, not once per
  * reconnection attempt; the heartbeat loop reports the failures it sees.
@@ -108,6 +136,10 @@ export function createClient(
  * @param target Its description, without secrets.
  */
 export function watchConnection(client: IoRedisClient, target: string): void {
+  client.on("error", (error: Error) => {
+    LAST_CONNECTION_ERROR.set(client, error.message);
+  });
+  client.on("ready", () => LAST_CONNECTION_ERROR.delete(client));
   let down = false;
   // Before the first connection, a failure is the connect call's to report.
   let connected = false;

@@ -79,6 +79,7 @@ import {
   connectClient,
   connectSide,
   createClient,
+  explainCommandError,
   type IoRedisClient,
   watchConnection,
 } from "./connect.ts";
@@ -562,7 +563,7 @@ export class RedisDriver implements Driver {
   ): Promise<[unknown[], string[]]> {
     const state = this.#call(client, SCRIPTS.readState, stateKeys, []);
     const gets = this.#listKeys(env, services).map((key) =>
-      client.call("GET", key)
+      this.#command(client, "GET", key)
     );
     // If the state script fails first, nobody awaits these yet.
     const strings = Promise.all(gets);
@@ -650,8 +651,8 @@ export class RedisDriver implements Driver {
   async status(env: string): Promise<BackendStatus> {
     const base = this.#base(env);
     const [info, time, services] = await Promise.all([
-      this.client.call("INFO", "server") as Promise<string>,
-      this.client.call("TIME") as Promise<[string, string]>,
+      this.#command(this.client, "INFO", "server") as Promise<string>,
+      this.#command(this.client, "TIME") as Promise<[string, string]>,
       this.#serviceNames(env),
     ]);
     const keys = [
@@ -660,8 +661,8 @@ export class RedisDriver implements Driver {
     ];
     // One EXISTS over keys that share the env's hash tag, so one node.
     const [entries, changeLogLength] = await Promise.all([
-      this.client.call("EXISTS", ...keys) as Promise<number>,
-      this.client.call("XLEN", `${base}log`) as Promise<number>,
+      this.#command(this.client, "EXISTS", ...keys) as Promise<number>,
+      this.#command(this.client, "XLEN", `${base}log`) as Promise<number>,
     ]);
     const version = /redis_version:([^\r\n]+)/.exec(String(info))?.[1];
     const mode = /redis_mode:([^\r\n]+)/.exec(String(info))?.[1];
@@ -924,7 +925,8 @@ export class RedisDriver implements Driver {
     payload: string,
   ): Promise<number> {
     return Number(
-      await this.client.call(
+      await this.#command(
+        this.client,
         "PUBLISH",
         `${this.#base(env)}msg:${channel}`,
         payload,
@@ -1060,13 +1062,20 @@ export class RedisDriver implements Driver {
   async #serviceNames(env: string): Promise<string[]> {
     const base = this.#base(env);
     const read = async () => {
-      const names = await this.#reads.call("HGET", `${base}meta`, "svcs");
+      const names = await this.#command(
+        this.#reads,
+        "HGET",
+        `${base}meta`,
+        "svcs",
+      );
       return typeof names === "string" ? names.split(",").filter(Boolean) : [];
     };
     try {
       const names = await read();
       if (names.length > 0) return names;
-      if (Number(await this.#reads.call("HLEN", `${base}ids`)) === 0) return [];
+      if (
+        Number(await this.#command(this.#reads, "HLEN", `${base}ids`)) === 0
+      ) return [];
     } catch (error) {
       throw withoutArguments(error);
     }
@@ -1169,6 +1178,19 @@ export class RedisDriver implements Driver {
     return this.#call(this.#reads, script, keys, args);
   }
 
+  /** One plain command; a failure says why in the connection's words. */
+  async #command(
+    client: RedisClient,
+    ...args: [string, ...(string | number)[]]
+  ): Promise<unknown> {
+    try {
+      return await client.call(...args);
+    } catch (error) {
+      const owned = OWNED_CLIENTS.get(client);
+      throw owned ? explainCommandError(owned, error) : error;
+    }
+  }
+
   /** `EVALSHA`, and `EVAL` only when Redis lost its script cache. */
   async #call(
     client: RedisClient,
@@ -1206,7 +1228,10 @@ export class RedisDriver implements Driver {
       return reply;
     } catch (error) {
       this.#noteFailure(client, error, started);
-      throw withoutArguments(error);
+      const owned = OWNED_CLIENTS.get(client);
+      throw withoutArguments(
+        owned ? explainCommandError(owned, error) : error,
+      );
     }
   }
 

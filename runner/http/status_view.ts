@@ -115,7 +115,7 @@ export interface StatusSnapshot {
   view: "live" | "stale";
   /** The last read error, in one line, while stale. */
   error?: string;
-  /** Since when the view is stale. */
+  /** Since when the view is stale: its last good read (or its first try). */
   staleSince?: number;
   /** The leader (oldest live, healthy instance) of each service. */
   leaders: Record<string, string>;
@@ -291,7 +291,8 @@ export class StatusView {
       this.#noteLeaders();
     } catch (error) {
       this.#error = errorLine(error);
-      this.#staleSince ??= Date.now();
+      // Stale since what is shown was last true: the last good read.
+      this.#staleSince ??= this.#readAt || Date.now();
     }
     if (this.#followers.size === 0) return;
     // One snapshot for every follower, carrying only the events since the

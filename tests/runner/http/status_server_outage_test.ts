@@ -5,6 +5,7 @@
  * and bounded.
  */
 
+import { eventually } from "../../discovery/_discovery_suite.ts";
 import assert from "node:assert/strict";
 import { Registry } from "../../../mod.ts";
 import { RedisDriver } from "../../../drivers/redis/mod.ts";
@@ -46,6 +47,7 @@ Deno.test(redisTest(
         /^roster_up 1$/m,
       );
 
+      const lastGoodRead = Date.now();
       const stoppedAt = Date.now();
       await server.stop();
       const stale = await fetch(`${base}/instances`);
@@ -53,7 +55,18 @@ Deno.test(redisTest(
       const body = await stale.json();
       assert.equal(typeof body.error, "string");
       assert.ok(body.error.length > 0 && !body.error.includes("\n"));
-      assert.ok(body.since >= stoppedAt, `since ${body.since}`);
+      // Stale since the last good read: what is shown was true until then.
+      assert.ok(
+        body.since >= lastGoodRead - 1_000 && body.since <= stoppedAt,
+        `since ${body.since}, stopped at ${stoppedAt}`,
+      );
+      // The error names the cause, not ioredis's offline-queue refusal.
+      const named = await eventually("the error names the cause", async () => {
+        const again = await fetch(`${base}/instances`);
+        const { error } = await again.json();
+        return /ECONNREFUSED/.test(error) ? error as string : undefined;
+      }, 5_000);
+      assert.doesNotMatch(named, /enableOfflineQueue/);
       assert.deepEqual(body.instances.map((i: { id: string }) => i.id), [
         "api-1",
       ]);
