@@ -78,6 +78,9 @@ export function collect(stream: AsyncIterable<WatchEvent>): {
   const done = (async () => {
     for await (const event of stream) events.push(event);
   })();
+  // A watch that fails before the test awaits `done` is the test's to
+  // report when it does, not an uncaught error that fails the whole file.
+  done.catch(() => {});
   return {
     events,
     lines: () => events.map((e) => `${e.type} ${e.reason} ${e.instance.id}`),
