@@ -147,7 +147,7 @@ writeFileSync(
       name: denoJson.name,
       version: denoJson.version,
       description:
-        "Service-instance heartbeats and a cluster registry: register, heartbeat, list, watch, elect. Memory and Redis drivers.",
+        "Service-instance heartbeats and a cluster registry: register, heartbeat, list, watch, elect. Memory, Redis (standalone, Sentinel, Cluster), PostgreSQL and etcd drivers; DNS and Prometheus discovery from the runner.",
       license: denoJson.license,
       type: "module",
       exports: exportsMap,

@@ -328,7 +328,9 @@ Deno.test(redisTest(
       "roster",
       "on",
       ">right-pass",
+      // The README's line: keys and channels under the prefix.
       "~roster:*",
+      "&roster:*",
       "+@all",
       "-@dangerous",
       "+info",
@@ -350,6 +352,12 @@ Deno.test(redisTest(
       (await ok.driver.list({ env: "default" })).map((i) => i.id),
       ["api-acl"],
     );
+    // Messages (roster drain, roster maintenance) need the channel rights.
+    const got = Promise.withResolvers<unknown>();
+    const stop = await ok.registry.onMessage((m) => got.resolve(m.data));
+    assert.equal(await ok.registry.send("api-acl", "drain?"), 1);
+    assert.equal(await got.promise, "drain?");
+    await stop();
 
     await assert.rejects(
       RedisDriver.connect({ url: url("roster", "wrong-pass") }),
