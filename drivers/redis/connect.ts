@@ -69,13 +69,15 @@ export function createClient(
     reconnectOnError: (error) => error.message.startsWith("READONLY"),
   };
   if (options.clusterNodes?.length) {
-    return new Cluster(options.clusterNodes.map(hostPort), {
+    const cluster = new Cluster(options.clusterNodes.map(hostPort), {
       lazyConnect: true,
       enableOfflineQueue: false,
       redisOptions: common,
       scaleReads: options.replicaReads ? "slave" : "master",
       clusterRetryStrategy: (attempt) => Math.min(25 * 2 ** attempt, maxDelay),
     });
+    guardClusterAsking(cluster);
+    return cluster;
   }
   if (options.sentinels?.length) {
     return new Redis({
@@ -98,6 +100,34 @@ export function createClient(
     port: Number(url.port || 6379),
     db: Number(url.pathname.slice(1)) || 0,
   });
+}
+
+/** Clusters whose nodes' `ASKING` replies are already guarded. */
+const GUARDED = new WeakSet<object>();
+
+/**
+ * Keeps a Cluster client's `ASKING` commands from failing unhandled.
+ * While a slot migrates, ioredis sends `ASKING` before a command it was
+ * redirected with `ASK` and never handles that reply: with a command
+ * timeout, a slow node times it out, and the rejection reaches the process
+ * unhandled (which ends a Node.js process). Each node's `asking()` gets a
+ * handler; the redirected command reports its own failure.
+ *
+ * @param client A client; anything but a Cluster is left as it is.
+ */
+export function guardClusterAsking(client: IoRedisClient): void {
+  if (!(client instanceof Cluster) || GUARDED.has(client)) return;
+  GUARDED.add(client);
+  const guard = (node: Redis) => {
+    const asking = node.asking.bind(node);
+    node.asking = ((...args: Parameters<Redis["asking"]>) => {
+      const reply = asking(...args);
+      reply.catch(() => {});
+      return reply;
+    }) as Redis["asking"];
+  };
+  client.nodes("all").forEach(guard);
+  client.on("+node", guard);
 }
 
 /** Why each client's connection last failed, while it is down. */
@@ -235,6 +265,7 @@ export async function connectSide(
   side: IoRedisClient,
   timeoutMs: number,
 ): Promise<IoRedisClient> {
+  guardClusterAsking(side);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     if (side.status === "wait") {

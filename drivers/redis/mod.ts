@@ -80,6 +80,7 @@ import {
   connectSide,
   createClient,
   explainCommandError,
+  guardClusterAsking,
   type IoRedisClient,
   watchConnection,
 } from "./connect.ts";
@@ -237,6 +238,7 @@ export class RedisDriver implements Driver {
   constructor(client: RedisClient, options: RedisDriverOptions = {}) {
     this.client = client;
     this.#reads = options.readClient ?? client;
+    guardClusterAsking(client as IoRedisClient);
     this.prefix = options.prefix ?? "roster:";
     if (typeof client.duplicate === "function") {
       this.#newConnection = () =>
