@@ -114,7 +114,15 @@ Deno.test(redisTest(
     const url = `redis://user:hunter2secret@127.0.0.1:${server.port}`;
     await server.stop();
     const file = await config(url, "api-x");
-    for (const args of [["--config", file], ["list", "--config", file]]) {
+    for (
+      const args of [["--config", file], [
+        "list",
+        "--config",
+        file,
+        "--timeout",
+        "500ms",
+      ]]
+    ) {
       const result = await runRunner(args);
       assert.equal(result.code, 1, result.stderr);
       assert.match(

@@ -7,22 +7,114 @@
 
 import process from "node:process";
 import type { MeterProvider } from "@opentelemetry/api";
-import { type Driver, type Instance, Registry } from "../../mod.ts";
+import {
+  type Driver,
+  formatDuration,
+  type Instance,
+  Registry,
+} from "../../mod.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import { createDriver } from "../create_driver.ts";
 import { fail, note, out, type OutputFormat, useColor } from "../output.ts";
 import { formatInstanceTable } from "../format_instances.ts";
 import { isLate } from "../http/status_view.ts";
 
-/** Connects the config's driver, or reports why it cannot and returns nothing. */
+/** Connect failures that waiting does not mend. */
+const PERMANENT =
+  /WRONGPASS|NOAUTH|NOPERM|invalid username|password authentication failed|ENOTFOUND|did not answer like/i;
+
+/** The last failure of a connect or a read, for the line a timeout prints. */
+let lastFailure: string | undefined;
+
+/**
+ * Connects the config's driver, or reports why it cannot and returns
+ * nothing. With `within`, a failed connect is tried again (backing off from
+ * 100 ms to 1 s) until that many ms have passed: a read command started
+ * during a short outage or pause waits it out.
+ *
+ * @param config The config: where to connect.
+ * @param within How long to keep trying, in ms; once when undefined.
+ * @returns The driver, or undefined after saying why.
+ */
 export async function connect(
   config: RunnerConfig,
+  within?: number,
 ): Promise<Driver | undefined> {
-  try {
-    return await createDriver(config);
-  } catch (error) {
-    fail((error as Error).message);
-    return undefined;
+  const deadline = Date.now() + (within ?? 0);
+  for (let delay = 100;; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      return await createDriver(config);
+    } catch (error) {
+      const message = (error as Error).message;
+      lastFailure = message;
+      const left = deadline - Date.now();
+      // Refused credentials, a wrong name or a port that speaks another
+      // protocol do not heal by waiting.
+      if (left <= 0 || PERMANENT.test(message)) {
+        fail(message);
+        return undefined;
+      }
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(delay, left))
+      );
+    }
+  }
+}
+
+/**
+ * Runs a read command, giving up once `timeout` ms have passed, however far
+ * it got (a connect that waits for a paused server included): exit 1, with
+ * one line saying so.
+ *
+ * @param what The command, for the line.
+ * @param timeout Its `--timeout`, in ms.
+ * @param run The command.
+ * @returns Its exit code, or 1 once the time is up.
+ */
+export async function withinTimeout(
+  what: string,
+  timeout: number,
+  run: () => Promise<number>,
+): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), timeout);
+  });
+  const result = await Promise.race([run(), late]);
+  clearTimeout(timer);
+  if (result !== "late") return result;
+  fail(
+    `'${what}' could not read the registry within ${formatDuration(timeout)}: ${
+      lastFailure ?? "the backend did not answer in time"
+    }; try a longer --timeout`,
+  );
+  return 1;
+}
+
+/**
+ * Runs a read, trying it again (backing off from 100 ms to 1 s) until it
+ * succeeds or `within` ms have passed; then its last error is thrown.
+ *
+ * @param within How long to keep trying, in ms.
+ * @param read The read.
+ * @returns What the read returned.
+ */
+export async function readWithin<T>(
+  within: number,
+  read: () => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + within;
+  for (let delay = 100;; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      return await read();
+    } catch (error) {
+      lastFailure = (error as Error)?.message ?? String(error);
+      const left = deadline - Date.now();
+      if (left <= 0) throw error;
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(delay, left))
+      );
+    }
   }
 }
 
@@ -128,18 +220,20 @@ export function hostForUrl(hostname: string): string {
  *
  * @param config The config: where to read.
  * @param body What to do.
+ * @param options `within`: how long connecting may be tried, in ms.
  * @returns The exit code.
  */
 export async function discover(
   config: RunnerConfig,
   body: (registry: Registry, driver: Driver) => Promise<number>,
+  options: { within?: number } = {},
 ): Promise<number> {
   if (!config.driverConfig.shared) {
     note(
       `note: the ${config.driver} driver lives inside one process, so this command sees no other process; use driver = "redis" to share a registry`,
     );
   }
-  const driver = await connect(config);
+  const driver = await connect(config, options.within);
   if (!driver) return 1;
   const registry = discoveryRegistry(config, driver);
   try {

@@ -53,7 +53,7 @@ function leader(
       ));
     } else out(`${service} has no live instance, so no leader`);
     return leader ? 0 : 1;
-  });
+  }, { within: timeout });
 }
 
 /** `roster leader`. */

@@ -8,7 +8,12 @@ import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import type { OutputFormat } from "../output.ts";
 import type { Command } from "./command.ts";
-import { discover, printInstances } from "./_discover.ts";
+import {
+  discover,
+  printInstances,
+  readWithin,
+  withinTimeout,
+} from "./_discover.ts";
 
 /**
  * `list`: the live instances, as a table or a JSON array.
@@ -16,33 +21,50 @@ import { discover, printInstances } from "./_discover.ts";
  * @param config The config.
  * @param service Only this service, when given.
  * @param format A table, a wide table, or JSON.
- * @param all Include unhealthy instances.
+ * @param options `all` to include unhealthy instances; `timeout`: how long
+ *   connecting and reading may be tried, in ms.
  * @returns The exit code.
  */
 function list(
   config: RunnerConfig,
   service: string | undefined,
   format: OutputFormat,
-  all = false,
+  options: { all?: boolean; timeout: number },
 ): Promise<number> {
-  return discover(config, async (registry) => {
-    const services = service ? [service] : [];
-    printInstances(
-      all
-        ? await registry.allInstances(...services)
-        : await registry.instances(...services),
-      format,
-      { env: config.resolved.env, service },
-    );
-    return 0;
-  });
+  const started = Date.now();
+  return withinTimeout(
+    "list",
+    options.timeout,
+    () =>
+      discover(config, async (registry) => {
+        const services = service ? [service] : [];
+        // Connecting and reading share the timeout; a failed read (Redis paused
+        // for writes, a failover) is tried again within it.
+        const instances = await readWithin(
+          Math.max(0, options.timeout - (Date.now() - started)),
+          () =>
+            options.all
+              ? registry.allInstances(...services)
+              : registry.instances(...services),
+        );
+        printInstances(instances, format, {
+          env: config.resolved.env,
+          service,
+        });
+        return 0;
+      }, { within: options.timeout }),
+  );
 }
 
 /** `roster list`. */
 export const listCommand: Command = {
-  usage: "roster list [--service S] [--all] [-o wide|json]",
+  usage: "roster list [--service S] [--all] [--timeout 10s] [-o wide|json]",
   summary: "list live instances, grouped by service",
-  flags: [...SOURCE, "service", "all"],
+  flags: [...SOURCE, "service", "all", "timeout"],
   example: "roster list --redis-url redis://127.0.0.1:6379 -s api -o wide",
-  run: (o) => list(o.config, o.service, o.format, o.all),
+  run: (o) =>
+    list(o.config, o.service, o.format, {
+      all: o.all,
+      timeout: o.timeout ?? 10_000,
+    }),
 };

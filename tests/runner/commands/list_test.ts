@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
 import { runRunner, writeConfig } from "../../_runner_process.ts";
 
 const CONFIG = `[cluster]
@@ -26,3 +27,42 @@ Deno.test("list with the memory driver says only the current process is seen", a
   assert.deepEqual(JSON.parse(json.stdout), []);
   await Deno.remove(config);
 });
+
+Deno.test(redisTest(
+  "list started during a pause longer than a command may take waits it out within --timeout, and says why when it cannot",
+  async () => {
+    await using server = await RedisServer.start();
+    const file = await writeConfig(`[cluster]
+driver = "redis"
+heartbeat_interval = "200ms"
+ttl = "1s"
+[cluster.redis]
+url = "${server.url}"
+`);
+    const admin = await server.admin();
+    // Commands time out after 100 ms (the heartbeat timeout); the pause is
+    // 1.5 s, longer than any one try.
+    await admin.call("CLIENT", "PAUSE", 1_500, "ALL");
+    const waited = await runRunner([
+      "list",
+      "--config",
+      file,
+      "--timeout",
+      "10s",
+      "--json",
+    ]);
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.deepEqual(JSON.parse(waited.stdout), []);
+
+    await admin.call("CLIENT", "PAUSE", 3_000, "ALL");
+    const gaveUp = await runRunner([
+      "list",
+      "--config",
+      file,
+      "--timeout",
+      "500ms",
+    ]);
+    assert.equal(gaveUp.code, 1);
+    assert.match(gaveUp.stderr, /could not read the registry within 500ms|timed out/i);
+  },
+));
