@@ -63,6 +63,9 @@ url = "${server.url}"
       "500ms",
     ]);
     assert.equal(gaveUp.code, 1);
-    assert.match(gaveUp.stderr, /could not read the registry within 500ms|timed out/i);
+    assert.match(
+      gaveUp.stderr,
+      /could not read the registry within 500ms|timed out/i,
+    );
   },
 ));
