@@ -10,6 +10,8 @@ import type { Registry } from "../mod.ts";
 import { collect, eventually } from "./discovery/_discovery_suite.ts";
 import { etcdRegistry, EtcdServer, etcdTest } from "./_etcd_server.ts";
 import { sleep } from "./_redis_server.ts";
+import { registration } from "./_registration.ts";
+import { EtcdDriver } from "../drivers/etcd/mod.ts";
 
 const INTERVAL = 400;
 const TTL = 2_000;
@@ -360,5 +362,62 @@ Deno.test(etcdTest(
     await c.registry.start();
     assert.ok(!seen.has(c.registry.instance()!.seq));
     assert.ok(c.registry.instance()!.seq > Math.max(...seen));
+  },
+));
+
+Deno.test(etcdTest(
+  "a leader granted just before etcd restarts without data: no other is granted while its lease may run, and one is once it cannot",
+  async () => {
+    await using server = await EtcdServer.start();
+    const a = await EtcdDriver.connect({
+      endpoints: [server.url],
+      requestTimeout: 300,
+    });
+    const b = await EtcdDriver.connect({
+      endpoints: [server.url],
+      requestTimeout: 300,
+    });
+    try {
+      const first = registration({
+        id: "a",
+        ttl: TTL,
+        heartbeatInterval: INTERVAL,
+      });
+      const second = registration({
+        id: "b",
+        ttl: TTL,
+        heartbeatInterval: INTERVAL,
+      });
+      await a.register(first);
+      await b.register(second);
+      const term = await a.campaign(first);
+      assert.ok(term !== undefined, "a leads");
+      // a's lease counts from here: as far as a knows it leads until then.
+      const leaseEnds = performance.now() + TTL;
+      await server.restart(0, false);
+      // b beats first: its key was lost, so it is written again, and it is
+      // now the oldest instance, with no term on record.
+      await eventually("b is back", async () => {
+        try {
+          return (await b.heartbeat(second)).instance.id === "b";
+        } catch {
+          return false;
+        }
+      }, 10_000);
+      assert.equal(await b.campaign(second), undefined, "a may still lead");
+      // The guard is a wait, not a ban: once a's lease cannot run, b leads,
+      // with a term above a's.
+      await eventually("b leads", async () => {
+        await b.heartbeat(second);
+        const next = await b.campaign(second);
+        if (next === undefined) return false;
+        assert.ok(performance.now() >= leaseEnds, "not while a's lease ran");
+        assert.ok(next > term, `${next} > ${term}`);
+        return true;
+      }, TTL * 3);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   },
 ));

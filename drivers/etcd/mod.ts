@@ -40,7 +40,9 @@
  *   deleted or raised epoch changes no `seq`. A driver never sets an epoch
  *   below the highest `seq` or term it has seen: terms rise across data
  *   loss and a restore from an old snapshot while any process that saw the
- *   old ones runs.
+ *   old ones runs. A registration written again because etcd lost its
+ *   key holds back grants of its service for a lease (a key under a lease
+ *   nothing renews), since the leader may still count on a lost term.
  * - **Changes** are etcd's history, read from a revision with a watch. A
  *   compacted revision, or one ahead of a restarted-empty etcd, is a gap
  *   that the change feed resolves with a snapshot. A deregistration writes a
@@ -200,7 +202,7 @@ export class EtcdDriver implements Driver {
     return driver;
   }
 
-  #key(env: string, kind: "i" | "d" | "t", name = ""): string {
+  #key(env: string, kind: "i" | "d" | "t" | "q", name = ""): string {
     return `${this.prefix}${env}/${kind}/${name}`;
   }
 
@@ -388,6 +390,18 @@ export class EtcdDriver implements Driver {
     };
   }
 
+  /** A lease of `ttl` that nothing keeps alive: etcd ends it by its clock. */
+  async #quietLease(ttl: number): Promise<string> {
+    const lease = this.client.lease(leaseSeconds(ttl), {
+      autoKeepAlive: false,
+    });
+    lease.on("lost", () => {});
+    const id = await lease.grant();
+    // Only the grant was wanted; drop the handle so no timer is left behind.
+    lease.release();
+    return id;
+  }
+
   /**
    * Creates the key under a new lease, or, when this owner already holds
    * it, moves it to the new lease keeping its `seq`. A key etcd dropped
@@ -410,6 +424,7 @@ export class EtcdDriver implements Driver {
     lease.on("lost", () => {});
     const leaseId = await lease.grant();
     const now = Date.now();
+    let quiet: string | undefined;
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
         const epoch = await this.#epochValue();
@@ -430,12 +445,23 @@ export class EtcdDriver implements Driver {
           ...(stored?.seq !== undefined ? { seq: stored.seq } : {}),
           ...(putBack ? { seq: putBack.seq } : {}),
         };
+        const writes = [
+          this.client.put(key).value(JSON.stringify(fresh)).lease(leaseId),
+        ];
+        if (!current && why === "reregistered") {
+          // Its key was lost, and the term's record may have gone with it
+          // while its leader still counts its lease: grants of the service
+          // wait a lease, by etcd's clock.
+          quiet ??= await this.#quietLease(registration.ttl);
+          writes.push(
+            this.client.put(this.#key(env, "q", registration.service))
+              .value(String(now)).lease(quiet),
+          );
+        }
         const result = await this.client
           .if(key, "Mod", "==", current ? current.mod_revision : 0)
           .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
-          .then(
-            this.client.put(key).value(JSON.stringify(fresh)).lease(leaseId),
-          )
+          .then(...writes)
           .commit();
         if (!result.succeeded) {
           // The key moved, or etcd lost its data (and its epoch) meanwhile.
@@ -772,7 +798,9 @@ export class EtcdDriver implements Driver {
 
   /**
    * Grants leadership of its service to `registration`, if it is the
-   * oldest live, healthy instance and no other leader still holds it. The
+   * oldest live, healthy instance and no other leader still holds it, nor
+   * may still count on a record etcd lost: for a lease after an instance
+   * of the service had to be written again, grants wait. The
    * term is the revision of the write that grants it plus the epoch, which
    * is first raised above the last term if that is higher: terms only
    * rise.
@@ -783,12 +811,15 @@ export class EtcdDriver implements Driver {
   async campaign(registration: Registration): Promise<number | undefined> {
     const { env, service, id } = registration;
     const termKey = this.#key(env, "t", service);
-    const [{ instances, owners, created, revision }, [last], cached] =
+    const quietKey = this.#key(env, "q", service);
+    const [{ instances, owners, created, revision }, [last], cached, quiet] =
       await Promise.all([
         this.#read(env),
         this.client.get(termKey).exec().then((answer) => answer.kvs),
         this.#epochValue(),
+        this.client.get(quietKey).exec().then((answer) => answer.kvs),
       ]);
+    if (quiet.length > 0) return undefined;
     const self = instances.find((i) => i.id === id);
     const createdAt = created.get(id);
     if (
@@ -812,6 +843,7 @@ export class EtcdDriver implements Driver {
     const result = await this.client
       .if(termKey, "Mod", "==", last ? last.mod_revision : 0)
       .and(this.#key(env, "i", id), "Create", "==", createdAt)
+      .and(quietKey, "Version", "==", 0)
       .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
       .then(this.client.put(termKey).value(JSON.stringify(granted)))
       .commit();
