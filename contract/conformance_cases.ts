@@ -252,6 +252,28 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
     },
   },
   {
+    name:
+      "envs names each env with a live instance, and none whose instances left or lapsed",
+    async run({ driver, peer, ttl, slack, newEnv, wait }) {
+      // Optional in the contract; a driver that has it must tell the truth.
+      if (!driver.envs || !peer.envs) return;
+      const live = newEnv();
+      const left = newEnv();
+      const lapsed = newEnv();
+      await driver.register(registration(live, ttl * 10));
+      const leaving = registration(left, ttl * 10);
+      await driver.register(leaving);
+      await driver.register(registration(lapsed, ttl));
+      assert.equal(await driver.deregister(leaving), true);
+      await wait(lapsed, ttl + slack);
+      const envs = await peer.envs();
+      assert.ok(envs.includes(live), `${live} in ${envs}`);
+      assert.ok(!envs.includes(left), `${left} not in ${envs}`);
+      assert.ok(!envs.includes(lapsed), `${lapsed} not in ${envs}`);
+      assert.deepEqual(envs, [...envs].sort());
+    },
+  },
+  {
     name: "an expired entry is never listed, even before any purge",
     async run({ driver, peer, ttl, slack, newEnv, wait, harness }) {
       const env = newEnv();

@@ -185,6 +185,14 @@ export interface Driver {
    */
   services(env: string): Promise<string[]>;
   /**
+   * Lists the envs with at least one live instance: what a reader that
+   * found none in its env is told to try. Optional: a driver that cannot
+   * tell leaves it out, and readers name no other env.
+   *
+   * @returns Env names, sorted.
+   */
+  envs?(): Promise<string[]>;
+  /**
    * Removes the env's expired entries, recording a `leave` change for each.
    * Watchers call it, so an expiry is reported even when no live instance
    * is left to trigger a purge. A backend may let one process per env do

@@ -602,6 +602,24 @@ export class EtcdDriver implements Driver {
   }
 
   /**
+   * Lists the envs with live instances: those with a key under a lease
+   * (etcd deletes a key when its lease runs out).
+   *
+   * @returns Sorted names.
+   */
+  async envs(): Promise<string[]> {
+    const keys = await this.client.getAll().prefix(this.prefix).keys();
+    const names = new Set<string>();
+    for (const key of keys) {
+      const match = /^([\w.-]+)\/i\/[\w.-]+$/.exec(
+        key.slice(this.prefix.length),
+      );
+      if (match) names.add(match[1]!);
+    }
+    return [...names].sort();
+  }
+
+  /**
    * Nothing to do: etcd revokes expired leases, and their keys, itself.
    *
    * @param _env The env.

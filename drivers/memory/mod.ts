@@ -232,6 +232,18 @@ export class MemoryDriver implements Driver {
   }
 
   /**
+   * Lists the envs with live instances.
+   *
+   * @returns Sorted env names.
+   */
+  envs(): Promise<string[]> {
+    this.#purge();
+    const names = [...this.#envs].filter(([, entries]) => entries.size > 0)
+      .map(([env]) => env);
+    return Promise.resolve(names.sort());
+  }
+
+  /**
    * Removes expired entries now.
    *
    * @param _env Unused: every env is purged.

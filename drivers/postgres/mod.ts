@@ -1006,6 +1006,23 @@ export class PostgresDriver implements Driver {
   }
 
   /**
+   * Lists the envs with live instances.
+   *
+   * @returns Sorted names.
+   */
+  async envs(): Promise<string[]> {
+    return await this.#guarded(async () => {
+      const found = await rows(
+        this.pool,
+        `select distinct env from ${this.#t.instances}
+         where expires_at > ${NOW_MS} order by env`,
+        [],
+      );
+      return found.map((row) => String(row.env));
+    });
+  }
+
+  /**
    * Removes expired entries and records their leaves, if no other process
    * purges the env right now (an advisory lock). Entries that expired while
    * the database itself was down are held (never listed) until its restart

@@ -644,6 +644,46 @@ export class RedisDriver implements Driver {
   }
 
   /**
+   * Lists the envs with live instances: each env's `meta` key found by a
+   * `SCAN` (of every master, on a Cluster), then its live services read.
+   *
+   * @returns Sorted names.
+   */
+  async envs(): Promise<string[]> {
+    const client = this.client;
+    const nodes: RedisClient[] = client instanceof Cluster
+      ? client.nodes("master")
+      : [client];
+    // A prefix is matched literally: its glob characters escaped.
+    const pattern = `${this.prefix.replace(/[*?[\]\\]/g, "\\$&")}{*}:meta`;
+    const found = new Set<string>();
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await this.#command(
+          node,
+          "SCAN",
+          cursor,
+          "MATCH",
+          pattern,
+          "COUNT",
+          1000,
+        ) as [string, string[]];
+        cursor = next;
+        for (const key of keys) {
+          found.add(key.slice(this.prefix.length + 1, -"}:meta".length));
+        }
+      } while (cursor !== "0");
+    }
+    const live = await Promise.all(
+      [...found].map(async (env) =>
+        (await this.services(env)).length > 0 ? env : undefined
+      ),
+    );
+    return live.filter((env) => env !== undefined).sort();
+  }
+
+  /**
    * Describes the server and an env: the Redis version, its clock, the
    * env's keys and change-log length.
    *

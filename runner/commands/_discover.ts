@@ -254,12 +254,13 @@ export async function discover(
  *
  * @param instances The instances.
  * @param format How.
- * @param where The env (and service) read, named when none is live.
+ * @param where The env (and service) read, named when none is live, and
+ *   the other envs that have live instances, if known.
  */
 export function printInstances(
   instances: Instance[],
   format: OutputFormat,
-  where?: { env: string; service?: string },
+  where?: { env: string; service?: string; otherEnvs?: string[] },
 ): void {
   const now = Date.now();
   if (format === "json") {
@@ -270,11 +271,16 @@ export function printInstances(
     ));
   } else if (instances.length === 0) {
     // Name what was read: the instances may well be in another env.
+    const others = where?.otherEnvs?.map((env) => `'${env}'`).join(", ");
     out(
       where
         ? `no live instances${
           where.service ? ` of '${where.service}'` : ""
-        } in env '${where.env}'; another env is read with --env NAME`
+        } in env '${where.env}'; ${
+          others
+            ? `env(s) ${others} have live instances: read one with --env NAME`
+            : "another env is read with --env NAME"
+        }`
         : "no live instances",
     );
   } else {

@@ -47,10 +47,13 @@ function list(
               ? registry.allInstances(...services)
               : registry.instances(...services),
         );
-        printInstances(instances, format, {
-          env: config.resolved.env,
-          service,
-        });
+        const env = config.resolved.env;
+        // None here: say where there are some, if the driver can tell.
+        const otherEnvs = instances.length === 0 && format !== "json"
+          ? (await registry.driver.envs?.().catch(() => undefined))
+            ?.filter((other) => other !== env)
+          : undefined;
+        printInstances(instances, format, { env, service, otherEnvs });
         return 0;
       }, { within: options.timeout }),
   );

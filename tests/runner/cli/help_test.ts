@@ -148,7 +148,7 @@ Deno.test(redisTest(
       ]);
       assert.match(
         other.stdout,
-        /no live instances in env 'other'; another env is read with --env NAME/,
+        /no live instances in env 'other'; env\(s\) 'default' have live instances: read one with --env NAME/,
       );
       const leader = await runRunner([
         "leader",
