@@ -8,6 +8,7 @@
  * @module
  */
 
+import { ConfigError } from "../errors.ts";
 import type { ConfigTable } from "./config_table.ts";
 import type { Driver } from "./driver.ts";
 
@@ -55,4 +56,53 @@ export interface DriverConfig<Options = unknown> {
    * @returns A connected driver; close it when done.
    */
   connect(options: Options, timing: DriverTiming): Promise<Driver>;
+}
+
+/**
+ * Loads a driver's module, whose client library is an optional package of
+ * the npm package (installed beside it only by those who choose that
+ * driver): a missing one is a {@linkcode ConfigError} that names it and
+ * how to install it, not a bare module-not-found error.
+ *
+ * @typeParam T The module.
+ * @param driver The driver's name, for the error.
+ * @param pkg The npm package its client library is.
+ * @param load Imports the module.
+ * @returns The module.
+ * @throws {ConfigError} When `pkg` is not installed.
+ *
+ * @example
+ * ```ts
+ * import { loadDriverModule } from "./driver_config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const missing = Object.assign(
+ *   new Error("Cannot find package 'pg' imported from /app/x.js"),
+ *   { code: "ERR_MODULE_NOT_FOUND" },
+ * );
+ * await assert.rejects(
+ *   loadDriverModule("postgres", "pg", () => Promise.reject(missing)),
+ *   /npm install pg/,
+ * );
+ * ```
+ */
+export async function loadDriverModule<T>(
+  driver: string,
+  pkg: string,
+  load: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (
+      code === "ERR_MODULE_NOT_FOUND" && String(message).includes(`'${pkg}'`)
+    ) {
+      throw new ConfigError(
+        `Cannot use the '${driver}' driver: its client library, the npm package '${pkg}', is not installed; install it beside roster with 'npm install ${pkg}'`,
+        { field: "driver", cause: error },
+      );
+    }
+    throw error;
+  }
 }

@@ -1,9 +1,10 @@
 /**
  * Builds the npm package into `dist/npm/` from the same sources: TypeScript's
  * `tsc` (from the npm registry) emits ES modules and declarations, rewriting
- * the `.ts` in relative imports to `.js`. ioredis, LogTape, smol-toml and the
- * OpenTelemetry API stay real dependencies, never inlined. The runner is the
- * package's `roster` bin.
+ * the `.ts` in relative imports to `.js`. ioredis, LogTape, smol-toml,
+ * dns-packet and the OpenTelemetry API stay real dependencies, never
+ * inlined; pg and etcd3 are optional peers, for those who choose their
+ * drivers. The runner is the package's `roster` bin.
  *
  * ```sh
  * deno task build:npm
@@ -35,12 +36,21 @@ const RUNTIME = [
   "@logtape/logtape",
   "@opentelemetry/api",
   "cockatiel",
-  "etcd3",
+  // The runner's DNS interface.
+  "dns-packet",
   "ioredis",
+  "smol-toml",
+];
+/**
+ * Client libraries of the drivers that only some choose: optional peer
+ * dependencies, loaded only when their driver is (a missing one is a clear
+ * error naming it). etcd3 alone brings gRPC and protobufjs, 50 packages.
+ */
+const OPTIONAL_PEERS = [
+  "etcd3",
   "pg",
   // PostgresDriver's declarations name pg's types.
   "@types/pg",
-  "smol-toml",
 ];
 
 function run(command: string, args: string[], cwd = ROOT): void {
@@ -124,10 +134,19 @@ for (const file of readdirSync(`${OUT}/esm`, { recursive: true })) {
   );
 }
 
-const exportsMap: Record<string, { types: string; import: string }> = {};
+// ES modules only. `default` lets `require()` load them where Node can
+// (20.19+, 22.12+); older versions say to use `import` instead.
+const exportsMap: Record<
+  string,
+  { types: string; import: string; default: string }
+> = {};
 for (const [name, path] of Object.entries(denoJson.exports)) {
   const js = `./esm/${path.replace(/^\.\//, "").replace(/\.ts$/, ".js")}`;
-  exportsMap[name] = { types: js.replace(/\.js$/, ".d.ts"), import: js };
+  exportsMap[name] = {
+    types: js.replace(/\.js$/, ".d.ts"),
+    import: js,
+    default: js,
+  };
 }
 mkdirSync(`${OUT}/bin`, { recursive: true });
 writeFileSync(
@@ -155,6 +174,12 @@ writeFileSync(
       engines: { node: ">=20" },
       dependencies: Object.fromEntries(
         RUNTIME.map((name) => [name, npmVersion(name)]),
+      ),
+      peerDependencies: Object.fromEntries(
+        OPTIONAL_PEERS.map((name) => [name, `^${npmVersion(name)}`]),
+      ),
+      peerDependenciesMeta: Object.fromEntries(
+        OPTIONAL_PEERS.map((name) => [name, { optional: true }]),
       ),
     },
     null,

@@ -7,7 +7,10 @@
  */
 
 import type { ConfigTable } from "../../contract/config_table.ts";
-import type { DriverConfig } from "../../contract/driver_config.ts";
+import {
+  type DriverConfig,
+  loadDriverModule,
+} from "../../contract/driver_config.ts";
 import type { Driver } from "../../contract/driver.ts";
 import type { EtcdConnectOptions } from "./mod.ts";
 
@@ -22,7 +25,11 @@ export const etcdConfig: DriverConfig<EtcdConnectOptions> = {
   parse: parseEtcdTable,
   async connect(options, timing): Promise<Driver> {
     // etcd3 pulls in gRPC: loaded only when chosen.
-    const { EtcdDriver } = await import("./mod.ts");
+    const { EtcdDriver } = await loadDriverModule(
+      "etcd",
+      "etcd3",
+      () => import("./mod.ts"),
+    );
     return await EtcdDriver.connect({
       ...options,
       requestTimeout: Math.max(timing.heartbeatTimeout, 1_000),

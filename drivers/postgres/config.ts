@@ -7,7 +7,10 @@
  */
 
 import type { ConfigTable } from "../../contract/config_table.ts";
-import type { DriverConfig } from "../../contract/driver_config.ts";
+import {
+  type DriverConfig,
+  loadDriverModule,
+} from "../../contract/driver_config.ts";
 import type { Driver } from "../../contract/driver.ts";
 import { redactUrl } from "../../contract/redact_url.ts";
 import type { PostgresConnectOptions } from "./mod.ts";
@@ -22,7 +25,11 @@ export const postgresConfig: DriverConfig<PostgresConnectOptions> = {
   keys: KEYS,
   parse: parsePostgresTable,
   async connect(options, timing): Promise<Driver> {
-    const { PostgresDriver } = await import("./mod.ts");
+    const { PostgresDriver } = await loadDriverModule(
+      "postgres",
+      "pg",
+      () => import("./mod.ts"),
+    );
     return await PostgresDriver.connect({
       ...options,
       connectTimeout: Math.max(timing.heartbeatTimeout, 1_000),

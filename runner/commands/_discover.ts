@@ -8,6 +8,7 @@
 import process from "node:process";
 import type { MeterProvider } from "@opentelemetry/api";
 import {
+  ConfigError,
   type Driver,
   formatDuration,
   type Instance,
@@ -50,7 +51,9 @@ export async function connect(
       const left = deadline - Date.now();
       // Refused credentials, a wrong name or a port that speaks another
       // protocol do not heal by waiting.
-      if (left <= 0 || PERMANENT.test(message)) {
+      if (
+        left <= 0 || error instanceof ConfigError || PERMANENT.test(message)
+      ) {
         fail(message);
         return undefined;
       }
