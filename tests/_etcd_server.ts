@@ -42,6 +42,8 @@ export class EtcdServer implements AsyncDisposable {
   readonly #peerPort: number;
   readonly #dir: string;
   #process: Deno.ChildProcess | undefined;
+  /** Reads what etcd prints to stderr; done once it exits. */
+  #reading: Promise<void> = Promise.resolve();
 
   private constructor(dir: string) {
     this.#dir = dir;
@@ -49,13 +51,26 @@ export class EtcdServer implements AsyncDisposable {
     this.#peerPort = freePort();
   }
 
-  /** Starts etcd with a fresh data dir. */
+  /**
+   * Starts etcd with a fresh data dir. A port another process took between
+   * picking it and etcd binding it makes etcd exit: it starts again on
+   * other ports.
+   */
   static async start(): Promise<EtcdServer> {
-    const server = new EtcdServer(
-      await Deno.makeTempDir({ prefix: "roster-etcd-" }),
-    );
-    await server.#spawn();
-    return server;
+    for (let attempt = 1;; attempt++) {
+      const server = new EtcdServer(
+        await Deno.makeTempDir({ prefix: "roster-etcd-" }),
+      );
+      try {
+        await server.#spawn();
+        return server;
+      } catch (error) {
+        await server[Symbol.asyncDispose]();
+        if (attempt >= 3 || !/address already in use/.test(String(error))) {
+          throw error;
+        }
+      }
+    }
   }
 
   /** The etcd process's id, while it runs. */
@@ -87,10 +102,30 @@ export class EtcdServer implements AsyncDisposable {
         `default=${peer}`,
       ],
       stdout: "null",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
-    const deadline = Date.now() + 20_000;
+    const process = this.#process;
+    // The end of what etcd said, for an error if it does not come up.
+    let said = "";
+    const reading = this.#reading = process.stderr.pipeThrough(
+      new TextDecoderStream(),
+    )
+      .pipeTo(
+        new WritableStream({
+          write(chunk) {
+            said = (said + chunk).slice(-2_000);
+          },
+        }),
+      ).catch(() => {});
+    let exited = false;
+    process.status.then(() => exited = true);
+    const deadline = Date.now() + 30_000;
     for (;;) {
+      if (exited) {
+        await reading;
+        this.#process = undefined;
+        throw new Error(`etcd exited as it started: ${said.trim()}`);
+      }
       const probe = new Etcd3({
         hosts: this.url,
         dialTimeout: 500,
@@ -102,7 +137,9 @@ export class EtcdServer implements AsyncDisposable {
         return;
       } catch (error) {
         if (Date.now() > deadline) {
-          throw new Error(`etcd did not start: ${error}`);
+          throw new Error(
+            `etcd did not start within 30 s: ${error}; it said: ${said.trim()}`,
+          );
         }
         await sleep(50);
       } finally {
@@ -124,6 +161,7 @@ export class EtcdServer implements AsyncDisposable {
       process.kill(signal);
     } catch { /* gone */ }
     await process.status;
+    await this.#reading;
   }
 
   /** Restarts on the same ports; `keepData: false` starts empty. */
