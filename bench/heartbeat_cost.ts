@@ -1,7 +1,8 @@
 /**
  * Redis CPU per heartbeat: the v3 data model against the v2 one it
  * replaced, in the same run on the same redis-server, at saturation (many
- * beats in flight) and at a fleet's rate (50 beats a second). CPU is read
+ * beats in flight) and at a fleet's rate (50 beats a second), interleaved
+ * over three repetitions with the order turned each time. CPU is read
  * from `INFO cpu` (the whole process: parsing, Lua, replies, syscalls), not
  * from commandstats, which counts commands run inside Lua twice.
  */
@@ -12,6 +13,7 @@ import { RedisDriver } from "../drivers/redis/mod.ts";
 import type { RedisServer } from "../tests/_redis_server.ts";
 import { UPSERT as V2_UPSERT } from "./_v2_upsert.ts";
 import { sleep } from "./_process.ts";
+import { interleave, ratios, type Spread, spread } from "./_spread.ts";
 
 /** The Redis process's CPU time so far, in µs. */
 export async function redisCpuMicros(admin: Redis): Promise<number> {
@@ -26,14 +28,15 @@ export interface BeatCost {
   saturated: number;
   /** µs of Redis CPU per beat at 50 beats/s, less Redis's idle CPU. */
   fleetRate: number;
-  /** The same at 50 beats/s, idle CPU included. */
-  fleetRateGross: number;
 }
 
+/** Each figure over the repetitions; ratios are v3 ÷ v2 inside each. */
 export interface HeartbeatCost {
-  v2: BeatCost;
-  v3: BeatCost;
-  idleMicrosPerSecond: number;
+  v2: { saturated: Spread; fleetRate: Spread };
+  v3: { saturated: Spread; fleetRate: Spread };
+  saturatedRatio: Spread;
+  fleetRateRatio: Spread;
+  idleMicrosPerSecond: Spread;
 }
 
 type Beat = (i: number) => Promise<unknown>;
@@ -104,17 +107,13 @@ async function measure(
     options.saturatedBeats,
     () => saturate(beat, options.saturatedBeats),
   );
-  const beats = 50 * options.fleetSeconds;
-  const gross = await cpuPerBeat(
+  const fleetRate = await cpuPerBeat(
     admin,
-    beats,
+    50 * options.fleetSeconds,
     () => atRate(beat, 50, options.fleetSeconds),
+    options.idle,
   );
-  return {
-    saturated,
-    fleetRateGross: gross,
-    fleetRate: gross - (options.idle * options.fleetSeconds) / beats,
-  };
+  return { saturated, fleetRate };
 }
 
 /**
@@ -135,11 +134,16 @@ export async function measureHeartbeatCost(
     fleetSeconds: quick ? 6 : 20,
     idle: 0,
   };
-  // Redis's own idle CPU (its timers), to take out of the fleet-rate figure.
-  const idleSeconds = quick ? 4 : 10;
-  const idleStart = await redisCpuMicros(admin);
-  await sleep(idleSeconds * 1000);
-  options.idle = ((await redisCpuMicros(admin)) - idleStart) / idleSeconds;
+  // Redis's own idle CPU (its timers), measured in each repetition and
+  // taken out of that repetition's fleet-rate figures.
+  const idleSeconds = quick ? 3 : 10;
+  const idle = async () => {
+    const start = await redisCpuMicros(admin);
+    await sleep(idleSeconds * 1000);
+    options.idle = ((await redisCpuMicros(admin)) - start) / idleSeconds;
+    idles.push(options.idle);
+  };
+  const idles: number[] = [];
 
   const drivers = await Promise.all(
     Array.from(
@@ -191,31 +195,44 @@ export async function measureHeartbeatCost(
     }
     const v3Beat: Beat = (i) =>
       drivers[i % 8]!.heartbeat(v3Regs[i % INSTANCES] as Registration);
-    // Alternate, so machine noise lands on both; report medians.
+    // Interleaved, the order turned each repetition, each after an idle
+    // window of its own repetition: machine noise lands on both.
     const runs: { v2: BeatCost[]; v3: BeatCost[] } = { v2: [], v3: [] };
-    for (let round = 0; round < (quick ? 1 : 3); round++) {
-      runs.v2.push(await measure(admin, v2Beat, options));
-      runs.v3.push(await measure(admin, v3Beat, options));
-    }
+    await interleave(3, {
+      v2: async () => {
+        await idle();
+        runs.v2.push(await measure(admin, v2Beat, options));
+        return 0;
+      },
+      v3: async () => {
+        await idle();
+        runs.v3.push(await measure(admin, v3Beat, options));
+        return 0;
+      },
+    });
+    const side = (costs: BeatCost[], key: keyof BeatCost) =>
+      costs.map((cost) => cost[key]);
     return {
-      v2: medianCost(runs.v2),
-      v3: medianCost(runs.v3),
-      idleMicrosPerSecond: options.idle,
+      v2: {
+        saturated: spread(side(runs.v2, "saturated")),
+        fleetRate: spread(side(runs.v2, "fleetRate")),
+      },
+      v3: {
+        saturated: spread(side(runs.v3, "saturated")),
+        fleetRate: spread(side(runs.v3, "fleetRate")),
+      },
+      saturatedRatio: ratios(
+        side(runs.v3, "saturated"),
+        side(runs.v2, "saturated"),
+      ),
+      fleetRateRatio: ratios(
+        side(runs.v3, "fleetRate"),
+        side(runs.v2, "fleetRate"),
+      ),
+      idleMicrosPerSecond: spread(idles),
     };
   } finally {
     for (const driver of drivers) await driver.close();
     await admin.flushall();
   }
-}
-
-function medianCost(runs: BeatCost[]): BeatCost {
-  const median = (key: keyof BeatCost) => {
-    const sorted = runs.map((run) => run[key]).sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)] as number;
-  };
-  return {
-    saturated: median("saturated"),
-    fleetRate: median("fleetRate"),
-    fleetRateGross: median("fleetRateGross"),
-  };
 }
