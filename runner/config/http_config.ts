@@ -18,6 +18,11 @@ export interface HttpConfig {
   token: string | undefined;
   /** How many dashboard event streams may be open at once. */
   maxStreams?: number;
+  /**
+   * How long one event stream lasts, in ms, before the page opens another
+   * (30 s); not a config key, for tests.
+   */
+  streamLifetimeMs?: number;
 }
 
 /**

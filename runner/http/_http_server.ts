@@ -109,11 +109,16 @@ export function serveHttp(
             };
             outgoing.on("drain", resume);
             outgoing.on("close", resume);
+            // A body that failed (a stream dropped for not reading) stops
+            // the wait: the client will not drain.
+            reader.closed.then(() => {}, resume);
           });
         }
       }
     } catch { /* the client left, or the body failed */ }
-    outgoing.end();
+    // What the client never read is not waited for: the connection goes.
+    if (outgoing.writableNeedDrain) outgoing.destroy();
+    else outgoing.end();
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

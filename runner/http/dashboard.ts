@@ -281,22 +281,25 @@ export const DASHBOARD_HTML = `<!doctype html>
         }
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
+        let got = false;
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) break;
+          // The server ends each stream after a while: open the next at
+          // once (after one that brought nothing, wait as after an error).
+          if (done) { if (got) delay = 0; break; }
           buffer += value;
           let end;
           while ((end = buffer.indexOf("\\n\\n")) >= 0) {
             const message = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            if (message.startsWith("data: ")) { render(JSON.parse(message.slice(6))); delay = 1000; }
+            if (message.startsWith("data: ")) { render(JSON.parse(message.slice(6))); delay = 1000; got = true; }
           }
         }
       } catch (error) {
         $("state").textContent = \`reconnecting… (\${error.message})\`;
       }
-      $("state").textContent = "reconnecting…";
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      delay ||= 1000;
     }
   }
   // Opened without the token (a bookmark, a new tab): ask for it here

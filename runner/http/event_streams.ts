@@ -1,7 +1,10 @@
 /**
  * The dashboard's event streams (`GET /events`): one server-sent event per
  * snapshot, encoded once for every stream, a bound on how many are open,
- * and a stream that stops reading is dropped, never buffered.
+ * and a stream that stops reading is dropped, never buffered. Every stream
+ * ends after a lifetime (30 s), and the page opens another at once: a client
+ * that stopped reading (a frozen tab, a stuck proxy) is let go within it,
+ * even while the kernel's buffers still swallow what it does not read.
  *
  * @module
  */
@@ -15,6 +18,8 @@ const encoder = new TextEncoder();
 
 /** How many snapshots a stream may leave unread before it is dropped. */
 const STREAM_BACKLOG = 8;
+/** How long one stream lasts, in ms, before the page opens another. */
+export const STREAM_LIFETIME_MS = 30_000;
 
 const encoded = new WeakMap<StatusSnapshot, Uint8Array>();
 
@@ -32,6 +37,7 @@ function encodeEvent(snapshot: StatusSnapshot): Uint8Array {
 export class EventStreams {
   readonly #view: StatusView;
   readonly #max: number;
+  readonly #lifetimeMs: number;
   readonly #closing = new AbortController();
   #open = 0;
 
@@ -40,10 +46,12 @@ export class EventStreams {
    *
    * @param view The view whose snapshots they carry.
    * @param max How many may be open at once.
+   * @param lifetimeMs How long each lasts, in ms.
    */
-  constructor(view: StatusView, max: number) {
+  constructor(view: StatusView, max: number, lifetimeMs = STREAM_LIFETIME_MS) {
     this.#view = view;
     this.#max = max;
+    this.#lifetimeMs = lifetimeMs;
   }
 
   /**
@@ -68,6 +76,7 @@ export class EventStreams {
       ended = true;
       this.#open--;
       unfollow?.();
+      clearTimeout(lifetime);
       this.#closing.signal.removeEventListener("abort", close);
     };
     let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -77,6 +86,22 @@ export class EventStreams {
         controller.close();
       } catch { /* closed already */ }
     };
+    // An error, not an end: the server lets go of the connection at once
+    // rather than wait for the client to read what is queued.
+    const drop = (reason: string) => {
+      log.info("Dropped a dashboard stream: {reason}", { reason });
+      end();
+      try {
+        controller.error(new Error(reason));
+      } catch { /* closed already */ }
+    };
+    const lifetime = setTimeout(() => {
+      // A client that keeps up gets a clean end, and opens another stream;
+      // one still behind is dropped.
+      if ((controller.desiredSize ?? 0) < STREAM_BACKLOG) {
+        drop("it had not read what it was sent when its lifetime ended");
+      } else close();
+    }, this.#lifetimeMs);
     const body = new ReadableStream<Uint8Array>({
       start(c) {
         controller = c;
@@ -84,8 +109,7 @@ export class EventStreams {
         // STREAM_BACKLOG of them pile up unread is dropped, not buffered.
         unfollow = view.follow((snapshot) => {
           if ((controller.desiredSize ?? 0) <= 0) {
-            log.info("Dropped a dashboard stream that stopped reading");
-            close();
+            drop("it stopped reading");
             return;
           }
           controller.enqueue(encodeEvent(snapshot));

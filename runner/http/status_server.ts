@@ -92,6 +92,7 @@ export async function startStatusServer(
     streams: new EventStreams(
       view,
       config.maxStreams ?? DEFAULT_MAX_STREAMS,
+      config.streamLifetimeMs,
     ),
   };
   const server = await serveHttp(

@@ -167,3 +167,55 @@ Deno.test("a stream that stops reading is dropped, and frees its place", async (
     await Promise.all(fleet.map((r) => r.stop()));
   }
 });
+
+Deno.test("every stream ends after its lifetime: one that reads gets a clean end, one that never reads is let go and frees its place", async () => {
+  await using registry = new Registry({
+    driver: new MemoryDriver(),
+    service: "api",
+    id: "api-1",
+  });
+  await registry.start();
+  await using status = await startStatusServer(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      token: undefined,
+      maxStreams: 1,
+      streamLifetimeMs: 300,
+    },
+    registry,
+    new RunnerMetrics(),
+  );
+  const url = `http://127.0.0.1:${status.port}/events`;
+  // A reader: the first snapshot, then the end, within the lifetime.
+  const reading = await fetch(url);
+  assert.equal(reading.status, 200);
+  const started = Date.now();
+  const text = await reading.text();
+  assert.match(text, /^data: .*"api-1"/);
+  assert.ok(Date.now() - started < 5_000, "it ended");
+  // A client that never reads (nothing fills its buffers: the kernel
+  // would swallow what it does not read for a long time).
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port: status.port });
+  try {
+    await idle.write(
+      new TextEncoder().encode(
+        `GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+      ),
+    );
+    const deadline = Date.now() + 5_000;
+    let held = false;
+    let freed = false;
+    while (!freed && Date.now() < deadline) {
+      const attempt = await fetch(url);
+      if (attempt.status === 503) held = true;
+      freed = attempt.status === 200;
+      await attempt.body?.cancel();
+      if (!freed) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(held, "the idle stream held the only place for a while");
+    assert.ok(freed, "the idle stream was let go at the end of its lifetime");
+  } finally {
+    idle.close();
+  }
+});
