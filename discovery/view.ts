@@ -340,8 +340,23 @@ export class ChangeFeed {
       this.view.set(instance.id, updated);
       this.version++;
       this.#emit({ type: "update", reason: change.reason, instance: updated });
-    } else if (change.reason !== "expired" || !this.#hold(known)) {
+    } else if (change.reason !== "expired") {
       this.#remove(known, change.reason);
+    } else {
+      // Held, it shows when its lease ran out, where the backend says:
+      // its last beat, not the time the view last heard of it.
+      const lapsed = instance.expiresAt > known.expiresAt
+        ? {
+          ...known,
+          heartbeatAt: instance.expiresAt - leaseOf(known),
+          expiresAt: instance.expiresAt,
+        }
+        : known;
+      if (!this.#hold(lapsed)) this.#remove(known, change.reason);
+      else if (lapsed !== known) {
+        this.view.set(lapsed.id, lapsed);
+        this.version++;
+      }
     }
   }
 

@@ -131,6 +131,10 @@ Deno.test("change-log entries read back; a foreign one is skipped", () => {
     "expired",
     10,
   ]);
+  assert.equal(leave?.instance.expiresAt, 0, "a record from before");
+  // An expiry carries when the lapsed lease ended.
+  const expired = readChange("default", "l\te\tapi\ta\t10\t7000");
+  assert.equal(expired?.instance.expiresAt, 7000);
   assert.equal(readChange("default", "junk\tjunk"), undefined);
   assert.equal(
     readChange("default", "j\tr\tapi\ta\t10\t1\t2\th\t3\tv\ta\th\tx\t{broken"),

@@ -349,7 +349,15 @@ export function readChange(env: string, text: string): Change | undefined {
         },
       };
     }
-    if (type === "l") return { type: "leave", reason, instance: identity };
+    if (type === "l") {
+      // An expiry carries the lapsed lease's end (older records do not).
+      const expiresAt = Number(fields[5] ?? 0);
+      return {
+        type: "leave",
+        reason,
+        instance: expiresAt > 0 ? { ...identity, expiresAt } : identity,
+      };
+    }
     throw new Error("an unknown change");
   } catch (error) {
     skip(env, "the change log", error);

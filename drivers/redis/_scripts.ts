@@ -782,7 +782,10 @@ local function drop(K, service, e, freed)
   redis.call('SETRANGE', K.b, e.slot * W, ZERO_SLOT)
   freed[#freed + 1] = e.slot
   if own then
-    record(K.meta, K.log, 'l\\te\\t' .. service .. '\\t' .. e.id .. '\\t' .. fmt(e.seq))
+    -- With the lapsed lease's end: a view that holds the instance (eviction
+    -- protection) shows its last beat, not its registration.
+    record(K.meta, K.log, 'l\\te\\t' .. service .. '\\t' .. e.id .. '\\t' .. fmt(e.seq) ..
+      '\\t' .. fmt(e.exp))
   end
 end
 

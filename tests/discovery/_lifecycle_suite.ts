@@ -158,6 +158,10 @@ export async function testLifecycle(
           "d",
           "e",
         ]);
+        // One beat each, a while after registering, then the crash.
+        await sleep(INTERVAL);
+        const beatAt = Date.now();
+        for (const r of registrations) await raw.heartbeat(r);
         await eventually("protection", () => changes.length > 0, TTL + SLACK);
         assert.equal(changes[0]?.on, true);
         await sleep(TTL); // every expiry has come by now
@@ -168,10 +172,19 @@ export async function testLifecycle(
           !left.some((e) => e.instance.id === id)
         );
         // Listed by the view and by a direct listing of the same registry.
-        assert.deepEqual(
-          (await watcher.instances("api")).map((i) => i.id).sort(),
-          held,
-        );
+        const listed = await watcher.instances("api");
+        assert.deepEqual(listed.map((i) => i.id).sort(), held);
+        // Each shows its last beat, not its registration, where the
+        // backend records beats.
+        if (!raw.limitations?.beatTimesUnrecorded) {
+          for (const instance of listed) {
+            assert.ok(
+              instance.heartbeatAt >= beatAt - 50 &&
+                instance.heartbeatAt > instance.registeredAt,
+              `${instance.id}: last beat ${instance.heartbeatAt}, beat sent ${beatAt}, registered ${instance.registeredAt}`,
+            );
+          }
+        }
         assert.deepEqual(
           (await watcher.waitFor("api", { min: 3, timeout: 1 })).map((i) =>
             i.id
