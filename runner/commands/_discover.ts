@@ -28,6 +28,16 @@ const PERMANENT =
 let lastFailure: string | undefined;
 
 /**
+ * Notes a failure seen meanwhile (a view that could not read, say), for
+ * the line {@linkcode withinTimeout} prints when the time is up.
+ *
+ * @param error What failed.
+ */
+export function noteFailure(error: unknown): void {
+  lastFailure = (error as Error)?.message ?? String(error);
+}
+
+/**
  * Connects the config's driver, or reports why it cannot and returns
  * nothing. With `within`, a failed connect is tried again (backing off from
  * 100 ms to 1 s) until that many ms have passed: a read command started

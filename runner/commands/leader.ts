@@ -4,12 +4,17 @@
  * @module
  */
 
-import { ConfigError, formatDuration } from "../../mod.ts";
+import { ConfigError } from "../../mod.ts";
 import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
-import { fail, out, terminalSafe } from "../output.ts";
+import { out, terminalSafe } from "../output.ts";
 import type { Command } from "./command.ts";
-import { discover } from "./_discover.ts";
+import {
+  discover,
+  noteFailure,
+  readWithin,
+  withinTimeout,
+} from "./_discover.ts";
 
 /**
  * `leader`: the current leader of a service; exit 1 when it has none, or
@@ -27,33 +32,29 @@ function leader(
   timeout: number,
   json: boolean,
 ): Promise<number> {
-  return discover(config, async (registry) => {
-    let lastError: unknown;
-    registry.on("view", ({ error }) => lastError = error ?? lastError);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gaveUp = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), timeout);
-    });
-    const leader = await Promise.race([registry.leader(service), gaveUp])
-      .finally(() => clearTimeout(timer));
-    if (leader === "timeout") {
-      fail(
-        `could not read the registry within ${formatDuration(timeout)}${
-          lastError ? `: ${(lastError as Error).message ?? lastError}` : ""
-        }`,
-      );
-      return 1;
-    }
-    if (json) out(JSON.stringify({ service, leader: leader ?? null }));
-    else if (leader) {
-      out(terminalSafe(
-        `${leader.id} leads ${service} (seq ${leader.seq}, addr ${
-          leader.addr || "-"
-        })`,
-      ));
-    } else out(`${service} has no live instance, so no leader`);
-    return leader ? 0 : 1;
-  }, { within: timeout });
+  const started = Date.now();
+  // One deadline for connecting and reading, as for 'list'.
+  return withinTimeout(
+    "leader",
+    timeout,
+    () =>
+      discover(config, async (registry) => {
+        registry.on("view", ({ error }) => error && noteFailure(error));
+        const leader = await readWithin(
+          Math.max(0, timeout - (Date.now() - started)),
+          () => registry.leader(service),
+        );
+        if (json) out(JSON.stringify({ service, leader: leader ?? null }));
+        else if (leader) {
+          out(terminalSafe(
+            `${leader.id} leads ${service} (seq ${leader.seq}, addr ${
+              leader.addr || "-"
+            })`,
+          ));
+        } else out(`${service} has no live instance, so no leader`);
+        return leader ? 0 : 1;
+      }, { within: timeout }),
+  );
 }
 
 /** `roster leader`. */
