@@ -39,3 +39,20 @@ export function serverTest(
     },
   };
 }
+
+/**
+ * The first of `paths` that is an installed file, for a test's tool or
+ * server binary.
+ *
+ * @param paths Where it may be, in order.
+ * @returns Its path, or undefined when none is there.
+ */
+export function installedBinary(...paths: string[]): string | undefined {
+  return paths.find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  });
+}

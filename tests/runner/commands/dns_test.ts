@@ -9,21 +9,11 @@ import assert from "node:assert/strict";
 import { figure } from "../../_figures.ts";
 import { freePort, REDIS_BINARY, RedisServer } from "../../_redis_server.ts";
 import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
-import { serverTest } from "../../_server_test.ts";
+import { installedBinary, serverTest } from "../../_server_test.ts";
 import { eventually } from "../../discovery/_discovery_suite.ts";
 
-function binary(...paths: string[]): string | undefined {
-  return paths.find((path) => {
-    try {
-      return Deno.statSync(path).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
-const DIG = binary("/usr/bin/dig", "/usr/local/bin/dig");
-const HAPROXY = binary("/usr/sbin/haproxy", "/usr/local/sbin/haproxy");
+const DIG = installedBinary("/usr/bin/dig", "/usr/local/bin/dig");
+const HAPROXY = installedBinary("/usr/sbin/haproxy", "/usr/local/sbin/haproxy");
 const TTL_MS = 1_000;
 const DNS_TTL_S = 1;
 

@@ -11,15 +11,9 @@ import { connect } from "node:net";
 import { Registry } from "../../../mod.ts";
 import { MemoryDriver } from "../../../testing/mod.ts";
 import { startDnsServer } from "../../../runner/dns/dns_server.ts";
-import { serverTest } from "../../_server_test.ts";
+import { installedBinary, serverTest } from "../../_server_test.ts";
 
-const DIG = ["/usr/bin/dig", "/usr/local/bin/dig"].find((path) => {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-});
+const DIG = installedBinary("/usr/bin/dig", "/usr/local/bin/dig");
 
 async function dig(port: number, ...args: string[]): Promise<string> {
   const { stdout } = await new Deno.Command(DIG!, {

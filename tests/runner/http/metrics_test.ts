@@ -9,27 +9,17 @@ import { Registry } from "../../../mod.ts";
 import { RunnerMetrics } from "../../../runner/http/metrics.ts";
 import { startStatusServer } from "../../../runner/http/status_server.ts";
 import { eventually } from "../../discovery/_discovery_suite.ts";
+import { installedBinary, serverTest } from "../../_server_test.ts";
 
-const CI = Deno.env.get("CI") === "true";
-const PROMTOOL = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find(
-  (path) => {
-    try {
-      return Deno.statSync(path).isFile;
-    } catch {
-      return false;
-    }
-  },
+const PROMTOOL = installedBinary(
+  "/usr/bin/promtool",
+  "/usr/local/bin/promtool",
 );
 
-Deno.test({
-  name: "/metrics passes 'promtool check metrics'",
-  ignore: !PROMTOOL && !CI,
-  async fn() {
-    if (!PROMTOOL) {
-      throw new Error(
-        "promtool is not installed; under CI=true this test fails rather than skips",
-      );
-    }
+Deno.test(serverTest(
+  PROMTOOL ? undefined : "promtool is not installed",
+  "/metrics passes 'promtool check metrics'",
+  async () => {
     const driver = new MemoryDriver();
     const metrics = new RunnerMetrics();
     // The registry records into the runner's provider: one pipeline.
@@ -62,7 +52,7 @@ Deno.test({
     // The library's instruments, under the names the runner has served.
     assert.match(text, /^roster_heartbeats_total [3-9]|[1-9]\d+$/m);
     assert.match(text, /^roster_heartbeat_latency_seconds_count [1-9]/m);
-    const check = new Deno.Command(PROMTOOL, {
+    const check = new Deno.Command(PROMTOOL!, {
       args: ["check", "metrics"],
       stdin: "piped",
       stdout: "piped",
@@ -78,4 +68,4 @@ Deno.test({
     // promtool also lints names and help; it says nothing when all is well.
     assert.equal(said.trim(), "", said);
   },
-});
+));

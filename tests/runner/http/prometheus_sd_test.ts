@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { figure } from "../../_figures.ts";
 import { freePort, REDIS_BINARY, RedisServer } from "../../_redis_server.ts";
-import { serverTest } from "../../_server_test.ts";
+import { installedBinary, serverTest } from "../../_server_test.ts";
 import {
   type RunnerProcess,
   spawnRunner,
@@ -16,14 +16,9 @@ import {
 import { eventually } from "../../discovery/_discovery_suite.ts";
 import type { TargetGroup } from "../../../runner/http/service_discovery.ts";
 
-const PROMETHEUS = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].find(
-  (path) => {
-    try {
-      return Deno.statSync(path).isFile;
-    } catch {
-      return false;
-    }
-  },
+const PROMETHEUS = installedBinary(
+  "/usr/bin/prometheus",
+  "/usr/local/bin/prometheus",
 );
 const TOKEN = "s3cret-token-for-prometheus";
 const TTL_MS = 1_000;
