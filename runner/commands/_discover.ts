@@ -51,26 +51,19 @@ export async function connect(
   config: RunnerConfig,
   within?: number,
 ): Promise<Driver | undefined> {
-  const deadline = Date.now() + (within ?? 0);
-  for (let delay = 100;; delay = Math.min(delay * 2, 1_000)) {
-    try {
-      return await createDriver(config);
-    } catch (error) {
-      const message = (error as Error).message;
-      lastFailure = message;
-      const left = deadline - Date.now();
-      // Refused credentials, a wrong name or a port that speaks another
-      // protocol do not heal by waiting.
-      if (
-        left <= 0 || error instanceof ConfigError || PERMANENT.test(message)
-      ) {
-        fail(message);
-        return undefined;
-      }
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(delay, left))
-      );
-    }
+  try {
+    // Refused credentials, a wrong name or a port that speaks another
+    // protocol do not heal by waiting.
+    return await readWithin(
+      within ?? 0,
+      () => createDriver(config),
+      (error) =>
+        error instanceof ConfigError ||
+        PERMANENT.test((error as Error)?.message ?? ""),
+    );
+  } catch (error) {
+    fail((error as Error)?.message ?? String(error));
+    return undefined;
   }
 }
 
@@ -110,20 +103,23 @@ export async function withinTimeout(
  *
  * @param within How long to keep trying, in ms.
  * @param read The read.
+ * @param final Whether an error is one that waiting cannot heal: thrown
+ *   at once.
  * @returns What the read returned.
  */
 export async function readWithin<T>(
   within: number,
   read: () => Promise<T>,
+  final: (error: unknown) => boolean = () => false,
 ): Promise<T> {
   const deadline = Date.now() + within;
   for (let delay = 100;; delay = Math.min(delay * 2, 1_000)) {
     try {
       return await read();
     } catch (error) {
-      lastFailure = (error as Error)?.message ?? String(error);
+      noteFailure(error);
       const left = deadline - Date.now();
-      if (left <= 0) throw error;
+      if (left <= 0 || final(error)) throw error;
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(delay, left))
       );
