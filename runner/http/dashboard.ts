@@ -44,6 +44,13 @@ export const DASHBOARD_HTML = `<!doctype html>
   #log { list-style: none; padding: 0; margin: 0; max-height: 20rem; overflow-y: auto; font-size: 13px; }
   #log li { padding: .15rem 0; border-bottom: 1px solid #8882; overflow-wrap: anywhere; }
   #log time { color: var(--muted); margin-right: .5rem; }
+  #charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr)); gap: .5rem 1rem; margin: 0 0 1rem; }
+  #charts figure { margin: 0; } #charts figcaption { color: var(--muted); font-size: 12px; }
+  .chart { display: block; width: 100%; height: 56px; border-bottom: 1px solid #8886; }
+  .chart .count { fill: none; stroke: var(--ok); stroke-width: 1.5; }
+  .chart .latency { fill: none; stroke: currentColor; stroke-width: 1; }
+  .chart .join { stroke: var(--ok); stroke-width: 1; } .chart .leave { stroke: var(--bad); stroke-width: 1; }
+  .chart .protected { fill: var(--late); opacity: .25; }
   @media (max-width: 600px) {
     body { margin: 1rem .5rem; } th, td { padding: .3rem .4rem; }
     .wide { display: none; }
@@ -55,6 +62,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <div id="banner" role="alert" hidden></div>
 <div id="state">connecting…</div>
 <ul id="counts" aria-label="services"></ul>
+<section id="charts" aria-label="the last hour" hidden></section>
 <input id="filter" type="search" placeholder="filter: api, status:late, zone=eu, version:2" aria-label="filter instances">
 <section id="detail" hidden></section>
 <div id="services"></div>
@@ -321,6 +329,70 @@ export const DASHBOARD_HTML = `<!doctype html>
     };
     $("state").append(" ", input, " ", button);
   }
+  // The last hour, drawn as inline SVG: per service its live count (a step
+  // line) with joins (green ticks), leaves (red ticks) and eviction
+  // protection (shaded); this process's heartbeat latency.
+  const SVG = "http://www.w3.org/2000/svg";
+  const W = 600, H = 56;
+  const svg = (tag, attrs, cls) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    if (cls) node.setAttribute("class", cls);
+    return node;
+  };
+  function chart(label, caption, from, now, draw) {
+    const figure = el("figure");
+    const box = svg("svg", { viewBox: \`0 0 \${W} \${H}\`, preserveAspectRatio: "none", role: "img", "aria-label": label }, "chart");
+    box.dataset.chart = label;
+    const x = (at) => ((at - from) / (now - from)) * W;
+    draw(box, x);
+    figure.append(box, el("figcaption", caption));
+    return figure;
+  }
+  function serviceChart(name, h, from, now) {
+    const counts = h.counts.length ? h.counts : [[from, 0]];
+    const top = Math.max(1, ...counts.map(([, n]) => n));
+    const y = (n) => H - 4 - (n / top) * (H - 12);
+    const current = counts[counts.length - 1][1];
+    return chart(\`\${name}: live instances, last hour\`, \`\${safe(name)}: \${current} live now, at most \${top}; \${h.joins.length} joins, \${h.leaves.length} leaves\`, from, now, (box, x) => {
+      for (const [a, b] of h.protection) {
+        box.append(svg("rect", { x: x(Math.max(a, from)), y: 0, width: Math.max(1, x(b ?? now) - x(Math.max(a, from))), height: H }, "protected"));
+      }
+      let points = \`\${x(Math.max(counts[0][0], from))},\${y(counts[0][1])}\`;
+      for (let i = 1; i < counts.length; i++) {
+        const px = x(Math.max(counts[i][0], from));
+        points += \` \${px},\${y(counts[i - 1][1])} \${px},\${y(counts[i][1])}\`;
+      }
+      points += \` \${W},\${y(current)}\`;
+      box.append(svg("polyline", { points, "vector-effect": "non-scaling-stroke" }, "count"));
+      for (const at of h.joins) box.append(svg("line", { x1: x(at), x2: x(at), y1: H - 4, y2: H, "vector-effect": "non-scaling-stroke" }, "join"));
+      for (const at of h.leaves) box.append(svg("line", { x1: x(at), x2: x(at), y1: 0, y2: 4, "vector-effect": "non-scaling-stroke" }, "leave"));
+    });
+  }
+  function latencyChart(latency, from, now) {
+    const top = Math.max(1, ...latency.map(([, ms]) => ms));
+    const sorted = latency.map(([, ms]) => ms).sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    return chart("heartbeat latency of this process, last hour", \`this process's heartbeats: \${latency.length}, median \${median.toFixed(1)} ms, most \${top.toFixed(1)} ms\`, from, now, (box, x) => {
+      const points = latency.map(([at, ms]) => \`\${x(at)},\${H - 2 - (ms / top) * (H - 6)}\`).join(" ");
+      box.append(svg("polyline", { points, "vector-effect": "non-scaling-stroke" }, "latency"));
+    });
+  }
+  // Not named "history": that would hide window.history, which the token
+  // handling above uses.
+  async function drawHistory() {
+    try {
+      const response = await fetch("history", { headers: token ? { authorization: \`Bearer \${token}\` } : {}, cache: "no-store" });
+      if (!response.ok) return;
+      const h = await response.json();
+      const figures = Object.entries(h.services).map(([name, s]) => serviceChart(name, s, h.from, h.now));
+      if (h.latency.length) figures.push(latencyChart(h.latency, h.from, h.now));
+      $("charts").replaceChildren(...figures);
+      $("charts").hidden = figures.length === 0;
+    } catch { /* drawn again at the next try */ }
+  }
+  drawHistory();
+  setInterval(drawHistory, 15000);
   follow();
 </script>
 </body>

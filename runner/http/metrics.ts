@@ -17,6 +17,7 @@ import {
   PrometheusMeterProvider,
 } from "./prometheus_meter_provider.ts";
 import type { SelfDetail } from "./status_view.ts";
+import { recordLatency } from "./status_history.ts";
 
 /** Whether the backend answered, for `roster_up` and the view's age. */
 export interface ViewHealth {
@@ -189,6 +190,7 @@ export class RunnerMetrics {
     const offs = [
       registry.on("heartbeat", ({ latency }) => {
         self.heartbeatLatency = latency;
+        recordLatency(self.latencies ??= [], Date.now(), latency);
       }),
       registry.on("health_check", (check) => this.recordCheck(check)),
     ];

@@ -1,5 +1,5 @@
 /**
- * The runner's status server: `GET /instances`, `/healthz`, `/metrics`,
+ * The runner's status server: `GET /instances`, `/history`, `/healthz`, `/metrics`,
  * Prometheus service discovery at `/sd`, and a live dashboard at `/`. Off loopback it requires a bearer token, compared
  * in constant time.
  *
@@ -177,6 +177,8 @@ async function answer(
       return head ? page(null, "text/event-stream") : pages.streams.open();
     case "/healthz":
       return json({ status: "ok", view: pages.view.state });
+    case "/history":
+      return json(pages.view.history());
     case "/instances":
       return await instancesPage(pages.view, url);
     case "/metrics":

@@ -13,6 +13,7 @@ import {
   takesWork,
   type WatchEvent,
 } from "../../mod.ts";
+import { StatusHistory, type StatusHistoryAnswer } from "./status_history.ts";
 
 /** How often the view is read again while anyone follows it. */
 const REFRESH_MS = 1_000;
@@ -86,6 +87,11 @@ export interface SelfDetail {
   id: string;
   /** How long the last heartbeat took, in ms. */
   heartbeatLatency?: number;
+  /**
+   * Each heartbeat of the last hour, `[at, ms]`: drawn by the dashboard
+   * from `GET /history`, never sent with every snapshot.
+   */
+  latencies?: [number, number][];
   /** The health check's last result. */
   check?: {
     /** It passed (or only warned). */
@@ -138,6 +144,12 @@ export function isLate(instance: Instance, now: number): boolean {
       LATE_AFTER_INTERVALS * instance.heartbeatInterval;
 }
 
+/** A copy of the detail for a snapshot, without the hour of latencies. */
+function withoutLatencies(detail: SelfDetail): SelfDetail {
+  const { latencies: _, ...rest } = detail;
+  return rest;
+}
+
 function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.split("\n")[0]?.slice(0, 200) || "unknown";
@@ -163,6 +175,7 @@ export class StatusView {
   readonly #protection = new Map<string, StatusProtection>();
   #offProtection: (() => void) | undefined;
   readonly #onEvent: ((type: WatchEvent["type"]) => void) | undefined;
+  readonly #history = new StatusHistory(Date.now());
 
   /**
    * Creates the view.
@@ -217,6 +230,7 @@ export class StatusView {
           until: change.until ?? Date.now(),
         });
       } else this.#protection.delete(change.service);
+      this.#history.protection(change.service, Date.now(), change.on);
       this.#log(
         "protection",
         change.service,
@@ -242,6 +256,9 @@ export class StatusView {
     if (event.reason === "current") return;
     this.#onEvent?.(event.type);
     const { service, id, status } = event.instance;
+    if (event.type !== "update") {
+      this.#history.event(service, Date.now(), event.type);
+    }
     this.#log(
       event.type,
       service,
@@ -271,6 +288,29 @@ export class StatusView {
     if (this.#events.length > EVENT_LOG_SIZE) this.#events.shift();
   }
 
+  /** Records each service's live count (held instances are not live). */
+  #noteCounts(now: number): void {
+    const live = new Map<string, number>();
+    for (const service of this.#services) live.set(service, 0);
+    for (const instance of this.#instances) {
+      if (this.#isHeld(instance, now)) continue;
+      live.set(instance.service, (live.get(instance.service) ?? 0) + 1);
+    }
+    for (const [service, count] of live) {
+      this.#history.count(service, now, count);
+    }
+  }
+
+  /**
+   * The last hour, as `GET /history` answers it.
+   *
+   * @returns Per service its live count, joins, leaves and protection
+   *   periods; this process's heartbeat latency.
+   */
+  history(): StatusHistoryAnswer {
+    return this.#history.answer(Date.now(), this.#self?.latencies ?? []);
+  }
+
   /**
    * Reads the env again, once however many callers ask at the same time.
    *
@@ -289,6 +329,7 @@ export class StatusView {
       this.#error = undefined;
       this.#staleSince = undefined;
       this.#noteLeaders();
+      this.#noteCounts(this.#readAt);
     } catch (error) {
       this.#error = errorLine(error);
       // Stale since what is shown was last true: the last good read.
@@ -395,7 +436,7 @@ export class StatusView {
       events: since === 0
         ? [...this.#events]
         : this.#events.filter((event) => event.n > since),
-      ...(this.#self ? { self: { ...this.#self } } : {}),
+      ...(this.#self ? { self: withoutLatencies(this.#self) } : {}),
     };
   }
 

@@ -2,6 +2,11 @@ import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { REDIS_BINARY, RedisServer } from "../../_redis_server.ts";
 import { spawnRunner, writeConfig } from "../../_runner_process.ts";
+import { Registry } from "../../../mod.ts";
+import { MemoryDriver } from "../../../testing/mod.ts";
+import { RunnerMetrics } from "../../../runner/http/metrics.ts";
+import { startStatusServer } from "../../../runner/http/status_server.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CI = Deno.env.get("CI") === "true";
@@ -47,6 +52,29 @@ function browserTest(name: string, fn: () => Promise<void>): void {
     },
   });
 }
+
+/**
+ * Counts a PNG's green and red pixels, run in a page of its own (the
+ * dashboard's CSP rightly refuses data: images): what Chromium drew.
+ */
+const COUNT_COLOURS = `async (b64) => {
+  const image = new Image();
+  image.src = "data:image/png;base64," + b64;
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width;
+  canvas.height = image.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+  let green = 0, red = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const r = data[i], g = data[i + 1], b = data[i + 2];
+    if (g > 100 && g > r + 40 && g > b + 20) green++;
+    if (r > 150 && r > g + 80 && r > b + 60) red++;
+  }
+  return { green, red };
+}`;
 
 /** Headless Debian Chromium. */
 function launchChromium() {
@@ -457,3 +485,88 @@ Deno.test("the page's inline script and style hold no control characters, so a b
     assert.doesNotMatch(text, /[\u0000-\u0009\u000b-\u001f]/, tag);
   }
 });
+
+browserTest(
+  "the dashboard draws the last hour in SVG: each service's live count with its joins and leaves, and this process's heartbeat latency, seen in a Chromium screenshot",
+  async () => {
+    const driver = new MemoryDriver();
+    const metrics = new RunnerMetrics();
+    const member = (id: string) =>
+      new Registry({
+        driver,
+        service: "api",
+        id,
+        heartbeatInterval: 50,
+        ttl: 500,
+      });
+    const self = member("api-1");
+    const others = [member("api-2"), member("api-3")];
+    await self.start();
+    metrics.follow(self);
+    await using status = await startStatusServer(
+      { hostname: "127.0.0.1", port: 0, token: undefined },
+      self,
+      new RunnerMetrics(),
+      metrics.self,
+    );
+    const base = `http://127.0.0.1:${status.port}/`;
+    const browser = await launchChromium();
+    try {
+      // The view keeps the hour from its start: one page opens it.
+      const page = await browser.newPage();
+      await page.goto(base);
+      await page.waitForSelector('tr[data-id="api-1"]', { timeout: 10_000 });
+      for (const other of others) await other.start();
+      await others[1]!.stop();
+      const history = await eventually("the history", async () => {
+        const h = await (await fetch(`${base}history`)).json();
+        const api = h.services.api;
+        return api?.joins.length >= 2 && api.leaves.length >= 1 &&
+            h.latency.length >= 5
+          ? h
+          : undefined;
+      }, 10_000);
+      await page.reload();
+      const chart = page.locator('svg[data-chart^="api:"]');
+      await chart.waitFor({ timeout: 10_000 });
+      // A step line over the hour, a tick per join and per leave.
+      const points = await chart.locator("polyline.count").getAttribute(
+        "points",
+      );
+      assert.ok((points?.split(" ").length ?? 0) >= 4, points ?? "");
+      assert.ok(
+        await chart.locator("line.join").count() >=
+          history.services.api.joins.length,
+      );
+      assert.ok(await chart.locator("line.leave").count() >= 1);
+      const latency = page.locator('svg[data-chart^="heartbeat latency"]');
+      assert.ok(
+        ((await latency.locator("polyline").getAttribute("points"))?.split(
+          " ",
+        ).length ?? 0) >= 5,
+      );
+      assert.match(
+        await page.locator("#charts").innerText(),
+        /api: 2 live now, at most 3; \d+ joins, 1 leaves/,
+      );
+      // What Chromium drew: the count's green and the leave's red are on
+      // screen, decoded from the screenshot in a page of its own.
+      const png = await page.locator("#charts").screenshot();
+      if (Deno.env.get("ROSTER_SCREENSHOT")) {
+        await Deno.writeFile(Deno.env.get("ROSTER_SCREENSHOT")!, png);
+      }
+      const canvas = await browser.newPage();
+      const colours = await canvas.evaluate(
+        `(${COUNT_COLOURS})(${
+          JSON.stringify(btoa(String.fromCharCode(...png)))
+        })`,
+      ) as { green: number; red: number };
+      assert.ok(colours.green > 20, `green pixels: ${colours.green}`);
+      assert.ok(colours.red > 0, `red pixels: ${colours.red}`);
+    } finally {
+      await browser.close();
+      await others[0]!.stop();
+      await self.stop();
+    }
+  },
+);
