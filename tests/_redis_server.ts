@@ -42,6 +42,15 @@ export function freePort(): number {
   return port;
 }
 
+/**
+ * How long a test that connected through Sentinel waits after closing, so
+ * that ioredis's timers run out inside it: its connector may hold a retry
+ * timer (up to a second) from a failover, and cleaning a failover detector
+ * up arms a disconnect timer (2 s, not configurable for Sentinel
+ * connections) on sockets already closed.
+ */
+export const SENTINEL_TIMERS_MS = 2_100;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

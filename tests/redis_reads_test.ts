@@ -12,6 +12,7 @@ import {
   monitorCommands,
   RedisServer,
   redisTest,
+  SENTINEL_TIMERS_MS,
   sleep,
 } from "./_redis_server.ts";
 
@@ -119,8 +120,7 @@ Deno.test(redisTest(
       assert.equal(onMaster.get("evalsha_ro"), undefined, "not on the master");
     } finally {
       await driver.close();
-      // ioredis's Sentinel connector may hold a retry timer for a moment.
-      await sleep(1_200);
+      await sleep(SENTINEL_TIMERS_MS);
     }
   },
 ));

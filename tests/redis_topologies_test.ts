@@ -3,7 +3,13 @@ import { startForSetup } from "./_registration.ts";
 import { Cluster, Redis } from "ioredis";
 import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
-import { freePort, RedisServer, redisTest, sleep } from "./_redis_server.ts";
+import {
+  freePort,
+  RedisServer,
+  redisTest,
+  SENTINEL_TIMERS_MS,
+  sleep,
+} from "./_redis_server.ts";
 import { figure } from "./_figures.ts";
 import { assertInvariants } from "./_invariants.ts";
 import { collect } from "./discovery/_discovery_suite.ts";
@@ -144,9 +150,7 @@ Deno.test(redisTest(
       for (const driver of drivers) {
         await driver.close();
       }
-      // ioredis's Sentinel connector may still have a retry timer (at most
-      // a second) from the failover; let it run out inside this test.
-      await sleep(1_200);
+      await sleep(SENTINEL_TIMERS_MS);
     }
   },
 ));

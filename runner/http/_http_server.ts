@@ -11,6 +11,12 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getLogger } from "@logtape/logtape";
 
+/**
+ * How long a response waits for a client that stopped reading, in ms,
+ * before the connection goes.
+ */
+const DRAIN_TIMEOUT_MS = 30_000;
+
 const log = getLogger(["roster", "http"]);
 
 /** A listening server. */
@@ -94,31 +100,48 @@ export function serveHttp(
     gone.signal.addEventListener("abort", () => {
       reader.cancel().catch(() => {});
     }, { once: true });
+    // Whether the client drained what was written: false once it left,
+    // the body failed (a stream dropped for not reading), or it has not
+    // drained for DRAIN_TIMEOUT_MS.
+    const onBodyFailed = new Set<() => void>();
+    reader.closed.catch(() => onBodyFailed.forEach((settle) => settle()));
+    const drained = () =>
+      new Promise<boolean>((resolve) => {
+        const settle = (ok: boolean) => () => {
+          clearTimeout(timer);
+          outgoing.off("drain", onDrain);
+          outgoing.off("close", onFailed);
+          onBodyFailed.delete(onFailed);
+          resolve(ok);
+        };
+        const onDrain = settle(true);
+        const onFailed = settle(false);
+        outgoing.on("drain", onDrain);
+        outgoing.on("close", onFailed);
+        onBodyFailed.add(onFailed);
+        const timer = setTimeout(onFailed, DRAIN_TIMEOUT_MS);
+      });
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done || gone.signal.aborted) break;
         // Stop reading while the client is behind: the body's own queue
         // then fills, which is how a slow client is noticed and dropped.
-        if (!outgoing.write(value)) {
-          await new Promise<void>((resolve) => {
-            const resume = () => {
-              outgoing.off("drain", resume);
-              outgoing.off("close", resume);
-              resolve();
-            };
-            outgoing.on("drain", resume);
-            outgoing.on("close", resume);
-            // A body that failed (a stream dropped for not reading) stops
-            // the wait: the client will not drain.
-            reader.closed.then(() => {}, resume);
-          });
+        if (!outgoing.write(value) && !(await drained())) {
+          throw new Error("the client did not drain");
         }
       }
-    } catch { /* the client left, or the body failed */ }
-    // What the client never read is not waited for: the connection goes.
-    if (outgoing.writableNeedDrain) outgoing.destroy();
-    else outgoing.end();
+      // A clean end still waits (boundedly) for what is on its way.
+      if (outgoing.writableNeedDrain && !(await drained())) {
+        throw new Error("the client did not drain");
+      }
+      outgoing.end();
+    } catch {
+      // The client left, did not read, or the body failed: what it never
+      // read is not waited for, and the connection goes.
+      reader.cancel().catch(() => {});
+      outgoing.destroy();
+    }
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

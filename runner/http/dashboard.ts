@@ -288,13 +288,15 @@ export const DASHBOARD_HTML = `<!doctype html>
           throw new Error(\`HTTP \${response.status}\${reason ? ": " + reason : ""}\`);
         }
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        const opened = Date.now();
         let buffer = "";
         let got = false;
         for (;;) {
           const { value, done } = await reader.read();
           // The server ends each stream after a while: open the next at
-          // once (after one that brought nothing, wait as after an error).
-          if (done) { if (got) delay = 0; break; }
+          // once (after a short one, or one that brought nothing, wait as
+          // after an error).
+          if (done) { if (got && Date.now() - opened > 5000) delay = 0; break; }
           buffer += value;
           let end;
           while ((end = buffer.indexOf("\\n\\n")) >= 0) {

@@ -458,7 +458,9 @@ export class StatusView {
     if (this.#followers.size === 1) {
       this.#timer = setInterval(() => void this.refresh(), REFRESH_MS);
     }
-    void this.refresh();
+    // A page that opens its next stream needs no read of its own: it got
+    // the last one above, and the next comes within REFRESH_MS.
+    if (Date.now() - this.#readAt >= REFRESH_MS) void this.refresh();
     return () => {
       if (this.#followers.delete(follower) && this.#followers.size === 0) {
         clearInterval(this.#timer);

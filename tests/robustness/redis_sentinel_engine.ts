@@ -9,7 +9,12 @@
  * @module
  */
 
-import { freePort, RedisServer, sleep } from "../_redis_server.ts";
+import {
+  freePort,
+  RedisServer,
+  SENTINEL_TIMERS_MS,
+  sleep,
+} from "../_redis_server.ts";
 import { connectEngineDriver, spawnNodeProcess } from "./engine.ts";
 import type { Fault, RobustnessEngine } from "./engine.ts";
 import { between } from "./node_program.ts";
@@ -172,11 +177,9 @@ export async function redisSentinelEngine(
     async [Symbol.asyncDispose]() {
       await sentinelServer[Symbol.asyncDispose]();
       for (const server of servers) await server[Symbol.asyncDispose]();
-      // ioredis cleans a failover detector up again when its client
-      // reconnects, which arms a disconnect timer (2 s, not configurable
-      // for Sentinel connections) on sockets already closed: let those
-      // run out before the leak sanitizer looks.
-      await sleep(2_100);
+      // Let ioredis's Sentinel timers run out before the leak sanitizer
+      // looks.
+      await sleep(SENTINEL_TIMERS_MS);
     },
   };
 }
