@@ -40,9 +40,11 @@
  *   deleted or raised epoch changes no `seq`. A driver never sets an epoch
  *   below the highest `seq` or term it has seen: terms rise across data
  *   loss and a restore from an old snapshot while any process that saw the
- *   old ones runs. A registration written again because etcd lost its
- *   key holds back grants of its service for a lease (a key under a lease
- *   nothing renews), since the leader may still count on a lost term.
+ *   old ones runs. A registration that kept beating and finds its key
+ *   and its service's term record gone (etcd lost its data) holds back
+ *   grants of its service for a lease (a key under a lease nothing
+ *   renews), since the leader may still count on the lost term. A process
+ *   new since the loss cannot tell it from a new etcd: see the README.
  * - **Changes** are etcd's history, read from a revision with a watch. A
  *   compacted revision, or one ahead of a restarted-empty etcd, is a gap
  *   that the change feed resolves with a snapshot. A deregistration writes a
@@ -428,7 +430,15 @@ export class EtcdDriver implements Driver {
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
         const epoch = await this.#epochValue();
-        const answer = await this.client.get(key).exec();
+        const termKey = this.#key(env, "t", registration.service);
+        // A key written again: is its service's term record gone too? Read
+        // in the same round trip.
+        const [answer, term] = await Promise.all([
+          this.client.get(key).exec(),
+          why === "reregistered"
+            ? this.client.get(termKey).exec().then((a) => a.kvs)
+            : undefined,
+        ]);
         if (this.#belowSeen(epoch, answer.header.revision)) continue;
         const [current] = answer.kvs;
         const stored = current && decode(current);
@@ -448,10 +458,12 @@ export class EtcdDriver implements Driver {
         const writes = [
           this.client.put(key).value(JSON.stringify(fresh)).lease(leaseId),
         ];
-        if (!current && why === "reregistered") {
-          // Its key was lost, and the term's record may have gone with it
-          // while its leader still counts its lease: grants of the service
-          // wait a lease, by etcd's clock.
+        if (putBack && term?.length === 0) {
+          // Its key and its service's term record were lost while it kept
+          // beating (etcd lost its data): the leader that term named may
+          // still count its lease, so grants of the service wait a lease,
+          // by etcd's clock. (A key lost alone, as to a freeze, leaves the
+          // term record, which guards grants itself.)
           quiet ??= await this.#quietLease(registration.ttl);
           writes.push(
             this.client.put(this.#key(env, "q", registration.service))
