@@ -96,6 +96,22 @@ async function stop(host: Lines): Promise<void> {
   await host.status;
 }
 
+/** Runs `measure` with a host, stopped (and Redis flushed) whatever happens. */
+async function withHost<T>(
+  admin: Redis,
+  host: Lines,
+  measure: () => Promise<T>,
+): Promise<T> {
+  try {
+    await host.waitFor(/"started"/, 120_000);
+    await sleep(TTL_S * 1000);
+    return await measure();
+  } finally {
+    await stop(host);
+    await admin.flushall();
+  }
+}
+
 /** The heartbeats a roster host's nodes have sent so far. */
 async function beatsSent(host: Lines): Promise<number> {
   const from = host.lines.length;
@@ -159,15 +175,11 @@ export async function measureFleetCost(
     };
     const roster = (mode: "nodes" | "nodes-view") => async () => {
       const host = hostRoster(server.url, nodes, mode);
-      await host.waitFor(/"started"/, 120_000);
-      await sleep(TTL_S * 1000);
-      const { cpu, info, beats } = await window(
+      const { cpu, info, beats } = await withHost(
         admin,
-        windowMs,
-        () => beatsSent(host),
+        host,
+        () => window(admin, windowMs, () => beatsSent(host)),
       );
-      await stop(host);
-      await admin.flushall();
       if (mode === "nodes") {
         offers.push((calls(info, "evalsha") - beats) / beats);
       }
@@ -184,11 +196,11 @@ export async function measureFleetCost(
       rosterWithView: roster("nodes-view"),
       moleculer: async () => {
         const host = hostMoleculer(server.url, nats, nodes);
-        await host.waitFor(/"started"/, 120_000);
-        await sleep(TTL_S * 1000);
-        const { cpu, info } = await window(admin, windowMs);
-        await stop(host);
-        await admin.flushall();
+        const { cpu, info } = await withHost(
+          admin,
+          host,
+          () => window(admin, windowMs),
+        );
         // Each Moleculer heartbeat writes the node's BEAT key with SETEX.
         raw.moleculer.push({ cpu, beats: calls(info, "setex") });
         return 0;
@@ -236,14 +248,12 @@ export async function measureWatcherCost(
   const infos = { one: [] as string[], many: [] as string[] };
   const watched = (count: number, into: "one" | "many") => async () => {
     const nodes = hostRoster(server.url, 20, "nodes");
-    await nodes.waitFor(/"started"/, 60_000);
-    const host = hostRoster(server.url, count, "watch");
-    await host.waitFor(/"started"/, 120_000);
-    await sleep(TTL_S * 1000);
-    const measured = await window(admin, windowMs);
-    await stop(host);
-    await stop(nodes);
-    await admin.flushall();
+    const measured = await withHost(admin, nodes, () =>
+      withHost(
+        admin,
+        hostRoster(server.url, count, "watch"),
+        () => window(admin, windowMs),
+      ));
     cpu[into].push(measured.cpu);
     infos[into].push(measured.info);
     return 0;

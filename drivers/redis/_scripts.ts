@@ -405,8 +405,9 @@ local function slots_empty(K_B)
   return redis.call('BITCOUNT', K_B) == 2 * redis.call('STRLEN', K_B)
 end
 
--- Frees an entry's slot and forgets it; records its leave when 'reason'.
-local function remove(K, service, id, slot, seq, reason)
+-- Frees an entry's slot and forgets it; records its leave when 'reason'
+-- (an expiry with the lapsed lease's end, 'expires').
+local function remove(K, service, id, slot, seq, reason, expires)
   local held = redis.call('HGET', K.ids, id)
   if held and string.match(held, '^([^\\t]+)\\t(%d+)\\t') == service and
     tonumber(string.match(held, '^[^\\t]+\\t(%d+)\\t')) == slot then
@@ -420,7 +421,8 @@ local function remove(K, service, id, slot, seq, reason)
   end
   redis.call('HINCRBY', K.meta, 'g:' .. service, 1)
   if reason then
-    record(K.meta, K.log, 'l\\t' .. reason .. '\\t' .. service .. '\\t' .. id .. '\\t' .. fmt(seq))
+    record(K.meta, K.log, 'l\\t' .. reason .. '\\t' .. service .. '\\t' .. id .. '\\t' .. fmt(seq) ..
+      (expires and ('\\t' .. fmt(expires)) or ''))
     -- Its last instance gone (the count may have been lost with meta, so
     -- the slots have the last word), the service's keys go too.
     if redis.call('HINCRBY', K.meta, 'c:' .. service, -1) <= 0 and
@@ -575,7 +577,7 @@ if s then
   end
   if body == '' then return {'body', 0, now} end
   -- Lapsed: the id is free, and a returning owner gets a new seq.
-  remove(K, service, id, e_slot, s.seq, 'e')
+  remove(K, service, id, e_slot, s.seq, 'e', s.exp)
 elseif held then
   -- ids names a slot that no longer holds the entry.
   redis.call('HDEL', K.ids, id)

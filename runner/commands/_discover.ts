@@ -287,7 +287,9 @@ export function printInstances(
           where.service ? ` of '${where.service}'` : ""
         } in env '${where.env}'; ${
           others
-            ? `env(s) ${others} have live instances: read one with --env NAME`
+            ? `env(s) ${others} have ${
+              where.service ? `'${where.service}'` : "live instances"
+            }: read one with --env NAME`
             : "another env is read with --env NAME"
         }`
         : "no live instances",

@@ -8,6 +8,7 @@ import { SOURCE } from "../cli/flags.ts";
 import type { RunnerConfig } from "../config/config.ts";
 import type { OutputFormat } from "../output.ts";
 import type { Command } from "./command.ts";
+import type { Registry } from "../../mod.ts";
 import {
   discover,
   printInstances,
@@ -48,15 +49,53 @@ function list(
               : registry.instances(...services),
         );
         const env = config.resolved.env;
-        // None here: say where there are some, if the driver can tell.
+        // None here: say where there are some, if the driver can tell
+        // within what is left of the timeout (or drop the hint).
         const otherEnvs = instances.length === 0 && format !== "json"
-          ? (await registry.driver.envs?.().catch(() => undefined))
-            ?.filter((other) => other !== env)
+          ? await otherEnvsWith(
+            registry,
+            env,
+            service,
+            options.timeout - (Date.now() - started),
+          )
           : undefined;
         printInstances(instances, format, { env, service, otherEnvs });
         return 0;
       }, { within: options.timeout }),
   );
+}
+
+/**
+ * The envs other than `env` with live instances (of `service`, when
+ * given), or undefined when the driver cannot tell within `within` ms.
+ */
+async function otherEnvsWith(
+  registry: Registry,
+  env: string,
+  service: string | undefined,
+  within: number,
+): Promise<string[] | undefined> {
+  const { driver } = registry;
+  if (!driver.envs || within <= 0) return undefined;
+  const lookup = (async () => {
+    const others = (await driver.envs!()).filter((other) => other !== env);
+    if (!service) return others;
+    const has = await Promise.all(
+      others.map(async (other) =>
+        (await driver.services(other)).includes(service)
+      ),
+    );
+    return others.filter((_, i) => has[i]);
+  })().catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), within);
+  });
+  try {
+    return await Promise.race([lookup, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** `roster list`. */

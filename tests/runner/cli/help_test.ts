@@ -150,6 +150,25 @@ Deno.test(redisTest(
         other.stdout,
         /no live instances in env 'other'; env\(s\) 'default' have live instances: read one with --env NAME/,
       );
+      // With a service, only envs that have it are named.
+      const named = async (service: string) =>
+        (await runRunner([
+          "list",
+          "--redis-url",
+          server.url,
+          "--env",
+          "other",
+          "-s",
+          service,
+        ])).stdout;
+      assert.match(
+        await named("api"),
+        /no live instances of 'api' in env 'other'; env\(s\) 'default' have 'api': read one with --env NAME/,
+      );
+      assert.match(
+        await named("nope"),
+        /no live instances of 'nope' in env 'other'; another env is read with --env NAME/,
+      );
       const leader = await runRunner([
         "leader",
         "--redis-url",
