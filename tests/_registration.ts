@@ -44,11 +44,16 @@ export async function registerAll(
  *
  * @param make Makes the registry to start.
  * @param attempts How many starts to try.
+ * @param waitMs How long to wait before trying again: a start that timed
+ *   out on the client may have landed, and its entry (another owner's, to
+ *   the next try) lives until its ttl unless the failed start's cleanup
+ *   removes it first, so pass at least the ttl where that can happen.
  * @returns The started registry.
  */
 export async function startForSetup(
   make: () => Registry,
   attempts = 3,
+  waitMs = 100,
 ): Promise<Registry> {
   for (let attempt = 1;; attempt++) {
     const registry = make();
@@ -58,7 +63,7 @@ export async function startForSetup(
     } catch (error) {
       await registry.stop();
       if (attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
   }
 }

@@ -27,8 +27,10 @@ async function member(
   const driver = await RedisDriver.connect({ url, commandTimeout: 50 });
   // The 50 ms command timeout is for the faults; on a loaded machine it can
   // fail the start itself, which is setup, so that is tried again.
-  const registry = await startForSetup(() =>
-    new Registry({ driver, env, service: "api", id, ...timing })
+  const registry = await startForSetup(
+    () => new Registry({ driver, env, service: "api", id, ...timing }),
+    3,
+    timing.ttl + 100,
   ).catch(async (error) => {
     await driver.close();
     throw error;

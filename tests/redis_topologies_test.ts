@@ -379,14 +379,17 @@ async function clusterFleet(seeds: string[], count: number, interval: number) {
       );
     }
     for (let i = 0; i < count; i++) {
-      const registry = await startForSetup(() =>
-        new Registry({
-          driver: drivers[i % 5]!,
-          service: "api",
-          id: `api-${i}`,
-          heartbeatInterval: interval,
-          ttl: interval * 5,
-        })
+      const registry = await startForSetup(
+        () =>
+          new Registry({
+            driver: drivers[i % 5]!,
+            service: "api",
+            id: `api-${i}`,
+            heartbeatInterval: interval,
+            ttl: interval * 5,
+          }),
+        3,
+        interval * 5 + 100,
       );
       seqs.set(`api-${i}`, registry.instance()!.seq);
       registry.on(

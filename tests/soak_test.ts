@@ -45,14 +45,17 @@ Deno.test(redisTest(
     let reregistrations = 0;
     try {
       for (let i = 0; i < INSTANCES; i++) {
-        const registry = await startForSetup(() =>
-          new Registry({
-            driver: drivers[i % drivers.length]!,
-            service: `svc-${i % 5}`,
-            id: `soak-${i}`,
-            heartbeatInterval: INTERVAL,
-            ttl: TTL,
-          })
+        const registry = await startForSetup(
+          () =>
+            new Registry({
+              driver: drivers[i % drivers.length]!,
+              service: `svc-${i % 5}`,
+              id: `soak-${i}`,
+              heartbeatInterval: INTERVAL,
+              ttl: TTL,
+            }),
+          3,
+          TTL + 100,
         );
         registry.on("reregistered", () => reregistrations++);
         registries.push(registry);
