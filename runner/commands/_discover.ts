@@ -22,7 +22,16 @@ import { isLate } from "../http/status_view.ts";
 
 /** Connect failures that waiting does not mend. */
 const PERMANENT =
-  /WRONGPASS|NOAUTH|NOPERM|invalid username|password authentication failed|ENOTFOUND|did not answer like/i;
+  /WRONGPASS|NOAUTH|NOPERM|WRONGTYPE|invalid username|password authentication failed|ENOTFOUND|did not answer like/i;
+
+/** Whether waiting cannot heal an error: it is thrown at once. */
+function isPermanent(error: unknown): boolean {
+  return error instanceof ConfigError ||
+    PERMANENT.test((error as Error)?.message ?? String(error));
+}
+
+/** Set once a read command's time is up and it said so: nothing more is printed. */
+let timedOut = false;
 
 /** The last failure of a connect or a read, for the line a timeout prints. */
 let lastFailure: string | undefined;
@@ -54,15 +63,9 @@ export async function connect(
   try {
     // Refused credentials, a wrong name or a port that speaks another
     // protocol do not heal by waiting.
-    return await readWithin(
-      within ?? 0,
-      () => createDriver(config),
-      (error) =>
-        error instanceof ConfigError ||
-        PERMANENT.test((error as Error)?.message ?? ""),
-    );
+    return await readWithin(within ?? 0, () => createDriver(config));
   } catch (error) {
-    fail((error as Error)?.message ?? String(error));
+    if (!timedOut) fail((error as Error)?.message ?? String(error));
     return undefined;
   }
 }
@@ -89,6 +92,7 @@ export async function withinTimeout(
   const result = await Promise.race([run(), late]);
   clearTimeout(timer);
   if (result !== "late") return result;
+  timedOut = true;
   fail(
     `'${what}' could not read the registry within ${formatDuration(timeout)}: ${
       lastFailure ?? "the backend did not answer in time"
@@ -103,14 +107,14 @@ export async function withinTimeout(
  *
  * @param within How long to keep trying, in ms.
  * @param read The read.
- * @param final Whether an error is one that waiting cannot heal: thrown
- *   at once.
+ * @param final Whether an error is one that waiting cannot heal (refused
+ *   credentials, a wrong name, a key of the wrong type): thrown at once.
  * @returns What the read returned.
  */
 export async function readWithin<T>(
   within: number,
   read: () => Promise<T>,
-  final: (error: unknown) => boolean = () => false,
+  final: (error: unknown) => boolean = isPermanent,
 ): Promise<T> {
   const deadline = Date.now() + within;
   for (let delay = 100;; delay = Math.min(delay * 2, 1_000)) {
@@ -249,8 +253,9 @@ export async function discover(
     return await body(registry, driver);
   } catch (error) {
     // One line, never a trace: a refused command (a wrong-type key, an
-    // out-of-memory reply) is the operator's to fix, not a crash.
-    fail((error as Error)?.message ?? String(error));
+    // out-of-memory reply) is the operator's to fix, not a crash. (Once the
+    // time is up, that was said already.)
+    if (!timedOut) fail((error as Error)?.message ?? String(error));
     return 1;
   } finally {
     await registry.stop();
