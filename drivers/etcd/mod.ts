@@ -830,7 +830,8 @@ export class EtcdDriver implements Driver {
    * Grants leadership of its service to `registration`, if it is the
    * oldest live, healthy instance and no other leader still holds it, nor
    * may still count on a record etcd lost: for a lease after an instance
-   * of the service had to be written again, grants wait. The
+   * that kept beating found its key and the term record gone, grants
+   * wait. The
    * term is the revision of the write that grants it plus the epoch, which
    * is first raised above the last term if that is higher: terms only
    * rise.
