@@ -102,11 +102,11 @@ export function formatInstanceTable(
   const line = (row: string[], isHeader: boolean) =>
     row.map((cell, column) => {
       const padded = cell.padEnd(widths[column]!);
-      if (isHeader) return paint(padded, "dim", color);
+      if (isHeader) return paint(padded, "dim", { enabled: color });
       const tint = column === 2
         ? statusColor[cell as keyof typeof statusColor]
         : undefined;
-      return tint ? paint(padded, tint as "green", color) : padded;
+      return tint ? paint(padded, tint as "green", { enabled: color }) : padded;
     }).join("  ").trimEnd();
   return [line(header, true), ...rows.map((row) => line(row, false))].join(
     "\n",

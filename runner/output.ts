@@ -117,13 +117,13 @@ const COLORS = { green: 32, red: 31, yellow: 33, dim: 2, bold: 1 } as const;
  *
  * @param text The text.
  * @param color The colour.
- * @param enabled Whether to colour.
+ * @param options `enabled`: whether to colour.
  * @returns The text, coloured or not.
  */
 export function paint(
   text: string,
   color: keyof typeof COLORS,
-  enabled: boolean,
+  options: { enabled: boolean },
 ): string {
-  return enabled ? `\x1b[${COLORS[color]}m${text}\x1b[0m` : text;
+  return options.enabled ? `\x1b[${COLORS[color]}m${text}\x1b[0m` : text;
 }

@@ -113,6 +113,25 @@ interface KeptLease {
   removed?: boolean;
 }
 
+/** One registration's write in progress: what `#create` tries with. */
+interface KeyWrite {
+  registration: Registration;
+  why: Stored["why"];
+  /** Beat within a ttl of the last try: a lost key is put back. */
+  keptBeating: boolean;
+  key: string;
+  /** The owner token's digest, as the key holds it. */
+  owner: string;
+  /** What this process held for the registration before. */
+  previous: KeptLease | undefined;
+  lease: Lease;
+  leaseId: string;
+  /** When the write began, by this process's clock. */
+  now: number;
+  /** The lease of the grant hold key, once one was granted. */
+  quietLease?: string;
+}
+
 /**
  * A registry backend on etcd.
  *
@@ -291,7 +310,7 @@ export class EtcdDriver implements Driver {
       triedAt - kept.triedAt < registration.ttl;
     if (kept) kept.triedAt = triedAt;
     if (!kept || kept.status !== registration.status) {
-      return await this.#create(registration, "reregistered", keptBeating);
+      return await this.#create(registration, "reregistered", { keptBeating });
     }
     const key = this.#key(registration.env, "i", registration.id);
     const beatAt = Date.now();
@@ -305,11 +324,9 @@ export class EtcdDriver implements Driver {
     ]);
     const stored = kv && decode(kv);
     if (!alive || !stored || String(kv.lease) !== kept.leaseId) {
-      const result = await this.#create(
-        registration,
-        "reregistered",
+      const result = await this.#create(registration, "reregistered", {
         keptBeating,
-      );
+      });
       return term === undefined ? result : { ...result, termHeld: false };
     }
     return {
@@ -414,104 +431,125 @@ export class EtcdDriver implements Driver {
   async #create(
     registration: Registration,
     why: Stored["why"],
-    keptBeating = false,
+    options: { keptBeating?: boolean } = {},
   ): Promise<HeartbeatResult> {
-    const { env, id } = registration;
-    const key = this.#key(env, "i", id);
-    const owner = ownerDigest(registration.owner);
-    const previous = this.#kept.get(registration);
     const lease = this.client.lease(leaseSeconds(registration.ttl), {
       autoKeepAlive: false,
     });
     lease.on("lost", () => {});
-    const leaseId = await lease.grant();
-    const now = Date.now();
-    let quiet: string | undefined;
+    const write: KeyWrite = {
+      registration,
+      why,
+      keptBeating: options.keptBeating ?? false,
+      key: this.#key(registration.env, "i", registration.id),
+      owner: ownerDigest(registration.owner),
+      previous: this.#kept.get(registration),
+      lease,
+      leaseId: await lease.grant(),
+      now: Date.now(),
+    };
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
-        const epoch = await this.#epochValue();
-        const termKey = this.#key(env, "t", registration.service);
-        // A key written again: is its service's term record gone too? Read
-        // in the same round trip.
-        const [answer, term] = await Promise.all([
-          this.client.get(key).exec(),
-          why === "reregistered"
-            ? this.client.get(termKey).exec().then((a) => a.kvs)
-            : undefined,
-        ]);
-        if (this.#belowSeen(epoch, answer.header.revision)) continue;
-        const [current] = answer.kvs;
-        const stored = current && decode(current);
-        if (current && stored && stored.owner !== owner) {
-          throw new AlreadyRegisteredError(id, env);
-        }
-        const putBack = !current && keptBeating ? previous : undefined;
-        const registeredAt = current && stored
-          ? stored.registeredAt
-          : putBack?.registeredAt ?? now;
-        const fresh = {
-          ...this.#stored(registration, owner, registeredAt, now, why),
-          epoch: stored?.epoch ?? epoch,
-          ...(stored?.seq !== undefined ? { seq: stored.seq } : {}),
-          ...(putBack ? { seq: putBack.seq } : {}),
-        };
-        const writes = [
-          this.client.put(key).value(JSON.stringify(fresh)).lease(leaseId),
-        ];
-        if (putBack && term?.length === 0) {
-          // Its key and its service's term record were lost while it kept
-          // beating (etcd lost its data): the leader that term named may
-          // still count its lease, so grants of the service wait a lease,
-          // by etcd's clock. (A key lost alone, as to a freeze, leaves the
-          // term record, which guards grants itself.)
-          quiet ??= await this.#quietLease(registration.ttl);
-          writes.push(
-            this.client.put(this.#key(env, "q", registration.service))
-              .value(String(now)).lease(quiet),
-          );
-        }
-        const result = await this.client
-          .if(key, "Mod", "==", current ? current.mod_revision : 0)
-          .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
-          .then(...writes)
-          .commit();
-        if (!result.succeeded) {
-          // The key moved, or etcd lost its data (and its epoch) meanwhile.
-          this.#epoch = undefined;
-          continue;
-        }
-        const seq = this.#saw(
-          fresh.seq ??
-            fresh.epoch +
-              Number(
-                current ? current.create_revision : result.header.revision,
-              ),
-        );
-        if (previous && previous.leaseId !== leaseId) {
-          this.#leases.delete(previous.leaseId);
-          previous.lease.revoke().catch(() => {});
-        }
-        const kept = {
-          lease,
-          leaseId,
-          owner,
-          seq,
-          registeredAt,
-          status: registration.status,
-          triedAt: performance.now(),
-        };
-        this.#kept.set(registration, kept);
-        this.#leases.set(leaseId, kept);
-        return {
-          instance: instanceOf(env, id, fresh, seq),
-          reregistered: !current && !putBack && why === "reregistered",
-        };
+        const result = await this.#tryCreate(write);
+        if (result) return result;
       }
-      throw new Error(`'${id}' changed under every attempt to write it`);
+      throw new Error(
+        `'${registration.id}' changed under every attempt to write it`,
+      );
     } catch (error) {
       lease.revoke().catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * One compare-and-write of `#create`: undefined when the key or the epoch
+   * moved meanwhile, so the caller tries again.
+   */
+  async #tryCreate(write: KeyWrite): Promise<HeartbeatResult | undefined> {
+    const { registration, why, key, owner, now } = write;
+    const { env, id } = registration;
+    const epoch = await this.#epochValue();
+    const termKey = this.#key(env, "t", registration.service);
+    // A key written again: is its service's term record gone too? Read in
+    // the same round trip.
+    const [answer, term] = await Promise.all([
+      this.client.get(key).exec(),
+      why === "reregistered"
+        ? this.client.get(termKey).exec().then((a) => a.kvs)
+        : undefined,
+    ]);
+    if (this.#belowSeen(epoch, answer.header.revision)) return undefined;
+    const [current] = answer.kvs;
+    const stored = current && decode(current);
+    if (current && stored && stored.owner !== owner) {
+      throw new AlreadyRegisteredError(id, env);
+    }
+    const putBack = !current && write.keptBeating ? write.previous : undefined;
+    const registeredAt = current && stored
+      ? stored.registeredAt
+      : putBack?.registeredAt ?? now;
+    const fresh = {
+      ...this.#stored(registration, owner, registeredAt, now, why),
+      epoch: stored?.epoch ?? epoch,
+      ...(stored?.seq !== undefined ? { seq: stored.seq } : {}),
+      ...(putBack ? { seq: putBack.seq } : {}),
+    };
+    const writes = [
+      this.client.put(key).value(JSON.stringify(fresh)).lease(write.leaseId),
+    ];
+    if (putBack && term?.length === 0) {
+      // Its key and its service's term record were lost while it kept
+      // beating (etcd lost its data): the leader that term named may still
+      // count its lease, so grants of the service wait a lease, by etcd's
+      // clock. (A key lost alone, as to a freeze, leaves the term record,
+      // which guards grants itself.)
+      write.quietLease ??= await this.#quietLease(registration.ttl);
+      writes.push(
+        this.client.put(this.#key(env, "q", registration.service))
+          .value(String(now)).lease(write.quietLease),
+      );
+    }
+    const result = await this.client
+      .if(key, "Mod", "==", current ? current.mod_revision : 0)
+      .and(`${this.prefix}epoch`, "Value", "==", String(epoch))
+      .then(...writes)
+      .commit();
+    if (!result.succeeded) {
+      // The key moved, or etcd lost its data (and its epoch) meanwhile.
+      this.#epoch = undefined;
+      return undefined;
+    }
+    const seq = this.#saw(
+      fresh.seq ??
+        fresh.epoch +
+          Number(current ? current.create_revision : result.header.revision),
+    );
+    this.#keep(write, seq, registeredAt);
+    return {
+      instance: instanceOf(env, id, fresh, seq),
+      reregistered: !current && !putBack && why === "reregistered",
+    };
+  }
+
+  /** Keeps a written registration's lease, revoking the one it replaced. */
+  #keep(write: KeyWrite, seq: number, registeredAt: number): void {
+    const { previous, lease, leaseId, owner, registration } = write;
+    if (previous && previous.leaseId !== leaseId) {
+      this.#leases.delete(previous.leaseId);
+      previous.lease.revoke().catch(() => {});
+    }
+    const kept = {
+      lease,
+      leaseId,
+      owner,
+      seq,
+      registeredAt,
+      status: registration.status,
+      triedAt: performance.now(),
+    };
+    this.#kept.set(registration, kept);
+    this.#leases.set(leaseId, kept);
   }
 
   /**

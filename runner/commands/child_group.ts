@@ -72,61 +72,15 @@ export async function startChildGroup(
     });
   });
   const guard = startGuard(pid, killTimeout);
-  // The group outlives its leader while any process it started runs: a
-  // signal goes to the group, not only to the command.
-  const kill = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal);
-    } catch { /* the group is gone */ }
-  };
-  const groupAlive = () => {
-    try {
-      process.kill(-pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   return {
     pid,
     exited,
     get hasExited() {
       return hasExited;
     },
-    kill,
-    async terminate(signal, timeout = killTimeout) {
-      kill(signal as NodeJS.Signals);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((resolve) => {
-        timer = setTimeout(() => resolve("late"), timeout);
-      });
-      const deadline = Date.now() + timeout;
-      const result = await Promise.race([exited, late]);
-      clearTimeout(timer);
-      if (result === "late") {
-        fail(
-          `the command did not exit within ${
-            formatDuration(timeout)
-          }; killing its process group`,
-        );
-        kill("SIGKILL");
-        return await exited;
-      }
-      // The command exited; what it started in its group gets the rest of
-      // the time, then SIGKILL, so nothing is left running after us.
-      while (groupAlive() && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      if (groupAlive()) {
-        fail(
-          `processes the command started were still running ${
-            formatDuration(timeout)
-          } after the signal; killing its process group`,
-        );
-        kill("SIGKILL");
-      }
-      return result;
-    },
+    kill: (signal) => signalGroup(pid, signal),
+    terminate: (signal, timeout = killTimeout) =>
+      terminateGroup(pid, exited, signal as NodeJS.Signals, timeout),
     release() {
       try {
         guard.kill("SIGKILL");
@@ -134,6 +88,68 @@ export async function startChildGroup(
       guard.stdin?.destroy();
     },
   };
+}
+
+/**
+ * Signals a process group. The group outlives its leader while any process
+ * it started runs: a signal goes to the group, not only to the command.
+ */
+function signalGroup(pid: number, signal: NodeJS.Signals | 0): void {
+  try {
+    process.kill(-pid, signal);
+  } catch { /* the group is gone */ }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends the group `signal`, then SIGKILL to whatever of it is left after
+ * `timeout`: the command's exit status.
+ */
+async function terminateGroup(
+  pid: number,
+  exited: Promise<number>,
+  signal: NodeJS.Signals,
+  timeout: number,
+): Promise<number> {
+  signalGroup(pid, signal);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), timeout);
+  });
+  const deadline = Date.now() + timeout;
+  const result = await Promise.race([exited, late]);
+  clearTimeout(timer);
+  if (result === "late") {
+    fail(
+      `the command did not exit within ${
+        formatDuration(timeout)
+      }; killing its process group`,
+    );
+    signalGroup(pid, "SIGKILL");
+    return await exited;
+  }
+  // The command exited; what it started in its group gets the rest of the
+  // time, then SIGKILL, so nothing is left running after us.
+  while (groupAlive(pid) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (groupAlive(pid)) {
+    fail(
+      `processes the command started were still running ${
+        formatDuration(timeout)
+      } after the signal; killing its process group`,
+    );
+    signalGroup(pid, "SIGKILL");
+  }
+  return result;
 }
 
 /** The guard: `sh` blocked on a pipe only this process writes to. */

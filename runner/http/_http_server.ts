@@ -7,7 +7,11 @@
  * @module
  */
 
-import { createServer, type IncomingMessage } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { getLogger } from "@logtape/logtape";
 
@@ -50,6 +54,97 @@ function requestOf(incoming: IncomingMessage, signal: AbortSignal): Request {
   return new Request(url, { method: incoming.method, headers, signal });
 }
 
+/** The handler's answer, a 400 for an unparsable request, or a 500. */
+async function answer(
+  incoming: IncomingMessage,
+  signal: AbortSignal,
+  handler: (request: Request) => Promise<Response>,
+  badRequest: () => Response,
+): Promise<Response> {
+  let request: Request;
+  try {
+    request = requestOf(incoming, signal);
+  } catch {
+    // A Host or path that is not a URL.
+    return badRequest();
+  }
+  try {
+    return await handler(request);
+  } catch (error) {
+    // A bug, not the client's fault: one line, never the request's URL.
+    log.error("The status server failed to answer: {error}", {
+      error: (error as Error)?.message ?? String(error),
+    });
+    return new Response('{"error":"internal error"}\n', {
+      status: 500,
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
+  }
+}
+
+/**
+ * Makes a wait for the client to drain what was written: it resolves false
+ * once the client left, the body failed (a stream dropped for not
+ * reading), or nothing drained for DRAIN_TIMEOUT_MS.
+ */
+function drainWaiter(
+  outgoing: ServerResponse,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): () => Promise<boolean> {
+  const onBodyFailed = new Set<() => void>();
+  reader.closed.catch(() => onBodyFailed.forEach((settle) => settle()));
+  return () =>
+    new Promise<boolean>((resolve) => {
+      const settle = (ok: boolean) => () => {
+        clearTimeout(timer);
+        outgoing.off("drain", onDrain);
+        outgoing.off("close", onFailed);
+        onBodyFailed.delete(onFailed);
+        resolve(ok);
+      };
+      const onDrain = settle(true);
+      const onFailed = settle(false);
+      outgoing.on("drain", onDrain);
+      outgoing.on("close", onFailed);
+      onBodyFailed.add(onFailed);
+      const timer = setTimeout(onFailed, DRAIN_TIMEOUT_MS);
+    });
+}
+
+/** Writes a body only as fast as the client reads it. */
+async function writeBody(
+  body: ReadableStream<Uint8Array>,
+  outgoing: ServerResponse,
+  gone: AbortSignal,
+): Promise<void> {
+  const reader = body.getReader();
+  gone.addEventListener("abort", () => {
+    reader.cancel().catch(() => {});
+  }, { once: true });
+  const drained = drainWaiter(outgoing, reader);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || gone.aborted) break;
+      // Stop reading while the client is behind: the body's own queue then
+      // fills, which is how a slow client is noticed and dropped.
+      if (!outgoing.write(value) && !(await drained())) {
+        throw new Error("the client did not drain");
+      }
+    }
+    // A clean end still waits (boundedly) for what is on its way.
+    if (outgoing.writableNeedDrain && !(await drained())) {
+      throw new Error("the client did not drain");
+    }
+    outgoing.end();
+  } catch {
+    // The client left, did not read, or the body failed: what it never
+    // read is not waited for, and the connection goes.
+    reader.cancel().catch(() => {});
+    outgoing.destroy();
+  }
+}
+
 /**
  * Serves `handler` on `hostname:port`.
  *
@@ -67,26 +162,7 @@ export function serveHttp(
   const server = createServer(async (incoming, outgoing) => {
     const gone = new AbortController();
     outgoing.once("close", () => gone.abort());
-    let request: Request | undefined;
-    try {
-      request = requestOf(incoming, gone.signal);
-    } catch { /* a Host or path that is not a URL: answered below */ }
-    let response: Response;
-    if (!request) response = badRequest();
-    else {
-      try {
-        response = await handler(request);
-      } catch (error) {
-        // A bug, not the client's fault: one line, never the request's URL.
-        log.error("The status server failed to answer: {error}", {
-          error: (error as Error)?.message ?? String(error),
-        });
-        response = new Response('{"error":"internal error"}\n', {
-          status: 500,
-          headers: { "content-type": "application/json; charset=utf-8" },
-        });
-      }
-    }
+    const response = await answer(incoming, gone.signal, handler, badRequest);
     outgoing.writeHead(
       response.status,
       Object.fromEntries(response.headers.entries()),
@@ -96,52 +172,7 @@ export function serveHttp(
       outgoing.end();
       return;
     }
-    const reader = response.body.getReader();
-    gone.signal.addEventListener("abort", () => {
-      reader.cancel().catch(() => {});
-    }, { once: true });
-    // Whether the client drained what was written: false once it left,
-    // the body failed (a stream dropped for not reading), or it has not
-    // drained for DRAIN_TIMEOUT_MS.
-    const onBodyFailed = new Set<() => void>();
-    reader.closed.catch(() => onBodyFailed.forEach((settle) => settle()));
-    const drained = () =>
-      new Promise<boolean>((resolve) => {
-        const settle = (ok: boolean) => () => {
-          clearTimeout(timer);
-          outgoing.off("drain", onDrain);
-          outgoing.off("close", onFailed);
-          onBodyFailed.delete(onFailed);
-          resolve(ok);
-        };
-        const onDrain = settle(true);
-        const onFailed = settle(false);
-        outgoing.on("drain", onDrain);
-        outgoing.on("close", onFailed);
-        onBodyFailed.add(onFailed);
-        const timer = setTimeout(onFailed, DRAIN_TIMEOUT_MS);
-      });
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done || gone.signal.aborted) break;
-        // Stop reading while the client is behind: the body's own queue
-        // then fills, which is how a slow client is noticed and dropped.
-        if (!outgoing.write(value) && !(await drained())) {
-          throw new Error("the client did not drain");
-        }
-      }
-      // A clean end still waits (boundedly) for what is on its way.
-      if (outgoing.writableNeedDrain && !(await drained())) {
-        throw new Error("the client did not drain");
-      }
-      outgoing.end();
-    } catch {
-      // The client left, did not read, or the body failed: what it never
-      // read is not waited for, and the connection goes.
-      reader.cancel().catch(() => {});
-      outgoing.destroy();
-    }
+    await writeBody(response.body, outgoing, gone.signal);
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

@@ -35,7 +35,7 @@ const ENDPOINT_KEYS = new Set([
  * @param instances The live instances, healthy or not: a scrape shows an
  *   unhealthy one's metrics too; relabel on `__meta_roster_status` to drop
  *   them.
- * @param stale Whether the list is the last known one, read before the
+ * @param options `stale`: whether the list is the last known one, read before the
  *   backend became unreachable: every group then says so in
  *   `__meta_roster_stale`, since Prometheus keeps the targets of an SD
  *   endpoint that answers, and drops them when it fails.
@@ -51,15 +51,16 @@ const ENDPOINT_KEYS = new Set([
  *   addr: "http://10.0.0.7:8080/", meta: { zone: "eu-1", metrics_port: "9100" },
  *   status: "healthy", weight: 100, seq: 1, hostname: "h", pid: 1,
  *   registeredAt: 0, heartbeatAt: 0, expiresAt: 0, heartbeatInterval: 5_000,
- * }], false);
+ * }]);
  * assert.deepEqual(group?.targets, ["10.0.0.7:9100"]);
  * assert.equal(group?.labels.__meta_roster_zone, "eu-1");
  * ```
  */
 export function targetGroups(
   instances: readonly Instance[],
-  stale: boolean,
+  options: { stale?: boolean } = {},
 ): TargetGroup[] {
+  const stale = options.stale ?? false;
   const groups: TargetGroup[] = [];
   for (const instance of instances) {
     const target = targetOf(instance);

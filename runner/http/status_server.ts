@@ -251,7 +251,9 @@ async function serviceDiscoveryPage(
 ): Promise<Response> {
   const read = await serviceInstances(view, url);
   if (read instanceof Response) return read;
-  return json(targetGroups(read.instances, read.snapshot.view !== "live"));
+  return json(targetGroups(read.instances, {
+    stale: read.snapshot.view !== "live",
+  }));
 }
 
 /** `GET /metrics`: always answers, with `roster_up 0` during an outage. */

@@ -15,6 +15,6 @@ Deno.test("terminalSafe shows what a terminal would obey: escapes, line breaks a
 });
 
 Deno.test("paint colours only when asked", () => {
-  assert.equal(paint("ok", "green", true), "\x1b[32mok\x1b[0m");
-  assert.equal(paint("ok", "green", false), "ok");
+  assert.equal(paint("ok", "green", { enabled: true }), "\x1b[32mok\x1b[0m");
+  assert.equal(paint("ok", "green", { enabled: false }), "ok");
 });

@@ -27,7 +27,7 @@ Deno.test("each instance is a target group: its addr's host and port, and its fa
   assert.deepEqual(
     targetGroups([
       instance({ meta: { zone: "eu-1", "team.name": "core", rack: "r7" } }),
-    ], false),
+    ]),
     [{
       targets: ["10.0.0.7:8080"],
       labels: {
@@ -55,7 +55,7 @@ Deno.test("metrics_port, metrics_path and metrics_scheme choose the scrape endpo
         metrics_scheme: "http",
       },
     }),
-  ], false);
+  ]);
   assert.deepEqual(group?.targets, ["api.internal:9100"]);
   assert.equal(group?.labels.__metrics_path__, "/internal/metrics");
   assert.equal(group?.labels.__scheme__, "http");
@@ -65,7 +65,7 @@ Deno.test("metrics_port, metrics_path and metrics_scheme choose the scrape endpo
     instance({ addr: "https://api.internal" }),
     instance({ addr: "10.0.0.8:7000" }),
     instance({ addr: "http://[::1]:8080" }),
-  ], false).map((g) => g.targets[0]);
+  ]).map((g) => g.targets[0]);
   assert.deepEqual(ports, ["api.internal:443", "10.0.0.8:7000", "[::1]:8080"]);
 });
 
@@ -73,7 +73,7 @@ Deno.test("an instance without an addr is left out; a stale list says so in ever
   const groups = targetGroups([
     instance({ id: "no-addr", addr: "" }),
     instance({ id: "worker-1", status: "unhealthy" }),
-  ], true);
+  ], { stale: true });
   assert.deepEqual(groups.map((g) => g.labels.__meta_roster_id), ["worker-1"]);
   assert.equal(groups[0]?.labels.__meta_roster_stale, "true");
   assert.equal(groups[0]?.labels.__meta_roster_status, "unhealthy");
