@@ -111,3 +111,28 @@ function addColumn(schema: string, table: string, column: string): string {
     END IF;
   END $$`;
 }
+
+/** The driver's tables, schema-qualified and quoted, as SQL names them. */
+export interface Tables {
+  envs: string;
+  instances: string;
+  changes: string;
+  leaders: string;
+  schemaVersion: string;
+}
+
+/**
+ * The tables of a schema, as SQL names them.
+ *
+ * @param schema The schema name, already checked against {@linkcode SCHEMA_NAME}.
+ * @returns Their quoted, schema-qualified names.
+ */
+export function tablesOf(schema: string): Tables {
+  return {
+    envs: `"${schema}".envs`,
+    instances: `"${schema}".instances`,
+    changes: `"${schema}".changes`,
+    leaders: `"${schema}".leaders`,
+    schemaVersion: `"${schema}".schema_version`,
+  };
+}

@@ -38,9 +38,7 @@ import pg from "pg";
 import { getLogger } from "@logtape/logtape";
 import type {
   BackendStatus,
-  Change,
   ChangeBatch,
-  ChangeReason,
   Driver,
   HeartbeatResult,
   ListQuery,
@@ -48,11 +46,7 @@ import type {
   RegistrationKey,
   Snapshot,
 } from "../../contract/driver.ts";
-import {
-  AlreadyRegisteredError,
-  ChangeLogGapError,
-  ConfigError,
-} from "../../errors.ts";
+import { AlreadyRegisteredError, ConfigError } from "../../errors.ts";
 import {
   type Instance,
   parseInstanceStatus,
@@ -77,27 +71,30 @@ export type {
   PostgresPool,
 } from "./options.ts";
 import { MessageTooLargeError } from "../../messaging/message.ts";
-import { SCHEMA_NAME, SCHEMA_VERSION, schemaStatements } from "./_schema.ts";
+import { ChangeLog } from "./_change_log.ts";
+import { NotificationListener } from "./_notification_listener.ts";
+import { SCHEMA_NAME, type Tables, tablesOf } from "./_schema.ts";
+import { SchemaMigration } from "./_schema_migration.ts";
+import {
+  type Beat,
+  graceExplainedLapses,
+  lapseExplained,
+  OutageWitness,
+  readOutageEvidence,
+  STALL_SQL,
+  stallOf,
+} from "./_outage_evidence.ts";
+import { transaction } from "./_transaction.ts";
 
 const log = getLogger(["roster", "postgres"]);
 
 /** NOTIFY's payload limit, less one byte. */
 export const MAX_NOTIFY_BYTES = 7_999;
-/** How many changes each env's log keeps. */
-const LOG_LENGTH = 10_000;
 /** The most entries one purge removes. */
 const PURGE_BATCH = 500;
-/** The most changes one read returns. */
-const READ_BATCH = 1_000;
-/** How long a process waits for another's migration, and each DDL statement may take, in ms. */
-const MIGRATION_WAIT_MS = 30_000;
-/** How long a migration waits for a table lock before it gives up. */
-const MIGRATION_LOCK_TIMEOUT_MS = 500;
 /** PostgreSQL's codes for a missing table and a missing schema. */
 const UNDEFINED_TABLE = "42P01";
 const INVALID_SCHEMA = "3F000";
-/** The change log is trimmed to LOG_LENGTH every this many changes. */
-const TRIM_EVERY = 256;
 /**
  * How long a purge that saw an outage of its own holds back lapses no beat
  * came after, in ms: time for the owners' held beats to land.
@@ -105,61 +102,16 @@ const TRIM_EVERY = 256;
 const PURGE_SETTLE_MS = 250;
 /** A purge that reached the database this much later than sent waited out an outage itself. */
 const PURGE_STALL_MS = 100;
-/**
- * How much later than sent a beat must land to be evidence of a stall
- * (a freeze, a lock): a sixth of its ttl, from 20 to 500 ms. The SQL form
- * judges a row by its own ttl.
- */
-function stallOf(ttl: number): number {
-  return Math.min(500, Math.max(20, ttl / 6));
-}
-const STALL_SQL = "least(500, greatest(20, ttl / 6))";
 /** How long a listing's test write waits for a lock, in ms. */
 const PROBE_LOCK_TIMEOUT_MS = 250;
 /** How soon a purge that deferred a lapse asks again, in ms. */
 const DEFERRED_PURGE_RETRY_MS = 50;
-/** A clock offset this much below the best seen means the clock went back. */
-const CLOCK_JUMP_MS = 60_000;
 /**
  * How far back a listing looks for entries that lapsed with no beat after
  * them (see #list), in ms: the longest ttl.
  */
 const DOUBT_WINDOW_MS = 3_600_000;
-/** The longest wait before a dropped LISTEN connection is opened again. */
-const MAX_RELISTEN_MS = 5_000;
 
-/** When a beat was sent, and when its owner's own outage began, if any. */
-type Beat = { sent: number | null; own: number | null };
-
-/** What a purge and a late beat judge a lapse by (see #outageEvidence). */
-interface OutageEvidence {
-  now: number;
-  started: number;
-  lastBeat: number;
-  freshest: number;
-  outFrom: number;
-  outTo: number;
-}
-
-/**
- * Whether a failed call says the database could not be reached or did
- * not answer in time (a freeze, a restart, a lock that stalls writes),
- * rather than refusing the call.
- */
-function isOutage(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
-    // Connection exceptions, shutdowns, a lock or statement timeout.
-    return code.startsWith("08") || code.startsWith("57P") ||
-      code === "55P03" || code === "57014";
-  }
-  if (error instanceof AlreadyRegisteredError || error instanceof ConfigError) {
-    return false;
-  }
-  return /timeout|terminat|ECONNREFUSED|ECONNRESET|Connection/i.test(
-    String((error as Error)?.message ?? error),
-  );
-}
 /**
  * A registry backend on PostgreSQL.
  *
@@ -181,25 +133,12 @@ export class PostgresDriver implements Driver {
   readonly schema: string;
   #owned = false;
   /** Schema-qualified table names, quoted. */
-  readonly #t: {
-    envs: string;
-    instances: string;
-    changes: string;
-    leaders: string;
-    schemaVersion: string;
-  };
-  readonly #changesChannel: string;
+  readonly #t: Tables;
   readonly #messagesChannel: string;
-  #ready: Promise<void> | undefined;
-  /** A call found a table or the schema missing: migrate whatever the version says. */
-  #tablesLost = false;
-  /** The database's clock less this process's monotonic clock. */
-  #offset: number | undefined;
-  /**
-   * Since when calls failed (the first failed call's start) until the last
-   * failure, by this process's monotonic clock: not yet reported.
-   */
-  #outage: { from: number; to: number; reported?: boolean } | undefined;
+  readonly #migration: SchemaMigration;
+  readonly #changeLog: ChangeLog;
+  readonly #notifications: NotificationListener;
+  readonly #witness: OutageWitness;
   /**
    * Each registration's last lease this process saw, so that a row lost
    * while its lease ran (deleted by hand, restored from an older backup)
@@ -215,11 +154,6 @@ export class PostgresDriver implements Driver {
    */
   #settleUntil = 0;
   #settleFrom = 0;
-  readonly #waiters = new Map<string, Set<() => void>>();
-  readonly #handlers = new Map<string, Set<(payload: string) => void>>();
-  #listener: pg.Client | undefined;
-  #listening: Promise<void> | undefined;
-  #relisten: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   /**
@@ -241,15 +175,16 @@ export class PostgresDriver implements Driver {
     }
     this.pool = pool;
     this.schema = schema;
-    this.#t = {
-      envs: `"${schema}".envs`,
-      instances: `"${schema}".instances`,
-      changes: `"${schema}".changes`,
-      leaders: `"${schema}".leaders`,
-      schemaVersion: `"${schema}".schema_version`,
+    this.#t = tablesOf(schema);
+    const channels = {
+      changes: `${schema}_changes`,
+      messages: `${schema}_messages`,
     };
-    this.#changesChannel = `${schema}_changes`;
-    this.#messagesChannel = `${schema}_messages`;
+    this.#messagesChannel = channels.messages;
+    this.#migration = new SchemaMigration(pool, schema, this.#t);
+    this.#changeLog = new ChangeLog(this.#t, channels.changes);
+    this.#notifications = new NotificationListener(pool, channels);
+    this.#witness = new OutageWitness(pool, this.#t);
   }
 
   /**
@@ -293,7 +228,7 @@ export class PostgresDriver implements Driver {
     const driver = new PostgresDriver(pool, options);
     driver.#owned = true;
     try {
-      await driver.#schemaReady();
+      await driver.#migration.ready();
     } catch (error) {
       await pool.end().catch(() => {});
       throw new Error(
@@ -306,114 +241,6 @@ export class PostgresDriver implements Driver {
     return driver;
   }
 
-  /** Runs `body` in a transaction on one pooled connection. */
-  async #transaction<T>(
-    body: (db: Queryable) => Promise<T>,
-    begin = "begin",
-  ): Promise<T> {
-    const client = await this.pool.connect();
-    // A connection that dies mid-transaction also emits 'error'; the query
-    // rejects with it already, and an unheard 'error' would end the process.
-    let broken: Error | undefined;
-    const onError = (error: Error) => broken = error;
-    client.on("error", onError);
-    try {
-      await client.query(begin);
-      const result = await body(client);
-      await client.query("commit");
-      return result;
-    } catch (error) {
-      await client.query("rollback").catch((cause: Error) => broken = cause);
-      throw error;
-    } finally {
-      client.off("error", onError);
-      // A connection that failed is not put back.
-      client.release(broken);
-    }
-  }
-
-  /**
-   * Makes sure the tables are at {@linkcode SCHEMA_VERSION}: one read when
-   * they are, so a steady start runs no DDL; migrations only when they are
-   * behind or missing, under an advisory lock and a lock timeout, so a long
-   * reader fails the migration rather than stall every heartbeat behind it.
-   */
-  #schemaReady(): Promise<void> {
-    this.#ready ??= this.#ensureSchema().catch((error) => {
-      this.#ready = undefined;
-      throw error;
-    });
-    return this.#ready;
-  }
-
-  async #ensureSchema(): Promise<void> {
-    if (
-      !this.#tablesLost &&
-      await this.#schemaVersion(this.pool) === SCHEMA_VERSION
-    ) return;
-    await this.#transaction(async (db) => {
-      // Many processes may start at once; one migrates, the others wait,
-      // longer than a heartbeat's query timeout (the lock timeout bounds
-      // what the migration itself waits for).
-      await rows(
-        db,
-        "select pg_advisory_xact_lock(hashtext($1))",
-        [this.schema],
-        MIGRATION_WAIT_MS,
-      );
-      const version = await this.#schemaVersion(db);
-      if (version === SCHEMA_VERSION && !this.#tablesLost) return;
-      await db.query(`set local lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
-      try {
-        for (const statement of schemaStatements(this.schema)) {
-          await rows(db, statement, [], MIGRATION_WAIT_MS);
-        }
-      } catch (error) {
-        throw new Error(
-          `Cannot bring schema '${this.schema}' from version ${version} to ${SCHEMA_VERSION}: ${
-            (error as Error)?.message ?? error
-          }; a long query may hold a table it changes: try again when it ends`,
-          { cause: error },
-        );
-      }
-      await db.query(`delete from ${this.#t.schemaVersion}`);
-      await db.query(
-        `insert into ${this.#t.schemaVersion} (version) values ($1)`,
-        [SCHEMA_VERSION],
-      );
-    });
-    this.#tablesLost = false;
-  }
-
-  /**
-   * The tables' version: 0 when they are missing (or were made before
-   * versions were kept). Throws for a version this release does not read.
-   */
-  async #schemaVersion(db: Queryable): Promise<number> {
-    // At start, many processes at once: longer than a heartbeat may wait.
-    const [present] = await rows(
-      db,
-      "select to_regclass($1) is not null as ok",
-      [this.#t.schemaVersion],
-      MIGRATION_WAIT_MS,
-    );
-    if (!present?.ok) return 0;
-    const [row] = await rows(
-      db,
-      `select max(version) as version from ${this.#t.schemaVersion}`,
-      [],
-      MIGRATION_WAIT_MS,
-    );
-    const version = Number(row?.version ?? 0);
-    if (version > SCHEMA_VERSION) {
-      throw new ConfigError(
-        `Cannot use schema '${this.schema}': its tables are at version ${version}, newer than this release of roster reads (${SCHEMA_VERSION}); upgrade roster on this host`,
-        { field: "schema" },
-      );
-    }
-    return version;
-  }
-
   /**
    * Runs a public call; a table or the schema found missing (dropped by
    * hand, restored without it) is put back by the next call.
@@ -421,26 +248,16 @@ export class PostgresDriver implements Driver {
   async #guarded<T>(work: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
-      await this.#schemaReady();
+      await this.#migration.ready();
       const result = await work();
-      // Reported, and a call got through after: the outage is over. (Not
-      // at the report itself, which may land while beats still fail, so
-      // that every report runs from the first failure.)
-      if (this.#outage?.reported) this.#outage = undefined;
+      this.#witness.succeeded();
       return result;
     } catch (error) {
       const code = (error as { code?: unknown })?.code;
       if (code === UNDEFINED_TABLE || code === INVALID_SCHEMA) {
-        this.#tablesLost = true;
-        this.#ready = undefined;
+        this.#migration.lost();
       }
-      if (isOutage(error)) {
-        this.#outage = {
-          from: this.#outage?.from ?? started,
-          to: performance.now(),
-          reported: this.#outage?.reported,
-        };
-      }
+      this.#witness.failed(started, error);
       throw error;
     }
   }
@@ -453,55 +270,6 @@ export class PostgresDriver implements Driver {
       expiresAt: instance.expiresAt,
       ttl: registration.ttl,
     });
-  }
-
-  /** Learns the database's clock from a reply's `now`. */
-  #learnClock(now: number): void {
-    const offset = now - performance.now();
-    if (
-      this.#offset === undefined || offset > this.#offset ||
-      offset < this.#offset - CLOCK_JUMP_MS
-    ) this.#offset = offset;
-  }
-
-  /** Now by the database's clock, as far as this process knows it. */
-  #dbNow(): number | null {
-    return this.#offset === undefined
-      ? null
-      : Math.round(performance.now() + this.#offset);
-  }
-
-  /**
-   * Reports this process's failed calls to the env, as a window by the
-   * database's clock, merged with the one stored: the evidence on which
-   * rows that fell due meanwhile are graced.
-   */
-  async #reportOutage(env: string): Promise<void> {
-    const outage = this.#outage;
-    if (!outage || this.#offset === undefined) return;
-    await this.#reportWindow(
-      env,
-      Math.round(outage.from + this.#offset),
-      Math.round(outage.to + this.#offset),
-    );
-    outage.reported = true;
-  }
-
-  /**
-   * Merges an outage window, by the database's clock, into the env's.
-   */
-  async #reportWindow(env: string, from: number, to: number): Promise<void> {
-    // It ends when the report lands, at the earliest: a report sent while
-    // the database was frozen lands as it resumes, and the failures after
-    // it was sent belong to the same window.
-    await this.pool.query(
-      `update ${this.#t.envs} set
-         out_from = case when out_to >= $2::int8 then least(out_from, $2::int8)
-                    else $2::int8 end,
-         out_to = greatest(out_to, $3::int8, ${NOW_MS})
-       where env = $1`,
-      [env, from, to],
-    );
   }
 
   /**
@@ -532,34 +300,6 @@ export class PostgresDriver implements Driver {
     );
   }
 
-  async #record(
-    db: Queryable,
-    env: string,
-    type: Change["type"],
-    reason: ChangeReason,
-    instance: Instance,
-  ): Promise<void> {
-    const [recorded] = await rows(
-      db,
-      `with p as (
-         update ${this.#t.envs} set log_pos = log_pos + 1 where env = $1
-         returning log_pos)
-       insert into ${this.#t.changes} (env, pos, type, reason, instance)
-       select $1, log_pos, $2, $3, $4 from p returning pos`,
-      [env, type, reason, JSON.stringify(instance)],
-    );
-    // Capped under any churn, not only when something expires.
-    const pos = Number(recorded?.pos ?? 0);
-    if (pos % TRIM_EVERY === 0) {
-      await db.query(
-        `delete from ${this.#t.changes} where env = $1 and pos <= $2::int8`,
-        [env, pos - LOG_LENGTH],
-      );
-    }
-    // Delivered at commit; readers only use it to wake up.
-    await db.query("select pg_notify($1, $2)", [this.#changesChannel, env]);
-  }
-
   /**
    * Registers, or refreshes an entry this owner holds.
    *
@@ -585,11 +325,9 @@ export class PostgresDriver implements Driver {
       const { env, id, status } = registration;
       // This owner's own outage, by the database's clock: its lapse in it
       // is no crash (see #upsert).
-      const own = this.#outage && this.#offset !== undefined
-        ? this.#outage.from + this.#offset
-        : null;
-      if (this.#outage) await this.#reportOutage(env);
-      const sent = this.#dbNow();
+      const own = this.#witness.ownOutageStart();
+      if (this.#witness.inOutage) await this.#witness.report(env);
+      const sent = this.#witness.dbNow();
       // Live, or sent before its lease ran out and held up on the way (a
       // lock, a freeze): it goes on under its seq, as it would have. A
       // beat that itself waited (a sixth of its ttl, at most 500 ms) is the
@@ -608,11 +346,11 @@ export class PostgresDriver implements Driver {
       );
       if (row) {
         const landed = Number(row.heartbeat_at);
-        this.#learnClock(landed);
+        this.#witness.learnClock(landed);
         if (sent !== null && landed - sent >= stallOf(registration.ttl)) {
           // This beat waited out a freeze or a lock itself: others' leases
           // may have run out meanwhile, their beats held the same way.
-          await this.#reportWindow(env, sent, landed);
+          await this.#witness.reportWindow(env, sent, landed);
         }
         const instance: Instance = {
           id,
@@ -645,12 +383,12 @@ export class PostgresDriver implements Driver {
   ): Promise<HeartbeatResult> {
     return await this.#guarded(async () => {
       const { env, id } = registration;
-      const result = await this.#transaction(async (db) => {
+      const result = await transaction(this.pool, async (db) => {
         // The env row's lock orders the env's changes: positions commit in order.
         await this.#lockEnv(db, env);
         const [clock] = await rows(db, `select ${NOW_MS} as now`);
         const now = Number(clock!.now);
-        this.#learnClock(now);
+        this.#witness.learnClock(now);
         const [row] = await rows(
           db,
           `select * from ${this.#t.instances} where env = $1 and id = $2 for update`,
@@ -667,27 +405,22 @@ export class PostgresDriver implements Driver {
           : this.#leases.get(registration);
         const restored = lease !== undefined &&
           (lease.expiresAt > now ||
-            await this.#lapseExplained(
-              db,
-              env,
-              lease.expiresAt,
-              lease.ttl,
+            await lapseExplained(db, this.#t, env, {
+              expires: lease.expiresAt,
+              ttl: lease.ttl,
               now,
-              beat,
-            ));
+            }, beat));
         const instance = await this.#insert(
           db,
           registration,
           now,
           restored ? lease : undefined,
         );
-        await this.#record(
-          db,
-          env,
-          "join",
-          restored ? "reregistered" : reason,
+        await this.#changeLog.record(db, env, {
+          type: "join",
+          reason: restored ? "reregistered" : reason,
           instance,
-        );
+        });
         return {
           instance,
           reregistered: !restored && reason === "reregistered",
@@ -716,14 +449,11 @@ export class PostgresDriver implements Driver {
     const live = Number(row.expires_at) > now;
     const graced = Number(row.grace_until) > now ||
       (!live &&
-        await this.#lapseExplained(
-          db,
-          env,
-          Number(row.expires_at),
-          Number(row.ttl),
+        await lapseExplained(db, this.#t, env, {
+          expires: Number(row.expires_at),
+          ttl: Number(row.ttl),
           now,
-          beat,
-        ));
+        }, beat));
     if (row.owner === ownerDigest(registration.owner) && (live || graced)) {
       const [updated] = await rows(
         db,
@@ -735,7 +465,11 @@ export class PostgresDriver implements Driver {
       );
       const instance = instanceOfRow(updated!, env);
       if (row.status !== registration.status) {
-        await this.#record(db, env, "update", "health", instance);
+        await this.#changeLog.record(db, env, {
+          type: "update",
+          reason: "health",
+          instance,
+        });
       }
       return { instance, reregistered: false };
     }
@@ -744,7 +478,11 @@ export class PostgresDriver implements Driver {
       `delete from ${this.#t.instances} where env = $1 and id = $2`,
       [env, id],
     );
-    await this.#record(db, env, "leave", "expired", instanceOfRow(row, env));
+    await this.#changeLog.record(db, env, {
+      type: "leave",
+      reason: "expired",
+      instance: instanceOfRow(row, env),
+    });
     return undefined;
   }
 
@@ -796,75 +534,6 @@ export class PostgresDriver implements Driver {
   }
 
   /**
-   * The evidence of an outage: the server's own (when it last started, and
-   * the env's last beat accepted before that: a row that expired after
-   * that beat, less than its ttl after the start, fell due while no one
-   * could beat), and the window clients reported (their calls failed from
-   * `outFrom` to `outTo`). Also the env's freshest beat.
-   */
-  async #outageEvidence(
-    db: Queryable,
-    env: string,
-  ): Promise<OutageEvidence> {
-    const [facts] = await rows(
-      db,
-      `select ${NOW_MS} as now,
-         (extract(epoch from pg_postmaster_start_time()) * 1000)::int8 as started,
-         e.out_from, e.out_to
-       from (select 1) one
-       left join ${this.#t.envs} e on e.env = $1`,
-      [env],
-    );
-    const started = Number(facts!.started);
-    const [last] = await rows(
-      db,
-      `select coalesce(max(heartbeat_at) filter (where heartbeat_at < $2), 0) as at,
-         coalesce(max(heartbeat_at), 0) as freshest
-       from ${this.#t.instances} where env = $1`,
-      [env, started],
-    );
-    return {
-      now: Number(facts!.now),
-      started,
-      lastBeat: Number(last!.at),
-      freshest: Number(last!.freshest),
-      outFrom: Number(facts!.out_from ?? 0),
-      outTo: Number(facts!.out_to ?? 0),
-    };
-  }
-
-  /**
-   * Whether a lease that ran out at `expires` is no crash: the beat was
-   * sent before it ran out, however late it landed (the database was
-   * frozen or its table locked: it landed within a ttl, or it waited
-   * itself, as the heartbeat's update judges), or it ran out while its
-   * owner could not reach the database (until it sent this beat, however
-   * long that was: the owner ran all along), or in an outage the evidence
-   * shows.
-   */
-  async #lapseExplained(
-    db: Queryable,
-    env: string,
-    expires: number,
-    ttl: number,
-    now: number,
-    beat: Beat,
-  ): Promise<boolean> {
-    const { sent, own } = beat;
-    if (sent !== null) {
-      const waited = now - sent >= stallOf(ttl);
-      if (sent <= expires && (now < expires + ttl || waited)) return true;
-      if (own !== null && own <= expires) return true;
-    }
-    const { started, lastBeat, outFrom, outTo } = await this.#outageEvidence(
-      db,
-      env,
-    );
-    return (started + ttl > now && expires > lastBeat) ||
-      (outFrom <= expires && expires <= outTo && now < outTo + ttl);
-  }
-
-  /**
    * Removes a registration if `key.owner` holds it.
    *
    * @param key The registration and its owner.
@@ -873,7 +542,7 @@ export class PostgresDriver implements Driver {
   async deregister(key: RegistrationKey): Promise<boolean> {
     this.#leases.delete(key as Registration);
     return await this.#guarded(async () => {
-      return await this.#transaction(async (db) => {
+      return await transaction(this.pool, async (db) => {
         await this.#lockEnv(db, key.env);
         const [row] = await rows(
           db,
@@ -882,13 +551,11 @@ export class PostgresDriver implements Driver {
           [key.env, key.id, ownerDigest(key.owner)],
         );
         if (!row) return false;
-        await this.#record(
-          db,
-          key.env,
-          "leave",
-          "deregistered",
-          instanceOfRow(row, key.env),
-        );
+        await this.#changeLog.record(db, key.env, {
+          type: "leave",
+          reason: "deregistered",
+          instance: instanceOfRow(row, key.env),
+        });
         return true;
       });
     });
@@ -968,7 +635,7 @@ export class PostgresDriver implements Driver {
   async #confirmWrites(env: string, id: string): Promise<number> {
     const sent = performance.now();
     try {
-      await this.#transaction(async (db) => {
+      await transaction(this.pool, async (db) => {
         await db.query(`set local lock_timeout = ${PROBE_LOCK_TIMEOUT_MS}`);
         await db.query(
           `update ${this.#t.instances} set heartbeat_at = heartbeat_at
@@ -1032,22 +699,22 @@ export class PostgresDriver implements Driver {
    * @returns When the next entry falls due, in ms from now.
    */
   async purge(env: string): Promise<number | undefined> {
-    const sent = this.#dbNow();
+    const sent = this.#witness.dbNow();
     return await this.#guarded(async () => {
-      return await this.#transaction(async (db) => {
+      return await transaction(this.pool, async (db) => {
         const [lock] = await rows(
           db,
           "select pg_try_advisory_xact_lock(hashtext($1)) as ok",
           [`${this.schema}/${env}`],
         );
         if (!lock?.ok) return undefined;
-        if (this.#outage) {
+        if (this.#witness.inOutage) {
           // This process could not reach the database a while: neither
           // could the owners, whose beats, which report theirs, come first.
-          await this.#reportOutage(env);
+          await this.#witness.report(env);
           this.#settleUntil = performance.now() + PURGE_SETTLE_MS;
         }
-        const evidence = await this.#outageEvidence(db, env);
+        const evidence = await readOutageEvidence(db, this.#t, env);
         const { now, freshest, outFrom, outTo } = evidence;
         if (sent !== null && now - sent >= PURGE_STALL_MS) {
           // This purge itself waited out a freeze or a lock: the owners'
@@ -1061,8 +728,8 @@ export class PostgresDriver implements Driver {
           outFrom || Infinity,
           this.#settleFrom || Infinity,
         );
-        this.#learnClock(now);
-        await this.#grace(db, env, evidence);
+        this.#witness.learnClock(now);
+        await graceExplainedLapses(db, this.#t, env, evidence);
         // A lapse no beat came after may be a freeze or a lock that ended a
         // moment ago, the owners' beats still on their way: it waits for
         // one, or for a ttl and a half-ttl (at most 500 ms) from the
@@ -1104,39 +771,17 @@ export class PostgresDriver implements Driver {
     });
   }
 
-  /**
-   * Graces the lapses an outage explains, until a ttl after it: those that
-   * fell due after the server's last start and the env's last beat before
-   * it, and those inside a window clients reported.
-   */
-  async #grace(
-    db: Queryable,
-    env: string,
-    { now, started, lastBeat, outFrom, outTo }: OutageEvidence,
-  ): Promise<void> {
-    await db.query(
-      `update ${this.#t.instances} set grace_until = $3::int8 + ttl
-       where env = $1 and expires_at <= $2::int8 and grace_until = 0
-         and $3::int8 + ttl > $2::int8 and expires_at > $4::int8`,
-      [env, now, started, lastBeat],
-    );
-    // Fell due inside a window clients reported: a ttl after its end.
-    await db.query(
-      `update ${this.#t.instances} set grace_until = $4::int8 + ttl
-       where env = $1 and expires_at <= $2::int8 and grace_until = 0
-         and expires_at between $3::int8 and $4::int8
-         and $4::int8 + ttl > $2::int8`,
-      [env, now, outFrom, outTo],
-    );
-  }
-
   /** Records the purged rows as expired leaves, in seq order. */
   async #recordExpired(db: Queryable, env: string, gone: Row[]): Promise<void> {
     if (!gone.length) return;
     await this.#lockEnv(db, env);
     gone.sort((a, b) => Number(a.seq) - Number(b.seq));
     for (const row of gone) {
-      await this.#record(db, env, "leave", "expired", instanceOfRow(row, env));
+      await this.#changeLog.record(db, env, {
+        type: "leave",
+        reason: "expired",
+        instance: instanceOfRow(row, env),
+      });
     }
   }
 
@@ -1149,7 +794,7 @@ export class PostgresDriver implements Driver {
   async snapshot(env: string): Promise<Snapshot> {
     return await this.#guarded(async () => {
       await this.#ensureEnv(this.pool, env);
-      return await this.#transaction(async (db) => {
+      return await transaction(this.pool, async (db) => {
         const [row] = await rows(
           db,
           `select epoch, log_pos from ${this.#t.envs} where env = $1`,
@@ -1157,7 +802,7 @@ export class PostgresDriver implements Driver {
         );
         const { instances } = await this.#list(db, { env });
         return { instances, cursor: `${row!.epoch}:${row!.log_pos}` };
-      }, "begin isolation level repeatable read read only");
+      }, { begin: "begin isolation level repeatable read read only" });
     });
   }
 
@@ -1178,19 +823,19 @@ export class PostgresDriver implements Driver {
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
     return await this.#guarded(async () => {
-      const [epoch, positionText] = cursor.split(":");
-      const position = Number(positionText);
-      if (!epoch || !Number.isInteger(position) || position < 0) {
-        throw new ChangeLogGapError(env, cursor);
-      }
+      const from = this.#changeLog.parseCursor(env, cursor);
       // LISTEN first: a change committed after the read below then wakes us.
-      if (options.waitMs > 0) await this.#listen();
+      if (options.waitMs > 0) await this.#notifications.listen();
       let waited = false;
       for (;;) {
         const wake = waited || options.waitMs <= 0
           ? undefined
-          : this.#waitForChange(env, options.waitMs, options.signal);
-        const batch = await this.#read(env, cursor, epoch, position).catch(
+          : this.#notifications.waitForChange(
+            env,
+            options.waitMs,
+            options.signal,
+          );
+        const batch = await this.#changeLog.read(this.pool, env, from).catch(
           (error) => {
             wake?.cancel();
             throw error;
@@ -1204,145 +849,6 @@ export class PostgresDriver implements Driver {
         waited = true;
       }
     });
-  }
-
-  async #read(
-    env: string,
-    cursor: string,
-    epoch: string,
-    position: number,
-  ): Promise<ChangeBatch> {
-    const [head] = await rows(
-      this.pool,
-      `select epoch, log_pos,
-         (select min(pos) from ${this.#t.changes} where env = $1) as first
-       from ${this.#t.envs} where env = $1`,
-      [env],
-    );
-    if (!head || head.epoch !== epoch) {
-      throw new ChangeLogGapError(env, cursor, { dataLost: true });
-    }
-    const end = Number(head.log_pos);
-    const first = head.first == null ? end + 1 : Number(head.first);
-    if (position > end || (position < end && position + 1 < first)) {
-      throw new ChangeLogGapError(env, cursor);
-    }
-    if (position === end) return { changes: [], cursor };
-    const found = await rows(
-      this.pool,
-      `select pos, type, reason, instance from ${this.#t.changes}
-       where env = $1 and pos > $2 order by pos limit ${READ_BATCH}`,
-      [env, position],
-    );
-    const last = found.at(-1);
-    return {
-      changes: found.map((row) => ({
-        type: row.type as Change["type"],
-        reason: row.reason as ChangeReason,
-        instance: row.instance as Instance,
-      })),
-      cursor: `${epoch}:${last ? Number(last.pos) : position}`,
-    };
-  }
-
-  /**
-   * Keeps one connection that LISTENs for changes and messages, opened on
-   * first need and again after it drops. Failing, readers only poll.
-   */
-  async #listen(): Promise<void> {
-    if (this.#closed) return;
-    this.#listening ??= (async () => {
-      const client = new pg.Client({ ...this.#clientConfig() });
-      client.on("error", () => {});
-      client.on("notification", ({ channel, payload = "" }) => {
-        if (channel === this.#changesChannel) {
-          for (const wake of [...this.#waiters.get(payload) ?? []]) wake();
-        } else this.#deliver(payload);
-      });
-      client.on("end", () => {
-        if (this.#listener !== client) return;
-        this.#listener = undefined;
-        this.#listening = undefined;
-        // Wake every reader: what was notified meanwhile is read now.
-        for (const waiters of this.#waiters.values()) {
-          for (const wake of [...waiters]) wake();
-        }
-        if (!this.#closed && this.#handlers.size) {
-          this.#relisten = setTimeout(() => void this.#listen(), 250);
-        }
-      });
-      await client.connect();
-      await client.query(`listen "${this.#changesChannel}"`);
-      await client.query(`listen "${this.#messagesChannel}"`);
-      this.#listener = client;
-    })().catch((error) => {
-      this.#listening = undefined;
-      log.debug("Cannot LISTEN, polling instead: {error}", {
-        error: (error as Error)?.message,
-      });
-      if (!this.#closed && this.#handlers.size) {
-        this.#relisten = setTimeout(() => void this.#listen(), MAX_RELISTEN_MS);
-      }
-    });
-    await this.#listening;
-  }
-
-  #clientConfig(): pg.ClientConfig {
-    const options = (this.pool as unknown as { options: pg.PoolConfig })
-      .options;
-    return {
-      connectionString: options.connectionString,
-      host: options.host,
-      port: options.port,
-      user: options.user,
-      password: options.password,
-      database: options.database,
-      ssl: options.ssl,
-      connectionTimeoutMillis: options.connectionTimeoutMillis,
-    };
-  }
-
-  #waitForChange(
-    env: string,
-    waitMs: number,
-    signal?: AbortSignal,
-  ): { done: Promise<void>; cancel(): void } {
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => finish = resolve);
-    const timer = setTimeout(() => end(), waitMs);
-    let waiters = this.#waiters.get(env);
-    if (!waiters) this.#waiters.set(env, waiters = new Set());
-    const end = () => {
-      clearTimeout(timer);
-      waiters.delete(end);
-      if (waiters.size === 0) this.#waiters.delete(env);
-      signal?.removeEventListener("abort", end);
-      finish();
-    };
-    waiters.add(end);
-    signal?.addEventListener("abort", end, { once: true });
-    if (signal?.aborted || this.#closed) end();
-    return { done, cancel: end };
-  }
-
-  #deliver(text: string): void {
-    try {
-      const [env, channel, payload] = JSON.parse(text) as [
-        string,
-        string,
-        string,
-      ];
-      for (
-        const handler of this.#handlers.get(JSON.stringify([env, channel])) ??
-          []
-      ) {
-        handler(payload);
-      }
-    } catch (error) {
-      log.warn("Skipping a message that is not roster's: {error}", {
-        error: (error as Error).message,
-      });
-    }
   }
 
   /**
@@ -1384,17 +890,7 @@ export class PostgresDriver implements Driver {
     channel: string,
     handler: (payload: string) => void,
   ): Promise<() => Promise<void>> {
-    const key = JSON.stringify([env, channel]);
-    let handlers = this.#handlers.get(key);
-    if (!handlers) this.#handlers.set(key, handlers = new Set());
-    const wrapped = (payload: string) => handler(payload);
-    handlers.add(wrapped);
-    await this.#listen();
-    return () => {
-      handlers.delete(wrapped);
-      if (handlers.size === 0) this.#handlers.delete(key);
-      return Promise.resolve();
-    };
+    return await this.#notifications.subscribe(env, channel, handler);
   }
 
   /**
@@ -1407,7 +903,7 @@ export class PostgresDriver implements Driver {
   async campaign(registration: Registration): Promise<number | undefined> {
     return await this.#guarded(async () => {
       const { env, service, id } = registration;
-      return await this.#transaction(async (db) => {
+      return await transaction(this.pool, async (db) => {
         await db.query(
           `insert into ${this.#t.leaders} (env, service, term)
            values ($1, $2, 0) on conflict do nothing`,
@@ -1518,14 +1014,7 @@ export class PostgresDriver implements Driver {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#relisten);
-    for (const waiters of this.#waiters.values()) {
-      for (const wake of [...waiters]) wake();
-    }
-    await this.#listening?.catch(() => {});
-    const listener = this.#listener;
-    this.#listener = undefined;
-    await listener?.end().catch(() => {});
+    await this.#notifications.close();
     if (this.#owned) await this.pool.end();
   }
 }
