@@ -12,6 +12,7 @@ import { Registry } from "../mod.ts";
 import { RedisDriver } from "../drivers/redis/mod.ts";
 import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
 import { figure } from "./_figures.ts";
+import { eventually } from "./discovery/_discovery_suite.ts";
 
 const INSTANCES = Number(Deno.env.get("SOAK_INSTANCES") ?? 100);
 const SECONDS = Number(Deno.env.get("SOAK_SECONDS") ?? 10);
@@ -42,6 +43,7 @@ Deno.test(redisTest(
     let spuriousLeaves = 0;
     let lostInListings = 0;
     let listings = 0;
+    let failedListings = 0;
     let reregistrations = 0;
     try {
       for (let i = 0; i < INSTANCES; i++) {
@@ -70,17 +72,25 @@ Deno.test(redisTest(
       const ids = new Set(registries.map((r) => r.id));
       const end = Date.now() + SECONDS * 1000;
       while (Date.now() < end) {
-        const listed = new Set(
-          (await drivers[1]!.list({ env: "default" })).map((i) => i.id),
+        // A listing may fail (its command timeout is short, and a loaded
+        // machine misses it); one that answers must be whole.
+        const answer = await drivers[1]!.list({ env: "default" }).catch(
+          () => undefined,
         );
-        listings++;
-        for (const id of ids) if (!listed.has(id as string)) lostInListings++;
+        if (answer === undefined) failedListings++;
+        else {
+          const listed = new Set(answer.map((i) => i.id));
+          listings++;
+          for (const id of ids) {
+            if (!listed.has(id as string)) lostInListings++;
+          }
+        }
         await sleep(INTERVAL);
       }
       controller.abort();
       await events;
       console.log(
-        `soak: ${INSTANCES} instances, ${SECONDS}s, ${listings} listings, ${lostInListings} lost, ${spuriousLeaves} spurious leaves, ${reregistrations} re-registrations`,
+        `soak: ${INSTANCES} instances, ${SECONDS}s, ${listings} listings (${failedListings} failed), ${lostInListings} lost, ${spuriousLeaves} spurious leaves, ${reregistrations} re-registrations`,
       );
       const name = `soak ${INSTANCES} × ${SECONDS}s`;
       figure(name, "lost registrations", lostInListings);
@@ -89,7 +99,13 @@ Deno.test(redisTest(
       assert.equal(lostInListings, 0, "lost registrations");
       assert.equal(spuriousLeaves, 0, "spurious leave events");
       assert.equal(reregistrations, 0, "re-registrations");
-      assert.ok(registries.every((r) => r.heartbeatState === "healthy"));
+      assert.ok(listings > 0, "no listing answered");
+      // A beat that missed its short timeout a moment ago heals by itself.
+      await eventually(
+        "every registry beating",
+        () => registries.every((r) => r.heartbeatState === "healthy"),
+        10_000,
+      );
     } finally {
       controller.abort();
       await watcher.stop();

@@ -37,12 +37,10 @@
  * @module
  */
 
-import { createHash, randomUUID } from "node:crypto";
-import { Cluster, Redis } from "ioredis";
-import { getLogger } from "@logtape/logtape";
+import { randomUUID } from "node:crypto";
+import { Cluster } from "ioredis";
 import type {
   BackendStatus,
-  Change,
   ChangeBatch,
   Driver,
   HeartbeatResult,
@@ -52,34 +50,22 @@ import type {
   Snapshot,
 } from "../../contract/driver.ts";
 import { instanceOf } from "../../contract/driver.ts";
-import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
+import { AlreadyRegisteredError } from "../../errors.ts";
 import type { Instance } from "../../instance.ts";
-import { encodeBody, readChange, readService, STATUS_CODES } from "./_codec.ts";
+import { encodeBody, readService, STATUS_CODES } from "./_codec.ts";
 import {
   type DoubtfulLapse,
   type ListingRead,
   settledListing,
 } from "../../contract/settled_listing.ts";
-import {
-  CAMPAIGN,
-  DEREGISTER,
-  LIVE_SERVICES,
-  NEW_EPOCH,
-  PROBE,
-  PURGE,
-  PURGE_SCAN,
-  READ_CHANGES,
-  READ_STATE,
-  REPAIR,
-  RESIGN,
-  UPSERT,
-} from "./_scripts.ts";
+import { markOwned, RedisCalls, SCRIPTS, withoutArguments } from "./_calls.ts";
+import { ChangeLogReader, MAX_BLOCK_MS } from "./_change_log_reader.ts";
+import { Subscriptions } from "./_subscriptions.ts";
 import {
   closeClient,
   connectClient,
   connectSide,
   createClient,
-  explainCommandError,
   guardClusterAsking,
   type IoRedisClient,
   watchConnection,
@@ -101,44 +87,7 @@ export {
 
 /** How long a side connection (blocking reads, pub/sub) may take to open. */
 const SIDE_CONNECT_TIMEOUT_MS = 5_000;
-const log = getLogger(["roster", "redis"]);
 
-/** Clients that `RedisDriver.connect` created, and so `close()` closes. */
-const OWNED_CLIENTS = new WeakMap<RedisClient, IoRedisClient>();
-
-interface Script {
-  source: string;
-  sha: string;
-  readOnly: boolean;
-}
-
-function script(source: string, readOnly = false): Script {
-  const sha = createHash("sha1").update(source).digest("hex");
-  return { source, sha, readOnly };
-}
-
-const SCRIPTS = {
-  upsert: script(UPSERT),
-  deregister: script(DEREGISTER),
-  purgeScan: script(PURGE_SCAN),
-  purge: script(PURGE),
-  repair: script(REPAIR),
-  campaign: script(CAMPAIGN),
-  resign: script(RESIGN),
-  readState: script(READ_STATE, true),
-  newEpoch: script(NEW_EPOCH),
-  liveServices: script(LIVE_SERVICES, true),
-  readChanges: script(READ_CHANGES, true),
-  probe: script(PROBE),
-};
-
-/**
- * The longest a blocking read of the change log waits. Changes and aborts
- * end it early, so it only bounds how often an idle watcher asks.
- */
-const MAX_BLOCK_MS = 5_000;
-/** The most changes read at once. */
-const CHANGES_PER_READ = 1_000;
 /**
  * How many purge calls a registration makes over the service its id's
  * lapsed entry sits in before it gives up (each reads a bounded piece).
@@ -148,10 +97,6 @@ const MAX_MOVED_SCANS = 1_000;
 const MAX_REPAIR_CALLS = 100_000;
 /** How long a won purge token keeps everyone else from purging the env. */
 const PURGE_TOKEN_MS = 250;
-/** A clock offset this much below the best seen means Redis's clock went back. */
-const CLOCK_JUMP_MS = 5_000;
-/** How much later than twice its timeout a call may fail before this process counts as frozen. */
-const FROZEN_SLACK_MS = 100;
 /** The bounds of the wait until purging is next worth trying. */
 const MIN_PURGE_WAIT_MS = 10;
 const MAX_PURGE_WAIT_MS = 5_000;
@@ -194,36 +139,16 @@ export class RedisDriver implements Driver {
   /** The key prefix. */
   readonly prefix: string;
   readonly #reads: RedisClient;
+  readonly #calls: RedisCalls;
+  readonly #changeLog: ChangeLogReader;
+  readonly #subscriptions: Subscriptions;
   /** The static part of each registration, serialized once, not per beat. */
   readonly #tails = new WeakMap<Registration, string>();
   readonly #leases = new WeakMap<Registration, HeldLease>();
   /** Makes the extra connections for blocking reads and pub/sub. */
   #newConnection: (() => Promise<IoRedisClient>) | undefined;
-  #blocking: Promise<IoRedisClient> | undefined;
-  #subscriber: Promise<IoRedisClient> | undefined;
-  readonly #handlers = new Map<string, Set<(payload: string) => void>>();
   #closed = false;
   #owned: IoRedisClient[] = [];
-  /** When a command last succeeded, by this process's monotonic clock. */
-  #lastOkAt: number | undefined;
-  /**
-   * When a write last succeeded: an outage runs from then (reads may go on
-   * while writes are paused).
-   */
-  #lastWriteOkAt: number | undefined;
-  /** Redis's clock less this process's monotonic clock, from the last reply. */
-  #offset: number | undefined;
-  /**
-   * Per env written to: when calls to Redis failed, from after the last
-   * answer until the last failed attempt, not yet reported. Beats keep
-   * their own (under `beatsOf(env)`), cleared only by a beat that got
-   * through: whatever else reported the outage first, the beat still says
-   * it could not reach Redis until it was sent.
-   */
-  readonly #outages = new Map<
-    string,
-    { from: number; to: number } | undefined
-  >();
   readonly #lastPurgeAt = new Map<string, number>();
   /** Who this driver is to an env's purge token. */
   readonly #purgeHolder = randomUUID();
@@ -238,6 +163,16 @@ export class RedisDriver implements Driver {
   constructor(client: RedisClient, options: RedisDriverOptions = {}) {
     this.client = client;
     this.#reads = options.readClient ?? client;
+    const calls = this.#calls = new RedisCalls(client, this.#reads);
+    // Once closing, no new side connection: waits poll, subscribing fails.
+    const connector = () => this.#closed ? undefined : this.#newConnection;
+    this.#changeLog = new ChangeLogReader({
+      calls,
+      base: (env) => this.#base(env),
+      connector,
+      inBackground: (start) => this.#inBackground(start),
+    });
+    this.#subscriptions = new Subscriptions(connector);
     guardClusterAsking(client as IoRedisClient);
     this.prefix = options.prefix ?? "roster:";
     if (typeof client.duplicate === "function") {
@@ -271,7 +206,7 @@ export class RedisDriver implements Driver {
         throw error;
       }
     }
-    OWNED_CLIENTS.set(client, client);
+    markOwned(client);
     const driver = new RedisDriver(client, {
       prefix: options.prefix,
       readClient: reads,
@@ -331,16 +266,16 @@ export class RedisDriver implements Driver {
     let purgedMoved = false;
     // What it saw of an outage, said once for every try of this beat (the
     // first try's answer clears it).
-    const since = this.#answeredSince(beatsOf(env));
+    const since = this.#calls.answeredSince(beatsOf(env));
     while (true) {
-      const reply = await this.#write(
+      const reply = await this.#calls.write(
         SCRIPTS.upsert,
         beatsOf(env),
         this.#keys(env, service),
         upsertArgs(registration, reason, lease, since, withBody ? tail : ""),
       ) as UpsertReply;
       const [kind, expiresAt, now, slot, seq, registeredAt, termHeld] = reply;
-      this.#learnClock(now);
+      this.#calls.learnClock(now);
       if (kind === "conflict") throw new AlreadyRegisteredError(id, env);
       if (kind === "body") {
         if (withBody) throw new Error("Redis asked twice for the record");
@@ -411,7 +346,7 @@ export class RedisDriver implements Driver {
   async deregister(key: RegistrationKey): Promise<boolean> {
     // A registration that was given up is not restored by a later beat.
     this.#leases.delete(key as Registration);
-    const removed = await this.#write(
+    const removed = await this.#calls.write(
       SCRIPTS.deregister,
       key.env,
       this.#keys(key.env, key.service),
@@ -492,7 +427,7 @@ export class RedisDriver implements Driver {
         if (stale === 1 && attempt < 5) {
           // Redis restarted since the epoch began: begin the next one now,
           // so this snapshot's cursor is not cut off by the next change.
-          await this.#write(
+          await this.#calls.write(
             SCRIPTS.newEpoch,
             env,
             [`${base}meta`, `${base}log`],
@@ -563,15 +498,15 @@ export class RedisDriver implements Driver {
     env: string,
     services: string[],
   ): Promise<[unknown[], string[]]> {
-    const state = this.#call(client, SCRIPTS.readState, stateKeys, []);
+    const state = this.#calls.call(client, SCRIPTS.readState, stateKeys, []);
     const gets = this.#listKeys(env, services).map((key) =>
-      this.#command(client, "GET", key)
+      this.#calls.command(client, "GET", key)
     );
     // If the state script fails first, nobody awaits these yet.
     const strings = Promise.all(gets);
     strings.catch(() => {});
     const values = await state as unknown[];
-    this.#learnClock(values[0]);
+    this.#calls.learnClock(values[0]);
     try {
       return [values, (await strings).map((value) => String(value ?? ""))];
     } catch (error) {
@@ -616,11 +551,16 @@ export class RedisDriver implements Driver {
     // sending a service back to its start.
     for (let call = 0; call < MAX_REPAIR_CALLS; call++) {
       if (cursor === "" && offsets.every((offset) => offset === "-1")) return;
-      const [next, ...rest] = await this.#write(SCRIPTS.repair, env, keys, [
-        cursor,
-        ...services,
-        ...offsets,
-      ]) as (string | number)[];
+      const [next, ...rest] = await this.#calls.write(
+        SCRIPTS.repair,
+        env,
+        keys,
+        [
+          cursor,
+          ...services,
+          ...offsets,
+        ],
+      ) as (string | number)[];
       cursor = String(next);
       offsets = rest.map(String);
     }
@@ -635,7 +575,7 @@ export class RedisDriver implements Driver {
   async services(env: string): Promise<string[]> {
     const names = await this.#serviceNames(env);
     if (names.length === 0) return [];
-    const live = await this.#read(
+    const live = await this.#calls.read(
       SCRIPTS.liveServices,
       names.map((service) => `${this.#base(env)}b:${service}`),
       names,
@@ -660,7 +600,7 @@ export class RedisDriver implements Driver {
     for (const node of nodes) {
       let cursor = "0";
       do {
-        const [next, keys] = await this.#command(
+        const [next, keys] = await this.#calls.command(
           node,
           "SCAN",
           cursor,
@@ -693,8 +633,8 @@ export class RedisDriver implements Driver {
   async status(env: string): Promise<BackendStatus> {
     const base = this.#base(env);
     const [info, time, services] = await Promise.all([
-      this.#command(this.client, "INFO", "server") as Promise<string>,
-      this.#command(this.client, "TIME") as Promise<[string, string]>,
+      this.#calls.command(this.client, "INFO", "server") as Promise<string>,
+      this.#calls.command(this.client, "TIME") as Promise<[string, string]>,
       this.#serviceNames(env),
     ]);
     const keys = [
@@ -703,8 +643,8 @@ export class RedisDriver implements Driver {
     ];
     // One EXISTS over keys that share the env's hash tag, so one node.
     const [entries, changeLogLength] = await Promise.all([
-      this.#command(this.client, "EXISTS", ...keys) as Promise<number>,
-      this.#command(this.client, "XLEN", `${base}log`) as Promise<number>,
+      this.#calls.command(this.client, "EXISTS", ...keys) as Promise<number>,
+      this.#calls.command(this.client, "XLEN", `${base}log`) as Promise<number>,
     ]);
     const version = /redis_version:([^\r\n]+)/.exec(String(info))?.[1];
     const mode = /redis_mode:([^\r\n]+)/.exec(String(info))?.[1];
@@ -736,14 +676,14 @@ export class RedisDriver implements Driver {
     const base = this.#base(env);
     // One report for both calls: the scan judges lapses by what the first
     // call waited out too.
-    const since = this.#answeredSince(env);
-    const [now, won, nextDue, tokenTtl, ...due] = await this.#write(
+    const since = this.#calls.answeredSince(env);
+    const [now, won, nextDue, tokenTtl, ...due] = await this.#calls.write(
       SCRIPTS.purgeScan,
       env,
       [`${base}purge`, `${base}meta`],
       [PURGE_TOKEN_MS, since, this.#purgeHolder],
     ) as [number, number, number, number, ...string[]];
-    this.#learnClock(now);
+    this.#calls.learnClock(now);
     let next = nextDue;
     if (won && due.length > 0) {
       const scanned = (await this.#scan(env, due, since)).next;
@@ -764,9 +704,9 @@ export class RedisDriver implements Driver {
   async #scan(
     env: string,
     services: string[],
-    since = this.#answeredSince(env),
+    since = this.#calls.answeredSince(env),
   ): Promise<{ next: number; unfinished: boolean }> {
-    const [next, unfinished] = await this.#write(
+    const [next, unfinished] = await this.#calls.write(
       SCRIPTS.purge,
       env,
       [
@@ -797,7 +737,7 @@ export class RedisDriver implements Driver {
     // A big service's slots are read a bounded piece per call; the slot to
     // go on from only rises, so this ends.
     for (let from = "0";;) {
-      const [answer, value] = await this.#write(
+      const [answer, value] = await this.#calls.write(
         SCRIPTS.campaign,
         registration.env,
         keys,
@@ -816,7 +756,7 @@ export class RedisDriver implements Driver {
    */
   async resign(registration: Registration, term: number): Promise<void> {
     const base = this.#base(registration.env);
-    await this.#write(
+    await this.#calls.write(
       SCRIPTS.resign,
       registration.env,
       [`${base}ids`, `${base}meta`],
@@ -835,122 +775,12 @@ export class RedisDriver implements Driver {
    * @returns The changes and the next cursor.
    * @throws {ChangeLogGapError} When changes after the cursor were lost.
    */
-  async changes(
+  changes(
     env: string,
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
-    const batch = await this.#readChanges(env, cursor);
-    if (
-      batch.changes.length > 0 || batch.cursor !== cursor ||
-      options.waitMs <= 0 || options.signal?.aborted
-    ) return batch;
-    await this.#waitForChanges(
-      env,
-      cursor.slice(cursor.lastIndexOf(":") + 1),
-      Math.min(options.waitMs, MAX_BLOCK_MS),
-      options.signal,
-    );
-    return await this.#readChanges(env, cursor);
-  }
-
-  async #readChanges(env: string, cursor: string): Promise<ChangeBatch> {
-    const split = cursor.lastIndexOf(":");
-    const epoch = cursor.slice(0, split);
-    const known = Number(cursor.slice(split + 1));
-    if (split < 0 || !Number.isInteger(known) || known < 0) {
-      throw new ChangeLogGapError(env, cursor, { dataLost: true });
-    }
-    const base = this.#base(env);
-    const [current, recorded, entries, began] = await this.#call(
-      this.client,
-      SCRIPTS.readChanges,
-      [`${base}meta`, `${base}log`],
-      [known, CHANGES_PER_READ],
-    ) as [string, number, [string, string[]][], number];
-    const firstNumber = entries.length
-      ? Number(entries[0]![0].split("-")[0])
-      : undefined;
-    if (current !== epoch) {
-      // A log that had no epoch yet may begin one. A new epoch that began
-      // right after this reader's last change (a restart, a failover or a
-      // slot moved to another node, with nothing lost before it) goes on
-      // from there; any other change of epoch means the backend lost
-      // changes (and maybe more).
-      const begun = epoch === "" && known === 0 &&
-        (firstNumber === undefined ? recorded === 0 : firstNumber === 1);
-      const continues = epoch !== "" && Number(began) === known;
-      if (!begun && !continues) {
-        throw new ChangeLogGapError(env, cursor, { dataLost: true });
-      }
-    }
-    if (firstNumber === undefined) {
-      if (recorded !== known) {
-        throw new ChangeLogGapError(env, cursor, {
-          dataLost: recorded < known,
-        });
-      }
-      return { changes: [], cursor: `${current}:${known}` };
-    }
-    const changes: Change[] = [];
-    let expected = known + 1;
-    for (const [entryId, fields] of entries) {
-      const n = Number(entryId.split("-")[0]);
-      // Trimmed past the cursor: the snapshot a reader takes is complete.
-      if (n !== expected++) throw new ChangeLogGapError(env, cursor);
-      const text = fields[0] === "c" ? fields[1] : undefined;
-      const change = text === undefined ? undefined : readChange(env, text);
-      if (change) changes.push(change);
-    }
-    return { changes, cursor: `${current}:${expected - 1}` };
-  }
-
-  async #waitForChanges(
-    env: string,
-    after: string,
-    waitMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    if (!this.#newConnection || this.#closed) {
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(waitMs, 100))
-      );
-      return;
-    }
-    // A blocked XREAD cannot be cancelled; an abort closes its connection,
-    // so stopping a watch never waits out the block.
-    let opening: Promise<IoRedisClient> | undefined;
-    const cancel = () => {
-      if (this.#blocking === opening) this.#blocking = undefined;
-      this.#inBackground(() => opening!.then(closeClient, () => {}));
-    };
-    try {
-      opening = this.#blocking ??= this.#newConnection();
-      // A connection that failed to open is not kept: the next wait retries.
-      opening.catch(() => {
-        if (this.#blocking === opening) this.#blocking = undefined;
-      });
-      const blocking = await opening;
-      if (signal?.aborted) return;
-      signal?.addEventListener("abort", cancel, { once: true });
-      await blocking.call(
-        "XREAD",
-        "BLOCK",
-        // Whole milliseconds: Redis refuses a fraction (and 0 is forever).
-        Math.max(1, Math.ceil(waitMs)),
-        "STREAMS",
-        `${this.#base(env)}log`,
-        `${after}-0`,
-      );
-    } catch {
-      // The caller reads again either way; a broken connection shows there.
-      if (signal?.aborted) return;
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(waitMs, 100))
-      );
-    } finally {
-      signal?.removeEventListener("abort", cancel);
-    }
+    return this.#changeLog.changes(env, cursor, options);
   }
 
   /**
@@ -967,7 +797,7 @@ export class RedisDriver implements Driver {
     payload: string,
   ): Promise<number> {
     return Number(
-      await this.#command(
+      await this.#calls.command(
         this.client,
         "PUBLISH",
         `${this.#base(env)}msg:${channel}`,
@@ -991,38 +821,11 @@ export class RedisDriver implements Driver {
     channel: string,
     handler: (payload: string) => void,
   ): Promise<() => Promise<void>> {
-    const newConnection = this.#newConnection;
     if (this.#closed) throw new Error("Cannot subscribe: the driver is closed");
-    if (!newConnection) {
-      throw new Error(
-        "Cannot subscribe: the Redis client given to RedisDriver has no duplicate(); pass an ioredis client",
-      );
-    }
-    this.#subscriber ??= newConnection().then((subscriber) => {
-      subscriber.on("message", (name: string, payload: string) => {
-        for (const wanted of [...this.#handlers.get(name) ?? []]) {
-          wanted(payload);
-        }
-      });
-      return subscriber;
-    });
-    this.#subscriber.catch(() => this.#subscriber = undefined);
-    const subscriber = await this.#subscriber;
-    const name = `${this.#base(env)}msg:${channel}`;
-    let handlers = this.#handlers.get(name);
-    if (!handlers) {
-      this.#handlers.set(name, handlers = new Set());
-      await subscriber.subscribe(name);
-    }
-    const wrapped = (payload: string) => handler(payload);
-    handlers.add(wrapped);
-    return async () => {
-      handlers.delete(wrapped);
-      if (handlers.size === 0 && this.#handlers.get(name) === handlers) {
-        this.#handlers.delete(name);
-        await subscriber.unsubscribe(name).catch(() => {});
-      }
-    };
+    return await this.#subscriptions.subscribe(
+      `${this.#base(env)}msg:${channel}`,
+      handler,
+    );
   }
 
   /** Waits for background purges, then disconnects the clients this driver created. */
@@ -1032,13 +835,8 @@ export class RedisDriver implements Driver {
     while (this.#background.size > 0) {
       await Promise.allSettled([...this.#background]);
     }
-    const sides = [this.#blocking, this.#subscriber];
-    this.#blocking = this.#subscriber = undefined;
-    this.#handlers.clear();
-    for (const side of sides) {
-      const client = await side?.catch(() => undefined);
-      if (client) await closeClient(client);
-    }
+    await this.#changeLog.close();
+    await this.#subscriptions.close();
     for (const client of this.#owned) await closeClient(client);
     this.#owned = [];
   }
@@ -1078,7 +876,7 @@ export class RedisDriver implements Driver {
     const sent = performance.now();
     const base = this.#base(env);
     try {
-      await this.#call(this.client, SCRIPTS.probe, [
+      await this.#calls.call(this.client, SCRIPTS.probe, [
         `${base}probe`,
         `${base}ids`,
         `${base}meta`,
@@ -1086,7 +884,7 @@ export class RedisDriver implements Driver {
         ...this.#listKeys(env, services),
       ], []);
     } catch (error) {
-      this.#noteFailure(this.client, error);
+      this.#calls.noteFailure(this.client, error);
       throw new Error(
         `Cannot list env '${env}': instances lapsed with no heartbeat reaching Redis since, and a test write did not land (${
           (error as Error)?.message ?? error
@@ -1104,7 +902,7 @@ export class RedisDriver implements Driver {
   async #serviceNames(env: string): Promise<string[]> {
     const base = this.#base(env);
     const read = async () => {
-      const names = await this.#command(
+      const names = await this.#calls.command(
         this.#reads,
         "HGET",
         `${base}meta`,
@@ -1116,7 +914,8 @@ export class RedisDriver implements Driver {
       const names = await read();
       if (names.length > 0) return names;
       if (
-        Number(await this.#command(this.#reads, "HLEN", `${base}ids`)) === 0
+        Number(await this.#calls.command(this.#reads, "HLEN", `${base}ids`)) ===
+          0
       ) return [];
     } catch (error) {
       throw withoutArguments(error);
@@ -1163,164 +962,6 @@ export class RedisDriver implements Driver {
       `${base}b:${service}`,
     ]);
   }
-
-  /**
-   * What this client saw of an outage, by Redis's clock, for a write to
-   * carry: `f<from>:<to>:<sent>` while calls failed from its last answer
-   * until its last failed attempt, and this call is the first since (it
-   * could not beat until then), else `s<sent>` as this call is sent, so a
-   * call that itself waits out a frozen Redis reports that.
-   */
-  #answeredSince(outageKey: string): string {
-    if (this.#offset === undefined) return "";
-    const failed = this.#outages.get(outageKey);
-    const sent = Math.round(performance.now() + this.#offset);
-    return failed === undefined
-      ? `s${sent}`
-      : `f${Math.round(failed.from + this.#offset)}:${
-        Math.round(failed.to + this.#offset)
-      }:${sent}`;
-  }
-
-  /**
-   * Learns Redis's clock from a reply's `now`. A reply read late makes the
-   * clock look behind, never ahead, so the largest offset seen is the
-   * truest; one far below it means Redis's clock went back (a failover).
-   */
-  #learnClock(now: unknown): void {
-    const value = Number(now);
-    if (!Number.isFinite(value) || value <= 0) return;
-    const offset = value - performance.now();
-    if (
-      this.#offset === undefined || offset > this.#offset ||
-      offset < this.#offset - CLOCK_JUMP_MS
-    ) this.#offset = offset;
-  }
-
-  /**
-   * A script that writes to `env`. A client that could not reach Redis
-   * reports, with its next write to each env, since when: the evidence on
-   * which entries that fell due meanwhile are graced.
-   */
-  async #write(
-    script: Script,
-    outageKey: string,
-    keys: string[],
-    args: (string | number)[],
-  ): Promise<unknown> {
-    if (!this.#outages.has(outageKey)) this.#outages.set(outageKey, undefined);
-    const reporting = this.#outages.get(outageKey) !== undefined;
-    const reply = await this.#call(this.client, script, keys, args);
-    this.#lastWriteOkAt = performance.now();
-    if (reporting) this.#outages.set(outageKey, undefined);
-    return reply;
-  }
-
-  #read(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    return this.#call(this.#reads, script, keys, args);
-  }
-
-  /** One plain command; a failure says why in the connection's words. */
-  async #command(
-    client: RedisClient,
-    ...args: [string, ...(string | number)[]]
-  ): Promise<unknown> {
-    try {
-      return await client.call(...args);
-    } catch (error) {
-      const owned = OWNED_CLIENTS.get(client);
-      throw owned ? explainCommandError(owned, error) : error;
-    }
-  }
-
-  /** `EVALSHA`, and `EVAL` only when Redis lost its script cache. */
-  async #call(
-    client: RedisClient,
-    script: Script,
-    keys: string[],
-    args: (string | number)[],
-  ): Promise<unknown> {
-    const [bySha, bySource] = script.readOnly
-      ? ["EVALSHA_RO", "EVAL_RO"]
-      : ["EVALSHA", "EVAL"];
-    const started = performance.now();
-    try {
-      let reply: unknown;
-      try {
-        reply = await client.call(
-          bySha,
-          script.sha,
-          keys.length,
-          ...keys,
-          ...args,
-        );
-      } catch (error) {
-        if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
-          throw error;
-        }
-        reply = await client.call(
-          bySource,
-          script.source,
-          keys.length,
-          ...keys,
-          ...args,
-        );
-      }
-      this.#lastOkAt = performance.now();
-      return reply;
-    } catch (error) {
-      this.#noteFailure(client, error, started);
-      const owned = OWNED_CLIENTS.get(client);
-      throw withoutArguments(
-        owned ? explainCommandError(owned, error) : error,
-      );
-    }
-  }
-
-  /**
-   * Records a failed call as an outage, from when the call was sent: Redis
-   * answered everything before it, so the outage began no earlier than
-   * about then. (Not from the last write that landed: a process that
-   * writes seldom, a watcher that purges every few seconds, would claim
-   * those seconds, and a crash that lapsed in them would be graced.)
-   * A call that timed out far later than its timeout says that this process
-   * was not running (paused, SIGSTOPped), not that Redis was away: only
-   * its timeout counts then, so a process frozen past its lease does not
-   * claim its lapse as Redis's outage.
-   */
-  #noteFailure(client: RedisClient, error: unknown, started?: number): void {
-    const now = performance.now();
-    const timeout = (client as { options?: { commandTimeout?: number } })
-      .options?.commandTimeout;
-    const frozen = started !== undefined && timeout !== undefined &&
-      now - started > timeout * 2 + FROZEN_SLACK_MS;
-    const lastOk = this.#lastWriteOkAt ?? this.#lastOkAt ?? now;
-    const since = frozen ? now - timeout : Math.max(lastOk, started ?? lastOk);
-    for (const [env, known] of this.#outages) {
-      this.#outages.set(env, { from: known?.from ?? since, to: now });
-    }
-    // A command that timed out still waits in the client's queue for a
-    // reply a stalled link may never bring; on a connection we own, start
-    // over, so commands cannot pile up behind it. (Not a Cluster: that
-    // would drop every node at once, and it redirects and retries itself.)
-    const owned = OWNED_CLIENTS.get(client);
-    const message = String((error as Error)?.message);
-    if (
-      owned instanceof Redis && /timed? ?out/i.test(message) &&
-      owned.status === "ready"
-    ) {
-      log.warn(
-        "A command timed out; reconnecting to drop what waits behind it",
-      );
-      owned.disconnect(true);
-    }
-    // A Cluster master that stopped answering may have been replaced by
-    // its replica (a failover): ask for the slot map now rather than at
-    // the next periodic refresh, so beats reach the new master soon.
-    if (owned instanceof Cluster && /timed? ?out/i.test(message)) {
-      owned.refreshSlotsCache();
-    }
-  }
 }
 
 /** The upsert script's arguments for a registration or a beat. */
@@ -1345,18 +986,6 @@ function upsertArgs(
     registration.term ?? "",
     body,
   ];
-}
-
-/**
- * ioredis puts the command and its arguments on its errors; a heartbeat's
- * arguments include the owner token, so they never leave the driver.
- */
-function withoutArguments(error: unknown): unknown {
-  if (error && typeof error === "object" && "command" in error) {
-    const command = (error as { command?: { name?: unknown } }).command;
-    (error as { command?: unknown }).command = { name: command?.name };
-  }
-  return error;
 }
 
 // The contract's types this module's API names, so its documentation is
