@@ -58,12 +58,10 @@
 
 import { ownerDigest } from "../../contract/owner_digest.ts";
 import { noop } from "cockatiel";
-import { Etcd3, type IKeyValue, type Lease } from "etcd3";
+import { Etcd3, type Lease } from "etcd3";
 import type {
   BackendStatus,
-  Change,
   ChangeBatch,
-  ChangeReason,
   Driver,
   HeartbeatResult,
   ListQuery,
@@ -71,7 +69,7 @@ import type {
   RegistrationKey,
   Snapshot,
 } from "../../contract/driver.ts";
-import { AlreadyRegisteredError, ChangeLogGapError } from "../../errors.ts";
+import { AlreadyRegisteredError } from "../../errors.ts";
 import { type Instance, takesWork } from "../../instance.ts";
 import {
   decode,
@@ -82,6 +80,8 @@ import {
   type TermHolder,
   termOf,
 } from "./_codec.ts";
+import { Epoch } from "./_epoch.ts";
+import { HistoryReader } from "./_history_reader.ts";
 import type {
   EtcdClient,
   EtcdConnectOptions,
@@ -94,9 +94,6 @@ export {
   type EtcdDriverOptions,
   MIN_LEASE_SECONDS,
 } from "./options.ts";
-
-/** How long a read gives the history after its cursor to arrive, in ms. */
-const HISTORY_MS = 200;
 
 /** What this process holds for a registration it wrote. */
 interface KeptLease {
@@ -159,9 +156,8 @@ export class EtcdDriver implements Driver {
   readonly prefix: string;
   #owned = false;
   readonly #requestTimeout: number;
-  #epoch: Promise<number> | undefined;
-  /** The highest `seq` or term this driver has seen: no epoch goes below. */
-  #highest = 0;
+  readonly #epoch: Epoch;
+  readonly #history: HistoryReader;
   readonly #kept = new WeakMap<Registration, KeptLease>();
   readonly #leases = new Map<string, KeptLease>();
 
@@ -176,6 +172,13 @@ export class EtcdDriver implements Driver {
     this.client = client;
     this.prefix = options.prefix ?? "roster/";
     this.#requestTimeout = options.requestTimeout ?? 5_000;
+    this.#epoch = new Epoch(client, `${this.prefix}epoch`);
+    this.#history = new HistoryReader({
+      client,
+      prefix: this.prefix,
+      epoch: this.#epoch,
+      key: (env, kind) => this.#key(env, kind),
+    });
   }
 
   /**
@@ -225,60 +228,6 @@ export class EtcdDriver implements Driver {
 
   #key(env: string, kind: "i" | "d" | "t" | "q", name = ""): string {
     return `${this.prefix}${env}/${kind}/${name}`;
-  }
-
-  /**
-   * The epoch added to revisions to make `seq` and terms. A new one (etcd
-   * lost its data, or the key was deleted) is microseconds since 1970, or
-   * the highest `seq` or term this driver has seen if that is higher; one
-   * that would give terms below that is raised to it.
-   */
-  #epochValue(): Promise<number> {
-    this.#epoch ??= (async () => {
-      const key = `${this.prefix}epoch`;
-      const floor = Math.max(Date.now() * 1000, this.#highest);
-      await this.client.if(key, "Version", "==", 0)
-        .then(this.client.put(key).value(String(floor)))
-        .commit();
-      const answer = await this.client.get(key).exec();
-      const [kv] = answer.kvs;
-      const epoch = Number(kv?.value.toString());
-      if (!kv || !Number.isSafeInteger(epoch)) {
-        throw new Error(`etcd's '${key}' holds no epoch; try again`);
-      }
-      if (epoch + Number(answer.header.revision) >= this.#highest) return epoch;
-      // An old snapshot came back (revisions went back), or a client with a
-      // slow clock began the epoch: raise it above what was granted before.
-      const raised = await this.client.if(key, "Mod", "==", kv.mod_revision)
-        .then(this.client.put(key).value(String(this.#highest)))
-        .commit();
-      if (!raised.succeeded) {
-        throw new Error(`etcd's '${key}' moved; try again`);
-      }
-      return this.#highest;
-    })().catch((error) => {
-      this.#epoch = undefined;
-      throw error;
-    });
-    return this.#epoch;
-  }
-
-  /**
-   * Whether `epoch` would give `seq`s and terms at or below ones seen
-   * already: etcd's revisions went back (an old snapshot came back), or
-   * the epoch was begun again by a slow clock. Then the epoch is read
-   * again, and raised.
-   */
-  #belowSeen(epoch: number, revision: string): boolean {
-    if (epoch + Number(revision) >= this.#highest) return false;
-    this.#epoch = undefined;
-    return true;
-  }
-
-  /** Notes a `seq` or term seen, so no later epoch goes below it. */
-  #saw(value: number): number {
-    if (value > this.#highest) this.#highest = value;
-    return value;
   }
 
   /**
@@ -378,7 +327,7 @@ export class EtcdDriver implements Driver {
     const [last] = (await this.client.get(termKey).exec()).kvs;
     const holder = last && decode<TermHolder>(last);
     if (!last || !holder) return false;
-    const legacy = holder.epoch ?? await this.#epochValue();
+    const legacy = holder.epoch ?? await this.#epoch.value();
     return holder.id === registration.id && holder.seq === kept.seq &&
       termOf(last, holder, legacy) === term;
   }
@@ -469,7 +418,7 @@ export class EtcdDriver implements Driver {
   async #tryCreate(write: KeyWrite): Promise<HeartbeatResult | undefined> {
     const { registration, why, key, owner, now } = write;
     const { env, id } = registration;
-    const epoch = await this.#epochValue();
+    const epoch = await this.#epoch.value();
     const termKey = this.#key(env, "t", registration.service);
     // A key written again: is its service's term record gone too? Read in
     // the same round trip.
@@ -479,7 +428,7 @@ export class EtcdDriver implements Driver {
         ? this.client.get(termKey).exec().then((a) => a.kvs)
         : undefined,
     ]);
-    if (this.#belowSeen(epoch, answer.header.revision)) return undefined;
+    if (this.#epoch.belowSeen(epoch, answer.header.revision)) return undefined;
     const [current] = answer.kvs;
     const stored = current && decode(current);
     if (current && stored && stored.owner !== owner) {
@@ -517,10 +466,10 @@ export class EtcdDriver implements Driver {
       .commit();
     if (!result.succeeded) {
       // The key moved, or etcd lost its data (and its epoch) meanwhile.
-      this.#epoch = undefined;
+      this.#epoch.forget();
       return undefined;
     }
-    const seq = this.#saw(
+    const seq = this.#epoch.saw(
       fresh.seq ??
         fresh.epoch +
           Number(current ? current.create_revision : result.header.revision),
@@ -613,13 +562,13 @@ export class EtcdDriver implements Driver {
       read.some(({ stored }) =>
           stored.seq === undefined && stored.epoch === undefined
         )
-        ? await this.#epochValue()
+        ? await this.#epoch.value()
         : 0;
     for (const { kv, stored } of read) {
       const id = kv.key.toString().slice(this.#key(env, "i").length);
       owners.set(id, stored.owner);
       created.set(id, kv.create_revision);
-      const seq = this.#saw(seqOf(kv, stored, legacy));
+      const seq = this.#epoch.saw(seqOf(kv, stored, legacy));
       instances.push(instanceOf(env, id, stored, seq, readAt));
     }
     instances.sort((a, b) => a.seq - b.seq);
@@ -688,25 +637,9 @@ export class EtcdDriver implements Driver {
   async snapshot(env: string): Promise<Snapshot> {
     // The epoch first: data lost between the two reads then shows as a
     // changed epoch at the next read of changes.
-    const epoch = await this.#epochMark();
+    const epoch = await this.#epoch.mark();
     const { instances, revision } = await this.#read(env);
     return { instances, cursor: `${epoch}:${revision}` };
-  }
-
-  /**
-   * Which epoch key there is now: its value and create revision, begun
-   * where it is missing. etcd restarted without its data has a new one
-   * (its revisions may have passed a cursor's again by then).
-   */
-  async #epochMark(): Promise<string> {
-    const key = `${this.prefix}epoch`;
-    let [kv] = (await this.client.get(key).exec()).kvs;
-    if (!kv) {
-      this.#epoch = undefined;
-      await this.#epochValue();
-      [kv] = (await this.client.get(key).exec()).kvs;
-    }
-    return kv ? `${kv.value.toString()}@${kv.create_revision}` : "";
   }
 
   /**
@@ -722,146 +655,12 @@ export class EtcdDriver implements Driver {
    *   compacted, or etcd restarted without it (a revision ahead of etcd's,
    *   or another epoch).
    */
-  async changes(
+  changes(
     env: string,
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
-    const [, mark = "", revision = ""] = /^(.*):(\d+)$/.exec(cursor) ?? [];
-    if (!revision) throw new ChangeLogGapError(env, cursor);
-    // Reading at the cursor's revision says whether its history is still
-    // there: compacted, or ahead of an etcd that restarted without data.
-    let head: bigint;
-    try {
-      const [answer, epoch] = await Promise.all([
-        this.client.get(`${this.prefix}${env}/`).revision(revision).exec(),
-        this.#epochMark(),
-      ]);
-      if (epoch !== mark) {
-        this.#epoch = undefined;
-        throw new ChangeLogGapError(env, cursor, { dataLost: true });
-      }
-      head = BigInt(answer.header.revision);
-    } catch (error) {
-      if (error instanceof ChangeLogGapError) throw error;
-      const message = (error as Error)?.message ?? "";
-      if (/compacted/i.test(message)) throw new ChangeLogGapError(env, cursor);
-      if (/future revision/i.test(message)) {
-        this.#epoch = undefined;
-        throw new ChangeLogGapError(env, cursor, { dataLost: true });
-      }
-      throw error;
-    }
-    const from = BigInt(revision);
-    if (from === head && options.waitMs <= 0) return { changes: [], cursor };
-    const epoch = await this.#epochValue();
-    const watcher = this.client.watch()
-      .prefix(`${this.prefix}${env}/`)
-      .startRevision(String(from + 1n))
-      .withPreviousKV()
-      .watcher();
-    return await new Promise<ChangeBatch>((resolve, reject) => {
-      const changes: Change[] = [];
-      let next = cursor;
-      // History after the cursor arrives just after the watch is made; a
-      // read that may not wait still gives it a moment.
-      const timer = setTimeout(
-        () => finish(),
-        from < head ? Math.max(options.waitMs, HISTORY_MS) : options.waitMs,
-      );
-      const finish = (error?: unknown) => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", stop);
-        watcher.removeAllListeners();
-        watcher.on("error", () => {});
-        watcher.cancel().catch(() => {});
-        if (error === undefined) resolve({ changes, cursor: next });
-        else reject(error);
-      };
-      const stop = () => finish();
-      watcher.on("data", (answer) => {
-        this.#decodeEvents(env, epoch, answer.events, changes);
-        const last = answer.events.at(-1);
-        if (last) next = `${mark}:${last.kv.mod_revision}`;
-        if (changes.length) finish();
-      });
-      watcher.on("error", (error: Error) =>
-        finish(
-          /compact/i.test(error.message)
-            ? new ChangeLogGapError(env, cursor)
-            : error,
-        ));
-      // etcd went away: it may come back without its data, and a watch
-      // from a revision ahead of it waits in silence, so return now and
-      // let the next read check the cursor again.
-      watcher.on("disconnected", () => finish());
-      options.signal?.addEventListener("abort", stop, { once: true });
-      if (options.signal?.aborted) stop();
-    });
-  }
-
-  /** etcd events to roster changes: the same revision's tombstone says why. */
-  #decodeEvents(
-    env: string,
-    epoch: number,
-    events: {
-      type: "Put" | "Delete";
-      kv: IKeyValue;
-      prev_kv?: IKeyValue;
-    }[],
-    into: Change[],
-  ): void {
-    const instances = this.#key(env, "i");
-    const tombstones = new Set(
-      events.filter((e) =>
-        e.type === "Put" &&
-        e.kv.key.toString().startsWith(this.#key(env, "d"))
-      ).map((e) =>
-        `${e.kv.mod_revision}/${
-          e.kv.key.toString().slice(this.#key(env, "d").length)
-        }`
-      ),
-    );
-    for (const event of events) {
-      const name = event.kv.key.toString();
-      if (!name.startsWith(instances)) continue;
-      const id = name.slice(instances.length);
-      if (event.type === "Put") {
-        const stored = decode(event.kv);
-        if (!stored) continue;
-        const instance = instanceOf(
-          env,
-          id,
-          stored,
-          this.#saw(seqOf(event.kv, stored, epoch)),
-        );
-        if (event.kv.version === "1") {
-          into.push({ type: "join", reason: stored.why, instance });
-          continue;
-        }
-        const before = event.prev_kv && decode(event.prev_kv);
-        if (before && before.status !== stored.status) {
-          into.push({ type: "update", reason: "health", instance });
-        }
-        continue;
-      }
-      const before = event.prev_kv && decode(event.prev_kv);
-      if (!before || !event.prev_kv) continue;
-      const reason: ChangeReason =
-        tombstones.has(`${event.kv.mod_revision}/${id}`)
-          ? "deregistered"
-          : "expired";
-      into.push({
-        type: "leave",
-        reason,
-        instance: instanceOf(
-          env,
-          id,
-          before,
-          seqOf(event.prev_kv, before, epoch),
-        ),
-      });
-    }
+    return this.#history.changes(env, cursor, options);
   }
 
   /**
@@ -885,7 +684,7 @@ export class EtcdDriver implements Driver {
       await Promise.all([
         this.#read(env),
         this.client.get(termKey).exec().then((answer) => answer.kvs),
-        this.#epochValue(),
+        this.#epoch.value(),
         this.client.get(quietKey).exec().then((answer) => answer.kvs),
       ]);
     if (quiet.length > 0) return undefined;
@@ -899,9 +698,11 @@ export class EtcdDriver implements Driver {
     const oldest = instances.find((i) => i.service === service && takesWork(i));
     if (oldest?.id !== id) return undefined;
     const holder = last ? decode<TermHolder>(last) : undefined;
-    if (last && holder) this.#saw(termOf(last, holder, cached));
+    if (last && holder) this.#epoch.saw(termOf(last, holder, cached));
     let epoch = cached;
-    if (this.#belowSeen(epoch, revision)) epoch = await this.#epochValue();
+    if (this.#epoch.belowSeen(epoch, revision)) {
+      epoch = await this.#epoch.value();
+    }
     if (holder?.id && holder.id !== id) {
       const other = instances.find((i) => i.id === holder.id);
       if (other && other.seq === holder.seq && takesWork(other)) {
@@ -918,10 +719,10 @@ export class EtcdDriver implements Driver {
       .commit();
     if (!result.succeeded) {
       // Another grant, a lost key, or a changed epoch: read afresh next time.
-      this.#epoch = undefined;
+      this.#epoch.forget();
       return undefined;
     }
-    return this.#saw(epoch + Number(result.header.revision));
+    return this.#epoch.saw(epoch + Number(result.header.revision));
   }
 
   /**
@@ -934,7 +735,7 @@ export class EtcdDriver implements Driver {
     const termKey = this.#key(registration.env, "t", registration.service);
     const [[last], epoch] = await Promise.all([
       this.client.get(termKey).exec().then((answer) => answer.kvs),
-      this.#epochValue(),
+      this.#epoch.value(),
     ]);
     const holder = last && decode<TermHolder>(last);
     if (!last || !holder || termOf(last, holder, epoch) !== term) return;
