@@ -5,13 +5,13 @@
  */
 
 const FILES = [
-  "tests/redis_faults_test.ts",
-  "tests/postgres_faults_test.ts",
-  "tests/etcd_faults_test.ts",
-  "tests/redis_link_faults_test.ts",
-  "tests/redis_sigstop_test.ts",
-  "tests/redis_topologies_test.ts",
-  "tests/redis_watch_test.ts",
+  "tests/drivers/redis/faults_test.ts",
+  "tests/drivers/postgres/faults_test.ts",
+  "tests/drivers/etcd/faults_test.ts",
+  "tests/drivers/redis/link_faults_test.ts",
+  "tests/drivers/redis/sigstop_test.ts",
+  "tests/drivers/redis/topologies_test.ts",
+  "tests/drivers/redis/watch_test.ts",
   "tests/soak_test.ts",
   "tests/fuzz_test.ts",
 ];

@@ -1,14 +1,14 @@
 /** The Redis scripts obey Cluster's rules, and the value formats read back. */
 
 import assert from "node:assert/strict";
-import * as scripts from "../drivers/redis/_scripts.ts";
+import * as scripts from "../../../drivers/redis/_scripts.ts";
 import {
   encodeBody,
   readChange,
   readService,
   STATUS_CODES,
-} from "../drivers/redis/_codec.ts";
-import type { Instance } from "../mod.ts";
+} from "../../../drivers/redis/_codec.ts";
+import type { Instance } from "../../../mod.ts";
 
 const SOURCES: [string, string][] = [];
 for (const [name, value] of Object.entries(scripts)) {

@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { sleep } from "./_redis_server.ts";
-import { etcdRegistry, EtcdServer, etcdTest } from "./_etcd_server.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { sleep } from "../../_redis_server.ts";
+import { etcdRegistry, EtcdServer, etcdTest } from "../../_etcd_server.ts";
 
 const INTERVAL = 500;
 const TTL = 3_000;

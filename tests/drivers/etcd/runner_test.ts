@@ -1,8 +1,8 @@
 /** The runner with `driver = "etcd"`, against a real server. */
 
 import assert from "node:assert/strict";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
-import { EtcdServer, etcdTest } from "./_etcd_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
+import { EtcdServer, etcdTest } from "../../_etcd_server.ts";
 
 Deno.test(etcdTest(
   "runner on etcd: run, list from another process, stop; bad tables exit 2",

@@ -11,13 +11,13 @@
 
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import type { Registration } from "../contract/driver.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { PURGE_LIMIT, PURGE_LINES } from "../drivers/redis/_scripts.ts";
-import { registerAll, registration } from "./_registration.ts";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
-import { AlreadyRegisteredError } from "../mod.ts";
+import type { Registration } from "../../../contract/driver.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { PURGE_LIMIT, PURGE_LINES } from "../../../drivers/redis/_scripts.ts";
+import { registerAll, registration } from "../../_registration.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
+import { AlreadyRegisteredError } from "../../../mod.ts";
 
 const TTL = 400;
 /**

@@ -7,17 +7,17 @@
  */
 
 import assert from "node:assert/strict";
-import { type Instance, Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
+import { type Instance, Registry } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import {
   monitorCommands,
   RedisServer,
   redisTest,
   sleep,
-} from "./_redis_server.ts";
-import { TcpProxy } from "./_tcp_proxy.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { figure } from "./_figures.ts";
+} from "../../_redis_server.ts";
+import { TcpProxy } from "../../_tcp_proxy.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { figure } from "../../_figures.ts";
 
 const INTERVAL = 200;
 const TTL = 800;

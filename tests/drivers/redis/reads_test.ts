@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { AlreadyRegisteredError } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { registration } from "./_registration.ts";
+import { AlreadyRegisteredError } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { registration } from "../../_registration.ts";
 import {
   freePort,
   monitorCommands,
@@ -14,7 +14,7 @@ import {
   redisTest,
   SENTINEL_TIMERS_MS,
   sleep,
-} from "./_redis_server.ts";
+} from "../../_redis_server.ts";
 
 function commandCalls(info: string): Map<string, number> {
   const calls = new Map<string, number>();

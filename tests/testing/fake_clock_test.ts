@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../testing/fake_clock.ts";
+import { FakeClock } from "../../testing/fake_clock.ts";
 
 Deno.test("FakeClock fires timers in time order as it ticks, and cancels them", () => {
   const clock = new FakeClock(0);

@@ -7,12 +7,12 @@
 
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { registration } from "./_registration.ts";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { figure } from "./_figures.ts";
+import { Registry } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { registration } from "../../_registration.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { figure } from "../../_figures.ts";
 
 const TTL = 300;
 const INTERVAL = 100;

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { EtcdDriver } from "../drivers/etcd/mod.ts";
-import { EtcdServer, etcdTest } from "./_etcd_server.ts";
+import { EtcdDriver } from "../../../drivers/etcd/mod.ts";
+import { EtcdServer, etcdTest } from "../../_etcd_server.ts";
 
 Deno.test(etcdTest(
   "etcd has no messaging: broadcast fails naming the driver",
   async () => {
     await using server = await EtcdServer.start();
     const driver = await EtcdDriver.connect({ endpoints: [server.url] });
-    const { Registry } = await import("../mod.ts");
+    const { Registry } = await import("../../../mod.ts");
     const registry = new Registry({
       driver,
       service: "api",

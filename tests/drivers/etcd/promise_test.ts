@@ -6,12 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import type { Registry } from "../mod.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { etcdRegistry, EtcdServer, etcdTest } from "./_etcd_server.ts";
-import { sleep } from "./_redis_server.ts";
-import { registration } from "./_registration.ts";
-import { EtcdDriver } from "../drivers/etcd/mod.ts";
+import type { Registry } from "../../../mod.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { etcdRegistry, EtcdServer, etcdTest } from "../../_etcd_server.ts";
+import { sleep } from "../../_redis_server.ts";
+import { registration } from "../../_registration.ts";
+import { EtcdDriver } from "../../../drivers/etcd/mod.ts";
 
 const INTERVAL = 400;
 const TTL = 2_000;

@@ -1,6 +1,6 @@
 /**
  * The Redis scripts that read a whole service work a bounded piece per
- * call, as the purge does (tests/redis_purge_test.ts): a campaign reads the
+ * call, as the purge does (tests/drivers/redis/purge_test.ts): a campaign reads the
  * beat slots a piece at a time, flagging the slots after lost records goes
  * on over the purge's calls, and a repair of the id index or the services
  * list goes on over calls of its own. bench/purge_bench.ts measures how
@@ -9,15 +9,15 @@
  */
 
 import assert from "node:assert/strict";
-import { RedisDriver } from "../drivers/redis/mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import {
   CAMPAIGN_SLOTS,
   MARK_SLOTS,
   REPAIR_LINES,
-} from "../drivers/redis/_scripts.ts";
-import { registerAll, registration } from "./_registration.ts";
-import { RedisServer, redisTest } from "./_redis_server.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
+} from "../../../drivers/redis/_scripts.ts";
+import { registerAll, registration } from "../../_registration.ts";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 
 // Long enough that nothing lapses while a test runs.
 const TTL = 120_000;

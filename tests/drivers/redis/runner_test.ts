@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
 
 const TTL_MS = 1000;
 

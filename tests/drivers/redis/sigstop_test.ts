@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 
 const FIXTURE =
-  new URL("./fixtures/leader_process.ts", import.meta.url).pathname;
+  new URL("../../fixtures/leader_process.ts", import.meta.url).pathname;
 
 function start(url: string, id: string) {
   const child = new Deno.Command(Deno.execPath(), {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { PostgresDriver } from "../drivers/postgres/mod.ts";
-import { ConfigError, MessageTooLargeError } from "../mod.ts";
-import { registration } from "./_registration.ts";
-import { PostgresServer, postgresTest } from "./_postgres_server.ts";
+import { PostgresDriver } from "../../../drivers/postgres/mod.ts";
+import { ConfigError, MessageTooLargeError } from "../../../mod.ts";
+import { registration } from "../../_registration.ts";
+import { PostgresServer, postgresTest } from "../../_postgres_server.ts";
 
 Deno.test(postgresTest(
   "postgres: the schema is created under its own name, only a digest of the owner is stored, messages over NOTIFY's limit fail, a bad schema name is refused",

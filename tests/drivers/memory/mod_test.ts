@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ChangeLogGapError } from "../errors.ts";
-import { MemoryDriver } from "../testing/mod.ts";
+import { ChangeLogGapError } from "../../../errors.ts";
+import { MemoryDriver } from "../../../testing/mod.ts";
 
 Deno.test("the memory change log keeps its newest changes and reports a gap past them", async () => {
   const driver = new MemoryDriver({ changeLogLength: 3 });

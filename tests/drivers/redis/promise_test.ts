@@ -9,16 +9,16 @@
  */
 
 import assert from "node:assert/strict";
-import { type Instance, Registry, type WatchEvent } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
+import { type Instance, Registry, type WatchEvent } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import {
   monitorCommands,
   RedisServer,
   redisTest,
   sleep,
-} from "./_redis_server.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
-import { TcpProxy } from "./_tcp_proxy.ts";
+} from "../../_redis_server.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
+import { TcpProxy } from "../../_tcp_proxy.ts";
 
 const INTERVAL = 200;
 const TTL = 600;

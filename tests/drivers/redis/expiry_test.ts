@@ -7,12 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { type Instance, Registry, WaitForTimeoutError } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { registration } from "./_registration.ts";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
+import { type Instance, Registry, WaitForTimeoutError } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { registration } from "../../_registration.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
 
 const TTL = 400;
 const INTERVAL = 100;

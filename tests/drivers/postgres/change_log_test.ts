@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { PostgresDriver } from "../drivers/postgres/mod.ts";
-import { ChangeLogGapError } from "../mod.ts";
-import { registration } from "./_registration.ts";
-import { PostgresServer, postgresTest } from "./_postgres_server.ts";
+import { PostgresDriver } from "../../../drivers/postgres/mod.ts";
+import { ChangeLogGapError } from "../../../mod.ts";
+import { registration } from "../../_registration.ts";
+import { PostgresServer, postgresTest } from "../../_postgres_server.ts";
 
 Deno.test(postgresTest(
   "6,000 register and deregister cycles leave the change log at its cap",

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import {
   type ListingRead,
   settledListing,
-} from "../contract/settled_listing.ts";
-import { type Instance, instanceOf } from "../contract/mod.ts";
-import { registration } from "./_registration.ts";
+} from "../../contract/settled_listing.ts";
+import { type Instance, instanceOf } from "../../contract/mod.ts";
+import { registration } from "../_registration.ts";
 
 function instance(id: string): Instance {
   return instanceOf(registration({ id }), {

@@ -1,8 +1,8 @@
 /** The runner with `driver = "postgres"`, against a real server. */
 
 import assert from "node:assert/strict";
-import { runRunner, spawnRunner, writeConfig } from "./_runner_process.ts";
-import { PostgresServer, postgresTest } from "./_postgres_server.ts";
+import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
+import { PostgresServer, postgresTest } from "../../_postgres_server.ts";
 
 Deno.test(postgresTest(
   "runner on postgres: run, list from another process, status, stop; secrets stay out of errors",

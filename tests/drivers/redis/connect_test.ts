@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { freePort, RedisServer, redisTest } from "./_redis_server.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { freePort, RedisServer, redisTest } from "../../_redis_server.ts";
 
 Deno.test(redisTest(
   "connecting waits out a busy Redis within the connect timeout, not the heartbeat's command timeout",

@@ -1,22 +1,22 @@
 import assert from "node:assert/strict";
-import { registration } from "./_registration.ts";
+import { registration } from "../../_registration.ts";
 import {
   AlreadyRegisteredError,
   type Clock,
   Registry,
   systemClock,
-} from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
+} from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import {
   monitorCommands,
   RedisServer,
   redisTest,
   sleep,
-} from "./_redis_server.ts";
-import { captureLogs } from "./_log_capture.ts";
-import { figure } from "./_figures.ts";
-import { assertInvariants } from "./_invariants.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
+} from "../../_redis_server.ts";
+import { captureLogs } from "../../_log_capture.ts";
+import { figure } from "../../_figures.ts";
+import { assertInvariants } from "../../_invariants.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
 
 /** A watcher on a connection of its own, collecting every event. */
 async function watcher(url: string) {

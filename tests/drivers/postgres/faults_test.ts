@@ -7,13 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { PostgresDriver } from "../drivers/postgres/mod.ts";
-import { Registry } from "../mod.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { sleep } from "./_redis_server.ts";
-import { registration } from "./_registration.ts";
-import { TcpProxy } from "./_tcp_proxy.ts";
-import { PostgresServer, postgresTest } from "./_postgres_server.ts";
+import { PostgresDriver } from "../../../drivers/postgres/mod.ts";
+import { Registry } from "../../../mod.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { sleep } from "../../_redis_server.ts";
+import { registration } from "../../_registration.ts";
+import { TcpProxy } from "../../_tcp_proxy.ts";
+import { PostgresServer, postgresTest } from "../../_postgres_server.ts";
 
 const INTERVAL = 200;
 const TTL = 900;

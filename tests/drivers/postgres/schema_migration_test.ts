@@ -6,12 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { PostgresDriver } from "../drivers/postgres/mod.ts";
-import { SCHEMA_VERSION } from "../drivers/postgres/_schema.ts";
-import { ConfigError } from "../mod.ts";
-import { registration } from "./_registration.ts";
-import { PostgresServer, postgresTest } from "./_postgres_server.ts";
-import { eventually } from "./discovery/_discovery_suite.ts";
+import { PostgresDriver } from "../../../drivers/postgres/mod.ts";
+import { SCHEMA_VERSION } from "../../../drivers/postgres/_schema.ts";
+import { ConfigError } from "../../../mod.ts";
+import { registration } from "../../_registration.ts";
+import { PostgresServer, postgresTest } from "../../_postgres_server.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 // @ts-types="@types/pg"
 import pg from "pg";
 

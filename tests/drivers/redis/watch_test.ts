@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { registration } from "./_registration.ts";
-import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { TcpProxy } from "./_tcp_proxy.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
+import { registration } from "../../_registration.ts";
+import { Registry } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { TcpProxy } from "../../_tcp_proxy.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
 
 const INTERVAL = 100;
 const TTL = 400;

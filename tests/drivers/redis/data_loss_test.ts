@@ -7,13 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type LeaderChange, Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
-import { RedisServer, redisTest, sleep } from "./_redis_server.ts";
-import { collect, eventually } from "./discovery/_discovery_suite.ts";
-import { captureLogs } from "./_log_capture.ts";
-import { runRunner, writeConfig } from "./_runner_process.ts";
-import { startForSetup } from "./_registration.ts";
+import { type LeaderChange, Registry } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
+import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { captureLogs } from "../../_log_capture.ts";
+import { runRunner, writeConfig } from "../../_runner_process.ts";
+import { startForSetup } from "../../_registration.ts";
 
 const INTERVAL = 100;
 const TTL = 400;

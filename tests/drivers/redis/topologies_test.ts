@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
-import { startForSetup } from "./_registration.ts";
+import { startForSetup } from "../../_registration.ts";
 import { Cluster, Redis } from "ioredis";
-import { Registry } from "../mod.ts";
-import { RedisDriver } from "../drivers/redis/mod.ts";
+import { Registry } from "../../../mod.ts";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import {
   freePort,
   RedisServer,
   redisTest,
   SENTINEL_TIMERS_MS,
   sleep,
-} from "./_redis_server.ts";
-import { figure } from "./_figures.ts";
-import { assertInvariants } from "./_invariants.ts";
-import { collect } from "./discovery/_discovery_suite.ts";
-import { redisSentinelEngine } from "./robustness/redis_sentinel_engine.ts";
+} from "../../_redis_server.ts";
+import { figure } from "../../_figures.ts";
+import { assertInvariants } from "../../_invariants.ts";
+import { collect } from "../../discovery/_discovery_suite.ts";
+import { redisSentinelEngine } from "../../robustness/redis_sentinel_engine.ts";
 import {
   addReplica,
   masterOf,
@@ -22,7 +22,7 @@ import {
   startCluster,
   takeOver,
   until,
-} from "./_redis_cluster.ts";
+} from "../../_redis_cluster.ts";
 
 Deno.test(redisTest(
   "Sentinel: registrations are back within two intervals of a failover",
