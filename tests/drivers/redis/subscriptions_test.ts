@@ -1,0 +1,53 @@
+/**
+ * Subscriptions share one connection: a channel is subscribed once however
+ * many handlers it has, and unsubscribed when its last handler goes.
+ */
+
+import assert from "node:assert/strict";
+import { Subscriptions } from "../../../drivers/redis/_subscriptions.ts";
+import { connectSide, createClient } from "../../../drivers/redis/connect.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
+import { RedisServer, redisTest } from "../../_redis_server.ts";
+
+Deno.test(redisTest(
+  "redis subscriptions: one connection, one SUBSCRIBE per channel, UNSUBSCRIBE after the last handler; none without a way to connect",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    let opened = 0;
+    const subscriptions = new Subscriptions(() => () => {
+      opened++;
+      return connectSide(createClient({ url: server.url }), 5_000);
+    });
+    try {
+      const a: string[] = [];
+      const b: string[] = [];
+      const offA = await subscriptions.subscribe("c1", (m) => a.push(m));
+      const offB = await subscriptions.subscribe("c1", (m) => b.push(m));
+      const offC = await subscriptions.subscribe("c2", () => {});
+      assert.equal(opened, 1);
+      const channels = async () =>
+        (await admin.call("PUBSUB", "CHANNELS") as string[]).sort();
+      assert.deepEqual(await channels(), ["c1", "c2"]);
+      await admin.call("PUBLISH", "c1", "hello");
+      await eventually("both handlers", () => a.length === 1 && b.length === 1);
+      await offA();
+      await admin.call("PUBLISH", "c1", "again");
+      await eventually("the one left", () => b.length === 2);
+      assert.deepEqual(a, ["hello"]);
+      await offB();
+      assert.deepEqual(await channels(), ["c2"]);
+      await offC();
+    } finally {
+      await subscriptions.close();
+    }
+    await assert.rejects(
+      subscriptions.subscribe("c1", () => {}),
+      /the driver is closed/,
+    );
+    await assert.rejects(
+      new Subscriptions(() => undefined).subscribe("c1", () => {}),
+      /has no duplicate\(\); pass an ioredis client/,
+    );
+  },
+));
