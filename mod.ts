@@ -120,16 +120,17 @@ export {
   type ProtectionChange,
   resolveProtectionOptions,
 } from "./discovery/eviction_protection.ts";
+export { Registry, type RegistryEvents } from "./registry.ts";
+export type { RegistrationApi } from "./session/registration_api.ts";
+export type { DrainOptions } from "./session/drain.ts";
 export {
   DEFAULT_MAINTENANCE_TTL_MS,
-  type DrainOptions,
   type MaintenanceOptions,
-  Registry,
-  type RegistryEvents,
-  type RegistryState,
-  type SessionEvents,
-  type StreamOptions,
-} from "./registry.ts";
+} from "./session/maintenance.ts";
+export type { RegistryState, SessionEvents } from "./session/session.ts";
+export type { DiscoveryApi } from "./discovery/discovery_api.ts";
+export type { ElectionApi } from "./election/election_api.ts";
+export type { MessagingApi } from "./messaging/messaging_api.ts";
 export { selectInstances, type Selector } from "./discovery/select.ts";
 export type { WaitForOptions } from "./discovery/wait_for.ts";
 export type { ViewState, WatchEvent, WatchOptions } from "./discovery/watch.ts";
@@ -139,4 +140,5 @@ export {
   type RegistryOptions,
   type ResolvedOptions,
   resolveRegistryOptions,
+  type StreamOptions,
 } from "./registry_options.ts";

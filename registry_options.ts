@@ -370,3 +370,9 @@ function machineHostname(): string {
     return "localhost";
   }
 }
+
+/** Options for the streams of changes a registry offers. */
+export interface StreamOptions {
+  /** Ends the stream. */
+  signal?: AbortSignal;
+}
