@@ -7,10 +7,7 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
-import { createConnection } from "node:net";
 import { constants } from "node:os";
-import { Buffer } from "node:buffer";
 import { EventEmitter } from "../_event_emitter.ts";
 import { logger } from "../_logger.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
@@ -305,12 +302,14 @@ const MAX_OUTPUT_BYTES = 1024;
 const PIPE_GRACE_MS = 50;
 
 /** Opens one TCP connection and closes it; rejects on error or abort. */
-function connectOnce(
+async function connectOnce(
   host: string,
   port: number,
   signal: AbortSignal,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
+  // Loaded on first use: a process without a TCP check never pays for it.
+  const { createConnection } = await import("node:net");
+  return await new Promise((resolve, reject) => {
     const socket = createConnection({ host, port });
     const settle = (error?: unknown) => {
       signal.removeEventListener("abort", onAbort);
@@ -333,13 +332,18 @@ function connectOnce(
  * abort. A background process that keeps the pipes open cannot stall it:
  * the pipes get a moment after the exit, then are closed.
  */
-function runOnce(
+async function runOnce(
   program: string,
   args: string[],
   signal: AbortSignal,
   output: { text: string },
 ): Promise<number> {
-  return new Promise((resolve, reject) => {
+  // Loaded on first use: a process without a command check never pays for it.
+  const [{ spawn }, { Buffer }] = await Promise.all([
+    import("node:child_process"),
+    import("node:buffer"),
+  ]);
+  return await new Promise((resolve, reject) => {
     const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"] });
     let tail = Buffer.alloc(0);
     const keep = (chunk: Buffer) => {

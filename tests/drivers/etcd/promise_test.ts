@@ -115,29 +115,30 @@ Deno.test(etcdTest(
       assert.deepEqual(reregistered, [], "put back, not registered anew");
       const [listed] = await bare.driver.list({ env: "default" });
       assert.equal(listed?.seq, seq);
-      // Without protection: a leave (expired) then a join (reregistered), as
-      // documented, or nothing where the keep-alive landed first; never a
-      // leave last.
-      await eventually("the bare watcher settles", () => {
-        const after = seenBare.lines().slice(1);
-        return after.length === 0 ||
-          after.at(-1) === "join reregistered a";
-      }, 10_000);
-      const after = seenBare.lines().slice(1);
-      for (let i = 0; i < after.length; i += 2) {
-        assert.deepEqual(after.slice(i, i + 2), [
-          "leave expired a",
-          "join reregistered a",
-        ]);
+      // A leave (expired) then a join (reregistered) under the same seq, as
+      // the driver's limitations say, or nothing where the keep-alive landed
+      // before etcd revoked the lease; never a leave last. Eviction
+      // protection (the held watcher's default) does not change that here:
+      // it holds expiries only once more than half of a service of at least
+      // three expired within a ttl, and this service is one instance.
+      for (
+        const [name, seen] of [["bare", seenBare], ["held", seenHeld]] as const
+      ) {
+        await eventually(`the ${name} watcher settles`, () => {
+          const after = seen.lines().slice(1);
+          return after.length === 0 || after.at(-1) === "join reregistered a";
+        }, 10_000);
+        const after = seen.lines().slice(1);
+        for (let i = 0; i < after.length; i += 2) {
+          assert.deepEqual(after.slice(i, i + 2), [
+            "leave expired a",
+            "join reregistered a",
+          ], `${name}: ${seen.lines().join(", ")}`);
+        }
+        for (const event of seen.events) {
+          assert.equal(event.instance.seq, seq);
+        }
       }
-      for (const event of seenBare.events) {
-        assert.equal(event.instance.seq, seq);
-      }
-      // With eviction protection (the default) the watcher sees no leave.
-      assert.ok(
-        !seenHeld.lines().some((l) => l.startsWith("leave")),
-        seenHeld.lines().join("\n"),
-      );
     } finally {
       controller.abort();
       await Promise.all([seenBare.done, seenHeld.done]).catch(() => {});
