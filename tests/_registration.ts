@@ -67,3 +67,27 @@ export async function startForSetup(
     }
   }
 }
+
+/**
+ * Starts a registry on a driver of the test's own for its setup, as
+ * {@linkcode startForSetup} does; when no start succeeds the driver is
+ * closed before the error is thrown, so a failed setup leaves no
+ * connection or timer behind for the next test to be blamed for.
+ *
+ * @param driver The driver, which the caller closes once the registry stops.
+ * @param make Makes the registry to start on it.
+ * @param waitMs How long to wait before trying again (at least the ttl).
+ * @returns The started registry.
+ */
+export async function startOnDriverForSetup(
+  driver: { close(): Promise<void> },
+  make: () => Registry,
+  waitMs: number,
+): Promise<Registry> {
+  try {
+    return await startForSetup(make, 3, waitMs);
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
+}

@@ -13,7 +13,7 @@ import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
 import { collect, eventually } from "../../discovery/_discovery_suite.ts";
 import { captureLogs } from "../../_log_capture.ts";
 import { runRunner, writeConfig } from "../../_runner_process.ts";
-import { startForSetup } from "../../_registration.ts";
+import { startOnDriverForSetup } from "../../_registration.ts";
 
 const INTERVAL = 100;
 const TTL = 400;
@@ -27,14 +27,11 @@ async function member(
   const driver = await RedisDriver.connect({ url, commandTimeout: 50 });
   // The 50 ms command timeout is for the faults; on a loaded machine it can
   // fail the start itself, which is setup, so that is tried again.
-  const registry = await startForSetup(
+  const registry = await startOnDriverForSetup(
+    driver,
     () => new Registry({ driver, env, service: "api", id, ...timing }),
-    3,
     timing.ttl + 100,
-  ).catch(async (error) => {
-    await driver.close();
-    throw error;
-  });
+  );
   const reregistered: number[] = [];
   registry.on(
     "reregistered",

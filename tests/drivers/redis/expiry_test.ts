@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { type Instance, Registry, WaitForTimeoutError } from "../../../mod.ts";
 import { RedisDriver } from "../../../drivers/redis/mod.ts";
-import { registration } from "../../_registration.ts";
+import { registration, startOnDriverForSetup } from "../../_registration.ts";
 import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
 import { collect, eventually } from "../../discovery/_discovery_suite.ts";
 import { runRunner, spawnRunner, writeConfig } from "../../_runner_process.ts";
@@ -20,17 +20,24 @@ const INTERVAL = 100;
 /** A live member: a registry on a connection of its own. */
 async function member(url: string, id: string, env: string) {
   const driver = await RedisDriver.connect({ url, commandTimeout: 50 });
-  const registry = new Registry({
+  // The 50 ms command timeout is for the test; on a loaded machine it can
+  // fail the start itself, which is setup, so that is tried again.
+  const registry = await startOnDriverForSetup(
     driver,
-    env,
-    service: "api",
-    id,
-    heartbeatInterval: INTERVAL,
-    ttl: TTL,
-  });
+    () =>
+      new Registry({
+        driver,
+        env,
+        service: "api",
+        id,
+        heartbeatInterval: INTERVAL,
+        ttl: TTL,
+      }),
+    TTL + 100,
+  );
   const beats: number[] = [];
   registry.on("heartbeat", ({ instance }) => beats.push(instance.heartbeatAt));
-  const instance = await registry.start();
+  const instance = registry.instance()!;
   beats.push(instance.heartbeatAt);
   return {
     registry,
