@@ -34,6 +34,39 @@ const CLOCK_JUMP_MS = 5_000;
 /** How much later than twice its timeout a call may fail before this process counts as frozen. */
 const FROZEN_SLACK_MS = 100;
 
+/**
+ * How long a call through a Cluster client may take in all, in ms. ioredis
+ * times a command only once it is written to a node; a Cluster may hold it
+ * in a queue through a failover or a slot refresh and never settle it
+ * (ioredis issue 1604), which would leave a beat, a listing or a driver's
+ * `close()` waiting for ever. Redirections and their retries fit well
+ * within twice the command timeout and a second.
+ */
+function clusterCallLimit(client: RedisClient): number | undefined {
+  if (!(client instanceof Cluster)) return undefined;
+  const timeout = client.options.redisOptions?.commandTimeout;
+  return timeout === undefined ? undefined : timeout * 2 + 1_000;
+}
+
+/** `work`, or a timeout error once a Cluster client's call outlasts its limit. */
+function bounded<T>(client: RedisClient, work: Promise<T>): Promise<T> {
+  const limit = clusterCallLimit(client);
+  if (limit === undefined) return work;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `Command timed out: the Redis Cluster client did not settle it within ${limit}ms`,
+          ),
+        ),
+      limit,
+    );
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** A Lua script, by its source and the SHA1 `EVALSHA` names it by. */
 export interface Script {
   source: string;
@@ -217,7 +250,7 @@ export class RedisCalls {
     ...args: [string, ...(string | number)[]]
   ): Promise<unknown> {
     try {
-      return await client.call(...args);
+      return await bounded(client, client.call(...args));
     } catch (error) {
       const owned = ownedOf(client);
       throw owned ? explainCommandError(owned, error) : error;
@@ -246,23 +279,17 @@ export class RedisCalls {
     try {
       let reply: unknown;
       try {
-        reply = await client.call(
-          bySha,
-          script.sha,
-          keys.length,
-          ...keys,
-          ...args,
+        reply = await bounded(
+          client,
+          client.call(bySha, script.sha, keys.length, ...keys, ...args),
         );
       } catch (error) {
         if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
           throw error;
         }
-        reply = await client.call(
-          bySource,
-          script.source,
-          keys.length,
-          ...keys,
-          ...args,
+        reply = await bounded(
+          client,
+          client.call(bySource, script.source, keys.length, ...keys, ...args),
         );
       }
       this.#lastOkAt = performance.now();

@@ -11,7 +11,11 @@ import {
   SCRIPTS,
 } from "../../../drivers/redis/_calls.ts";
 import { createClient } from "../../../drivers/redis/connect.ts";
+import type { Cluster } from "ioredis";
+import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import { eventually } from "../../discovery/_discovery_suite.ts";
+import { startCluster } from "../../_redis_cluster.ts";
+import { registration } from "../../_registration.ts";
 import { RedisServer, redisTest } from "../../_redis_server.ts";
 
 Deno.test(redisTest(
@@ -57,6 +61,38 @@ Deno.test(redisTest(
       assert.match(calls.answeredSince("env"), /^s\d+$/);
     } finally {
       client.disconnect();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "redis calls: a Cluster call that ioredis never settles (held in its queue through a failover) fails after twice the command timeout and a second",
+  async () => {
+    const nodes = await startCluster();
+    try {
+      const driver = await RedisDriver.connect({
+        clusterNodes: nodes.map((node) => `127.0.0.1:${node.port}`),
+        commandTimeout: 100,
+      });
+      try {
+        await driver.register(registration({ id: "api-1" }));
+        // As ioredis does with a command it queued and never sends.
+        const client = driver.client as Cluster;
+        const call = client.call.bind(client);
+        client.call = (() => new Promise(() => {})) as typeof client.call;
+        const started = Date.now();
+        await assert.rejects(
+          driver.list({ env: "default" }),
+          /did not settle it within 1200ms/,
+        );
+        assert.ok(Date.now() - started < 5_000);
+        client.call = call;
+        assert.equal((await driver.list({ env: "default" })).length, 1);
+      } finally {
+        await driver.close();
+      }
+    } finally {
+      for (const node of nodes) await node[Symbol.asyncDispose]();
     }
   },
 ));
