@@ -138,7 +138,6 @@ export class RedisDriver implements Driver {
   readonly client: RedisClient;
   /** The key prefix. */
   readonly prefix: string;
-  readonly #reads: RedisClient;
   readonly #calls: RedisCalls;
   readonly #changeLog: ChangeLogReader;
   readonly #subscriptions: Subscriptions;
@@ -162,8 +161,10 @@ export class RedisDriver implements Driver {
    */
   constructor(client: RedisClient, options: RedisDriverOptions = {}) {
     this.client = client;
-    this.#reads = options.readClient ?? client;
-    const calls = this.#calls = new RedisCalls(client, this.#reads);
+    const calls = this.#calls = new RedisCalls(
+      client,
+      options.readClient ?? client,
+    );
     // Once closing, no new side connection: waits poll, subscribing fails.
     const connector = () => this.#closed ? undefined : this.#newConnection;
     this.#changeLog = new ChangeLogReader({
@@ -385,7 +386,12 @@ export class RedisDriver implements Driver {
       );
       return { entries: entries as number, strings, instances, doubtful };
     };
-    const listed = await this.#readSettled(env, services, read, this.#reads);
+    const listed = await this.#readSettled(
+      env,
+      services,
+      read,
+      this.#calls.reads,
+    );
     this.#repairIfLost(
       env,
       services,
@@ -903,7 +909,7 @@ export class RedisDriver implements Driver {
     const base = this.#base(env);
     const read = async () => {
       const names = await this.#calls.command(
-        this.#reads,
+        this.#calls.reads,
         "HGET",
         `${base}meta`,
         "svcs",
@@ -914,7 +920,9 @@ export class RedisDriver implements Driver {
       const names = await read();
       if (names.length > 0) return names;
       if (
-        Number(await this.#calls.command(this.#reads, "HLEN", `${base}ids`)) ===
+        Number(
+          await this.#calls.command(this.#calls.reads, "HLEN", `${base}ids`),
+        ) ===
           0
       ) return [];
     } catch (error) {
