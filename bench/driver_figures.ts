@@ -11,6 +11,7 @@ import type { Registration } from "../contract/driver.ts";
 import { Registry } from "../registry.ts";
 import type { RedisServer } from "../tests/_redis_server.ts";
 import { UPSERT } from "../drivers/redis/_scripts.ts";
+import { redisCpuMicros } from "./heartbeat_cost.ts";
 
 export const CONNECTIONS = 8;
 export const IN_FLIGHT_PER_CONNECTION = 16;
@@ -21,6 +22,8 @@ export interface DriverBenchOptions {
   sizes: number[];
   /** Extra sizes measured for listing only. */
   listSizes?: number[];
+  /** Also measure what a purge's scan of the live fleet costs Redis. */
+  measureScan?: boolean;
 }
 
 export interface SizeFigures {
@@ -28,6 +31,11 @@ export interface SizeFigures {
   ratioToEvalshaLimit: number;
   evalshaPerHeartbeat: number;
   redisUsecPerHeartbeat: number;
+  /**
+   * Redis process CPU (\`INFO cpu\`) per heartbeat while saturated: what
+   * commandstats counts, plus reading and answering the connections.
+   */
+  redisCpuUsecPerHeartbeat: number;
   bytesInPerHeartbeat: number;
   bytesOutPerHeartbeat: number;
   usedMemoryPerInstance: number;
@@ -37,6 +45,11 @@ export interface SizeFigures {
   listAllRedisMs: number;
   listOneServiceMs: { p50: number; p99: number };
   cachedListMs: { p50: number; p99: number };
+  /**
+   * Redis process CPU per instance for one purge pass over a live fleet
+   * (every service due at once), its calls included.
+   */
+  scanCpuUsecPerInstance: number;
 }
 
 export interface DriverFigures {
@@ -77,7 +90,7 @@ async function heartbeatThroughput(
   drivers: RedisDriver[],
   regs: Registration[],
   runMs: number,
-): Promise<number> {
+): Promise<{ perSecond: number; beats: number }> {
   let beats = 0;
   const end = performance.now() + runMs;
   let next = 0;
@@ -94,7 +107,7 @@ async function heartbeatThroughput(
       Array.from({ length: IN_FLIGHT_PER_CONNECTION }, () => worker(driver))
     ),
   );
-  return beats / ((performance.now() - start) / 1000);
+  return { perSecond: beats / ((performance.now() - start) / 1000), beats };
 }
 
 async function redisBenchmarkLimit(
@@ -210,9 +223,14 @@ export async function measureDriver(
       };
       if (options.sizes.includes(size)) {
         const throughput: number[] = [];
+        const cpuPerBeat: number[] = [];
         for (let i = 0; i < REPEATS; i++) {
-          throughput.push(await heartbeatThroughput(drivers, regs, RUN_MS));
+          const cpu = await redisCpuMicros(admin);
+          const run = await heartbeatThroughput(drivers, regs, RUN_MS);
+          cpuPerBeat.push((await redisCpuMicros(admin) - cpu) / run.beats);
+          throughput.push(run.perSecond);
         }
+        size_.redisCpuUsecPerHeartbeat = quantile(cpuPerBeat, 0.5);
         await admin.config("RESETSTAT");
         const statsBefore = await admin.info("stats");
         const sample = 2_000;
@@ -264,6 +282,10 @@ export async function measureDriver(
       } finally {
         await cached.stop();
       }
+      if (options.measureScan) {
+        size_.scanCpuUsecPerInstance = await scanCost(admin, drivers[0]!, env) /
+          size;
+      }
       figures.sizes[size] = size_;
       await admin.del(...keys);
     }
@@ -271,6 +293,30 @@ export async function measureDriver(
     for (const driver of drivers) await driver.close();
   }
   return figures;
+}
+
+/**
+ * Redis process CPU, in µs, for one purge pass over every service of `env`
+ * (all made due at once): the calls the purger makes until none is due.
+ */
+async function scanCost(
+  admin: Redis,
+  purger: RedisDriver,
+  env: string,
+): Promise<number> {
+  const meta = `roster:{${env}}:meta`;
+  const services = String(await admin.hget(meta, "svcs") ?? "").split(",");
+  await admin.hset(
+    meta,
+    Object.fromEntries(services.map((service) => [`d:${service}`, "0"])),
+  );
+  const cpu = await redisCpuMicros(admin);
+  // While a pass goes on the purge asks to be called again at once; once
+  // it is over, when the next entry falls due (minutes here).
+  for (let calls = 0; (await purger.purge(env)) < 1_000; calls++) {
+    if (calls > 100_000) throw new Error("the purge pass did not end");
+  }
+  return await redisCpuMicros(admin) - cpu;
 }
 
 /**
