@@ -2,11 +2,13 @@
 
 import type { DriverFigures } from "./driver_figures.ts";
 
-const round = (n: number | undefined, digits = 0) =>
-  n === undefined || Number.isNaN(n) ? "-" : n.toLocaleString("en", {
+/** A figure for a report: grouped digits, `-` when there is none. */
+export function round(n: number | undefined, digits = 0): string {
+  return n === undefined || Number.isNaN(n) ? "-" : n.toLocaleString("en", {
     maximumFractionDigits: digits,
     minimumFractionDigits: digits,
   });
+}
 
 /** Where and how the figures were taken. */
 export function machineLine(quick: boolean, redis: string): string {

@@ -9,7 +9,7 @@
 
 import { RedisServer } from "../tests/_redis_server.ts";
 import { measureDriver, type SizeFigures } from "./driver_figures.ts";
-import { machineLine, saveReport } from "./_report.ts";
+import { machineLine, round, saveReport } from "./_report.ts";
 
 /** The heartbeat interval and ttl the capacity is worked out for. */
 const INTERVAL_S = 5;
@@ -37,11 +37,6 @@ const figures = await measureDriver(server, {
   sizes: SIZES,
   measureScan: true,
 });
-const round = (n: number | undefined, digits = 0) =>
-  n === undefined || Number.isNaN(n) ? "-" : n.toLocaleString("en", {
-    maximumFractionDigits: digits,
-    minimumFractionDigits: digits,
-  });
 const rows = Object.entries(figures.sizes).map(([size, f]) =>
   `| ${Number(size).toLocaleString("en")} | ${
     round(f.usedMemoryPerInstance)
