@@ -19,6 +19,13 @@ import { closeClient, type IoRedisClient } from "./connect.ts";
 export const MAX_BLOCK_MS = 5_000;
 /** The most changes read at once. */
 const CHANGES_PER_READ = 1_000;
+/**
+ * How recent a read that found nothing must be for the next wait to begin
+ * without reading again: long enough for the purge call a feed makes
+ * between two reads. A log lost meanwhile is noticed by the read after the
+ * wait, as one lost during the wait is.
+ */
+const QUIET_READ_REUSE_MS = 100;
 
 /** What the reader needs of its driver. */
 export interface ChangeLogReaderOptions {
@@ -30,6 +37,18 @@ export interface ChangeLogReaderOptions {
   connector(): (() => Promise<IoRedisClient>) | undefined;
   /** Runs work that the driver's `close()` waits for. */
   inBackground(start: () => Promise<unknown>): void;
+  /** Who this driver is to an env's purge token. */
+  purgeHolder: string;
+}
+
+/** When purging an env is next due, as a read of its changes found it. */
+export interface PurgeDue {
+  /** Redis's time at the read. */
+  now: number;
+  /** The earliest service due time, by Redis's clock; -1 for no service. */
+  nextDue: number;
+  /** Whether this driver is the env's recorded purger. */
+  purger: boolean;
 }
 
 /** The driver's reads of change logs, and its one blocking connection. */
@@ -37,6 +56,10 @@ export class ChangeLogReader {
   readonly #options: ChangeLogReaderOptions;
   #blocking: Promise<IoRedisClient> | undefined;
   #closed = false;
+  /** Per env, the last read that found nothing new: its cursor and when. */
+  readonly #quiet = new Map<string, { cursor: string; at: number }>();
+  /** Per env, what the last read said of purging, and when. */
+  readonly #purgeDue = new Map<string, PurgeDue & { at: number }>();
 
   /** @param options What it needs of its driver. */
   constructor(options: ChangeLogReaderOptions) {
@@ -58,18 +81,53 @@ export class ChangeLogReader {
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
-    const batch = await this.#read(env, cursor);
+    // A follower asks again right after a read that found nothing; a
+    // change since then is after the cursor, where XREAD sees it at once,
+    // so that read need not be repeated before the wait.
+    const quiet = this.#quiet.get(env);
     if (
-      batch.changes.length > 0 || batch.cursor !== cursor ||
-      options.waitMs <= 0 || options.signal?.aborted
-    ) return batch;
+      quiet?.cursor !== cursor || options.waitMs <= 0 ||
+      performance.now() - quiet.at > QUIET_READ_REUSE_MS
+    ) {
+      const batch = await this.#readNoting(env, cursor);
+      if (
+        batch.changes.length > 0 || batch.cursor !== cursor ||
+        options.waitMs <= 0 || options.signal?.aborted
+      ) return batch;
+    }
     await this.#waitForChanges(
       env,
       cursor.slice(cursor.lastIndexOf(":") + 1),
       Math.min(options.waitMs, MAX_BLOCK_MS),
       options.signal,
     );
-    return await this.#read(env, cursor);
+    return await this.#readNoting(env, cursor);
+  }
+
+  /** Reads, noting when a read found nothing new after `cursor`. */
+  async #readNoting(env: string, cursor: string): Promise<ChangeBatch> {
+    const batch = await this.#read(env, cursor);
+    if (batch.changes.length === 0 && batch.cursor === cursor) {
+      this.#quiet.set(env, { cursor, at: performance.now() });
+    } else this.#quiet.delete(env);
+    return batch;
+  }
+
+  /**
+   * When purging `env` is next due, as a read of its changes a moment ago
+   * found it (as recent as a quiet read the next wait may reuse);
+   * undefined when no read was that recent, or the env's services list
+   * was missing.
+   *
+   * @param env The env.
+   * @returns What the read found.
+   */
+  purgeDue(env: string): PurgeDue | undefined {
+    const read = this.#purgeDue.get(env);
+    if (!read || performance.now() - read.at > QUIET_READ_REUSE_MS) {
+      return undefined;
+    }
+    return read;
   }
 
   async #read(env: string, cursor: string): Promise<ChangeBatch> {
@@ -81,12 +139,30 @@ export class ChangeLogReader {
     }
     const base = this.#options.base(env);
     const { calls } = this.#options;
-    const [current, recorded, entries, began] = await calls.call(
-      calls.client,
-      SCRIPTS.readChanges,
-      [`${base}meta`, `${base}log`],
-      [known, CHANGES_PER_READ],
-    ) as [string, number, [string, string[]][], number];
+    const [current, recorded, entries, began, now, nextDue, purger] =
+      await calls.call(
+        calls.client,
+        SCRIPTS.readChanges,
+        [`${base}meta`, `${base}log`],
+        [known, CHANGES_PER_READ, this.#options.purgeHolder],
+      ) as [
+        string,
+        number,
+        [string, string[]][],
+        number,
+        number,
+        number,
+        number,
+      ];
+    if (nextDue === -2) this.#purgeDue.delete(env);
+    else {
+      this.#purgeDue.set(env, {
+        now,
+        nextDue,
+        purger: purger === 1,
+        at: performance.now(),
+      });
+    }
     const firstNumber = entries.length
       ? Number(entries[0]![0].split("-")[0])
       : undefined;

@@ -10,7 +10,7 @@
  * | key          | type   | holds                                                      |
  * | ------------ | ------ | ---------------------------------------------------------- |
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
- * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `eb`, `rid`: the change log's count, epoch, the count it began after, and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw), `m:S` (where flagging slots after lost records stands) |
+ * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `eb`, `rid`: the change log's count, epoch, the count it began after, and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `pw`: who last purged; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw), `m:S` (where flagging slots after lost records stands) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:probe` | string | a listing's test write (`SET PX 1000`), see the driver     |
@@ -657,19 +657,25 @@ return 1
 `;
 
 /**
- * Takes the env's purge token and says which services are due. Whoever
- * holds the token purges; everyone else returns at once, so expiry work
- * stays the same however many processes watch. Also records an outage this
- * client reports, and says when purging is next worth trying, so watchers
- * sleep until then rather than poll.
+ * Takes the env's purge token when a service is due, and says which.
+ * Whoever holds the token purges; everyone else returns at once, so expiry
+ * work stays the same however many processes watch. Also records an outage
+ * this client reports, and says when purging is next worth trying, so
+ * watchers sleep until then rather than poll.
+ *
+ * The last caller that won the token with work to do is recorded (`pw` in
+ * meta): it comes back when the next service falls due, the others a little
+ * after, so one process purges and the rest only check that it did.
  *
  * KEYS: purge, meta. ARGV: the token's lifetime in ms, since when this
- * client last knew Redis to answer (or empty), and who asks: the holder
- * keeps the token while it asks again, so a pass over a big service goes
- * on without a gap.
- * Returns `{now, won, nextDue, tokenTtl, ...dueServices}`: nextDue is the
- * earliest `d:S` of the services not due (-1 for none); for a caller that
- * did not win, the earliest of all, due or not.
+ * client last knew Redis to answer (or empty), who asks (the holder keeps
+ * the token while it asks again, so a pass over a big service goes on
+ * without a gap), and 1 when a win records the caller as the purger (a
+ * watcher's purge) or 0 (a heartbeat's offer).
+ * Returns `{now, won, nextDue, tokenTtl, purger, ...dueServices}`: nextDue
+ * is the earliest `d:S` of the services not due (-1 for none); for a caller
+ * that did not win, the earliest of all, due or not; purger is 1 when the
+ * caller is the one recorded.
  */
 export const PURGE_SCAN = `#!lua
 local t = redis.call('TIME')
@@ -696,14 +702,22 @@ if #names > 0 then
     elseif soonest < 0 or at < soonest then soonest = at end
   end
 end
+local purger = listed and redis.call('HGET', K_META, 'pw') == ARGV[3]
+-- A heartbeat's offer to purge comes at no set time: it purges what is due
+-- but is not recorded, so the purger that comes on time stays the one.
+local records = ARGV[4] == '1'
+-- Nothing due: nothing to purge, so the token stays free and the purger
+-- recorded stays the one that comes on time.
+if #due == 0 then return {now, 0, earliest, 0, purger and 1 or 0} end
 if not redis.call('SET', K_TOKEN, ARGV[3], 'NX', 'PX', ARGV[1]) then
   if redis.call('GET', K_TOKEN) ~= ARGV[3] then
-    return {now, 0, earliest, redis.call('PTTL', K_TOKEN)}
+    return {now, 0, earliest, redis.call('PTTL', K_TOKEN), 0}
   end
   redis.call('PEXPIRE', K_TOKEN, ARGV[1])
 end
+if records and not purger then redis.call('HSET', K_META, 'pw', ARGV[3]) end
 redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
-local out = {now, 1, soonest, 0}
+local out = {now, 1, soonest, 0, (records or purger) and 1 or 0}
 for _, name in ipairs(due) do out[#out + 1] = name end
 return out
 `;
@@ -1136,19 +1150,41 @@ return out
 `;
 
 /**
- * Reads the change log after a position.
+ * Reads the change log after a position, and when purging is next due, so
+ * a follower's purge that would find nothing due need not be sent.
  *
  * KEYS: meta, log. ARGV: the change number to read after, the most to
- * return. Returns `{epoch, n, entries, base}`: the log's epoch, how many
- * changes it ever numbered, the entries as `XRANGE` gives them, and the
- * number the epoch began after (-1 when unknown).
+ * return, and who asks (as in PURGE_SCAN).
+ * Returns `{epoch, n, entries, base, now, nextDue, purger}`: the log's
+ * epoch, how many changes it ever numbered, the entries as `XRANGE` gives
+ * them, the number the epoch began after (-1 when unknown), Redis's time,
+ * the earliest `d:S` (-1 for no service, -2 while the services list is
+ * missing), and 1 when the caller is the env's recorded purger.
  */
-export const READ_CHANGES = `#!lua flags=no-writes
-${LOG_POSITION}
-local epoch, n = log_position(KEYS[1], KEYS[2])
-return {epoch, n,
+export const READ_CHANGES = `${READ_PRELUDE}
+-- One read of meta for the log's position (as LOG_POSITION reads it) and
+-- the purge's state.
+local state = redis.call('HMGET', KEYS[1], 'ep', 'n', 'eb', 'svcs', 'pw')
+local n = tonumber(state[2])
+if not n then
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  n = last and tonumber(string.match(last[1], '^(%d+)')) or 0
+end
+local listed = state[4]
+local earliest = listed and -1 or -2
+if listed then
+  local fields = {}
+  for name in string.gmatch(listed, '[^,]+') do fields[#fields + 1] = 'd:' .. name end
+  if #fields > 0 then
+    for _, at in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
+      at = tonumber(at) or 0
+      if earliest < 0 or at < earliest then earliest = at end
+    end
+  end
+end
+return {state[1] or '', n,
   redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2]),
-  tonumber(redis.call('HGET', KEYS[1], 'eb')) or -1}
+  tonumber(state[3]) or -1, now, earliest, state[5] == ARGV[3] and 1 or 0}
 `;
 
 /**

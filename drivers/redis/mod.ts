@@ -97,6 +97,13 @@ const MAX_MOVED_SCANS = 1_000;
 const MAX_REPAIR_CALLS = 100_000;
 /** How long a won purge token keeps everyone else from purging the env. */
 const PURGE_TOKEN_MS = 250;
+/**
+ * How long after a service falls due a process other than the env's purger
+ * checks that it was purged (taking over if not): the purger's own call
+ * and a pass over a big service fit in it, and a crash is still reported
+ * well within a second of its lease's end.
+ */
+const PURGE_FOLLOWER_DELAY_MS = 250;
 /** The bounds of the wait until purging is next worth trying. */
 const MIN_PURGE_WAIT_MS = 10;
 const MAX_PURGE_WAIT_MS = 5_000;
@@ -117,6 +124,24 @@ interface HeldLease {
   registeredAt: number;
   expiresAt: number;
   slot: number;
+}
+
+/**
+ * How long until purging is next worth trying. The env's purger comes when
+ * the next service falls due; the others come after it should have purged
+ * (and after a token another holds lapses), a little apart, so they check
+ * its work rather than race it, and take over if it is gone.
+ */
+function purgeWait(
+  isPurger: boolean,
+  untilDue: number,
+  tokenTtl: number,
+): number {
+  const wait = isPurger
+    ? untilDue
+    : Math.max(untilDue, tokenTtl) + PURGE_FOLLOWER_DELAY_MS +
+      Math.random() * 50;
+  return Math.min(MAX_PURGE_WAIT_MS, Math.max(MIN_PURGE_WAIT_MS, wait));
 }
 
 /**
@@ -172,6 +197,7 @@ export class RedisDriver implements Driver {
       base: (env) => this.#base(env),
       connector,
       inBackground: (start) => this.#inBackground(start),
+      purgeHolder: this.#purgeHolder,
     });
     this.#subscriptions = new Subscriptions(connector);
     guardClusterAsking(client as IoRedisClient);
@@ -334,7 +360,7 @@ export class RedisDriver implements Driver {
     const last = this.#lastPurgeAt.get(env);
     if (last === undefined) this.#lastPurgeAt.set(env, performance.now());
     else if (performance.now() - last >= Math.max(ttl, 5_000)) {
-      this.#inBackground(() => this.purge(env));
+      this.#inBackground(() => this.#purge(env, false));
     }
   }
 
@@ -670,37 +696,62 @@ export class RedisDriver implements Driver {
 
   /**
    * Removes the env's expired entries, if this process wins the env's purge
-   * token; otherwise returns at once, since another process purges.
+   * token; otherwise returns at once, since another process purges. Sends
+   * nothing when a read of the env's changes a moment ago found no service
+   * due.
    *
    * @param env The env.
-   * @returns When purging is next worth trying, in ms: when the next entry
-   *   falls due, or, while another process holds the token, once it lapses
-   *   (so a purger that died is replaced within a token's lifetime).
+   * @returns When purging is next worth trying, in ms: for the env's
+   *   purger, when the next entry falls due; for everyone else, a moment
+   *   after that, or after the token another process holds lapses (so a
+   *   purger that died is replaced within a token's lifetime and that
+   *   moment).
    */
-  async purge(env: string): Promise<number> {
+  purge(env: string): Promise<number> {
+    return this.#purge(env, true);
+  }
+
+  /**
+   * Purges as `purge` does; `onSchedule` is false for a heartbeat's offer,
+   * which comes at no set time and so is never recorded as the purger.
+   */
+  async #purge(env: string, onSchedule: boolean): Promise<number> {
     this.#lastPurgeAt.set(env, performance.now());
     const base = this.#base(env);
     // One report for both calls: the scan judges lapses by what the first
     // call waited out too.
     const since = this.#calls.answeredSince(env);
-    const [now, won, nextDue, tokenTtl, ...due] = await this.#calls.write(
-      SCRIPTS.purgeScan,
-      env,
-      [`${base}purge`, `${base}meta`],
-      [PURGE_TOKEN_MS, since, this.#purgeHolder],
-    ) as [number, number, number, number, ...string[]];
+    // A change read a moment ago said when a service is next due: until
+    // then there is nothing to purge, and nothing to send (unless this
+    // client has an outage to report).
+    const read = this.#changeLog.purgeDue(env);
+    if (
+      read && (read.nextDue < 0 || read.nextDue > read.now) &&
+      !since.startsWith("f")
+    ) {
+      const untilDue = read.nextDue < 0
+        ? MAX_PURGE_WAIT_MS
+        : read.nextDue - read.now;
+      return purgeWait(read.purger, untilDue, 0);
+    }
+    const [now, won, nextDue, tokenTtl, purger, ...due] = await this.#calls
+      .write(
+        SCRIPTS.purgeScan,
+        env,
+        [`${base}purge`, `${base}meta`],
+        [PURGE_TOKEN_MS, since, this.#purgeHolder, onSchedule ? 1 : 0],
+      ) as [number, number, number, number, number, ...string[]];
     this.#calls.learnClock(now);
     let next = nextDue;
     if (won && due.length > 0) {
       const scanned = (await this.#scan(env, due, since)).next;
       if (scanned >= 0 && (next < 0 || scanned < next)) next = scanned;
     }
-    const untilDue = next < 0 ? MAX_PURGE_WAIT_MS : next - now;
-    // Those who lost come back a little apart, so they do not all ask at once.
-    const wait = won
-      ? untilDue
-      : Math.max(untilDue, tokenTtl) + Math.random() * 50;
-    return Math.min(MAX_PURGE_WAIT_MS, Math.max(MIN_PURGE_WAIT_MS, wait));
+    return purgeWait(
+      won === 1 || purger === 1,
+      next < 0 ? MAX_PURGE_WAIT_MS : next - now,
+      tokenTtl,
+    );
   }
 
   /**

@@ -396,3 +396,103 @@ Deno.test(redisTest(
     }
   },
 ));
+
+Deno.test(redisTest(
+  "one process purges an env when a service falls due and the others check a moment after; when it stops, one of them takes over",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const connect = () => RedisDriver.connect({ url: redis.url });
+    const a = await connect();
+    const b = await connect();
+    const c = await connect();
+    try {
+      const env = "duty";
+      const meta = `roster:{${env}}:meta`;
+      await a.register(registration({ env, id: "x", ttl: 2_000 }));
+      /**
+       * The first's and the second's wait for the same next due time, and
+       * (an upper bound of) how far apart their calls were made.
+       */
+      const askInTurn = async (first: RedisDriver, second: RedisDriver) => {
+        const started = performance.now();
+        const firstWait = await first.purge(env);
+        const secondWait = await second.purge(env);
+        return { firstWait, secondWait, apart: performance.now() - started };
+      };
+      // Due now: whoever asks first purges, and is recorded as the purger.
+      await admin.hset(meta, "d:api", "0");
+      let turn = await askInTurn(a, b);
+      const purger = await admin.hget(meta, "pw");
+      assert.ok(purger, "the purger is recorded");
+      assert.ok(
+        turn.secondWait >= turn.firstWait + 250 - turn.apart,
+        `a follower comes 250 ms after the purger: ${JSON.stringify(turn)}`,
+      );
+      assert.equal(
+        await admin.hget(meta, "pw"),
+        purger,
+        "a follower that found nothing due changed nothing",
+      );
+
+      // a purges no more; the service falls due again, and the first
+      // follower to find it so (once a's token lapsed) takes over.
+      await admin.hset(meta, "d:api", "0");
+      await eventually(
+        "a's token lapsed",
+        async () => await admin.exists(`roster:{${env}}:purge`) === 0,
+        2_000,
+      );
+      turn = await askInTurn(b, c);
+      const next = await admin.hget(meta, "pw");
+      assert.ok(next && next !== purger, "b is recorded as the purger");
+      assert.ok(
+        turn.secondWait >= turn.firstWait + 250 - turn.apart,
+        `the new purger comes on time, the others after: ${
+          JSON.stringify(turn)
+        }`,
+      );
+      assert.deepEqual((await c.list({ env })).map((i) => i.id), ["x"]);
+    } finally {
+      await Promise.all([a, b, c].map((driver) => driver.close()));
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "a follower's purge right after a change read that found nothing due sends nothing; once a service is due it asks Redis",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const purger = await RedisDriver.connect({ url: redis.url });
+    const follower = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "hint";
+      const meta = `roster:{${env}}:meta`;
+      await purger.register(registration({ env, id: "x", ttl: 2_000 }));
+      await admin.hset(meta, "d:api", "0");
+      await purger.purge(env);
+      const scripts = async () => {
+        const stats = await admin.info("commandstats");
+        return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) +
+          Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      };
+      const { cursor } = await follower.snapshot(env);
+      await follower.changes(env, cursor, { waitMs: 0 });
+      const before = await scripts();
+      const wait = await follower.purge(env);
+      assert.equal(await scripts(), before, "no script was sent");
+      assert.ok(wait >= 250, `a follower's wait: ${wait} ms`);
+
+      // Due: the next read says so, and the purge goes to Redis.
+      await admin.hset(meta, "d:api", "0");
+      await follower.changes(env, cursor, { waitMs: 0 });
+      const due = await scripts();
+      await follower.purge(env);
+      assert.ok(await scripts() > due, "the purge was sent");
+    } finally {
+      await purger.close();
+      await follower.close();
+    }
+  },
+));
