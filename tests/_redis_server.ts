@@ -262,6 +262,8 @@ export interface Monitored {
   args: string[];
   /** True when a script ran it inside Redis. */
   fromLua: boolean;
+  /** When Redis ran it, by Redis's clock, in ms. */
+  at: number;
 }
 
 /**
@@ -286,8 +288,8 @@ export async function monitorCommands(
     maxRetriesPerRequest: 1,
   });
   monitor.on("error", () => {});
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
-    seen.push({ args, fromLua: source === "lua" });
+  monitor.on("monitor", (time: string, args: string[], source: string) => {
+    seen.push({ args, fromLua: source === "lua", at: Number(time) * 1000 });
   });
   const monitoring = new Promise((resolve) =>
     monitor.once("monitoring", resolve)

@@ -76,6 +76,7 @@ import {
   type RedisConnectOptions,
   type RedisDriverOptions,
 } from "./options.ts";
+import { PurgeOffers } from "./_purge_offers.ts";
 
 export {
   describeTarget,
@@ -173,7 +174,7 @@ export class RedisDriver implements Driver {
   #newConnection: (() => Promise<IoRedisClient>) | undefined;
   #closed = false;
   #owned: IoRedisClient[] = [];
-  readonly #lastPurgeAt = new Map<string, number>();
+  readonly #purgeOffers = new PurgeOffers();
   /** Who this driver is to an env's purge token. */
   readonly #purgeHolder = randomUUID();
   readonly #background = new Set<Promise<unknown>>();
@@ -354,14 +355,15 @@ export class RedisDriver implements Driver {
 
   /**
    * Where no process watches, beats keep expiry moving: now and then a
-   * beat offers to purge (the token lets one process per env do it).
+   * beat offers to purge (the token lets one process per env do it), less
+   * often while offers find nothing to do (see PurgeOffers).
    */
   #offerPurge(env: string, ttl: number): void {
-    const last = this.#lastPurgeAt.get(env);
-    if (last === undefined) this.#lastPurgeAt.set(env, performance.now());
-    else if (performance.now() - last >= Math.max(ttl, 5_000)) {
-      this.#inBackground(() => this.#purge(env, false));
-    }
+    if (!this.#purgeOffers.due(env, ttl)) return;
+    this.#inBackground(async () => {
+      const { purged } = await this.#purge(env, false);
+      this.#purgeOffers.offered(env, ttl, purged);
+    });
   }
 
   /**
@@ -707,16 +709,20 @@ export class RedisDriver implements Driver {
    *   purger that died is replaced within a token's lifetime and that
    *   moment).
    */
-  purge(env: string): Promise<number> {
-    return this.#purge(env, true);
+  async purge(env: string): Promise<number> {
+    return (await this.#purge(env, true)).wait;
   }
 
   /**
    * Purges as `purge` does; `onSchedule` is false for a heartbeat's offer,
    * which comes at no set time and so is never recorded as the purger.
+   * Also says whether it scanned anything.
    */
-  async #purge(env: string, onSchedule: boolean): Promise<number> {
-    this.#lastPurgeAt.set(env, performance.now());
+  async #purge(
+    env: string,
+    onSchedule: boolean,
+  ): Promise<{ wait: number; purged: boolean }> {
+    this.#purgeOffers.purging(env);
     const base = this.#base(env);
     // One report for both calls: the scan judges lapses by what the first
     // call waited out too.
@@ -732,7 +738,7 @@ export class RedisDriver implements Driver {
       const untilDue = read.nextDue < 0
         ? MAX_PURGE_WAIT_MS
         : read.nextDue - read.now;
-      return purgeWait(read.purger, untilDue, 0);
+      return { wait: purgeWait(read.purger, untilDue, 0), purged: false };
     }
     const [now, won, nextDue, tokenTtl, purger, ...due] = await this.#calls
       .write(
@@ -743,15 +749,17 @@ export class RedisDriver implements Driver {
       ) as [number, number, number, number, number, ...string[]];
     this.#calls.learnClock(now);
     let next = nextDue;
-    if (won && due.length > 0) {
+    const purged = won === 1 && due.length > 0;
+    if (purged) {
       const scanned = (await this.#scan(env, due, since)).next;
       if (scanned >= 0 && (next < 0 || scanned < next)) next = scanned;
     }
-    return purgeWait(
+    const wait = purgeWait(
       won === 1 || purger === 1,
       next < 0 ? MAX_PURGE_WAIT_MS : next - now,
       tokenTtl,
     );
+    return { wait, purged };
   }
 
   /**

@@ -15,9 +15,15 @@ import type { Registration } from "../../../contract/driver.ts";
 import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import { PURGE_LIMIT, PURGE_LINES } from "../../../drivers/redis/_scripts.ts";
 import { registerAll, registration } from "../../_registration.ts";
-import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
-import { eventually } from "../../discovery/_discovery_suite.ts";
-import { AlreadyRegisteredError } from "../../../mod.ts";
+import {
+  monitorCommands,
+  RedisServer,
+  redisTest,
+  sleep,
+} from "../../_redis_server.ts";
+import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { AlreadyRegisteredError, Registry } from "../../../mod.ts";
+import { SCRIPTS } from "../../../drivers/redis/_calls.ts";
 
 const TTL = 400;
 /**
@@ -493,6 +499,71 @@ Deno.test(redisTest(
     } finally {
       await purger.close();
       await follower.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "a process's beats offer to purge every 5 s while their offers purge, and half as often once a watcher purges on time",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const beating = await RedisDriver.connect({ url: redis.url });
+    const watching = await RedisDriver.connect({ url: redis.url });
+    const watcher = new Registry({
+      driver: watching,
+      env: "watched",
+      ttl: TTL,
+      heartbeatInterval: 100,
+    });
+    const controller = new AbortController();
+    const events = collect(
+      watcher.watch("api", {
+        current: true,
+        signal: controller.signal,
+      }),
+    );
+    const monitor = await monitorCommands(admin);
+    try {
+      // Watched, a ttl of 2 s: the service falls due about every 1.9 s and
+      // the watcher purges it within a few ms, so an offer all but never
+      // lands in between. Unwatched, a ttl of 400 ms: every offer finds the
+      // service due.
+      const regs = [
+        registration({ env: "watched", id: "a", ttl: 2_000 }),
+        registration({ env: "unwatched", id: "a", ttl: TTL }),
+      ];
+      // Beat both envs every 100 ms until each has made two offers.
+      const offers = (env: string) =>
+        monitor.seen.filter(({ args }) =>
+          args[0]?.toUpperCase().startsWith("EVAL") &&
+          args[1] === SCRIPTS.purgeScan.sha && args.at(-1) === "0" &&
+          args[3] === `roster:{${env}}:purge`
+        ).map(({ at }) => at);
+      await eventually("two offers in each env", async () => {
+        for (const reg of regs) await beating.heartbeat(reg);
+        await sleep(100);
+        return offers("watched").length >= 2 && offers("unwatched").length >= 3;
+      }, 30_000);
+      const gaps = (at: number[]) => at.slice(1).map((t, i) => t - at[i]!);
+      // Not a speed figure: what is checked is which offers were skipped.
+      // Unwatched, every offer purges, so they stay 5 s apart; watched, the
+      // first finds nothing due, so the next comes 10 s after it.
+      assert.ok(
+        gaps(offers("unwatched")).every((gap) => gap >= 4_900 && gap < 9_000),
+        `unwatched offers: ${JSON.stringify(gaps(offers("unwatched")))}`,
+      );
+      assert.ok(
+        (gaps(offers("watched"))[0] ?? 0) >= 9_900,
+        `watched offers: ${JSON.stringify(gaps(offers("watched")))}`,
+      );
+    } finally {
+      await monitor.stop();
+      controller.abort();
+      await events.done;
+      await watcher.stop();
+      await beating.close();
+      await watching.close();
     }
   },
 ));
