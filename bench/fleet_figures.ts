@@ -9,6 +9,7 @@
 import type { Redis } from "ioredis";
 import { type Lines, residentBytes, sleep } from "./_process.ts";
 import { info, quantile } from "./driver_figures.ts";
+import { monitorCommands } from "../tests/_redis_server.ts";
 
 export const INTERVAL_S = 1;
 export const TTL_S = 3;
@@ -62,16 +63,17 @@ async function clientCommands(
   admin: Redis,
   windowMs: number,
 ): Promise<Map<string, number>> {
-  const monitor = await admin.duplicate().monitor();
+  // Not ioredis's own monitor(): a monitored line in the same read as
+  // MONITOR's reply breaks its command queue (see monitorCommands).
+  const monitor = await monitorCommands(admin);
+  await sleep(windowMs);
+  await monitor.stop();
   const counts = new Map<string, number>();
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
-    if (source === "lua") return;
+  for (const { args, fromLua } of monitor.seen) {
+    if (fromLua) continue;
     const name = String(args[0]).toLowerCase();
     counts.set(name, (counts.get(name) ?? 0) + 1);
-  });
-  await sleep(windowMs);
-  monitor.disconnect();
-  await sleep(20);
+  }
   return counts;
 }
 

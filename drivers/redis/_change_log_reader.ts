@@ -43,7 +43,7 @@ export interface ChangeLogReaderOptions {
 
 /** When purging an env is next due, as a read of its changes found it. */
 export interface PurgeDue {
-  /** Redis's time at the read. */
+  /** Redis's time now: at the read, plus the time since. */
   now: number;
   /** The earliest service due time, by Redis's clock; -1 for no service. */
   nextDue: number;
@@ -124,10 +124,12 @@ export class ChangeLogReader {
    */
   purgeDue(env: string): PurgeDue | undefined {
     const read = this.#purgeDue.get(env);
-    if (!read || performance.now() - read.at > QUIET_READ_REUSE_MS) {
+    const age = read && performance.now() - read.at;
+    if (!read || age === undefined || age > QUIET_READ_REUSE_MS) {
       return undefined;
     }
-    return read;
+    // Redis's time now, not at the read: the wait counts from now.
+    return { now: read.now + age, nextDue: read.nextDue, purger: read.purger };
   }
 
   async #read(env: string, cursor: string): Promise<ChangeBatch> {

@@ -711,7 +711,7 @@ local records = ARGV[4] == '1'
 if #due == 0 then return {now, 0, earliest, 0, purger and 1 or 0} end
 if not redis.call('SET', K_TOKEN, ARGV[3], 'NX', 'PX', ARGV[1]) then
   if redis.call('GET', K_TOKEN) ~= ARGV[3] then
-    return {now, 0, earliest, redis.call('PTTL', K_TOKEN), 0}
+    return {now, 0, earliest, redis.call('PTTL', K_TOKEN), purger and 1 or 0}
   end
   redis.call('PEXPIRE', K_TOKEN, ARGV[1])
 end

@@ -138,8 +138,10 @@ function purgeWait(
   untilDue: number,
   tokenTtl: number,
 ): number {
+  // The purger waits out a token an offer holds (it scans once and lets
+  // go); the others a moment more.
   const wait = isPurger
-    ? untilDue
+    ? Math.max(untilDue, tokenTtl)
     : Math.max(untilDue, tokenTtl) + PURGE_FOLLOWER_DELAY_MS +
       Math.random() * 50;
   return Math.min(MAX_PURGE_WAIT_MS, Math.max(MIN_PURGE_WAIT_MS, wait));

@@ -567,3 +567,39 @@ Deno.test(redisTest(
     }
   },
 ));
+
+Deno.test(redisTest(
+  "the env's purger that finds the token held (a heartbeat's offer scanning) comes back when it lapses, not a follower's moment later",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const purger = await RedisDriver.connect({ url: redis.url });
+    const follower = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "held";
+      const meta = `roster:{${env}}:meta`;
+      const token = `roster:{${env}}:purge`;
+      await purger.register(registration({ env, id: "x", ttl: 2_000 }));
+      await admin.hset(meta, "d:api", "0");
+      await purger.purge(env);
+      assert.ok(await admin.hget(meta, "pw"), "the purger is recorded");
+      // Due again, and another process holds the token for 200 ms.
+      await eventually(
+        "the purger's token lapsed",
+        async () => await admin.exists(token) === 0,
+        2_000,
+      );
+      await admin.hset(meta, "d:api", "0");
+      await admin.set(token, "an offer", "PX", 200);
+      const purgerWait = await purger.purge(env);
+      const followerWait = await follower.purge(env);
+      assert.ok(
+        purgerWait <= 200 && followerWait >= 250,
+        `the purger waits the token out (${purgerWait} ms), a follower 250 ms more (${followerWait} ms)`,
+      );
+    } finally {
+      await purger.close();
+      await follower.close();
+    }
+  },
+));
