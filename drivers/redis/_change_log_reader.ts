@@ -51,10 +51,13 @@ export interface PurgeDue {
   purger: boolean;
 }
 
-/** The driver's reads of change logs, and its one blocking connection. */
+/** The driver's reads of change logs, and its blocking connections. */
 export class ChangeLogReader {
   readonly #options: ChangeLogReaderOptions;
-  #blocking: Promise<IoRedisClient> | undefined;
+  /** Every blocking connection open or opening, idle or in a wait. */
+  readonly #connections = new Set<Promise<IoRedisClient>>();
+  /** Those not in a wait now. */
+  readonly #idle: IoRedisClient[] = [];
   #closed = false;
   /** Per env, the last read that found nothing new: its cursor and when. */
   readonly #quiet = new Map<string, { cursor: string; at: number }>();
@@ -215,23 +218,21 @@ export class ChangeLogReader {
       );
       return;
     }
+    // A blocked XREAD holds its connection, so each wait takes one of its
+    // own: views of several envs (or several views) on one driver never
+    // queue behind one another's block. One stays open per wait that runs
+    // at once, to be used again.
+    const idle = this.#idle.pop();
+    const opening = idle ? Promise.resolve(idle) : this.#open(connect);
+    let client: IoRedisClient | undefined;
     // A blocked XREAD cannot be cancelled; an abort closes its connection,
     // so stopping a watch never waits out the block.
-    let opening: Promise<IoRedisClient> | undefined;
-    const cancel = () => {
-      if (this.#blocking === opening) this.#blocking = undefined;
-      this.#options.inBackground(() => opening!.then(closeClient, () => {}));
-    };
+    const cancel = () => this.#drop(opening);
     try {
-      opening = this.#blocking ??= connect();
-      // A connection that failed to open is not kept: the next wait retries.
-      opening.catch(() => {
-        if (this.#blocking === opening) this.#blocking = undefined;
-      });
-      const blocking = await opening;
+      client = await opening;
       if (signal?.aborted) return;
       signal?.addEventListener("abort", cancel, { once: true });
-      await blocking.call(
+      await client.call(
         "XREAD",
         "BLOCK",
         // Whole milliseconds: Redis refuses a fraction (and 0 is forever).
@@ -248,19 +249,40 @@ export class ChangeLogReader {
       );
     } finally {
       signal?.removeEventListener("abort", cancel);
+      // Kept unless an abort or close() closed it (after a failure the
+      // client reconnects by itself).
+      if (client && this.#connections.has(opening)) this.#idle.push(client);
     }
   }
 
+  /** Opens a blocking connection; one that fails to open is not kept. */
+  #open(connect: () => Promise<IoRedisClient>): Promise<IoRedisClient> {
+    const opening = connect();
+    this.#connections.add(opening);
+    opening.catch(() => this.#connections.delete(opening));
+    return opening;
+  }
+
+  /** Closes a blocking connection, once, in the background. */
+  #drop(opening: Promise<IoRedisClient>): void {
+    if (!this.#connections.delete(opening)) return;
+    this.#options.inBackground(() => opening.then(closeClient, () => {}));
+  }
+
   /**
-   * Closes the blocking connection; later waits poll.
+   * Closes the blocking connections, which ends any wait in progress;
+   * later waits poll.
    *
-   * @returns A promise that resolves once it is closed.
+   * @returns A promise that resolves once they are closed.
    */
   async close(): Promise<void> {
     this.#closed = true;
-    const blocking = this.#blocking;
-    this.#blocking = undefined;
-    const client = await blocking?.catch(() => undefined);
-    if (client) await closeClient(client);
+    const open = [...this.#connections];
+    this.#connections.clear();
+    this.#idle.length = 0;
+    for (const opening of open) {
+      const client = await opening.catch(() => undefined);
+      if (client) await closeClient(client);
+    }
   }
 }

@@ -69,3 +69,40 @@ Deno.test(redisTest(
     }
   },
 ));
+
+Deno.test(redisTest(
+  "waits in two envs on one driver do not queue: a change in one is returned while the other still blocks",
+  async () => {
+    await using redis = await RedisServer.start();
+    const reader = await RedisDriver.connect({ url: redis.url });
+    const writer = await RedisDriver.connect({ url: redis.url });
+    const controller = new AbortController();
+    try {
+      const quietAt = (await reader.snapshot("quiet")).cursor;
+      const busyAt = (await reader.snapshot("busy")).cursor;
+      let quietEnded = false;
+      const quiet = reader.changes("quiet", quietAt, {
+        waitMs: MAX_BLOCK_MS,
+        signal: controller.signal,
+      }).finally(() => quietEnded = true);
+      const busy = reader.changes("busy", busyAt, { waitMs: MAX_BLOCK_MS });
+      await writer.register(registration({ env: "busy", id: "a" }));
+      const batch = await busy;
+      assert.deepEqual(
+        batch.changes.map((c) => [c.type, c.instance.id]),
+        [["join", "a"]],
+      );
+      assert.equal(
+        quietEnded,
+        false,
+        "the other env's wait still blocks: the join did not wait for it",
+      );
+      controller.abort();
+      await quiet.catch(() => {});
+    } finally {
+      controller.abort();
+      await reader.close();
+      await writer.close();
+    }
+  },
+));
