@@ -56,8 +56,8 @@ export class ChangeLogReader {
   readonly #options: ChangeLogReaderOptions;
   /** Every blocking connection open or opening, idle or in a wait. */
   readonly #connections = new Set<Promise<IoRedisClient>>();
-  /** Those not in a wait now. */
-  readonly #idle: IoRedisClient[] = [];
+  /** Those not in a wait now (each as it was opened, so it stays known). */
+  readonly #idle: Promise<IoRedisClient>[] = [];
   #closed = false;
   /** Per env, the last read that found nothing new: its cursor and when. */
   readonly #quiet = new Map<string, { cursor: string; at: number }>();
@@ -222,8 +222,7 @@ export class ChangeLogReader {
     // own: views of several envs (or several views) on one driver never
     // queue behind one another's block. One stays open per wait that runs
     // at once, to be used again.
-    const idle = this.#idle.pop();
-    const opening = idle ? Promise.resolve(idle) : this.#open(connect);
+    const opening = this.#idle.pop() ?? this.#open(connect);
     let client: IoRedisClient | undefined;
     // A blocked XREAD cannot be cancelled; an abort closes its connection,
     // so stopping a watch never waits out the block.
@@ -251,7 +250,7 @@ export class ChangeLogReader {
       signal?.removeEventListener("abort", cancel);
       // Kept unless an abort or close() closed it (after a failure the
       // client reconnects by itself).
-      if (client && this.#connections.has(opening)) this.#idle.push(client);
+      if (client && this.#connections.has(opening)) this.#idle.push(opening);
     }
   }
 

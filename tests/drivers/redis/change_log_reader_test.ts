@@ -106,3 +106,27 @@ Deno.test(redisTest(
     }
   },
 ));
+
+Deno.test(redisTest(
+  "waits one after another use one blocking connection: the driver's connections do not grow",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const reader = await RedisDriver.connect({ url: redis.url });
+    try {
+      const clients = async () =>
+        Number(
+          /connected_clients:(\d+)/.exec(await admin.info("clients"))?.[1],
+        );
+      let { cursor } = await reader.snapshot("quiet");
+      ({ cursor } = await reader.changes("quiet", cursor, { waitMs: 20 }));
+      const after = await clients();
+      for (let i = 0; i < 6; i++) {
+        ({ cursor } = await reader.changes("quiet", cursor, { waitMs: 20 }));
+      }
+      assert.equal(await clients(), after, "no connection was opened");
+    } finally {
+      await reader.close();
+    }
+  },
+));
