@@ -465,41 +465,55 @@ Deno.test(redisTest(
   },
 ));
 
+/**
+ * Two drivers on `env`: the first registered `x` (api, ttl 2 s) and, with
+ * the service made due, purged it, so it is the env's recorded purger.
+ */
+async function purgerAndFollower(redis: RedisServer, env: string) {
+  const admin = await redis.admin();
+  const purger = await RedisDriver.connect({ url: redis.url });
+  const follower = await RedisDriver.connect({ url: redis.url });
+  const meta = `roster:{${env}}:meta`;
+  await purger.register(registration({ env, id: "x", ttl: 2_000 }));
+  await admin.hset(meta, "d:api", "0");
+  await purger.purge(env);
+  return {
+    admin,
+    purger,
+    follower,
+    meta,
+    async [Symbol.asyncDispose]() {
+      await purger.close();
+      await follower.close();
+    },
+  };
+}
+
 Deno.test(redisTest(
   "a follower's purge right after a change read that found nothing due sends nothing; once a service is due it asks Redis",
   async () => {
     await using redis = await RedisServer.start();
-    const admin = await redis.admin();
-    const purger = await RedisDriver.connect({ url: redis.url });
-    const follower = await RedisDriver.connect({ url: redis.url });
-    try {
-      const env = "hint";
-      const meta = `roster:{${env}}:meta`;
-      await purger.register(registration({ env, id: "x", ttl: 2_000 }));
-      await admin.hset(meta, "d:api", "0");
-      await purger.purge(env);
-      const scripts = async () => {
-        const stats = await admin.info("commandstats");
-        return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) +
-          Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-      };
-      const { cursor } = await follower.snapshot(env);
-      await follower.changes(env, cursor, { waitMs: 0 });
-      const before = await scripts();
-      const wait = await follower.purge(env);
-      assert.equal(await scripts(), before, "no script was sent");
-      assert.ok(wait >= 250, `a follower's wait: ${wait} ms`);
+    const env = "hint";
+    await using pair = await purgerAndFollower(redis, env);
+    const { admin, follower, meta } = pair;
+    const scripts = async () => {
+      const stats = await admin.info("commandstats");
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0) +
+        Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    const { cursor } = await follower.snapshot(env);
+    await follower.changes(env, cursor, { waitMs: 0 });
+    const before = await scripts();
+    const wait = await follower.purge(env);
+    assert.equal(await scripts(), before, "no script was sent");
+    assert.ok(wait >= 250, `a follower's wait: ${wait} ms`);
 
-      // Due: the next read says so, and the purge goes to Redis.
-      await admin.hset(meta, "d:api", "0");
-      await follower.changes(env, cursor, { waitMs: 0 });
-      const due = await scripts();
-      await follower.purge(env);
-      assert.ok(await scripts() > due, "the purge was sent");
-    } finally {
-      await purger.close();
-      await follower.close();
-    }
+    // Due: the next read says so, and the purge goes to Redis.
+    await admin.hset(meta, "d:api", "0");
+    await follower.changes(env, cursor, { waitMs: 0 });
+    const due = await scripts();
+    await follower.purge(env);
+    assert.ok(await scripts() > due, "the purge was sent");
   },
 ));
 
@@ -572,34 +586,24 @@ Deno.test(redisTest(
   "the env's purger that finds the token held (a heartbeat's offer scanning) comes back when it lapses, not a follower's moment later",
   async () => {
     await using redis = await RedisServer.start();
-    const admin = await redis.admin();
-    const purger = await RedisDriver.connect({ url: redis.url });
-    const follower = await RedisDriver.connect({ url: redis.url });
-    try {
-      const env = "held";
-      const meta = `roster:{${env}}:meta`;
-      const token = `roster:{${env}}:purge`;
-      await purger.register(registration({ env, id: "x", ttl: 2_000 }));
-      await admin.hset(meta, "d:api", "0");
-      await purger.purge(env);
-      assert.ok(await admin.hget(meta, "pw"), "the purger is recorded");
-      // Due again, and another process holds the token for 200 ms.
-      await eventually(
-        "the purger's token lapsed",
-        async () => await admin.exists(token) === 0,
-        2_000,
-      );
-      await admin.hset(meta, "d:api", "0");
-      await admin.set(token, "an offer", "PX", 200);
-      const purgerWait = await purger.purge(env);
-      const followerWait = await follower.purge(env);
-      assert.ok(
-        purgerWait <= 200 && followerWait >= 250,
-        `the purger waits the token out (${purgerWait} ms), a follower 250 ms more (${followerWait} ms)`,
-      );
-    } finally {
-      await purger.close();
-      await follower.close();
-    }
+    const env = "held";
+    await using pair = await purgerAndFollower(redis, env);
+    const { admin, purger, follower, meta } = pair;
+    const token = `roster:{${env}}:purge`;
+    assert.ok(await admin.hget(meta, "pw"), "the purger is recorded");
+    // Due again, and another process holds the token for 200 ms.
+    await eventually(
+      "the purger's token lapsed",
+      async () => await admin.exists(token) === 0,
+      2_000,
+    );
+    await admin.hset(meta, "d:api", "0");
+    await admin.set(token, "an offer", "PX", 200);
+    const purgerWait = await purger.purge(env);
+    const followerWait = await follower.purge(env);
+    assert.ok(
+      purgerWait <= 200 && followerWait >= 250,
+      `the purger waits the token out (${purgerWait} ms), a follower 250 ms more (${followerWait} ms)`,
+    );
   },
 ));
