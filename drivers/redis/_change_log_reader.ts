@@ -127,10 +127,9 @@ export class ChangeLogReader {
    */
   purgeDue(env: string): PurgeDue | undefined {
     const read = this.#purgeDue.get(env);
-    const age = read && performance.now() - read.at;
-    if (!read || age === undefined || age > QUIET_READ_REUSE_MS) {
-      return undefined;
-    }
+    if (!read) return undefined;
+    const age = performance.now() - read.at;
+    if (age > QUIET_READ_REUSE_MS) return undefined;
     // Redis's time now, not at the read: the wait counts from now.
     return { now: read.now + age, nextDue: read.nextDue, purger: read.purger };
   }

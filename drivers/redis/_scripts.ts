@@ -657,6 +657,26 @@ return 1
 `;
 
 /**
+ * The services a `svcs` list names, and when each is next due (`d:S`, 0
+ * when missing: due now), in one read of meta.
+ */
+const DUE_TIMES = `
+local function due_times(K_META, listed)
+  local names, dues = {}, {}
+  for name in string.gmatch(listed or '', '[^,]+') do
+    names[#names + 1] = name
+    dues[#names] = 'd:' .. name
+  end
+  if #names > 0 then
+    for i, at in ipairs(redis.call('HMGET', K_META, unpack(dues))) do
+      dues[i] = tonumber(at) or 0
+    end
+  end
+  return names, dues
+end
+`;
+
+/**
  * Takes the env's purge token when a service is due, and says which.
  * Whoever holds the token purges; everyone else returns at once, so expiry
  * work stays the same however many processes watch. Also records an outage
@@ -682,27 +702,24 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
+${DUE_TIMES}
 local K_TOKEN, K_META = KEYS[1], KEYS[2]
 local out_from, out_to = outage_of(ARGV[2], ${PURGE_STALL_MS})
 if out_from then report(K_META, out_from, out_to) end
-local listed = redis.call('HGET', K_META, 'svcs')
-local names = list_of(listed)
+local state = redis.call('HMGET', K_META, 'svcs', 'pw')
+local listed = state[1]
+local names, dues = due_times(K_META, listed)
 local due, earliest, soonest = {}, -1, -1
 -- No services list at all (meta was lost, or the env is new): ask again
 -- soon rather than after the longest wait, for beats rebuild it.
 if not listed then earliest, soonest = now + ${LOST_META_RETRY_MS}, now + ${LOST_META_RETRY_MS} end
-if #names > 0 then
-  local fields = {}
-  for i, name in ipairs(names) do fields[i] = 'd:' .. name end
-  local dues = redis.call('HMGET', K_META, unpack(fields))
-  for i, name in ipairs(names) do
-    local at = tonumber(dues[i]) or 0
-    if earliest < 0 or at < earliest then earliest = at end
-    if at <= now then due[#due + 1] = name
-    elseif soonest < 0 or at < soonest then soonest = at end
-  end
+for i, name in ipairs(names) do
+  local at = dues[i]
+  if earliest < 0 or at < earliest then earliest = at end
+  if at <= now then due[#due + 1] = name
+  elseif soonest < 0 or at < soonest then soonest = at end
 end
-local purger = listed and redis.call('HGET', K_META, 'pw') == ARGV[3]
+local purger = listed and state[2] == ARGV[3]
 -- A heartbeat's offer to purge comes at no set time: it purges what is due
 -- but is not recorded, so the purger that comes on time stays the one.
 local records = ARGV[4] == '1'
@@ -1068,19 +1085,16 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * The change log's epoch and count. While meta is missing (deleted by hand,
- * or expired while idle) the count is the log's last entry, so readers stay
- * where they are until the next change starts a new epoch.
+ * The change log's count: meta's `n`, as read. While meta is missing
+ * (deleted by hand, or expired while idle) the log's last entry, so readers
+ * stay where they are until the next change starts a new epoch.
  */
-const LOG_POSITION = `
-local function log_position(K_META, K_LOG)
-  local state = redis.call('HMGET', K_META, 'ep', 'n')
-  local n = tonumber(state[2])
-  if not n then
-    local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
-    n = last and tonumber(string.match(last[1], '^(%d+)')) or 0
-  end
-  return state[1] or '', n
+const LOG_COUNT = `
+local function log_count(K_LOG, recorded)
+  local n = tonumber(recorded)
+  if n then return n end
+  local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
+  return last and tonumber(string.match(last[1], '^(%d+)')) or 0
 end
 `;
 
@@ -1096,11 +1110,12 @@ end
  * (stale 1 when Redis restarted since the epoch began).
  */
 export const READ_STATE = `${READ_PRELUDE}
-${LOG_POSITION}
+${LOG_COUNT}
 local out = {now, redis.call('HLEN', KEYS[1])}
 if KEYS[2] then
-  local epoch, n = log_position(KEYS[2], KEYS[3])
-  out[3], out[4], out[5] = epoch, n, redis.call('HGET', KEYS[2], 'svcs') or ''
+  local position = redis.call('HMGET', KEYS[2], 'ep', 'n')
+  out[3], out[4] = position[1] or '', log_count(KEYS[3], position[2])
+  out[5] = redis.call('HGET', KEYS[2], 'svcs') or ''
   -- Whether Redis restarted since the epoch began (see NEW_EPOCH).
   local recorded = redis.call('HGET', KEYS[2], 'rid')
   local info = redis.pcall('INFO', 'server')
@@ -1162,27 +1177,17 @@ return out
  * missing), and 1 when the caller is the env's recorded purger.
  */
 export const READ_CHANGES = `${READ_PRELUDE}
--- One read of meta for the log's position (as LOG_POSITION reads it) and
--- the purge's state.
+${LOG_COUNT}
+${DUE_TIMES}
+-- One read of meta for the log's position and the purge's state.
 local state = redis.call('HMGET', KEYS[1], 'ep', 'n', 'eb', 'svcs', 'pw')
-local n = tonumber(state[2])
-if not n then
-  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-  n = last and tonumber(string.match(last[1], '^(%d+)')) or 0
-end
 local listed = state[4]
 local earliest = listed and -1 or -2
-if listed then
-  local fields = {}
-  for name in string.gmatch(listed, '[^,]+') do fields[#fields + 1] = 'd:' .. name end
-  if #fields > 0 then
-    for _, at in ipairs(redis.call('HMGET', KEYS[1], unpack(fields))) do
-      at = tonumber(at) or 0
-      if earliest < 0 or at < earliest then earliest = at end
-    end
-  end
+local _, dues = due_times(KEYS[1], listed)
+for _, at in ipairs(dues) do
+  if earliest < 0 or at < earliest then earliest = at end
 end
-return {state[1] or '', n,
+return {state[1] or '', log_count(KEYS[2], state[2]),
   redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2]),
   tonumber(state[3]) or -1, now, earliest, state[5] == ARGV[3] and 1 or 0}
 `;
