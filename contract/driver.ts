@@ -338,6 +338,13 @@ export interface ChangeBatch {
   changes: Change[];
   /** Where to read on from. */
   cursor: string;
+  /**
+   * When purging the env is next worth trying, in ms from now, when the
+   * read told the driver so (another process purged meanwhile, say):
+   * what `purge` would return now, learned without a call of its own. The
+   * caller's next `purge` comes then, not when the last one said.
+   */
+  purgeIn?: number;
 }
 
 /** When a backend recorded a registration, by its own clock. */

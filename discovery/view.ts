@@ -169,11 +169,16 @@ export class ChangeFeed {
           this.#env,
           this.#cursor as string,
           {
+            // Woken for the next purge, and at eviction protection's
+            // bound, whatever the backend says of its next purge.
             waitMs: Math.max(
               0,
               Math.min(
                 this.#options.pollWait,
-                this.#nextPurge - this.#clock.now(),
+                Math.min(
+                  this.#nextPurge,
+                  this.#protection?.nextBound ?? Infinity,
+                ) - this.#clock.now(),
               ),
             ),
             signal: this.#abort.signal,
@@ -181,6 +186,11 @@ export class ChangeFeed {
         );
         for (const change of batch.changes) this.#apply(change);
         this.#cursor = batch.cursor;
+        // The backend's word on its next purge, read after any join above
+        // lowered it.
+        if (batch.purgeIn !== undefined) {
+          this.#nextPurge = this.#clock.now() + batch.purgeIn;
+        }
         failures = 0;
         this.#setState("live");
       } catch (error) {
@@ -383,13 +393,6 @@ export class ChangeFeed {
         },
       );
       this.#options.onProtection?.(decision.change);
-    }
-    if (decision.action === "hold") {
-      // Wake at the bound, whatever the backend says of its next purge.
-      this.#nextPurge = Math.min(
-        this.#nextPurge,
-        this.#protection.nextBound ?? Infinity,
-      );
     }
     return decision.action === "hold";
   }

@@ -185,6 +185,18 @@ export class RedisCalls {
   }
 
   /**
+   * Redis's time now, as learned from replies: a lower bound, off by no
+   * more than a reply's delay; undefined before any reply told it.
+   *
+   * @returns The time in ms.
+   */
+  redisNow(): number | undefined {
+    return this.#offset === undefined
+      ? undefined
+      : performance.now() + this.#offset;
+  }
+
+  /**
    * Learns Redis's clock from a reply's `now`. A reply read late makes the
    * clock look behind, never ahead, so the largest offset seen is the
    * truest; one far below it means Redis's clock went back (a failover).

@@ -1,7 +1,10 @@
 /**
  * Reads an env's change log, the capped stream `log`, by cursor
  * (`epoch:n`), and waits for the next change with `XREAD BLOCK` on a
- * connection of its own (or polls when the client cannot make one).
+ * connection of its own (or polls when the client cannot make one). The
+ * wait also ends at a purge's announcement (the one-entry stream
+ * `purged`), which says what a read would: so a follower at the position
+ * it names sends nothing more until the next change or due time.
  *
  * @module
  */
@@ -51,6 +54,44 @@ export interface PurgeDue {
   purger: boolean;
 }
 
+/** A purge's announcement, as a wait read it from `purged`. */
+interface Announcement {
+  /** Redis's time when it was made. */
+  now: number;
+  /** The env's earliest due time then; -1 for no service, -2 for no list. */
+  nextDue: number;
+  /** The change log's position then, as a cursor (`epoch:n`). */
+  position: string;
+  /** The env's recorded purger. */
+  purger: string;
+}
+
+/** Stream entries as `XREAD` replies them: id and fields. */
+type StreamEntries = [string, string[]][];
+/**
+ * An `XREAD` reply: a `[key, entries]` pair per stream, or (a map, as
+ * RESP3 replies it) key and entries in turn.
+ */
+type StreamsReply = [string, StreamEntries][] | (string | StreamEntries)[];
+
+/** The streams in an `XREAD` reply, whichever shape it came in. */
+function streamsOf(reply: StreamsReply | null): [string, StreamEntries][] {
+  if (!reply) return [];
+  if (typeof reply[0] !== "string") return reply as [string, StreamEntries][];
+  const pairs: [string, StreamEntries][] = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    pairs.push([reply[i] as string, reply[i + 1] as StreamEntries]);
+  }
+  return pairs;
+}
+
+/** Whether stream entry id `a` comes after `b`. */
+function isLaterId(a: string, b: string): boolean {
+  const [aTime = 0, aSeq = 0] = a.split("-").map(Number);
+  const [bTime = 0, bSeq = 0] = b.split("-").map(Number);
+  return aTime > bTime || (aTime === bTime && aSeq > bSeq);
+}
+
 /** The driver's reads of change logs, and its blocking connections. */
 export class ChangeLogReader {
   readonly #options: ChangeLogReaderOptions;
@@ -63,6 +104,8 @@ export class ChangeLogReader {
   readonly #quiet = new Map<string, { cursor: string; at: number }>();
   /** Per env, what the last read said of purging, and when. */
   readonly #purgeDue = new Map<string, PurgeDue & { at: number }>();
+  /** Per env, the id of the last purge announcement seen. */
+  readonly #announcements = new Map<string, string>();
 
   /** @param options What it needs of its driver. */
   constructor(options: ChangeLogReaderOptions) {
@@ -98,13 +141,41 @@ export class ChangeLogReader {
         options.waitMs <= 0 || options.signal?.aborted
       ) return batch;
     }
-    await this.#waitForChanges(
+    const announcement = await this.#waitForChanges(
       env,
       cursor.slice(cursor.lastIndexOf(":") + 1),
       Math.min(options.waitMs, MAX_BLOCK_MS),
       options.signal,
     );
-    return await this.#readNoting(env, cursor);
+    if (announcement?.position !== cursor) {
+      return await this.#readNoting(env, cursor);
+    }
+    // Nothing changed up to the purge, which says when the next is due:
+    // what a read would have told. (A stale announcement, made before this
+    // wait, counts from Redis's time now.)
+    const at = performance.now();
+    this.#quiet.set(env, { cursor, at });
+    this.#purgeDue.set(env, {
+      now: Math.max(announcement.now, this.#options.calls.redisNow() ?? 0),
+      nextDue: announcement.nextDue,
+      purger: announcement.purger === this.#options.purgeHolder,
+      at,
+    });
+    return { changes: [], cursor };
+  }
+
+  /**
+   * Notes a purge announcement this driver made, so its own waits do not
+   * wake for it.
+   *
+   * @param env The env.
+   * @param id The announcement's stream entry id.
+   */
+  announced(env: string, id: string): void {
+    const seen = this.#announcements.get(env);
+    if (seen === undefined || isLaterId(id, seen)) {
+      this.#announcements.set(env, id);
+    }
   }
 
   /** Reads, noting when a read found nothing new after `cursor`. */
@@ -158,6 +229,7 @@ export class ChangeLogReader {
         number,
         number,
       ];
+    calls.learnClock(now);
     if (nextDue === -2) this.#purgeDue.delete(env);
     else {
       this.#purgeDue.set(env, {
@@ -204,18 +276,22 @@ export class ChangeLogReader {
     return { changes, cursor: `${current}:${expected - 1}` };
   }
 
+  /**
+   * Waits for a change after `after`, or a purge announcement; returns the
+   * announcement when the wait ended at one and no change.
+   */
   async #waitForChanges(
     env: string,
     after: string,
     waitMs: number,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<Announcement | undefined> {
     const connect = this.#options.connector();
     if (!connect || this.#closed) {
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(waitMs, 100))
       );
-      return;
+      return undefined;
     }
     // A blocked XREAD holds its connection, so each wait takes one of its
     // own: views of several envs (or several views) on one driver never
@@ -228,29 +304,70 @@ export class ChangeLogReader {
     const cancel = () => this.#drop(opening);
     try {
       client = await opening;
-      if (signal?.aborted) return;
+      if (signal?.aborted) return undefined;
       signal?.addEventListener("abort", cancel, { once: true });
-      await client.call(
+      const base = this.#options.base(env);
+      const reply = await client.call(
         "XREAD",
         "BLOCK",
         // Whole milliseconds: Redis refuses a fraction (and 0 is forever).
         Math.max(1, Math.ceil(waitMs)),
         "STREAMS",
-        `${this.#options.base(env)}log`,
+        `${base}log`,
+        `${base}purged`,
         `${after}-0`,
-      );
+        // Before any is seen, only those made from now on.
+        this.#announcements.get(env) ?? "$",
+      ) as StreamsReply | null;
+      return this.#announcementIn(env, `${base}purged`, reply);
     } catch {
       // The caller reads again either way; a broken connection shows there.
-      if (signal?.aborted) return;
+      if (signal?.aborted) return undefined;
       await new Promise((resolve) =>
         setTimeout(resolve, Math.min(waitMs, 100))
       );
+      return undefined;
     } finally {
       signal?.removeEventListener("abort", cancel);
       // Kept unless an abort or close() closed it (after a failure the
       // client reconnects by itself).
       if (client && this.#connections.has(opening)) this.#idle.push(opening);
     }
+  }
+
+  /**
+   * The newest announcement in a wait's reply, noted as seen; undefined
+   * when there is none, or the log changed too (the caller reads then).
+   */
+  #announcementIn(
+    env: string,
+    key: string,
+    reply: StreamsReply | null,
+  ): Announcement | undefined {
+    let found: Announcement | undefined;
+    let changed = false;
+    for (const [stream, entries] of streamsOf(reply)) {
+      const last = entries.at(-1);
+      if (stream !== key) changed ||= last !== undefined;
+      else if (last) {
+        this.announced(env, last[0]);
+        const fields = new Map<string, string>();
+        for (let i = 0; i + 1 < last[1].length; i += 2) {
+          fields.set(last[1][i]!, last[1][i + 1]!);
+        }
+        found = {
+          now: Number(fields.get("t")),
+          nextDue: Number(fields.get("d")),
+          position: `${fields.get("e") ?? ""}:${fields.get("n")}`,
+          purger: fields.get("p") ?? "",
+        };
+        // Without a services list (-2), a read finds out more.
+        if (!Number.isFinite(found.now) || !(found.nextDue >= -1)) {
+          found = undefined;
+        }
+      }
+    }
+    return changed ? undefined : found;
   }
 
   /** Opens a blocking connection; one that fails to open is not kept. */

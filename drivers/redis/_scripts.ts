@@ -657,6 +657,20 @@ return 1
 `;
 
 /**
+ * The change log's count: meta's `n`, as read. While meta is missing
+ * (deleted by hand, or expired while idle) the log's last entry, so readers
+ * stay where they are until the next change starts a new epoch.
+ */
+const LOG_COUNT = `
+local function log_count(K_LOG, recorded)
+  local n = tonumber(recorded)
+  if n then return n end
+  local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
+  return last and tonumber(string.match(last[1], '^(%d+)')) or 0
+end
+`;
+
+/**
  * The services a `svcs` list names, and when each is next due (`d:S`, 0
  * when missing: due now), in one read of meta.
  */
@@ -673,6 +687,17 @@ local function due_times(K_META, listed)
     end
   end
   return names, dues
+end
+
+-- The earliest due time of the services a 'svcs' list names: -1 for no
+-- service, -2 when the list is missing.
+local function earliest_due(K_META, listed)
+  local earliest = listed and -1 or -2
+  local _, dues = due_times(K_META, listed)
+  for _, at in ipairs(dues) do
+    if earliest < 0 or at < earliest then earliest = at end
+  end
+  return earliest
 end
 `;
 
@@ -751,16 +776,25 @@ return out
  * goes on from there. A pass copies the records it keeps to `n:S` while
  * garbage outnumbers them, and renames that over `p:S` at its end.
  *
- * KEYS: ids, meta, log, then p:S, b:S, n:S for each service.
+ * A call that ends its passes announces it on `purged`, a stream of one
+ * entry that followers wait on beside the log: Redis's time, the env's
+ * earliest due time, the log's epoch and count, and the recorded purger.
+ * A follower whose view is at that position learns from it all that a read
+ * of the log would tell it, so it need not send one.
+ *
+ * KEYS: ids, meta, log, purged, then p:S, b:S, n:S for each service.
  * ARGV: since when this client last knew Redis to answer (or empty), then
- * the services. Returns `{next, unfinished}`: the earliest next due time
- * (-1 for none; now while a pass goes on), and 1 while a pass goes on.
+ * the services. Returns `{next, unfinished, announced}`: the earliest next
+ * due time (-1 for none; now while a pass goes on), 1 while a pass goes
+ * on, and the id of the announcement (empty while a pass goes on).
  */
 export const PURGE = `#!lua
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 ${HELPERS}
+${LOG_COUNT}
+${DUE_TIMES}
 local out_from, out_to = outage_of(ARGV[1], ${PURGE_STALL_MS})
 if out_from then report(KEYS[2], out_from, out_to) end
 local stalled = out_from ~= nil
@@ -967,12 +1001,17 @@ for i = 2, #ARGV do
     unfinished = 1
     break
   end
-  scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[3 * i - 2], b = KEYS[3 * i - 1],
-    n = KEYS[3 * i]}, ARGV[i])
+  scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[3 * i - 1], b = KEYS[3 * i],
+    n = KEYS[3 * i + 1]}, ARGV[i])
 end
 if soonest == now then unfinished = 1 end
-if unfinished == 1 then soonest = now end
-return {soonest, unfinished}
+if unfinished == 1 then return {now, 1, ''} end
+local state = redis.call('HMGET', KEYS[2], 'svcs', 'ep', 'n', 'pw')
+local announced = redis.call('XADD', KEYS[4], 'MAXLEN', 1, '*', 't', fmt(now),
+  'd', fmt(earliest_due(KEYS[2], state[1])), 'e', state[2] or '',
+  'n', fmt(log_count(KEYS[3], state[3])), 'p', state[4] or '')
+redis.call('PEXPIRE', KEYS[4], ${IDLE_EXPIRY_MS})
+return {soonest, 0, announced}
 `;
 
 /**
@@ -1085,20 +1124,6 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * The change log's count: meta's `n`, as read. While meta is missing
- * (deleted by hand, or expired while idle) the log's last entry, so readers
- * stay where they are until the next change starts a new epoch.
- */
-const LOG_COUNT = `
-local function log_count(K_LOG, recorded)
-  local n = tonumber(recorded)
-  if n then return n end
-  local last = redis.call('XREVRANGE', K_LOG, '+', '-', 'COUNT', 1)[1]
-  return last and tonumber(string.match(last[1], '^(%d+)')) or 0
-end
-`;
-
-/**
  * What a listing reads beside the services' strings, which it reads with
  * plain `GET`s pipelined after this: Redis's time, how many ids the env
  * holds (fewer than it lists means the id index was lost), and, given meta
@@ -1181,15 +1206,9 @@ ${LOG_COUNT}
 ${DUE_TIMES}
 -- One read of meta for the log's position and the purge's state.
 local state = redis.call('HMGET', KEYS[1], 'ep', 'n', 'eb', 'svcs', 'pw')
-local listed = state[4]
-local earliest = listed and -1 or -2
-local _, dues = due_times(KEYS[1], listed)
-for _, at in ipairs(dues) do
-  if earliest < 0 or at < earliest then earliest = at end
-end
 return {state[1] or '', log_count(KEYS[2], state[2]),
   redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2]),
-  tonumber(state[3]) or -1, now, earliest, state[5] == ARGV[3] and 1 or 0}
+  tonumber(state[3]) or -1, now, earliest_due(KEYS[1], state[4]), state[5] == ARGV[3] and 1 or 0}
 `;
 
 /**

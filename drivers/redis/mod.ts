@@ -729,19 +729,8 @@ export class RedisDriver implements Driver {
     // One report for both calls: the scan judges lapses by what the first
     // call waited out too.
     const since = this.#calls.answeredSince(env);
-    // A change read a moment ago said when a service is next due: until
-    // then there is nothing to purge, and nothing to send (unless this
-    // client has an outage to report).
-    const read = this.#changeLog.purgeDue(env);
-    if (
-      read && (read.nextDue < 0 || read.nextDue > read.now) &&
-      !since.startsWith("f")
-    ) {
-      const untilDue = read.nextDue < 0
-        ? MAX_PURGE_WAIT_MS
-        : read.nextDue - read.now;
-      return { wait: purgeWait(read.purger, untilDue, 0), purged: false };
-    }
+    const hinted = this.#purgeHint(env, since);
+    if (hinted !== undefined) return { wait: hinted, purged: false };
     const [now, won, nextDue, tokenTtl, purger, ...due] = await this.#calls
       .write(
         SCRIPTS.purgeScan,
@@ -765,6 +754,27 @@ export class RedisDriver implements Driver {
   }
 
   /**
+   * When purging is next worth trying, as a change read a moment ago found
+   * it: until a service is due there is nothing to purge, and nothing to
+   * send. Undefined when a call must go (one is due, no read was that
+   * recent, or this client has an outage to report).
+   */
+  #purgeHint(
+    env: string,
+    since = this.#calls.answeredSince(env),
+  ): number | undefined {
+    const read = this.#changeLog.purgeDue(env);
+    if (
+      !read || (read.nextDue >= 0 && read.nextDue <= read.now) ||
+      since.startsWith("f")
+    ) return undefined;
+    const untilDue = read.nextDue < 0
+      ? MAX_PURGE_WAIT_MS
+      : read.nextDue - read.now;
+    return purgeWait(read.purger, untilDue, 0);
+  }
+
+  /**
    * Scans services for lapsed entries, one bounded piece; returns when the
    * next falls due, and whether a pass goes on (call again).
    */
@@ -773,21 +783,25 @@ export class RedisDriver implements Driver {
     services: string[],
     since = this.#calls.answeredSince(env),
   ): Promise<{ next: number; unfinished: boolean }> {
-    const [next, unfinished] = await this.#calls.write(
+    const base = this.#base(env);
+    const [next, unfinished, announced] = await this.#calls.write(
       SCRIPTS.purge,
       env,
       [
-        `${this.#base(env)}ids`,
-        `${this.#base(env)}meta`,
-        `${this.#base(env)}log`,
+        `${base}ids`,
+        `${base}meta`,
+        `${base}log`,
+        `${base}purged`,
         ...services.flatMap((service) => [
-          `${this.#base(env)}p:${service}`,
-          `${this.#base(env)}b:${service}`,
-          `${this.#base(env)}n:${service}`,
+          `${base}p:${service}`,
+          `${base}b:${service}`,
+          `${base}n:${service}`,
         ]),
       ],
       [since, ...services],
-    ) as [number, number];
+    ) as [number, number, string];
+    // This driver's own waits need not wake for what it announced.
+    if (announced) this.#changeLog.announced(env, announced);
     return { next: Number(next), unfinished: unfinished === 1 };
   }
 
@@ -839,15 +853,22 @@ export class RedisDriver implements Driver {
    * @param env The env.
    * @param cursor `epoch:n` from `snapshot` or an earlier call.
    * @param options The wait, at most five seconds, and a signal to end it.
-   * @returns The changes and the next cursor.
+   * @returns The changes and the next cursor, and when purging is next
+   *   worth trying when the read said so.
    * @throws {ChangeLogGapError} When changes after the cursor were lost.
    */
-  changes(
+  async changes(
     env: string,
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
-    return this.#changeLog.changes(env, cursor, options);
+    const batch = await this.#changeLog.changes(env, cursor, options);
+    // The read (or the purge announcement that ended the wait) said when
+    // a service is next due: the caller's purge need not come before.
+    const purgeIn = this.#purgeHint(env);
+    if (purgeIn === undefined) return batch;
+    this.#purgeOffers.purging(env);
+    return { ...batch, purgeIn };
   }
 
   /**

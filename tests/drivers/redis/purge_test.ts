@@ -607,3 +607,157 @@ Deno.test(redisTest(
     );
   },
 ));
+
+Deno.test(redisTest(
+  "followers learn each purge from its announcement: while one process purges on time, only it reads the log at due times",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const env = "announced";
+    const beating = await RedisDriver.connect({ url: redis.url });
+    const member = new Registry({
+      driver: beating,
+      env,
+      service: "api",
+      id: "a",
+      ttl: 600,
+      heartbeatInterval: 100,
+    });
+    const watching = await Promise.all(
+      [1, 2, 3].map(() => RedisDriver.connect({ url: redis.url })),
+    );
+    const controller = new AbortController();
+    const watchers = watching.map((driver) =>
+      new Registry({ driver, env, ttl: 600, heartbeatInterval: 100 })
+    );
+    const events = watchers.map((watcher) =>
+      collect(
+        watcher.watch("api", { current: true, signal: controller.signal }),
+      )
+    );
+    let monitor: Awaited<ReturnType<typeof monitorCommands>> | undefined;
+    try {
+      await member.start();
+      await eventually(
+        "every watcher sees a",
+        () => events.every((e) => e.events.some((x) => x.type === "join")),
+        5_000,
+      );
+      monitor = await monitorCommands(admin);
+      const sent = (sha: string, readOnly: boolean) =>
+        monitor!.seen.filter(({ args, fromLua }) =>
+          !fromLua && args[1] === sha &&
+          args[0]?.toUpperCase().endsWith("_RO") === readOnly
+        ).map(({ at }) => at);
+      // The service falls due every 500 ms (a ttl less an interval). The
+      // first due time is raced (nobody purged yet), and followers may
+      // check the second when they had planned to before the first
+      // announcement; from then on only the purger's wait ends at a due
+      // time.
+      const from = await eventually(
+        "two purges",
+        () => sent(SCRIPTS.purge.sha, false)[1],
+      );
+      const after = (at: number[]) => at.filter((t) => t > from + 100);
+      await eventually(
+        "six purges more",
+        () => after(sent(SCRIPTS.purge.sha, false)).length >= 6,
+        20_000,
+      );
+      const purges = after(sent(SCRIPTS.purge.sha, false)).length;
+      const reads = after(sent(SCRIPTS.readChanges.sha, true)).length;
+      // Each due time the purger's wait ends and it reads once; three
+      // followers that read to check (as before announcements) would make
+      // it four.
+      assert.ok(
+        reads <= purges + 1,
+        `${reads} change reads for ${purges} purges`,
+      );
+      assert.equal(
+        events.flatMap((e) => e.events).filter((x) => x.type === "leave")
+          .length,
+        0,
+        "nobody left",
+      );
+    } finally {
+      await monitor?.stop();
+      controller.abort();
+      await Promise.all(events.map((e) => e.done));
+      await Promise.all(watchers.map((watcher) => watcher.stop()));
+      await member.stop();
+      await Promise.all([beating, ...watching].map((d) => d.close()));
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "a wait that ends at a purge announcement reads nothing when the announcement is at the reader's position, and reads when it is not",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const env = "position";
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      await driver.register(registration({ env, id: "x", ttl: 60_000 }));
+      const { cursor } = await driver.snapshot(env);
+      const [epoch, n] = [
+        cursor.slice(0, cursor.lastIndexOf(":")),
+        Number(cursor.slice(cursor.lastIndexOf(":") + 1)),
+      ];
+      const reads = async () =>
+        Number(
+          /cmdstat_evalsha_ro:calls=(\d+)/.exec(
+            await admin.info("commandstats"),
+          )?.[1] ?? 0,
+        );
+      /** A wait, with an announcement at `position` made while it blocks. */
+      const waitThroughAnnouncement = async (position: number) => {
+        const blocked = async () =>
+          Number(
+            /blocked_clients:(\d+)/.exec(await admin.info("clients"))?.[1],
+          );
+        const before = await blocked();
+        const waiting = driver.changes(env, cursor, { waitMs: 5_000 });
+        await eventually(
+          "the wait blocks",
+          async () => await blocked() > before,
+          2_000,
+        );
+        const [seconds] = await admin.time();
+        const now = Number(seconds) * 1000;
+        const readsBefore = await reads();
+        await admin.xadd(
+          `roster:{${env}}:purged`,
+          "*",
+          "t",
+          now,
+          "d",
+          now + 60_000,
+          "e",
+          epoch,
+          "n",
+          position,
+          "p",
+          "",
+        );
+        const batch = await waiting;
+        return { batch, read: await reads() > readsBefore };
+      };
+      let result = await waitThroughAnnouncement(n);
+      assert.deepEqual(result.batch.changes, []);
+      assert.equal(result.batch.cursor, cursor);
+      assert.equal(result.read, false, "an announcement at the position");
+      const sent = await reads();
+      const wait = await driver.purge(env);
+      assert.equal(await reads(), sent, "the purge sent nothing");
+      assert.ok(wait >= 4_000, `the next purge is far: ${wait} ms`);
+
+      // Ahead of the cursor: the log lost what the cursor waits for, which
+      // only a read finds out.
+      result = await waitThroughAnnouncement(n + 1);
+      assert.equal(result.read, true, "an announcement elsewhere");
+    } finally {
+      await driver.close();
+    }
+  },
+));
