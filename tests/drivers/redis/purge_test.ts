@@ -608,6 +608,33 @@ Deno.test(redisTest(
   },
 ));
 
+/**
+ * A process that watches `env`'s api service: a driver and a registry of
+ * its own (ttl 600 ms), and the events it saw.
+ */
+async function watchingProcess(redis: RedisServer, env: string) {
+  const driver = await RedisDriver.connect({ url: redis.url });
+  const registry = new Registry({
+    driver,
+    env,
+    ttl: 600,
+    heartbeatInterval: 100,
+  });
+  const controller = new AbortController();
+  const seen = collect(
+    registry.watch("api", { current: true, signal: controller.signal }),
+  );
+  return {
+    seen,
+    async [Symbol.asyncDispose]() {
+      controller.abort();
+      await seen.done;
+      await registry.stop();
+      await driver.close();
+    },
+  };
+}
+
 Deno.test(redisTest(
   "followers learn each purge from its announcement: while one process purges on time, only it reads the log at due times",
   async () => {
@@ -623,18 +650,10 @@ Deno.test(redisTest(
       ttl: 600,
       heartbeatInterval: 100,
     });
-    const watching = await Promise.all(
-      [1, 2, 3].map(() => RedisDriver.connect({ url: redis.url })),
+    const watchers = await Promise.all(
+      [1, 2, 3].map(() => watchingProcess(redis, env)),
     );
-    const controller = new AbortController();
-    const watchers = watching.map((driver) =>
-      new Registry({ driver, env, ttl: 600, heartbeatInterval: 100 })
-    );
-    const events = watchers.map((watcher) =>
-      collect(
-        watcher.watch("api", { current: true, signal: controller.signal }),
-      )
-    );
+    const events = watchers.map((watcher) => watcher.seen);
     let monitor: Awaited<ReturnType<typeof monitorCommands>> | undefined;
     try {
       await member.start();
@@ -681,11 +700,11 @@ Deno.test(redisTest(
       );
     } finally {
       await monitor?.stop();
-      controller.abort();
-      await Promise.all(events.map((e) => e.done));
-      await Promise.all(watchers.map((watcher) => watcher.stop()));
+      await Promise.all(
+        watchers.map((watcher) => watcher[Symbol.asyncDispose]()),
+      );
       await member.stop();
-      await Promise.all([beating, ...watching].map((d) => d.close()));
+      await beating.close();
     }
   },
 ));
@@ -758,6 +777,74 @@ Deno.test(redisTest(
       assert.equal(result.read, true, "an announcement elsewhere");
     } finally {
       await driver.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "when the env's purger stops watching, a follower takes over: the others still see a crash within a ttl and a second",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const env = "handover";
+    const meta = `roster:{${env}}:meta`;
+    const beating = await RedisDriver.connect({ url: redis.url });
+    const crashing = registration({ env, id: "x", ttl: 600 });
+    let beat = true;
+    const watchers: Awaited<ReturnType<typeof watchingProcess>>[] = [];
+    await beating.register(crashing);
+    const beats = (async () => {
+      while (beat) {
+        await beating.heartbeat(crashing);
+        await sleep(100);
+      }
+    })();
+    try {
+      // The first watcher alone purges, and is recorded.
+      watchers.push(await watchingProcess(redis, env));
+      const purger = await eventually(
+        "the first watcher purged",
+        async () => await admin.hget(meta, "pw") ?? undefined,
+      );
+      watchers.push(
+        await watchingProcess(redis, env),
+        await watchingProcess(redis, env),
+      );
+      // Two announcements after the followers came: they follow.
+      const announcement = async () =>
+        (await admin.xrevrange(`roster:{${env}}:purged`, "+", "-", "COUNT", 1))[
+          0
+        ]?.[0];
+      const first = await announcement();
+      await eventually("two more purges", async () => {
+        const now = await announcement();
+        return now !== first && now;
+      });
+      assert.equal(await admin.hget(meta, "pw"), purger, "still the purger");
+
+      await watchers.shift()![Symbol.asyncDispose]();
+      beat = false;
+      await beats;
+      // x crashed: its last beat is in, its lease ends 600 ms on.
+      await eventually(
+        "every follower sees x leave",
+        () =>
+          watchers.every((watcher) =>
+            watcher.seen.events.some((e) =>
+              e.type === "leave" && e.instance.id === "x"
+            )
+          ),
+        600 + 1_000,
+      );
+      const next = await admin.hget(meta, "pw");
+      assert.ok(next && next !== purger, "a follower took over");
+    } finally {
+      beat = false;
+      await beats;
+      await Promise.all(
+        watchers.map((watcher) => watcher[Symbol.asyncDispose]()),
+      );
+      await beating.close();
     }
   },
 ));
