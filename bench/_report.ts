@@ -26,7 +26,9 @@ export function driverTable(figures: DriverFigures): string {
       round(f.evalshaPerHeartbeat, 2)
     } | ${round(f.redisUsecPerHeartbeat, 1)} | ${
       round(f.bytesInPerHeartbeat)
-    } / ${round(f.bytesOutPerHeartbeat)} | ${round(f.usedMemoryPerInstance)} (${
+    } / ${round(f.bytesOutPerHeartbeat)} | ${
+      round(f.usedMemoryPerInstance)
+    } / ${round(f.usedMemoryAfterPassPerInstance)} (${
       round(f.keyMemoryPerInstance)
     }) | ${round(f.listAllMs?.p50, 2)} / ${round(f.listAllMs?.p99, 2)} | ${
       round(f.listOneServiceMs?.p50, 2)
@@ -34,7 +36,7 @@ export function driverTable(figures: DriverFigures): string {
       round(f.cachedListMs?.p50, 3)
     } / ${round(f.cachedListMs?.p99, 3)} |`
   );
-  return `| instances | heartbeats/s (median) | × EVALSHA limit | Redis commands per heartbeat | Redis µs per heartbeat | bytes in / out per heartbeat | Redis memory per instance, B: used_memory (MEMORY USAGE) | list all, ms p50 / p99 | list one service (1/10), ms p50 / p99 | cached list, ms p50 / p99 |
+  return `| instances | heartbeats/s (median) | × EVALSHA limit | Redis commands per heartbeat | Redis µs per heartbeat | bytes in / out per heartbeat | Redis memory per instance, B: used_memory after registering / after a purge pass (MEMORY USAGE) | list all, ms p50 / p99 | list one service (1/10), ms p50 / p99 | cached list, ms p50 / p99 |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}`;
 }

@@ -38,7 +38,10 @@ export interface SizeFigures {
   redisCpuUsecPerHeartbeat: number;
   bytesInPerHeartbeat: number;
   bytesOutPerHeartbeat: number;
+  /** used_memory per instance right after the registrations. */
   usedMemoryPerInstance: number;
+  /** The same after a purge pass over the env (as a live fleet's). */
+  usedMemoryAfterPassPerInstance: number;
   keyMemoryPerInstance: number;
   listAllMs: { p50: number; p99: number };
   /** Redis's own time per listing of every service: every command, from SLOWLOG. */
@@ -216,9 +219,25 @@ export async function measureDriver(
           await admin.call("MEMORY", "USAGE", key, "SAMPLES", "0") ?? 0,
         );
       }
+      // A fleet's services fall due and are purged about once a ttl; a
+      // pass that ends writes the strings that grew at their size.
+      const meta = `${base}meta`;
+      await admin.hset(
+        meta,
+        Object.fromEntries(
+          String(await admin.hget(meta, "svcs") ?? "").split(",").map((
+            service,
+          ) => [`d:${service}`, "0"]),
+        ),
+      );
+      await purgePass(drivers[0]!, env);
+      const afterPass = await admin.info("memory");
       const size_: Partial<SizeFigures> = {
         usedMemoryPerInstance:
           (info(after, "used_memory") - info(before, "used_memory")) / size,
+        usedMemoryAfterPassPerInstance:
+          (info(afterPass, "used_memory") - info(before, "used_memory")) /
+          size,
         keyMemoryPerInstance: keyBytes / size,
       };
       if (options.sizes.includes(size)) {
@@ -315,14 +334,19 @@ async function scanCost(
       Object.fromEntries(services.map((service) => [`d:${service}`, "0"])),
     );
     const cpu = await redisCpuMicros(admin);
-    // While a pass goes on the purge asks to be called again at once; once
-    // it is over, when the next entry falls due (minutes here).
-    for (let calls = 0; (await purger.purge(env)) < 1_000; calls++) {
-      if (calls > 100_000) throw new Error("the purge pass did not end");
-    }
+    await purgePass(purger, env);
     passes.push(await redisCpuMicros(admin) - cpu);
   }
   return quantile(passes, 0.5);
+}
+
+/** One purge pass over every service due, to its end. */
+async function purgePass(purger: RedisDriver, env: string): Promise<void> {
+  // While a pass goes on the purge asks to be called again at once; once
+  // it is over, when the next entry falls due (minutes here).
+  for (let calls = 0; (await purger.purge(env)) < 1_000; calls++) {
+    if (calls > 100_000) throw new Error("the purge pass did not end");
+  }
 }
 
 /**

@@ -339,10 +339,12 @@ const goals: [string, string, string, boolean, string][] = [
     "",
   ],
   [
-    "Redis memory per instance, change log included, empty meta",
+    "Redis memory per instance, change log included, empty meta, after a purge pass",
     "≤ 300 B",
-    `${fmt(ten.usedMemoryPerInstance)} B`,
-    (ten.usedMemoryPerInstance ?? Infinity) <= 300,
+    `${fmt(ten.usedMemoryAfterPassPerInstance)} B (${
+      fmt(ten.usedMemoryPerInstance)
+    } B before it)`,
+    (ten.usedMemoryAfterPassPerInstance ?? Infinity) <= 300,
     "",
   ],
   spreadGoal(

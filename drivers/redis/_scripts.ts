@@ -53,6 +53,11 @@ export const IDLE_EXPIRY_MS = 24 * 60 * 60 * 1000;
 export const PURGE_LIMIT = 50;
 /** How many records one purge call reads at most. */
 export const PURGE_LINES = 400;
+/**
+ * The largest string a pass writes again at its size (see PURGE): below
+ * it Redis's growth can double a string, above it adds 1 MB at most.
+ */
+export const FIT_MAX_BYTES = 2 * 1024 * 1024;
 /** How many beat slots one campaign call reads at most. */
 export const CAMPAIGN_SLOTS = 2_000;
 /**
@@ -268,7 +273,7 @@ local function drop_service(K_META, service)
   redis.call('HSET', K_META, 'svcs', table.concat(kept, ','))
   redis.call('HDEL', K_META, 'd:' .. service, 'h:' .. service, 'f:' .. service,
     'c:' .. service, 'g:' .. service, 'q:' .. service, 'k:' .. service, 'x:' .. service,
-    'm:' .. service)
+    'm:' .. service, 'z:' .. service)
 end
 
 -- Every key of a service's writes lives on while anything beats or
@@ -856,6 +861,25 @@ local function drop(K, service, e, freed)
   end
 end
 
+-- APPEND and SETRANGE grow a string below 1 MB to twice what it then
+-- holds (above, by 1 MB), so a service's records and slots take up to
+-- twice their size. A pass that ends writes each that changed since the
+-- last pass (its length, 'z:S', differs) again at its size; strings of
+-- 2 MB and more are left, so the copy stays short.
+local function fit(K, service)
+  local sizes = {redis.call('STRLEN', K.p), redis.call('STRLEN', K.b)}
+  local now_sizes = sizes[1] .. ':' .. sizes[2]
+  local was = redis.call('HGET', K.meta, 'z:' .. service)
+  if now_sizes == was then return end
+  local was_p, was_b = string.match(was or '', '^(%d+):(%d+)$')
+  local function changed(size, before)
+    return size > 0 and size < ${FIT_MAX_BYTES} and size ~= tonumber(before)
+  end
+  if changed(sizes[1], was_p) then redis.call('SET', K.p, redis.call('GET', K.p), 'KEEPTTL') end
+  if changed(sizes[2], was_b) then redis.call('SET', K.b, redis.call('GET', K.b), 'KEEPTTL') end
+  redis.call('HSET', K.meta, 'z:' .. service, now_sizes)
+end
+
 local function scan(K, service)
   if redis.call('EXISTS', K.p) == 0 then
     -- The owners' next beats write their records again (and p:S with the
@@ -987,6 +1011,7 @@ local function scan(K, service)
     redis.call('RENAME', K.n, K.p)
     garbage = 0
   end
+  fit(K, service)
   local due = pass.due >= 0 and pass.due or (now + ${MAX_TTL_MS})
   redis.call('HSET', K.meta, 'c:' .. service, pass.kept, 'g:' .. service, garbage,
     'x:' .. service, fmt(pass.freshest), 'd:' .. service, fmt(due))

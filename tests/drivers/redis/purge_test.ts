@@ -848,3 +848,84 @@ Deno.test(redisTest(
     }
   },
 ));
+
+Deno.test(redisTest(
+  "a pass that ends writes the records and slots that grew since the last one again at their size, and leaves those that did not",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "fit";
+      const meta = `roster:{${env}}:meta`;
+      const keys = ["p", "b"].map((k) => `roster:{${env}}:${k}:api`);
+      // 1,100 slots of 60 bytes: SETRANGE's growth last doubled the string
+      // at 61,380 bytes, to 122,760.
+      const regs = Array.from(
+        { length: 1_100 },
+        (_, i) => registration({ env, id: `i${i}`, ttl: 60_000 }),
+      );
+      await registerAll(driver, regs);
+      const usage = async () => {
+        const out: { bytes: number; length: number }[] = [];
+        for (const key of keys) {
+          out.push({
+            bytes: Number(
+              await admin.call("MEMORY", "USAGE", key, "SAMPLES", "0"),
+            ),
+            length: await admin.strlen(key),
+          });
+        }
+        return out;
+      };
+      const grown = await usage();
+      assert.ok(
+        grown[1]!.bytes > grown[1]!.length * 1.5,
+        `grown: ${JSON.stringify(grown)}`,
+      );
+      const pass = async () => {
+        await admin.hset(meta, "d:api", "0");
+        await purgeUntil(
+          driver,
+          env,
+          [],
+          async () => Number(await admin.hget(meta, "d:api")) > Date.now(),
+          "a pass",
+        );
+      };
+      await pass();
+      const fitted = await usage();
+      // Within the allocator's size class (a quarter apart at this size).
+      assert.ok(
+        fitted.every(({ bytes, length }) => bytes <= length * 1.25 + 256) &&
+          fitted[1]!.bytes < grown[1]!.bytes,
+        `fitted: ${JSON.stringify(fitted)}`,
+      );
+      assert.deepEqual(
+        fitted.map(({ length }) => length),
+        grown.map(({ length }) => length),
+        "nothing but the allocation changed",
+      );
+      assert.equal(
+        (await driver.list({ env, services: ["api"] })).length,
+        1_100,
+      );
+      // Nothing changed since: the next pass copies nothing.
+      const sets = await monitorCommands(admin);
+      try {
+        await pass();
+      } finally {
+        await sets.stop();
+      }
+      assert.equal(
+        sets.seen.filter(({ args, fromLua }) =>
+          fromLua && args[0]?.toUpperCase() === "SET" &&
+          keys.includes(args[1] ?? "")
+        ).length,
+        0,
+      );
+    } finally {
+      await driver.close();
+    }
+  },
+));
