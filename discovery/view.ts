@@ -169,16 +169,11 @@ export class ChangeFeed {
           this.#env,
           this.#cursor as string,
           {
-            // Woken for the next purge, and at eviction protection's
-            // bound, whatever the backend says of its next purge.
             waitMs: Math.max(
               0,
               Math.min(
                 this.#options.pollWait,
-                Math.min(
-                  this.#nextPurge,
-                  this.#protection?.nextBound ?? Infinity,
-                ) - this.#clock.now(),
+                this.#wakeAt() - this.#clock.now(),
               ),
             ),
             signal: this.#abort.signal,
@@ -280,6 +275,17 @@ export class ChangeFeed {
    * come back, and ends the protections whose bound passed: their held
    * instances expire.
    */
+  /**
+   * When the loop must run next, whatever the backend says of its next
+   * purge: then, at eviction protection's bound, and when an instance held
+   * after data loss has had its time.
+   */
+  #wakeAt(): number {
+    let at = Math.min(this.#nextPurge, this.#protection?.nextBound ?? Infinity);
+    for (const until of this.#keptAfterLoss.values()) at = Math.min(at, until);
+    return at;
+  }
+
   #releaseDue(): void {
     const now = this.#clock.now();
     for (const change of this.#protection?.due(now) ?? []) {

@@ -147,9 +147,12 @@ export class ChangeLogReader {
       Math.min(options.waitMs, MAX_BLOCK_MS),
       options.signal,
     );
-    if (announcement?.position !== cursor) {
-      return await this.#readNoting(env, cursor);
-    }
+    // One made before this driver's last read (the wait ended at once at
+    // it) may say less than the read did: read again.
+    if (
+      announcement?.position !== cursor ||
+      announcement.now < (this.#purgeDue.get(env)?.now ?? -Infinity)
+    ) return await this.#readNoting(env, cursor);
     // Nothing changed up to the purge, which says when the next is due:
     // what a read would have told. (A stale announcement, made before this
     // wait, counts from Redis's time now.)
@@ -248,6 +251,9 @@ export class ChangeLogReader {
       // slot moved to another node, with nothing lost before it) goes on
       // from there; any other change of epoch means the backend lost
       // changes (and maybe more).
+      // Redis restarted or failed over, or lost the env's keys: the
+      // announcements may begin again from a lower id.
+      this.#announcements.delete(env);
       const begun = epoch === "" && known === 0 &&
         (firstNumber === undefined ? recorded === 0 : firstNumber === 1);
       const continues = epoch !== "" && Number(began) === known;

@@ -12,6 +12,7 @@
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
  * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `eb`, `rid`: the change log's count, epoch, the count it began after, and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `pw`: who last purged; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw), `m:S` (where flagging slots after lost records stands) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
+ * | `P{E}:purged` | stream | the last purge's announcement: `t` (Redis's time), `d` (the env's next due time), `e`, `n` (the log's epoch and count), `p` (the purger) |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:probe` | string | a listing's test write (`SET PX 1000`), see the driver     |
  * | `P{E}:p:S`   | string | the service's packed records: `gen⏎`, then `id⇥seq⇥registeredAt⇥ttl⇥slot⇥json⏎` |
@@ -54,8 +55,8 @@ export const PURGE_LIMIT = 50;
 /** How many records one purge call reads at most. */
 export const PURGE_LINES = 400;
 /**
- * The largest string a pass writes again at its size (see PURGE): below
- * it Redis's growth can double a string, above it adds 1 MB at most.
+ * The largest slots string a pass writes again at its size (see PURGE):
+ * below it Redis's growth can double a string, above it adds 1 MB at most.
  */
 export const FIT_MAX_BYTES = 2 * 1024 * 1024;
 /** How many beat slots one campaign call reads at most. */
@@ -273,7 +274,7 @@ local function drop_service(K_META, service)
   redis.call('HSET', K_META, 'svcs', table.concat(kept, ','))
   redis.call('HDEL', K_META, 'd:' .. service, 'h:' .. service, 'f:' .. service,
     'c:' .. service, 'g:' .. service, 'q:' .. service, 'k:' .. service, 'x:' .. service,
-    'm:' .. service, 'z:' .. service)
+    'm:' .. service)
 end
 
 -- Every key of a service's writes lives on while anything beats or
@@ -861,23 +862,19 @@ local function drop(K, service, e, freed)
   end
 end
 
--- APPEND and SETRANGE grow a string below 1 MB to twice what it then
--- holds (above, by 1 MB), so a service's records and slots take up to
--- twice their size. A pass that ends writes each that changed since the
--- last pass (its length, 'z:S', differs) again at its size; strings of
--- 2 MB and more are left, so the copy stays short.
-local function fit(K, service)
-  local sizes = {redis.call('STRLEN', K.p), redis.call('STRLEN', K.b)}
-  local now_sizes = sizes[1] .. ':' .. sizes[2]
-  local was = redis.call('HGET', K.meta, 'z:' .. service)
-  if now_sizes == was then return end
-  local was_p, was_b = string.match(was or '', '^(%d+):(%d+)$')
-  local function changed(size, before)
-    return size > 0 and size < ${FIT_MAX_BYTES} and size ~= tonumber(before)
+-- SETRANGE grows a string below 1 MB to twice what it then holds, so a
+-- service's slots took up to twice their size while it grew. A pass that
+-- ends writes them again at their size when they take half as much again
+-- (the allocator's own classes are a quarter apart at most). Slots freed
+-- are used again, so once a fleet stops growing this holds; strings of
+-- 2 MB and more (where growth adds 1 MB at most) are left, so the copy,
+-- which replicas and the AOF receive too, stays short.
+local function fit(K_B)
+  local size = redis.call('STRLEN', K_B)
+  if size == 0 or size >= ${FIT_MAX_BYTES} then return end
+  if redis.call('MEMORY', 'USAGE', K_B, 'SAMPLES', '0') > size * 1.5 + 512 then
+    redis.call('SET', K_B, redis.call('GET', K_B), 'KEEPTTL')
   end
-  if changed(sizes[1], was_p) then redis.call('SET', K.p, redis.call('GET', K.p), 'KEEPTTL') end
-  if changed(sizes[2], was_b) then redis.call('SET', K.b, redis.call('GET', K.b), 'KEEPTTL') end
-  redis.call('HSET', K.meta, 'z:' .. service, now_sizes)
 end
 
 local function scan(K, service)
@@ -1011,7 +1008,7 @@ local function scan(K, service)
     redis.call('RENAME', K.n, K.p)
     garbage = 0
   end
-  fit(K, service)
+  fit(K.b)
   local due = pass.due >= 0 and pass.due or (now + ${MAX_TTL_MS})
   redis.call('HSET', K.meta, 'c:' .. service, pass.kept, 'g:' .. service, garbage,
     'x:' .. service, fmt(pass.freshest), 'd:' .. service, fmt(due))

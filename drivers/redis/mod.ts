@@ -674,7 +674,7 @@ export class RedisDriver implements Driver {
       this.#serviceNames(env),
     ]);
     const keys = [
-      ...["ids", "meta", "log", "purge"].map((key) => base + key),
+      ...["ids", "meta", "log", "purge", "purged"].map((key) => base + key),
       ...this.#listKeys(env, services),
     ];
     // One EXISTS over keys that share the env's hash tag, so one node.
@@ -866,9 +866,7 @@ export class RedisDriver implements Driver {
     // The read (or the purge announcement that ended the wait) said when
     // a service is next due: the caller's purge need not come before.
     const purgeIn = this.#purgeHint(env);
-    if (purgeIn === undefined) return batch;
-    this.#purgeOffers.purging(env);
-    return { ...batch, purgeIn };
+    return purgeIn === undefined ? batch : { ...batch, purgeIn };
   }
 
   /**
