@@ -14,32 +14,18 @@ import {
   sleep,
 } from "../../_redis_server.ts";
 import { captureLogs } from "../../_log_capture.ts";
+import { startWatcher } from "./_watcher.ts";
 import { figure } from "../../_figures.ts";
 import { assertInvariants } from "../../_invariants.ts";
-import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 
 /** A watcher on a connection of its own, collecting every event. */
-async function watcher(url: string) {
-  const driver = await RedisDriver.connect({ url, commandTimeout: 500 });
-  const registry = new Registry({
-    driver,
+function watcher(url: string) {
+  return startWatcher(url, {
+    commandTimeout: 500,
     heartbeatInterval: INTERVAL,
     ttl: TTL,
   });
-  const controller = new AbortController();
-  const seen = collect(
-    registry.watch("api", { current: true, signal: controller.signal }),
-  );
-  return {
-    driver,
-    seen,
-    async [Symbol.asyncDispose]() {
-      controller.abort();
-      await seen.done;
-      await registry.stop();
-      await driver.close();
-    },
-  };
 }
 
 const INTERVAL = 300;

@@ -11,8 +11,9 @@ import { Registry } from "../../../mod.ts";
 import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import { registration, startOnDriverForSetup } from "../../_registration.ts";
 import { RedisServer, redisTest, sleep } from "../../_redis_server.ts";
-import { collect, eventually } from "../../discovery/_discovery_suite.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
 import { figure } from "../../_figures.ts";
+import { startWatcher } from "./_watcher.ts";
 
 const TTL = 300;
 const INTERVAL = 100;
@@ -51,27 +52,12 @@ async function member(url: string, id: string) {
   };
 }
 
-async function watcher(url: string) {
-  const driver = await RedisDriver.connect({ url, commandTimeout: 200 });
-  const registry = new Registry({
-    driver,
+function watcher(url: string) {
+  return startWatcher(url, {
+    commandTimeout: 200,
     heartbeatInterval: INTERVAL,
     ttl: TTL,
   });
-  const controller = new AbortController();
-  const seen = collect(
-    registry.watch("api", { current: true, signal: controller.signal }),
-  );
-  return {
-    driver,
-    seen,
-    async [Symbol.asyncDispose]() {
-      controller.abort();
-      await seen.done;
-      await registry.stop();
-      await driver.close();
-    },
-  };
 }
 
 async function listedIds(url: string): Promise<string[]> {

@@ -24,6 +24,7 @@ import {
 import { collect, eventually } from "../../discovery/_discovery_suite.ts";
 import { AlreadyRegisteredError, Registry } from "../../../mod.ts";
 import { SCRIPTS } from "../../../drivers/redis/_calls.ts";
+import { startWatcher } from "./_watcher.ts";
 
 const TTL = 400;
 /**
@@ -608,31 +609,9 @@ Deno.test(redisTest(
   },
 ));
 
-/**
- * A process that watches `env`'s api service: a driver and a registry of
- * its own (ttl 600 ms), and the events it saw.
- */
-async function watchingProcess(redis: RedisServer, env: string) {
-  const driver = await RedisDriver.connect({ url: redis.url });
-  const registry = new Registry({
-    driver,
-    env,
-    ttl: 600,
-    heartbeatInterval: 100,
-  });
-  const controller = new AbortController();
-  const seen = collect(
-    registry.watch("api", { current: true, signal: controller.signal }),
-  );
-  return {
-    seen,
-    async [Symbol.asyncDispose]() {
-      controller.abort();
-      await seen.done;
-      await registry.stop();
-      await driver.close();
-    },
-  };
+/** A process that watches `env`'s api service (ttl 600 ms). */
+function watchingProcess(redis: RedisServer, env: string) {
+  return startWatcher(redis.url, { env, ttl: 600, heartbeatInterval: 100 });
 }
 
 Deno.test(redisTest(
