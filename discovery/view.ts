@@ -271,11 +271,6 @@ export class ChangeFeed {
   }
 
   /**
-   * Has a fresh snapshot decide on held instances that had their time to
-   * come back, and ends the protections whose bound passed: their held
-   * instances expire.
-   */
-  /**
    * When the loop must run next, whatever the backend says of its next
    * purge: then, at eviction protection's bound, and when an instance held
    * after data loss has had its time.
@@ -286,6 +281,11 @@ export class ChangeFeed {
     return at;
   }
 
+  /**
+   * Has a fresh snapshot decide on held instances that had their time to
+   * come back, and ends the protections whose bound passed: their held
+   * instances expire.
+   */
   #releaseDue(): void {
     const now = this.#clock.now();
     for (const change of this.#protection?.due(now) ?? []) {

@@ -250,9 +250,8 @@ export class ChangeLogReader {
       // right after this reader's last change (a restart, a failover or a
       // slot moved to another node, with nothing lost before it) goes on
       // from there; any other change of epoch means the backend lost
-      // changes (and maybe more).
-      // Redis restarted or failed over, or lost the env's keys: the
-      // announcements may begin again from a lower id.
+      // changes (and maybe more). Either way the announcements may begin
+      // again from a lower id.
       this.#announcements.delete(env);
       const begun = epoch === "" && known === 0 &&
         (firstNumber === undefined ? recorded === 0 : firstNumber === 1);

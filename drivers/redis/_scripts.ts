@@ -872,7 +872,9 @@ end
 local function fit(K_B)
   local size = redis.call('STRLEN', K_B)
   if size == 0 or size >= ${FIT_MAX_BYTES} then return end
-  if redis.call('MEMORY', 'USAGE', K_B, 'SAMPLES', '0') > size * 1.5 + 512 then
+  -- (A Redis that refuses MEMORY, as some managed ones do, is left as is.)
+  local usage = redis.pcall('MEMORY', 'USAGE', K_B, 'SAMPLES', '0')
+  if type(usage) == 'number' and usage > size * 1.5 + 512 then
     redis.call('SET', K_B, redis.call('GET', K_B), 'KEEPTTL')
   end
 end

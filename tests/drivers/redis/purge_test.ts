@@ -834,6 +834,40 @@ Deno.test(redisTest(
 ));
 
 Deno.test(redisTest(
+  "on a Redis that refuses MEMORY (as some managed ones do) a pass still ends, and purges, leaving the slots as they are",
+  async () => {
+    await using redis = await RedisServer.start([], {
+      config: 'rename-command MEMORY ""\n',
+    });
+    const admin = await redis.admin();
+    const driver = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "nomemory";
+      const meta = `roster:{${env}}:meta`;
+      await assert.rejects(admin.call("MEMORY", "USAGE", meta));
+      const live = registration({ env, id: "live", ttl: 60_000 });
+      await driver.register(live);
+      await driver.register(registration({ env, id: "gone", ttl: TTL }));
+      await sleep(TTL + 50);
+      await admin.hset(meta, "d:api", "0");
+      await purgeUntil(
+        driver,
+        env,
+        [live],
+        async () => (await leaves(admin, env)).get("gone") === 1,
+        "the lapsed entry leaves",
+      );
+      assert.deepEqual(
+        (await driver.list({ env })).map((i) => i.id),
+        ["live"],
+      );
+    } finally {
+      await driver.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
   "a pass that ends writes a service's slots again at their size when growth doubled them, and leaves them once they fit",
   async () => {
     await using redis = await RedisServer.start();

@@ -35,11 +35,8 @@ Deno.test("every key a script touches comes from KEYS, never built in Lua", () =
   const keyName = /^(KEYS\[[^\]]+\]|K\.\w+|K_\w+|base\.\w+)$/;
   for (const [name, source] of SOURCES) {
     for (
-      const call of source.matchAll(
-        /redis\.call\('(\w+)'(?:, '(?:USAGE)')?(?:, ([^,)]+))?/g,
-      )
+      const call of source.matchAll(/redis\.call\('(\w+)'(?:, ([^,)]+))?/g)
     ) {
-      // (MEMORY USAGE names its key second.)
       const [, command, key] = call;
       if (command === "TIME" || command === "INFO") continue;
       assert.match(String(key).trim(), keyName, `${name}: ${call[0]}`);
