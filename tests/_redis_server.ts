@@ -264,8 +264,6 @@ export interface Monitored {
   fromLua: boolean;
   /** When Redis ran it, by Redis's clock, in ms. */
   at: number;
-  /** Who sent it: the client's address, or `lua`. */
-  client: string;
 }
 
 /**
@@ -291,12 +289,7 @@ export async function monitorCommands(
   });
   monitor.on("error", () => {});
   monitor.on("monitor", (time: string, args: string[], source: string) => {
-    seen.push({
-      args,
-      fromLua: source === "lua",
-      at: Number(time) * 1000,
-      client: source,
-    });
+    seen.push({ args, fromLua: source === "lua", at: Number(time) * 1000 });
   });
   const monitoring = new Promise((resolve) =>
     monitor.once("monitoring", resolve)

@@ -58,7 +58,7 @@ export const PURGE_LINES = 400;
  * The largest slots string a pass writes again at its size (see PURGE):
  * below it Redis's growth can double a string, above it adds 1 MB at most.
  */
-export const FIT_MAX_BYTES = 2 * 1024 * 1024;
+const FIT_MAX_BYTES = 2 * 1024 * 1024;
 /** How many beat slots one campaign call reads at most. */
 export const CAMPAIGN_SLOTS = 2_000;
 /**
