@@ -1,10 +1,12 @@
 /**
  * Reads an env's change log, the capped stream `log`, by cursor
- * (`epoch:n`), and waits for the next change with `XREAD BLOCK` on a
- * connection of its own (or polls when the client cannot make one). The
- * wait also ends at a purge's announcement (the one-entry stream
- * `purged`), which says what a read would: so a follower at the position
- * it names sends nothing more until the next change or due time.
+ * (`epoch:n`), and waits for the next change on the driver's Pub/Sub
+ * connection (or polls when the client cannot make one). Every call that
+ * records changes publishes the log's position on the env's `changed`
+ * channel, and so does a purge that ends its passes, with when the next is
+ * due: so a follower at the position it names sends nothing until the next
+ * change or due time. The log stays the truth; a message only says when to
+ * read it, so a lost one delays a read and loses nothing.
  *
  * @module
  */
@@ -13,13 +15,14 @@ import type { Change, ChangeBatch } from "../../contract/driver.ts";
 import { ChangeLogGapError } from "../../errors.ts";
 import { readChange } from "./_codec.ts";
 import { type RedisCalls, SCRIPTS } from "./_calls.ts";
-import { closeClient, type IoRedisClient } from "./connect.ts";
+import type { Subscriptions } from "./_subscriptions.ts";
 
 /**
- * The longest a blocking read of the change log waits. Changes and aborts
- * end it early, so it only bounds how often an idle watcher asks.
+ * The longest a wait lasts without a read. Changes and purges end it
+ * early, so it only bounds how often a watcher of an idle env asks, and
+ * how late one that missed a message (its connection was away) reads.
  */
-export const MAX_BLOCK_MS = 5_000;
+export const MAX_WAIT_MS = 5_000;
 /** The most changes read at once. */
 const CHANGES_PER_READ = 1_000;
 /**
@@ -29,6 +32,12 @@ const CHANGES_PER_READ = 1_000;
  * wait, as one lost during the wait is.
  */
 const QUIET_READ_REUSE_MS = 100;
+/** How often a wait reads while the subscriber connection is away. */
+const POLL_MS = 100;
+/** How many of an env's latest messages are kept for calls to go through. */
+const KEPT_MESSAGES = 32;
+/** How long an env nobody waits on stays subscribed. */
+const IDLE_SUBSCRIPTION_MS = 30_000;
 
 /** What the reader needs of its driver. */
 export interface ChangeLogReaderOptions {
@@ -36,12 +45,12 @@ export interface ChangeLogReaderOptions {
   calls: RedisCalls;
   /** An env's key prefix, hash tag included. */
   base(env: string): string;
-  /** Opens a connection for blocking reads, when the client can. */
-  connector(): (() => Promise<IoRedisClient>) | undefined;
-  /** Runs work that the driver's `close()` waits for. */
-  inBackground(start: () => Promise<unknown>): void;
+  /** The driver's subscriptions; undefined when the client cannot make one. */
+  subscriptions(): Subscriptions | undefined;
   /** Who this driver is to an env's purge token. */
   purgeHolder: string;
+  /** How long an env nobody waits on stays subscribed (tests shorten it). */
+  idleSubscriptionMs?: number;
 }
 
 /** When purging an env is next due, as a read of its changes found it. */
@@ -54,58 +63,84 @@ export interface PurgeDue {
   purger: boolean;
 }
 
-/** A purge's announcement, as a wait read it from `purged`. */
-interface Announcement {
-  /** Redis's time when it was made. */
-  now: number;
-  /** The env's earliest due time then; -1 for no service, -2 for no list. */
-  nextDue: number;
-  /** The change log's position then, as a cursor (`epoch:n`). */
-  position: string;
-  /** The env's recorded purger. */
-  purger: string;
-}
+/** A message on an env's `changed` channel, or a note that some were lost. */
+type Message =
+  | { kind: "lost" }
+  /** Changes were recorded: the first of them is at `n`. */
+  | { kind: "change"; epoch: string; n: number }
+  /** A purge ended its passes. */
+  | {
+    kind: "purge";
+    /** Redis's time when it was made. */
+    now: number;
+    /** The env's earliest due time then; -1 for no service. */
+    nextDue: number;
+    /** The change log's position then. */
+    epoch: string;
+    n: number;
+    /** The env's recorded purger. */
+    purger: string;
+  };
 
-/** Stream entries as `XREAD` replies them: id and fields. */
-type StreamEntries = [string, string[]][];
-/**
- * An `XREAD` reply: a `[key, entries]` pair per stream, or (a map, as
- * RESP3 replies it) key and entries in turn.
- */
-type StreamsReply = [string, StreamEntries][] | (string | StreamEntries)[];
-
-/** The streams in an `XREAD` reply, whichever shape it came in. */
-function streamsOf(reply: StreamsReply | null): [string, StreamEntries][] {
-  if (!reply) return [];
-  if (typeof reply[0] !== "string") return reply as [string, StreamEntries][];
-  const pairs: [string, StreamEntries][] = [];
-  for (let i = 0; i + 1 < reply.length; i += 2) {
-    pairs.push([reply[i] as string, reply[i + 1] as StreamEntries]);
+/** Reads a message's payload; a note of loss when it cannot. */
+function parseMessage(payload: string): Message {
+  const fields = payload.split("\t");
+  const number = (i: number) => Number(fields[i]);
+  if (fields[0] === "c" && fields.length === 3) {
+    return { kind: "change", epoch: fields[1]!, n: number(2) };
   }
-  return pairs;
+  // Without a services list (-2), a read finds out more.
+  if (fields[0] === "p" && fields.length === 6 && number(2) >= -1) {
+    return {
+      kind: "purge",
+      now: number(1),
+      nextDue: number(2),
+      epoch: fields[3]!,
+      n: number(4),
+      purger: fields[5]!,
+    };
+  }
+  return { kind: "lost" };
 }
 
-/** Whether stream entry id `a` comes after `b`. */
-function isLaterId(a: string, b: string): boolean {
-  const [aTime = 0, aSeq = 0] = a.split("-").map(Number);
-  const [bTime = 0, bSeq = 0] = b.split("-").map(Number);
-  return aTime > bTime || (aTime === bTime && aSeq > bSeq);
+/** An env's subscription, and the messages it brought. */
+interface EnvChannel {
+  /** Resolves once subscribed. */
+  subscribed: Promise<unknown>;
+  /** Ends the subscription. */
+  unsubscribe?: () => Promise<void>;
+  /** How many messages came. */
+  count: number;
+  /** The latest of them, each with its number in the count. */
+  recent: { at: number; message: Message }[];
+  /** The waits to tell of a message. */
+  waits: Set<() => void>;
+  /** When a call last asked for the env's changes. */
+  usedAt: number;
 }
 
-/** The driver's reads of change logs, and its blocking connections. */
+/** How a wait ended. */
+type WaitEnd =
+  | "read"
+  | "aborted"
+  | { purge: Extract<Message, { kind: "purge" }>; at: number };
+
+/** The driver's reads of change logs, and its waits for changes. */
 export class ChangeLogReader {
   readonly #options: ChangeLogReaderOptions;
-  /** Every blocking connection open or opening, idle or in a wait. */
-  readonly #connections = new Set<Promise<IoRedisClient>>();
-  /** Those not in a wait now (each as it was opened, so it stays known). */
-  readonly #idle: Promise<IoRedisClient>[] = [];
+  readonly #channels = new Map<string, EnvChannel>();
+  #stopLossCalls: (() => void) | undefined;
   #closed = false;
-  /** Per env, the last read that found nothing new: its cursor and when. */
-  readonly #quiet = new Map<string, { cursor: string; at: number }>();
+  /**
+   * Per env, the last read that found nothing new (or the purge message
+   * that said so): its cursor, when, and how many messages had come.
+   */
+  readonly #quiet = new Map<
+    string,
+    { cursor: string; at: number; channel?: EnvChannel; count: number }
+  >();
   /** Per env, what the last read said of purging, and when. */
   readonly #purgeDue = new Map<string, PurgeDue & { at: number }>();
-  /** Per env, the id of the last purge announcement seen. */
-  readonly #announcements = new Map<string, string>();
 
   /** @param options What it needs of its driver. */
   constructor(options: ChangeLogReaderOptions) {
@@ -114,7 +149,7 @@ export class ChangeLogReader {
 
   /**
    * Changes after `cursor`, waiting up to `waitMs` (at most
-   * {@linkcode MAX_BLOCK_MS}) when there are none yet.
+   * {@linkcode MAX_WAIT_MS}) when there are none yet.
    *
    * @param env The env.
    * @param cursor `epoch:n` from a snapshot or an earlier call.
@@ -127,65 +162,66 @@ export class ChangeLogReader {
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
-    // A follower asks again right after a read that found nothing; a
-    // change since then is after the cursor, where XREAD sees it at once,
-    // so that read need not be repeated before the wait.
-    const quiet = this.#quiet.get(env);
-    if (
-      quiet?.cursor !== cursor || options.waitMs <= 0 ||
-      performance.now() - quiet.at > QUIET_READ_REUSE_MS
-    ) {
-      const batch = await this.#readNoting(env, cursor);
+    // Subscribed before the read, so no change after it goes unheard.
+    const channel = options.waitMs > 0 ? await this.#channel(env) : undefined;
+    try {
+      // A follower asks again right after a read that found nothing; the
+      // messages since then say whether to read again.
+      const quiet = this.#quiet.get(env);
+      let from = channel?.count ?? 0;
+      // Only a read made while subscribed saw all that came before its
+      // messages.
       if (
-        batch.changes.length > 0 || batch.cursor !== cursor ||
-        options.waitMs <= 0 || options.signal?.aborted
-      ) return batch;
-    }
-    const announcement = await this.#waitForChanges(
-      env,
-      cursor.slice(cursor.lastIndexOf(":") + 1),
-      Math.min(options.waitMs, MAX_BLOCK_MS),
-      options.signal,
-    );
-    // One made before this driver's last read (the wait ended at once at
-    // it) may say less than the read did: read again.
-    if (
-      announcement?.position !== cursor ||
-      announcement.now < (this.#purgeDue.get(env)?.now ?? -Infinity)
-    ) return await this.#readNoting(env, cursor);
-    // Nothing changed up to the purge, which says when the next is due:
-    // what a read would have told. (A stale announcement, made before this
-    // wait, counts from Redis's time now.)
-    const at = performance.now();
-    this.#quiet.set(env, { cursor, at });
-    this.#purgeDue.set(env, {
-      now: Math.max(announcement.now, this.#options.calls.redisNow() ?? 0),
-      nextDue: announcement.nextDue,
-      purger: announcement.purger === this.#options.purgeHolder,
-      at,
-    });
-    return { changes: [], cursor };
-  }
-
-  /**
-   * Notes a purge announcement this driver made, so its own waits do not
-   * wake for it.
-   *
-   * @param env The env.
-   * @param id The announcement's stream entry id.
-   */
-  announced(env: string, id: string): void {
-    const seen = this.#announcements.get(env);
-    if (seen === undefined || isLaterId(id, seen)) {
-      this.#announcements.set(env, id);
+        channel && quiet?.channel === channel && quiet.cursor === cursor &&
+        performance.now() - quiet.at <= QUIET_READ_REUSE_MS
+      ) from = quiet.count;
+      else {
+        const batch = await this.#readNoting(env, cursor, channel, from);
+        if (
+          batch.changes.length > 0 || batch.cursor !== cursor ||
+          options.waitMs <= 0 || options.signal?.aborted
+        ) return batch;
+      }
+      const waitMs = Math.min(options.waitMs, MAX_WAIT_MS);
+      if (!channel || !this.#options.subscriptions()?.live) {
+        await this.#sleep(Math.min(waitMs, POLL_MS), options.signal);
+        if (options.signal?.aborted) return { changes: [], cursor };
+        return await this.#readNoting(env, cursor, channel, channel?.count);
+      }
+      const end = await this.#wait(channel, cursor, from, waitMs, {
+        signal: options.signal,
+        readAt: this.#purgeDue.get(env)?.now,
+      });
+      if (end === "aborted" || this.#closed) return { changes: [], cursor };
+      if (end === "read") {
+        return await this.#readNoting(env, cursor, channel, channel.count);
+      }
+      // Nothing changed up to the purge, which says when the next is due:
+      // what a read would have told.
+      const at = performance.now();
+      this.#quiet.set(env, { cursor, at, channel, count: end.at });
+      this.#purgeDue.set(env, {
+        now: Math.max(end.purge.now, this.#options.calls.redisNow() ?? 0),
+        nextDue: end.purge.nextDue,
+        purger: end.purge.purger === this.#options.purgeHolder,
+        at,
+      });
+      return { changes: [], cursor };
+    } finally {
+      if (channel) channel.usedAt = performance.now();
     }
   }
 
   /** Reads, noting when a read found nothing new after `cursor`. */
-  async #readNoting(env: string, cursor: string): Promise<ChangeBatch> {
+  async #readNoting(
+    env: string,
+    cursor: string,
+    channel: EnvChannel | undefined,
+    count = 0,
+  ): Promise<ChangeBatch> {
     const batch = await this.#read(env, cursor);
     if (batch.changes.length === 0 && batch.cursor === cursor) {
-      this.#quiet.set(env, { cursor, at: performance.now() });
+      this.#quiet.set(env, { cursor, at: performance.now(), channel, count });
     } else this.#quiet.delete(env);
     return batch;
   }
@@ -250,9 +286,7 @@ export class ChangeLogReader {
       // right after this reader's last change (a restart, a failover or a
       // slot moved to another node, with nothing lost before it) goes on
       // from there; any other change of epoch means the backend lost
-      // changes (and maybe more). Either way the announcements may begin
-      // again from a lower id.
-      this.#announcements.delete(env);
+      // changes (and maybe more).
       const begun = epoch === "" && known === 0 &&
         (firstNumber === undefined ? recorded === 0 : firstNumber === 1);
       const continues = epoch !== "" && Number(began) === known;
@@ -282,127 +316,143 @@ export class ChangeLogReader {
   }
 
   /**
-   * Waits for a change after `after`, or a purge announcement; returns the
-   * announcement when the wait ended at one and no change.
+   * Waits for a message that calls for a read, or a purge at the cursor's
+   * position; goes through those that came since message `from` first.
    */
-  async #waitForChanges(
-    env: string,
-    after: string,
+  #wait(
+    channel: EnvChannel,
+    cursor: string,
+    from: number,
     waitMs: number,
-    signal: AbortSignal | undefined,
-  ): Promise<Announcement | undefined> {
-    const connect = this.#options.connector();
-    if (!connect || this.#closed) {
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(waitMs, 100))
-      );
-      return undefined;
+    options: { signal?: AbortSignal; readAt?: number },
+  ): Promise<WaitEnd> {
+    const split = cursor.lastIndexOf(":");
+    const epoch = cursor.slice(0, split);
+    const known = Number(cursor.slice(split + 1));
+    return new Promise<WaitEnd>((resolve) => {
+      let seen = from;
+      const done = (end: WaitEnd) => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", aborted);
+        channel.waits.delete(check);
+        resolve(end);
+      };
+      const aborted = () => done("aborted");
+      const check = () => {
+        // Some came that are no longer kept: read.
+        if (
+          (channel.recent[0]?.at ?? channel.count + 1) > seen + 1 &&
+          channel.count > seen
+        ) return done("read");
+        let purge: WaitEnd | undefined;
+        for (const { at, message } of channel.recent) {
+          if (at <= seen) continue;
+          seen = at;
+          if (message.kind === "lost") return done("read");
+          // A position behind the cursor was read already.
+          if (message.epoch !== epoch || message.n > known) return done("read");
+          // One made before this driver's last read says less than it did.
+          if (
+            message.kind === "purge" && message.n === known &&
+            message.now >= (options.readAt ?? -Infinity)
+          ) purge = { purge: message, at };
+        }
+        if (purge) done(purge);
+      };
+      const timer = setTimeout(() => done("read"), Math.max(0, waitMs));
+      if (options.signal?.aborted) return done("aborted");
+      options.signal?.addEventListener("abort", aborted, { once: true });
+      channel.waits.add(check);
+      check();
+    });
+  }
+
+  /** Sleeps up to `ms`, or until `signal` aborts. */
+  #sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /**
+   * The env's subscription, made on first use; undefined when the client
+   * cannot subscribe, or the subscriber cannot connect now (waits poll).
+   */
+  async #channel(env: string): Promise<EnvChannel | undefined> {
+    const subscriptions = this.#options.subscriptions();
+    if (!subscriptions || this.#closed) return undefined;
+    let channel = this.#channels.get(env);
+    if (!channel) {
+      this.#stopLossCalls ??= subscriptions.onLoss(() => {
+        for (const each of this.#channels.values()) {
+          this.#received(each, { kind: "lost" });
+        }
+      });
+      const made: EnvChannel = channel = {
+        subscribed: Promise.resolve(),
+        count: 0,
+        recent: [],
+        waits: new Set(),
+        usedAt: performance.now(),
+      };
+      made.subscribed = subscriptions.subscribe(
+        `${this.#options.base(env)}changed`,
+        (payload) => {
+          this.#received(made, parseMessage(payload));
+          this.#dropIfIdle(env, made);
+        },
+      ).then((unsubscribe) => {
+        made.unsubscribe = unsubscribe;
+        if (this.#channels.get(env) !== made) return unsubscribe();
+      });
+      this.#channels.set(env, made);
     }
-    // A blocked XREAD holds its connection, so each wait takes one of its
-    // own: views of several envs (or several views) on one driver never
-    // queue behind one another's block. One stays open per wait that runs
-    // at once, to be used again.
-    const opening = this.#idle.pop() ?? this.#open(connect);
-    let client: IoRedisClient | undefined;
-    // A blocked XREAD cannot be cancelled; an abort closes its connection,
-    // so stopping a watch never waits out the block.
-    const cancel = () => this.#drop(opening);
     try {
-      client = await opening;
-      if (signal?.aborted) return undefined;
-      signal?.addEventListener("abort", cancel, { once: true });
-      const base = this.#options.base(env);
-      const reply = await client.call(
-        "XREAD",
-        "BLOCK",
-        // Whole milliseconds: Redis refuses a fraction (and 0 is forever).
-        Math.max(1, Math.ceil(waitMs)),
-        "STREAMS",
-        `${base}log`,
-        `${base}purged`,
-        `${after}-0`,
-        // Before any is seen, only those made from now on.
-        this.#announcements.get(env) ?? "$",
-      ) as StreamsReply | null;
-      return this.#announcementIn(env, `${base}purged`, reply);
+      await channel.subscribed;
+      return channel;
     } catch {
-      // The caller reads again either way; a broken connection shows there.
-      if (signal?.aborted) return undefined;
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.min(waitMs, 100))
-      );
+      // Tried again by the next call.
+      if (this.#channels.get(env) === channel) this.#channels.delete(env);
       return undefined;
-    } finally {
-      signal?.removeEventListener("abort", cancel);
-      // Kept unless an abort or close() closed it (after a failure the
-      // client reconnects by itself).
-      if (client && this.#connections.has(opening)) this.#idle.push(opening);
     }
   }
 
-  /**
-   * The newest announcement in a wait's reply, noted as seen; undefined
-   * when there is none, or the log changed too (the caller reads then).
-   */
-  #announcementIn(
-    env: string,
-    key: string,
-    reply: StreamsReply | null,
-  ): Announcement | undefined {
-    let found: Announcement | undefined;
-    let changed = false;
-    for (const [stream, entries] of streamsOf(reply)) {
-      const last = entries.at(-1);
-      if (stream !== key) changed ||= last !== undefined;
-      else if (last) {
-        this.announced(env, last[0]);
-        const fields = new Map<string, string>();
-        for (let i = 0; i + 1 < last[1].length; i += 2) {
-          fields.set(last[1][i]!, last[1][i + 1]!);
-        }
-        found = {
-          now: Number(fields.get("t")),
-          nextDue: Number(fields.get("d")),
-          position: `${fields.get("e") ?? ""}:${fields.get("n")}`,
-          purger: fields.get("p") ?? "",
-        };
-        // Without a services list (-2), a read finds out more.
-        if (!Number.isFinite(found.now) || !(found.nextDue >= -1)) {
-          found = undefined;
-        }
-      }
-    }
-    return changed ? undefined : found;
+  /** Keeps a message for the calls to go through, and tells the waits. */
+  #received(channel: EnvChannel, message: Message): void {
+    channel.recent.push({ at: ++channel.count, message });
+    if (channel.recent.length > KEPT_MESSAGES) channel.recent.shift();
+    for (const check of [...channel.waits]) check();
   }
 
-  /** Opens a blocking connection; one that fails to open is not kept. */
-  #open(connect: () => Promise<IoRedisClient>): Promise<IoRedisClient> {
-    const opening = connect();
-    this.#connections.add(opening);
-    opening.catch(() => this.#connections.delete(opening));
-    return opening;
-  }
-
-  /** Closes a blocking connection, once, in the background. */
-  #drop(opening: Promise<IoRedisClient>): void {
-    if (!this.#connections.delete(opening)) return;
-    this.#options.inBackground(() => opening.then(closeClient, () => {}));
+  /** Unsubscribes from an env nobody has asked about for a while. */
+  #dropIfIdle(env: string, channel: EnvChannel): void {
+    if (
+      channel.waits.size > 0 ||
+      performance.now() - channel.usedAt <
+        (this.#options.idleSubscriptionMs ?? IDLE_SUBSCRIPTION_MS) ||
+      this.#channels.get(env) !== channel
+    ) return;
+    this.#channels.delete(env);
+    this.#quiet.delete(env);
+    channel.unsubscribe?.().catch(() => {});
   }
 
   /**
-   * Closes the blocking connections, which ends any wait in progress;
-   * later waits poll.
-   *
-   * @returns A promise that resolves once they are closed.
+   * Ends every wait in progress (each returns what it has); later waits
+   * poll. The driver closes the subscriber connection.
    */
-  async close(): Promise<void> {
+  close(): void {
     this.#closed = true;
-    const open = [...this.#connections];
-    this.#connections.clear();
-    this.#idle.length = 0;
-    for (const opening of open) {
-      const client = await opening.catch(() => undefined);
-      if (client) await closeClient(client);
+    this.#stopLossCalls?.();
+    for (const channel of this.#channels.values()) {
+      this.#received(channel, { kind: "lost" });
     }
+    this.#channels.clear();
   }
 }

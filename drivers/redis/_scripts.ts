@@ -12,12 +12,15 @@
  * | `P{E}:ids`   | hash   | id → `S⇥slot⇥digest⇥seq⇥registeredAt`: where each id lives |
  * | `P{E}:meta`  | hash   | `seq`; `n`, `ep`, `eb`, `rid`: the change log's count, epoch, the count it began after, and the Redis run id it began under; `brid`, `bt`: a Redis run id and when a call in this env first saw it; `out`: reported outages; `pw`: who last purged; `svcs`: the services; per service `d:S` (when it is next due), `h:S`, `f:S`, `c:S`, `g:S` (slots used and free, entries, garbage), `t:S` (the last term), `L:S` (the leader: `id⇥seq⇥term`), `q:S` (grants wait until then after lost data), `k:S` (where a purge pass stands), `x:S` (the latest beat the last pass saw), `m:S` (where flagging slots after lost records stands) |
  * | `P{E}:log`   | stream | the change log, entry ids `n-0`, capped                    |
- * | `P{E}:purged` | stream | the last purge's announcement: `t` (Redis's time), `d` (the env's next due time), `e`, `n` (the log's epoch and count), `p` (the purger) |
  * | `P{E}:purge` | string | the purge token (`SET NX PX`)                              |
  * | `P{E}:probe` | string | a listing's test write (`SET PX 1000`), see the driver     |
  * | `P{E}:p:S`   | string | the service's packed records: `gen⏎`, then `id⇥seq⇥registeredAt⇥ttl⇥slot⇥json⏎` |
  * | `P{E}:b:S`   | string | fixed-width beat slots, see below                          |
  * | `P{E}:n:S`   | string | the records a purge pass keeps, while it compacts `p:S`    |
+ *
+ * Watchers wait on the Pub/Sub channel `P{E}:changed` (no key, so the
+ * scripts name it from `meta`'s): a call that records changes publishes
+ * `c⇥epoch⇥n` (the first it recorded), and a purge `p⇥…` (see PURGE).
  *
  * A beat slot is 60 bytes: `expiresAt` (13 digits), status (`h`, `w`, `u`, `d`, `m`: see STATUS_CODES), seq
  * (16 digits), 16 hex digits of the owner token's SHA-1, a flag (`-`; `g`
@@ -333,6 +336,12 @@ local function mark_records_lost(K, service)
   return mark_records(K, service)
 end
 
+-- The env's Pub/Sub channel for changes and purges: P{E}:changed, named
+-- from the meta key (P{E}:meta). A channel is no key, so it is built here.
+local function changed_channel(K_META)
+  return string.sub(K_META, 1, -5) .. 'changed'
+end
+
 -- Appends a change to the env's capped log, numbered without gaps. A new
 -- meta hash (first change, or the counter was lost) starts a new epoch, so
 -- readers can tell lost changes from trimmed ones; so does the first
@@ -347,20 +356,26 @@ end
 local epoch_checked = false
 local function record(K_META, K_LOG, text)
   -- Once per call: a purge records many leaves.
-  if not epoch_checked then
+  local first = not epoch_checked
+  local epoch
+  if first then
     local state = redis.call('HMGET', K_META, 'n', 'ep', 'rid')
     if not state[1] or not state[2] or (state[3] and state[3] ~= this_run()) then
       begin_epoch(K_META, K_LOG)
-    elseif not state[3] then
-      redis.call('HSET', K_META, 'rid', this_run())
+      epoch = fmt(now_us)
+    else
+      epoch = state[2]
+      if not state[3] then redis.call('HSET', K_META, 'rid', this_run()) end
     end
   end
   local n = redis.call('HINCRBY', K_META, 'n', 1)
   redis.call('XADD', K_LOG, 'MAXLEN', '~', ${CHANGE_LOG_LENGTH}, n .. '-0', 'c', text)
-  if not epoch_checked then
+  if first then
     redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
     redis.call('PEXPIRE', K_LOG, ${IDLE_EXPIRY_MS})
     epoch_checked = true
+    -- Wakes the env's watchers, once: they read all the call records.
+    redis.call('PUBLISH', changed_channel(K_META), 'c\t' .. epoch .. '\t' .. fmt(n))
   end
 end
 
@@ -782,17 +797,16 @@ return out
  * goes on from there. A pass copies the records it keeps to `n:S` while
  * garbage outnumbers them, and renames that over `p:S` at its end.
  *
- * A call that ends its passes announces it on `purged`, a stream of one
- * entry that followers wait on beside the log: Redis's time, the env's
- * earliest due time, the log's epoch and count, and the recorded purger.
- * A follower whose view is at that position learns from it all that a read
- * of the log would tell it, so it need not send one.
+ * A call that ends its passes publishes it on the env's `changed` channel
+ * (`p⇥now⇥due⇥epoch⇥n⇥purger`): Redis's time, the env's earliest due time,
+ * the log's epoch and count, and the recorded purger. A follower whose
+ * view is at that position learns from it all that a read of the log
+ * would tell it, so it need not send one.
  *
- * KEYS: ids, meta, log, purged, then p:S, b:S, n:S for each service.
+ * KEYS: ids, meta, log, then p:S, b:S, n:S for each service.
  * ARGV: since when this client last knew Redis to answer (or empty), then
- * the services. Returns `{next, unfinished, announced}`: the earliest next
- * due time (-1 for none; now while a pass goes on), 1 while a pass goes
- * on, and the id of the announcement (empty while a pass goes on).
+ * the services. Returns `{next, unfinished}`: the earliest next due time
+ * (-1 for none; now while a pass goes on), and 1 while a pass goes on.
  */
 export const PURGE = `#!lua
 local t = redis.call('TIME')
@@ -1025,17 +1039,16 @@ for i = 2, #ARGV do
     unfinished = 1
     break
   end
-  scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[3 * i - 1], b = KEYS[3 * i],
-    n = KEYS[3 * i + 1]}, ARGV[i])
+  scan({ids = KEYS[1], meta = KEYS[2], log = KEYS[3], p = KEYS[3 * i - 2], b = KEYS[3 * i - 1],
+    n = KEYS[3 * i]}, ARGV[i])
 end
 if soonest == now then unfinished = 1 end
 if unfinished == 1 then return {now, 1, ''} end
 local state = redis.call('HMGET', KEYS[2], 'svcs', 'ep', 'n', 'pw')
-local announced = redis.call('XADD', KEYS[4], 'MAXLEN', 1, '*', 't', fmt(now),
-  'd', fmt(earliest_due(KEYS[2], state[1])), 'e', state[2] or '',
-  'n', fmt(log_count(KEYS[3], state[3])), 'p', state[4] or '')
-redis.call('PEXPIRE', KEYS[4], ${IDLE_EXPIRY_MS})
-return {soonest, 0, announced}
+redis.call('PUBLISH', changed_channel(KEYS[2]), table.concat({'p', fmt(now),
+  fmt(earliest_due(KEYS[2], state[1])), state[2] or '',
+  fmt(log_count(KEYS[3], state[3])), state[4] or ''}, '\t'))
+return {soonest, 0}
 `;
 
 /**

@@ -1,7 +1,9 @@
 /**
  * The Redis driver's subscriptions: one connection of their own, which
  * resubscribes by itself after a reconnect, and each channel subscribed
- * once however many handlers it has.
+ * once however many handlers it has. Pub/Sub drops what is published while
+ * a subscriber is away, so listeners hear when messages may have been
+ * lost: when the connection closes, and once it is subscribed again.
  *
  * @module
  */
@@ -12,7 +14,10 @@ import { closeClient, type IoRedisClient } from "./connect.ts";
 export class Subscriptions {
   readonly #connector: () => (() => Promise<IoRedisClient>) | undefined;
   readonly #handlers = new Map<string, Set<(payload: string) => void>>();
+  readonly #lossListeners = new Set<() => void>();
   #subscriber: Promise<IoRedisClient> | undefined;
+  /** Whether the connection is up and every channel subscribed. */
+  #live = false;
   #closed = false;
 
   /**
@@ -42,14 +47,35 @@ export class Subscriptions {
       );
     }
     this.#subscriber ??= connect().then((subscriber) => {
+      this.#live = true;
       subscriber.on("message", (channel: string, payload: string) => {
         for (const wanted of [...this.#handlers.get(channel) ?? []]) {
           wanted(payload);
         }
       });
+      subscriber.on("close", () => {
+        this.#live = false;
+        this.#lost();
+      });
+      // ioredis resubscribes right after "ready"; a PING sent behind those
+      // SUBSCRIBEs is answered once they hold.
+      subscriber.on(
+        "ready",
+        () =>
+          queueMicrotask(() =>
+            subscriber.ping().then(() => {
+              if (this.#closed || subscriber.status !== "ready") return;
+              this.#live = true;
+              this.#lost();
+            }, () => {})
+          ),
+      );
       return subscriber;
     });
-    this.#subscriber.catch(() => this.#subscriber = undefined);
+    this.#subscriber.catch(() => {
+      this.#subscriber = undefined;
+      this.#live = false;
+    });
     const subscriber = await this.#subscriber;
     let handlers = this.#handlers.get(name);
     if (!handlers) {
@@ -68,12 +94,37 @@ export class Subscriptions {
   }
 
   /**
+   * Whether messages arrive now: the connection is up and subscribed. While
+   * it is not, what is published is lost to this process.
+   */
+  get live(): boolean {
+    return this.#live && !this.#closed;
+  }
+
+  /**
+   * Calls `listener` whenever messages may have been lost: when the
+   * connection closes, and once it is subscribed again after a reconnect.
+   *
+   * @param listener Called with no arguments.
+   * @returns A function that stops the calls.
+   */
+  onLoss(listener: () => void): () => void {
+    this.#lossListeners.add(listener);
+    return () => this.#lossListeners.delete(listener);
+  }
+
+  #lost(): void {
+    for (const listener of [...this.#lossListeners]) listener();
+  }
+
+  /**
    * Drops every handler and closes the connection.
    *
    * @returns A promise that resolves once it is closed.
    */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#live = false;
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     this.#handlers.clear();

@@ -250,7 +250,7 @@ export async function connectClient(
 }
 
 /**
- * Opens an extra connection (a blocking reader, a subscriber); one that
+ * Opens an extra connection (a subscriber); one that
  * cannot open is closed, not left retrying. The wait is bounded: a Cluster
  * client's `connect()` may never settle while slots move, and whatever
  * waits for this connection (a watcher's stop, the driver's close) must

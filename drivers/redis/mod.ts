@@ -59,7 +59,7 @@ import {
   settledListing,
 } from "../../contract/settled_listing.ts";
 import { markOwned, RedisCalls, SCRIPTS, withoutArguments } from "./_calls.ts";
-import { ChangeLogReader, MAX_BLOCK_MS } from "./_change_log_reader.ts";
+import { ChangeLogReader } from "./_change_log_reader.ts";
 import { Subscriptions } from "./_subscriptions.ts";
 import {
   closeClient,
@@ -86,7 +86,7 @@ export {
   type RedisDriverOptions,
 } from "./options.ts";
 
-/** How long a side connection (blocking reads, pub/sub) may take to open. */
+/** How long the subscriber connection may take to open. */
 const SIDE_CONNECT_TIMEOUT_MS = 5_000;
 
 /**
@@ -172,7 +172,7 @@ export class RedisDriver implements Driver {
   /** The static part of each registration, serialized once, not per beat. */
   readonly #tails = new WeakMap<Registration, string>();
   readonly #leases = new WeakMap<Registration, HeldLease>();
-  /** Makes the extra connections for blocking reads and pub/sub. */
+  /** Makes the subscriber connection (change waits and `subscribe`). */
   #newConnection: (() => Promise<IoRedisClient>) | undefined;
   #closed = false;
   #owned: IoRedisClient[] = [];
@@ -195,14 +195,13 @@ export class RedisDriver implements Driver {
     );
     // Once closing, no new side connection: waits poll, subscribing fails.
     const connector = () => this.#closed ? undefined : this.#newConnection;
+    this.#subscriptions = new Subscriptions(connector);
     this.#changeLog = new ChangeLogReader({
       calls,
       base: (env) => this.#base(env),
-      connector,
-      inBackground: (start) => this.#inBackground(start),
+      subscriptions: () => connector() && this.#subscriptions,
       purgeHolder: this.#purgeHolder,
     });
-    this.#subscriptions = new Subscriptions(connector);
     guardClusterAsking(client as IoRedisClient);
     this.prefix = options.prefix ?? "roster:";
     if (typeof client.duplicate === "function") {
@@ -243,11 +242,7 @@ export class RedisDriver implements Driver {
     });
     driver.#owned = reads ? [client, reads] : [client];
     driver.#newConnection = () => {
-      // Blocking reads outlast the command timeout of the main connection.
-      const side = createClient({
-        ...options,
-        commandTimeout: MAX_BLOCK_MS + (options.commandTimeout ?? 2_000),
-      });
+      const side = createClient(options);
       watchConnection(side, describeTarget(options));
       return connectSide(
         side,
@@ -674,7 +669,7 @@ export class RedisDriver implements Driver {
       this.#serviceNames(env),
     ]);
     const keys = [
-      ...["ids", "meta", "log", "purge", "purged"].map((key) => base + key),
+      ...["ids", "meta", "log", "purge"].map((key) => base + key),
       ...this.#listKeys(env, services),
     ];
     // One EXISTS over keys that share the env's hash tag, so one node.
@@ -784,14 +779,13 @@ export class RedisDriver implements Driver {
     since = this.#calls.answeredSince(env),
   ): Promise<{ next: number; unfinished: boolean }> {
     const base = this.#base(env);
-    const [next, unfinished, announced] = await this.#calls.write(
+    const [next, unfinished] = await this.#calls.write(
       SCRIPTS.purge,
       env,
       [
         `${base}ids`,
         `${base}meta`,
         `${base}log`,
-        `${base}purged`,
         ...services.flatMap((service) => [
           `${base}p:${service}`,
           `${base}b:${service}`,
@@ -799,9 +793,7 @@ export class RedisDriver implements Driver {
         ]),
       ],
       [since, ...services],
-    ) as [number, number, string];
-    // This driver's own waits need not wake for what it announced.
-    if (announced) this.#changeLog.announced(env, announced);
+    ) as [number, number];
     return { next: Number(next), unfinished: unfinished === 1 };
   }
 
@@ -846,9 +838,10 @@ export class RedisDriver implements Driver {
   }
 
   /**
-   * Changes after `cursor`, from the env's capped stream. Waits on a
-   * connection of its own (`XREAD BLOCK`), or polls when the client cannot
-   * make one.
+   * Changes after `cursor`, from the env's capped stream. Waits for the
+   * env's messages on the driver's Pub/Sub connection (the calls that
+   * record changes, and purges, publish them), or polls when the client
+   * cannot make one.
    *
    * @param env The env.
    * @param cursor `epoch:n` from `snapshot` or an earlier call.
@@ -863,7 +856,7 @@ export class RedisDriver implements Driver {
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
     const batch = await this.#changeLog.changes(env, cursor, options);
-    // The read (or the purge announcement that ended the wait) said when
+    // The read (or the purge message that ended the wait) said when
     // a service is next due: the caller's purge need not come before.
     const purgeIn = this.#purgeHint(env);
     return purgeIn === undefined ? batch : { ...batch, purgeIn };
@@ -921,7 +914,7 @@ export class RedisDriver implements Driver {
     while (this.#background.size > 0) {
       await Promise.allSettled([...this.#background]);
     }
-    await this.#changeLog.close();
+    this.#changeLog.close();
     await this.#subscriptions.close();
     for (const client of this.#owned) await closeClient(client);
     this.#owned = [];

@@ -24,8 +24,8 @@ export interface RedisClient {
   call(command: string, ...args: (string | number)[]): Promise<unknown>;
   /**
    * Makes another connection like this one. When the client has it (ioredis
-   * clients do), watching blocks on a connection of its own and messages
-   * arrive through another; without it, watching polls.
+   * clients do), watches and messages arrive through a Pub/Sub connection
+   * of its own; without it, watching polls.
    *
    * @returns A new client.
    */

@@ -5,8 +5,21 @@
  */
 
 import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
 import { RedisDriver } from "../../../drivers/redis/mod.ts";
-import { MAX_BLOCK_MS } from "../../../drivers/redis/_change_log_reader.ts";
+import {
+  ChangeLogReader,
+  MAX_WAIT_MS,
+} from "../../../drivers/redis/_change_log_reader.ts";
+import { RedisCalls } from "../../../drivers/redis/_calls.ts";
+import { Subscriptions } from "../../../drivers/redis/_subscriptions.ts";
+import {
+  closeClient,
+  connectClient,
+  connectSide,
+} from "../../../drivers/redis/connect.ts";
+import { eventually } from "../../discovery/_discovery_suite.ts";
+import { sleep } from "../../_redis_server.ts";
 import { ChangeLogGapError } from "../../../mod.ts";
 import { registration } from "../../_registration.ts";
 import { RedisServer, redisTest } from "../../_redis_server.ts";
@@ -25,7 +38,7 @@ Deno.test(redisTest(
       await writer.register(registration({ env, id: "a" }));
       const started = performance.now();
       const batch = await reader.changes(env, quiet.cursor, {
-        waitMs: MAX_BLOCK_MS,
+        waitMs: MAX_WAIT_MS,
       });
       assert.deepEqual(
         batch.changes.map((c) => [c.type, c.instance.id]),
@@ -34,7 +47,7 @@ Deno.test(redisTest(
       // Not a speed figure: a wait that missed the change would only end
       // with its full length.
       assert.ok(
-        performance.now() - started < MAX_BLOCK_MS - 1_000,
+        performance.now() - started < MAX_WAIT_MS - 1_000,
         "the join was returned by the wait, not after it",
       );
     } finally {
@@ -82,10 +95,10 @@ Deno.test(redisTest(
       const busyAt = (await reader.snapshot("busy")).cursor;
       let quietEnded = false;
       const quiet = reader.changes("quiet", quietAt, {
-        waitMs: MAX_BLOCK_MS,
+        waitMs: MAX_WAIT_MS,
         signal: controller.signal,
       }).finally(() => quietEnded = true);
-      const busy = reader.changes("busy", busyAt, { waitMs: MAX_BLOCK_MS });
+      const busy = reader.changes("busy", busyAt, { waitMs: MAX_WAIT_MS });
       await writer.register(registration({ env: "busy", id: "a" }));
       const batch = await busy;
       assert.deepEqual(
@@ -108,7 +121,7 @@ Deno.test(redisTest(
 ));
 
 Deno.test(redisTest(
-  "waits one after another use one blocking connection: the driver's connections do not grow",
+  "waits one after another use the driver's one subscriber connection: its connections do not grow",
   async () => {
     await using redis = await RedisServer.start();
     const admin = await redis.admin();
@@ -127,6 +140,100 @@ Deno.test(redisTest(
       assert.equal(await clients(), after, "no connection was opened");
     } finally {
       await reader.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "a change made while the subscriber connection is away is read once it is back, not at the wait's end",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const reader = await RedisDriver.connect({ url: redis.url });
+    const writer = await RedisDriver.connect({ url: redis.url });
+    try {
+      const env = "away";
+      let { cursor } = await reader.snapshot(env);
+      ({ cursor } = await reader.changes(env, cursor, { waitMs: 20 }));
+      const started = performance.now();
+      const seen: string[] = [];
+      const watching = (async () => {
+        while (seen.length === 0 && performance.now() - started < 10_000) {
+          const batch = await reader.changes(env, cursor, {
+            waitMs: MAX_WAIT_MS,
+          });
+          seen.push(...batch.changes.map((c) => `${c.type} ${c.instance.id}`));
+          cursor = batch.cursor;
+        }
+      })();
+      // The join is published while nobody of the reader's listens.
+      await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+      await writer.register(registration({ env, id: "a" }));
+      await watching;
+      assert.deepEqual(seen, ["join a"]);
+      // Not a speed figure: a wait that did not hear of the lost message
+      // would only end with its full length.
+      assert.ok(
+        performance.now() - started < MAX_WAIT_MS - 1_000,
+        "the join was read once the connection was back",
+      );
+    } finally {
+      await reader.close();
+      await writer.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "an env nobody waits on is unsubscribed after a while; a later wait subscribes again and hears the next change",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const client = await connectClient({ url: redis.url });
+    const subscriptions = new Subscriptions(() => () =>
+      connectSide((client as Redis).duplicate(), 5_000)
+    );
+    const reader = new ChangeLogReader({
+      calls: new RedisCalls(client, client),
+      base: (env) => `roster:{${env}}:`,
+      subscriptions: () => subscriptions,
+      purgeHolder: "reader",
+      idleSubscriptionMs: 200,
+    });
+    const writer = await RedisDriver.connect({ url: redis.url });
+    const channel = "roster:{idle}:changed";
+    const subscribers = async () =>
+      Number((await admin.pubsub("NUMSUB", channel))[1]);
+    try {
+      let { cursor } = await writer.snapshot("idle");
+      ({ cursor } = await reader.changes("idle", cursor, { waitMs: 20 }));
+      assert.equal(await subscribers(), 1);
+      // A message after the idle time ends the subscription.
+      await sleep(250);
+      await writer.register(registration({ env: "idle", id: "a" }));
+      await eventually("unsubscribed", async () => await subscribers() === 0);
+      ({ cursor } = await reader.changes("idle", cursor, { waitMs: 0 }));
+      const next = reader.changes("idle", cursor, { waitMs: MAX_WAIT_MS });
+      await eventually(
+        "subscribed again",
+        async () => await subscribers() === 1,
+      );
+      const started = performance.now();
+      await writer.register(registration({ env: "idle", id: "b" }));
+      const batch = await next;
+      assert.deepEqual(
+        batch.changes.map((c) => [c.type, c.instance.id]),
+        [["join", "b"]],
+      );
+      assert.ok(
+        performance.now() - started < MAX_WAIT_MS - 1_000,
+        "the join ended the wait",
+      );
+    } finally {
+      reader.close();
+      await subscriptions.close();
+      await closeClient(client);
+      await writer.close();
     }
   },
 ));

@@ -708,35 +708,39 @@ Deno.test(redisTest(
             await admin.info("commandstats"),
           )?.[1] ?? 0,
         );
-      /** A wait, with an announcement at `position` made while it blocks. */
-      const waitThroughAnnouncement = async (position: number, age = 0) => {
-        const blocked = async () =>
-          Number(
-            /blocked_clients:(\d+)/.exec(await admin.info("clients"))?.[1],
-          );
-        const before = await blocked();
-        const waiting = driver.changes(env, cursor, { waitMs: 5_000 });
+      const channel = `roster:{${env}}:changed`;
+      let started = 0;
+      /**
+       * Starts a wait, and returns once its call has read (it subscribes
+       * first); the purge message sent then comes in its wait.
+       */
+      const startWait = async (waitMs: number) => {
+        // A read that found nothing is reused for 100 ms; this call reads.
+        await sleep(150);
+        const before = await reads();
+        started = performance.now();
+        const waiting = driver.changes(env, cursor, { waitMs });
         await eventually(
-          "the wait blocks",
-          async () => await blocked() > before,
+          "the call read",
+          async () => await reads() > before,
           2_000,
         );
+        assert.ok(Number((await admin.pubsub("NUMSUB", channel))[1]) > 0);
+        // Wrapped: an async function's result would wait for the promise.
+        return { waiting };
+      };
+      const redisNow = async () => {
         const [seconds, micros] = await admin.time();
-        const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      };
+      /** A wait, with a purge message at `position` sent while it waits. */
+      const waitThroughAnnouncement = async (position: number) => {
+        const { waiting } = await startWait(5_000);
+        const now = await redisNow();
         const readsBefore = await reads();
-        await admin.xadd(
-          `roster:{${env}}:purged`,
-          "*",
-          "t",
-          now - age,
-          "d",
-          now + 60_000,
-          "e",
-          epoch,
-          "n",
-          position,
-          "p",
-          "",
+        await admin.publish(
+          channel,
+          ["p", now, now + 60_000, epoch, position, ""].join("\t"),
         );
         const batch = await waiting;
         return { batch, read: await reads() > readsBefore };
@@ -755,10 +759,18 @@ Deno.test(redisTest(
       result = await waitThroughAnnouncement(n + 1);
       assert.equal(result.read, true, "an announcement elsewhere");
 
-      // Made before the last read (as one the wait ends at at once): it
-      // may say less than that read did.
-      result = await waitThroughAnnouncement(n, 10_000);
-      assert.equal(result.read, true, "an announcement older than a read");
+      // Made before the last read (one in flight while it was sent): it
+      // says less than that read did, so the wait goes on to its end.
+      const { waiting } = await startWait(400);
+      await admin.publish(
+        channel,
+        ["p", await redisNow() - 10_000, 0, epoch, n, ""].join("\t"),
+      );
+      assert.deepEqual((await waiting).changes, []);
+      assert.ok(
+        performance.now() - started >= 390,
+        "an announcement older than a read did not end the wait",
+      );
     } finally {
       await driver.close();
     }
@@ -776,6 +788,7 @@ Deno.test(redisTest(
     const crashing = registration({ env, id: "x", ttl: 600 });
     let beat = true;
     const watchers: Awaited<ReturnType<typeof watchingProcess>>[] = [];
+    const listener = admin.duplicate();
     await beating.register(crashing);
     const beats = (async () => {
       while (beat) {
@@ -794,16 +807,13 @@ Deno.test(redisTest(
         await watchingProcess(redis, env),
         await watchingProcess(redis, env),
       );
-      // Two announcements after the followers came: they follow.
-      const announcement = async () =>
-        (await admin.xrevrange(`roster:{${env}}:purged`, "+", "-", "COUNT", 1))[
-          0
-        ]?.[0];
-      const first = await announcement();
-      await eventually("two more purges", async () => {
-        const now = await announcement();
-        return now !== first && now;
+      // Two purges announced after the followers came: they follow.
+      let announced = 0;
+      listener.on("message", (_channel: string, payload: string) => {
+        if (payload.startsWith("p\t")) announced++;
       });
+      await listener.subscribe(`roster:{${env}}:changed`);
+      await eventually("two more purges", () => announced >= 2);
       assert.equal(await admin.hget(meta, "pw"), purger, "still the purger");
 
       await watchers.shift()![Symbol.asyncDispose]();
@@ -829,6 +839,7 @@ Deno.test(redisTest(
         watchers.map((watcher) => watcher[Symbol.asyncDispose]()),
       );
       await beating.close();
+      listener.disconnect();
     }
   },
 ));
