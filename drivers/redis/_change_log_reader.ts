@@ -16,6 +16,9 @@ import { ChangeLogGapError } from "../../errors.ts";
 import { readChange } from "./_codec.ts";
 import { type RedisCalls, SCRIPTS } from "./_calls.ts";
 import type { Subscriptions } from "./_subscriptions.ts";
+import { getLogger } from "@logtape/logtape";
+
+const log = getLogger(["roster", "redis"]);
 
 /**
  * The longest a wait lasts without a read. Changes and purges end it
@@ -38,6 +41,8 @@ const POLL_MS = 100;
 const KEPT_MESSAGES = 32;
 /** How long an env nobody waits on stays subscribed. */
 const IDLE_SUBSCRIPTION_MS = 30_000;
+/** How long waits poll after Redis refused a subscription (ACL), before asking again. */
+const REFUSED_RETRY_MS = 60_000;
 
 /** What the reader needs of its driver. */
 export interface ChangeLogReaderOptions {
@@ -130,6 +135,8 @@ export class ChangeLogReader {
   readonly #options: ChangeLogReaderOptions;
   readonly #channels = new Map<string, EnvChannel>();
   #stopLossCalls: (() => void) | undefined;
+  /** Until when waits poll, since Redis refused a subscription. */
+  #refusedUntil = -Infinity;
   #closed = false;
   /**
    * Per env, the last read that found nothing new (or the purge message
@@ -386,7 +393,9 @@ export class ChangeLogReader {
    */
   async #channel(env: string): Promise<EnvChannel | undefined> {
     const subscriptions = this.#options.subscriptions();
-    if (!subscriptions || this.#closed) return undefined;
+    if (
+      !subscriptions || this.#closed || performance.now() < this.#refusedUntil
+    ) return undefined;
     let channel = this.#channels.get(env);
     if (!channel) {
       this.#stopLossCalls ??= subscriptions.onLoss(() => {
@@ -416,9 +425,22 @@ export class ChangeLogReader {
     try {
       await channel.subscribed;
       return channel;
-    } catch {
+    } catch (error) {
       // Tried again by the next call.
       if (this.#channels.get(env) === channel) this.#channels.delete(env);
+      if (String(error).includes("NOPERM")) {
+        if (this.#refusedUntil === -Infinity) {
+          log.warn(
+            "Redis refused to subscribe to {channel} ({error}): watches poll every {poll} ms instead of waiting. Grant the user the prefix's channels, e.g. ACL SETUSER <user> &roster:*",
+            {
+              channel: `${this.#options.base(env)}changed`,
+              error: String(error),
+              poll: POLL_MS,
+            },
+          );
+        }
+        this.#refusedUntil = performance.now() + REFUSED_RETRY_MS;
+      }
       return undefined;
     }
   }

@@ -374,8 +374,9 @@ local function record(K_META, K_LOG, text)
     redis.call('PEXPIRE', K_META, ${IDLE_EXPIRY_MS})
     redis.call('PEXPIRE', K_LOG, ${IDLE_EXPIRY_MS})
     epoch_checked = true
-    -- Wakes the env's watchers, once: they read all the call records.
-    redis.call('PUBLISH', changed_channel(K_META), 'c\t' .. epoch .. '\t' .. fmt(n))
+    -- Wakes the env's watchers, once: they read all the call records. A
+    -- user without rights to the channel still records (watchers poll).
+    redis.pcall('PUBLISH', changed_channel(K_META), 'c\t' .. epoch .. '\t' .. fmt(n))
   end
 end
 
@@ -1045,7 +1046,7 @@ end
 if soonest == now then unfinished = 1 end
 if unfinished == 1 then return {now, 1, ''} end
 local state = redis.call('HMGET', KEYS[2], 'svcs', 'ep', 'n', 'pw')
-redis.call('PUBLISH', changed_channel(KEYS[2]), table.concat({'p', fmt(now),
+redis.pcall('PUBLISH', changed_channel(KEYS[2]), table.concat({'p', fmt(now),
   fmt(earliest_due(KEYS[2], state[1])), state[2] or '',
   fmt(log_count(KEYS[3], state[3])), state[4] or ''}, '\t'))
 return {soonest, 0}

@@ -372,6 +372,55 @@ Deno.test(redisTest(
 ));
 
 Deno.test(redisTest(
+  "an ACL user without the prefix's channels still registers and watches: waits poll, with one warning naming the grant",
+  async () => {
+    await using logs = await captureLogs();
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      "keys-only",
+      "on",
+      ">keys-pass",
+      "~roster:*",
+      "resetchannels",
+      "+@all",
+      "-@dangerous",
+      "+info",
+    );
+    const url = `redis://keys-only:keys-pass@127.0.0.1:${server.port}`;
+    const writer = await RedisDriver.connect({ url });
+    const reader = await RedisDriver.connect({ url });
+    try {
+      const env = "no-channels";
+      await writer.register(registration({ env, id: "a" }));
+      let { cursor } = await reader.snapshot(env);
+      const seen: string[] = [];
+      const deadline = performance.now() + 10_000;
+      const watching = (async () => {
+        while (seen.length === 0 && performance.now() < deadline) {
+          const batch = await reader.changes(env, cursor, { waitMs: 5_000 });
+          seen.push(...batch.changes.map((c) => `${c.type} ${c.instance.id}`));
+          cursor = batch.cursor;
+        }
+      })();
+      await writer.register(registration({ env, id: "b" }));
+      await watching;
+      assert.deepEqual(seen, ["join b"]);
+      const warnings = logs.messages().filter((m) =>
+        m.includes("Redis refused to subscribe")
+      );
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      assert.match(warnings[0]!, /NOPERM.*&roster:\*/);
+    } finally {
+      await reader.close();
+      await writer.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
   "corrupt or foreign values in the registry's keys are skipped with a warning, not a crash",
   async () => {
     await using logs = await captureLogs();

@@ -39,15 +39,22 @@ Deno.test("every key a script touches comes from KEYS, never built in Lua", () =
     ) {
       const [, command, key] = call;
       if (command === "TIME" || command === "INFO") continue;
-      // A channel is no key: the env's is named from its meta key.
-      if (command === "PUBLISH") {
-        assert.match(String(key), /^changed_channel\(K(EYS\[2\]|_META)$/);
-        continue;
-      }
       assert.match(String(key).trim(), keyName, `${name}: ${call[0]}`);
     }
     assert.doesNotMatch(source, /\bbase \.\./, `${name} builds a key`);
   }
+});
+
+Deno.test("scripts publish only to the env's channel, and with pcall: a user without rights to it still writes", () => {
+  let published = 0;
+  for (const [name, source] of SOURCES) {
+    assert.doesNotMatch(source, /redis\.call\('PUBLISH'/, name);
+    for (const call of source.matchAll(/redis\.pcall\('PUBLISH', ([^,]+),/g)) {
+      published++;
+      assert.match(call[1]!, /^changed_channel\(K(EYS\[2\]|_META)\)$/, name);
+    }
+  }
+  assert.ok(published >= 2);
 });
 
 Deno.test("read scripts declare that they write nothing", () => {

@@ -51,3 +51,38 @@ Deno.test(redisTest(
     );
   },
 ));
+
+Deno.test(redisTest(
+  "redis subscriptions: a closed connection is a loss, and so is its return once subscribed again; messages flow after it",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    const subscriptions = new Subscriptions(() => () =>
+      connectSide(createClient({ url: server.url }), 5_000)
+    );
+    let losses = 0;
+    const stop = subscriptions.onLoss(() => losses++);
+    try {
+      const got: string[] = [];
+      await subscriptions.subscribe("c1", (m) => got.push(m));
+      assert.equal(subscriptions.live, true);
+      assert.equal(losses, 0, "subscribing is no loss");
+      await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+      await eventually("the close and the return", () => losses >= 2);
+      assert.equal(subscriptions.live, true);
+      // Subscribed again before the loss was told: this one arrives.
+      await admin.call("PUBLISH", "c1", "after");
+      await eventually("the message after", () => got.includes("after"));
+      stop();
+      await admin.call("CLIENT", "KILL", "TYPE", "pubsub");
+      await eventually("a message after the second return", async () => {
+        await admin.call("PUBLISH", "c1", "again");
+        return got.includes("again") && subscriptions.live;
+      });
+      assert.equal(losses, 2, "no calls once stopped");
+    } finally {
+      await subscriptions.close();
+    }
+    assert.equal(subscriptions.live, false);
+  },
+));
