@@ -56,6 +56,8 @@ export interface ChangeLogReaderOptions {
   purgeHolder: string;
   /** How long an env nobody waits on stays subscribed (tests shorten it). */
   idleSubscriptionMs?: number;
+  /** How long waits poll after Redis refused a subscription (tests shorten it). */
+  refusedRetryMs?: number;
 }
 
 /** When purging an env is next due, as a read of its changes found it. */
@@ -137,7 +139,8 @@ export class ChangeLogReader {
   #stopLossCalls: (() => void) | undefined;
   /** Until when waits poll, since Redis refused a subscription. */
   #refusedUntil = -Infinity;
-  #closed = false;
+  /** Aborted by `close()`: ends every wait and poll. */
+  readonly #closing = new AbortController();
   /**
    * Per env, the last read that found nothing new (or the purge message
    * that said so): its cursor, when, and how many messages had come.
@@ -169,37 +172,35 @@ export class ChangeLogReader {
     cursor: string,
     options: { waitMs: number; signal?: AbortSignal },
   ): Promise<ChangeBatch> {
+    if (options.waitMs <= 0) return await this.#readNoting(env, cursor);
     // Subscribed before the read, so no change after it goes unheard.
-    const channel = options.waitMs > 0 ? await this.#channel(env) : undefined;
+    const channel = await this.#channel(env);
+    if (channel) channel.usedAt = performance.now();
     try {
-      // A follower asks again right after a read that found nothing; the
-      // messages since then say whether to read again.
+      // A follower asks again right after a read; the messages since then
+      // say whether to read again.
       const quiet = this.#quiet.get(env);
-      let from = channel?.count ?? 0;
+      const recent = quiet?.cursor === cursor &&
+        performance.now() - quiet.at <= QUIET_READ_REUSE_MS;
+      if (!channel || !this.#options.subscriptions()?.live) {
+        return await this.#poll(env, cursor, channel, options, recent);
+      }
+      let from = channel.count;
       // Only a read made while subscribed saw all that came before its
       // messages.
-      if (
-        channel && quiet?.channel === channel && quiet.cursor === cursor &&
-        performance.now() - quiet.at <= QUIET_READ_REUSE_MS
-      ) from = quiet.count;
+      if (recent && quiet.channel === channel) from = quiet.count;
       else {
         const batch = await this.#readNoting(env, cursor, channel, from);
         if (
           batch.changes.length > 0 || batch.cursor !== cursor ||
-          options.waitMs <= 0 || options.signal?.aborted
+          options.signal?.aborted
         ) return batch;
       }
-      const waitMs = Math.min(options.waitMs, MAX_WAIT_MS);
-      if (!channel || !this.#options.subscriptions()?.live) {
-        await this.#sleep(Math.min(waitMs, POLL_MS), options.signal);
-        if (options.signal?.aborted) return { changes: [], cursor };
-        return await this.#readNoting(env, cursor, channel, channel?.count);
-      }
-      const end = await this.#wait(channel, cursor, from, waitMs, {
+      const end = await this.#wait(channel, cursor, from, options.waitMs, {
         signal: options.signal,
         readAt: this.#purgeDue.get(env)?.now,
       });
-      if (end === "aborted" || this.#closed) return { changes: [], cursor };
+      if (end === "aborted") return { changes: [], cursor };
       if (end === "read") {
         return await this.#readNoting(env, cursor, channel, channel.count);
       }
@@ -219,16 +220,56 @@ export class ChangeLogReader {
     }
   }
 
-  /** Reads, noting when a read found nothing new after `cursor`. */
-  async #readNoting(
+  /**
+   * Reads every {@linkcode POLL_MS} until a change or the wait's end: while
+   * no message can come. Skips the first read when one of this cursor was
+   * just made.
+   */
+  async #poll(
     env: string,
     cursor: string,
     channel: EnvChannel | undefined,
+    options: { waitMs: number; signal?: AbortSignal },
+    justRead: boolean,
+  ): Promise<ChangeBatch> {
+    const deadline = performance.now() + Math.min(options.waitMs, MAX_WAIT_MS);
+    const ended = () => options.signal?.aborted || this.#closing.signal.aborted;
+    for (let read = !justRead;; read = true) {
+      if (read) {
+        const batch = await this.#readNoting(
+          env,
+          cursor,
+          channel,
+          channel?.count,
+        );
+        if (batch.changes.length > 0 || batch.cursor !== cursor) return batch;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0 || ended()) return { changes: [], cursor };
+      await this.#sleep(Math.min(left, POLL_MS), options.signal);
+      if (ended()) return { changes: [], cursor };
+    }
+  }
+
+  /**
+   * Reads, noting a read that ended at the log's end: the next call at its
+   * cursor goes through the messages since it rather than read again. (Of
+   * a read cut short, the messages for the rest may have come before it.)
+   */
+  async #readNoting(
+    env: string,
+    cursor: string,
+    channel?: EnvChannel,
     count = 0,
   ): Promise<ChangeBatch> {
-    const batch = await this.#read(env, cursor);
-    if (batch.changes.length === 0 && batch.cursor === cursor) {
-      this.#quiet.set(env, { cursor, at: performance.now(), channel, count });
+    const { batch, complete } = await this.#read(env, cursor);
+    if (complete) {
+      this.#quiet.set(env, {
+        cursor: batch.cursor,
+        at: performance.now(),
+        channel,
+        count,
+      });
     } else this.#quiet.delete(env);
     return batch;
   }
@@ -251,7 +292,11 @@ export class ChangeLogReader {
     return { now: read.now + age, nextDue: read.nextDue, purger: read.purger };
   }
 
-  async #read(env: string, cursor: string): Promise<ChangeBatch> {
+  /** One read; `complete` when it reached the log's end. */
+  async #read(
+    env: string,
+    cursor: string,
+  ): Promise<{ batch: ChangeBatch; complete: boolean }> {
     const split = cursor.lastIndexOf(":");
     const epoch = cursor.slice(0, split);
     const known = Number(cursor.slice(split + 1));
@@ -307,7 +352,10 @@ export class ChangeLogReader {
           dataLost: recorded < known,
         });
       }
-      return { changes: [], cursor: `${current}:${known}` };
+      return {
+        batch: { changes: [], cursor: `${current}:${known}` },
+        complete: true,
+      };
     }
     const changes: Change[] = [];
     let expected = known + 1;
@@ -319,7 +367,10 @@ export class ChangeLogReader {
       const change = text === undefined ? undefined : readChange(env, text);
       if (change) changes.push(change);
     }
-    return { changes, cursor: `${current}:${expected - 1}` };
+    return {
+      batch: { changes, cursor: `${current}:${expected - 1}` },
+      complete: entries.length < CHANGES_PER_READ,
+    };
   }
 
   /**
@@ -340,11 +391,10 @@ export class ChangeLogReader {
       let seen = from;
       const done = (end: WaitEnd) => {
         clearTimeout(timer);
-        options.signal?.removeEventListener("abort", aborted);
+        stopListening();
         channel.waits.delete(check);
         resolve(end);
       };
-      const aborted = () => done("aborted");
       const check = () => {
         // Some came that are no longer kept: read.
         if (
@@ -367,24 +417,47 @@ export class ChangeLogReader {
         if (purge) done(purge);
       };
       const timer = setTimeout(() => done("read"), Math.max(0, waitMs));
-      if (options.signal?.aborted) return done("aborted");
-      options.signal?.addEventListener("abort", aborted, { once: true });
+      const stopListening = this.#onAbort(
+        options.signal,
+        () => done("aborted"),
+      );
       channel.waits.add(check);
       check();
     });
   }
 
-  /** Sleeps up to `ms`, or until `signal` aborts. */
+  /** Sleeps up to `ms`, or until `signal` aborts or the reader closes. */
   #sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
+        stopListening();
         resolve();
       };
       const timer = setTimeout(done, ms);
-      signal?.addEventListener("abort", done, { once: true });
+      const stopListening = this.#onAbort(signal, done);
     });
+  }
+
+  /**
+   * Calls `aborted` once, when `signal` aborts or the reader closes (at
+   * once if either did already); returns what stops listening.
+   */
+  #onAbort(signal: AbortSignal | undefined, aborted: () => void): () => void {
+    const signals = [this.#closing.signal, ...signal ? [signal] : []];
+    const once = () => {
+      stop();
+      aborted();
+    };
+    const stop = () => {
+      for (const each of signals) each.removeEventListener("abort", once);
+    };
+    if (signals.some((each) => each.aborted)) {
+      queueMicrotask(aborted);
+      return () => {};
+    }
+    for (const each of signals) each.addEventListener("abort", once);
+    return stop;
   }
 
   /**
@@ -394,7 +467,8 @@ export class ChangeLogReader {
   async #channel(env: string): Promise<EnvChannel | undefined> {
     const subscriptions = this.#options.subscriptions();
     if (
-      !subscriptions || this.#closed || performance.now() < this.#refusedUntil
+      !subscriptions || this.#closing.signal.aborted ||
+      performance.now() < this.#refusedUntil
     ) return undefined;
     let channel = this.#channels.get(env);
     if (!channel) {
@@ -439,7 +513,8 @@ export class ChangeLogReader {
             },
           );
         }
-        this.#refusedUntil = performance.now() + REFUSED_RETRY_MS;
+        this.#refusedUntil = performance.now() +
+          (this.#options.refusedRetryMs ?? REFUSED_RETRY_MS);
       }
       return undefined;
     }
@@ -462,19 +537,17 @@ export class ChangeLogReader {
     ) return;
     this.#channels.delete(env);
     this.#quiet.delete(env);
+    this.#purgeDue.delete(env);
     channel.unsubscribe?.().catch(() => {});
   }
 
   /**
-   * Ends every wait in progress (each returns what it has); later waits
-   * poll. The driver closes the subscriber connection.
+   * Ends every wait in progress (each returns no changes); later calls
+   * only read. The driver closes the subscriber connection.
    */
   close(): void {
-    this.#closed = true;
+    this.#closing.abort();
     this.#stopLossCalls?.();
-    for (const channel of this.#channels.values()) {
-      this.#received(channel, { kind: "lost" });
-    }
     this.#channels.clear();
   }
 }

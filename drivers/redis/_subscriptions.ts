@@ -10,10 +10,17 @@
 
 import { closeClient, type IoRedisClient } from "./connect.ts";
 
+/** A subscribed channel: its handlers, and the SUBSCRIBE they wait on. */
+interface Channel {
+  handlers: Set<(payload: string) => void>;
+  subscribed: Promise<unknown>;
+}
+
 /** Every handler of the driver's channels, on one subscriber connection. */
 export class Subscriptions {
   readonly #connector: () => (() => Promise<IoRedisClient>) | undefined;
-  readonly #handlers = new Map<string, Set<(payload: string) => void>>();
+  /** Per channel, its handlers and its SUBSCRIBE. */
+  readonly #handlers = new Map<string, Channel>();
   readonly #lossListeners = new Set<() => void>();
   #subscriber: Promise<IoRedisClient> | undefined;
   /** Whether the connection is up and every channel subscribed. */
@@ -49,7 +56,7 @@ export class Subscriptions {
     this.#subscriber ??= connect().then((subscriber) => {
       this.#live = true;
       subscriber.on("message", (channel: string, payload: string) => {
-        for (const wanted of [...this.#handlers.get(channel) ?? []]) {
+        for (const wanted of [...this.#handlers.get(channel)?.handlers ?? []]) {
           wanted(payload);
         }
       });
@@ -77,16 +84,33 @@ export class Subscriptions {
       this.#live = false;
     });
     const subscriber = await this.#subscriber;
-    let handlers = this.#handlers.get(name);
-    if (!handlers) {
-      this.#handlers.set(name, handlers = new Set());
-      await subscriber.subscribe(name);
+    let channel = this.#handlers.get(name);
+    if (!channel) {
+      const made: Channel = channel = {
+        handlers: new Set(),
+        subscribed: subscriber.subscribe(name),
+      };
+      this.#handlers.set(name, made);
+      // Refused (NOPERM, say): the next subscribe asks again.
+      made.subscribed.catch(() => {
+        if (this.#handlers.get(name) === made) this.#handlers.delete(name);
+      });
     }
+    const { handlers } = channel;
+    // Added before the SUBSCRIBE is answered, so one handler's unsubscribe
+    // meanwhile never leaves another's behind.
     const wrapped = (payload: string) => handler(payload);
     handlers.add(wrapped);
+    try {
+      await channel.subscribed;
+    } catch (error) {
+      handlers.delete(wrapped);
+      throw error;
+    }
+    const subscribed = channel;
     return async () => {
       handlers.delete(wrapped);
-      if (handlers.size === 0 && this.#handlers.get(name) === handlers) {
+      if (handlers.size === 0 && this.#handlers.get(name) === subscribed) {
         this.#handlers.delete(name);
         await subscriber.unsubscribe(name).catch(() => {});
       }

@@ -9,6 +9,7 @@ import type { Redis } from "ioredis";
 import { RedisDriver } from "../../../drivers/redis/mod.ts";
 import {
   ChangeLogReader,
+  type ChangeLogReaderOptions,
   MAX_WAIT_MS,
 } from "../../../drivers/redis/_change_log_reader.ts";
 import { RedisCalls } from "../../../drivers/redis/_calls.ts";
@@ -184,22 +185,81 @@ Deno.test(redisTest(
   },
 ));
 
+/**
+ * A reader on a client of its own, as the driver makes one, counting its
+ * change reads; `beforeRead` runs before the next one is sent.
+ */
+async function directReader(
+  url: string,
+  options: Partial<ChangeLogReaderOptions> = {},
+) {
+  const client = await connectClient({ url });
+  const subscriptions = new Subscriptions(() => () =>
+    connectSide((client as Redis).duplicate(), 5_000)
+  );
+  const counted = {
+    reads: 0,
+    answered: 0,
+    beforeRead: undefined as (() => Promise<void>) | undefined,
+  };
+  class CountedCalls extends RedisCalls {
+    override async call(
+      ...args: Parameters<RedisCalls["call"]>
+    ): Promise<unknown> {
+      counted.reads++;
+      const hook = counted.beforeRead;
+      counted.beforeRead = undefined;
+      await hook?.();
+      try {
+        return await super.call(...args);
+      } finally {
+        counted.answered++;
+      }
+    }
+  }
+  const reader = new ChangeLogReader({
+    calls: new CountedCalls(client, client),
+    base: (env) => `roster:{${env}}:`,
+    subscriptions: () => subscriptions,
+    purgeHolder: "reader",
+    ...options,
+  });
+  return {
+    reader,
+    counted,
+    async [Symbol.asyncDispose]() {
+      reader.close();
+      await subscriptions.close();
+      await closeClient(client);
+    },
+  };
+}
+
+/** A Redis user with the prefix's keys and no channel. */
+async function keysOnlyUser(redis: RedisServer): Promise<string> {
+  const admin = await redis.admin();
+  await admin.call(
+    "ACL",
+    "SETUSER",
+    "keys-only",
+    "on",
+    ">keys-pass",
+    "~roster:*",
+    "resetchannels",
+    "+@all",
+  );
+  return `redis://keys-only:keys-pass@127.0.0.1:${redis.port}`;
+}
+
 Deno.test(redisTest(
   "an env nobody waits on is unsubscribed after a while; a later wait subscribes again and hears the next change",
   async () => {
     await using redis = await RedisServer.start();
     const admin = await redis.admin();
-    const client = await connectClient({ url: redis.url });
-    const subscriptions = new Subscriptions(() => () =>
-      connectSide((client as Redis).duplicate(), 5_000)
-    );
-    const reader = new ChangeLogReader({
-      calls: new RedisCalls(client, client),
-      base: (env) => `roster:{${env}}:`,
-      subscriptions: () => subscriptions,
-      purgeHolder: "reader",
+    await using direct = await directReader(redis.url, {
       idleSubscriptionMs: 200,
     });
+    const { reader } = direct;
     const writer = await RedisDriver.connect({ url: redis.url });
     const channel = "roster:{idle}:changed";
     const subscribers = async () =>
@@ -230,9 +290,169 @@ Deno.test(redisTest(
         "the join ended the wait",
       );
     } finally {
-      reader.close();
-      await subscriptions.close();
-      await closeClient(client);
+      await writer.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "a message that comes during the first read after an idle spell does not unsubscribe the wait that follows",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    await using direct = await directReader(redis.url, {
+      idleSubscriptionMs: 200,
+    });
+    const { reader, counted } = direct;
+    const writer = await RedisDriver.connect({ url: redis.url });
+    const channel = "roster:{idle}:changed";
+    try {
+      await writer.register(registration({ env: "idle", id: "z" }));
+      let { cursor } = await writer.snapshot("idle");
+      ({ cursor } = await reader.changes("idle", cursor, { waitMs: 20 }));
+      await sleep(250); // longer than the idle time, with no message
+      // Another process's purge, a moment before the read.
+      const [epoch, n] = cursor.split(":");
+      counted.beforeRead = async () => {
+        await admin.publish(
+          channel,
+          ["p", 0, -1, epoch, n, "other"].join("\t"),
+        );
+        await sleep(50);
+      };
+      const answered = counted.answered;
+      const next = reader.changes("idle", cursor, { waitMs: MAX_WAIT_MS });
+      // The join comes in the wait, after the read.
+      await eventually("the read", () => counted.answered > answered);
+      const started = performance.now();
+      await writer.register(registration({ env: "idle", id: "a" }));
+      const batch = await next;
+      assert.deepEqual(
+        batch.changes.map((c) => [c.type, c.instance.id]),
+        [["join", "a"]],
+      );
+      assert.ok(
+        performance.now() - started < MAX_WAIT_MS - 1_000,
+        "the join ended the wait",
+      );
+    } finally {
+      await writer.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "a follower reads once per change: the read that found one is not made again before the next wait",
+  async () => {
+    await using redis = await RedisServer.start();
+    await using direct = await directReader(redis.url);
+    const { reader, counted } = direct;
+    const writer = await RedisDriver.connect({ url: redis.url });
+    const stop = new AbortController();
+    try {
+      let { cursor } = await writer.snapshot("hot");
+      let seen = 0;
+      const following = (async () => {
+        while (!stop.signal.aborted) {
+          const batch = await reader.changes("hot", cursor, {
+            waitMs: MAX_WAIT_MS,
+            signal: stop.signal,
+          });
+          seen += batch.changes.length;
+          cursor = batch.cursor;
+        }
+      })();
+      await eventually("waiting", () => counted.reads > 0);
+      const reads = counted.reads;
+      for (let i = 1; i <= 10; i++) {
+        await writer.register(registration({ env: "hot", id: `i${i}` }));
+        await eventually(`change ${i} seen`, () => seen === i);
+      }
+      stop.abort();
+      await following;
+      assert.ok(
+        counted.reads - reads <= 10,
+        `${counted.reads - reads} reads for 10 changes`,
+      );
+    } finally {
+      stop.abort();
+      await writer.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "without channel rights waits poll once per 100 ms; close() ends a poll at once, with nothing sent after it",
+  async () => {
+    await using redis = await RedisServer.start();
+    const url = await keysOnlyUser(redis);
+    await using direct = await directReader(url);
+    const { reader, counted } = direct;
+    let { cursor } = await reader.changes("polled", ":0", { waitMs: 0 });
+    const stop = new AbortController();
+    const polling = (async () => {
+      while (!stop.signal.aborted) {
+        ({ cursor } = await reader.changes("polled", cursor, {
+          waitMs: MAX_WAIT_MS,
+          signal: stop.signal,
+        }));
+      }
+    })();
+    await eventually("polling", () => counted.reads > 2);
+    const [reads, started] = [counted.reads, performance.now()];
+    await sleep(1_000);
+    const [polled, took] = [counted.reads - reads, performance.now() - started];
+    stop.abort();
+    await polling;
+    // An upper bound only: a busy machine polls less often, never more.
+    assert.ok(
+      polled <= Math.ceil(took / 100) + 1,
+      `${polled} reads in ${Math.round(took)} ms`,
+    );
+
+    const waiting = reader.changes("polled", cursor, { waitMs: MAX_WAIT_MS });
+    await sleep(30);
+    const before = counted.reads;
+    const closedAt = performance.now();
+    reader.close();
+    assert.deepEqual((await waiting).changes, []);
+    assert.equal(counted.reads, before, "nothing read after close()");
+    assert.ok(performance.now() - closedAt < 1_000, "the poll ended at once");
+  },
+));
+
+Deno.test(redisTest(
+  "after Redis refused a subscription, waits poll; once granted, a later wait subscribes and a change ends it",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    const url = await keysOnlyUser(redis);
+    await using direct = await directReader(url, { refusedRetryMs: 200 });
+    const { reader } = direct;
+    const writer = await RedisDriver.connect({ url: redis.url });
+    const channel = "roster:{granted}:changed";
+    try {
+      let { cursor } = await writer.snapshot("granted");
+      ({ cursor } = await reader.changes("granted", cursor, { waitMs: 20 }));
+      await admin.call("ACL", "SETUSER", "keys-only", "&roster:*");
+      await sleep(250); // past the time refused waits poll
+      const next = reader.changes("granted", cursor, { waitMs: MAX_WAIT_MS });
+      await eventually(
+        "subscribed",
+        async () => Number((await admin.pubsub("NUMSUB", channel))[1]) === 1,
+      );
+      const started = performance.now();
+      await writer.register(registration({ env: "granted", id: "a" }));
+      const batch = await next;
+      assert.deepEqual(
+        batch.changes.map((c) => [c.type, c.instance.id]),
+        [["join", "a"]],
+      );
+      assert.ok(
+        performance.now() - started < MAX_WAIT_MS - 1_000,
+        "the join ended the wait",
+      );
+    } finally {
       await writer.close();
     }
   },

@@ -86,3 +86,63 @@ Deno.test(redisTest(
     assert.equal(subscriptions.live, false);
   },
 ));
+
+Deno.test(redisTest(
+  "redis subscriptions: a refused SUBSCRIBE is asked again by the next subscribe, which works once granted",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      "keys-only",
+      "on",
+      ">keys-pass",
+      "~*",
+      "resetchannels",
+      "+@all",
+    );
+    const url = `redis://keys-only:keys-pass@127.0.0.1:${server.port}`;
+    const subscriptions = new Subscriptions(() => () =>
+      connectSide(createClient({ url }), 5_000)
+    );
+    try {
+      await assert.rejects(subscriptions.subscribe("c1", () => {}), /NOPERM/);
+      await assert.rejects(subscriptions.subscribe("c1", () => {}), /NOPERM/);
+      await admin.call("ACL", "SETUSER", "keys-only", "&c1");
+      const got: string[] = [];
+      const off = await subscriptions.subscribe("c1", (m) => got.push(m));
+      await admin.call("PUBLISH", "c1", "granted");
+      await eventually("the message", () => got.includes("granted"));
+      await off();
+    } finally {
+      await subscriptions.close();
+    }
+  },
+));
+
+Deno.test(redisTest(
+  "redis subscriptions: one handler's unsubscribe while another's SUBSCRIBE is in flight leaves the other subscribed",
+  async () => {
+    await using server = await RedisServer.start();
+    const admin = await server.admin();
+    const subscriptions = new Subscriptions(() => () =>
+      connectSide(createClient({ url: server.url }), 5_000)
+    );
+    try {
+      // The connection is open: the next SUBSCRIBE is only in flight.
+      await (await subscriptions.subscribe("warm", () => {}))();
+      const got: string[] = [];
+      const first = subscriptions.subscribe("c1", (m) => got.push(m));
+      const offSecond = await subscriptions.subscribe("c1", () => {});
+      await offSecond();
+      const offFirst = await first;
+      await admin.call("PUBLISH", "c1", "hello");
+      await eventually("the first handler's message", () => got.length === 1);
+      assert.deepEqual(got, ["hello"]);
+      await offFirst();
+    } finally {
+      await subscriptions.close();
+    }
+  },
+));
