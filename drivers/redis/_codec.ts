@@ -179,19 +179,21 @@ export function readService(
       skip(env, `service ${service}`, "a record without its fields");
       continue;
     }
-    const offset = digits(packed, t4 + 1, t5) * SLOT_WIDTH;
+    // Numbers parsed from slices: faster in V8 than a loop over the digits.
+    const offset = Number(packed.slice(t4 + 1, t5)) * SLOT_WIDTH;
+    const seq = Number(packed.slice(t1 + 1, t2));
     // The slot is the record's only while it holds the record's seq.
-    if (!sameDigits(packed, t1 + 1, t2, beats, offset + 14, offset + 30)) {
-      continue;
-    }
+    if (
+      !(seq > 0) || !(offset >= 0 && offset + SLOT_WIDTH <= beats.length) ||
+      seq !== Number(beats.slice(offset + 14, offset + 30))
+    ) continue;
     const expiresAt = Number(beats.slice(offset, offset + 13));
-    const ttl = digits(packed, t3 + 1, t4);
+    const ttl = Number(packed.slice(t3 + 1, t4));
     if (expiresAt - ttl > freshest) freshest = expiresAt - ttl;
     if (!(expiresAt > now)) {
       lapses.push({ halfway: expiresAt - ttl / 2, line, end, ttl });
       continue;
     }
-    const seq = Number(packed.slice(t1 + 1, t2));
     const id = packed.slice(line, t1);
     const known = into.get(id);
     if (known && known.expiresAt >= expiresAt) continue;
@@ -239,39 +241,6 @@ function nthTab(text: string, from: number, n: number): number {
   let at = from;
   for (let i = 0; i < n; i++) at = text.indexOf("\t", at + 1);
   return at;
-}
-
-/**
- * Whether two runs of decimal digits spell the same number, the second
- * zero-padded to its width, comparing characters without making numbers.
- */
-function sameDigits(
-  a: string,
-  aFrom: number,
-  aTo: number,
-  b: string,
-  bFrom: number,
-  bTo: number,
-): boolean {
-  if (aTo - aFrom > bTo - bFrom || bTo > b.length || aFrom >= aTo) return false;
-  let j = bFrom;
-  for (; j < bTo - (aTo - aFrom); j++) if (b.charCodeAt(j) !== 48) return false;
-  for (let i = aFrom; i < aTo; i++, j++) {
-    if (a.charCodeAt(i) !== b.charCodeAt(j)) return false;
-  }
-  return true;
-}
-
-/** The number the decimal digits at [from, to) spell, without a copy; NaN if any is not a digit. */
-function digits(text: string, from: number, to: number): number {
-  if (from >= to || to > text.length) return NaN;
-  let value = 0;
-  for (let i = from; i < to; i++) {
-    const digit = text.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return NaN;
-    value = value * 10 + digit;
-  }
-  return value;
 }
 
 const REASONS: Record<string, ChangeReason> = {

@@ -664,11 +664,13 @@ Deno.test(redisTest(
       );
       const purges = after(sent(SCRIPTS.purge.sha, false)).length;
       const reads = after(sent(SCRIPTS.readChanges.sha, true)).length;
+      console.log("DBG", reads, purges);
       // Each due time the purger's wait ends and it reads once; three
       // followers that read to check (as before announcements) would make
-      // it four.
+      // it four. A purger late by more than the followers' 250 ms (a busy
+      // machine: the parallel suite) lets a follower check once or twice.
       assert.ok(
-        reads <= purges + 1,
+        reads <= purges + 2,
         `${reads} change reads for ${purges} purges`,
       );
       assert.equal(

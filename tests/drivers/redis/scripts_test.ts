@@ -82,10 +82,15 @@ Deno.test("a listing pairs each record with its slot, and shows only live ones",
     `gone\t11\t1000\t3000\t1\t${body}`, // its slot now holds another seq
     `late\t12\t1000\t3000\t2\t${body}`, // expired
     `a\t10\t1000\t3000\t3\t${body}`, // a restored copy, fresher
+    `far\t13\t1000\t3000\t9\t${body}`, // a slot past the slots' end
+    `odd\tx\t1000\t3000\t0\t${body}`, // not a seq
+    `zero\t0\t1000\t3000\t4\t${body}`, // no seq: an unused slot's
+    `minus\t15\t1000\t3000\t-1\t${body}`, // not a slot (nor the last)
     "",
   ].join("\n");
   const beats = slot(5000, "h", 10) + slot(9000, "u", 99) +
-    slot(1500, "h", 12) + slot(6000, "u", 10);
+    slot(1500, "h", 12) + slot(6000, "u", 10) + slot(9000, "h", 0) +
+    slot(9000, "h", 15);
   const found = new Map<string, Instance>();
   readService(found, "default", "api", packed, beats, 2000);
   assert.deepEqual([...found.keys()], ["a"]);
