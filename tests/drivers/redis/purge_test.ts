@@ -664,7 +664,6 @@ Deno.test(redisTest(
       );
       const purges = after(sent(SCRIPTS.purge.sha, false)).length;
       const reads = after(sent(SCRIPTS.readChanges.sha, true)).length;
-      console.log("DBG", reads, purges);
       // Each due time the purger's wait ends and it reads once; three
       // followers that read to check (as before announcements) would make
       // it four. A purger late by more than the followers' 250 ms (a busy
