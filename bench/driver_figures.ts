@@ -117,6 +117,7 @@ async function redisBenchmarkLimit(
   server: RedisServer,
   sha: string,
   seq: string,
+  lease: { registeredAt: number; expiresAt: number },
   quick: boolean,
 ): Promise<number> {
   const args = [
@@ -145,14 +146,25 @@ async function redisBenchmarkLimit(
     String(TTL),
     "h",
     "",
-    `inst-0\tsvc-0\tR\t\t\t1.2.3\thttp://10.0.0.0:8080\thost-0\t1000\t{}`,
+    // id, service, reason and the lease it holds; no term, and no body (a
+    // beat leaves it out): the arguments `upsertArgs` sends.
+    `inst-0\tsvc-0\tR\t${lease.registeredAt}\t${lease.expiresAt}`,
+    "",
+    "",
   ];
-  const { stdout, success } = await new Deno.Command("redis-benchmark", {
-    args,
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  if (!success) return NaN;
+  const { stdout, stderr, success } = await new Deno.Command(
+    "redis-benchmark",
+    { args, stdout: "piped", stderr: "piped" },
+  ).output();
+  // A script error (its arguments out of date, say) must not pass as "-".
+  const errors = new TextDecoder().decode(stdout).match(/Error from server.*/);
+  if (!success || errors) {
+    throw new Error(
+      `redis-benchmark failed: ${
+        errors?.[0] ?? new TextDecoder().decode(stderr).trim()
+      }`,
+    );
+  }
   const line = new TextDecoder().decode(stdout).trim().split("\n").pop() ?? "";
   // The test name holds the JSON argument and its commas; the 7 figures end the line.
   return Number(line.split(",").slice(-7)[0]?.replaceAll('"', ""));
@@ -183,7 +195,9 @@ export async function measureDriver(
     const seq = String(beaten.seq).padStart(16, "0");
     const limits: number[] = [];
     for (let i = 0; i < REPEATS; i++) {
-      limits.push(await redisBenchmarkLimit(server, sha, seq, options.quick));
+      limits.push(
+        await redisBenchmarkLimit(server, sha, seq, beaten, options.quick),
+      );
     }
     const limit = quantile(limits, 0.5);
     figures.evalshaLimit = {
