@@ -14,6 +14,7 @@ import {
   sleep,
 } from "../../_redis_server.ts";
 import { captureLogs } from "../../_log_capture.ts";
+import { channellessUser } from "./_channelless_user.ts";
 import { startWatcher } from "./_watcher.ts";
 import { figure } from "../../_figures.ts";
 import { assertInvariants } from "../../_invariants.ts";
@@ -376,20 +377,7 @@ Deno.test(redisTest(
   async () => {
     await using logs = await captureLogs();
     await using server = await RedisServer.start();
-    const admin = await server.admin();
-    await admin.call(
-      "ACL",
-      "SETUSER",
-      "keys-only",
-      "on",
-      ">keys-pass",
-      "~roster:*",
-      "resetchannels",
-      "+@all",
-      "-@dangerous",
-      "+info",
-    );
-    const url = `redis://keys-only:keys-pass@127.0.0.1:${server.port}`;
+    const url = await channellessUser(server);
     const writer = await RedisDriver.connect({ url });
     const reader = await RedisDriver.connect({ url });
     try {

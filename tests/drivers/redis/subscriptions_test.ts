@@ -8,6 +8,7 @@ import { Subscriptions } from "../../../drivers/redis/_subscriptions.ts";
 import { connectSide, createClient } from "../../../drivers/redis/connect.ts";
 import { eventually } from "../../discovery/_discovery_suite.ts";
 import { RedisServer, redisTest } from "../../_redis_server.ts";
+import { CHANNELLESS_USER, channellessUser } from "./_channelless_user.ts";
 
 Deno.test(redisTest(
   "redis subscriptions: one connection, one SUBSCRIBE per channel, UNSUBSCRIBE after the last handler; none without a way to connect",
@@ -92,24 +93,14 @@ Deno.test(redisTest(
   async () => {
     await using server = await RedisServer.start();
     const admin = await server.admin();
-    await admin.call(
-      "ACL",
-      "SETUSER",
-      "keys-only",
-      "on",
-      ">keys-pass",
-      "~*",
-      "resetchannels",
-      "+@all",
-    );
-    const url = `redis://keys-only:keys-pass@127.0.0.1:${server.port}`;
+    const url = await channellessUser(server);
     const subscriptions = new Subscriptions(() => () =>
       connectSide(createClient({ url }), 5_000)
     );
     try {
       await assert.rejects(subscriptions.subscribe("c1", () => {}), /NOPERM/);
       await assert.rejects(subscriptions.subscribe("c1", () => {}), /NOPERM/);
-      await admin.call("ACL", "SETUSER", "keys-only", "&c1");
+      await admin.call("ACL", "SETUSER", CHANNELLESS_USER, "&c1");
       const got: string[] = [];
       const off = await subscriptions.subscribe("c1", (m) => got.push(m));
       await admin.call("PUBLISH", "c1", "granted");
