@@ -142,8 +142,9 @@ export class ChangeLogReader {
   /** Aborted by `close()`: ends every wait and poll. */
   readonly #closing = new AbortController();
   /**
-   * Per env, the last read that found nothing new (or the purge message
-   * that said so): its cursor, when, and how many messages had come.
+   * Per env, the last read that reached the log's end (or the purge
+   * message that said nothing changed): the cursor it left, when, and how
+   * many messages had come before it.
    */
   readonly #quiet = new Map<
     string,
@@ -196,10 +197,13 @@ export class ChangeLogReader {
           options.signal?.aborted
         ) return batch;
       }
-      const end = await this.#wait(channel, cursor, from, options.waitMs, {
-        signal: options.signal,
-        readAt: this.#purgeDue.get(env)?.now,
-      });
+      const end = await this.#wait(
+        channel,
+        cursor,
+        from,
+        Math.min(options.waitMs, MAX_WAIT_MS),
+        { signal: options.signal, readAt: this.#purgeDue.get(env)?.now },
+      );
       if (end === "aborted") return { changes: [], cursor };
       if (end === "read") {
         return await this.#readNoting(env, cursor, channel, channel.count);

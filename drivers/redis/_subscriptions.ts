@@ -20,7 +20,7 @@ interface Channel {
 export class Subscriptions {
   readonly #connector: () => (() => Promise<IoRedisClient>) | undefined;
   /** Per channel, its handlers and its SUBSCRIBE. */
-  readonly #handlers = new Map<string, Channel>();
+  readonly #channels = new Map<string, Channel>();
   readonly #lossListeners = new Set<() => void>();
   #subscriber: Promise<IoRedisClient> | undefined;
   /** Whether the connection is up and every channel subscribed. */
@@ -56,7 +56,7 @@ export class Subscriptions {
     this.#subscriber ??= connect().then((subscriber) => {
       this.#live = true;
       subscriber.on("message", (channel: string, payload: string) => {
-        for (const wanted of [...this.#handlers.get(channel)?.handlers ?? []]) {
+        for (const wanted of [...this.#channels.get(channel)?.handlers ?? []]) {
           wanted(payload);
         }
       });
@@ -84,16 +84,16 @@ export class Subscriptions {
       this.#live = false;
     });
     const subscriber = await this.#subscriber;
-    let channel = this.#handlers.get(name);
+    let channel = this.#channels.get(name);
     if (!channel) {
       const made: Channel = channel = {
         handlers: new Set(),
         subscribed: subscriber.subscribe(name),
       };
-      this.#handlers.set(name, made);
+      this.#channels.set(name, made);
       // Refused (NOPERM, say): the next subscribe asks again.
       made.subscribed.catch(() => {
-        if (this.#handlers.get(name) === made) this.#handlers.delete(name);
+        if (this.#channels.get(name) === made) this.#channels.delete(name);
       });
     }
     const { handlers } = channel;
@@ -110,8 +110,8 @@ export class Subscriptions {
     const subscribed = channel;
     return async () => {
       handlers.delete(wrapped);
-      if (handlers.size === 0 && this.#handlers.get(name) === subscribed) {
-        this.#handlers.delete(name);
+      if (handlers.size === 0 && this.#channels.get(name) === subscribed) {
+        this.#channels.delete(name);
         await subscriber.unsubscribe(name).catch(() => {});
       }
     };
@@ -151,7 +151,7 @@ export class Subscriptions {
     this.#live = false;
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    this.#handlers.clear();
+    this.#channels.clear();
     const client = await subscriber?.catch(() => undefined);
     if (client) await closeClient(client);
   }

@@ -435,3 +435,23 @@ Deno.test(redisTest(
     }
   },
 ));
+
+Deno.test(redisTest(
+  "a wait asked for longer than the longest ends at it with a read: a message missed without a word (a Cluster subscriber moved) is read then",
+  async () => {
+    await using redis = await RedisServer.start();
+    await using direct = await directReader(redis.url);
+    const { reader, counted } = direct;
+    let { cursor } = await reader.changes("long", ":0", { waitMs: 0 });
+    ({ cursor } = await reader.changes("long", cursor, { waitMs: 20 }));
+    const reads = counted.reads;
+    const started = performance.now();
+    const batch = await reader.changes("long", cursor, { waitMs: 60_000 });
+    assert.deepEqual(batch.changes, []);
+    assert.ok(counted.reads > reads, "a read at the wait's end");
+    assert.ok(
+      performance.now() - started < MAX_WAIT_MS + 3_000,
+      "the wait ended at the longest",
+    );
+  },
+));
