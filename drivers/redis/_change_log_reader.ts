@@ -89,15 +89,18 @@ type Message =
     purger: string;
   };
 
-/** Reads a message's payload; a note of loss when it cannot. */
+/** Reads a message's payload; a note of loss (a read) when it cannot. */
 function parseMessage(payload: string): Message {
   const fields = payload.split("\t");
   const number = (i: number) => Number(fields[i]);
-  if (fields[0] === "c" && fields.length === 3) {
-    return { kind: "change", epoch: fields[1]!, n: number(2) };
-  }
+  if (
+    fields[0] === "c" && fields.length === 3 && Number.isInteger(number(2))
+  ) return { kind: "change", epoch: fields[1]!, n: number(2) };
   // Without a services list (-2), a read finds out more.
-  if (fields[0] === "p" && fields.length === 6 && number(2) >= -1) {
+  if (
+    fields[0] === "p" && fields.length === 6 && number(2) >= -1 &&
+    Number.isFinite(number(1)) && Number.isInteger(number(4))
+  ) {
     return {
       kind: "purge",
       now: number(1),
@@ -547,7 +550,8 @@ export class ChangeLogReader {
 
   /**
    * Ends every wait in progress (each returns no changes); later calls
-   * only read. The driver closes the subscriber connection.
+   * never wait, and read at most once. The driver closes the subscriber
+   * connection.
    */
   close(): void {
     this.#closing.abort();

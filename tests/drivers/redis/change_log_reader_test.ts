@@ -455,3 +455,26 @@ Deno.test(redisTest(
     );
   },
 ));
+
+Deno.test(redisTest(
+  "a message the reader cannot make out ends the wait with a read, as a lost one does",
+  async () => {
+    await using redis = await RedisServer.start();
+    const admin = await redis.admin();
+    await using direct = await directReader(redis.url);
+    const { reader, counted } = direct;
+    let { cursor } = await reader.changes("odd", ":0", { waitMs: 0 });
+    ({ cursor } = await reader.changes("odd", cursor, { waitMs: 20 }));
+    const epoch = cursor.slice(0, cursor.lastIndexOf(":"));
+    const started = performance.now();
+    const waiting = reader.changes("odd", cursor, { waitMs: MAX_WAIT_MS });
+    const reads = counted.reads;
+    await admin.publish("roster:{odd}:changed", `c\t${epoch}\tx`);
+    assert.deepEqual((await waiting).changes, []);
+    assert.ok(counted.reads > reads, "it read");
+    assert.ok(
+      performance.now() - started < MAX_WAIT_MS - 1_000,
+      "the message ended the wait",
+    );
+  },
+));

@@ -86,11 +86,18 @@ Deno.test("a listing pairs each record with its slot, and shows only live ones",
     `odd\tx\t1000\t3000\t0\t${body}`, // not a seq
     `zero\t0\t1000\t3000\t4\t${body}`, // no seq: an unused slot's
     `minus\t15\t1000\t3000\t-1\t${body}`, // not a slot (nor the last)
+    // Numbers as records never write them, whose values would match:
+    `spaced\t15\t1000\t3000\t 5\t${body}`,
+    `hex\t15\t1000\t3000\t0x5\t${body}`,
+    `part\t15\t1000\t3000\t5.0\t${body}`,
+    `empty\t10\t1000\t3000\t\t${body}`,
+    `power\t1.5e1\t1000\t3000\t5\t${body}`,
+    `unsafe\t9007199254740993\t1000\t3000\t6\t${body}`,
     "",
   ].join("\n");
   const beats = slot(5000, "h", 10) + slot(9000, "u", 99) +
     slot(1500, "h", 12) + slot(6000, "u", 10) + slot(9000, "h", 0) +
-    slot(9000, "h", 15);
+    slot(9000, "h", 15) + slot(9000, "h", 9007199254740992);
   const found = new Map<string, Instance>();
   readService(found, "default", "api", packed, beats, 2000);
   assert.deepEqual([...found.keys()], ["a"]);
