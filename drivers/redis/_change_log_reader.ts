@@ -194,7 +194,7 @@ export class ChangeLogReader {
       // messages.
       if (recent && quiet.channel === channel) from = quiet.count;
       else {
-        const batch = await this.#readNoting(env, cursor, channel, from);
+        const batch = await this.#readNoting(env, cursor, channel);
         if (
           batch.changes.length > 0 || batch.cursor !== cursor ||
           options.signal?.aborted
@@ -209,7 +209,7 @@ export class ChangeLogReader {
       );
       if (end === "aborted") return { changes: [], cursor };
       if (end === "read") {
-        return await this.#readNoting(env, cursor, channel, channel.count);
+        return await this.#readNoting(env, cursor, channel);
       }
       // Nothing changed up to the purge, which says when the next is due:
       // what a read would have told.
@@ -243,12 +243,7 @@ export class ChangeLogReader {
     const ended = () => options.signal?.aborted || this.#closing.signal.aborted;
     for (let read = !justRead;; read = true) {
       if (read) {
-        const batch = await this.#readNoting(
-          env,
-          cursor,
-          channel,
-          channel?.count,
-        );
+        const batch = await this.#readNoting(env, cursor, channel);
         if (batch.changes.length > 0 || batch.cursor !== cursor) return batch;
       }
       const left = deadline - performance.now();
@@ -259,16 +254,17 @@ export class ChangeLogReader {
   }
 
   /**
-   * Reads, noting a read that ended at the log's end: the next call at its
-   * cursor goes through the messages since it rather than read again. (Of
-   * a read cut short, the messages for the rest may have come before it.)
+   * Reads, noting a read that ended at the log's end, with how many of the
+   * channel's messages had come before it: the next call at its cursor
+   * goes through the messages since it rather than read again. (Of a read
+   * cut short, the messages for the rest may have come before it.)
    */
   async #readNoting(
     env: string,
     cursor: string,
     channel?: EnvChannel,
-    count = 0,
   ): Promise<ChangeBatch> {
+    const count = channel?.count ?? 0;
     const { batch, complete } = await this.#read(env, cursor);
     if (complete) {
       this.#quiet.set(env, {
