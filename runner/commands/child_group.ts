@@ -36,8 +36,12 @@ export interface ChildGroup {
    * @returns The exit code.
    */
   terminate(signal: string, timeout?: number): Promise<number>;
-  /** Stops the guard; call once the child is done with. */
-  release(): void;
+  /**
+   * Stops the guard; call once the child is done with.
+   *
+   * @returns Resolves once the guard has exited, so nothing of ours runs on.
+   */
+  release(): Promise<void>;
 }
 
 /**
@@ -72,6 +76,10 @@ export async function startChildGroup(
     });
   });
   const guard = startGuard(pid, killTimeout);
+  const guardExited = new Promise<void>((resolve) => {
+    guard.once("exit", () => resolve());
+    guard.once("error", () => resolve());
+  });
   return {
     pid,
     exited,
@@ -81,11 +89,14 @@ export async function startChildGroup(
     kill: (signal) => signalGroup(pid, signal),
     terminate: (signal, timeout = killTimeout) =>
       terminateGroup(pid, exited, signal as NodeJS.Signals, timeout),
-    release() {
+    async release() {
       try {
         guard.kill("SIGKILL");
       } catch { /* gone */ }
       guard.stdin?.destroy();
+      // Awaited, so the guard's end is seen before the caller goes on:
+      // a process still reaped later would outlive the runner's shutdown.
+      await guardExited;
     },
   };
 }

@@ -132,7 +132,7 @@ async function run(
     await discovery?.stop();
     if (reader !== driver) await reader?.close();
     await driver.close();
-    child?.release();
+    await child?.release();
   }
 }
 
@@ -260,7 +260,7 @@ async function finishUnregistered(
     );
     return outcome.code;
   } finally {
-    child.release();
+    await child.release();
   }
 }
 

@@ -41,7 +41,7 @@ Deno.test("a child group: SIGTERM reaches what the child started, and the exit c
       assert.ok(child.hasExited);
       await eventually("the grandchild gone", () => !alive(pid));
     } finally {
-      child.release();
+      await child.release();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -63,7 +63,7 @@ Deno.test("a child group: a grandchild that ignores SIGTERM is killed once the k
       await child.terminate("SIGTERM", 300);
       await eventually("the stubborn grandchild killed", () => !alive(pid));
     } finally {
-      child.release();
+      await child.release();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
