@@ -93,11 +93,15 @@ Deno.test("a listing pairs each record with its slot, and shows only live ones",
     `empty\t10\t1000\t3000\t\t${body}`,
     `power\t1.5e1\t1000\t3000\t5\t${body}`,
     `unsafe\t9007199254740993\t1000\t3000\t6\t${body}`,
+    `exponent\t1e2\t1000\t3000\t7\t${body}`, // 100, in 3 characters
+    `exponent0\t1e03\t1000\t3000\t8\t${body}`, // 1000, in 4
+    `blank\t10\t1000\t3000\t \t${body}`, // a space reads as 0
     "",
   ].join("\n");
   const beats = slot(5000, "h", 10) + slot(9000, "u", 99) +
     slot(1500, "h", 12) + slot(6000, "u", 10) + slot(9000, "h", 0) +
-    slot(9000, "h", 15) + slot(9000, "h", 9007199254740992);
+    slot(9000, "h", 15) + slot(9000, "h", 9007199254740992) +
+    slot(9000, "h", 100) + slot(9000, "h", 1000);
   const found = new Map<string, Instance>();
   readService(found, "default", "api", packed, beats, 2000);
   assert.deepEqual([...found.keys()], ["a"]);
