@@ -2,7 +2,10 @@
  * Redis CPU per heartbeat: the v3 data model against the v2 one it
  * replaced, in the same run on the same redis-server, at saturation (many
  * beats in flight) and at a fleet's rate (50 beats a second), interleaved
- * over three repetitions with the order turned each time. CPU is read
+ * over three repetitions with the order turned each time. Two floors are
+ * measured alongside: a script that does nothing, called with a beat's
+ * keys and arguments (what any script beat pays), and a `SETEX` (a
+ * Moleculer beat's write). CPU is read
  * from `INFO cpu` (the whole process: parsing, Lua, replies, syscalls), not
  * from commandstats, which counts commands run inside Lua twice.
  */
@@ -34,6 +37,10 @@ export interface BeatCost {
 export interface HeartbeatCost {
   v2: { saturated: Spread; fleetRate: Spread };
   v3: { saturated: Spread; fleetRate: Spread };
+  /** An `EVALSHA` of a script that returns at once, with a v3 beat's keys and arguments. */
+  emptyScript: { saturated: Spread; fleetRate: Spread };
+  /** A `SETEX` of a 60-byte value. */
+  setex: { saturated: Spread; fleetRate: Spread };
   saturatedRatio: Spread;
   fleetRateRatio: Spread;
   idleMicrosPerSecond: Spread;
@@ -195,39 +202,73 @@ export async function measureHeartbeatCost(
     }
     const v3Beat: Beat = (i) =>
       drivers[i % 8]!.heartbeat(v3Regs[i % INSTANCES] as Registration);
+    // The floors: a script call that does nothing, with what a v3 beat
+    // sends (5 keys, 9 arguments), and Moleculer's write.
+    const emptySha = await admin.script("LOAD", "#!lua\nreturn 0") as string;
+    const emptyArgs = v3Regs.map((reg, i) => [
+      ...["ids", "meta", "log", `p:${reg.service}`, `b:${reg.service}`].map(
+        (key) => `roster:{v3}:${key}`,
+      ),
+      reg.owner,
+      String(Math.floor(i / 10)),
+      "1".padStart(16, "0"),
+      String(reg.ttl),
+      "h",
+      "",
+      `${reg.id}\t${reg.service}\tR\t1796000000000\t1796000600000`,
+      "",
+      "",
+    ]);
+    const emptyBeat: Beat = (i) =>
+      drivers[i % 8]!.client.call(
+        "EVALSHA",
+        emptySha,
+        5,
+        ...emptyArgs[i % INSTANCES]!,
+      );
+    const setexValue = "x".repeat(60);
+    const setexBeat: Beat = (i) =>
+      drivers[i % 8]!.client.call(
+        "SETEX",
+        `roster:{setex}:inst-${i % INSTANCES}`,
+        TTL / 1000,
+        setexValue,
+      );
     // Interleaved, the order turned each repetition, each after an idle
-    // window of its own repetition: machine noise lands on both.
-    const runs: { v2: BeatCost[]; v3: BeatCost[] } = { v2: [], v3: [] };
+    // window of its own repetition: machine noise lands on every side.
+    const runs: Record<
+      "v2" | "v3" | "emptyScript" | "setex",
+      BeatCost[]
+    > = { v2: [], v3: [], emptyScript: [], setex: [] };
+    const side = (name: keyof typeof runs, beat: Beat) => async () => {
+      await idle();
+      runs[name].push(await measure(admin, beat, options));
+      return 0;
+    };
     await interleave(3, {
-      v2: async () => {
-        await idle();
-        runs.v2.push(await measure(admin, v2Beat, options));
-        return 0;
-      },
-      v3: async () => {
-        await idle();
-        runs.v3.push(await measure(admin, v3Beat, options));
-        return 0;
-      },
+      v2: side("v2", v2Beat),
+      v3: side("v3", v3Beat),
+      emptyScript: side("emptyScript", emptyBeat),
+      setex: side("setex", setexBeat),
     });
-    const side = (costs: BeatCost[], key: keyof BeatCost) =>
+    const figure = (costs: BeatCost[], key: keyof BeatCost) =>
       costs.map((cost) => cost[key]);
+    const both = (costs: BeatCost[]) => ({
+      saturated: spread(figure(costs, "saturated")),
+      fleetRate: spread(figure(costs, "fleetRate")),
+    });
     return {
-      v2: {
-        saturated: spread(side(runs.v2, "saturated")),
-        fleetRate: spread(side(runs.v2, "fleetRate")),
-      },
-      v3: {
-        saturated: spread(side(runs.v3, "saturated")),
-        fleetRate: spread(side(runs.v3, "fleetRate")),
-      },
+      v2: both(runs.v2),
+      v3: both(runs.v3),
+      emptyScript: both(runs.emptyScript),
+      setex: both(runs.setex),
       saturatedRatio: ratios(
-        side(runs.v3, "saturated"),
-        side(runs.v2, "saturated"),
+        figure(runs.v3, "saturated"),
+        figure(runs.v2, "saturated"),
       ),
       fleetRateRatio: ratios(
-        side(runs.v3, "fleetRate"),
-        side(runs.v2, "fleetRate"),
+        figure(runs.v3, "fleetRate"),
+        figure(runs.v2, "fleetRate"),
       ),
       idleMicrosPerSecond: spread(idles),
     };

@@ -549,6 +549,14 @@ Redis process CPU (\`INFO cpu\`) per heartbeat, 1,000 instances in 10 services, 
 | v3 ÷ v2 | ${formatSpread(beatCost.saturatedRatio, 2, "×")} | ${
   formatSpread(beatCost.fleetRateRatio, 2, "×")
 } |
+| a script that returns at once, with a v3 beat's keys and arguments | ${
+  formatSpread(beatCost.emptyScript.saturated, 1)
+} | ${formatSpread(beatCost.emptyScript.fleetRate, 1)} |
+| \`SETEX\` (a Moleculer beat's write) | ${
+  formatSpread(beatCost.setex.saturated, 1)
+} | ${formatSpread(beatCost.setex.fleetRate, 1)} |
+
+The last two rows are floors: what any script beat pays for the call itself, and what a native write with an expiry costs. At a fleet's rate each call finds Redis idle and runs cold (its caches and branch predictors taken by others meanwhile), so every call costs several times what it does saturated.
 
 ## Fleet cost against Moleculer
 
