@@ -49,6 +49,9 @@ export function postgresTest(
   );
 }
 
+/** The port a server was started on answers for another cluster. */
+class PortTakenError extends Error {}
+
 /** A PostgreSQL server of a test's own. */
 export class PostgresServer implements AsyncDisposable {
   readonly port: number;
@@ -90,13 +93,25 @@ export class PostgresServer implements AsyncDisposable {
         `initdb failed: ${new TextDecoder().decode(init.stderr)}`,
       );
     }
-    const server = new PostgresServer(
-      dir,
-      freePort(),
-      options.durable ?? false,
-    );
-    await server.#spawn();
-    return server;
+    // A free port can be taken between our look and the server's bind (by
+    // a server another test starts meanwhile): then another port.
+    for (let attempt = 1;; attempt++) {
+      const server = new PostgresServer(
+        dir,
+        freePort(),
+        options.durable ?? false,
+      );
+      try {
+        await server.#spawn();
+        return server;
+      } catch (error) {
+        if (!(error instanceof PortTakenError) || attempt === 5) {
+          await server[Symbol.asyncDispose]();
+          throw error;
+        }
+        await server.stop("SIGKILL");
+      }
+    }
   }
 
   /** A connection URL for the superuser. */
@@ -135,9 +150,17 @@ export class PostgresServer implements AsyncDisposable {
       probe.on("error", () => {});
       try {
         await probe.connect();
-        await probe.query("select 1");
+        const [row] = (await probe.query(
+          "select current_setting('data_directory') as dir",
+        )).rows as { dir: string }[];
+        if (row?.dir !== `${this.#dir}/data`) {
+          throw new PortTakenError(
+            `port ${this.port} is taken by another server (${row?.dir})`,
+          );
+        }
         return;
       } catch (error) {
+        if (error instanceof PortTakenError) throw error;
         if (Date.now() > deadline) {
           throw new Error(`postgres did not start: ${error}`);
         }

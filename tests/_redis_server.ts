@@ -73,6 +73,48 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/** The port a server was started on answers for another process. */
+class PortTakenError extends Error {}
+
+/**
+ * The pid of the Redis (or Sentinel) answering on `port`, from `INFO
+ * server`; undefined when it does not say (it asks for a password).
+ */
+async function listeningPid(port: number): Promise<number | undefined> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port }).catch(
+    (error) => {
+      throw new PortTakenError(`port ${port} closed again`, { cause: error });
+    },
+  );
+  // Something that never answers is not ours either.
+  const timer = setTimeout(() => conn.close(), 5_000);
+  try {
+    await conn.write(new TextEncoder().encode("INFO server\r\n"));
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(16_384);
+    let text = "";
+    while (true) {
+      const read = await conn.read(buffer);
+      if (read === null) break;
+      text += decoder.decode(buffer.subarray(0, read), { stream: true });
+      if (text.startsWith("-")) return undefined;
+      const pid = /\bprocess_id:(\d+)\r\n/.exec(text)?.[1];
+      if (pid) return Number(pid);
+    }
+    throw new PortTakenError(`port ${port} does not answer as Redis`);
+  } catch (error) {
+    if (error instanceof PortTakenError) throw error;
+    throw new PortTakenError(`port ${port} does not answer as Redis`, {
+      cause: error,
+    });
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+}
+
 /** One redis-server process. */
 export class RedisServer implements AsyncDisposable {
   readonly port: number;
@@ -110,10 +152,29 @@ export class RedisServer implements AsyncDisposable {
       configFile = `${dir}/redis.conf`;
       await Deno.writeTextFile(configFile, options.config);
     }
-    const port = options.port ?? freePort();
-    const server = new RedisServer(port, args, dir, configFile);
-    await server.#spawn();
-    return server;
+    // A free port can be taken between our look and the server's bind (by
+    // a server another test starts meanwhile): then another port.
+    for (let attempt = 1;; attempt++) {
+      const server = new RedisServer(
+        options.port ?? freePort(),
+        args,
+        dir,
+        configFile,
+      );
+      try {
+        await server.#spawn();
+        return server;
+      } catch (error) {
+        await server.stop("SIGKILL");
+        if (
+          !(error instanceof PortTakenError) || options.port !== undefined ||
+          attempt === 5
+        ) {
+          await Deno.remove(dir, { recursive: true }).catch(() => {});
+          throw error;
+        }
+      }
+    }
   }
 
   get url(): string {
@@ -149,6 +210,12 @@ export class RedisServer implements AsyncDisposable {
       stderr: "null",
     }).spawn();
     await waitForPort(this.port);
+    const pid = await listeningPid(this.port);
+    if (pid !== undefined && pid !== this.#process.pid) {
+      throw new PortTakenError(
+        `port ${this.port} is taken by another server (pid ${pid})`,
+      );
+    }
   }
 
   /**

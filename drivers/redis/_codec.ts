@@ -288,8 +288,8 @@ export function readChange(env: string, text: string): Change | undefined {
   const fields = text.split("\t");
   const [type, reasonCode, service = "", id = "", seqText = ""] = fields;
   const reason = REASONS[reasonCode ?? ""];
-  const seq = Number(seqText);
-  if (!reason || !service || !id || !Number.isFinite(seq) || seq <= 0) {
+  const seq = wholeNumber(seqText, 0, seqText.length);
+  if (!reason || !service || !id || !(seq > 0)) {
     skip(env, "the change log", "an unknown change");
     return undefined;
   }

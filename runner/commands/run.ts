@@ -126,13 +126,18 @@ async function run(
       ? await runSidecar(config, child, registry, driver, stop, metrics)
       : await runSelf(registry, driver, stop, metrics);
   } finally {
-    await registry.stop();
-    await server?.shutdown();
-    await dns?.shutdown();
-    await discovery?.stop();
-    if (reader !== driver) await reader?.close();
-    await driver.close();
-    await child?.release();
+    try {
+      await registry.stop();
+      await server?.shutdown();
+      await dns?.shutdown();
+      await discovery?.stop();
+      if (reader !== driver) await reader?.close();
+      await driver.close();
+    } finally {
+      // Even when a close failed: a guard left running would signal the
+      // child's group after the runner is gone.
+      await child?.release();
+    }
   }
 }
 

@@ -164,6 +164,10 @@ Deno.test("change-log entries read back; a foreign one is skipped", () => {
   const expired = readChange("default", "l\te\tapi\ta\t10\t7000");
   assert.equal(expired?.instance.expiresAt, 7000);
   assert.equal(readChange("default", "junk\tjunk"), undefined);
+  // A seq as the scripts never write one, though Number() reads it.
+  for (const seq of ["1e2", "0x10", " 5", "010"]) {
+    assert.equal(readChange("default", `l\te\tapi\ta\t${seq}`), undefined);
+  }
   assert.equal(
     readChange("default", "j\tr\tapi\ta\t10\t1\t2\th\t3\tv\ta\th\tx\t{broken"),
     undefined,
