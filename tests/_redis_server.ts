@@ -210,6 +210,8 @@ export class RedisServer implements AsyncDisposable {
       stderr: "null",
     }).spawn();
     await waitForPort(this.port);
+    // (A TLS port would need a handshake first: it is taken as listened.)
+    if (this.args.includes("--tls-port")) return;
     const pid = await listeningPid(this.port);
     if (pid !== undefined && pid !== this.#process.pid) {
       throw new PortTakenError(
