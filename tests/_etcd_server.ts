@@ -7,7 +7,7 @@
 
 import { serverTest } from "./_server_test.ts";
 import { Etcd3 } from "etcd3";
-import { freePort, sleep } from "./_redis_server.ts";
+import { freePort, sleep, startOnFreePort } from "./_redis_server.ts";
 import { EtcdDriver } from "../drivers/etcd/mod.ts";
 import { Registry, type RegistryOptions } from "../mod.ts";
 
@@ -57,20 +57,22 @@ export class EtcdServer implements AsyncDisposable {
    * other ports.
    */
   static async start(): Promise<EtcdServer> {
-    for (let attempt = 1;; attempt++) {
-      const server = new EtcdServer(
-        await Deno.makeTempDir({ prefix: "roster-etcd-" }),
-      );
-      try {
-        await server.#spawn();
-        return server;
-      } catch (error) {
-        await server[Symbol.asyncDispose]();
-        if (attempt >= 3 || !/address already in use/.test(String(error))) {
+    return await startOnFreePort(
+      async () => {
+        const server = new EtcdServer(
+          await Deno.makeTempDir({ prefix: "roster-etcd-" }),
+        );
+        try {
+          await server.#spawn();
+          return server;
+        } catch (error) {
+          await server[Symbol.asyncDispose]();
           throw error;
         }
-      }
-    }
+      },
+      (error) => /address already in use/.test(String(error)),
+      3,
+    );
   }
 
   /** The etcd process's id, while it runs. */

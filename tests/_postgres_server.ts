@@ -9,7 +9,12 @@
 import { serverTest } from "./_server_test.ts";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { freePort, sleep } from "./_redis_server.ts";
+import {
+  freePort,
+  PortTakenError,
+  sleep,
+  startOnFreePort,
+} from "./_redis_server.ts";
 
 function findBin(): string | undefined {
   for (const version of ["17", "16", "15", "14", "13"]) {
@@ -48,9 +53,6 @@ export function postgresTest(
     fn,
   );
 }
-
-/** The port a server was started on answers for another cluster. */
-class PortTakenError extends Error {}
 
 /** A PostgreSQL server of a test's own. */
 export class PostgresServer implements AsyncDisposable {
@@ -93,24 +95,24 @@ export class PostgresServer implements AsyncDisposable {
         `initdb failed: ${new TextDecoder().decode(init.stderr)}`,
       );
     }
-    // A free port can be taken between our look and the server's bind (by
-    // a server another test starts meanwhile): then another port.
-    for (let attempt = 1;; attempt++) {
-      const server = new PostgresServer(
-        dir,
-        freePort(),
-        options.durable ?? false,
-      );
-      try {
-        await server.#spawn();
-        return server;
-      } catch (error) {
-        if (!(error instanceof PortTakenError) || attempt === 5) {
-          await server[Symbol.asyncDispose]();
+    try {
+      return await startOnFreePort(async () => {
+        const server = new PostgresServer(
+          dir,
+          freePort(),
+          options.durable ?? false,
+        );
+        try {
+          await server.#spawn();
+          return server;
+        } catch (error) {
+          await server.stop("SIGKILL");
           throw error;
         }
-        await server.stop("SIGKILL");
-      }
+      });
+    } catch (error) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw error;
     }
   }
 

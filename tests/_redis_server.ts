@@ -42,6 +42,35 @@ export function freePort(): number {
   return port;
 }
 
+/** The port a server was started on answers for another process. */
+export class PortTakenError extends Error {}
+
+/**
+ * Starts a server on ports `start` picks with `freePort`, again (at most
+ * `attempts` times) when a port was taken between the look and the bind,
+ * by a server another test started meanwhile. `start` cleans up what it
+ * started when it throws.
+ *
+ * @param start Starts the server on new free ports.
+ * @param taken Whether an error says a port was taken.
+ * @param attempts How many starts at most.
+ * @returns The started server.
+ */
+export async function startOnFreePort<T>(
+  start: () => Promise<T>,
+  taken: (error: unknown) => boolean = (error) =>
+    error instanceof PortTakenError,
+  attempts = 5,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= attempts || !taken(error)) throw error;
+    }
+  }
+}
+
 /**
  * How long a test that connected through Sentinel waits after closing, so
  * that ioredis's timers run out inside it: its connector may hold a retry
@@ -72,9 +101,6 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
     }
   }
 }
-
-/** The port a server was started on answers for another process. */
-class PortTakenError extends Error {}
 
 /**
  * The pid of the Redis (or Sentinel) answering on `port`, from `INFO
@@ -152,28 +178,24 @@ export class RedisServer implements AsyncDisposable {
       configFile = `${dir}/redis.conf`;
       await Deno.writeTextFile(configFile, options.config);
     }
-    // A free port can be taken between our look and the server's bind (by
-    // a server another test starts meanwhile): then another port.
-    for (let attempt = 1;; attempt++) {
-      const server = new RedisServer(
-        options.port ?? freePort(),
-        args,
-        dir,
-        configFile,
-      );
+    const started = async (port: number) => {
+      const server = new RedisServer(port, args, dir, configFile);
       try {
         await server.#spawn();
         return server;
       } catch (error) {
         await server.stop("SIGKILL");
-        if (
-          !(error instanceof PortTakenError) || options.port !== undefined ||
-          attempt === 5
-        ) {
-          await Deno.remove(dir, { recursive: true }).catch(() => {});
-          throw error;
-        }
+        throw error;
       }
+    };
+    try {
+      // A port given is the test's to reuse (a restart): never another.
+      return options.port === undefined
+        ? await startOnFreePort(() => started(freePort()))
+        : await started(options.port);
+    } catch (error) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw error;
     }
   }
 
